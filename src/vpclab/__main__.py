@@ -1,0 +1,3 @@
+from vpclab.cli import main
+
+main()

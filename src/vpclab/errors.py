@@ -1,0 +1,129 @@
+"""The one error tree of vpclab.
+
+Every failure a user can cause or meet is a `VpclabError`. Each class carries the
+exit code of CLI.md; `cli` is the only place that turns these into exit codes and
+output. Lower layers raise, never print, never exit.
+
+Exit codes (CLI.md): 1 expectations failed, 2 refused (bad topology, bad
+arguments, a cloud rule), 3 environment, 4 the kernel refused something.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a topology file or a request: `FILE:LINE: CODE: message`."""
+
+    code: str
+    message: str
+    file: Optional[str] = None
+    line: Optional[int] = None
+    hint: Optional[str] = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line if self.line is not None else 0}: "
+        text = f"{where}{self.code}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class VpclabError(Exception):
+    """Base of every error vpclab reports to a user."""
+
+    exit_code = 2
+    default_code = "Error"
+
+    def __init__(self, message: str, code: Optional[str] = None, hint: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.hint = hint
+
+    def lines(self) -> List[str]:
+        """The human form, one line per problem."""
+        text = f"{self.code}: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return [text]
+
+    def to_json(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "hint": self.hint}}
+
+
+class Refused(VpclabError):
+    """A cloud rule or a bad argument: nothing changed (exit 2)."""
+
+    exit_code = 2
+    default_code = "InvalidParameter"
+
+
+class TopologyInvalid(Refused):
+    """A topology file broke one or more rules; carries every problem found."""
+
+    default_code = "TopologyInvalid"
+
+    def __init__(self, problems: List[Problem]):
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else Problem("TopologyInvalid", "invalid topology")
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the topology" if len(self.problems) != 1 else first.message,
+            code=first.code,
+        )
+
+    def lines(self) -> List[str]:
+        return [str(p) for p in self.problems]
+
+    def to_json(self) -> dict:
+        first = self.problems[0]
+        doc = super().to_json()
+        doc["error"]["message"] = str(first) if len(self.problems) == 1 else self.message
+        doc["error"]["problems"] = [
+            {"file": p.file, "line": p.line, "code": p.code, "message": p.message} for p in self.problems
+        ]
+        return doc
+
+
+class NotFound(Refused):
+    """An id, instance or lab that does not exist."""
+
+    default_code = "ResourceNotFound"
+
+
+class EnvironmentProblem(VpclabError):
+    """Not root, or a kernel feature or tool is missing (exit 3)."""
+
+    exit_code = 3
+    default_code = "Environment"
+
+
+class KernelRefused(VpclabError):
+    """The kernel refused an operation we did not expect it to refuse (exit 4)."""
+
+    exit_code = 4
+    default_code = "KernelRefused"
+
+    def __init__(self, message: str, obj: str = "", errno: Optional[int] = None, hint: Optional[str] = None):
+        self.obj = obj
+        self.errno = errno
+        super().__init__(message, hint=hint or "the lab is left cleanable: run `vpclab down` to remove it")
+
+
+class ExpectationFailed(VpclabError):
+    """`test` or `probe --expect` found a mismatch (exit 1)."""
+
+    exit_code = 1
+    default_code = "ExpectationFailed"
+
+
+def did_you_mean(word: str, choices) -> Optional[str]:
+    """A 'did you mean' hint for an unknown name, or None."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

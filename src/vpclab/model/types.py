@@ -1,0 +1,187 @@
+"""The lab model: plain dataclasses for everything a topology describes.
+
+The loader builds these from YAML; the store round-trips them through JSON;
+plan, analyze and the rules read them. Nothing here touches the kernel.
+`line` fields remember where in the topology file a thing was written, so a
+rule can name FILE:LINE; they are 0 for objects created live from the CLI.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+IPv4Network = ipaddress.IPv4Network
+IPv4Address = ipaddress.IPv4Address
+
+KINDS = ("cvm", "cdb", "cmem", "clb")
+SERVICE_PORTS = {"cdb": 3306, "cmem": 11211}
+RESULTS = ("reachable", "no-return", "unreachable")
+PROTOS = ("icmp", "tcp", "udp")
+
+# Peering states (Tencent API 3.0 `PeerConnection.State`).
+PENDING = "PENDING"
+ACTIVE = "ACTIVE"
+REJECTED = "REJECTED"
+EXPIRED = "EXPIRED"
+DELETED = "DELETED"
+STATES = (PENDING, ACTIVE, REJECTED, EXPIRED, DELETED)
+LIVE_STATES = (PENDING, ACTIVE)  # count toward quota and one-per-pair
+TERMINAL_STATES = (REJECTED, EXPIRED, DELETED)
+
+MAX_PEERINGS_PER_VPC = 10
+PENDING_VALIDITY_S = 7 * 24 * 3600
+MIN_BANDWIDTH_KBPS = 1_000
+MAX_BANDWIDTH_KBPS = 10_000_000
+
+
+@dataclass
+class Subnet:
+    name: str
+    cidr: IPv4Network
+    route_table: str = "default"
+    line: int = 0
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return self.cidr.network_address + 1
+
+
+@dataclass
+class Route:
+    destination: IPv4Network
+    next_hop: str
+    line: int = 0
+
+
+@dataclass
+class RouteTable:
+    name: str
+    routes: List[Route] = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass
+class Instance:
+    name: str
+    vpc: str
+    subnet: str
+    ip: Optional[IPv4Address] = None
+    kind: str = "cvm"
+    port: Optional[int] = None  # clb: its TCP port; cdb/cmem: their fixed port
+    backends: List[str] = field(default_factory=list)
+    line: int = 0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.vpc}/{self.name}"
+
+    @property
+    def service_port(self) -> Optional[int]:
+        if self.kind == "clb":
+            return self.port
+        return SERVICE_PORTS.get(self.kind)
+
+
+@dataclass
+class Vpc:
+    name: str
+    account: str
+    region: str
+    cidr: IPv4Network
+    subnets: Dict[str, Subnet] = field(default_factory=dict)
+    route_tables: Dict[str, RouteTable] = field(default_factory=dict)
+    instances: Dict[str, Instance] = field(default_factory=dict)
+    line: int = 0
+
+    def subnet_of(self, ip: IPv4Address) -> Optional[Subnet]:
+        for s in self.subnets.values():
+            if ip in s.cidr:
+                return s
+        return None
+
+
+@dataclass
+class Peering:
+    name: str
+    vpc: str  # requester
+    peer_vpc: str  # accepter
+    bandwidth_kbps: Optional[int] = None  # None: regional, no cap
+    state: str = ACTIVE
+    created_at: float = 0.0  # lab clock, seconds
+    index: int = 0  # stable per-lab number; picks the link's 169.254 /30
+    line: int = 0
+
+    def other(self, vpc: str) -> str:
+        return self.peer_vpc if vpc == self.vpc else self.vpc
+
+    def joins(self, a: str, b: str) -> bool:
+        return {self.vpc, self.peer_vpc} == {a, b}
+
+    @property
+    def expires_at(self) -> Optional[float]:
+        return self.created_at + PENDING_VALIDITY_S if self.state == PENDING else None
+
+    @property
+    def bandwidth_mbps(self):
+        if self.bandwidth_kbps is None:
+            return None
+        mbps = self.bandwidth_kbps / 1000
+        return int(mbps) if mbps == int(mbps) else mbps
+
+
+@dataclass
+class Expectation:
+    src: str
+    dst: str
+    proto: str = "icmp"
+    port: Optional[int] = None
+    result: str = "reachable"
+    line: int = 0
+
+
+@dataclass
+class Lab:
+    name: str
+    accounts: List[str] = field(default_factory=lambda: ["default"])
+    regions: Dict[str, dict] = field(default_factory=dict)
+    latency_ms: Dict[str, float] = field(default_factory=dict)  # "r1/r2" sorted -> one-way ms
+    vpcs: Dict[str, Vpc] = field(default_factory=dict)
+    peerings: Dict[str, Peering] = field(default_factory=dict)
+    expectations: List[Expectation] = field(default_factory=list)
+    clock: float = 0.0  # lab time in seconds since the lab was built
+    source: Optional[str] = None  # the topology file it came from
+
+    # ---- lookups -------------------------------------------------------
+    def instance(self, ref: str) -> Optional[Instance]:
+        vpc, _, name = ref.partition("/")
+        v = self.vpcs.get(vpc)
+        return v.instances.get(name) if v else None
+
+    def instances(self) -> List[Instance]:
+        return [i for v in self.vpcs.values() for i in v.instances.values()]
+
+    def instance_by_ip(self, ip: IPv4Address) -> Optional[Instance]:
+        for i in self.instances():
+            if i.ip == ip:
+                return i
+        return None
+
+    def vpc_of_ip(self, ip: IPv4Address) -> Optional[Vpc]:
+        for v in self.vpcs.values():
+            if ip in v.cidr:
+                return v
+        return None
+
+    def peerings_of(self, vpc: str, states=LIVE_STATES) -> List[Peering]:
+        return [p for p in self.peerings.values() if vpc in (p.vpc, p.peer_vpc) and p.state in states]
+
+    def is_cross_region(self, p: Peering) -> bool:
+        a, b = self.vpcs.get(p.vpc), self.vpcs.get(p.peer_vpc)
+        return bool(a and b and a.region != b.region)
+
+    def latency_between(self, r1: str, r2: str) -> Optional[float]:
+        return self.latency_ms.get("/".join(sorted((r1, r2))))
+
+    def next_peering_index(self) -> int:
+        return max((p.index for p in self.peerings.values()), default=-1) + 1

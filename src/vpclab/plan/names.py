@@ -1,0 +1,68 @@
+"""Deterministic kernel names for a lab's objects.
+
+Namespaces: `vpclab-<lab>-<vpc>` for a VPC's router and `vpclab-<lab>-<vpc>.<inst>`
+for an instance. Lab names are [a-z][a-z0-9]* and VPC/instance names cannot hold
+a dot, so the prefix `vpclab-<lab>-` belongs to exactly one lab.
+
+Interface names live inside the lab's own namespaces, so they only need to be
+unique per namespace; they still start with `<lab>-` (the lab's mark) and fit
+the kernel's 15 characters. A name that would be longer keeps its role letter
+and ends in a short hash of what it stands for.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from .objects import NS_PREFIX
+
+IFNAMSIZ = 15
+
+
+def lab_prefix(lab: str) -> str:
+    return f"{NS_PREFIX}{lab}-"
+
+
+def vpc_ns(lab: str, vpc: str) -> str:
+    return f"{NS_PREFIX}{lab}-{vpc}"
+
+
+def instance_ns(lab: str, vpc: str, inst: str) -> str:
+    return f"{NS_PREFIX}{lab}-{vpc}.{inst}"
+
+
+def lab_of_ns(name: str):
+    """The lab a namespace name belongs to, or None if it is not vpclab's."""
+    if not name.startswith(NS_PREFIX):
+        return None
+    rest = name[len(NS_PREFIX):]
+    lab, sep, _ = rest.partition("-")
+    return lab if sep and lab else None
+
+
+def ifname(lab: str, role: str, name: str) -> str:
+    """`<lab>-<role>-<name>` when it fits in 15 characters, else a hashed form."""
+    plain = f"{lab}-{role}-{name}"
+    if len(plain) <= IFNAMSIZ:
+        return plain
+    room = IFNAMSIZ - len(lab) - len(role) - 1
+    digest = hashlib.sha1(name.encode()).hexdigest()[:room]
+    return f"{lab}-{role}{digest}"
+
+
+def bridge(lab: str, subnet: str) -> str:
+    return ifname(lab, "b", subnet)
+
+
+def instance_port(lab: str, inst: str) -> str:
+    """The VPC-side end of an instance's veth."""
+    return ifname(lab, "i", inst)
+
+
+def instance_eth(lab: str) -> str:
+    """The instance-side end of its veth (one per instance namespace)."""
+    return f"{lab}-eth0"
+
+
+def peering_port(lab: str, peering: str) -> str:
+    """The end of a peering's veth in each of the two VPC namespaces."""
+    return ifname(lab, "p", peering)
