@@ -1,0 +1,449 @@
+"""The use cases: validate, explain, up, down, status, lifecycle operations, cleanup.
+
+Each function composes the pure core (loader, model, plan, analyze), the state
+store and the kernel layer, and returns plain data for `cli` to render. Every
+command that changes a lab holds the lab's lock from reading the model to the
+end of the kernel apply; the model is written in one transaction first, then
+the kernel is reconciled to it by a diff. A command killed between the two is
+repaired by the next one (or by `up`), which diffs against the kernel again.
+The kernel and probe layers are imported only where they are used, so that
+`validate`, `explain -f` and `--help` stay fast and need no root.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from . import analyze, loader
+from .errors import EnvironmentProblem, NotFound, Refused, VpclabError, did_you_mean
+from .model import lifecycle
+from .model.types import Lab
+from .model.units import format_duration
+from .plan import diff as plandiff
+from .plan import names
+from .plan.objects import Plan
+from .plan.planner import plan as make_plan
+from .store import Store, known_labs, lab_from_dict, lab_to_dict
+
+Progress = Optional[Callable[[int, int, str], None]]
+LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+
+# ---- helpers ------------------------------------------------------------------------
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(f"`vpclab {what}` creates and reads network namespaces: it needs root",
+                                 code="NotRoot", hint=f"run it as root, e.g. `sudo vpclab {what} ...`")
+
+
+def running_labs() -> List[str]:
+    """Labs with state, plus labs seen only in the kernel (crashed ones)."""
+    from .kernel import netns
+
+    seen = set(known_labs())
+    for ns in netns.list_netns():
+        lab = names.lab_of_ns(ns)
+        if lab:
+            seen.add(lab)
+    return sorted(seen)
+
+
+def resolve_lab(lab: Optional[str]) -> str:
+    """The lab a command is about: `-l LAB`, or the only one running."""
+    labs = known_labs()
+    if lab:
+        if lab not in labs:
+            raise NotFound(f"lab '{lab}' is not running", code="LabNotFound",
+                           hint=did_you_mean(lab, labs) or ("running: " + ", ".join(labs) if labs else
+                                                             "start one with `vpclab up FILE`"))
+        return lab
+    if len(labs) == 1:
+        return labs[0]
+    if not labs:
+        raise NotFound("no lab is running", code="LabNotFound", hint="start one with `vpclab up FILE`")
+    raise Refused(f"{len(labs)} labs are running ({', '.join(labs)}): say which with -l LAB",
+                  code="InvalidParameter.LabAmbiguous")
+
+
+def load_model(lab: str) -> Lab:
+    st = Store(lab)
+    tx = st.read()
+    try:
+        model = tx.model()
+    finally:
+        tx.close()
+    if model is None:
+        raise NotFound(f"lab '{lab}' has no state", code="LabNotFound")
+    return model
+
+
+def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
+    """The model of a topology file (no root needed) or of a running lab."""
+    if file:
+        return loader.load(file)
+    return load_model(resolve_lab(lab))
+
+
+def digest(model: Lab) -> str:
+    d = lab_to_dict(model)
+    d.pop("source", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def netem_available() -> bool:
+    from .kernel import features
+
+    return features.has_netem()
+
+
+# ---- validate / explain ---------------------------------------------------------------
+
+
+def validate(file: str) -> Lab:
+    return loader.load(file)
+
+
+def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False):
+    if model.instance(ref) is not None:
+        return ref
+    if allow_ip:
+        try:
+            ipaddress.IPv4Address(ref)
+            return ref
+        except ValueError:
+            pass
+    refs = [i.ref for i in model.instances()]
+    raise NotFound(f"{what} '{ref}' is not an instance of lab {model.name} (use <vpc>/<instance>)",
+                   code="InstanceNotFound", hint=did_you_mean(ref, refs))
+
+
+def check_proto(proto: str, port: Optional[int]) -> None:
+    if proto in ("tcp", "udp") and port is None:
+        raise Refused(f"--proto {proto} needs --port", code="MissingParameter")
+    if proto == "icmp" and port is not None:
+        raise Refused("--port goes with --proto tcp or udp", code="InvalidParameter")
+
+
+def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, file: Optional[str] = None,
+            lab: Optional[str] = None) -> analyze.Verdict:
+    check_proto(proto, port)
+    model = model_for(lab, file)
+    find_ref(model, src, "source")
+    find_ref(model, dst, "destination", allow_ip=True)
+    return analyze.explain(model, src, dst, proto, port)
+
+
+# ---- build and reconcile -------------------------------------------------------------------
+
+
+@dataclass
+class ApplyReport:
+    lab: str
+    actions: List = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def desired(model: Lab) -> Plan:
+    return make_plan(model, netem=netem_available())
+
+
+def actual(lab: str, run_dir) -> set:
+    from .kernel import inspect, services
+
+    objs = set(inspect.read_lab(lab))
+    objs |= set(services.current(run_dir))
+    return objs
+
+
+def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False) -> ApplyReport:
+    """Make the kernel hold exactly what `model` needs; only the difference is applied."""
+    from .kernel import apply as kapply
+    from .kernel import services
+
+    report = ApplyReport(model.name, dry_run=dry_run)
+    want = desired(model)
+    actions = plandiff.diff(want.objects, actual(model.name, store.dir))
+    report.actions = actions
+    if model.latency_ms and not netem_available() and any(model.is_cross_region(p) for p in model.peerings.values()):
+        report.warnings.append("this kernel has no netem: cross-region latency is not applied (see `vpclab doctor`)")
+    if dry_run:
+        return report
+    kernel_actions = [a for a in actions if a.obj.kind != "service"]
+    kapply.apply(kernel_actions, progress=progress)
+    if len(kernel_actions) != len(actions):
+        services.reconcile(model.name, want.by_kind("service"), store.dir)
+    return report
+
+
+def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyReport:
+    model = loader.load(file)
+    if dry_run and os.geteuid() != 0:
+        report = ApplyReport(model.name, dry_run=True)
+        report.actions = plandiff.diff(make_plan(model).objects, [])
+        report.warnings.append("not root: showing the actions for an empty kernel")
+        return report
+    require_root("up")
+    store = Store(model.name)
+    if dry_run:
+        return reconcile(_current_or(model, store), store, dry_run=True)
+    with store.lock():
+        with store.tx() as tx:
+            old = tx.model()
+            if old is not None and tx.get("source_digest") == digest(model):
+                model = old  # same file: keep the live state (accepted peerings, routes, clock)
+            else:
+                tx.put("source_digest", digest(model))
+            tx.save_model(model)
+            tx.set_status("building")
+            tx.event(model.clock, None, "up", file, "started")
+        report = reconcile(model, store, progress)
+        with store.tx() as tx:
+            tx.set_status("ready")
+            tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
+    return report
+
+
+def _current_or(model: Lab, store: Store) -> Lab:
+    if store.exists():
+        tx = store.read()
+        try:
+            old = tx.model()
+            if old is not None and tx.get("source_digest") == digest(model):
+                return old
+        finally:
+            tx.close()
+    return model
+
+
+def check_lab_name(lab: str) -> None:
+    if not LAB_NAME.match(lab or ""):
+        raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)", code="InvalidParameterValue")
+
+
+def down(lab: Optional[str]) -> dict:
+    """Remove every kernel object, process and state file of the lab; fine if already gone."""
+    require_root("down")
+    if lab is None:
+        labs = running_labs()
+        if len(labs) != 1:
+            if not labs:
+                return {"lab": None, "removed": False}
+            raise Refused(f"{len(labs)} labs are running ({', '.join(labs)}): say which one",
+                          code="InvalidParameter.LabAmbiguous")
+        lab = labs[0]
+    check_lab_name(lab)
+    store = Store(lab)
+    with store.lock():
+        removed = _teardown(lab, store)
+    store.remove()
+    return {"lab": lab, "removed": removed}
+
+
+def _teardown(lab: str, store: Store) -> bool:
+    from .kernel import netns, services
+
+    services.stop(store.dir)
+    n = netns.remove_lab_namespaces(names.lab_prefix(lab))
+    return bool(n) or store.exists()
+
+
+def cleanup() -> List[str]:
+    """Remove labs left by crashed or killed commands: not `ready`, and nobody holds their lock."""
+    require_root("cleanup")
+    removed = []
+    for lab in running_labs():
+        store = Store(lab)
+        status = None
+        if store.exists():
+            tx = store.read()
+            try:
+                status = tx.status
+            finally:
+                tx.close()
+        if status == "ready":
+            continue
+        with store.lock(blocking=False) as got:
+            if not got:
+                continue  # a command is working on it right now
+            _teardown(lab, store)
+        store.remove()
+        removed.append(lab)
+    return removed
+
+
+# ---- reading a lab ------------------------------------------------------------------------
+
+
+def peering_rows(model: Lab) -> List[dict]:
+    return [{"id": p.name, "vpc": p.vpc, "peer_vpc": p.peer_vpc, "state": p.state,
+             "bandwidth_mbps": p.bandwidth_mbps, "created_at": p.created_at, "expires_at": p.expires_at,
+             "cross_region": model.is_cross_region(p),
+             "created_at_text": format_duration(p.created_at),
+             "expires_at_text": format_duration(p.expires_at) if p.expires_at is not None else None}
+            for p in model.peerings.values()]
+
+
+def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
+    if vpc is not None:
+        lifecycle.find_vpc(model, vpc)
+    rows = []
+    for v in model.vpcs.values():
+        if vpc is not None and v.name != vpc:
+            continue
+        for t in v.route_tables.values():
+            for r in t.routes:
+                rows.append({"vpc": v.name, "table": t.name, "destination": str(r.destination),
+                             "next_hop": r.next_hop, "state": lifecycle.route_state(model, r)})
+    return rows
+
+
+def status(lab: Optional[str]) -> dict:
+    name = resolve_lab(lab)
+    model = load_model(name)
+    tx = Store(name).read()
+    try:
+        st = tx.status
+    finally:
+        tx.close()
+    return {
+        "lab": name,
+        "status": st,
+        "clock": model.clock,
+        "source": model.source,
+        "vpcs": [{"name": v.name, "account": v.account, "region": v.region, "cidr": str(v.cidr),
+                  "namespace": names.vpc_ns(name, v.name),
+                  "subnets": [{"name": s.name, "cidr": str(s.cidr), "route_table": s.route_table,
+                               "gateway": str(s.gateway)} for s in v.subnets.values()],
+                  "instances": [{"name": i.name, "kind": i.kind, "ip": str(i.ip), "subnet": i.subnet,
+                                 "port": i.service_port, "namespace": names.instance_ns(name, v.name, i.name)}
+                                for i in v.instances.values()]}
+                 for v in model.vpcs.values()],
+        "peerings": peering_rows(model),
+        "routes": route_rows(model),
+    }
+
+
+def ls() -> List[dict]:
+    out = []
+    for name in known_labs():
+        try:
+            model = load_model(name)
+        except VpclabError:
+            continue
+        out.append({"lab": name, "vpcs": len(model.vpcs), "instances": len(model.instances()),
+                    "peerings": len(model.peerings), "source": model.source})
+    return out
+
+
+def events(lab: Optional[str]) -> List[dict]:
+    name = resolve_lab(lab)
+    tx = Store(name).read()
+    try:
+        return tx.events()
+    finally:
+        tx.close()
+
+
+# ---- live operations ---------------------------------------------------------------------------
+
+
+def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optional[str],
+            change: Callable[[Lab], object], progress: Progress = None):
+    """Run one lifecycle operation: change the model in one transaction, then apply the difference.
+
+    A refusal changes nothing and is still written to the event log.
+    """
+    require_root(action.split()[0])
+    name = resolve_lab(lab)
+    store = Store(name)
+    with store.lock():
+        try:
+            with store.tx() as tx:
+                model = tx.model()
+                result = change(model)
+                tx.save_model(model)
+                tx.event(model.clock, actor, action, target if target else _target(result), "ok", _detail(result))
+        except Refused as e:
+            with store.tx() as tx:
+                tx.event(tx.model().clock, actor, action, target, f"refused: {e.code}", e.message)
+            raise
+        reconcile(model, store, progress)
+    return result
+
+
+def _target(result) -> Optional[str]:
+    return getattr(result, "name", None) or (str(result.destination) if hasattr(result, "destination") else None)
+
+
+def _detail(result) -> Optional[str]:
+    if hasattr(result, "state"):
+        return result.state
+    if isinstance(result, list):
+        return ", ".join(p.name for p in result) or None
+    return None
+
+
+def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=None):
+    return operate(lab, "peering create", name, account,
+                   lambda m: lifecycle.create(m, vpc, peer_vpc, bandwidth_kbps, name, account))
+
+
+def peering_event(lab, event: str, pid: str, account=None):
+    return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account))
+
+
+def peering_modify(lab, pid: str, bandwidth_kbps: int, account=None):
+    return operate(lab, "peering modify", pid, account, lambda m: lifecycle.modify(m, pid, bandwidth_kbps, account))
+
+
+def route_add(lab, vpc, destination, next_hop, table="default"):
+    return operate(lab, "route add", f"{vpc}/{table} {destination}", None,
+                   lambda m: lifecycle.add_route(m, vpc, destination, next_hop, table))
+
+
+def route_del(lab, vpc, destination, next_hop=None, table="default"):
+    return operate(lab, "route del", f"{vpc}/{table} {destination}", None,
+                   lambda m: lifecycle.del_route(m, vpc, destination, next_hop, table))
+
+
+def clock_advance(lab, seconds: float):
+    return operate(lab, "clock advance", format_duration(seconds), None,
+                   lambda m: lifecycle.advance_clock(m, seconds))
+
+
+# ---- exec --------------------------------------------------------------------------------------
+
+
+def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
+    """Replace this process with `argv` inside the instance's (or VPC router's) namespace."""
+    require_root("exec")
+    name = resolve_lab(lab)
+    model = load_model(name)
+    if "/" in ref:
+        find_ref(model, ref, "instance")
+        vpc, _, inst = ref.partition("/")
+        ns = names.instance_ns(name, vpc, inst)
+    elif ref in model.vpcs:
+        ns = names.vpc_ns(name, ref)
+    else:
+        refs = [i.ref for i in model.instances()] + list(model.vpcs)
+        raise NotFound(f"'{ref}' is neither an instance (<vpc>/<instance>) nor a VPC of lab {name}",
+                       code="InstanceNotFound", hint=did_you_mean(ref, refs))
+    if not argv:
+        raise Refused("nothing to run: vpclab exec INSTANCE -- CMD ...", code="MissingParameter")
+    from .kernel import netns
+
+    netns.enter(ns)
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"command not found: {argv[0]}", code="ToolMissing",
+                                 hint="install it, e.g. `apt-get install iputils-ping iperf3 netcat-openbsd`")

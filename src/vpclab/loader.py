@@ -1,0 +1,542 @@
+"""YAML topology file -> `Lab` model (TOPOLOGY.md), with FILE:LINE for every problem.
+
+Parse -> resolve -> validate: YAML is read into dicts and lists that remember
+their line numbers, checked against the schema below (unknown keys, types,
+names, required keys), turned into model objects with defaults filled in, and
+then checked against the rules of `model.rules`. Every problem of the whole file
+is collected; if there is any, `TopologyInvalid` carries them all and nothing
+else happens. YAML never leaves this module.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from .errors import Problem, TopologyInvalid, did_you_mean
+from .model import rules
+from .model.types import (
+    ACTIVE,
+    KINDS,
+    PENDING,
+    PROTOS,
+    RESULTS,
+    SERVICE_PORTS,
+    Expectation,
+    Instance,
+    Lab,
+    Peering,
+    Route,
+    RouteTable,
+    Subnet,
+    Vpc,
+)
+from .model.units import parse_bandwidth, parse_delay_ms
+
+UNKNOWN_KEY = "UnknownParameter"
+TYPE = "InvalidParameter"
+SYNTAX = "InvalidParameter.YamlSyntax"
+DUP_KEY = "InvalidParameter.DuplicateKey"
+VALUE = "InvalidParameterValue"
+MALFORMED = "InvalidParameterValue.Malformed"
+MISSING = "MissingParameter"
+NOT_FOUND = "ResourceNotFound"
+
+LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+VPC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+ITEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+# Allowed keys per mapping, and which are required.
+SCHEMA = {
+    "top": ({"lab", "accounts", "regions", "latency", "vpcs", "peerings", "expect"}, {"lab", "vpcs"}),
+    "vpc": ({"account", "region", "cidr", "subnets", "route_tables", "instances"}, {"region", "cidr"}),
+    "subnet": ({"cidr", "route_table"}, {"cidr"}),
+    "route_table": ({"routes"}, set()),
+    "route": ({"destination", "next_hop"}, {"destination", "next_hop"}),
+    "instance": ({"subnet", "ip", "kind", "port", "backends"}, {"subnet"}),
+    "peering": ({"vpc", "peer_vpc", "bandwidth", "accepted"}, {"vpc", "peer_vpc"}),
+    "expect": ({"from", "to", "proto", "port", "result"}, {"from", "to"}),
+}
+
+
+# ---- YAML with line numbers ----------------------------------------------------
+
+
+class LDict(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lines: Dict[Any, int] = {}
+
+
+class LList(list):
+    line = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lines: List[int] = []
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, line, first):
+        self.key, self.line, self.first = key, line, first
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
+    pass
+
+
+def _mapping(loader, node):
+    m = LDict()
+    m.line = node.start_mark.line + 1
+    loader.flatten_mapping(node)
+    for k_node, v_node in node.value:
+        key = loader.construct_object(k_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            key = str(key)
+        line = k_node.start_mark.line + 1
+        if key in m:
+            raise _DuplicateKey(key, line, m.lines[key])
+        m[key] = loader.construct_object(v_node, deep=True)
+        m.lines[key] = line
+    return m
+
+
+def _sequence(loader, node):
+    seq = LList()
+    seq.line = node.start_mark.line + 1
+    for item in node.value:
+        seq.append(loader.construct_object(item, deep=True))
+        seq.lines.append(item.start_mark.line + 1)
+    return seq
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
+def parse_yaml(text: str, file: str):
+    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as e:
+        raise TopologyInvalid([Problem(DUP_KEY, f"key '{e.key}' appears twice (first on line {e.first})", file,
+                                       e.line)])
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
+        raise TopologyInvalid([Problem(SYNTAX, f"YAML syntax: {what}", file, line)])
+    except yaml.YAMLError as e:
+        raise TopologyInvalid([Problem(SYNTAX, f"YAML: {e}", file, 1)])
+
+
+# ---- the loader ------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks the YAML tree, collecting problems instead of stopping at the first."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: List[Problem] = []
+        self.unreadable_peerings = set()
+
+    def problem(self, code: str, message: str, line: int, hint: Optional[str] = None):
+        self.problems.append(Problem(code, message, self.file, line or 1, hint))
+
+    def mapping(self, value, what: str, line: int) -> Optional[LDict]:
+        if value is None:
+            return LDict()
+        if not isinstance(value, dict):
+            self.problem(TYPE, f"{what} must be a mapping, not {_kind(value)}", line)
+            return None
+        return value
+
+    def keys(self, m: LDict, schema: str, what: str):
+        allowed, required = SCHEMA[schema]
+        for k in m:
+            if k not in allowed:
+                self.problem(UNKNOWN_KEY, f"unknown key '{k}' in {what}", m.lines.get(k, m.line),
+                             did_you_mean(k, sorted(allowed)))
+        for k in sorted(required - set(m)):
+            self.problem(MISSING, f"{what} needs '{k}'", m.line)
+
+    def string(self, m: LDict, key: str, what: str, pattern=None, default=None):
+        if key not in m or m[key] is None:
+            return default
+        v, line = m[key], m.lines.get(key, m.line)
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            self.problem(TYPE, f"{what}.{key} must be a string, not {_kind(v)}", line)
+            return None
+        v = str(v)
+        if pattern is not None and not pattern.match(v):
+            self.problem(VALUE, f"{what}.{key} '{v}' is not a valid name ({_describe(pattern)})", line)
+            return None
+        return v
+
+    def name(self, name, what: str, pattern, line: int) -> bool:
+        if not isinstance(name, str) or not pattern.match(name):
+            self.problem(VALUE, f"{what} name '{name}' is not valid ({_describe(pattern)})", line)
+            return False
+        return True
+
+    def network(self, m: LDict, key: str, what: str):
+        v = self.string(m, key, what)
+        if v is None:
+            return None
+        try:
+            return ipaddress.IPv4Network(v, strict=True)
+        except ValueError as e:
+            self.problem(MALFORMED, f"{what}.{key} '{v}' is not an IPv4 CIDR ({e})", m.lines.get(key, m.line))
+            return None
+
+    def integer(self, m: LDict, key: str, what: str, lo: int, hi: int):
+        if key not in m or m[key] is None:
+            return None
+        v = m[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {v!r}",
+                         m.lines.get(key, m.line))
+            return None
+        return v
+
+    def choice(self, m: LDict, key: str, what: str, choices, default):
+        v = m.get(key, default)
+        if v is None:
+            return default
+        if v not in choices:
+            self.problem(VALUE, f"{what}.{key} '{v}' must be one of {', '.join(choices)}",
+                         m.lines.get(key, m.line), did_you_mean(v, choices))
+            return None
+        return v
+
+    def items(self, parent: LDict, key: str, what: str):
+        """(name, LDict, line) for each entry of a mapping of named things."""
+        m = self.mapping(parent.get(key), what, parent.lines.get(key, parent.line))
+        if not m:
+            return []
+        return [(k, v, m.lines.get(k, m.line)) for k, v in m.items()]
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "nothing"
+    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list", bool: "a boolean",
+            int: "a number", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
+
+
+def _describe(pattern) -> str:
+    return {
+        LAB_NAME: "1-8 characters, [a-z][a-z0-9]*",
+        VPC_NAME: "at most 24 characters, [a-z][a-z0-9-]*",
+        ITEM_NAME: "at most 32 characters of letters, digits, '-' and '_'",
+        PEERING_NAME: "at most 60 characters of letters, digits, '-' and '_'",
+        ACCOUNT_NAME: "letters, digits and . _ @ -",
+    }.get(pattern, pattern.pattern)
+
+
+def load(path) -> Lab:
+    """Read and validate a topology file. Raises TopologyInvalid with every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TopologyInvalid([Problem(NOT_FOUND, f"no such file", str(path), 0)])
+    except (OSError, UnicodeDecodeError) as e:
+        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {e}", str(path), 0)])
+    return loads(text, str(path))
+
+
+def loads(text: str, file: str = "<topology>") -> Lab:
+    doc = parse_yaml(text, file)
+    r = _Reader(file)
+    lab = _build(r, doc)
+    if lab is not None:
+        # The rules run even after schema problems, over what could be read, so one
+        # run reports everything; routes via a peering that could not be read are
+        # left out rather than reported as a second, misleading problem.
+        for v in rules.validate(lab, unreadable_hops=r.unreadable_peerings):
+            r.problem(v.code, v.message, v.line)
+    if r.problems:
+        raise TopologyInvalid(sorted(r.problems, key=lambda p: (p.line or 0)))
+    lab.source = file
+    return lab
+
+
+def _build(r: _Reader, doc) -> Optional[Lab]:
+    if doc is None:
+        r.problem(MISSING, "the file is empty; a topology needs 'lab' and 'vpcs'", 1)
+        return None
+    if not isinstance(doc, dict):
+        r.problem(TYPE, f"a topology is a mapping with 'lab' and 'vpcs', not {_kind(doc)}", getattr(doc, "line", 1))
+        return None
+    r.keys(doc, "top", "the topology")
+    name = r.string(doc, "lab", "lab", LAB_NAME) or "invalid"
+    lab = Lab(name=name)
+
+    accounts = doc.get("accounts")
+    if accounts is not None:
+        line = doc.lines.get("accounts", 1)
+        if not isinstance(accounts, list) or not accounts:
+            r.problem(TYPE, "accounts must be a non-empty list of names", line)
+        else:
+            lab.accounts = []
+            for a, aline in zip(accounts, accounts.lines):
+                if r.name(a, "account", ACCOUNT_NAME, aline):
+                    if a in lab.accounts:
+                        r.problem(DUP_KEY, f"account '{a}' is listed twice", aline)
+                    lab.accounts.append(a)
+            lab.accounts = lab.accounts or ["default"]
+
+    for rname, rbody, line in r.items(doc, "regions", "regions"):
+        if r.name(rname, "region", VPC_NAME, line):
+            if rbody is not None and not isinstance(rbody, dict):
+                r.problem(TYPE, f"region {rname} must be a mapping ({{}}), not {_kind(rbody)}", line)
+            lab.regions[rname] = dict(rbody or {})
+
+    for key, value, line in r.items(doc, "latency", "latency"):
+        pair = str(key).split("/")
+        if len(pair) != 2:
+            r.problem(VALUE, f"latency key '{key}' must be REGION/REGION", line)
+            continue
+        for reg in pair:
+            if lab.regions and reg not in lab.regions:
+                r.problem(NOT_FOUND, f"latency names unknown region '{reg}'", line, did_you_mean(reg, lab.regions))
+        try:
+            lab.latency_ms["/".join(sorted(pair))] = parse_delay_ms(value)
+        except ValueError as e:
+            r.problem(VALUE, f"latency {key}: {e}", line)
+
+    vpcs_node = doc.get("vpcs")
+    if "vpcs" in doc and not isinstance(vpcs_node, dict):
+        r.problem(TYPE, f"vpcs must be a mapping of VPC names, not {_kind(vpcs_node)}", doc.lines.get("vpcs", 1))
+    elif isinstance(vpcs_node, dict) and not vpcs_node:
+        r.problem(MISSING, "vpcs is empty: a lab needs at least one VPC", doc.lines.get("vpcs", 1))
+    for vname, body, line in r.items(doc, "vpcs", "vpcs") if isinstance(vpcs_node, dict) else []:
+        vpc = _vpc(r, lab, vname, body, line)
+        if vpc is not None:
+            lab.vpcs[vname] = vpc
+
+    for pname, body, line in r.items(doc, "peerings", "peerings"):
+        p = _peering(r, lab, pname, body, line)
+        if p is None:
+            r.unreadable_peerings.add(pname)
+        else:
+            p.index = len(lab.peerings)
+            lab.peerings[pname] = p
+
+    expect = doc.get("expect")
+    if expect is not None:
+        if not isinstance(expect, list):
+            r.problem(TYPE, f"expect must be a list, not {_kind(expect)}", doc.lines.get("expect", 1))
+        else:
+            for item, line in zip(expect, expect.lines):
+                e = _expectation(r, lab, item, line)
+                if e is not None:
+                    lab.expectations.append(e)
+    return lab
+
+
+def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
+    if not r.name(name, "VPC", VPC_NAME, line):
+        return None
+    m = r.mapping(body, f"VPC {name}", line)
+    if m is None:
+        return None
+    m.line = line
+    what = f"VPC {name}"
+    r.keys(m, "vpc", what)
+    account = r.string(m, "account", what, default=lab.accounts[0])
+    if account is not None and account not in lab.accounts:
+        r.problem(NOT_FOUND, f"{what}: account '{account}' is not in accounts ({', '.join(lab.accounts)})",
+                  m.lines.get("account", line), did_you_mean(account, lab.accounts))
+    region = r.string(m, "region", what, VPC_NAME)
+    if region is not None and lab.regions and region not in lab.regions:
+        r.problem(NOT_FOUND, f"{what}: region '{region}' is not in regions ({', '.join(lab.regions)})",
+                  m.lines.get("region", line), did_you_mean(region, lab.regions))
+    cidr = r.network(m, "cidr", what)
+    if cidr is None or region is None:
+        return None
+    vpc = Vpc(name=name, account=account or lab.accounts[0], region=region, cidr=cidr, line=line)
+
+    for tname, tbody, tline in r.items(m, "route_tables", f"{what} route_tables"):
+        if not r.name(tname, "route table", ITEM_NAME, tline):
+            continue
+        tm = r.mapping(tbody, f"route table {name}/{tname}", tline)
+        if tm is None:
+            continue
+        tm.line = tline
+        r.keys(tm, "route_table", f"route table {name}/{tname}")
+        table = RouteTable(tname, line=tline)
+        routes = tm.get("routes")
+        if routes is not None and not isinstance(routes, list):
+            r.problem(TYPE, f"route table {name}/{tname}: routes must be a list", tm.lines.get("routes", tline))
+        for item, rline in zip(routes or [], getattr(routes, "lines", [])):
+            rm = r.mapping(item, f"a route of {name}/{tname}", rline)
+            if rm is None:
+                continue
+            rm.line = rline
+            r.keys(rm, "route", f"route in {name}/{tname}")
+            dst = r.network(rm, "destination", "route")
+            hop = r.string(rm, "next_hop", "route")
+            if dst is not None and hop is not None:
+                table.routes.append(Route(dst, hop, rline))
+        vpc.route_tables[tname] = table
+    vpc.route_tables.setdefault("default", RouteTable("default", line=line))
+
+    for sname, sbody, sline in r.items(m, "subnets", f"{what} subnets"):
+        if not r.name(sname, "subnet", ITEM_NAME, sline):
+            continue
+        sm = r.mapping(sbody, f"subnet {name}/{sname}", sline)
+        if sm is None:
+            continue
+        sm.line = sline
+        r.keys(sm, "subnet", f"subnet {name}/{sname}")
+        scidr = r.network(sm, "cidr", f"subnet {name}/{sname}")
+        table = r.string(sm, "route_table", f"subnet {name}/{sname}", default="default")
+        if table is not None and table not in vpc.route_tables:
+            r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{table}' does not exist",
+                      sm.lines.get("route_table", sline), did_you_mean(table, vpc.route_tables))
+        if scidr is not None:
+            vpc.subnets[sname] = Subnet(sname, scidr, table or "default", sline)
+
+    for iname, ibody, iline in r.items(m, "instances", f"{what} instances"):
+        inst = _instance(r, vpc, iname, ibody, iline)
+        if inst is not None:
+            vpc.instances[iname] = inst
+    return vpc
+
+
+def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
+    if not r.name(name, "instance", ITEM_NAME, line):
+        return None
+    what = f"instance {vpc.name}/{name}"
+    m = r.mapping(body, what, line)
+    if m is None:
+        return None
+    m.line = line
+    r.keys(m, "instance", what)
+    subnet = r.string(m, "subnet", what)
+    if subnet is not None and subnet not in vpc.subnets:
+        r.problem(NOT_FOUND, f"{what}: subnet '{subnet}' does not exist in {vpc.name}", m.lines.get("subnet", line),
+                  did_you_mean(subnet, vpc.subnets))
+    ip = None
+    ip_text = r.string(m, "ip", what)
+    if ip_text is not None:
+        try:
+            ip = ipaddress.IPv4Address(ip_text)
+        except ValueError:
+            r.problem(MALFORMED, f"{what}: ip '{ip_text}' is not an IPv4 address", m.lines.get("ip", line))
+    kind = r.choice(m, "kind", what, KINDS, "cvm")
+    port = r.integer(m, "port", what, 1, 65535)
+    backends = m.get("backends")
+    if kind == "clb":
+        if port is None and "port" not in m:
+            r.problem(MISSING, f"{what}: a clb needs 'port' (its TCP listener)", line)
+        if backends is None:
+            backends = []
+        if not isinstance(backends, list) or not all(isinstance(b, str) for b in backends):
+            r.problem(TYPE, f"{what}: backends must be a list of instance names", m.lines.get("backends", line))
+            backends = []
+    else:
+        if "backends" in m:
+            r.problem(VALUE, f"{what}: only a clb has backends (kind is {kind})", m.lines.get("backends", line))
+        if port is not None and kind in SERVICE_PORTS and port != SERVICE_PORTS[kind]:
+            r.problem(VALUE, f"{what}: a {kind} listens on {SERVICE_PORTS[kind]}, not {port}",
+                      m.lines.get("port", line))
+        elif port is not None and kind == "cvm":
+            r.problem(VALUE, f"{what}: a cvm runs no listener, so it takes no port", m.lines.get("port", line))
+        port = None
+        backends = []
+    if subnet is None or kind is None:
+        return None
+    return Instance(name, vpc.name, subnet, ip, kind, port, list(backends), line)
+
+
+def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
+    if not r.name(name, "peering", PEERING_NAME, line):
+        return None
+    what = f"peering {name}"
+    m = r.mapping(body, what, line)
+    if m is None:
+        return None
+    m.line = line
+    r.keys(m, "peering", what)
+    vpc = r.string(m, "vpc", what)
+    peer = r.string(m, "peer_vpc", what)
+    for key, v in (("vpc", vpc), ("peer_vpc", peer)):
+        if v is not None and v not in lab.vpcs:
+            r.problem(NOT_FOUND, f"{what}: {key} '{v}' does not exist", m.lines.get(key, line),
+                      did_you_mean(v, lab.vpcs))
+    bw = None
+    if m.get("bandwidth") is not None:
+        try:
+            bw = parse_bandwidth(m["bandwidth"])
+        except ValueError as e:
+            r.problem(VALUE, f"{what}: {e}", m.lines.get("bandwidth", line))
+            return None
+    accepted = m.get("accepted", True)
+    if not isinstance(accepted, bool):
+        r.problem(TYPE, f"{what}: accepted must be true or false, not {accepted!r}", m.lines.get("accepted", line))
+        return None
+    if vpc not in lab.vpcs or peer not in lab.vpcs:
+        return None
+    same_account = lab.vpcs[vpc].account == lab.vpcs[peer].account
+    state = ACTIVE if same_account or accepted else PENDING
+    return Peering(name, vpc, peer, bw, state, 0.0, 0, line)
+
+
+def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
+    m = r.mapping(item, "an expectation", line)
+    if m is None:
+        return None
+    m.line = line
+    r.keys(m, "expect", "expectation")
+    src = r.string(m, "from", "expectation")
+    dst = r.string(m, "to", "expectation")
+    proto = r.choice(m, "proto", "expectation", PROTOS, "icmp")
+    port = r.integer(m, "port", "expectation", 1, 65535)
+    result = r.choice(m, "result", "expectation", RESULTS, "reachable")
+    ok = True
+    for key, ref in (("from", src), ("to", dst)):
+        if ref is None:
+            ok = False
+            continue
+        if key == "to" and _is_ip(ref):
+            continue
+        if lab.instance(ref) is None:
+            ok = False
+            refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
+            r.problem(NOT_FOUND, f"expectation {key} '{ref}': no such instance (use <vpc>/<instance>)",
+                      m.lines.get(key, line), did_you_mean(ref, refs))
+    if proto in ("tcp", "udp") and port is None:
+        r.problem(MISSING, f"expectation {src} -> {dst}: proto {proto} needs a port", line)
+        ok = False
+    if proto == "icmp" and port is not None:
+        r.problem(VALUE, f"expectation {src} -> {dst}: icmp takes no port", m.lines.get("port", line))
+        ok = False
+    if not ok or proto is None or result is None:
+        return None
+    return Expectation(src, dst, proto, port, result, line)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,274 @@
+"""The rules of CLOUD-RULES.md (and the topology's own), each with its cloud error code.
+
+Every check returns a list of `Violation(code, message, line)`; it never raises.
+The loader turns violations into `FILE:LINE: CODE: message` problems for a whole
+file; the live commands (peering create, route add) raise the first one as a
+refusal. So a rule is written once and holds for files and live operations alike.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
+
+from .types import (
+    LIVE_STATES,
+    STATES,
+    MAX_BANDWIDTH_KBPS,
+    MAX_PEERINGS_PER_VPC,
+    MIN_BANDWIDTH_KBPS,
+    Instance,
+    Lab,
+    Peering,
+    Route,
+    Subnet,
+    Vpc,
+)
+
+# Cloud error codes (Tencent API 3.0 names; CLOUD-RULES.md).
+CIDR_CONFLICT = "UnsupportedOperation.VpcPeerCidrConflict"
+QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"
+ALREADY_EXIST = "UnsupportedOperation.VpcPeerAlreadyExist"
+COMBINATION = "InvalidParameterValue.Combination"
+MISSING = "MissingParameter"
+BW_RANGE = "InvalidParameterValue.BandwidthOutOfRange"
+NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
+NOT_IN_PEER = "InvalidParameterValue.CidrNotInPeerVpc"
+VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
+DUPLICATE = "InvalidParameterValue.Duplicate"
+NOT_FOUND = "ResourceNotFound"
+STATE_CHANGE = "UnsupportedOperation.VpcPeerInvalidStateChange"
+PURVIEW = "UnsupportedOperation.VpcPeerPurviewError"
+# Topology rules the seed leaves to the VPC/subnet/CVM/CLB products.
+SUBNET_RANGE = "InvalidParameterValue.SubnetRange"
+SUBNET_CONFLICT = "InvalidParameterValue.SubnetConflict"
+VPC_CIDR_RESERVED = "InvalidParameterValue.VpcCidrReserved"
+IP_NOT_IN_SUBNET = "InvalidParameterValue.IpNotInSubnet"
+IP_RESERVED = "InvalidParameterValue.IpReserved"
+IP_IN_USE = "InvalidParameterValue.IpInUse"
+SUBNET_FULL = "LimitExceeded.SubnetAddressExhausted"
+CLB_CROSS_VPC = "UnsupportedOperation.ClbCrossVpcBinding"
+CLB_BACKEND = "InvalidParameterValue.ClbBackend"
+
+RESERVED_VPC_RANGES = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("127.0.0.0/8"))
+MIN_SUBNET_PREFIX, MAX_SUBNET_PREFIX = 16, 28
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    message: str
+    line: int = 0
+
+
+# ---- peerings ----------------------------------------------------------------
+
+
+def check_bandwidth(lab: Lab, vpc: Vpc, peer: Vpc, bandwidth_kbps: Optional[int], line: int = 0) -> List[Violation]:
+    cross = vpc.region != peer.region
+    if cross and bandwidth_kbps is None:
+        return [Violation(MISSING, f"cross-region peering {vpc.name} ({vpc.region}) - {peer.name} ({peer.region}) "
+                          "needs a bandwidth cap (1Mbps..10Gbps)", line)]
+    if not cross and bandwidth_kbps is not None:
+        return [Violation(COMBINATION, f"regional peering {vpc.name} - {peer.name} takes no bandwidth "
+                          "(regional bandwidth has no cap)", line)]
+    if cross and not (MIN_BANDWIDTH_KBPS <= bandwidth_kbps <= MAX_BANDWIDTH_KBPS):
+        return [Violation(BW_RANGE, f"bandwidth {bandwidth_kbps / 1000:g}Mbps is outside 1Mbps..10Gbps", line)]
+    return []
+
+
+def check_new_peering(lab: Lab, p: Peering, others: Iterable[Peering]) -> List[Violation]:
+    """Creation rules for `p` against the peerings that already exist (`others`)."""
+    line = p.line
+    out: List[Violation] = []
+    a, b = lab.vpcs.get(p.vpc), lab.vpcs.get(p.peer_vpc)
+    for name, v in ((p.vpc, a), (p.peer_vpc, b)):
+        if v is None:
+            out.append(Violation(NOT_FOUND, f"peering {p.name}: VPC '{name}' does not exist", line))
+    if out:
+        return out
+    if a.name == b.name:
+        return [Violation(COMBINATION, f"peering {p.name}: a VPC cannot peer with itself ({a.name})", line)]
+    out += check_bandwidth(lab, a, b, p.bandwidth_kbps, line)
+    if a.cidr.overlaps(b.cidr):
+        out.append(Violation(CIDR_CONFLICT, f"peering {p.name}: {a.name} {a.cidr} overlaps {b.name} {b.cidr}", line))
+    live = [o for o in others if o.state in LIVE_STATES and o.name != p.name]
+    for o in live:
+        if o.joins(a.name, b.name):
+            out.append(Violation(ALREADY_EXIST, f"peering {p.name}: {a.name} and {b.name} are already peered by "
+                                 f"{o.name} ({o.state})", line))
+            return out
+    cross = a.region != b.region
+    for side, far in ((a, b), (b, a)):
+        for o in live:
+            if side.name not in (o.vpc, o.peer_vpc):
+                continue
+            z = lab.vpcs.get(o.other(side.name))
+            if z is None or z.name == far.name:
+                continue
+            if (cross or lab.is_cross_region(o)) and z.cidr.overlaps(far.cidr):
+                which = p.name if cross else o.name
+                out.append(Violation(CIDR_CONFLICT, f"peering {p.name}: {far.name} {far.cidr} overlaps {z.name} "
+                                     f"{z.cidr}, another peer of {side.name}; the peers of a VPC must not overlap "
+                                     f"when a peering is cross-region ({which})", line))
+    for v in (a, b):
+        n = sum(1 for o in live if v.name in (o.vpc, o.peer_vpc))
+        if n >= MAX_PEERINGS_PER_VPC:
+            out.append(Violation(QUOTA, f"peering {p.name}: {v.name} already has {n} peerings (PENDING and ACTIVE "
+                                 f"count; the quota is {MAX_PEERINGS_PER_VPC})", line))
+    return out
+
+
+# ---- routes ------------------------------------------------------------------
+
+
+def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable[Route]) -> List[Violation]:
+    """A route in `table` of `vpc`, against the routes already in that table (`siblings`)."""
+    line = route.line
+    p = lab.peerings.get(route.next_hop)
+    if p is None or vpc.name not in (p.vpc, p.peer_vpc):
+        mine = sorted(x.name for x in lab.peerings_of(vpc.name, STATES))
+        hint = f"peerings of {vpc.name}: {', '.join(mine) or 'none'}"
+        return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
+                          f"'{route.next_hop}' is not a peering of {vpc.name} ({hint})", line)]
+    if route.destination.overlaps(vpc.cidr):
+        return [Violation(VPC_CIDR_CONFLICT, f"route {route.destination} in {vpc.name}/{table} overlaps the VPC's own "
+                          f"CIDR {vpc.cidr} (the local route already covers it)", line)]
+    peer = lab.vpcs.get(p.other(vpc.name))
+    if peer is not None and not route.destination.subnet_of(peer.cidr):
+        return [Violation(NOT_IN_PEER, f"route {route.destination} in {vpc.name}/{table}: not inside {peer.name}'s "
+                          f"CIDR {peer.cidr}, the VPC across {p.name}", line)]
+    for s in siblings:
+        if s is not route and s.destination == route.destination:
+            return [Violation(DUPLICATE, f"route {route.destination} in {vpc.name}/{table} is already in the table "
+                              f"(next hop {s.next_hop})", line)]
+    return []
+
+
+# ---- VPCs, subnets, instances -------------------------------------------------
+
+
+def check_vpc(lab: Lab, vpc: Vpc) -> List[Violation]:
+    out = []
+    for r in RESERVED_VPC_RANGES:
+        if vpc.cidr.overlaps(r):
+            out.append(Violation(VPC_CIDR_RESERVED, f"VPC {vpc.name}: CIDR {vpc.cidr} is inside reserved {r}", vpc.line))
+    subnets = list(vpc.subnets.values())
+    for i, s in enumerate(subnets):
+        if not s.cidr.subnet_of(vpc.cidr):
+            out.append(Violation(SUBNET_RANGE, f"subnet {vpc.name}/{s.name} {s.cidr} is not inside the VPC CIDR "
+                                 f"{vpc.cidr}", s.line))
+        elif not (MIN_SUBNET_PREFIX <= s.cidr.prefixlen <= MAX_SUBNET_PREFIX):
+            out.append(Violation(SUBNET_RANGE, f"subnet {vpc.name}/{s.name} {s.cidr}: prefix must be "
+                                 f"/{MIN_SUBNET_PREFIX}../{MAX_SUBNET_PREFIX}", s.line))
+        for t in subnets[:i]:
+            if s.cidr.overlaps(t.cidr):
+                out.append(Violation(SUBNET_CONFLICT, f"subnet {vpc.name}/{s.name} {s.cidr} overlaps subnet "
+                                     f"{t.name} {t.cidr}", s.line))
+    return out
+
+
+def reserved_addresses(s: Subnet):
+    return {s.cidr.network_address, s.gateway, s.cidr.broadcast_address}
+
+
+def check_instance(lab: Lab, vpc: Vpc, inst: Instance, taken: Dict) -> List[Violation]:
+    """`taken` maps addresses already used in this VPC to their instance name."""
+    s = vpc.subnets.get(inst.subnet)
+    if s is None or inst.ip is None:
+        return []
+    if inst.ip not in s.cidr:
+        return [Violation(IP_NOT_IN_SUBNET, f"instance {inst.ref}: {inst.ip} is not inside subnet {s.name} {s.cidr}",
+                          inst.line)]
+    if inst.ip in reserved_addresses(s):
+        return [Violation(IP_RESERVED, f"instance {inst.ref}: {inst.ip} is reserved in {s.cidr} (network, gateway "
+                          "and broadcast addresses)", inst.line)]
+    if inst.ip in taken and taken[inst.ip] != inst.name:
+        return [Violation(IP_IN_USE, f"instance {inst.ref}: {inst.ip} is already used by {taken[inst.ip]}",
+                          inst.line)]
+    return []
+
+
+def check_clb(lab: Lab, vpc: Vpc, inst: Instance) -> List[Violation]:
+    if inst.kind != "clb":
+        return []
+    out = []
+    for b in inst.backends:
+        bvpc, sep, bname = b.rpartition("/")
+        if sep and bvpc != vpc.name:
+            out.append(Violation(CLB_CROSS_VPC, f"clb {inst.ref}: backend {b} is in another VPC; a CLB binds only "
+                                 f"instances of its own VPC ({vpc.name})", inst.line))
+            continue
+        name = bname if sep else b
+        target = vpc.instances.get(name)
+        if target is None:
+            elsewhere = [v.name for v in lab.vpcs.values() if name in v.instances and v.name != vpc.name]
+            if elsewhere:
+                out.append(Violation(CLB_CROSS_VPC, f"clb {inst.ref}: backend '{name}' is in {elsewhere[0]}, not in "
+                                     f"{vpc.name}; cross-VPC binding is not supported", inst.line))
+            else:
+                out.append(Violation(NOT_FOUND, f"clb {inst.ref}: backend '{name}' does not exist in {vpc.name}",
+                                     inst.line))
+        elif target.kind == "clb" or target.name == inst.name:
+            out.append(Violation(CLB_BACKEND, f"clb {inst.ref}: backend '{name}' is a load balancer itself",
+                                 inst.line))
+    return out
+
+
+def assign_addresses(lab: Lab) -> List[Violation]:
+    """Give every instance without an `ip` the next free address of its subnet."""
+    out = []
+    for vpc in lab.vpcs.values():
+        used = {i.ip for i in vpc.instances.values() if i.ip is not None}
+        for inst in vpc.instances.values():
+            if inst.ip is not None:
+                continue
+            s = vpc.subnets.get(inst.subnet)
+            if s is None:
+                continue
+            reserved = reserved_addresses(s)
+            for host in s.cidr.hosts():
+                if host not in used and host not in reserved:
+                    inst.ip = host
+                    used.add(host)
+                    break
+            else:
+                out.append(Violation(SUBNET_FULL, f"instance {inst.ref}: subnet {s.name} {s.cidr} has no free address",
+                                     inst.line))
+    return out
+
+
+def validate(lab: Lab, unreadable_hops=frozenset()) -> List[Violation]:
+    """Every model rule over a whole lab, in file order. Structural checks are the loader's.
+
+    Routes whose next hop is in `unreadable_hops` (peerings the loader could not
+    read) are skipped.
+    """
+    out: List[Violation] = []
+    for vpc in lab.vpcs.values():
+        out += check_vpc(lab, vpc)
+        taken: Dict = {}
+        for inst in vpc.instances.values():
+            v = check_instance(lab, vpc, inst, taken)
+            out += v
+            if not v and inst.ip is not None:
+                taken[inst.ip] = inst.name
+            out += check_clb(lab, vpc, inst)
+    out += assign_addresses(lab)
+    seen: List[Peering] = []
+    for p in lab.peerings.values():
+        v = check_new_peering(lab, p, seen)
+        out += v
+        if not v:
+            seen.append(p)
+    for vpc in lab.vpcs.values():
+        for tname, table in vpc.route_tables.items():
+            checked = []
+            for r in table.routes:
+                if r.next_hop in unreadable_hops:
+                    continue
+                v = check_route(lab, vpc, tname, r, checked)
+                out += v
+                if not v:
+                    checked.append(r)
+    return out

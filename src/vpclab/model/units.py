@@ -1,0 +1,52 @@
+"""Parsing of the units a topology and the CLI accept: bandwidth, durations, delays."""
+from __future__ import annotations
+
+import re
+
+_BW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(kbps|mbps|gbps)\s*$", re.I)
+_BW_FACTOR = {"kbps": 1, "mbps": 1_000, "gbps": 1_000_000}
+_DUR = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.I)
+_DUR_FACTOR = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_bandwidth(text) -> int:
+    """'100Mbps' -> 100000 (kbps). Raises ValueError with a readable message."""
+    m = _BW.match(str(text))
+    if not m:
+        raise ValueError(f"bandwidth '{text}' is not a number with a unit (Kbps, Mbps, Gbps), e.g. 100Mbps")
+    return int(round(float(m.group(1)) * _BW_FACTOR[m.group(2).lower()]))
+
+
+def format_bandwidth(kbps: int) -> str:
+    for unit, f in (("Gbps", 1_000_000), ("Mbps", 1_000)):
+        if kbps % f == 0:
+            return f"{kbps // f}{unit}"
+    return f"{kbps}Kbps"
+
+
+def parse_duration(text) -> float:
+    """'8d', '36h', '1d12h', '90s' -> seconds."""
+    s = str(text).strip()
+    pos, total = 0, 0.0
+    for m in _DUR.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DUR_FACTOR[m.group(2).lower()]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise ValueError(f"duration '{text}' is not like 8d, 36h, 90m, 30s or 1d12h")
+    return total
+
+
+def parse_delay_ms(text) -> float:
+    """'35ms' or '1.5s' -> milliseconds."""
+    return parse_duration(text) * 1000
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{v}{u}" for v, u in ((d, "d"), (h, "h"), (m, "m"), (s, "s")) if v]
+    return "".join(parts) or "0s"

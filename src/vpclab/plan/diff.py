@@ -1,0 +1,51 @@
+"""desired objects vs what the kernel holds -> the ordered actions that reconcile them.
+
+Pure: both sides are sets of plan objects. An object whose key exists on both
+sides with other fields is changed in place where the kernel can do that
+(routes are replaced, qdiscs re-capped without touching the link), otherwise
+deleted and created again. Objects inside a namespace that is itself deleted
+are not deleted one by one: the namespace takes them along.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List
+
+from .objects import ORDER, Action
+
+CHANGEABLE = ("route", "qdisc", "netns", "service")
+
+
+def _ns_of(obj):
+    return obj.name if obj.kind == "netns" else obj.ns
+
+
+def diff(desired: Iterable, actual: Iterable) -> List[Action]:
+    want = {o.key: o for o in desired}
+    have = {o.key: o for o in actual}
+    doomed_ns = {k[1] for k in have if k[0] == "netns" and k not in want}
+
+    deletes, creates, changes = [], [], []
+    for key, obj in have.items():
+        if key not in want:
+            if obj.kind != "netns" and _ns_of(obj) in doomed_ns:
+                continue
+            if obj.kind == "veth" and obj.peer_ns in doomed_ns:
+                continue  # goes with the peer's namespace
+            deletes.append(Action("delete", obj))
+        elif want[key] != obj:
+            if obj.kind in CHANGEABLE:
+                changes.append(Action("change", want[key]))
+            else:
+                deletes.append(Action("delete", obj))
+                creates.append(Action("create", want[key]))
+    for key, obj in want.items():
+        if key not in have:
+            creates.append(Action("create", obj))
+
+    rank = {k: i for i, k in enumerate(ORDER)}
+    deletes.sort(key=lambda a: -rank[a.obj.kind])
+    # Objects keep the planner's order within a kind, so the result is deterministic.
+    order = {o.key: i for i, o in enumerate(desired if isinstance(desired, list) else want.values())}
+    ups = creates + changes
+    ups.sort(key=lambda a: (rank[a.obj.kind], order.get(a.obj.key, 0)))
+    return deletes + ups

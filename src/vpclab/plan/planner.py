@@ -1,0 +1,150 @@
+"""model -> every kernel object a lab needs (ARCHITECTURE.md "Kernel mapping").
+
+- VPC: a namespace with forwarding on. Each subnet is a bridge holding the
+  gateway address; a policy rule `iif <bridge>` picks the subnet's route table.
+- Route table: kernel table 100+n. It holds the VPC's subnets, a blackhole for
+  the rest of the VPC CIDR (the local route always wins), one route per peering
+  route (via the peer's link address when the peering is ACTIVE, else a
+  blackhole) and ends in `blackhole default`: nothing falls through to `main`.
+- Peering: only an ACTIVE one exists in the kernel, as a veth between the two VPC
+  namespaces with a 169.254.x.y/30. Traffic arriving on it is looked up in an
+  ingress table that holds only the VPC's own subnets: not transitive, by routing
+  alone. Cross-region ingress also blackholes the VPC's CLB addresses.
+- Cross-region: a tbf cap on both ends (and netem delay where the kernel has it).
+- Instance: a namespace, a veth to its subnet's bridge, a default route to the gateway.
+- Services: listeners for cdb/cmem and CLB backends, and the CLB balancer.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Dict, List
+
+from ..model.types import ACTIVE, Lab, Peering
+from . import names
+from .objects import Address, Bridge, Netns, Plan, Qdisc, Route, Rule, Service, Veth
+
+MAIN_TABLE = 254
+INGRESS_TABLE = 90  # traffic arriving over a regional peering
+INGRESS_XR_TABLE = 91  # ... over a cross-region peering (no CLB)
+FIRST_TABLE = 100
+SUBNET_RULE_PRIO = 1000
+PEERING_RULE_PRIO = 20000
+LINK_NET = ipaddress.IPv4Network("169.254.0.0/16")
+DEFAULT = "0.0.0.0/0"
+MIN_BURST = 4096  # bytes; above two full frames, small enough to keep low rates exact
+
+
+def table_ids(vpc) -> Dict[str, int]:
+    """Kernel table number of each route table: `default` first, then by name."""
+    order = ["default"] + sorted(t for t in vpc.route_tables if t != "default")
+    return {t: FIRST_TABLE + i for i, t in enumerate(order)}
+
+
+def link_addresses(p: Peering):
+    """(requester, accepter) addresses of a peering's /30."""
+    base = LINK_NET.network_address + 4 * p.index
+    return base + 1, base + 2
+
+
+def burst_bytes(rate_kbit: int) -> int:
+    """max(rate x 10 ms, MIN_BURST): exact shaping up to 10 Gbit (baseline-perf.md section 3)."""
+    return max(rate_kbit * 1000 // 8 // 100, MIN_BURST)
+
+
+def plan(lab: Lab, netem: bool = False) -> Plan:
+    out: List = []
+    add = out.append
+    L = lab.name
+    active = [p for p in lab.peerings.values() if p.state == ACTIVE]
+
+    for vpc in lab.vpcs.values():
+        ns = names.vpc_ns(L, vpc.name)
+        add(Netns(ns, forwarding=True))
+        tids = table_ids(vpc)
+        subnet_routes = []
+        for k, s in enumerate(vpc.subnets.values()):
+            br = names.bridge(L, s.name)
+            add(Bridge(ns, br))
+            add(Address(ns, br, f"{s.gateway}/{s.cidr.prefixlen}"))
+            add(Rule(ns, SUBNET_RULE_PRIO + k, br, tids[s.route_table]))
+            subnet_routes.append((str(s.cidr), br))
+
+        def local_routes(table: int):
+            for dst, br in subnet_routes:
+                add(Route(ns, table, dst, dev=br))
+            if str(vpc.cidr) not in {d for d, _ in subnet_routes}:
+                add(Route(ns, table, str(vpc.cidr), type="blackhole"))
+            add(Route(ns, table, DEFAULT, type="blackhole"))
+
+        for tname, tid in tids.items():
+            local_routes(tid)
+            for r in vpc.route_tables[tname].routes:
+                p = lab.peerings.get(r.next_hop)
+                if p is not None and p.state == ACTIVE:
+                    req, acc = link_addresses(p)
+                    via = acc if vpc.name == p.vpc else req
+                    add(Route(ns, tid, str(r.destination), via=str(via), dev=names.peering_port(L, p.name)))
+                else:
+                    add(Route(ns, tid, str(r.destination), type="blackhole"))
+
+        mine = [p for p in active if vpc.name in (p.vpc, p.peer_vpc)]
+        if any(not lab.is_cross_region(p) for p in mine):
+            local_routes(INGRESS_TABLE)
+        if any(lab.is_cross_region(p) for p in mine):
+            local_routes(INGRESS_XR_TABLE)
+            for i in vpc.instances.values():
+                if i.kind == "clb":
+                    add(Route(ns, INGRESS_XR_TABLE, f"{i.ip}/32", type="blackhole"))
+        for p in mine:
+            table = INGRESS_XR_TABLE if lab.is_cross_region(p) else INGRESS_TABLE
+            add(Rule(ns, PEERING_RULE_PRIO + p.index, names.peering_port(L, p.name), table))
+
+    for p in active:
+        a, b = names.vpc_ns(L, p.vpc), names.vpc_ns(L, p.peer_vpc)
+        port = names.peering_port(L, p.name)
+        req, acc = link_addresses(p)
+        add(Veth(a, port, b, port))
+        add(Address(a, port, f"{req}/30"))
+        add(Address(b, port, f"{acc}/30"))
+        if lab.is_cross_region(p) and p.bandwidth_kbps:
+            delay = None
+            if netem:
+                delay = lab.latency_between(lab.vpcs[p.vpc].region, lab.vpcs[p.peer_vpc].region)
+            for ns in (a, b):
+                add(Qdisc(ns, port, p.bandwidth_kbps, burst_bytes(p.bandwidth_kbps), delay))
+
+    eth = names.instance_eth(L)
+    for vpc in lab.vpcs.values():
+        vns = names.vpc_ns(L, vpc.name)
+        for i in vpc.instances.values():
+            s = vpc.subnets[i.subnet]
+            ins = names.instance_ns(L, vpc.name, i.name)
+            add(Netns(ins))
+            add(Veth(vns, names.instance_port(L, i.name), ins, eth, master=names.bridge(L, s.name)))
+            add(Address(ins, eth, f"{i.ip}/{s.cidr.prefixlen}"))
+            add(Route(ins, MAIN_TABLE, DEFAULT, via=str(s.gateway), dev=eth))
+
+    out += services(lab)
+    return Plan(lab.name, out)
+
+
+def services(lab: Lab) -> List[Service]:
+    """The listener processes: cdb/cmem, each CLB, and a listener on each CLB backend."""
+    out: Dict[tuple, Service] = {}
+    for vpc in lab.vpcs.values():
+        for i in vpc.instances.values():
+            ns = names.instance_ns(lab.name, vpc.name, i.name)
+            if i.kind in ("cdb", "cmem"):
+                svc = Service(ns, i.ref, "listener", str(i.ip), i.service_port)
+                out[svc.key] = svc
+            elif i.kind == "clb":
+                backends = tuple((str(vpc.instances[b].ip), i.port) for b in i.backends if b in vpc.instances)
+                svc = Service(ns, i.ref, "clb", str(i.ip), i.port, backends)
+                out[svc.key] = svc
+                for b in i.backends:
+                    bi = vpc.instances.get(b)
+                    if bi is not None:
+                        bsvc = Service(names.instance_ns(lab.name, vpc.name, b), bi.ref, "listener", str(bi.ip),
+                                       i.port)
+                        out.setdefault(bsvc.key, bsvc)
+    return list(out.values())
