@@ -466,6 +466,142 @@ def events(lab, as_json):
           e["detail"]] for e in rows]))
 
 
+# ---- probes ------------------------------------------------------------------------------------
+
+
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
+                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable")
+@click.argument("src")
+@click.argument("dst")
+@proto_options
+@click.option("--expect", type=click.Choice(["reachable", "no-return", "unreachable"]),
+              help="Exit 1 unless the verdict is this.")
+@lab_option
+@json_option
+def probe(src, dst, proto, port, expect, lab, as_json):
+    """Send one real probe SRC -> DST (scapy) and watch it along the path, the reply included."""
+    from . import probing
+
+    doc = probing.probe(src, dst, proto, port, expect, lab)
+    emit(doc, as_json, lambda: render_verdict(doc, "probe"))
+    if doc.get("mismatch") and as_json:
+        warn(doc["mismatch"])
+    if expect is not None and not doc["ok"]:
+        raise ExpectationFailed(f"expected {expect}, got {doc['result']}", code="ExpectationFailed")
+
+
+CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]"}
+
+
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json")
+@lab_option
+@json_option
+def matrix(lab, as_json):
+    """Probe every ordered instance pair (ICMP, plus the service port of service instances)."""
+    from . import probing
+
+    with progress_bar("probing all pairs", quiet=as_json) as cb:
+        doc = probing.matrix(lab, progress=cb)
+    emit(doc, as_json, lambda: render_matrix(doc))
+    if doc["mismatches"]:
+        warn(f"{doc['mismatches']} pair(s) where the packets and explain disagree: one of them has a bug")
+
+
+def render_matrix(doc):
+    from rich.table import Table
+
+    c = console()
+    insts = doc["instances"]
+    icmp = {(r["src"], r["dst"]): r for r in doc["pairs"] if r["proto"] == "icmp"}
+    if len(insts) <= 40:
+        t = Table(title=f"lab {doc['lab']}: ICMP  (R reachable, N no-return, . unreachable; rows: from)",
+                  title_justify="left", show_edge=False, pad_edge=False)
+        t.add_column("from \\ to")
+        for i, d in enumerate(insts):
+            t.add_column(str(i + 1), justify="center")
+        for i, s in enumerate(insts):
+            t.add_row(f"{i + 1} {s}", *["-" if s == d else CELL[icmp[(s, d)]["result"]] + (
+                "[bold red]![/]" if "mismatch" in icmp[(s, d)] else "") for d in insts])
+        c.print(t)
+    services = [r for r in doc["pairs"] if r["proto"] != "icmp"]
+    if services and len(services) <= 200:
+        table("Service ports", ["from", "to", "port", "result", "reason"],
+              [[r["src"], r["dst"], f"{r['proto']}/{r['port']}", r["result"], r["reason"]["code"]]
+               for r in services])
+    s = doc["summary"]
+    c.print(f"{len(doc['pairs'])} probes in {doc['seconds']:.2f} s: [green]{s['reachable']} reachable[/], "
+            f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
+            + (f", [bold red]{doc['mismatches']} mismatches with explain[/]" if doc["mismatches"] else ""))
+    for r in doc["pairs"]:
+        if "mismatch" in r:
+            c.print(f"[bold red]MISMATCH[/] {r['src']} -> {r['dst']} {r['proto']}: {r['mismatch']}")
+
+
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab test                 # the running lab's expect: list\n"
+                    "  sudo vpclab test topologies/02-one-way-route.yaml --junit report.xml")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@lab_option
+@json_option
+def test(file, junit_path, lab, as_json):
+    """Check the topology's `expect:` list with real probes (building FILE first, removing it after)."""
+    from . import probing
+
+    doc = probing.test(file, lab)
+    if junit_path:
+        probing.junit(doc, junit_path)
+
+    def human():
+        c = console()
+        for case in doc["cases"]:
+            what = case["proto"] + (f"/{case['port']}" if case["port"] else "")
+            mark = "[green]PASS[/]" if case["ok"] else "[bold red]FAIL[/]"
+            line = f"{mark} {case['from']} -> {case['to']} {what}: expected {case['expected']}, got {case['got']}"
+            r = case["reason"] or {}
+            if r.get("code"):
+                line += f" ({r['code']} at {r['where']})"
+            c.print(line)
+            if case.get("mismatch"):
+                c.print(f"  [bold red]MISMATCH[/]: {case['mismatch']}")
+        click.echo(f"{doc['passed']} passed, {doc['failed']} failed")
+
+    emit(doc, as_json, human)
+    if doc["failed"]:
+        sys.exit(ExpectationFailed.exit_code)
+
+
+# ---- doctor / graph ----------------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+def doctor(as_json):
+    """Kernel features and tools found, and what degrades without them."""
+    from .kernel import features
+
+    rows = features.report()
+    doc = {"checks": [{"name": n, "ok": ok, "without": why} for n, ok, why in rows]}
+    emit(doc, as_json, lambda: table(None, ["check", "", "without it"],
+                                     [[n, "[green]ok[/]" if ok else "[red]missing[/]", "" if ok else why]
+                                      for n, ok, why in rows]))
+
+
+@cli.command(epilog="\b\nExamples:\n  vpclab graph -f topologies/03-hub-spokes.yaml -o hub.svg\n  sudo vpclab graph > lab.dot")
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False), help="From a topology file instead of a lab.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write DOT, or SVG/PNG by extension (Graphviz).")
+@lab_option
+def graph(file, output, lab):
+    """A topology diagram: DOT always; SVG or PNG when Graphviz is installed."""
+    from . import controller, graph as g
+
+    text = g.dot(controller.model_for(lab, file))
+    if not output:
+        click.echo(text, nl=False)
+        return
+    g.write(text, output)
+    click.echo(output)
+
+
 # ---- exec --------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,250 @@
+"""The live use cases: `probe`, `matrix` and `test` on a running lab.
+
+They turn instance refs into probe specs and capture points (the destination
+instance and every VPC router on the way), run the probe engine, classify what
+the packets did into the reachability vocabulary (reachable / no-return /
+unreachable, with the last hop each way), and cross-check every verdict with
+`explain`: when the packets and the model disagree, one of them has a bug, and
+the result says so loudly (`mismatch`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from . import analyze, controller
+from .errors import ExpectationFailed, NotFound, Refused
+from .model.types import ACTIVE, RESULTS, Expectation, Instance, Lab
+from .plan import names
+from .probe.types import CapturePoint, ProbeOutcome, ProbeSpec
+
+FAST_TIMEOUT = 0.5
+DIAG_TIMEOUT = 0.5
+SINGLE_TIMEOUT = 0.6
+
+
+@dataclass
+class Target:
+    """One question: src instance -> dst (instance or address), proto/port."""
+
+    src: Instance
+    dst_ref: str
+    dst_ip: ipaddress.IPv4Address
+    dst: Optional[Instance]
+    proto: str
+    port: Optional[int]
+
+    def spec(self, lab: str) -> ProbeSpec:
+        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), str(self.src.ip), str(self.dst_ip),
+                         self.proto, self.port)
+
+
+def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
+    controller.check_proto(proto, port)
+    controller.find_ref(model, src, "source")
+    controller.find_ref(model, dst, "destination", allow_ip=True)
+    s = model.instance(src)
+    d = model.instance(dst)
+    if d is not None:
+        return Target(s, d.ref, d.ip, d, proto, port)
+    ip = ipaddress.IPv4Address(dst)
+    if model.vpc_of_ip(ip) is None:
+        raise Refused(f"{ip} is not inside any VPC of lab {model.name}: vpclab probes only the lab's own addresses",
+                      code="InvalidParameterValue")
+    inst = model.instance_by_ip(ip)
+    return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
+
+
+def capture_points(model: Lab, t: Target, expected: analyze.Verdict) -> List[CapturePoint]:
+    """Every VPC router the request or reply may cross, then the destination instance."""
+    order: List[str] = []
+    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [
+            getattr(model.vpc_of_ip(t.dst_ip), "name", None)]:
+        if hop in model.vpcs and hop not in order:
+            order.append(hop)
+    pts = [CapturePoint(names.vpc_ns(model.name, v), None, v) for v in order]
+    if t.dst is not None:
+        pts.append(CapturePoint(names.instance_ns(model.name, t.dst.vpc, t.dst.name), None, t.dst.ref))
+    return pts
+
+
+def _with_peerings(model: Lab, hops: List[str]) -> List[str]:
+    """Insert the ACTIVE peering between consecutive VPC hops, as explain's paths do."""
+    out: List[str] = []
+    for h in hops:
+        if out and out[-1] in model.vpcs and h in model.vpcs:
+            for p in model.peerings.values():
+                if p.state == ACTIVE and p.joins(out[-1], h):
+                    out.append(p.name)
+                    break
+        out.append(h)
+    return out
+
+
+def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict) -> dict:
+    """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check."""
+    vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
+    vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
+    arrived = t.dst is not None and t.dst.ref in o.request_seen
+    port_unreachable = "port unreachable" in (o.detail or "")
+    if o.replied:
+        result = analyze.REACHABLE
+        if expected.result == analyze.REACHABLE:
+            fwd, ret = expected.forward.to_json(), expected.ret.to_json()
+        else:
+            fwd = {"delivered": True, "last_hop": t.dst_ref,
+                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd) + [t.dst_ref]}
+            ret = {"delivered": True, "last_hop": t.src.ref,
+                   "path": _with_peerings(model, [t.dst_ref] + vpcs_back) + [t.src.ref]}
+    else:
+        if arrived and t.proto == "udp" and port_unreachable:
+            result = analyze.UNREACHABLE  # the port is unreachable: nothing listens (NO_LISTENER)
+        else:
+            result = analyze.NO_RETURN if arrived else analyze.UNREACHABLE
+        fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd)
+        if arrived:
+            fwd = {"delivered": True, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
+            rpath = _with_peerings(model, [t.dst_ref] + vpcs_back)
+            ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
+            if result == analyze.UNREACHABLE:
+                ret = {"delivered": False, "last_hop": None, "path": []}
+        else:
+            fwd = {"delivered": False, "last_hop": fpath[-1], "path": fpath}
+            ret = {"delivered": False, "last_hop": None, "path": []}
+    doc = {"src": t.src.ref, "dst": t.dst_ref, "proto": t.proto, "port": t.port, "result": result,
+           "forward": fwd, "return": ret, "reason": expected.reason.to_json(),
+           "rtt_ms": round(o.rtt_ms, 3) if o.rtt_ms is not None else None,
+           "explain": expected.result, "observed": o.detail or None}
+    if expected.note is not None:
+        doc["note"] = expected.note.to_json()
+    if result != expected.result:
+        doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
+                           f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
+                           f"{', '.join(o.reply_seen) or 'nothing'})")
+        if result == analyze.REACHABLE:
+            doc["reason"] = analyze.Reason().to_json()
+    return doc
+
+
+# ---- probe --------------------------------------------------------------------------------
+
+
+def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, expect: Optional[str] = None,
+          lab: Optional[str] = None) -> dict:
+    """One live probe crafted with scapy, with captures along the path."""
+    controller.require_root("probe")
+    if expect is not None and expect not in RESULTS:
+        raise Refused(f"--expect must be one of {', '.join(RESULTS)}", code="InvalidParameterValue")
+    name = controller.resolve_lab(lab)
+    model = controller.load_model(name)
+    t = target(model, src, dst, proto, port)
+    expected = analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), proto, port)
+    from .probe import engine
+
+    outcome = engine.crafted_probe(t.spec(name), capture_points(model, t, expected), timeout=SINGLE_TIMEOUT)
+    doc = classify(model, t, outcome, expected)
+    if expect is not None:
+        doc["expected"] = expect
+        doc["ok"] = doc["result"] == expect
+    return doc
+
+
+# ---- many probes: matrix and test ----------------------------------------------------------
+
+
+def run_many(model: Lab, targets: List[Target], progress=None) -> List[dict]:
+    """Fast path for every target; capture diagnosis only for the unanswered ones."""
+    from .probe import engine
+
+    verdicts = [analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), t.proto, t.port)
+                for t in targets]
+    specs = [t.spec(model.name) for t in targets]
+    outcomes = engine.fast_probe(specs, timeout=FAST_TIMEOUT)
+    if progress:
+        progress(1, 2, "fast path")
+    pending = [i for i, o in enumerate(outcomes) if not o.replied]
+    if pending:
+        captures = {specs[i]: capture_points(model, targets[i], verdicts[i]) for i in pending}
+        diag = engine.capture_probe([specs[i] for i in pending], captures, timeout=DIAG_TIMEOUT)
+        for i, o in zip(pending, diag):
+            outcomes[i] = o
+    if progress:
+        progress(2, 2, "diagnosis")
+    return [classify(model, t, o, v) for t, o, v in zip(targets, outcomes, verdicts)]
+
+
+def matrix(lab: Optional[str] = None, progress=None) -> dict:
+    controller.require_root("matrix")
+    name = controller.resolve_lab(lab)
+    model = controller.load_model(name)
+    insts = model.instances()
+    targets = []
+    for s in insts:
+        for d in insts:
+            if s is d:
+                continue
+            targets.append(Target(s, d.ref, d.ip, d, "icmp", None))
+            if d.service_port:
+                targets.append(Target(s, d.ref, d.ip, d, "tcp", d.service_port))
+    t0 = time.monotonic()
+    rows = run_many(model, targets, progress)
+    elapsed = time.monotonic() - t0
+    summary: Dict[str, int] = {r: 0 for r in RESULTS}
+    for r in rows:
+        summary[r["result"]] += 1
+    mismatches = [r for r in rows if "mismatch" in r]
+    return {"lab": name, "instances": [i.ref for i in insts], "pairs": rows, "summary": summary,
+            "mismatches": len(mismatches), "seconds": round(elapsed, 3)}
+
+
+def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -> dict:
+    """Check the lab's `expect:` list (building FILE first, and removing it after, if it was not running)."""
+    built = None
+    if file:
+        model = controller.validate(file)
+        if model.name not in controller.known_labs():
+            built = model.name
+        controller.up(file)
+        lab = model.name
+    try:
+        controller.require_root("test")
+        name = controller.resolve_lab(lab)
+        model = controller.load_model(name)
+        if not model.expectations:
+            raise Refused(f"lab {name} has no `expect:` list to test", code="MissingParameter")
+        targets = [target(model, e.src, e.dst, e.proto, e.port) for e in model.expectations]
+        rows = run_many(model, targets, progress)
+        cases = []
+        for e, r in zip(model.expectations, rows):
+            cases.append({"from": e.src, "to": e.dst, "proto": e.proto, "port": e.port, "expected": e.result,
+                          "got": r["result"], "ok": r["result"] == e.result, "reason": r["reason"],
+                          "line": e.line, "mismatch": r.get("mismatch"), "forward": r["forward"],
+                          "return": r["return"]})
+        passed = sum(1 for c in cases if c["ok"])
+        return {"lab": name, "passed": passed, "failed": len(cases) - passed, "cases": cases,
+                "source": model.source}
+    finally:
+        if built:
+            controller.down(built)
+
+
+def junit(doc: dict, path: str) -> None:
+    """Write JUnit XML: one testcase per expectation; a failure holds the verdict and reason."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element("testsuite", name=f"vpclab.{doc['lab']}", tests=str(len(doc["cases"])),
+                       failures=str(doc["failed"]), errors="0", skipped="0")
+    for c in doc["cases"]:
+        what = c["proto"] + (f"/{c['port']}" if c["port"] else "")
+        case = ET.SubElement(suite, "testcase", classname=f"vpclab.{doc['lab']}",
+                             name=f"{c['from']} -> {c['to']} {what} is {c['expected']}")
+        if not c["ok"]:
+            r = c["reason"] or {}
+            msg = f"expected {c['expected']}, got {c['got']}"
+            if r.get("code"):
+                msg += f": {r['code']} at {r['where']}" + (f" (table {r['table']})" if r.get("table") else "")
+            f = ET.SubElement(case, "failure", message=msg, type="ReachabilityMismatch")
+            f.text = (r.get("detail") or "") + (f"\n{c['mismatch']}" if c.get("mismatch") else "")
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
