@@ -1,0 +1,135 @@
+"""One crafted probe: built and sent with scapy from inside the source namespace.
+
+The calling thread enters the source namespace *before* scapy is first imported, so
+scapy's interface and route tables are that namespace's (later calls from another
+namespace resync them). Only `scapy.layers.inet` is imported (~0.25 s, against
+~0.6-0.9 s for `scapy.all`). The packet leaves through a scapy SimpleSocket around
+a raw IPPROTO_RAW/IP_HDRINCL socket created in the source namespace -- the sending
+half of scapy's L3RawSocket, without its receiving AF_PACKET socket, whose close
+alone costs an RCU grace period (~12 ms) -- so the source kernel routes it like any
+packet of that host, and a refusal keeps its errno (L3RawSocket logs and hides it).
+
+The reply is not read through scapy: the capture sockets (capture.py) are opened
+before sending, and one of them, in the source namespace, watches for the reply (or
+an ICMP error quoting the request) coming in. Call from the main thread: scapy
+reads some tables through /proc/self, which follows the main thread's namespace.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import sys
+import time
+from typing import Optional, Sequence
+
+from ..errors import EnvironmentProblem
+from . import wire
+from .capture import CaptureSession, annotate
+from .fast import errno_detail
+from .netns import Hopper
+from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_spec
+
+_scapy_ns: Optional[str] = None  # the namespace scapy's tables were read in
+CRAFTED_PORTS = (61000, 65535)  # above Linux's ephemeral range: no clash with a real socket
+
+
+def _scapy_here(ns: str):
+    """Import scapy's IPv4 layers in the current (source) namespace; resync if it moved."""
+    global _scapy_ns
+    fresh = "scapy.layers.inet" not in sys.modules
+    if fresh:
+        # scapy logs warnings about interfaces without addresses at import time
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    try:
+        from scapy.config import conf
+        from scapy.layers.inet import ICMP, IP, TCP, UDP
+        from scapy.packet import Raw
+        from scapy.supersocket import SimpleSocket
+    except ImportError as e:
+        raise EnvironmentProblem(f"scapy is needed for crafted probes: {e}",
+                                 hint="pip install scapy") from None
+
+    if not fresh and _scapy_ns != ns:
+        conf.route.resync()
+        conf.ifaces.reload()
+    _scapy_ns = ns
+    return IP, ICMP, TCP, UDP, Raw, SimpleSocket
+
+
+def _craft(spec: ProbeSpec, layers):
+    """The packet, its request key and its reply key."""
+    IP, ICMP, TCP, UDP, Raw, _ = layers
+    proto = wire.IPPROTO[spec.proto]
+    src4, dst4 = wire.addr4(spec.src_ip), wire.addr4(spec.dst_ip)
+    ip = IP(src=spec.src_ip, dst=spec.dst_ip, ttl=64)
+    if spec.proto == "icmp":
+        ident, seq = random.getrandbits(16), random.getrandbits(16)
+        pkt = ip / ICMP(type=8, id=ident, seq=seq) / Raw(wire.ECHO_PAYLOAD)
+        req, rep = wire.probe_keys(proto, src4, dst4, ident, seq)
+    else:
+        sport = random.randint(*CRAFTED_PORTS)
+        if spec.proto == "tcp":
+            pkt = ip / TCP(sport=sport, dport=spec.port, flags="S", seq=random.getrandbits(32),
+                           window=64240)
+        else:
+            pkt = ip / UDP(sport=sport, dport=spec.port) / Raw(wire.UDP_PAYLOAD)
+        req, rep = wire.probe_keys(proto, src4, dst4, sport, spec.port)
+    return pkt, req, rep
+
+
+def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: float = 1.0) -> ProbeOutcome:
+    """Send one scapy-crafted probe, watching `captures` (in path order) meanwhile.
+
+    Returns as soon as the reply (or an ICMP error about the request) reaches the
+    source namespace, else after `timeout` seconds.
+    """
+    check_spec(spec)
+    points = list(captures)
+    proto = wire.IPPROTO[spec.proto]
+    with Hopper() as hop:
+        hop.check(spec.src_ns)
+        session = CaptureSession(hop, [cp.ns for cp in points] + [spec.src_ns])
+        sock = None
+        try:
+            session.check_points(points)
+            hop.enter(spec.src_ns)
+            layers = _scapy_here(spec.src_ns)
+            pkt, req, rep = _craft(spec, layers)
+            try:
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_RAW)
+            except PermissionError:
+                raise EnvironmentProblem("raw sockets need CAP_NET_RAW", hint="run as root") from None
+            sock = layers[-1](raw)  # scapy SimpleSocket; the socket was born in the source namespace
+            raw.setsockopt(socket.SOL_IP, socket.IP_HDRINCL, 1)
+            session.watch_ns = session.index[spec.src_ns]
+            session.watch_req, session.watch_rep = req, rep
+            session.drain_all()
+            data = bytes(pkt)  # assemble first: keep scapy's build time out of the RTT
+            t0 = time.monotonic()
+            try:
+                raw.connect((spec.dst_ip, 0))  # the source's route lookup happens here
+                sock.send(data)
+                refused = ""
+            except OSError as e:
+                refused = errno_detail(e.errno, True)
+            session.wait(t0 + (0.0 if refused else max(0.0, timeout)), stop=lambda: session.hit is not None)
+            session.settle()
+            drops = session.drops()
+        finally:
+            if sock is not None:
+                sock.close()
+            session.close()
+    hit = session.hit
+    if refused:
+        o = ProbeOutcome(spec, False, None, detail=refused)
+    elif hit is None:
+        o = ProbeOutcome(spec, False, None, detail="no reply")
+    elif hit[1] == "reply":
+        o = ProbeOutcome(spec, True, round((hit[0] - t0) * 1000.0, 3), detail=wire.reply_detail(proto, hit[2]))
+    else:
+        r = wire.read_packet(hit[2])
+        t, code, frm = r[1]
+        o = ProbeOutcome(spec, False, None, detail=wire.icmp_error_text(t, code, frm))
+    annotate(o, session, req, rep, points, drops)
+    return o
