@@ -16,6 +16,9 @@ from typing import Optional, Tuple
 
 NS_PREFIX = "vpclab-"
 
+# The lab's mark on every route it creates (rtm_protocol); read back by it.
+RTPROT_VPCLAB = 77
+
 # Creation order; deletion runs in reverse.
 ORDER = ("netns", "bridge", "veth", "address", "rule", "route", "qdisc", "service")
 

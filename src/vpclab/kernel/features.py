@@ -1,0 +1,108 @@
+"""What this machine can do for a lab: kernel features, tools, privileges.
+
+Owns: trying each kernel feature for real in a throwaway namespace and
+reporting what degrades without it (`doctor`), and the per-process cached
+netem answer that apply/inspect use.
+
+The throwaway namespace is unnamed (unshare, never bind-mounted): it exists
+only while our socket in it is open, so it cannot be left behind, even by a
+crash.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from typing import Callable, List, Optional, Tuple
+
+from ..errors import EnvironmentProblem
+from . import netns, rtnl, tc
+
+# (name, what degrades without it)
+KERNEL = (
+    ("netns", "no labs at all: every VPC and instance is a network namespace"),
+    ("veth", "no instances and no peerings (both are veth pairs)"),
+    ("bridge", "no subnets (a subnet is a bridge in its VPC namespace)"),
+    ("tbf", "no cross-region rate caps"),
+    ("htb", "no class-based rate caps (tbf caps still work)"),
+    ("netem", "no cross-region latency: delays are skipped, rate caps still apply"),
+    ("ifb", "no ingress shaping (caps act on egress only)"),
+)
+TOOLS = (
+    ("iperf3", "no throughput measurement of rate caps"),
+    ("ping", "no hand pinging inside `ip netns exec` (vpclab probes do not need it)"),
+    ("tcpdump", "no hand captures or BPF filter strings (probes filter in Python)"),
+    ("nc", "no hand TCP/UDP checks (vpclab probes do not need it)"),
+)
+ROOT_DEGRADES = "nothing kernel-side works: vpclab must run as root"
+
+_netem: Optional[bool] = None
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _htb_options() -> bytes:
+    return rtnl.attr(2, struct.pack("=IIIII", 3, 10, 0, 0, 0))  # TCA_HTB_INIT
+
+
+def _probe_all() -> dict:
+    """Try every kernel feature in one unnamed namespace; {name: bool}."""
+    found = {name: False for name, _ in KERNEL}
+    try:
+        sock = netns.anonymous(rtnl.Socket)
+    except (OSError, EnvironmentProblem):
+        return found
+    found["netns"] = True
+    try:
+        def ok(req) -> bool:
+            code, _ = sock.batch([req])[0]
+            return code == 0
+
+        found["veth"] = ok(rtnl.veth_new("vpclab-pa", "vpclab-pb", None, up=False))
+        found["bridge"] = ok(rtnl.bridge_new("vpclab-pbr", up=False))
+        found["ifb"] = ok((rtnl.RTM_NEWLINK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL,
+                           rtnl.ifinfo() + rtnl.a_str(rtnl.IFLA_IFNAME, "vpclab-pifb")
+                           + rtnl.nest(rtnl.IFLA_LINKINFO, rtnl.a_str(rtnl.IFLA_INFO_KIND, "ifb"))))
+        lo = 1
+        sock.request(rtnl.link_set(index=lo, up=True))
+
+        def qdisc(kind: str, options: bytes) -> bool:
+            good = ok(rtnl.qdisc("replace", lo, kind, options, 0x00100000))
+            if good:
+                sock.batch([rtnl.qdisc("delete", lo)])
+            return good
+
+        found["tbf"] = qdisc("tbf", tc.tbf_options(10_000, 65536))
+        found["htb"] = qdisc("htb", _htb_options())
+        found["netem"] = qdisc("netem", tc.netem_options(10))
+    finally:
+        sock.close()
+    return found
+
+
+def netem_available() -> bool:
+    """True if the kernel has netem (probed once per process)."""
+    global _netem
+    if _netem is None:
+        _netem = _probe_all()["netem"] if is_root() else False
+    return _netem
+
+
+def detect(which: Callable[[str], Optional[str]] = shutil.which) -> List[Tuple[str, bool, str]]:
+    """[(name, ok, what degrades without it)] for root, kernel features and tools."""
+    global _netem
+    root = is_root()
+    rows: List[Tuple[str, bool, str]] = [("root", root, ROOT_DEGRADES)]
+    found = _probe_all() if root else {name: False for name, _ in KERNEL}
+    if root:
+        _netem = found["netem"]
+    rows += [(name, found[name], why) for name, why in KERNEL]
+    rows += [(name, which(name) is not None, why) for name, why in TOOLS]
+    return rows
+
+
+# the names the controller and the CLI use
+has_netem = netem_available
+report = detect

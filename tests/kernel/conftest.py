@@ -1,0 +1,29 @@
+"""Fixtures for kernel tests: a unique lab name per test whose namespaces are always removed."""
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+
+from kernlab import TinyLab
+from vpclab.plan import names as N
+
+
+@pytest.fixture
+def lab():
+    """A fresh lab name `t` + 6 random [a-z0-9]; every namespace with its prefix goes at the end."""
+    from vpclab.kernel import netns
+
+    name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=6))
+    prefix = N.lab_prefix(name)
+    try:
+        yield name
+    finally:
+        netns.remove_lab_namespaces(prefix)
+        assert netns.list_names(prefix) == []
+
+
+@pytest.fixture
+def tiny(lab):
+    return TinyLab(lab)
