@@ -48,7 +48,7 @@ def running_labs() -> List[str]:
     from .kernel import netns
 
     seen = set(known_labs())
-    for ns in netns.list_netns():
+    for ns in netns.list_names(names.NS_PREFIX):
         lab = names.lab_of_ns(ns)
         if lab:
             seen.add(lab)
@@ -100,7 +100,7 @@ def digest(model: Lab) -> str:
 def netem_available() -> bool:
     from .kernel import features
 
-    return features.has_netem()
+    return features.netem_available()
 
 
 # ---- validate / explain ---------------------------------------------------------------
@@ -176,7 +176,7 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
         report.warnings.append("this kernel has no netem: cross-region latency is not applied (see `vpclab doctor`)")
     if dry_run:
         return report
-    kernel_actions = [a for a in actions if a.obj.kind != "service"]
+    kernel_actions = [a for a in actions if a.obj.key[0] != "service"]
     kapply.apply(kernel_actions, progress=progress)
     if len(kernel_actions) != len(actions):
         services.reconcile(model.name, want.by_kind("service"), store.dir)

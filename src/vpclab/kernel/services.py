@@ -341,6 +341,15 @@ def running(run_dir: Path) -> Optional[int]:
     return pid
 
 
+def current(run_dir: Path) -> List[Service]:
+    """The services the running daemon of this run directory serves (empty if none runs)."""
+    run_dir = _run_dir(run_dir)
+    if not run_dir.is_dir() or running(run_dir) is None:
+        return []
+    spec = _read_json(run_dir / SPEC_FILE) or {}
+    return [_from_dict(d) for d in spec.get("services", ())]
+
+
 def stop(run_dir: Path) -> None:
     """Stop this run directory's daemon: SIGTERM, up to 1 s, SIGKILL.
 

@@ -15,8 +15,13 @@ from .objects import ORDER, Action
 CHANGEABLE = ("route", "qdisc", "netns", "service")
 
 
+def category(obj) -> str:
+    """netns, bridge, veth, ... (a Service's own `kind` field is listener/clb)."""
+    return obj.key[0]
+
+
 def _ns_of(obj):
-    return obj.name if obj.kind == "netns" else obj.ns
+    return obj.name if category(obj) == "netns" else obj.ns
 
 
 def diff(desired: Iterable, actual: Iterable) -> List[Action]:
@@ -27,13 +32,13 @@ def diff(desired: Iterable, actual: Iterable) -> List[Action]:
     deletes, creates, changes = [], [], []
     for key, obj in have.items():
         if key not in want:
-            if obj.kind != "netns" and _ns_of(obj) in doomed_ns:
+            if category(obj) != "netns" and _ns_of(obj) in doomed_ns:
                 continue
-            if obj.kind == "veth" and obj.peer_ns in doomed_ns:
+            if category(obj) == "veth" and obj.peer_ns in doomed_ns:
                 continue  # goes with the peer's namespace
             deletes.append(Action("delete", obj))
         elif want[key] != obj:
-            if obj.kind in CHANGEABLE:
+            if category(obj) in CHANGEABLE:
                 changes.append(Action("change", want[key]))
             else:
                 deletes.append(Action("delete", obj))
@@ -43,9 +48,9 @@ def diff(desired: Iterable, actual: Iterable) -> List[Action]:
             creates.append(Action("create", obj))
 
     rank = {k: i for i, k in enumerate(ORDER)}
-    deletes.sort(key=lambda a: -rank[a.obj.kind])
+    deletes.sort(key=lambda a: -rank[category(a.obj)])
     # Objects keep the planner's order within a kind, so the result is deterministic.
     order = {o.key: i for i, o in enumerate(desired if isinstance(desired, list) else want.values())}
     ups = creates + changes
-    ups.sort(key=lambda a: (rank[a.obj.kind], order.get(a.obj.key, 0)))
+    ups.sort(key=lambda a: (rank[category(a.obj)], order.get(a.obj.key, 0)))
     return deletes + ups

@@ -200,7 +200,8 @@ class Plan:
     objects: list = field(default_factory=list)
 
     def by_kind(self, kind: str):
-        return [o for o in self.objects if o.kind == kind]
+        """Objects of one category (the first element of their key)."""
+        return [o for o in self.objects if o.key[0] == kind]
 
     def namespaces(self):
-        return [o.name for o in self.objects if o.kind == "netns"]
+        return [o.name for o in self.by_kind("netns")]

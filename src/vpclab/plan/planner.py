@@ -103,7 +103,9 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
         a, b = names.vpc_ns(L, p.vpc), names.vpc_ns(L, p.peer_vpc)
         port = names.peering_port(L, p.name)
         req, acc = link_addresses(p)
-        add(Veth(a, port, b, port))
+        # The kernel layer reads a veth between two VPCs back from the end whose
+        # namespace name sorts first, so the plan names that end too.
+        add(Veth(min(a, b), port, max(a, b), port))
         add(Address(a, port, f"{req}/30"))
         add(Address(b, port, f"{acc}/30"))
         if lab.is_cross_region(p) and p.bandwidth_kbps:
