@@ -579,7 +579,7 @@ def doctor(as_json):
     """Kernel features and tools found, and what degrades without them."""
     from .kernel import features
 
-    rows = features.report()
+    rows = features.detect()
     doc = {"checks": [{"name": n, "ok": ok, "without": why} for n, ok, why in rows]}
     emit(doc, as_json, lambda: table(None, ["check", "", "without it"],
                                      [[n, "[green]ok[/]" if ok else "[red]missing[/]", "" if ok else why]
@@ -605,7 +605,7 @@ def graph(file, output, lab):
 # ---- exec --------------------------------------------------------------------------------------
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True},
              epilog="\b\nExamples:\n  sudo vpclab exec vpc-a/cvm-1 -- ip addr\n"
                     "  sudo vpclab exec vpc-a -- ip rule   # the VPC's router")
 @click.argument("instance")
@@ -650,4 +650,17 @@ def main(argv=None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:
+        # A system call the kernel layer did not expect to fail (e.g. setns on a
+        # namespace file that is not a network namespace): exit 4, cleanable.
+        from .errors import KernelRefused
+
+        err = KernelRefused(f"{e.strerror or e} (errno {e.errno}){': ' + str(e.filename) if e.filename else ''}",
+                            errno=e.errno)
+        if as_json:
+            click.echo(json.dumps(err.to_json(), indent=2))
+        else:
+            for line in err.lines():
+                click.echo(line, err=True)
+        sys.exit(err.exit_code)
     sys.exit(0)

@@ -248,10 +248,18 @@ def down(lab: Optional[str]) -> dict:
 
 
 def _teardown(lab: str, store: Store) -> bool:
+    import signal
+
     from .kernel import netns, services
 
     services.stop(store.dir)
-    n = netns.remove_lab_namespaces(names.lab_prefix(lab))
+    prefix = names.lab_prefix(lab)
+    for pid in netns.pids_inside(prefix):  # started inside the lab (vpclab exec): they go with it
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    n = netns.remove_lab_namespaces(prefix)
     return bool(n) or store.exists()
 
 

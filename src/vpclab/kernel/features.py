@@ -102,7 +102,3 @@ def detect(which: Callable[[str], Optional[str]] = shutil.which) -> List[Tuple[s
     rows += [(name, which(name) is not None, why) for name, why in TOOLS]
     return rows
 
-
-# the names the controller and the CLI use
-has_netem = netem_available
-report = detect

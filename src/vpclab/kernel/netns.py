@@ -178,7 +178,29 @@ def enter(name: str) -> None:
         os.close(fd)
 
 
-list_netns = list_names  # the name the controller uses
+
+def pids_inside(prefix: str) -> List[int]:
+    """PIDs of processes living in a namespace whose name starts with `prefix`
+    (e.g. an `iperf3 -D` started with `vpclab exec`): they would keep the
+    namespace alive after its name is gone."""
+    inodes = set()
+    for name in list_names(prefix):
+        try:
+            inodes.add(os.stat(path_of(name)).st_ino)
+        except OSError:
+            pass
+    pids = []
+    if not inodes:
+        return pids
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry.name}/ns/net").st_ino in inodes:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def run_in(name: str, fn: Callable[[], T]) -> T:

@@ -1,0 +1,130 @@
+"""Crashes and refusals: `up` killed with SIGKILL at random points, then `cleanup`
+leaves nothing and a lab running alongside is untouched; a kernel refusal mid-apply
+exits 4, names the object and errno, and `down` still removes the lab."""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit import (TOPOLOGIES, VPCLAB, assert_gone, lab_name, lab_namespaces, lab_pids, needs_root, renamed,
+                    run, run_json)
+
+pytestmark = needs_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from scale_topology import scale_yaml  # noqa: E402
+
+KILLS = 10
+
+
+def _kernel_state(lab):
+    from vpclab.kernel import inspect
+
+    return inspect.read_lab(lab)
+
+
+def _wait_no_pids(lab, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while lab_pids(lab) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_sigkill_during_up_then_cleanup_leaves_nothing(tmp_path, mklab):
+    bystander, _ = mklab(TOPOLOGIES / "03-hub-spokes.yaml")
+    before = _kernel_state(bystander)
+    ns_before = lab_namespaces(bystander)
+    rng = random.Random()
+    mid_build = 0
+    for i in range(KILLS):
+        lab = lab_name()
+        path = tmp_path / f"{lab}.yaml"
+        path.write_text(scale_yaml(lab=lab, vpcs=10, regions=2))
+        p = subprocess.Popen([VPCLAB, "up", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.15, 0.9))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        state = Path(f"/run/vpclab/{lab}/state.db")
+        if lab_namespaces(lab) or state.exists():
+            mid_build += 1
+        try:
+            out = run_json("cleanup")
+            st = None
+            if state.exists():
+                st = run_json("status", "-l", lab, check=None)
+            if st and st.get("status") == "ready":
+                run("down", lab, check=0)  # the kill came after up had finished: a healthy lab
+            else:
+                assert lab in out["removed"] or not lab_namespaces(lab)
+            _wait_no_pids(lab)
+            assert_gone(lab)
+        finally:
+            run("down", lab)
+    assert mid_build >= KILLS // 2, f"only {mid_build} of {KILLS} kills landed during a build"
+    # The lab running alongside was not touched.
+    assert lab_namespaces(bystander) == ns_before
+    assert _kernel_state(bystander) == before
+    assert run_json("probe", "spoke-1/cvm-1", "hub/cvm-1", "-l", bystander)["result"] == "reachable"
+
+
+def test_cleanup_keeps_a_ready_lab_and_removes_a_half_built_one(tmp_path, mklab):
+    ready, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
+    half = lab_name()
+    path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", half, tmp_path)
+    # A half-built lab: state says "building" and some of its namespaces exist.
+    from vpclab import loader
+    from vpclab.kernel import apply as kapply
+    from vpclab.plan.diff import diff
+    from vpclab.plan.planner import plan
+    from vpclab.store import Store
+
+    model = loader.load(path)
+    st = Store(half)
+    with st.tx() as tx:
+        tx.save_model(model)
+        tx.set_status("building")
+    actions = diff(plan(model).objects, [])
+    kapply.apply([a for a in actions if a.obj.key[0] == "netns"][:3])
+    assert len(lab_namespaces(half)) == 3
+    try:
+        out = run_json("cleanup")
+        assert half in out["removed"] and ready not in out["removed"]
+        assert_gone(half)
+        assert len(lab_namespaces(ready)) == 4
+    finally:
+        run("down", half)
+
+
+def test_a_kernel_refusal_exits_4_names_the_object_and_down_still_works(tmp_path):
+    """Plant, where one of the lab's namespaces must go, a namespace file that is not
+    a network namespace (a bind mount of a UTS namespace): entering it fails with
+    EINVAL. `up` exits 4 naming it and the errno; `down` removes everything."""
+    lab = lab_name()
+    path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", lab, tmp_path)
+    planted = Path(f"/run/netns/vpclab-{lab}-vpc-a.cvm-1")
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.touch()
+    subprocess.run(["mount", "--bind", "/proc/self/ns/uts", str(planted)], check=True)
+    try:
+        p = run("up", path, "--json")
+        assert p.returncode == 4, (p.stdout, p.stderr)
+        err = json.loads(p.stdout)["error"]
+        assert err["code"] == "KernelRefused"
+        assert planted.name in err["message"] and "errno 22" in err["message"]
+        assert "vpclab down" in err["hint"]
+        p = run("up", path)
+        assert p.returncode == 4 and "Traceback" not in p.stderr
+        run("down", lab, check=0)
+        assert not planted.exists()
+        assert_gone(lab)
+    finally:
+        run("down", lab)
+        if planted.exists():
+            subprocess.run(["umount", str(planted)])
+            planted.unlink()
