@@ -108,6 +108,10 @@ def _walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
             f"route {r.destination} via {r.next_hop} is a blackhole: the peering is {state}"))
     peer = lab.vpcs[p.other(src_vpc.name)]
     path += [p.name, peer.name]
+    if dst_ip in peer.cidr and peer.subnet_of(dst_ip) is None:
+        return _Step(False, path, peer, Reason(
+            NO_ROUTE, peer.name, "peering-ingress", f"{dst_ip} is in {peer.name}'s CIDR but in none of its subnets"),
+            [p])
     if peer.subnet_of(dst_ip) is None:
         # The peer VPC's ingress table holds only its own subnets: no transit, no edge.
         return _Step(False, path, peer, Reason(
@@ -192,6 +196,12 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
     back = _walk(lab, dvpc, dtable, s.ip, d.ref)
     if not back.ok:
         return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, back.path[-1], back.path), back.reason, note)
+    if s.kind == "clb" and any(lab.is_cross_region(p) for p in back.crossed):
+        p = back.crossed[0]
+        return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, svpc.name, back.path), Reason(
+            CLB_CROSS_REGION, svpc.name, None,
+            f"the reply to {s.ref}, a load balancer, comes over cross-region {p.name}; CLB does not support "
+            "cross-region peering"), note)
     if back.vpc.name != svpc.name:
         return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, back.vpc.name, back.path), Reason(
             NO_ROUTE, dvpc.name, dtable,

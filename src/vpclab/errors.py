@@ -84,7 +84,8 @@ class TopologyInvalid(Refused):
         doc = super().to_json()
         doc["error"]["message"] = str(first) if len(self.problems) == 1 else self.message
         doc["error"]["problems"] = [
-            {"file": p.file, "line": p.line, "code": p.code, "message": p.message} for p in self.problems
+            {"file": p.file, "line": p.line, "code": p.code, "message": p.message, "hint": p.hint}
+            for p in self.problems
         ]
         return doc
 

@@ -19,7 +19,12 @@ import yaml
 from .errors import Problem, TopologyInvalid, did_you_mean
 from .model import rules
 from .model.types import (
+    ACCOUNT_NAME,
     ACTIVE,
+    ITEM_NAME,
+    LAB_NAME,
+    PEERING_NAME,
+    VPC_NAME,
     KINDS,
     PENDING,
     PROTOS,
@@ -45,11 +50,6 @@ MALFORMED = "InvalidParameterValue.Malformed"
 MISSING = "MissingParameter"
 NOT_FOUND = "ResourceNotFound"
 
-LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
-VPC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-ITEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
-ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 # Allowed keys per mapping, and which are required.
 SCHEMA = {
@@ -154,6 +154,7 @@ class _Reader:
         self.file = file
         self.problems: List[Problem] = []
         self.unreadable_peerings = set()
+        self.unreadable_vpcs = set()  # named in the file but not readable: not "missing" elsewhere
 
     def problem(self, code: str, message: str, line: int, hint: Optional[str] = None):
         self.problems.append(Problem(code, message, self.file, line or 1, hint))
@@ -172,7 +173,7 @@ class _Reader:
             if k not in allowed:
                 self.problem(UNKNOWN_KEY, f"unknown key '{k}' in {what}", m.lines.get(k, m.line),
                              did_you_mean(k, sorted(allowed)))
-        for k in sorted(required - set(m)):
+        for k in sorted(required - {k for k in m if m[k] is not None}):
             self.problem(MISSING, f"{what} needs '{k}'", m.line)
 
     def string(self, m: LDict, key: str, what: str, pattern=None, default=None):
@@ -330,6 +331,8 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         vpc = _vpc(r, lab, vname, body, line)
         if vpc is not None:
             lab.vpcs[vname] = vpc
+        else:
+            r.unreadable_vpcs.add(vname)
 
     for pname, body, line in r.items(doc, "peerings", "peerings"):
         p = _peering(r, lab, pname, body, line)
@@ -385,7 +388,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         routes = tm.get("routes")
         if routes is not None and not isinstance(routes, list):
             r.problem(TYPE, f"route table {name}/{tname}: routes must be a list", tm.lines.get("routes", tline))
-        for item, rline in zip(routes or [], getattr(routes, "lines", [])):
+        for item, rline in zip(routes if isinstance(routes, list) else [], getattr(routes, "lines", [])):
             rm = r.mapping(item, f"a route of {name}/{tname}", rline)
             if rm is None:
                 continue
@@ -464,7 +467,10 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
         backends = []
     if subnet is None or kind is None:
         return None
-    return Instance(name, vpc.name, subnet, ip, kind, port, list(backends), line)
+    # `vpc-a/cvm-1` inside vpc-a is the same backend as `cvm-1`; other VPCs stay
+    # qualified so the rules can refuse the cross-VPC binding.
+    backends = [b.partition("/")[2] if b.startswith(vpc.name + "/") else b for b in backends]
+    return Instance(name, vpc.name, subnet, ip, kind, port, backends, line)
 
 
 def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
@@ -479,7 +485,7 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
     vpc = r.string(m, "vpc", what)
     peer = r.string(m, "peer_vpc", what)
     for key, v in (("vpc", vpc), ("peer_vpc", peer)):
-        if v is not None and v not in lab.vpcs:
+        if v is not None and v not in lab.vpcs and v not in r.unreadable_vpcs:
             r.problem(NOT_FOUND, f"{what}: {key} '{v}' does not exist", m.lines.get(key, line),
                       did_you_mean(v, lab.vpcs))
     bw = None
@@ -520,6 +526,8 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             continue
         if lab.instance(ref) is None:
             ok = False
+            if ref.partition("/")[0] in r.unreadable_vpcs:
+                continue
             refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
             r.problem(NOT_FOUND, f"expectation {key} '{ref}': no such instance (use <vpc>/<instance>)",
                       m.lines.get(key, line), did_you_mean(ref, refs))

@@ -22,6 +22,7 @@ from .types import (
     DELETED,
     EXPIRED,
     PENDING,
+    PEERING_NAME,
     PENDING_VALIDITY_S,
     REJECTED,
     Lab,
@@ -111,6 +112,9 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
     if account is not None and account != a.account:
         raise Refused(f"only {vpc}'s account '{a.account}' may request a peering from it (not '{account}')",
                       code=rules.PURVIEW)
+    if name is not None and not PEERING_NAME.match(name):
+        raise Refused(f"'{name}' is not a valid peering name (at most 60 letters, digits, '-' and '_')",
+                      code="InvalidParameterValue")
     if name is not None and name in lab.peerings:
         raise Refused(f"a peering named '{name}' already exists ({lab.peerings[name].state})",
                       code=rules.ALREADY_EXIST)

@@ -8,6 +8,7 @@ rule can name FILE:LINE; they are 0 for objects created live from the CLI.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -29,6 +30,13 @@ STATES = (PENDING, ACTIVE, REJECTED, EXPIRED, DELETED)
 LIVE_STATES = (PENDING, ACTIVE)  # count toward quota and one-per-pair
 TERMINAL_STATES = (REJECTED, EXPIRED, DELETED)
 
+# Names (TOPOLOGY.md): shared by the loader and the live operations.
+LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+VPC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+ITEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
 MAX_PEERINGS_PER_VPC = 10
 PENDING_VALIDITY_S = 7 * 24 * 3600
 MIN_BANDWIDTH_KBPS = 1_000
@@ -40,7 +48,7 @@ class Subnet:
     name: str
     cidr: IPv4Network
     route_table: str = "default"
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
     @property
     def gateway(self) -> IPv4Address:
@@ -51,14 +59,14 @@ class Subnet:
 class Route:
     destination: IPv4Network
     next_hop: str
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
 
 @dataclass
 class RouteTable:
     name: str
     routes: List[Route] = field(default_factory=list)
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
 
 @dataclass
@@ -70,7 +78,7 @@ class Instance:
     kind: str = "cvm"
     port: Optional[int] = None  # clb: its TCP port; cdb/cmem: their fixed port
     backends: List[str] = field(default_factory=list)
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
     @property
     def ref(self) -> str:
@@ -92,7 +100,7 @@ class Vpc:
     subnets: Dict[str, Subnet] = field(default_factory=dict)
     route_tables: Dict[str, RouteTable] = field(default_factory=dict)
     instances: Dict[str, Instance] = field(default_factory=dict)
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
     def subnet_of(self, ip: IPv4Address) -> Optional[Subnet]:
         for s in self.subnets.values():
@@ -110,7 +118,7 @@ class Peering:
     state: str = ACTIVE
     created_at: float = 0.0  # lab clock, seconds
     index: int = 0  # stable per-lab number; picks the link's 169.254 /30
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
     def other(self, vpc: str) -> str:
         return self.peer_vpc if vpc == self.vpc else self.vpc
@@ -137,7 +145,7 @@ class Expectation:
     proto: str = "icmp"
     port: Optional[int] = None
     result: str = "reachable"
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
 
 
 @dataclass
