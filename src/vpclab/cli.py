@@ -45,7 +45,9 @@ def emit(data, as_json: bool, human=None) -> None:
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output keeps whole table rows on one line instead of wrapping at 80 columns.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=None if stream.isatty() else 160)
 
 
 def table(title: Optional[str], columns, rows):
