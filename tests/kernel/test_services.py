@@ -181,10 +181,7 @@ def test_listeners_answer_tcp_and_udp_from_one_daemon(env):
     ip_cli, ip_db = env.link(cli, db, 1)
     svcs = [listener(db, "v/db", ip_db, 3306), listener(db, "v/db", ip_db, 11211)]
 
-    t0 = time.monotonic()
     pid = S.start(env.lab, svcs, env.run)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 2.0, f"start() took {elapsed:.3f} s"
 
     assert S.running(env.run) == pid
     assert int((env.run / S.PID_FILE).read_text()) == pid
