@@ -623,24 +623,28 @@ def exec(instance, cmd, lab):
 # ---- the one place errors become exit codes ---------------------------------------------------
 
 
+def report(err: VpclabError, as_json: bool) -> None:
+    """An error on the channel the user asked for: JSON on stdout, or lines on stderr."""
+    if as_json:
+        click.echo(json.dumps(err.to_json(), indent=2))
+    else:
+        for line in err.lines():
+            click.echo(line, err=True)
+
+
 def main(argv=None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
     try:
         cli.main(args=args, prog_name="vpclab", standalone_mode=False)
     except VpclabError as e:
-        if as_json:
-            click.echo(json.dumps(e.to_json(), indent=2))
-        else:
-            for line in e.lines():
-                click.echo(line, err=True)
+        report(e, as_json)
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
         if as_json:
-            click.echo(json.dumps({"error": {"code": "InvalidParameter", "message": e.format_message(),
-                                             "hint": "see --help"}}))
+            report(Refused(e.format_message(), code="InvalidParameter", hint="see --help"), True)
         else:
             e.show()
         sys.exit(2)
@@ -659,10 +663,6 @@ def main(argv=None) -> None:
 
         err = KernelRefused(f"{e.strerror or e} (errno {e.errno}){': ' + str(e.filename) if e.filename else ''}",
                             errno=e.errno)
-        if as_json:
-            click.echo(json.dumps(err.to_json(), indent=2))
-        else:
-            for line in err.lines():
-                click.echo(line, err=True)
+        report(err, as_json)
         sys.exit(err.exit_code)
     sys.exit(0)

@@ -176,6 +176,17 @@ class _Reader:
         for k in sorted(required - {k for k in m if m[k] is not None}):
             self.problem(MISSING, f"{what} needs '{k}'", m.line)
 
+    def entry(self, name, kind: str, pattern, body, line: int, schema: str, what: str) -> Optional[LDict]:
+        """A named mapping (a VPC, subnet, route table, instance, peering): name and keys checked."""
+        if not self.name(name, kind, pattern, line):
+            return None
+        m = self.mapping(body, what, line)
+        if m is None:
+            return None
+        m.line = line
+        self.keys(m, schema, what)
+        return m
+
     def string(self, m: LDict, key: str, what: str, pattern=None, default=None):
         if key not in m or m[key] is None:
             return default
@@ -355,14 +366,10 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
 
 
 def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
-    if not r.name(name, "VPC", VPC_NAME, line):
-        return None
-    m = r.mapping(body, f"VPC {name}", line)
+    what = f"VPC {name}"
+    m = r.entry(name, "VPC", VPC_NAME, body, line, "vpc", what)
     if m is None:
         return None
-    m.line = line
-    what = f"VPC {name}"
-    r.keys(m, "vpc", what)
     account = r.string(m, "account", what, default=lab.accounts[0])
     if account is not None and account not in lab.accounts:
         r.problem(NOT_FOUND, f"{what}: account '{account}' is not in accounts ({', '.join(lab.accounts)})",
@@ -377,13 +384,9 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
     vpc = Vpc(name=name, account=account or lab.accounts[0], region=region, cidr=cidr, line=line)
 
     for tname, tbody, tline in r.items(m, "route_tables", f"{what} route_tables"):
-        if not r.name(tname, "route table", ITEM_NAME, tline):
-            continue
-        tm = r.mapping(tbody, f"route table {name}/{tname}", tline)
+        tm = r.entry(tname, "route table", ITEM_NAME, tbody, tline, "route_table", f"route table {name}/{tname}")
         if tm is None:
             continue
-        tm.line = tline
-        r.keys(tm, "route_table", f"route table {name}/{tname}")
         table = RouteTable(tname, line=tline)
         routes = tm.get("routes")
         if routes is not None and not isinstance(routes, list):
@@ -402,13 +405,9 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
     vpc.route_tables.setdefault("default", RouteTable("default", line=line))
 
     for sname, sbody, sline in r.items(m, "subnets", f"{what} subnets"):
-        if not r.name(sname, "subnet", ITEM_NAME, sline):
-            continue
-        sm = r.mapping(sbody, f"subnet {name}/{sname}", sline)
+        sm = r.entry(sname, "subnet", ITEM_NAME, sbody, sline, "subnet", f"subnet {name}/{sname}")
         if sm is None:
             continue
-        sm.line = sline
-        r.keys(sm, "subnet", f"subnet {name}/{sname}")
         scidr = r.network(sm, "cidr", f"subnet {name}/{sname}")
         table = r.string(sm, "route_table", f"subnet {name}/{sname}", default="default")
         if table is not None and table not in vpc.route_tables:
@@ -425,14 +424,10 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
 
 
 def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
-    if not r.name(name, "instance", ITEM_NAME, line):
-        return None
     what = f"instance {vpc.name}/{name}"
-    m = r.mapping(body, what, line)
+    m = r.entry(name, "instance", ITEM_NAME, body, line, "instance", what)
     if m is None:
         return None
-    m.line = line
-    r.keys(m, "instance", what)
     subnet = r.string(m, "subnet", what)
     if subnet is not None and subnet not in vpc.subnets:
         r.problem(NOT_FOUND, f"{what}: subnet '{subnet}' does not exist in {vpc.name}", m.lines.get("subnet", line),
@@ -474,14 +469,10 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
 
 
 def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
-    if not r.name(name, "peering", PEERING_NAME, line):
-        return None
     what = f"peering {name}"
-    m = r.mapping(body, what, line)
+    m = r.entry(name, "peering", PEERING_NAME, body, line, "peering", what)
     if m is None:
         return None
-    m.line = line
-    r.keys(m, "peering", what)
     vpc = r.string(m, "vpc", what)
     peer = r.string(m, "peer_vpc", what)
     for key, v in (("vpc", vpc), ("peer_vpc", peer)):

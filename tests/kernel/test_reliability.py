@@ -128,3 +128,31 @@ def test_a_kernel_refusal_exits_4_names_the_object_and_down_still_works(tmp_path
         if planted.exists():
             subprocess.run(["umount", str(planted)])
             planted.unlink()
+
+
+def test_several_labs_build_and_tear_down_in_parallel(tmp_path):
+    """Four labs from the same topology, built and removed at once: no name clashes,
+    each whole and working, each fully gone after."""
+    labs = [lab_name() for _ in range(4)]
+    paths = [renamed(TOPOLOGIES / "01-two-vpcs.yaml", lab, tmp_path) for lab in labs]
+    try:
+        procs = [subprocess.Popen([VPCLAB, "up", str(p)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for p in paths]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        for lab in labs:
+            assert len(lab_namespaces(lab)) == 5
+            doc = run_json("probe", "vpc-a/cvm-1", "vpc-b/db-1", "--proto", "tcp", "--port", "3306", "-l", lab)
+            assert doc["result"] == "reachable"
+        procs = [subprocess.Popen([VPCLAB, "down", lab], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for lab in labs]
+        for p in procs:
+            p.communicate(timeout=60)
+            assert p.returncode == 0
+        for lab in labs:
+            _wait_no_pids(lab)
+            assert_gone(lab)
+    finally:
+        for lab in labs:
+            run("down", lab)
