@@ -163,14 +163,25 @@ def actual(lab: str, run_dir) -> set:
     return objs
 
 
-def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False) -> ApplyReport:
-    """Make the kernel hold exactly what `model` needs; only the difference is applied."""
+APPLIED = "applied"  # store key: the model the kernel was last brought to in full
+
+
+def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False,
+              before: Optional[Lab] = None) -> ApplyReport:
+    """Make the kernel hold exactly what `model` needs; only the difference is applied.
+
+    Without `before`, the difference is taken against what the kernel holds (a
+    full read-back: `up`, and repair after a crash). With `before`, the model the
+    kernel is known to hold, it is plan(before) -> plan(model): no read-back, so a
+    live operation touches and reads only what it changes.
+    """
     from .kernel import apply as kapply
     from .kernel import services
 
     report = ApplyReport(model.name, dry_run=dry_run)
     want = desired(model)
-    actions = plandiff.diff(want.objects, actual(model.name, store.dir))
+    have = desired(before).objects if before is not None else actual(model.name, store.dir)
+    actions = plandiff.diff(want.objects, have)
     report.actions = actions
     if model.latency_ms and not netem_available() and any(model.is_cross_region(p) for p in model.peerings.values()):
         report.warnings.append("this kernel has no netem: cross-region latency is not applied (see `vpclab doctor`)")
@@ -206,6 +217,7 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
             tx.event(model.clock, None, "up", file, "started")
         report = reconcile(model, store, progress)
         with store.tx() as tx:
+            tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
     return report
@@ -367,7 +379,10 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
             change: Callable[[Lab], object], progress: Progress = None):
     """Run one lifecycle operation: change the model in one transaction, then apply the difference.
 
-    A refusal changes nothing and is still written to the event log.
+    When the kernel is known to hold the model as it was before (the last command
+    finished its apply), only plan(before) -> plan(after) is applied. Otherwise a
+    command died between its state write and its apply, and this one repairs the
+    kernel with a full read-back. A refusal changes nothing and is still logged.
     """
     require_root(action.split()[0])
     name = resolve_lab(lab)
@@ -376,15 +391,28 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
         try:
             with store.tx() as tx:
                 model = tx.model()
+                applied = tx.get(APPLIED)
+                before = lab_from_dict(applied) if applied is not None and applied == lab_to_dict(model) else None
                 result = change(model)
                 tx.save_model(model)
-                tx.event(model.clock, actor, action, target if target else _target(result), "ok", _detail(result))
+                tx.event(model.clock, actor or _default_actor(model, result), action,
+                         target if target else _target(result), "ok", _detail(result))
         except Refused as e:
             with store.tx() as tx:
-                tx.event(tx.model().clock, actor, action, target, f"refused: {e.code}", e.message)
+                m = tx.model()
+                tx.event(m.clock, actor or _default_actor(m, m.peerings.get(target or "")), action, target,
+                         f"refused: {e.code}", e.message)
             raise
-        reconcile(model, store, progress)
+        reconcile(model, store, progress, before=before)
+        with store.tx() as tx:
+            tx.put(APPLIED, lab_to_dict(model))
     return result
+
+
+def _default_actor(model: Lab, result) -> Optional[str]:
+    """The account a peering operation acted as without --as: the requester's (CLI.md)."""
+    vpc = getattr(result, "vpc", None)
+    return model.vpcs[vpc].account if isinstance(vpc, str) and vpc in model.vpcs else None
 
 
 def _target(result) -> Optional[str]:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Dict, List
 
 from ..model.types import ACTIVE, Lab, Peering
@@ -41,9 +42,9 @@ def table_ids(vpc) -> Dict[str, int]:
 
 
 def link_addresses(p: Peering):
-    """(requester, accepter) addresses of a peering's /30."""
-    base = LINK_NET.network_address + 4 * p.index
-    return base + 1, base + 2
+    """(requester, accepter) addresses of a peering's /30, as strings (a hot path: plain integers)."""
+    base = int(LINK_NET.network_address) + 4 * p.index
+    return socket.inet_ntoa((base + 1).to_bytes(4, "big")), socket.inet_ntoa((base + 2).to_bytes(4, "big"))
 
 
 def burst_bytes(rate_kbit: int) -> int:
@@ -56,6 +57,10 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
     add = out.append
     L = lab.name
     active = [p for p in lab.peerings.values() if p.state == ACTIVE]
+    active_of: Dict[str, List[Peering]] = {}
+    for p in active:
+        active_of.setdefault(p.vpc, []).append(p)
+        active_of.setdefault(p.peer_vpc, []).append(p)
 
     for vpc in lab.vpcs.values():
         ns = names.vpc_ns(L, vpc.name)
@@ -69,11 +74,14 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
             add(Rule(ns, SUBNET_RULE_PRIO + k, br, tids[s.route_table]))
             subnet_routes.append((str(s.cidr), br))
 
+        vpc_cidr = str(vpc.cidr)
+        covered = vpc_cidr in {d for d, _ in subnet_routes}
+
         def local_routes(table: int):
             for dst, br in subnet_routes:
                 add(Route(ns, table, dst, dev=br))
-            if str(vpc.cidr) not in {d for d, _ in subnet_routes}:
-                add(Route(ns, table, str(vpc.cidr), type="blackhole"))
+            if not covered:
+                add(Route(ns, table, vpc_cidr, type="blackhole"))
             add(Route(ns, table, DEFAULT, type="blackhole"))
 
         for tname, tid in tids.items():
@@ -83,11 +91,11 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
                 if p is not None and p.state == ACTIVE:
                     req, acc = link_addresses(p)
                     via = acc if vpc.name == p.vpc else req
-                    add(Route(ns, tid, str(r.destination), via=str(via), dev=names.peering_port(L, p.name)))
+                    add(Route(ns, tid, str(r.destination), via=via, dev=names.peering_port(L, p.name)))
                 else:
                     add(Route(ns, tid, str(r.destination), type="blackhole"))
 
-        mine = [p for p in active if vpc.name in (p.vpc, p.peer_vpc)]
+        mine = active_of.get(vpc.name, [])
         if any(not lab.is_cross_region(p) for p in mine):
             local_routes(INGRESS_TABLE)
         if any(lab.is_cross_region(p) for p in mine):
