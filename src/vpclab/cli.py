@@ -489,6 +489,8 @@ def probe(src, dst, proto, port, expect, lab, as_json):
     if doc.get("mismatch") and as_json:
         warn(doc["mismatch"])
     if expect is not None and not doc["ok"]:
+        if as_json:  # the verdict document already says "ok": false; stdout holds one document
+            sys.exit(ExpectationFailed.exit_code)
         raise ExpectationFailed(f"expected {expect}, got {doc['result']}", code="ExpectationFailed")
 
 

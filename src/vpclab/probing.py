@@ -53,6 +53,12 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
     if model.vpc_of_ip(ip) is None:
         raise Refused(f"{ip} is not inside any VPC of lab {model.name}: vpclab probes only the lab's own addresses",
                       code="InvalidParameterValue")
+    for sub in model.vpc_of_ip(ip).subnets.values():
+        # The lab's VPC router holds each subnet's gateway and would answer for it (explain
+        # cannot: the cloud reserves these addresses), so probing them proves nothing.
+        if ip in (sub.cidr.network_address, sub.gateway, sub.cidr.broadcast_address):
+            raise Refused(f"{ip} is reserved in {sub.cidr} (network, gateway and broadcast addresses): "
+                          f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
     inst = model.instance_by_ip(ip)
     return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
 
