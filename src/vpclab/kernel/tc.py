@@ -37,6 +37,9 @@ _TBF_QOPT = struct.Struct("=12s12sIII")
 _NETEM_QOPT = struct.Struct("=IIIIII")
 
 
+MIN_LIMIT = 32 * 1024  # bytes a tbf queue may hold at least (about 21 full frames)
+
+
 def rate_bytes(rate_kbit: int) -> int:
     return rate_kbit * 125
 
@@ -48,7 +51,9 @@ def latency_bytes(rate_kbit: int) -> int:
 
 def tbf_options(rate_kbit: int, burst_bytes: int) -> bytes:
     rate = rate_bytes(rate_kbit)
-    limit = min(burst_bytes + latency_bytes(rate_kbit), 0xFFFFFFFF)
+    # At low rates rate x 50 ms is a handful of frames and one TCP burst overflows
+    # it; a floor of MIN_LIMIT keeps a 1 Mbps cap smooth.
+    limit = min(max(burst_bytes + latency_bytes(rate_kbit), MIN_LIMIT), 0xFFFFFFFF)
     buffer_ticks = min(burst_bytes * 1_000_000_000 // max(rate, 1) // TICK_NS, 0xFFFFFFFF)
     spec = _RATESPEC.pack(0, LINKLAYER_ETHERNET, 0, -1, 0, min(rate, 0xFFFFFFFF))
     opts = rtnl.attr(TCA_TBF_PARMS, _TBF_QOPT.pack(spec, b"\0" * 12, limit, buffer_ticks, 0))
