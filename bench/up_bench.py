@@ -326,7 +326,8 @@ def main() -> None:
     nobr = no_bridge_actions(files["nobridge"])
     specs = {} if mn_missing else {v: mininet_spec(files["mininet"], work, v) for v in (True, False)}
 
-    R = {k: [] for k in ("cli_up", "cli_down", "lib_up", "lib_down", "ipb_up", "ipb_sysctls", "ipb_down",
+    R = {k: [] for k in ("cli_up", "cli_down", "cli_down_nowait", "cli_down_nowait_done", "lib_up", "lib_down",
+                         "ipb_up", "ipb_sysctls", "ipb_down",
                          "mn_up", "mn_stop", "mn_down", "nb_down", "cli_start")}
     raw = []
     checks = {}
@@ -339,6 +340,23 @@ def main() -> None:
             checks["vpclab"] = {"same": want == have, "missing": len(want - have), "extra": len(have - want)}
         down = timed(lambda: run([VPCLAB, "down", LAB["cli"]]))
         return {"cli_up": up, "cli_down": down}
+
+    def m_cli_nowait():
+        """`vpclab down --no-wait`: when it returns, and when the kernel has really finished."""
+        run([VPCLAB, "up", str(files["cli"])])
+        w = nswatch.Watcher()
+        try:
+            for ns in netns.list_names(names.lab_prefix(LAB["cli"])):
+                w.add_path(netns.path_of(ns))
+            t0 = time.perf_counter()
+            run([VPCLAB, "down", "--no-wait", LAB["cli"]])
+            t1 = time.perf_counter()
+            if not w.wait(120):
+                raise RuntimeError("vpclab down --no-wait: namespaces not destroyed after 120 s")
+            t2 = time.perf_counter()
+        finally:
+            w.close()
+        return {"cli_down_nowait": t1 - t0, "cli_down_nowait_done": t2 - t0}
 
     def m_lib():
         up = timed(lambda: controller.up(str(files["lib"])))
@@ -369,7 +387,7 @@ def main() -> None:
     def m_start():
         return {"cli_start": timed(lambda: run([VPCLAB, "--help"]))}
 
-    methods = [m_cli, m_lib, m_ipb, m_start]
+    methods = [m_cli, m_cli_nowait, m_lib, m_ipb, m_start]
     if not mn_missing:
         methods.append(m_mn)
     if not args.no_diagnosis:
@@ -403,6 +421,7 @@ def main() -> None:
         "mn_down/cli_down": ratio("mn_down", "cli_down"),
         "mn_down/lib_down": ratio("mn_down", "lib_down"),
         "mn_stop/cli_down": ratio("mn_stop", "cli_down"),
+        "mn_stop/cli_down_nowait": ratio("mn_stop", "cli_down_nowait"),
         "cli_down/ipb_down": ratio("cli_down", "ipb_down"),
     }
 
@@ -432,6 +451,8 @@ def main() -> None:
         ("teardown, until the kernel has destroyed the namespaces", None),
         ("vpclab down (CLI, end to end)", R["cli_down"]),
         ("vpclab down (controller.down, in-process)", R["lib_down"]),
+        ("vpclab down --no-wait: returns", R["cli_down_nowait"]),
+        ("vpclab down --no-wait: kernel done", R["cli_down_nowait_done"]),
         ("ip -batch netns del", R["ipb_down"]),
         ("Mininet stop() returns", R["mn_stop"]),
         ("Mininet stop() + namespaces destroyed", R["mn_down"]),
@@ -459,8 +480,10 @@ def main() -> None:
         ("Mininet down / vpclab down CLI", ratios["mn_down/cli_down"], ">= 20", lambda v: v >= 20),
         ("Mininet down / vpclab down in-process", ratios["mn_down/lib_down"], "", None),
         ("Mininet stop() alone / vpclab down CLI", ratios["mn_stop/cli_down"], "", None),
+        ("Mininet stop() returns / vpclab down --no-wait returns", ratios["mn_stop/cli_down_nowait"], "", None),
         ("vpclab down CLI / ip-batch down", ratios["cli_down/ipb_down"], "", None),
         ("vpclab down CLI, seconds", R["cli_down"], "< 0.5 s", lambda v: v < 0.5),
+        ("vpclab down --no-wait CLI, seconds (returns)", R["cli_down_nowait"], "< 0.5 s", lambda v: v < 0.5),
     ]
     print(f"\n{'ratios (per repetition)':<44} {'median (min-max)':<24} {'goal':<8} met")
     for label, xs, goal, ok in goals:

@@ -240,8 +240,12 @@ def check_lab_name(lab: str) -> None:
         raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)", code="InvalidParameterValue")
 
 
-def down(lab: Optional[str]) -> dict:
-    """Remove every kernel object, process and state file of the lab; fine if already gone."""
+def down(lab: Optional[str], wait: bool = True) -> dict:
+    """Remove every kernel object, process and state file of the lab; fine if already gone.
+
+    With `wait` (the default) it returns once the kernel has destroyed the lab's
+    namespaces; without, once they are unnamed (the kernel finishes in the background).
+    """
     require_root("down")
     if lab is None:
         labs = running_labs()
@@ -254,12 +258,12 @@ def down(lab: Optional[str]) -> dict:
     check_lab_name(lab)
     store = Store(lab)
     with store.lock():
-        removed = _teardown(lab, store)
+        removed = _teardown(lab, store, wait)
     store.remove()
     return {"lab": lab, "removed": removed}
 
 
-def _teardown(lab: str, store: Store) -> bool:
+def _teardown(lab: str, store: Store, wait: bool = True) -> bool:
     import signal
 
     from .kernel import netns, services
@@ -271,7 +275,7 @@ def _teardown(lab: str, store: Store) -> bool:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    n = netns.remove_lab_namespaces(prefix)
+    n = netns.remove_lab_namespaces(prefix, wait=wait)
     return bool(n) or store.exists()
 
 

@@ -172,3 +172,16 @@ def test_errors_are_clean_and_change_nothing(tmp_path, mklab):
     p = run("up", bad, check=2)
     assert "VpcPeerCidrConflict" in p.stderr
     assert run_json("status", "-l", lab) == before
+
+
+def test_down_no_wait_returns_with_the_names_gone_and_the_kernel_finishes(mklab):
+    import time
+
+    from labkit import run
+
+    lab, _ = mklab(TOPOLOGIES / "03-hub-spokes.yaml")
+    run("down", "--no-wait", lab, check=0)
+    assert_gone(lab)  # names, state and processes are gone at once
+    # the kernel finishes in the background: nothing named after the lab can come back
+    time.sleep(0.2)
+    assert lab_namespaces(lab) == []
