@@ -538,6 +538,17 @@ def render_matrix(doc):
         table("Service ports", ["from", "to", "port", "result", "reason"],
               [[r["src"], r["dst"], f"{r['proto']}/{r['port']}", r["result"], r["reason"]["code"]]
                for r in services])
+    bad = [r for r in doc["pairs"] if r["result"] != "reachable"]
+    if bad and len(bad) <= 60:
+        table("Why not", ["from", "to", "proto", "result", "reason", "at", "table"],
+              [[r["src"], r["dst"], r["proto"] + (f"/{r['port']}" if r["port"] else ""), r["result"],
+                r["reason"]["code"], r["reason"]["where"], r["reason"]["table"]] for r in bad])
+    elif bad:
+        counts = {}
+        for r in bad:
+            counts[(r["result"], r["reason"]["code"])] = counts.get((r["result"], r["reason"]["code"]), 0) + 1
+        table("Why not (counts; --json lists every pair)", ["result", "reason", "pairs"],
+              [[res, code, n] for (res, code), n in sorted(counts.items(), key=lambda kv: -kv[1])])
     s = doc["summary"]
     c.print(f"{len(doc['pairs'])} probes in {doc['seconds']:.2f} s: [green]{s['reachable']} reachable[/], "
             f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
