@@ -228,13 +228,17 @@ def down(lab, no_wait, as_json):
     emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
 
 
-@cli.command()
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
+@click.argument("labs", nargs=-1, metavar="[LAB]...")
 @json_option
-def cleanup(as_json):
-    """Remove what crashed or killed labs left behind (only vpclab's own objects)."""
+def cleanup(labs, as_json):
+    """Remove what crashed or killed commands left behind (only vpclab's own objects).
+
+    A lab is left alone when it is ready (its `up` finished) or a command holds it.
+    """
     from . import controller
 
-    removed = controller.cleanup()
+    removed = controller.cleanup(list(labs) or None)
     emit({"removed": removed}, as_json, lambda: click.echo(
         f"removed: {', '.join(removed)}" if removed else "nothing left behind"))
 

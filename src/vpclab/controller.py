@@ -15,7 +15,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
@@ -31,7 +30,6 @@ from .plan.planner import plan as make_plan
 from .store import Store, known_labs, lab_from_dict, lab_to_dict
 
 Progress = Optional[Callable[[int, int, str], None]]
-LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
 # ---- helpers ------------------------------------------------------------------------
@@ -151,8 +149,15 @@ class ApplyReport:
     dry_run: bool = False
 
 
+def wants_delay(model: Lab) -> bool:
+    """Whether any cross-region peering has a latency to apply (only then is netem probed)."""
+    return bool(model.latency_ms) and any(
+        model.is_cross_region(p) and model.latency_between(model.vpcs[p.vpc].region, model.vpcs[p.peer_vpc].region)
+        for p in model.peerings.values())
+
+
 def desired(model: Lab) -> Plan:
-    return make_plan(model, netem=netem_available())
+    return make_plan(model, netem=wants_delay(model) and netem_available())
 
 
 def actual(lab: str, run_dir) -> set:
@@ -183,7 +188,7 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
     have = desired(before).objects if before is not None else actual(model.name, store.dir)
     actions = plandiff.diff(want.objects, have)
     report.actions = actions
-    if model.latency_ms and not netem_available() and any(model.is_cross_region(p) for p in model.peerings.values()):
+    if wants_delay(model) and not netem_available():
         report.warnings.append("this kernel has no netem: cross-region latency is not applied (see `vpclab doctor`)")
     if dry_run:
         return report
@@ -235,11 +240,6 @@ def _current_or(model: Lab, store: Store) -> Lab:
     return model
 
 
-def check_lab_name(lab: str) -> None:
-    if not LAB_NAME.match(lab or ""):
-        raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)", code="InvalidParameterValue")
-
-
 def down(lab: Optional[str], wait: bool = True) -> dict:
     """Remove every kernel object, process and state file of the lab; fine if already gone.
 
@@ -255,11 +255,10 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
             raise Refused(f"{len(labs)} labs are running ({', '.join(labs)}): say which one",
                           code="InvalidParameter.LabAmbiguous")
         lab = labs[0]
-    check_lab_name(lab)
-    store = Store(lab)
+    store = Store(lab)  # refuses a name that is not a lab name
     with store.lock():
         removed = _teardown(lab, store, wait)
-    store.remove()
+        store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
     return {"lab": lab, "removed": removed}
 
 
@@ -270,7 +269,7 @@ def _teardown(lab: str, store: Store, wait: bool = True) -> bool:
 
     services.stop(store.dir)
     prefix = names.lab_prefix(lab)
-    for pid in netns.pids_inside(prefix):  # started inside the lab (vpclab exec): they go with it
+    for pid in netns.pids_inside(prefix, lab):  # started with `vpclab exec`: they go with the lab
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -279,26 +278,32 @@ def _teardown(lab: str, store: Store, wait: bool = True) -> bool:
     return bool(n) or store.exists()
 
 
-def cleanup() -> List[str]:
-    """Remove labs left by crashed or killed commands: not `ready`, and nobody holds their lock."""
+def _status(store: Store) -> Optional[str]:
+    if not store.exists():
+        return None
+    tx = store.read()
+    try:
+        return tx.status
+    finally:
+        tx.close()
+
+
+def cleanup(labs: Optional[List[str]] = None) -> List[str]:
+    """Remove labs left by crashed or killed commands: not `ready`, and nobody holds their lock.
+
+    `labs` limits it to those labs (tests, scripts); by default every lab on the host.
+    """
     require_root("cleanup")
     removed = []
-    for lab in running_labs():
+    for lab in labs if labs else running_labs():
         store = Store(lab)
-        status = None
-        if store.exists():
-            tx = store.read()
-            try:
-                status = tx.status
-            finally:
-                tx.close()
-        if status == "ready":
+        if _status(store) == "ready":
             continue
         with store.lock(blocking=False) as got:
-            if not got:
-                continue  # a command is working on it right now
+            if not got or _status(store) == "ready":
+                continue  # a command is working on it, or finished it meanwhile
             _teardown(lab, store)
-        store.remove()
+            store.remove()
         removed.append(lab)
     return removed
 
@@ -392,6 +397,8 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     name = resolve_lab(lab)
     store = Store(name)
     with store.lock():
+        if not store.exists():  # removed by `down` while this command waited for the lock
+            raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
         try:
             with store.tx() as tx:
                 model = tx.model()
@@ -482,8 +489,9 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     from .kernel import netns
 
     netns.enter(ns)
+    env = dict(os.environ, VPCLAB_LAB=name)  # the mark by which `down` knows the process is the lab's
     try:
-        os.execvp(argv[0], argv)
+        os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         raise EnvironmentProblem(f"command not found: {argv[0]}", code="ToolMissing",
                                  hint="install it, e.g. `apt-get install iputils-ping iperf3 netcat-openbsd`")

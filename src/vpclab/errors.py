@@ -115,6 +115,13 @@ class KernelRefused(VpclabError):
         super().__init__(message, hint=hint or "the lab is left cleanable: run `vpclab down` to remove it")
 
 
+class StateError(VpclabError):
+    """The lab's state database could not be read or written (exit 4)."""
+
+    exit_code = 4
+    default_code = "StateError"
+
+
 class ExpectationFailed(VpclabError):
     """`test` or `probe --expect` found a mismatch (exit 1)."""
 

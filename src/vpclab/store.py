@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-from .model.types import Expectation, Instance, Lab, Peering, Route, RouteTable, Subnet, Vpc
+from .errors import NotFound, Refused, StateError
+from .model.types import LAB_NAME, Expectation, Instance, Lab, Peering, Route, RouteTable, Subnet, Vpc
 
 RUN_DIR = Path(os.environ.get("VPCLAB_RUN_DIR", "/run/vpclab"))
+LOCK_DIR = RUN_DIR / ".locks"  # lock files outlive a lab's state: `down` never removes a lock in use
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,13 +108,16 @@ def lab_dir(lab: str) -> Path:
 def known_labs() -> List[str]:
     if not RUN_DIR.is_dir():
         return []
-    return sorted(p.name for p in RUN_DIR.iterdir() if (p / "state.db").exists())
+    return sorted(p.name for p in RUN_DIR.iterdir() if LAB_NAME.match(p.name) and (p / "state.db").exists())
 
 
 class Store:
     """The state of one lab: `with store.lock(): with store.tx() as tx: ...`."""
 
     def __init__(self, lab: str):
+        if not isinstance(lab, str) or not LAB_NAME.match(lab):
+            raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                          code="InvalidParameterValue")
         self.lab = lab
         self.dir = lab_dir(lab)
         self.db_path = self.dir / "state.db"
@@ -120,16 +125,22 @@ class Store:
     def exists(self) -> bool:
         return self.db_path.exists()
 
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.executescript(SCHEMA)
-        return con
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        try:
+            if readonly:
+                return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            con.executescript(SCHEMA)
+            return con
+        except sqlite3.Error as e:
+            raise StateError(f"the state of lab {self.lab} ({self.db_path}) cannot be opened: {e}",
+                             hint=f"`vpclab down {self.lab}` removes the lab and its state")
 
     @contextlib.contextmanager
     def lock(self, blocking: bool = True) -> Iterator[bool]:
         """The lab's command lock (held across the state write and the kernel apply)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(LOCK_DIR / self.lab, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -149,16 +160,23 @@ class Store:
             con.execute("BEGIN IMMEDIATE")
             yield Tx(con)
             con.execute("COMMIT")
+        except sqlite3.Error as e:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise StateError(f"the state of lab {self.lab} could not be written: {e}",
+                             hint=f"`vpclab down {self.lab}` removes the lab and its state")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.execute("ROLLBACK")
             raise
         finally:
             con.close()
 
     def read(self) -> "Tx":
-        """A read-only view (no lock): for status, ls, probes."""
-        con = self._connect()
-        return Tx(con)
+        """A read-only view (no lock): for status, ls, probes. The lab must exist."""
+        if not self.exists():
+            raise NotFound(f"lab '{self.lab}' is not running", code="LabNotFound")
+        return Tx(self._connect(readonly=True))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -169,7 +187,10 @@ class Tx:
         self.con = con
 
     def get(self, key: str, default=None):
-        row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as e:
+            raise StateError(f"the lab's state cannot be read: {e}", hint="`vpclab down LAB` removes it")
         return json.loads(row[0]) if row else default
 
     def put(self, key: str, value) -> None:

@@ -133,20 +133,31 @@ def test_down_ends_processes_started_inside_the_lab(mklab):
 
     from labkit import VPCLAB
 
+    from vpclab.kernel import netns
+
     lab, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
     p = subprocess.Popen([VPCLAB, "exec", "vpc-a/cvm-1", "-l", lab, "--", "sleep", "300"])
+    # A process in the lab's namespace without the `vpclab exec` mark is not the lab's:
+    # down must leave it alone (it is ours, started here, and we end it ourselves).
+    stranger = subprocess.Popen([VPCLAB, "exec", "vpc-a/cvm-1", "-l", lab, "--", "env", "-u", "VPCLAB_LAB",
+                                 "sleep", "300"])
     try:
-        for _ in range(50):
-            from vpclab.kernel import netns
-            if p.pid in netns.pids_inside(f"vpclab-{lab}-"):
+        for _ in range(100):  # exec replaces the vpclab process with sleep, same PID
+            if p.pid in netns.pids_inside(f"vpclab-{lab}-", lab):
                 break
             time.sleep(0.05)
+        else:
+            pytest.fail("the exec'd process never showed up inside the lab's namespace")
+        assert stranger.pid not in netns.pids_inside(f"vpclab-{lab}-", lab)
         run("down", lab, check=0)
         assert p.wait(timeout=5) != 0
         assert_gone(lab)
+        assert stranger.poll() is None  # not the lab's: not signalled
     finally:
-        if p.poll() is None:
-            p.kill()
+        for proc in (p, stranger):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
 
 def test_services_run_and_stop_with_the_lab(mklab):
@@ -180,8 +191,10 @@ def test_down_no_wait_returns_with_the_names_gone_and_the_kernel_finishes(mklab)
     from labkit import run
 
     lab, _ = mklab(TOPOLOGIES / "03-hub-spokes.yaml")
+    t0 = time.monotonic()
     run("down", "--no-wait", lab, check=0)
-    assert_gone(lab)  # names, state and processes are gone at once
-    # the kernel finishes in the background: nothing named after the lab can come back
-    time.sleep(0.2)
-    assert lab_namespaces(lab) == []
+    assert_gone(lab)  # names, state and processes are gone when it returns
+    # and the same lab can be built again at once, while the kernel finishes the old one
+    mklab(TOPOLOGIES / "03-hub-spokes.yaml", name=lab)
+    assert len(lab_namespaces(lab)) == 10
+    assert time.monotonic() - t0 < 60

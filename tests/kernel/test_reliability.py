@@ -45,16 +45,26 @@ def test_sigkill_during_up_then_cleanup_leaves_nothing(tmp_path, mklab):
     for i in range(KILLS):
         lab = lab_name()
         path = tmp_path / f"{lab}.yaml"
-        path.write_text(scale_yaml(lab=lab, vpcs=10, regions=2))
+        path.write_text(scale_yaml(lab=lab, vpcs=20, regions=2))
+        total = 20 * 5  # namespaces: 20 routers + 80 instances
+        # A random point of the build: as soon as `target` of its namespaces exist (0: at
+        # once, before or while the state is written), or, past `total`, a few ms into the
+        # links, addresses, routes and services that follow the namespaces.
+        target = rng.randrange(0, total + 40)
         p = subprocess.Popen([VPCLAB, "up", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.15, 0.9))
+        deadline = time.monotonic() + 30
+        while p.poll() is None and len(lab_namespaces(lab)) < min(target, total) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if target > total:
+            time.sleep((target - total) * 0.003)
+        running = p.poll() is None
         p.send_signal(signal.SIGKILL)
         p.wait()
         state = Path(f"/run/vpclab/{lab}/state.db")
-        if lab_namespaces(lab) or state.exists():
+        if running:
             mid_build += 1
         try:
-            out = run_json("cleanup")
+            out = run_json("cleanup", lab)  # only this lab: other tests' labs run meanwhile
             st = None
             if state.exists():
                 st = run_json("status", "-l", lab, check=None)
@@ -93,7 +103,7 @@ def test_cleanup_keeps_a_ready_lab_and_removes_a_half_built_one(tmp_path, mklab)
     kapply.apply([a for a in actions if a.obj.key[0] == "netns"][:3])
     assert len(lab_namespaces(half)) == 3
     try:
-        out = run_json("cleanup")
+        out = run_json("cleanup", half, ready)
         assert half in out["removed"] and ready not in out["removed"]
         assert_gone(half)
         assert len(lab_namespaces(ready)) == 4

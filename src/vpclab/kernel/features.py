@@ -26,7 +26,6 @@ KERNEL = (
     ("tbf", "no cross-region rate caps"),
     ("htb", "no class-based rate caps (tbf caps still work)"),
     ("netem", "no cross-region latency: delays are skipped, rate caps still apply"),
-    ("ifb", "no ingress shaping (caps act on egress only)"),
 )
 TOOLS = (
     ("iperf3", "no throughput measurement of rate caps"),
@@ -62,9 +61,7 @@ def _probe_all() -> dict:
 
         found["veth"] = ok(rtnl.veth_new("vpclab-pa", "vpclab-pb", None, up=False))
         found["bridge"] = ok(rtnl.bridge_new("vpclab-pbr", up=False))
-        found["ifb"] = ok((rtnl.RTM_NEWLINK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL,
-                           rtnl.ifinfo() + rtnl.a_str(rtnl.IFLA_IFNAME, "vpclab-pifb")
-                           + rtnl.nest(rtnl.IFLA_LINKINFO, rtnl.a_str(rtnl.IFLA_INFO_KIND, "ifb"))))
+        # No ifb probe: loading ifb.ko would add ifb0/ifb1 to the host's root namespace.
         lo = 1
         sock.request(rtnl.link_set(index=lo, up=True))
 
@@ -82,11 +79,26 @@ def _probe_all() -> dict:
     return found
 
 
+def _probe_netem() -> bool:
+    """Only netem, on `lo` of an unnamed namespace: no links made (a bridge costs the
+    kernel an RCU barrier to destroy), nothing left behind."""
+    try:
+        sock = netns.anonymous(rtnl.Socket)
+    except (OSError, EnvironmentProblem):
+        return False
+    try:
+        sock.request(rtnl.link_set(index=1, up=True))
+        code, _ = sock.batch([rtnl.qdisc("replace", 1, "netem", tc.netem_options(10), 0x00100000)])[0]
+        return code == 0
+    finally:
+        sock.close()
+
+
 def netem_available() -> bool:
     """True if the kernel has netem (probed once per process)."""
     global _netem
     if _netem is None:
-        _netem = _probe_all()["netem"] if is_root() else False
+        _netem = _probe_netem() if is_root() else False
     return _netem
 
 

@@ -179,25 +179,36 @@ def enter(name: str) -> None:
 
 
 
-def pids_inside(prefix: str) -> List[int]:
-    """PIDs of processes living in a namespace whose name starts with `prefix`
-    (e.g. an `iperf3 -D` started with `vpclab exec`): they would keep the
-    namespace alive after its name is gone."""
-    inodes = set()
+def pids_inside(prefix: str, lab: str) -> List[int]:
+    """PIDs of the processes `vpclab exec` started in this lab's namespaces (e.g. an
+    `iperf3 -D`): they would keep a namespace alive after its name is gone.
+
+    A process counts only if it lives in one of the lab's namespaces (device and
+    inode of the namespace file) AND carries the mark `VPCLAB_LAB=<lab>` that
+    `vpclab exec` sets; nothing else is ever signalled (a `vpclab matrix` probing
+    from inside a namespace, say, is not the lab's to end).
+    """
+    spaces = set()
     for name in list_names(prefix):
         try:
-            inodes.add(os.stat(path_of(name)).st_ino)
+            st = os.stat(path_of(name))
+            spaces.add((st.st_dev, st.st_ino))
         except OSError:
             pass
-    pids = []
-    if not inodes:
+    pids: List[int] = []
+    if not spaces:
         return pids
+    mark = f"VPCLAB_LAB={lab}".encode()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{entry.name}/ns/net").st_ino in inodes:
-                pids.append(int(entry.name))
+            st = os.stat(f"/proc/{entry.name}/ns/net")
+            if (st.st_dev, st.st_ino) not in spaces:
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    pids.append(int(entry.name))
         except OSError:
             continue
     return pids

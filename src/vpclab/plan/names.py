@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..model.types import LAB_NAME
 from .objects import NS_PREFIX
 
 IFNAMSIZ = 15
@@ -31,12 +32,12 @@ def instance_ns(lab: str, vpc: str, inst: str) -> str:
 
 
 def lab_of_ns(name: str):
-    """The lab a namespace name belongs to, or None if it is not vpclab's."""
+    """The lab a namespace name belongs to, or None if it is not vpclab's (nor a valid lab name)."""
     if not name.startswith(NS_PREFIX):
         return None
     rest = name[len(NS_PREFIX):]
     lab, sep, _ = rest.partition("-")
-    return lab if sep and lab else None
+    return lab if sep and LAB_NAME.match(lab) else None
 
 
 def ifname(lab: str, role: str, name: str) -> str:

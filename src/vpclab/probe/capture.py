@@ -149,6 +149,7 @@ class CaptureSession:
 
     def wait(self, until: float, stop=lambda: False) -> None:
         """Drain as packets come, until `until` (monotonic) or `stop()` is true."""
+        self.hop.enter(None)  # wait at home, never parked inside a lab namespace
         ep = select.epoll()
         try:
             for fd in self.socks:

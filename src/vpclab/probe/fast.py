@@ -366,6 +366,8 @@ class Run:
                         wait = min(wait, 0.001)
                 else:
                     wait = 0.001
+                if wait > 0:
+                    self.hop.enter(None)  # wait at home, never parked inside a lab namespace
                 for fd, ev in self.ep.poll(wait):
                     now = time.monotonic()
                     p = by_fd.get(fd)
