@@ -136,15 +136,22 @@ def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
 
 
 def _find(lab: Lab, ref: str):
-    """An instance for a `<vpc>/<inst>` ref or an IPv4 address (None for an address no instance has)."""
+    """(instance, address) for a `<vpc>/<inst>` ref; (None, address) for an IPv4 address,
+    whose instance is only known once the routes have said which VPC it lands in."""
     inst = lab.instance(ref)
     if inst is not None:
         return inst, inst.ip
     try:
-        ip = ipaddress.IPv4Address(ref)
+        return None, ipaddress.IPv4Address(ref)
     except ValueError:
         raise KeyError(ref)
-    return lab.instance_by_ip(ip), ip
+
+
+def _holder(vpc: Vpc, ip) -> Optional[Instance]:
+    for i in vpc.instances.values():
+        if i.ip == ip:
+            return i
+    return None
 
 
 def listens(lab: Lab, inst: Instance, proto: str, port: Optional[int]) -> bool:
@@ -163,20 +170,33 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
     if s is None:
         raise KeyError(src)
     d, dst_ip = _find(lab, dst)
-    dst_name = d.ref if d is not None else str(dst_ip)
     svpc = lab.vpcs[s.vpc]
     stable = svpc.subnets[s.subnet].route_table
 
     def verdict(result, fwd: Leg, ret: Leg, reason: Reason, note=None) -> Verdict:
-        return Verdict(src, dst_name, proto, port, result, fwd, ret, reason, None, note)
+        name = d.ref if d is not None else str(dst_ip)
+        return Verdict(src, name, proto, port, result, fwd, ret, reason, None, note)
 
     fwd = _walk(lab, svpc, stable, dst_ip, s.ref)
     if not fwd.ok:
         return verdict(UNREACHABLE, Leg(False, fwd.path[-1], fwd.path), Leg(), fwd.reason)
     dvpc = fwd.vpc
-    if d is None or d.vpc != dvpc.name:
-        return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(),
-                       Reason(NO_ROUTE, dvpc.name, None, f"no instance has address {dst_ip} in {dvpc.name}"))
+    there = _holder(dvpc, dst_ip)  # who really has that address where the routes lead
+    if d is None:
+        d = there
+    if d is None or d is s or d.vpc != dvpc.name:
+        if d is s:
+            detail = f"{dst_ip} is {s.ref}'s own address: the packet never leaves it"
+        elif d is None:
+            detail = f"no instance has address {dst_ip} in {dvpc.name}"
+        elif dvpc is svpc:
+            detail = (f"{dst_ip} is inside {svpc.name}'s own CIDR {svpc.cidr}: the local route keeps it in "
+                      f"{svpc.name}, so it never reaches {d.ref} (the VPCs overlap)")
+        else:
+            detail = f"the routes lead {dst_ip} to {dvpc.name}, not to {d.vpc}"
+        if there is not None and there is not d:
+            detail += f"; there it is {there.ref}"
+        return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(), Reason(NO_ROUTE, dvpc.name, None, detail))
     if d.kind == "clb" and any(lab.is_cross_region(p) for p in fwd.crossed):
         p = fwd.crossed[0]
         return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(), Reason(

@@ -47,6 +47,9 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
     controller.find_ref(model, dst, "destination", allow_ip=True)
     s = model.instance(src)
     d = model.instance(dst)
+    if d is s:
+        raise Refused(f"{src} is both the source and the destination: a probe needs two instances",
+                      code="InvalidParameterValue")
     if d is not None:
         return Target(s, d.ref, d.ip, d, proto, port)
     ip = ipaddress.IPv4Address(dst)
@@ -59,7 +62,9 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
         if ip in (sub.cidr.network_address, sub.gateway, sub.cidr.broadcast_address):
             raise Refused(f"{ip} is reserved in {sub.cidr} (network, gateway and broadcast addresses): "
                           f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
-    inst = model.instance_by_ip(ip)
+    # Which instance an address means depends on where the source's routes take it
+    # (VPCs that are not peered may overlap): the one explain lands on.
+    inst = model.instance(analyze.explain(model, s.ref, str(ip), proto, port).dst)
     return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
 
 
@@ -89,12 +94,21 @@ def _with_peerings(model: Lab, hops: List[str]) -> List[str]:
     return out
 
 
-def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict) -> dict:
-    """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check."""
+def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, captured: bool = True) -> dict:
+    """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
+
+    `captured`: the outcome carries captures (crafted probe, capture diagnosis), so an
+    answer the destination instance never saw the request for came from someone else
+    (an overlapping address elsewhere, the source itself): not a reply from DST.
+    """
     vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
     arrived = t.dst is not None and t.dst.ref in o.request_seen
     port_unreachable = "port unreachable" in (o.detail or "")
+    impostor = captured and o.replied and not arrived
+    if impostor:
+        o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
+                         f"{o.detail}; answered by another holder of {t.dst_ip}, not {t.dst_ref}")
     if o.replied:
         result = analyze.REACHABLE
         if expected.result == analyze.REACHABLE:
@@ -125,6 +139,13 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict) 
            "explain": expected.result, "observed": o.detail or None}
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
+    if result == analyze.REACHABLE and t.proto != "icmp" and (o.detail or "").startswith("RST") and \
+            expected.note is None and expected.result == analyze.REACHABLE:
+        # explain expects a listener there; the packets found none: the lab's service is down.
+        doc["note"] = analyze.Reason(analyze.NO_LISTENER, t.dst_ref, None,
+                                     f"the SYN was answered by RST: nothing listens on tcp/{t.port}").to_json()
+        doc["mismatch"] = (f"explain expects a listener on tcp/{t.port} at {t.dst_ref}, but the SYN was answered "
+                           f"by RST: the lab's service process is not running (`vpclab up FILE` restarts it)")
     if result != expected.result:
         doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
                            f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
@@ -170,15 +191,18 @@ def run_many(model: Lab, targets: List[Target], progress=None) -> List[dict]:
     outcomes = engine.fast_probe(specs, timeout=FAST_TIMEOUT)
     if progress:
         progress(1, 2, "fast path")
-    pending = [i for i, o in enumerate(outcomes) if not o.replied]
+    # Diagnose by capture every unanswered pair, and every answer explain did not expect
+    # (was it really DST that answered?).
+    pending = [i for i, o in enumerate(outcomes) if not o.replied or verdicts[i].result != analyze.REACHABLE]
+    captured = [False] * len(outcomes)
     if pending:
         captures = {specs[i]: capture_points(model, targets[i], verdicts[i]) for i in pending}
         diag = engine.capture_probe([specs[i] for i in pending], captures, timeout=DIAG_TIMEOUT)
         for i, o in zip(pending, diag):
-            outcomes[i] = o
+            outcomes[i], captured[i] = o, True
     if progress:
         progress(2, 2, "diagnosis")
-    return [classify(model, t, o, v) for t, o, v in zip(targets, outcomes, verdicts)]
+    return [classify(model, t, o, v, c) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
 
 
 def matrix(lab: Optional[str] = None, progress=None) -> dict:
