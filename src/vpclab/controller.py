@@ -135,6 +135,8 @@ def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None,
     model = model_for(lab, file)
     find_ref(model, src, "source")
     find_ref(model, dst, "destination", allow_ip=True)
+    if src == dst:
+        raise Refused(f"{src} is both the source and the destination", code="InvalidParameterValue")
     return analyze.explain(model, src, dst, proto, port)
 
 

@@ -514,6 +514,10 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             ok = False
             continue
         if key == "to" and _is_ip(ref):
+            if lab.vpcs and lab.vpc_of_ip(ipaddress.IPv4Address(ref)) is None:
+                ok = False
+                r.problem(VALUE, f"expectation to {ref}: not inside any VPC of the lab (probes target only the "
+                          "lab's own addresses)", m.lines.get(key, line))
             continue
         if lab.instance(ref) is None:
             ok = False

@@ -387,6 +387,15 @@ def test_route_becomes_active_only_with_the_same_peering():
 @pytest.mark.parametrize("state,expected", [(PENDING, "blackhole"), (ACTIVE, "active"), (REJECTED, "blackhole"),
                                             (EXPIRED, "blackhole"), (DELETED, "blackhole")])
 def test_route_state_per_peering_state(state, expected):
-    lab, p = in_state(state)
-    r = lifecycle.add_route(lab, "vpc-a", "10.1.0.0/16", "pcx-ab")
+    lab, p = in_state(PENDING)
+    r = lifecycle.add_route(lab, "vpc-a", "10.1.0.0/16", "pcx-ab")  # added while it can still carry traffic
+    p.state = state
     assert lifecycle.route_state(lab, r) == expected
+
+
+@pytest.mark.parametrize("state", [REJECTED, EXPIRED, DELETED])
+def test_a_new_route_via_a_terminal_peering_is_refused(state):
+    """A terminal peering can never carry traffic again: a new route via it is refused."""
+    lab, p = in_state(state)
+    assert unchanged(lab, lifecycle.add_route, "vpc-a", "10.1.0.0/16", "pcx-ab") == \
+        "InvalidParameterValue.RouteNextHopInvalid"

@@ -51,8 +51,15 @@ def accounts_of(lab: Lab, p: Peering):
     return lab.vpcs[p.vpc].account, lab.vpcs[p.peer_vpc].account
 
 
+def check_account(lab: Lab, account: Optional[str]) -> None:
+    if account is not None and account not in lab.accounts:
+        raise Refused(f"account '{account}' is not an account of lab {lab.name} ({', '.join(lab.accounts)})",
+                      code=rules.PURVIEW, hint=did_you_mean(account, lab.accounts))
+
+
 def transition(lab: Lab, p: Peering, event: str, account: Optional[str]) -> str:
     """Check `event` on `p` by `account`; return the new state (does not set it)."""
+    check_account(lab, account)
     req, acc = accounts_of(lab, p)
     if account is not None and account not in (req, acc):
         raise Refused(f"account '{account}' owns neither side of {p.name} ({req}, {acc})", code=rules.PURVIEW)
@@ -109,6 +116,7 @@ def _refuse_first(violations: List[rules.Violation]):
 def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = None, name: Optional[str] = None,
            account: Optional[str] = None) -> Peering:
     a, b = find_vpc(lab, vpc), find_vpc(lab, peer_vpc)
+    check_account(lab, account)
     if account is not None and account != a.account:
         raise Refused(f"only {vpc}'s account '{a.account}' may request a peering from it (not '{account}')",
                       code=rules.PURVIEW)
@@ -119,7 +127,7 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
         raise Refused(f"a peering named '{name}' already exists ({lab.peerings[name].state})",
                       code=rules.ALREADY_EXIST)
     p = Peering(
-        name=name or new_peering_id(lab),
+        name=name or f"{a.name} -> {b.name}",  # the id is drawn once the rules say yes
         vpc=a.name,
         peer_vpc=b.name,
         bandwidth_kbps=bandwidth_kbps,
@@ -128,6 +136,8 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
         index=lab.next_peering_index(),
     )
     _refuse_first(rules.check_new_peering(lab, p, lab.peerings.values()))
+    if name is None:
+        p.name = new_peering_id(lab)
     lab.peerings[p.name] = p
     return p
 

@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Optional
 from .types import (
     LIVE_STATES,
     STATES,
+    TERMINAL_STATES,
     MAX_BANDWIDTH_KBPS,
     MAX_PEERINGS_PER_VPC,
     MIN_BANDWIDTH_KBPS,
@@ -50,7 +51,10 @@ SUBNET_FULL = "LimitExceeded.SubnetAddressExhausted"
 CLB_CROSS_VPC = "UnsupportedOperation.ClbCrossVpcBinding"
 CLB_BACKEND = "InvalidParameterValue.ClbBackend"
 
-RESERVED_VPC_RANGES = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("127.0.0.0/8"))
+# TOPOLOGY.md reserves link-local and loopback; ranges no kernel routes to a host
+# (this network, multicast, class E) cannot be built either.
+RESERVED_VPC_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"))
 MIN_SUBNET_PREFIX, MAX_SUBNET_PREFIX = 16, 28
 
 
@@ -126,6 +130,9 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
     """A route in `table` of `vpc`, against the routes already in that table (`siblings`)."""
     line = route.line
     p = lab.peerings.get(route.next_hop)
+    if p is not None and p.state in TERMINAL_STATES and vpc.name in (p.vpc, p.peer_vpc):
+        return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
+                          f"{p.name} is {p.state}; it can never carry traffic again", line)]
     if p is None or vpc.name not in (p.vpc, p.peer_vpc):
         mine = sorted(x.name for x in lab.peerings_of(vpc.name, STATES))
         hint = f"peerings of {vpc.name}: {', '.join(mine) or 'none'}"
@@ -152,7 +159,9 @@ def check_vpc(lab: Lab, vpc: Vpc) -> List[Violation]:
     out = []
     for r in RESERVED_VPC_RANGES:
         if vpc.cidr.overlaps(r):
-            out.append(Violation(VPC_CIDR_RESERVED, f"VPC {vpc.name}: CIDR {vpc.cidr} is inside reserved {r}", vpc.line))
+            how = "is inside" if vpc.cidr.subnet_of(r) else "overlaps"
+            out.append(Violation(VPC_CIDR_RESERVED, f"VPC {vpc.name}: CIDR {vpc.cidr} {how} reserved {r}", vpc.line))
+            break
     subnets = list(vpc.subnets.values())
     for i, s in enumerate(subnets):
         if not s.cidr.subnet_of(vpc.cidr):

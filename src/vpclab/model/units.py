@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 
-_BW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(kbps|mbps|gbps)\s*$", re.I)
+_BW = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(kbps|mbps|gbps)\s*$", re.I)
 _BW_FACTOR = {"kbps": 1, "mbps": 1_000, "gbps": 1_000_000}
-_DUR = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.I)
+_DUR = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)", re.I)
+MAX_DURATION_S = 100 * 365 * 86400  # a lab clock has no use for more than a century
 _DUR_FACTOR = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -35,6 +36,8 @@ def parse_duration(text) -> float:
         pos = m.end()
     if not s or pos != len(s):
         raise ValueError(f"duration '{text}' is not like 8d, 36h, 90m, 30s or 1d12h")
+    if not total <= MAX_DURATION_S:
+        raise ValueError(f"duration '{text}' is longer than 100 years")
     return total
 
 
