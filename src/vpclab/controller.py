@@ -196,7 +196,9 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
         return report
     kernel_actions = [a for a in actions if a.obj.key[0] != "service"]
     kapply.apply(kernel_actions, progress=progress)
-    if len(kernel_actions) != len(actions):
+    if len(kernel_actions) != len(actions) or before is None:
+        # A full reconcile always asks the daemon too: it checks that every service's
+        # namespace is the one it serves (a namespace recreated under the same name is not).
         services.reconcile(model.name, want.by_kind("service"), store.dir)
     return report
 
@@ -212,17 +214,25 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
     store = Store(model.name)
     if dry_run:
         return reconcile(_current_or(model, store), store, dry_run=True)
+    notes = []
     with store.lock():
         with store.tx() as tx:
             old = tx.model()
             if old is not None and tx.get("source_digest") == digest(model):
+                if digest(old) != digest(model):
+                    notes.append(f"lab {model.name} keeps its live changes since {file} (see `vpclab events`); "
+                                 f"`vpclab down {model.name}` first to start again from the file")
                 model = old  # same file: keep the live state (accepted peerings, routes, clock)
             else:
+                if old is not None:
+                    notes.append(f"lab {model.name} was running from another topology ({old.source}); "
+                                 f"it now follows {file}, and its live changes are gone")
                 tx.put("source_digest", digest(model))
             tx.save_model(model)
             tx.set_status("building")
             tx.event(model.clock, None, "up", file, "started")
         report = reconcile(model, store, progress)
+        report.warnings[:0] = notes
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
@@ -490,10 +500,16 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
         raise Refused("nothing to run: vpclab exec INSTANCE -- CMD ...", code="MissingParameter")
     from .kernel import netns
 
-    netns.enter(ns)
+    try:
+        netns.enter(ns)
+    except FileNotFoundError:
+        raise NotFound(f"namespace {ns} of lab {name} is missing", code="ResourceNotFound",
+                       hint="`vpclab up FILE` rebuilds what is missing")
     env = dict(os.environ, VPCLAB_LAB=name)  # the mark by which `down` knows the process is the lab's
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         raise EnvironmentProblem(f"command not found: {argv[0]}", code="ToolMissing",
                                  hint="install it, e.g. `apt-get install iputils-ping iperf3 netcat-openbsd`")
+    except OSError as e:
+        raise Refused(f"cannot run {argv[0]}: {e.strerror}", code="InvalidParameter")

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import EnvironmentProblem
+from .errors import EnvironmentProblem, Refused
 from .model.types import ACTIVE, Lab
 
 STYLE = {"ACTIVE": 'color="darkgreen" penwidth=2', "PENDING": 'color="orange" style=dashed'}
@@ -45,10 +45,16 @@ def dot(lab: Lab) -> str:
 
 def write(text: str, output: str) -> None:
     fmt = Path(output).suffix.lstrip(".").lower()
-    if fmt in ("", "dot", "gv"):
-        Path(output).write_text(text)
-        return
-    if shutil.which("dot") is None:
-        raise EnvironmentProblem(f"writing {fmt.upper()} needs Graphviz", code="ToolMissing",
-                                 hint="apt-get install graphviz, or write a .dot file")
-    subprocess.run(["dot", f"-T{fmt}", "-o", output], input=text.encode(), check=True)
+    try:
+        if fmt in ("", "dot", "gv"):
+            Path(output).write_text(text)
+            return
+        if shutil.which("dot") is None:
+            raise EnvironmentProblem(f"writing {fmt.upper()} needs Graphviz", code="ToolMissing",
+                                     hint="apt-get install graphviz, or write a .dot file")
+        p = subprocess.run(["dot", f"-T{fmt}", "-o", output], input=text.encode(), capture_output=True)
+    except OSError as e:
+        raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+    if p.returncode != 0:
+        raise Refused(f"Graphviz could not write {output}: {p.stderr.decode(errors='replace').strip()}",
+                      code="InvalidParameterValue", hint="try .svg, .png or .dot")

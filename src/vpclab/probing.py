@@ -234,11 +234,12 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
     built = None
     if file:
         model = controller.validate(file)
-        if model.name not in controller.known_labs():
-            built = model.name
-        controller.up(file)
         lab = model.name
+        if lab not in controller.known_labs():
+            built = lab
     try:
+        if file:
+            controller.up(file)
         controller.require_root("test")
         name = controller.resolve_lab(lab)
         model = controller.load_model(name)
@@ -277,4 +278,7 @@ def junit(doc: dict, path: str) -> None:
                 msg += f": {r['code']} at {r['where']}" + (f" (table {r['table']})" if r.get("table") else "")
             f = ET.SubElement(case, "failure", message=msg, type="ReachabilityMismatch")
             f.text = (r.get("detail") or "") + (f"\n{c['mismatch']}" if c.get("mismatch") else "")
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    try:
+        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as e:
+        raise Refused(f"cannot write JUnit XML to {path}: {e.strerror}", code="InvalidParameterValue")

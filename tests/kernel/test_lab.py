@@ -198,3 +198,20 @@ def test_down_no_wait_returns_with_the_names_gone_and_the_kernel_finishes(mklab)
     mklab(TOPOLOGIES / "03-hub-spokes.yaml", name=lab)
     assert len(lab_namespaces(lab)) == 10
     assert time.monotonic() - t0 < 60
+
+
+def test_up_repairs_what_was_broken_by_hand(mklab):
+    """A subnet bridge deleted by hand (its ports lose their master, its routes go) and an
+    instance namespace deleted by hand (its listener with it): one `up` repairs both."""
+    import subprocess
+
+    lab, path = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
+    subprocess.run(["ip", "-n", f"vpclab-{lab}-vpc-a", "link", "del", f"{lab}-b-app"], check=True)
+    subprocess.run(["ip", "netns", "del", f"vpclab-{lab}-vpc-b.db-1"], check=True)
+    assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "unreachable"
+    actions = run_json("up", path)["actions"]
+    assert any(a.startswith(f"change veth vpclab-{lab}-vpc-a:{lab}-i-cvm-1") for a in actions)
+    assert run_json("up", path)["actions"] == []
+    assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "reachable"
+    doc = run_json("probe", "vpc-a/cvm-1", "vpc-b/db-1", "--proto", "tcp", "--port", "3306", "-l", lab)
+    assert doc["observed"] == "SYN-ACK" and "mismatch" not in doc

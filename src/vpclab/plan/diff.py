@@ -8,6 +8,7 @@ are not deleted one by one: the namespace takes them along.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, List
 
 from .objects import ORDER, Action
@@ -24,6 +25,33 @@ def _ns_of(obj):
     return obj.name if category(obj) == "netns" else obj.ns
 
 
+def _only_master_differs(have, want) -> bool:
+    """A veth whose bridge port was lost (its bridge recreated, say) is re-enslaved in place."""
+    return category(have) == "veth" and replace(have, master=want.master) == want
+
+
+def _on_relinked(want: dict, have: dict, creates: List[Action], changes: List[Action]) -> List[Action]:
+    """A link deleted and created again loses its addresses, routes and qdisc in the
+    kernel, though the read-back listed them: plan them again."""
+    relinked = set()
+    for a in creates:
+        o = a.obj
+        if category(o) in ("bridge", "veth") and o.key in have:
+            relinked.add((o.ns, o.ifname))
+            if category(o) == "veth":
+                relinked.add((o.peer_ns, o.peer_ifname))
+    if not relinked:
+        return []
+    planned = {a.obj.key for a in creates + changes}
+    out = []
+    for key, obj in want.items():
+        c = category(obj)
+        on = (obj.ns, obj.ifname) if c in ("address", "qdisc") else (obj.ns, obj.dev) if c == "route" else None
+        if key not in planned and on in relinked:
+            out.append(Action("create", obj))
+    return out
+
+
 def diff(desired: Iterable, actual: Iterable) -> List[Action]:
     want = {o.key: o for o in desired}
     have = {o.key: o for o in actual}
@@ -38,7 +66,7 @@ def diff(desired: Iterable, actual: Iterable) -> List[Action]:
                 continue  # goes with the peer's namespace
             deletes.append(Action("delete", obj))
         elif want[key] != obj:
-            if category(obj) in CHANGEABLE:
+            if category(obj) in CHANGEABLE or _only_master_differs(obj, want[key]):
                 changes.append(Action("change", want[key]))
             else:
                 deletes.append(Action("delete", obj))
@@ -46,6 +74,7 @@ def diff(desired: Iterable, actual: Iterable) -> List[Action]:
     for key, obj in want.items():
         if key not in have:
             creates.append(Action("create", obj))
+    creates += _on_relinked(want, have, creates, changes)
 
     rank = {k: i for i, k in enumerate(ORDER)}
     deletes.sort(key=lambda a: -rank[category(a.obj)])
