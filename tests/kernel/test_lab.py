@@ -210,7 +210,10 @@ def test_up_repairs_what_was_broken_by_hand(mklab):
     subprocess.run(["ip", "netns", "del", f"vpclab-{lab}-vpc-b.db-1"], check=True)
     assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "unreachable"
     actions = run_json("up", path)["actions"]
-    assert any(a.startswith(f"change veth vpclab-{lab}-vpc-a:{lab}-i-cvm-1") for a in actions)
+    from vpclab.plan import names
+
+    port = names.instance_port(lab, "cvm-1")
+    assert any(a.startswith(f"change veth vpclab-{lab}-vpc-a:{port} ") for a in actions), "\n".join(actions)
     assert run_json("up", path)["actions"] == []
     assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "reachable"
     doc = run_json("probe", "vpc-a/cvm-1", "vpc-b/db-1", "--proto", "tcp", "--port", "3306", "-l", lab)
