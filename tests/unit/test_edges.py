@@ -90,3 +90,23 @@ def test_overlapping_isolated_vpcs_never_reach_each_other():
     assert "vpc-a/cvm-1" in v.reason.detail and "overlap" in v.reason.detail
     # a bare address means whoever holds it where the routes lead: here vpc-a's instance
     assert analyze.explain(lab, "vpc-a/cvm-2", "10.0.1.2").dst == "vpc-a/cvm-1"
+
+
+def test_peering_numbers_of_terminal_peerings_are_reused():
+    """The number picks the link /30 and rule priority; it must stay in range however
+    many peerings come and go."""
+    lab = loader.loads(topo(), "t.yaml")
+    for i in range(50):
+        p = lifecycle.create(lab, "vpc-a", "vpc-b", name=f"pcx-{i}")
+        assert p.index == 0
+        lifecycle.apply_event(lab, f"pcx-{i}", "delete")
+
+
+def test_hashed_interface_names_that_collide_are_refused(monkeypatch):
+    from vpclab.plan import names, planner
+
+    lab = loader.loads(topo(), "t.yaml")
+    monkeypatch.setattr(names, "instance_port", lambda L, inst: f"{L}-i-same")  # force a collision
+    with pytest.raises(Refused) as e:
+        planner.plan(lab)
+    assert e.value.code == "InvalidParameterValue.NameCollision" and "edge-i-same" in e.value.message

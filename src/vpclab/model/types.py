@@ -192,4 +192,10 @@ class Lab:
         return self.latency_ms.get("/".join(sorted((r1, r2))))
 
     def next_peering_index(self) -> int:
-        return max((p.index for p in self.peerings.values()), default=-1) + 1
+        """The smallest number no PENDING/ACTIVE peering holds: terminal peerings have no
+        kernel objects, so their numbers (link /30, rule priority) are free again."""
+        used = {p.index for p in self.peerings.values() if p.state in LIVE_STATES}
+        n = 0
+        while n in used:
+            n += 1
+        return n

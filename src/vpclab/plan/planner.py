@@ -20,6 +20,7 @@ import ipaddress
 import socket
 from typing import Dict, List
 
+from ..errors import Refused
 from ..model.types import ACTIVE, Lab, Peering
 from . import names
 from .objects import Address, Bridge, Netns, Plan, Qdisc, Route, Rule, Service, Veth
@@ -135,7 +136,23 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
             add(Route(ins, MAIN_TABLE, DEFAULT, via=str(s.gateway), dev=eth))
 
     out += services(lab)
+    _check_names(out)
     return Plan(lab.name, out)
+
+
+def _check_names(objects) -> None:
+    """Hashed interface names could collide within a namespace: refuse rather than wire one
+    instance in place of another."""
+    seen = {}
+    for o in objects:
+        if o.kind in ("bridge", "veth"):
+            ends = [(o.ns, o.ifname)] + ([(o.peer_ns, o.peer_ifname)] if o.kind == "veth" else [])
+            for end in ends:
+                if end in seen and seen[end] is not o:
+                    raise Refused(f"interface name {end[1]} in {end[0]} stands for two objects "
+                                  f"({seen[end].describe()}; {o.describe()})", code="InvalidParameterValue.NameCollision",
+                                  hint="rename one of the instances, subnets or peerings")
+                seen[end] = o
 
 
 def services(lab: Lab) -> List[Service]:
