@@ -98,8 +98,12 @@ def validate(file, as_json):
     doc = {"file": file, "valid": True, "lab": lab.name, "vpcs": len(lab.vpcs), "instances": len(lab.instances()),
            "peerings": len(lab.peerings), "expectations": len(lab.expectations)}
     emit(doc, as_json, lambda: click.echo(
-        f"{file}: ok: lab {lab.name}, {len(lab.vpcs)} VPCs, {len(lab.instances())} instances, "
-        f"{len(lab.peerings)} peerings, {len(lab.expectations)} expectations"))
+        f"{file}: ok: lab {lab.name}, {plural(len(lab.vpcs), 'VPC')}, {plural(len(lab.instances()), 'instance')}, "
+        f"{plural(len(lab.peerings), 'peering')}, {plural(len(lab.expectations), 'expectation')}"))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def proto_options(f):
@@ -213,18 +217,21 @@ class progress_bar:
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab down two\n  sudo vpclab down two --no-wait")
 @click.argument("lab", required=False)
+@click.option("-l", "--lab", "lab_option", metavar="LAB", help="The lab, as for the other commands.")
 @click.option("--no-wait", is_flag=True,
               help="Return once the lab's namespaces are unnamed; the kernel finishes destroying them in the "
                    "background (each bridge costs it ~18 ms).")
 @json_option
-def down(lab, no_wait, as_json):
+def down(lab, lab_option, no_wait, as_json):
     """Remove every kernel object, process and state file of LAB (fine if already gone).
 
     By default it returns when the kernel has destroyed every namespace of the lab.
     """
     from . import controller
 
-    r = controller.down(lab, wait=not no_wait)
+    if lab and lab_option and lab != lab_option:
+        raise Refused(f"two labs named: {lab} and -l {lab_option}", code="InvalidParameter")
+    r = controller.down(lab or lab_option, wait=not no_wait)
     emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
 
 

@@ -77,7 +77,7 @@ def test_python_dash_m():
 def test_validate_ok(capsys):
     code, out, _ = run(capsys, "validate", T01)
     assert code == 0
-    assert out == f"{T01}: ok: lab two, 2 VPCs, 3 instances, 1 peerings, 3 expectations\n"
+    assert out == f"{T01}: ok: lab two, 2 VPCs, 3 instances, 1 peering, 3 expectations\n"
 
 
 def test_validate_ok_json(capsys):
