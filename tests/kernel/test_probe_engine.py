@@ -199,7 +199,7 @@ def test_icmp_reachable_fast_capture_crafted(make_topo):
     t = make_topo()
     spec = t.spec()
     [o] = fast_probe([spec])
-    assert o.replied and o.detail == "echo-reply" and o.rtt_ms is not None and o.rtt_ms < 100
+    assert o.replied and o.detail == "echo-reply" and o.rtt_ms is not None and o.rtt_ms > 0
     [o] = capture_probe([spec], {spec: t.points()})
     assert o.replied, o
     assert o.request_seen == ["src", "router-in", "router-out", "dst"]
