@@ -257,9 +257,9 @@ def ls(as_json):
     from . import controller
 
     labs = controller.ls()
-    emit({"labs": labs}, as_json, lambda: table(None, ["lab", "vpcs", "instances", "peerings", "source"],
-                                                [[l["lab"], l["vpcs"], l["instances"], l["peerings"], l["source"]]
-                                                 for l in labs]) if labs else click.echo("no lab is running"))
+    emit({"labs": labs}, as_json, lambda: table(None, ["lab", "status", "vpcs", "instances", "peerings", "source"],
+                                                [[l["lab"], l["status"], l["vpcs"], l["instances"], l["peerings"],
+                                                  l["source"]] for l in labs]) if labs else click.echo("no lab is running"))
 
 
 @cli.command()
@@ -609,9 +609,9 @@ def test(file, junit_path, lab, as_json):
 @json_option
 def doctor(as_json):
     """Kernel features and tools found, and what degrades without them."""
-    from .kernel import features
+    from . import controller
 
-    rows = features.detect()
+    rows = controller.doctor()
     doc = {"checks": [{"name": n, "ok": ok, "without": why} for n, ok, why in rows]}
     emit(doc, as_json, lambda: table(None, ["check", "", "without it"],
                                      [[n, "[green]ok[/]" if ok else "[red]missing[/]", "" if ok else why]

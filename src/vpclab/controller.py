@@ -84,6 +84,9 @@ def load_model(lab: str) -> Lab:
 
 def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
     """The model of a topology file (no root needed) or of a running lab."""
+    if file and lab:
+        raise Refused("say either -f FILE (a topology) or -l LAB (a running lab), not both",
+                      code="InvalidParameter")
     if file:
         return loader.load(file)
     return load_model(resolve_lab(lab))
@@ -379,8 +382,14 @@ def ls() -> List[dict]:
             model = load_model(name)
         except VpclabError:
             continue
+        tx = Store(name).read()
+        try:
+            st = tx.status
+        finally:
+            tx.close()
         out.append({"lab": name, "vpcs": len(model.vpcs), "instances": len(model.instances()),
-                    "peerings": len(model.peerings), "source": model.source})
+                    "peerings": len(model.peerings), "status": st,
+                    "source": os.path.abspath(model.source) if model.source else None})
     return out
 
 
@@ -505,6 +514,7 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     except FileNotFoundError:
         raise NotFound(f"namespace {ns} of lab {name} is missing", code="ResourceNotFound",
                        hint="`vpclab up FILE` rebuilds what is missing")
+    netns.private_sysfs()
     env = dict(os.environ, VPCLAB_LAB=name)  # the mark by which `down` knows the process is the lab's
     try:
         os.execvpe(argv[0], argv, env)
@@ -513,3 +523,10 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
                                  hint="install it, e.g. `apt-get install iputils-ping iperf3 netcat-openbsd`")
     except OSError as e:
         raise Refused(f"cannot run {argv[0]}: {e.strerror}", code="InvalidParameter")
+
+
+def doctor() -> List[tuple]:
+    """[(check, ok, what degrades without it)]: kernel features, tools, privileges."""
+    from .kernel import features
+
+    return features.detect()

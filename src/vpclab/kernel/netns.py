@@ -179,6 +179,19 @@ def enter(name: str) -> None:
 
 
 
+def private_sysfs() -> bool:
+    """Like `ip netns exec`: give this process its own mount namespace with a /sys of the
+    network namespace it is in, so /sys/class/net shows the lab's interfaces. Only this
+    process (about to exec) sees the change; best effort, True if done."""
+    CLONE_NEWNS, MS_REC, MS_SLAVE = 0x00020000, 16384, 1 << 19
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    if _libc.mount(b"none", b"/", None, MS_SLAVE | MS_REC, None) != 0:
+        return False
+    _libc.umount2(b"/sys", MNT_DETACH)
+    return _libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None) == 0
+
+
 def pids_inside(prefix: str, lab: str) -> List[int]:
     """PIDs of the processes `vpclab exec` started in this lab's namespaces (e.g. an
     `iperf3 -D`): they would keep a namespace alive after its name is gone.
