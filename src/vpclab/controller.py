@@ -274,6 +274,7 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
     with store.lock():
         removed = _teardown(lab, store, wait)
         store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
+        store.forget_lock()
     return {"lab": lab, "removed": removed}
 
 
@@ -319,6 +320,7 @@ def cleanup(labs: Optional[List[str]] = None) -> List[str]:
                 continue  # a command is working on it, or finished it meanwhile
             _teardown(lab, store)
             store.remove()
+            store.forget_lock()
         removed.append(lab)
     return removed
 

@@ -138,18 +138,40 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self, blocking: bool = True) -> Iterator[bool]:
-        """The lab's command lock (held across the state write and the kernel apply)."""
+        """The lab's command lock (held across the state write and the kernel apply).
+
+        `down` unlinks the lock file while holding it; a command that was waiting on
+        the old file notices (its inode is no longer the file at the path) and takes
+        the lock again on the current one, so two commands never hold it at once.
+        """
         LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(LOCK_DIR / self.lab, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        path = LOCK_DIR / self.lab
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except BlockingIOError:
+                os.close(fd)
                 yield False
                 return
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)  # unlinked while we waited: lock the file that is there now
+        try:
             yield True
         finally:
             os.close(fd)
+
+    def forget_lock(self) -> None:
+        """Unlink the lock file (call while holding the lock, when the lab is gone)."""
+        try:
+            (LOCK_DIR / self.lab).unlink()
+        except FileNotFoundError:
+            pass
 
     @contextlib.contextmanager
     def tx(self) -> Iterator["Tx"]:

@@ -166,3 +166,29 @@ def test_several_labs_build_and_tear_down_in_parallel(tmp_path):
     finally:
         for lab in labs:
             run("down", lab)
+
+
+def test_commands_racing_down_finish_cleanly_and_leave_nothing(tmp_path):
+    """`down` while other commands on the lab wait for its lock: they end with exit 0
+    (they ran first) or 2 (the lab is gone), never a traceback, and nothing is left."""
+    lab = lab_name()
+    path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", lab, tmp_path)
+    try:
+        for _ in range(5):
+            run("up", path, check=0)
+            cmds = [["route", "del", "vpc-b", "--destination", "10.0.0.0/16", "-l", lab],
+                    ["down", lab],
+                    ["route", "add", "vpc-a", "--destination", "10.1.5.0/24", "--next-hop", "pcx-ab", "-l", lab]]
+            procs = [subprocess.Popen([VPCLAB, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for c in cmds]
+            for c, p in zip(cmds, procs):
+                out, err = p.communicate(timeout=60)
+                assert "Traceback" not in err, err
+                assert p.returncode in ((0,) if c[0] == "down" else (0, 2)), (c, p.returncode, err)
+                if p.returncode == 2:
+                    assert "LabNotFound" in err or "not running" in err, err
+            run("down", lab, check=0)
+            assert_gone(lab)
+            assert not Path(f"/run/vpclab/.locks/{lab}").exists()
+    finally:
+        run("down", lab)
