@@ -125,9 +125,14 @@ def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
     """NO_ROUTE, or NOT_TRANSITIVE when the destination is only reachable through a third VPC."""
     target = lab.vpc_of_ip(dst_ip)
     if target is not None and target.name != vpc.name:
-        mine = {p.other(vpc.name) for p in lab.peerings_of(vpc.name, (ACTIVE,))}
+        peers: dict = {}  # VPC -> its ACTIVE peers, in one pass
+        for p in lab.peerings.values():
+            if p.state == ACTIVE:
+                peers.setdefault(p.vpc, set()).add(p.peer_vpc)
+                peers.setdefault(p.peer_vpc, set()).add(p.vpc)
+        mine = peers.get(vpc.name, set())
         if target.name not in mine:
-            via = sorted(m for m in mine if any(p.joins(m, target.name) for p in lab.peerings_of(m, (ACTIVE,))))
+            via = sorted(m for m in mine if target.name in peers.get(m, ()))
             if via:
                 return Reason(NOT_TRANSITIVE, vpc.name, table,
                               f"{vpc.name} is not peered with {target.name}; {target.name} is a peer of "
