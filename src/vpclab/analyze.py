@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from .model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 

@@ -43,14 +43,9 @@ def require_root(what: str) -> None:
 
 def running_labs() -> List[str]:
     """Labs with state, plus labs seen only in the kernel (crashed ones)."""
-    from .kernel import netns
+    from .kernel import inspect
 
-    seen = set(known_labs())
-    for ns in netns.list_names(names.NS_PREFIX):
-        lab = names.lab_of_ns(ns)
-        if lab:
-            seen.add(lab)
-    return sorted(seen)
+    return sorted(set(known_labs()) | set(inspect.list_labs()))
 
 
 def resolve_lab(lab: Optional[str]) -> str:
@@ -221,7 +216,7 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
     with store.lock():
         with store.tx() as tx:
             old = tx.model()
-            if old is not None and tx.get("source_digest") == digest(model):
+            if _same_file(tx, old, model):
                 if digest(old) != digest(model):
                     notes.append(f"lab {model.name} keeps its live changes since {file} (see `vpclab events`); "
                                  f"`vpclab down {model.name}` first to start again from the file")
@@ -243,12 +238,18 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
     return report
 
 
+def _same_file(tx, old: Optional[Lab], model: Lab) -> bool:
+    """The running lab was built from this very topology (its live changes are kept)."""
+    return old is not None and tx.get("source_digest") == digest(model)
+
+
 def _current_or(model: Lab, store: Store) -> Lab:
+    """The running lab's model if it came from the same file, else the file's (dry runs)."""
     if store.exists():
         tx = store.read()
         try:
             old = tx.model()
-            if old is not None and tx.get("source_digest") == digest(model):
+            if _same_file(tx, old, model):
                 return old
         finally:
             tx.close()
@@ -381,14 +382,15 @@ def ls() -> List[dict]:
     out = []
     for name in known_labs():
         try:
-            model = load_model(name)
+            tx = Store(name).read()
+            try:
+                model, st = tx.model(), tx.status
+            finally:
+                tx.close()
         except VpclabError:
+            continue  # removed meanwhile
+        if model is None:
             continue
-        tx = Store(name).read()
-        try:
-            st = tx.status
-        finally:
-            tx.close()
         out.append({"lab": name, "vpcs": len(model.vpcs), "instances": len(model.instances()),
                     "peerings": len(model.peerings), "status": st,
                     "source": os.path.abspath(model.source) if model.source else None})

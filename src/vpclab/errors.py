@@ -9,7 +9,7 @@ arguments, a cloud rule), 3 environment, 4 the kernel refused something.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 

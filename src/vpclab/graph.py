@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import EnvironmentProblem, Refused
-from .model.types import ACTIVE, Lab
+from .model.types import Lab
 
 STYLE = {"ACTIVE": 'color="darkgreen" penwidth=2', "PENDING": 'color="orange" style=dashed'}
 

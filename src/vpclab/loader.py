@@ -10,7 +10,6 @@ else happens. YAML never leaves this module.
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -267,7 +266,7 @@ def load(path) -> Lab:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TopologyInvalid([Problem(NOT_FOUND, f"no such file", str(path), 0)])
+        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", str(path), 0)])
     except (OSError, UnicodeDecodeError) as e:
         raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {e}", str(path), 0)])
     return loads(text, str(path))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional
 
 from . import analyze, controller
-from .errors import ExpectationFailed, NotFound, Refused
-from .model.types import ACTIVE, RESULTS, Expectation, Instance, Lab
+from .errors import Refused
+from .model.types import ACTIVE, RESULTS, Instance, Lab
 from .plan import names
 from .probe.types import CapturePoint, ProbeOutcome, ProbeSpec
 

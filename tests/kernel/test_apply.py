@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.kernel,
 if ROOT:
     from vpclab.errors import KernelRefused
     from vpclab.kernel import features, netns
-    from vpclab.kernel.apply import NETEM_WARNING, apply, as_applied
+    from vpclab.kernel.apply import apply
+    from vpclab.probe.wire import checksum
     from vpclab.kernel.inspect import list_labs, read_lab
     from vpclab.plan.objects import Action, Address, Netns, Qdisc, Route, Rule, Service, Veth
 
@@ -35,15 +36,6 @@ def link_index(ns, ifname):
 
 # ------------------------------------------------------------------ ICMP echo from inside a namespace
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
-
 def echo(ns: str, dst: str, timeout: float = 1.0) -> bool:
     """Send one ICMP echo request from namespace `ns`; True if the reply comes back."""
     sock = netns.run_in(ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
@@ -51,7 +43,7 @@ def echo(ns: str, dst: str, timeout: float = 1.0) -> bool:
         ident, seq = os.getpid() & 0xFFFF, 7
         payload = b"vpclab-probe"
         head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-        head = struct.pack("!BBHHH", 8, 0, _checksum(head + payload), ident, seq)
+        head = struct.pack("!BBHHH", 8, 0, checksum(head + payload), ident, seq)
         sock.sendto(head + payload, (dst, 0))
         deadline = time.monotonic() + timeout
         while True:
@@ -105,17 +97,17 @@ def test_qdisc_change_recaps_live(tiny):
     assert link_index(old.ns, old.ifname) == index
 
 
-def test_delay_without_netem_warns_and_caps(lab):
+def test_a_delay_is_netem_where_the_kernel_has_it_and_refused_where_not(lab):
+    """The planner asks for a delay only where netem exists (see test_features); asked
+    anyway, a kernel without netem refuses, and apply names the qdisc."""
     t = TinyLab(lab, delay_ms=25.0)
-    result = apply(create_all(t.objects))
-    got = read_lab(lab)
     if features.netem_available():
-        assert not result.warnings
-        assert set(t.caps) <= got
+        apply(create_all(t.objects))
+        assert set(t.caps) <= read_lab(lab)
     else:
-        assert result.warnings == [NETEM_WARNING]
-        assert {as_applied(q) for q in t.caps} <= got
-        assert all(q.delay_ms is None for q in got if q.kind == "qdisc")
+        with pytest.raises(KernelRefused) as e:
+            apply(create_all(t.objects))
+        assert "qdisc tbf" in e.value.message and "delay 25ms" in e.value.message
 
 
 def test_delete_removes_and_tolerates_gone(tiny):

@@ -39,7 +39,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 from labkit import assert_gone  # noqa: E402
 from vpclab import controller, probing  # noqa: E402
-from vpclab.model.types import ACTIVE, PENDING  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 

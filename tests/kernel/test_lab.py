@@ -74,7 +74,6 @@ def test_no_lab_namespace_has_a_way_to_the_host(mklab):
 
     lab, _ = mklab(TOPOLOGIES / "04-cross-region.yaml")
     lab_nets = [ipaddress.ip_network(n) for n in ("10.10.0.0/16", "10.11.0.0/16", "10.20.0.0/16", "169.254.0.0/16")]
-    lab_inodes = {os.stat(netns.path_of(n)).st_ino for n in lab_namespaces(lab)}
     for ns in lab_namespaces(lab):
         with netns.iproute(ns) as ipr:
             nsids = {}

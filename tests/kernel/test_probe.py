@@ -22,7 +22,6 @@ import os
 import re
 import select
 import socket
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -33,7 +32,7 @@ if sys.platform != "linux" or os.geteuid() != 0:
     pytest.skip("kernel tests need root on Linux (they build network namespaces and send packets)",
                 allow_module_level=True)
 
-from labkit import TOPOLOGIES, VPCLAB, assert_gone, lab_name, renamed, run  # noqa: E402
+from labkit import TOPOLOGIES, assert_gone, lab_name, renamed, run  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 

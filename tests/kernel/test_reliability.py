@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from labkit import (TOPOLOGIES, VPCLAB, assert_gone, lab_name, lab_namespaces, lab_pids, needs_root, renamed,
                     run, run_json)

@@ -10,7 +10,8 @@ namespace, no forks), and the conventions of the kernel mapping:
   first end enslaved to `master`; ends (and bridges) get alias `vpclab:<lab>`.
 - route: protocol RTPROT_VPCLAB, `via` added onlink; create/change = replace.
 - rule: `iif <ifname> lookup <table>` at `priority`; change = delete + add.
-- qdisc: see tc.py; create/change = replace (a live re-cap, the link stays).
+- qdisc: see tc.py; create/change = replace (a live re-cap, the link stays); a
+  delay is netem, which the planner asks for only where the kernel has it.
 
 Work runs in passes, each one batch per namespace: deletions (objects in a
 namespace that is itself deleted are skipped; a veth with one surviving end is
@@ -33,14 +34,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import KernelRefused
 from ..plan.names import lab_of_ns
 from ..plan.objects import RTPROT_VPCLAB, Action
-from . import features, netns, rtnl, tc
+from . import netns, rtnl, tc
 
 log = logging.getLogger(__name__)
 
 KINDS = frozenset({"netns", "bridge", "veth", "address", "rule", "route", "qdisc"})
 _EEXIST = frozenset({errno.EEXIST})
 _NONE: frozenset = frozenset()
-NETEM_WARNING = "netem is not available in this kernel: delays are not applied, only rate caps (tbf)"
 
 
 @dataclass
@@ -62,15 +62,6 @@ class _Req:
 def alias_of(ns: str) -> Optional[str]:
     lab = lab_of_ns(ns)
     return f"vpclab:{lab}" if lab else None
-
-
-def as_applied(obj):
-    """The object as this kernel will hold it (a Qdisc loses its delay without netem)."""
-    if getattr(obj, "kind", None) == "qdisc" and obj.delay_ms and not features.netem_available():
-        from dataclasses import replace
-
-        return replace(obj, delay_ms=None)
-    return obj
 
 
 def _refused(action: Action, code: int, text: str = "") -> KernelRefused:
@@ -342,11 +333,7 @@ def _sync_links(s: _Session, made: List[Action]) -> None:
         s.flush()
 
 
-_netem_warned = False
-
-
 def _other(s: _Session, a: Action) -> None:
-    global _netem_warned
     o = a.obj
     k = o.kind
     if k == "address":
@@ -358,15 +345,7 @@ def _other(s: _Session, a: Action) -> None:
     elif k == "route":
         oif = s.need_index(o.ns, o.dev, a) if (o.dev and o.type == "unicast") else None
         s.add(o.ns, _Req(rtnl.route("create", o.table, o.dst, o.type, o.via, oif, RTPROT_VPCLAB), a))
-    elif k == "qdisc":
-        netem = False
-        if o.delay_ms:
-            netem = features.netem_available()
-            if not netem and NETEM_WARNING not in s.result.warnings:
-                s.result.warnings.append(NETEM_WARNING)
-                if not _netem_warned:
-                    log.warning(NETEM_WARNING)
-                    _netem_warned = True
-        reqs = tc.requests(s.need_index(o.ns, o.ifname, a), o.rate_kbit, o.burst_bytes, o.delay_ms, netem)
+    elif k == "qdisc":  # a delay is planned only where the kernel has netem (planner.plan)
+        reqs = tc.requests(s.need_index(o.ns, o.ifname, a), o.rate_kbit, o.burst_bytes, o.delay_ms)
         for j, r in enumerate(reqs):
             s.add(o.ns, _Req(r, a, last=(j == len(reqs) - 1)))

@@ -69,11 +69,11 @@ def netem_options(delay_ms: float) -> bytes:
     return qopt + rtnl.attr(TCA_NETEM_LATENCY64, struct.pack("=q", ns))
 
 
-def requests(index: int, rate_kbit: int, burst_bytes: int, delay_ms: Optional[float],
-             netem: bool) -> List[Tuple[int, int, bytes]]:
+def requests(index: int, rate_kbit: int, burst_bytes: int,
+             delay_ms: Optional[float]) -> List[Tuple[int, int, bytes]]:
     """The replace requests that make `index`'s root look like the Qdisc (create and change alike)."""
     tbf = tbf_options(rate_kbit, burst_bytes)
-    if delay_ms and netem:
+    if delay_ms:
         return [rtnl.qdisc("replace", index, "netem", netem_options(delay_ms), NETEM_HANDLE, rtnl.TC_H_ROOT),
                 rtnl.qdisc("replace", index, "tbf", tbf, TBF_UNDER_NETEM, NETEM_CHILD)]
     return [rtnl.qdisc("replace", index, "tbf", tbf, TBF_HANDLE, rtnl.TC_H_ROOT)]

@@ -43,7 +43,6 @@ TRANSITIONS = {
     (PENDING, "modify"): (PENDING, REQUESTER),
     (ACTIVE, "modify"): (ACTIVE, REQUESTER),
 }
-EVENTS = ("accept", "reject", "expire", "delete", "modify")
 
 
 def accounts_of(lab: Lab, p: Peering):

@@ -169,12 +169,6 @@ class Lab:
     def instances(self) -> List[Instance]:
         return [i for v in self.vpcs.values() for i in v.instances.values()]
 
-    def instance_by_ip(self, ip: IPv4Address) -> Optional[Instance]:
-        for i in self.instances():
-            if i.ip == ip:
-                return i
-        return None
-
     def vpc_of_ip(self, ip: IPv4Address) -> Optional[Vpc]:
         for v in self.vpcs.values():
             if ip in v.cidr:

@@ -18,13 +18,6 @@ def parse_bandwidth(text) -> int:
     return int(round(float(m.group(1)) * _BW_FACTOR[m.group(2).lower()]))
 
 
-def format_bandwidth(kbps: int) -> str:
-    for unit, f in (("Gbps", 1_000_000), ("Mbps", 1_000)):
-        if kbps % f == 0:
-            return f"{kbps // f}{unit}"
-    return f"{kbps}Kbps"
-
-
 def parse_duration(text) -> float:
     """'8d', '36h', '1d12h', '90s' -> seconds."""
     s = str(text).strip()

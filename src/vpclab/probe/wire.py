@@ -113,10 +113,6 @@ def tcp_flags(d: bytes) -> int:
     return d[ihl + 13] if len(d) > ihl + 13 else 0
 
 
-def icmp_type(d: bytes) -> int:
-    return d[(d[0] & 0x0F) << 2]
-
-
 def icmp_error_text(t: int, code: int, frm: bytes) -> str:
     """e.g. 'icmp host unreachable from 10.0.0.1'."""
     if t == ICMP_UNREACH:
