@@ -232,7 +232,24 @@ def down(lab, lab_option, no_wait, as_json):
     if lab and lab_option and lab != lab_option:
         raise Refused(f"two labs named: {lab} and -l {lab_option}", code="InvalidParameter")
     r = controller.down(lab or lab_option, wait=not no_wait)
+    warn_held(r["held_by"])
     emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
+
+
+def warn_held(held) -> None:
+    """Loudly, on stderr: namespaces something else keeps alive after their lab is gone (exit stays 0)."""
+    if not held:
+        return
+    pids = sorted({h["pid"] for h in held if h["pid"] is not None})
+    warn(f"{len(held)} hold(s) keep lab namespaces alive, with their interfaces and routes, after their names "
+         "are gone; vpclab does not end processes it did not start:")
+    for h in held:
+        click.echo(f"  {h['text']}", err=True)
+    if pids:
+        click.echo(f"  end them (e.g. `kill {' '.join(map(str, pids))}`) and the kernel frees the namespaces",
+                   err=True)
+    if any(h["pid"] is None for h in held):
+        click.echo("  unmount the bind mounts (`umount PATH`) likewise", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
@@ -245,9 +262,21 @@ def cleanup(labs, as_json):
     """
     from . import controller
 
-    removed = controller.cleanup(list(labs) or None)
-    emit({"removed": removed}, as_json, lambda: click.echo(
-        f"removed: {', '.join(removed)}" if removed else "nothing left behind"))
+    r = controller.cleanup(list(labs) or None)
+    warn_held(r["held_by"])
+
+    def human():
+        if r["removed"]:
+            click.echo(f"removed: {', '.join(r['removed'])}")
+        if r["absent"]:
+            click.echo(f"nothing to remove: {', '.join(r['absent'])} (no such lab)")
+        if labs and r["kept"]:
+            click.echo(f"left alone: {', '.join(r['kept'])} (ready, or a command holds it; "
+                       "`vpclab down LAB` removes a lab)")
+        if not (r["removed"] or r["absent"] or (labs and r["kept"])):
+            click.echo("nothing left behind")
+
+    emit(r, as_json, human)
 
 
 @cli.command()
@@ -257,6 +286,9 @@ def ls(as_json):
     from . import controller
 
     labs = controller.ls()
+    for l in labs:
+        if l.get("error"):
+            warn(f"{l['error']} ({l['hint']})")
     emit({"labs": labs}, as_json, lambda: table(None, ["lab", "status", "vpcs", "instances", "peerings", "source"],
                                                 [[l["lab"], l["status"], l["vpcs"], l["instances"], l["peerings"],
                                                   l["source"]] for l in labs]) if labs else click.echo("no lab is running"))
