@@ -320,8 +320,7 @@ def _status(store: Store) -> Optional[str]:
     try:
         tx = store.read()
         try:
-            tx.model(required=False)
-            return tx.status
+            return tx.model_and_status()[1]
         finally:
             tx.close()
     except NotFound:
@@ -418,7 +417,7 @@ def ls() -> List[dict]:
         try:
             tx = Store(name).read()
             try:
-                model, st = tx.model(required=False), tx.status
+                model, st = tx.model_and_status()
             finally:
                 tx.close()
         except NotFound:

@@ -28,7 +28,7 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 from .errors import EnvironmentProblem, NotFound, Refused, StateError
 from .model.codec import BadModel, lab_from_dict, lab_to_dict
@@ -249,6 +249,12 @@ class Tx:
         if value is not None and not isinstance(value, str):
             raise self.store.damaged(f"its status is {type(value).__name__}, not a string")
         return value
+
+    def model_and_status(self) -> Tuple[Optional[Lab], Optional[str]]:
+        """Both, checked; (None, None) only while the first `up` has not written them (it
+        writes both in one transaction, so a status without a model is damage)."""
+        st = self.status
+        return self.model(required=st is not None), st
 
     def set_status(self, status: str) -> None:
         self.put("status", status)

@@ -49,6 +49,22 @@ def _link(path: str) -> Optional[str]:
         return None
 
 
+def _fd_ns(path: str, nsfs_dev: int) -> Optional[str]:
+    """The "net:[INODE]" an open fd refers to, if it is a namespace file (opened through
+    /proc/PID/ns/net, which reads back as such, or through a bind mount, which reads
+    back as the mount's path)."""
+    target = _link(path)
+    if target is None or target.startswith("net:["):
+        return target
+    if not target.startswith("/"):
+        return None  # socket:[...], pipe:[...], anon_inode:...
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"net:[{st.st_ino}]" if st.st_dev == nsfs_dev else None
+
+
 def _command(pid: str) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -64,6 +80,7 @@ def holders(ids: Dict[str, str]) -> List[Holder]:
         return []
     out: List[Holder] = []
     me = str(os.getpid())
+    nsfs_dev = os.stat(netns.SELF_NS).st_dev
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or pid == me:
             continue
@@ -85,7 +102,7 @@ def holders(ids: Dict[str, str]) -> List[Holder]:
         except OSError:
             fds = []
         for fd in fds:
-            target = _link(f"/proc/{pid}/fd/{fd}")
+            target = _fd_ns(f"/proc/{pid}/fd/{fd}", nsfs_dev)
             if target in ids:
                 found.append((ids[target], f"fd {fd} on"))
         if found:
