@@ -226,6 +226,9 @@ def down(lab, lab_option, no_wait, as_json):
     """Remove every kernel object, process and state file of LAB (fine if already gone).
 
     By default it returns when the kernel has destroyed every namespace of the lab.
+    A process vpclab did not start (a shell from `ip netns exec`, an open file, a bind
+    mount) can keep a namespace alive after its name is gone: `down` still exits 0, and
+    names each one on stderr (and in --json, `held_by`) with its PID.
     """
     from . import controller
 
@@ -258,7 +261,9 @@ def warn_held(held) -> None:
 def cleanup(labs, as_json):
     """Remove what crashed or killed commands left behind (only vpclab's own objects).
 
-    A lab is left alone when it is ready (its `up` finished) or a command holds it.
+    A lab is left alone when it is ready (its `up` finished) or a command holds it; a lab
+    whose state is damaged is not ready, and is removed. A named LAB that does not exist
+    is reported as nothing to remove (exit 0).
     """
     from . import controller
 

@@ -80,13 +80,16 @@ def test_a_damaged_lab_exits_4_changes_nothing_and_down_removes_it(mklab):
     bystander, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
     good = state(lab).read_bytes()
     before = kernel(lab)
-    commands = [["status"], ["route", "list"], ["peering", "list"], ["matrix"], ["explain", "vpc-a/cvm-1", "vpc-b/cvm-1"],
-                ["probe", "vpc-a/cvm-1", "vpc-b/cvm-1"], ["route", "add", "vpc-a", "--destination", "10.1.5.0/24",
-                                                          "--next-hop", "pcx-ab"],
-                ["peering", "delete", "pcx-ab"], ["clock", "advance", "1d"]]
-    for kind, damage in DAMAGE.items():
+    # Every kind of damage meets a read, a live operation and `up`; the other commands take
+    # turns (tests/unit/test_state.py runs every reader against every kind, without a kernel).
+    every = [["status"], ["route", "add", "vpc-a", "--destination", "10.1.5.0/24", "--next-hop", "pcx-ab"]]
+    turns = [["matrix"], ["probe", "vpc-a/cvm-1", "vpc-b/cvm-1"], ["peering", "delete", "pcx-ab"],
+             ["clock", "advance", "1d"], ["explain", "vpc-a/cvm-1", "vpc-b/cvm-1"], ["route", "list"],
+             ["peering", "list"], ["peering", "accept", "pcx-ab"]]
+    assert len(turns) >= len(DAMAGE)
+    for n, (kind, damage) in enumerate(DAMAGE.items()):
         damage(lab)
-        for argv in commands + [["up", str(path)]]:
+        for argv in every + [turns[n], ["up", str(path)]]:
             p = run(*argv, *([] if argv[0] == "up" else ["-l", lab]), "--json")
             assert "Traceback" not in p.stderr, (kind, argv, p.stderr)
             if argv[0] == "up" and kind in UP_REPAIRS:

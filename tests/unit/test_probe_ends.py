@@ -10,20 +10,13 @@ from pathlib import Path
 import pytest
 
 from vpclab import loader, probing
-from vpclab.cli import main
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model import rules
 
+from test_cli import run  # the CLI in-process: (exit code, stdout, stderr), no traceback
+
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as e:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return e.value.code, out, err
 
 
 def self_pairs(model):

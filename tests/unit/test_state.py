@@ -16,10 +16,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from vpclab import loader, store
-from vpclab.cli import main
 from vpclab.errors import StateError
 from vpclab.model.codec import BadModel, lab_from_dict, lab_to_dict
+
+from test_cli import run  # the CLI in-process: (exit code, stdout, stderr), no traceback
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))
@@ -40,14 +42,6 @@ def run_dir(tmp_path, monkeypatch):
             tx.set_status("ready")
             tx.event(0.0, None, "up", topo, "ok")
     return tmp_path / "vpclab"
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as e:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return e.value.code, out, err
 
 
 def db(run_dir) -> Path:

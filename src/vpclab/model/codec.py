@@ -133,18 +133,17 @@ class _Obj:
         return v
 
     def network(self, key: str) -> ipaddress.IPv4Network:
-        v = self.text(key)
-        try:
-            return ipaddress.IPv4Network(v)
-        except ValueError:
-            raise BadModel(f"{self.where}.{key} {_show(v)} is not an IPv4 CIDR") from None
+        return self._parsed(key, ipaddress.IPv4Network, "an IPv4 CIDR")
 
     def address(self, key: str) -> ipaddress.IPv4Address:
+        return self._parsed(key, ipaddress.IPv4Address, "an IPv4 address")
+
+    def _parsed(self, key: str, parse, what: str):
         v = self.text(key)
         try:
-            return ipaddress.IPv4Address(v)
+            return parse(v)
         except ValueError:
-            raise BadModel(f"{self.where}.{key} {_show(v)} is not an IPv4 address") from None
+            raise BadModel(f"{self.where}.{key} {_show(v)} is not {what}") from None
 
     def items(self, key: str):
         v = self.get(key, list, "a list")
