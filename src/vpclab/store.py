@@ -107,6 +107,12 @@ class Store:
         return StateError(f"the state of lab {self.lab} ({self.db_path}) is damaged: {detail}",
                           hint=f"`vpclab down {self.lab}` removes the lab and its state")
 
+    def unreadable(self, detail: str):
+        """The error for a read that failed: the lab is gone (`down` removed it meanwhile), or damaged."""
+        if not self.exists():
+            return NotFound(f"lab '{self.lab}' is not running", code="LabNotFound")
+        return self.damaged(detail)
+
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         try:
             if readonly:
@@ -119,7 +125,7 @@ class Store:
             con.executescript(SCHEMA)
             return con
         except sqlite3.Error as e:
-            raise self.damaged(f"SQLite cannot open it ({e})")
+            raise self.unreadable(f"SQLite cannot open it ({e})")
         except OSError as e:  # e.g. a directory where the file should be
             raise self.damaged(f"it cannot be opened ({e.strerror})")
 
@@ -205,7 +211,7 @@ class Tx:
         try:
             return self.con.execute(sql, args).fetchall()
         except (sqlite3.Error, UnicodeDecodeError) as e:  # a scrambled text column does not decode
-            raise self.store.damaged(f"SQLite cannot read it ({e})")
+            raise self.store.unreadable(f"SQLite cannot read it ({e})")
 
     def _value(self, key: str):
         rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
