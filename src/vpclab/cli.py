@@ -244,15 +244,14 @@ def warn_held(held) -> None:
     if not held:
         return
     pids = sorted({h["pid"] for h in held if h["pid"] is not None})
-    warn(f"{len(held)} hold(s) keep lab namespaces alive, with their interfaces and routes, after their names "
-         "are gone; vpclab does not end processes it did not start:")
+    warn(f"the lab's names are gone, but {len(held)} reference(s) vpclab did not make keep its namespaces alive, "
+         "with their interfaces and routes:")
     for h in held:
         click.echo(f"  {h['text']}", err=True)
-    if pids:
-        click.echo(f"  end them (e.g. `kill {' '.join(map(str, pids))}`) and the kernel frees the namespaces",
-                   err=True)
+    todo = [f"end the processes (`kill {' '.join(map(str, pids))}`)"] if pids else []
     if any(h["pid"] is None for h in held):
-        click.echo("  unmount the bind mounts (`umount PATH`) likewise", err=True)
+        todo.append("unmount the bind mounts (`umount PATH`)")
+    click.echo(f"  {' and '.join(todo)}: then the kernel frees the namespaces", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
