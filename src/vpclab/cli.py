@@ -226,13 +226,32 @@ def down(lab, lab_option, no_wait, as_json):
     """Remove every kernel object, process and state file of LAB (fine if already gone).
 
     By default it returns when the kernel has destroyed every namespace of the lab.
+    A process vpclab did not start (a shell from `ip netns exec`, an open file, a bind
+    mount) can keep a namespace alive after its name is gone: `down` still exits 0, and
+    names each one on stderr (and in --json, `held_by`) with its PID.
     """
     from . import controller
 
     if lab and lab_option and lab != lab_option:
         raise Refused(f"two labs named: {lab} and -l {lab_option}", code="InvalidParameter")
     r = controller.down(lab or lab_option, wait=not no_wait)
+    warn_held(r["held_by"])
     emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
+
+
+def warn_held(held) -> None:
+    """Loudly, on stderr: namespaces something else keeps alive after their lab is gone (exit stays 0)."""
+    if not held:
+        return
+    pids = sorted({h["pid"] for h in held if h["pid"] is not None})
+    warn(f"the lab's names are gone, but {len(held)} reference(s) vpclab did not make keep its namespaces alive, "
+         "with their interfaces and routes:")
+    for h in held:
+        click.echo(f"  {h['text']}", err=True)
+    todo = [f"end the processes (`kill {' '.join(map(str, pids))}`)"] if pids else []
+    if any(h["pid"] is None for h in held):
+        todo.append("unmount the bind mounts (`umount PATH`)")
+    click.echo(f"  {' and '.join(todo)}: then the kernel frees the namespaces", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
@@ -241,13 +260,27 @@ def down(lab, lab_option, no_wait, as_json):
 def cleanup(labs, as_json):
     """Remove what crashed or killed commands left behind (only vpclab's own objects).
 
-    A lab is left alone when it is ready (its `up` finished) or a command holds it.
+    A lab is left alone when it is ready (its `up` finished) or a command holds it; a lab
+    whose state is damaged is not ready, and is removed. A named LAB that does not exist
+    is reported as nothing to remove (exit 0).
     """
     from . import controller
 
-    removed = controller.cleanup(list(labs) or None)
-    emit({"removed": removed}, as_json, lambda: click.echo(
-        f"removed: {', '.join(removed)}" if removed else "nothing left behind"))
+    r = controller.cleanup(list(labs) or None)
+    warn_held(r["held_by"])
+
+    def human():
+        if r["removed"]:
+            click.echo(f"removed: {', '.join(r['removed'])}")
+        if r["absent"]:
+            click.echo(f"nothing to remove: {', '.join(r['absent'])} (no such lab)")
+        if labs and r["kept"]:
+            click.echo(f"left alone: {', '.join(r['kept'])} (ready, or a command holds it; "
+                       "`vpclab down LAB` removes a lab)")
+        if not (r["removed"] or r["absent"] or (labs and r["kept"])):
+            click.echo("nothing left behind")
+
+    emit(r, as_json, human)
 
 
 @cli.command()
@@ -257,6 +290,9 @@ def ls(as_json):
     from . import controller
 
     labs = controller.ls()
+    for l in labs:
+        if l.get("error"):
+            warn(f"{l['error']} ({l['hint']})")
     emit({"labs": labs}, as_json, lambda: table(None, ["lab", "status", "vpcs", "instances", "peerings", "source"],
                                                 [[l["lab"], l["status"], l["vpcs"], l["instances"], l["peerings"],
                                                   l["source"]] for l in labs]) if labs else click.echo("no lab is running"))

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from . import analyze, loader
-from .errors import EnvironmentProblem, NotFound, Refused, VpclabError, did_you_mean
-from .model import lifecycle
+from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean
+from .model import lifecycle, rules
 from .model.types import Lab
 from .model.units import format_duration
 from .plan import diff as plandiff
@@ -66,15 +66,12 @@ def resolve_lab(lab: Optional[str]) -> str:
 
 
 def load_model(lab: str) -> Lab:
-    st = Store(lab)
-    tx = st.read()
+    """The lab's model, checked by the store (a damaged state is a StateError)."""
+    tx = Store(lab).read()
     try:
-        model = tx.model()
+        return tx.model()
     finally:
         tx.close()
-    if model is None:
-        raise NotFound(f"lab '{lab}' has no state", code="LabNotFound")
-    return model
 
 
 def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
@@ -131,11 +128,16 @@ def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None,
             lab: Optional[str] = None) -> analyze.Verdict:
     check_proto(proto, port)
     model = model_for(lab, file)
+    check_ends(model, src, dst)
+    return analyze.explain(model, src, dst, proto, port)
+
+
+def check_ends(model: Lab, src: str, dst: str) -> None:
+    """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain)."""
     find_ref(model, src, "source")
     find_ref(model, dst, "destination", allow_ip=True)
-    if src == dst:
-        raise Refused(f"{src} is both the source and the destination", code="InvalidParameterValue")
-    return analyze.explain(model, src, dst, proto, port)
+    for v in rules.check_probe_ends(model, src, dst):
+        raise Refused(v.message, code=v.code)
 
 
 # ---- build and reconcile -------------------------------------------------------------------
@@ -215,7 +217,7 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
     notes = []
     with store.lock():
         with store.tx() as tx:
-            old = tx.model()
+            old = tx.model(required=False)
             if _same_file(tx, old, model):
                 if digest(old) != digest(model):
                     notes.append(f"lab {model.name} keeps its live changes since {file} (see `vpclab events`); "
@@ -248,7 +250,7 @@ def _current_or(model: Lab, store: Store) -> Lab:
     if store.exists():
         tx = store.read()
         try:
-            old = tx.model()
+            old = tx.model(required=False)
             if _same_file(tx, old, model):
                 return old
         finally:
@@ -273,57 +275,88 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
         lab = labs[0]
     store = Store(lab)  # refuses a name that is not a lab name
     with store.lock():
-        removed = _teardown(lab, store, wait)
+        removed, held = _teardown(lab, store, wait)
         store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
         store.forget_lock()
-    return {"lab": lab, "removed": removed}
+    return {"lab": lab, "removed": removed, "held_by": held}
 
 
-def _teardown(lab: str, store: Store, wait: bool = True) -> bool:
+def _teardown(lab: str, store: Store, wait: bool = True):
+    """Remove the lab's processes and namespaces; (anything removed, holders).
+
+    Holders (kernel/holders.py) are processes, fds and bind mounts that are not the
+    lab's and keep a namespace alive after its name is gone: they are reported, never
+    signalled, and the removal does not wait for namespaces they keep.
+    """
     import signal
+    import time
 
-    from .kernel import netns, services
+    from .kernel import holders, netns, services
 
     services.stop(store.dir)
     prefix = names.lab_prefix(lab)
-    for pid in netns.pids_inside(prefix, lab):  # started with `vpclab exec`: they go with the lab
+    mine = netns.pids_inside(prefix, lab)
+    for pid in mine:  # started with `vpclab exec`: they go with the lab
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    n = netns.remove_lab_namespaces(prefix, wait=wait)
-    return bool(n) or store.exists()
+    deadline = time.monotonic() + 2
+    while any(os.path.exists(f"/proc/{pid}/ns/net") for pid in mine) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a killed process leaves its namespace when it has exited
+    ids = holders.namespace_ids(netns.list_names(prefix))
+    held = [dict(vars(h), text=h.describe()) for h in holders.holders(ids)]
+    n = netns.remove_lab_namespaces(prefix, wait=wait and not held)
+    return bool(n) or store.exists(), held
+
+
+DAMAGED = "damaged"  # the status `ls` and `cleanup` give a lab whose state cannot be read
 
 
 def _status(store: Store) -> Optional[str]:
+    """The lab's status, or DAMAGED when its state (model included) cannot be read."""
     if not store.exists():
         return None
-    tx = store.read()
     try:
-        return tx.status
-    finally:
-        tx.close()
+        tx = store.read()
+        try:
+            return tx.model_and_status()[1]
+        finally:
+            tx.close()
+    except NotFound:
+        return None  # removed meanwhile
+    except StateError:
+        return DAMAGED
 
 
-def cleanup(labs: Optional[List[str]] = None) -> List[str]:
-    """Remove labs left by crashed or killed commands: not `ready`, and nobody holds their lock.
+def cleanup(labs: Optional[List[str]] = None) -> dict:
+    """Remove labs left by crashed or killed commands: not `ready` (a damaged state is not),
+    and nobody holds their lock.
 
     `labs` limits it to those labs (tests, scripts); by default every lab on the host.
+    Returns {"removed": [...], "kept": [...] (ready or busy), "absent": [...] (named, but
+    no such lab), "held_by": [...] (see `down`)}.
     """
     require_root("cleanup")
-    removed = []
-    for lab in labs if labs else running_labs():
-        store = Store(lab)
+    present = running_labs()
+    out = {"removed": [], "kept": [], "absent": [], "held_by": []}
+    for lab in labs if labs else present:
+        store = Store(lab)  # refuses a name that is not a lab name
+        if lab not in present:
+            out["absent"].append(lab)
+            continue
         if _status(store) == "ready":
+            out["kept"].append(lab)
             continue
         with store.lock(blocking=False) as got:
             if not got or _status(store) == "ready":
-                continue  # a command is working on it, or finished it meanwhile
-            _teardown(lab, store)
+                out["kept"].append(lab)  # a command is working on it, or finished it meanwhile
+                continue
+            out["held_by"] += _teardown(lab, store)[1]
             store.remove()
             store.forget_lock()
-        removed.append(lab)
-    return removed
+        out["removed"].append(lab)
+    return out
 
 
 # ---- reading a lab ------------------------------------------------------------------------
@@ -354,10 +387,9 @@ def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
 
 def status(lab: Optional[str]) -> dict:
     name = resolve_lab(lab)
-    model = load_model(name)
     tx = Store(name).read()
     try:
-        st = tx.status
+        model, st = tx.model(), tx.status
     finally:
         tx.close()
     return {
@@ -379,18 +411,23 @@ def status(lab: Optional[str]) -> dict:
 
 
 def ls() -> List[dict]:
+    """Every lab with state; a damaged one is listed with status `damaged` and its `error`."""
     out = []
     for name in known_labs():
         try:
             tx = Store(name).read()
             try:
-                model, st = tx.model(), tx.status
+                model, st = tx.model_and_status()
             finally:
                 tx.close()
-        except VpclabError:
+        except NotFound:
             continue  # removed meanwhile
-        if model is None:
+        except StateError as e:
+            out.append({"lab": name, "vpcs": None, "instances": None, "peerings": None, "status": DAMAGED,
+                        "source": None, "error": e.message, "hint": e.hint})
             continue
+        if model is None:
+            continue  # its first `up` has not written the model yet
         out.append({"lab": name, "vpcs": len(model.vpcs), "instances": len(model.instances()),
                     "peerings": len(model.peerings), "status": st,
                     "source": os.path.abspath(model.source) if model.source else None})

@@ -43,13 +43,9 @@ class Target:
 
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
     controller.check_proto(proto, port)
-    controller.find_ref(model, src, "source")
-    controller.find_ref(model, dst, "destination", allow_ip=True)
+    controller.check_ends(model, src, dst)
     s = model.instance(src)
     d = model.instance(dst)
-    if d is s:
-        raise Refused(f"{src} is both the source and the destination: a probe needs two instances",
-                      code="InvalidParameterValue")
     if d is not None:
         return Target(s, d.ref, d.ip, d, proto, port)
     ip = ipaddress.IPv4Address(dst)

@@ -50,6 +50,7 @@ IP_IN_USE = "InvalidParameterValue.IpInUse"
 SUBNET_FULL = "LimitExceeded.SubnetAddressExhausted"
 CLB_CROSS_VPC = "UnsupportedOperation.ClbCrossVpcBinding"
 CLB_BACKEND = "InvalidParameterValue.ClbBackend"
+SELF_PROBE = "InvalidParameterValue"
 
 # TOPOLOGY.md reserves link-local and loopback; ranges no kernel routes to a host
 # (this network, multicast, class E) cannot be built either.
@@ -121,6 +122,28 @@ def check_new_peering(lab: Lab, p: Peering, others: Iterable[Peering]) -> List[V
             out.append(Violation(QUOTA, f"peering {p.name}: {v.name} already has {n} peerings (PENDING and ACTIVE "
                                  f"count; the quota is {MAX_PEERINGS_PER_VPC})", line))
     return out
+
+
+# ---- probes --------------------------------------------------------------------
+
+
+def as_address(text) -> Optional[ipaddress.IPv4Address]:
+    """`text` as an IPv4 address, or None when it is not one (an instance ref, say)."""
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        return None
+
+
+def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violation]:
+    """A probe from an instance to itself or to its own address proves nothing: its own
+    kernel answers without a packet leaving it. One rule for probe, explain and `expect:`."""
+    s = lab.instance(src)
+    if s is None or (dst != src and (s.ip is None or as_address(dst) != s.ip)):
+        return []
+    what = "the source itself" if dst == src else f"{src}'s own address"
+    return [Violation(SELF_PROBE, f"{src} -> {dst}: the destination is {what}, which answers without a packet "
+                      "leaving it; probe another instance or address", line)]
 
 
 # ---- routes ------------------------------------------------------------------
@@ -264,6 +287,8 @@ def validate(lab: Lab, unreadable_hops=frozenset()) -> List[Violation]:
                 taken[inst.ip] = inst.name
             out += check_clb(lab, vpc, inst)
     out += assign_addresses(lab)
+    for e in lab.expectations:
+        out += check_probe_ends(lab, e.src, e.dst, e.line)
     seen: List[Peering] = []
     for p in lab.peerings.values():
         v = check_new_peering(lab, p, seen)

@@ -1,0 +1,218 @@
+"""The model's JSON form, as the state store keeps it: `lab_to_dict` and a strict `lab_from_dict`.
+
+Decoding trusts nothing: the state file may have been truncated, edited or
+scrambled. Every key `lab_to_dict` writes must be there with its type, names must
+be names (they become namespace and interface names), and every reference inside
+the model (a subnet's route table, an instance's subnet, a peering's VPCs) must
+resolve, so that no later command meets a KeyError or a None. Anything else raises
+`BadModel` with the place (`vpcs[1].instances[0].ip`) and what is wrong; the store
+turns it into a StateError naming the lab and its file.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+from typing import Any, Optional
+
+from .rules import as_address
+from .types import (
+    ACCOUNT_NAME,
+    ITEM_NAME,
+    KINDS,
+    LAB_NAME,
+    PEERING_NAME,
+    PROTOS,
+    RESULTS,
+    STATES,
+    VPC_NAME,
+    Expectation,
+    Instance,
+    Lab,
+    Peering,
+    Route,
+    RouteTable,
+    Subnet,
+    Vpc,
+)
+
+
+class BadModel(ValueError):
+    """The JSON is not a model `lab_to_dict` could have written."""
+
+
+def lab_to_dict(lab: Lab) -> dict:
+    return {
+        "name": lab.name,
+        "accounts": lab.accounts,
+        "regions": lab.regions,
+        "latency_ms": lab.latency_ms,
+        "clock": lab.clock,
+        "source": lab.source,
+        "vpcs": [
+            {
+                "name": v.name, "account": v.account, "region": v.region, "cidr": str(v.cidr),
+                "subnets": [{"name": s.name, "cidr": str(s.cidr), "route_table": s.route_table}
+                            for s in v.subnets.values()],
+                "route_tables": [{"name": t.name, "routes": [{"destination": str(r.destination),
+                                                              "next_hop": r.next_hop} for r in t.routes]}
+                                 for t in v.route_tables.values()],
+                "instances": [{"name": i.name, "subnet": i.subnet, "ip": str(i.ip), "kind": i.kind, "port": i.port,
+                               "backends": i.backends} for i in v.instances.values()],
+            }
+            for v in lab.vpcs.values()
+        ],
+        "peerings": [
+            {"name": p.name, "vpc": p.vpc, "peer_vpc": p.peer_vpc, "bandwidth_kbps": p.bandwidth_kbps,
+             "state": p.state, "created_at": p.created_at, "index": p.index}
+            for p in lab.peerings.values()
+        ],
+        "expectations": [{"src": e.src, "dst": e.dst, "proto": e.proto, "port": e.port, "result": e.result,
+                          "line": e.line} for e in lab.expectations],
+    }
+
+
+# ---- strict decoding -------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Obj:
+    """One JSON object of the model, read key by key with its place for messages."""
+
+    def __init__(self, value: Any, where: str):
+        if not isinstance(value, dict):
+            raise BadModel(f"{where} is {type(value).__name__}, not an object")
+        self.d, self.where = value, where
+
+    def _raw(self, key: str, optional: bool):
+        if key not in self.d:
+            if optional:
+                return None
+            raise BadModel(f"{self.where}: '{key}' is missing")
+        return self.d[key]
+
+    def get(self, key: str, kind, what: str, optional: bool = False):
+        v = self._raw(key, optional)
+        if v is None and optional:
+            return None
+        ok = isinstance(v, kind) and not isinstance(v, bool) if kind is not bool else isinstance(v, bool)
+        if ok and isinstance(v, float) and not math.isfinite(v):
+            ok = False
+        if not ok:
+            raise BadModel(f"{self.where}.{key} is {_show(v)}, not {what}")
+        return v
+
+    def text(self, key: str, optional: bool = False) -> Optional[str]:
+        return self.get(key, str, "a string", optional)
+
+    def name(self, key: str, pattern) -> str:
+        v = self.text(key)
+        if not pattern.match(v):
+            raise BadModel(f"{self.where}.{key} {_show(v)} is not a valid name")
+        return v
+
+    def number(self, key: str, lo: float = 0) -> float:
+        v = self.get(key, (int, float), "a number")
+        if v < lo:
+            raise BadModel(f"{self.where}.{key} is {v}, below {lo}")
+        return v
+
+    def integer(self, key: str, lo: int, hi: int, optional: bool = False) -> Optional[int]:
+        v = self.get(key, int, "an integer", optional)
+        if v is not None and not lo <= v <= hi:
+            raise BadModel(f"{self.where}.{key} is {v}, outside {lo}..{hi}")
+        return v
+
+    def choice(self, key: str, choices) -> str:
+        v = self.text(key)
+        if v not in choices:
+            raise BadModel(f"{self.where}.{key} is {_show(v)}, not one of {', '.join(choices)}")
+        return v
+
+    def network(self, key: str) -> ipaddress.IPv4Network:
+        return self._parsed(key, ipaddress.IPv4Network, "an IPv4 CIDR")
+
+    def address(self, key: str) -> ipaddress.IPv4Address:
+        return self._parsed(key, ipaddress.IPv4Address, "an IPv4 address")
+
+    def _parsed(self, key: str, parse, what: str):
+        v = self.text(key)
+        try:
+            return parse(v)
+        except ValueError:
+            raise BadModel(f"{self.where}.{key} {_show(v)} is not {what}") from None
+
+    def items(self, key: str):
+        v = self.get(key, list, "a list")
+        return [_Obj(x, f"{self.where}.{key}[{n}]") for n, x in enumerate(v)]
+
+    def strings(self, key: str, pattern=None) -> list:
+        v = self.get(key, list, "a list")
+        for n, x in enumerate(v):
+            if not isinstance(x, str) or (pattern is not None and not pattern.match(x)):
+                raise BadModel(f"{self.where}.{key}[{n}] {_show(x)} is not a valid name")
+        return list(v)
+
+
+def _add(table: dict, name: str, value, where: str) -> None:
+    if name in table:
+        raise BadModel(f"{where}: '{name}' appears twice")
+    table[name] = value
+
+
+def _vpc(v: _Obj) -> Vpc:
+    vpc = Vpc(v.name("name", VPC_NAME), v.name("account", ACCOUNT_NAME), v.name("region", VPC_NAME),
+              v.network("cidr"))
+    for t in v.items("route_tables"):
+        table = RouteTable(t.name("name", ITEM_NAME), [Route(r.network("destination"), r.name("next_hop", PEERING_NAME))
+                                                       for r in t.items("routes")])
+        _add(vpc.route_tables, table.name, table, t.where)
+    for s in v.items("subnets"):
+        sub = Subnet(s.name("name", ITEM_NAME), s.network("cidr"), s.name("route_table", ITEM_NAME))
+        if sub.route_table not in vpc.route_tables:
+            raise BadModel(f"{s.where}: route table '{sub.route_table}' is not a table of {vpc.name}")
+        _add(vpc.subnets, sub.name, sub, s.where)
+    for i in v.items("instances"):
+        inst = Instance(i.name("name", ITEM_NAME), vpc.name, i.name("subnet", ITEM_NAME), i.address("ip"),
+                        i.choice("kind", KINDS), i.integer("port", 1, 65535, optional=True),
+                        i.strings("backends"))
+        if inst.subnet not in vpc.subnets:
+            raise BadModel(f"{i.where}: subnet '{inst.subnet}' is not a subnet of {vpc.name}")
+        _add(vpc.instances, inst.name, inst, i.where)
+    return vpc
+
+
+def lab_from_dict(d: Any) -> Lab:
+    """The model a `lab_to_dict` document describes; BadModel if it is not one."""
+    top = _Obj(d, "model")
+    lab = Lab(name=top.name("name", LAB_NAME), accounts=top.strings("accounts", ACCOUNT_NAME),
+              regions=top.get("regions", dict, "an object"), latency_ms=top.get("latency_ms", dict, "an object"),
+              clock=top.number("clock"), source=top.text("source", optional=True))
+    for key, value in lab.regions.items():
+        _Obj(value, f"model.regions.{key}")
+    latency = _Obj(lab.latency_ms, "model.latency_ms")
+    for key in latency.d:
+        latency.number(key)
+    for v in top.items("vpcs"):
+        vpc = _vpc(v)
+        _add(lab.vpcs, vpc.name, vpc, v.where)
+    for p in top.items("peerings"):
+        peering = Peering(p.name("name", PEERING_NAME), p.name("vpc", VPC_NAME), p.name("peer_vpc", VPC_NAME),
+                          p.integer("bandwidth_kbps", 1, 2 ** 63, optional=True), p.choice("state", STATES),
+                          p.number("created_at"), p.integer("index", 0, 2 ** 31))
+        for side in (peering.vpc, peering.peer_vpc):
+            if side not in lab.vpcs:
+                raise BadModel(f"{p.where}: VPC '{side}' is not a VPC of the lab")
+        _add(lab.peerings, peering.name, peering, p.where)
+    for e in top.items("expectations"):
+        exp = Expectation(e.text("src"), e.text("dst"), e.choice("proto", PROTOS),
+                          e.integer("port", 1, 65535, optional=True), e.choice("result", RESULTS),
+                          e.integer("line", 0, 2 ** 31, optional=True) or 0)
+        if lab.instance(exp.src) is None or (lab.instance(exp.dst) is None and as_address(exp.dst) is None):
+            raise BadModel(f"{e.where}: {_show(exp.src)} -> {_show(exp.dst)} names no instance of the lab")
+        lab.expectations.append(exp)
+    return lab
+
