@@ -684,9 +684,10 @@ def render_task(doc: dict, what: str) -> None:
     c = console()
     c.print(f"[bold]Exercise {doc['exercise']}: {doc['title']}[/]  ({what} as lab [bold]{doc['lab']}[/])\n")
     c.print(doc["task"] + "\n")
-    c.print(f"Grade your fix with `vpclab lab check {doc['exercise']}`"
-            + (f" -l {doc['lab']}" if doc["lab"] != f"ex{doc['exercise']}" else "")
-            + f"; stuck: `vpclab lab hint {doc['exercise']}`. Guide: {doc['guide']}")
+    lab = f" -l {doc['lab']}" if doc["lab"] != f"ex{doc['exercise']}" else ""
+    c.print(f"Grade your fix: `vpclab lab check {doc['exercise']}{lab}`; stuck: `vpclab lab hint {doc['exercise']}{lab}`;"
+            f" start again: `vpclab lab reset {doc['exercise']}{lab}`.\n"
+            f"Add `-l {doc['lab']}` to the other commands when more than one lab runs. Guide: {doc['guide']}")
 
 
 def _start_command(verb: str, doc: str):

@@ -166,8 +166,12 @@ def iperf3(lab: str, src: str, dst_ip: str, dst: str, seconds: float):
     try:
         err = "no answer"
         for _ in range(20):  # until the server listens
-            p = subprocess.run(vpclab + [src, "--", "iperf3", "-c", dst_ip, "-t", str(seconds), "-J"],
-                               capture_output=True, text=True, timeout=seconds + 30)
+            try:
+                p = subprocess.run(vpclab + [src, "--", "iperf3", "-c", dst_ip, "-t", str(seconds), "-J",
+                                             "--connect-timeout", "2000"],
+                                   capture_output=True, text=True, timeout=seconds + 15)
+            except subprocess.TimeoutExpired:
+                return None, f"no result from {dst} within {seconds + 15:.0f} s"
             try:
                 doc = json.loads(p.stdout)
             except ValueError:
@@ -175,7 +179,7 @@ def iperf3(lab: str, src: str, dst_ip: str, dst: str, seconds: float):
             if "error" not in doc:
                 return doc["end"]["sum_received"]["bits_per_second"] / 1e6, None
             err = doc["error"]
-            if "refused" not in err and "connect" not in err:
+            if "refused" not in err.lower():  # only a server not listening yet is worth another try
                 break
             time.sleep(0.2)
         return None, err
