@@ -153,7 +153,7 @@ def load(d: Path) -> Exercise:
     wrong_fails = [str(x) for x in (wrong.get("fails") or [])] if isinstance(wrong, dict) else []
     for x in wrong_fails:
         if not any(i.id == x for i in items):
-            pr.add(f"wrong_fix fails '{x}', which is not an item id", wrong.line)
+            pr.add(f"wrong_fix fails '{x}', which is not an item id", wrong.lines.get("fails", wrong.line))
     solution = _commands(pr, doc.get("solution"), "solution", doc.lines.get("solution"))
     wrong_cmds = _commands(pr, wrong.get("commands") if isinstance(wrong, dict) else None, "wrong_fix.commands",
                            doc.lines.get("wrong_fix"))
