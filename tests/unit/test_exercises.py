@@ -97,7 +97,7 @@ def test_a_bad_check_file_reports_every_problem_with_its_line(tmp_path):
     assert all(l.startswith(f"{d / 'check.yaml'}:") and ": ExerciseInvalid: " in l for l in lines)
     for needle, line in (("'vpc-a/cvm-9' is not an instance", 4), ("result 'maybe'", 7), ("exactly one of", 10),
                          ("needs a 'hint'", 14), ("state 'SLEEPING'", 14), ("op 'peering explode'", 16),
-                         ("'nosuch', which is not an item id", 22)):
+                         ("'nosuch', which is not an item id", 21)):
         assert any(needle in l and l.split(":")[1] == str(line) for l in lines), (needle, text)
 
 
