@@ -690,33 +690,39 @@ def render_task(doc: dict, what: str) -> None:
             f"Add `-l {doc['lab']}` to the other commands when more than one lab runs. Guide: {doc['guide']}")
 
 
-def _start_command(verb: str, doc: str):
-    @click.argument("number", metavar="NN")
-    @exercise_lab_option
-    @json_option
-    def cmd(number, name, as_json):
-        from .exercises import catalog, session
-
-        ex = catalog.find(number)
-        run = session.start if verb == "start" else session.reset
-        with progress_bar(f"building exercise {ex.number}", quiet=as_json) as cb:
-            doc_ = run(ex, name, progress=cb)
-        for w in doc_["warnings"]:
-            warn(w)
-        emit(doc_, as_json, lambda: render_task(doc_, "started" if verb == "start" else "reset"))
-
-    cmd.__doc__ = doc
-    return lab_group.command(verb, epilog=f"\b\nExample:\n  sudo vpclab lab {verb} 03")(cmd)
+def exercise_command(verb: str, *examples: str):
+    """A `vpclab lab VERB NN [-l NAME] [--json]` command."""
+    def wrap(f):
+        f = click.argument("number", metavar="NN")(exercise_lab_option(json_option(f)))
+        epilog = "\b\nExamples:\n" + "\n".join(f"  sudo vpclab lab {verb} {e}" for e in examples)
+        return lab_group.command(verb, epilog=epilog)(f)
+    return wrap
 
 
-_start_command("start", "Build exercise NN's broken lab and print the task.")
-_start_command("reset", "Throw away the exercise's lab and build its start again.")
+def build_exercise(verb: str, number: str, name: Optional[str], as_json: bool) -> None:
+    from .exercises import catalog, session
+
+    ex = catalog.find(number)
+    with progress_bar(f"building exercise {ex.number}", quiet=as_json) as cb:
+        doc = (session.start if verb == "start" else session.reset)(ex, name, progress=cb)
+    for w in doc["warnings"]:
+        warn(w)
+    emit(doc, as_json, lambda: render_task(doc, "started" if verb == "start" else "reset"))
 
 
-@lab_group.command("check", epilog="\b\nExamples:\n  sudo vpclab lab check 03\n  sudo vpclab lab check 03 --json")
-@click.argument("number", metavar="NN")
-@exercise_lab_option
-@json_option
+@exercise_command("start", "03", "03 -l alice3")
+def lab_start(number, name, as_json):
+    """Build exercise NN's broken lab and print the task."""
+    build_exercise("start", number, name, as_json)
+
+
+@exercise_command("reset", "03")
+def lab_reset(number, name, as_json):
+    """Throw away the exercise's lab and build its start again."""
+    build_exercise("reset", number, name, as_json)
+
+
+@exercise_command("check", "03", "03 --json")
 def lab_check(number, name, as_json):
     """Grade the live lab: a checklist; exit 0 when every item holds, 1 otherwise."""
     from .exercises import catalog, session
@@ -741,10 +747,7 @@ def lab_check(number, name, as_json):
         sys.exit(ExpectationFailed.exit_code)
 
 
-@lab_group.command("hint", epilog="\b\nExample:\n  sudo vpclab lab hint 03")
-@click.argument("number", metavar="NN")
-@exercise_lab_option
-@json_option
+@exercise_command("hint", "03")
 def lab_hint(number, name, as_json):
     """The next hint for the first item that does not hold yet (each call goes one hint further)."""
     from .exercises import catalog, session

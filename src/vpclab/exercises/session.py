@@ -65,6 +65,7 @@ def listing() -> List[dict]:
 def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
     lab = name or ex.default_lab
     Store(lab)  # refuses a name that is not a lab name
+    controller.require_root("lab start")
     if lab in known_labs():
         raise Refused(f"lab {lab} is already running", code="UnsupportedOperation.ExerciseRunning",
                       hint=f"`vpclab lab check {ex.number}` grades it, `vpclab lab reset {ex.number}` rebuilds it")
@@ -75,12 +76,14 @@ def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
         tmp = Path(tempfile.mkdtemp(prefix="vpclab-exercise-"))
         path = tmp / f"{lab}.yaml"
         path.write_text(re.sub(r"(?m)^lab:\s*\S+", f"lab: {lab}", text, count=1), encoding="utf-8")
+    # Marked first: a start that is interrupted half-way is still this exercise's lab,
+    # which `lab reset` rebuilds (and `down`/`cleanup` remove).
+    _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
     try:
         report = controller.up(str(path), progress=progress)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
     return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "task": ex.task,
             "guide": str(ex.guide), "warnings": report.warnings}
 
