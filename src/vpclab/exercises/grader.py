@@ -1,0 +1,196 @@
+"""Grade a live lab against an exercise's items; nothing here changes the lab.
+
+Probes go through `probing.run_many` (real packets, cross-checked with explain),
+peerings and routes are read with the controller's rows, and a `refused` item
+asks the cloud rules (`model.lifecycle`, the code every live command runs) on a
+throw-away copy of the live model, so an item that expects a refusal can never
+change the student's lab, even when the command would be accepted.
+A `throughput` item runs iperf3 in the lab's instances with `vpclab exec`.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+from .. import controller, probing
+from ..errors import Refused
+from ..model import lifecycle
+from ..model.types import LIVE_STATES, Lab
+from ..model.units import parse_bandwidth
+from ..store import lab_from_dict, lab_to_dict
+from .catalog import Exercise, Item
+
+
+@dataclass
+class Result:
+    item: Item
+    ok: bool
+    got: str  # what the lab shows, in words
+
+    def to_json(self) -> dict:
+        i = self.item
+        return {"id": i.id, "title": i.title, "kind": i.kind, "ok": self.ok, "got": self.got,
+                "hint": None if self.ok else i.hints[0], "spec": i.spec}
+
+
+def grade(ex: Exercise, lab: str) -> List[Result]:
+    """Every item of `ex` evaluated on the running lab `lab`, in the check file's order."""
+    controller.require_root("lab check")
+    model = controller.load_model(lab)
+    out = {}
+    probes = [i for i in ex.items if i.kind == "probe"]
+    if probes:
+        targets = [probing.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
+                                  i.spec.get("port")) for i in probes]
+        for i, row in zip(probes, probing.run_many(model, targets)):
+            out[i.id] = _probe_result(i, row)
+    for i in ex.items:
+        if i.kind != "probe":
+            out[i.id] = CHECKS[i.kind](model, i, lab)
+    return [out[i.id] for i in ex.items]
+
+
+def accepted_results(spec: dict) -> List[str]:
+    r = spec["result"]
+    return list(r) if isinstance(r, list) else [r]
+
+
+def _probe_result(i: Item, row: dict) -> Result:
+    got = row["result"]
+    r = row.get("reason") or {}
+    if r.get("code"):
+        got += f" ({r['code']} at {r['where']}" + (f", table {r['table']}" if r.get("table") else "") + \
+               f": {r['detail']})"
+    return Result(i, row["result"] in accepted_results(i.spec), got)
+
+
+def _peering(model: Lab, i: Item, lab: str) -> Result:
+    """A peering by id (or every one of a list of ids), or the live one between two VPCs, in a state."""
+    s = i.spec
+    rows = controller.peering_rows(model)
+    if "between" in s:
+        a, b = s["between"]
+        found = [r for r in rows if {r["vpc"], r["peer_vpc"]} == {a, b} and r["state"] in LIVE_STATES]
+        return _peering_state(i, found[0] if found else None, f"the peering between {a} and {b}")
+    ids = s["id"] if isinstance(s["id"], list) else [s["id"]]
+    results = [_peering_state(i, next((r for r in rows if r["id"] == pid), None), pid) for pid in ids]
+    bad = [r for r in results if not r.ok]
+    return Result(i, not bad, "; ".join(r.got for r in (bad or results)))
+
+
+def _peering_state(i: Item, p: Optional[dict], what: str) -> Result:
+    s = i.spec
+    if p is None:
+        return Result(i, s["state"] == "none", f"{what}: none")
+    got = f"{p['id']} is {p['state']}" + (f", {p['bandwidth_mbps']} Mbps" if p["bandwidth_mbps"] is not None else "")
+    ok = p["state"] == s["state"]
+    if ok and "bandwidth" in s:
+        ok = p["bandwidth_mbps"] is not None and round(p["bandwidth_mbps"] * 1000) == parse_bandwidth(s["bandwidth"])
+    return Result(i, ok, got)
+
+
+def _route(model: Lab, i: Item, lab: str) -> Result:
+    s = i.spec
+    dst = ipaddress.IPv4Network(str(s["destination"]))
+    table = s.get("table", "default")
+    rows = [r for r in controller.route_rows(model, s["vpc"])
+            if r["table"] == table and ipaddress.IPv4Network(r["destination"]) == dst
+            and ("next_hop" not in s or r["next_hop"] == s["next_hop"])]
+    where = f"{s['vpc']}/{table} {dst}"
+    if not rows:
+        return Result(i, not s.get("present", True), f"{where}: no such route")
+    r = rows[0]
+    got = f"{where} via {r['next_hop']} ({r['state']})"
+    ok = s.get("present", True) and ("state" not in s or r["state"] == s["state"])
+    return Result(i, bool(ok), got)
+
+
+def op_call(op: str, s: dict):
+    """The model change a live command makes (as controller's operations do), for a refused item."""
+    bw = parse_bandwidth(s["bandwidth"]) if s.get("bandwidth") else None
+    acct = s.get("as")
+    if op == "peering create":
+        return lambda m: lifecycle.create(m, s["vpc"], s["peer_vpc"], bw, s.get("name"), acct)
+    if op == "peering modify":
+        return lambda m: lifecycle.modify(m, s["id"], bw, acct)
+    if op == "route add":
+        return lambda m: lifecycle.add_route(m, s["vpc"], str(s["destination"]), s["next_hop"],
+                                             s.get("table", "default"))
+    return lambda m: lifecycle.apply_event(m, s["id"], op.split()[1], acct)
+
+
+POSITIONAL = {"peering create": (), "route add": ("vpc",)}  # other ops: the peering id
+
+
+def command_text(s: dict) -> str:
+    """The vpclab command a refused item stands for, as a student would type it."""
+    pos = POSITIONAL.get(s["op"], ("id",))
+    words = ["vpclab", *s["op"].split(), *(str(s[k]) for k in pos)]
+    for k, v in s.items():
+        if k not in pos and k not in ("op", "code"):
+            words += [f"--{k.replace('_', '-')}", str(v)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _refused(model: Lab, i: Item, lab: str) -> Result:
+    s = i.spec
+    scratch = lab_from_dict(lab_to_dict(model))  # the rules run on a copy: nothing is saved or applied
+    try:
+        op_call(s["op"], s)(scratch)
+    except Refused as e:
+        return Result(i, e.code == s["code"], f"`{command_text(s)}` is refused: {e.code}: {e.message}")
+    return Result(i, False, f"`{command_text(s)}` would be accepted (the check did not run it)")
+
+
+def _throughput(model: Lab, i: Item, lab: str) -> Result:
+    s = i.spec
+    mbps, err = iperf3(lab, s["from"], str(model.instance(s["to"]).ip), s["to"], float(s.get("seconds", 2)))
+    if mbps is None:
+        return Result(i, False, f"iperf3 failed: {err}")
+    ok = (s.get("at_most_mbps") is None or mbps <= float(s["at_most_mbps"])) and \
+         (s.get("at_least_mbps") is None or mbps >= float(s["at_least_mbps"]))
+    return Result(i, ok, f"{s['from']} -> {s['to']}: {mbps:.1f} Mbps (iperf3, TCP)")
+
+
+def iperf3(lab: str, src: str, dst_ip: str, dst: str, seconds: float):
+    """(Mbps received, None) or (None, error): an iperf3 server in `dst`, a client in `src`."""
+    vpclab = [sys.executable, "-m", "vpclab", "exec", "-l", lab]
+    server = subprocess.Popen(vpclab + [dst, "--", "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        err = "no answer"
+        for _ in range(20):  # until the server listens
+            try:
+                p = subprocess.run(vpclab + [src, "--", "iperf3", "-c", dst_ip, "-t", str(seconds), "-J",
+                                             "--connect-timeout", "2000"],
+                                   capture_output=True, text=True, timeout=seconds + 15)
+            except subprocess.TimeoutExpired:
+                return None, f"no result from {dst} within {seconds + 15:.0f} s"
+            try:
+                doc = json.loads(p.stdout)
+            except ValueError:
+                doc = {"error": (p.stderr or p.stdout).strip()}
+            if "error" not in doc:
+                return doc["end"]["sum_received"]["bits_per_second"] / 1e6, None
+            err = doc["error"]
+            if "refused" not in err.lower():  # only a server not listening yet is worth another try
+                break
+            time.sleep(0.2)
+        return None, err
+    finally:
+        if server.poll() is None:
+            server.kill()  # our own child: iperf3 exec'd in place of `vpclab exec`
+        server.wait()
+
+
+CHECKS = {"peering": _peering, "route": _route, "refused": _refused, "throughput": _throughput}
+
+
+def first_failing(results: List[Result]) -> Optional[Result]:
+    return next((r for r in results if not r.ok), None)

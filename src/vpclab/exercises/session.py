@@ -1,0 +1,142 @@
+"""Exercise labs: start, reset, list, check and hint, on top of the controller.
+
+An exercise runs as an ordinary lab built from its `start.yaml`, named `exNN`
+unless the caller names it (tests give each run its own name). The lab's store
+remembers which exercise it is (key `exercise`) and how many hints of each item
+were shown (key `exercise_hints`), so `lab list` finds renamed runs and
+`lab hint` moves on to the next hint of the same item.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from .. import controller
+from ..errors import NotFound, Refused, VpclabError
+from ..store import Store, known_labs
+from . import catalog, grader
+from .catalog import Exercise
+
+EXERCISE_KEY = "exercise"
+HINTS_KEY = "exercise_hints"
+
+
+def _get(lab: str, key: str, default=None):
+    tx = Store(lab).read()
+    try:
+        return tx.get(key, default)
+    finally:
+        tx.close()
+
+
+def _put(lab: str, key: str, value) -> None:
+    store = Store(lab)
+    with store.lock():
+        with store.tx() as tx:
+            tx.put(key, value)
+
+
+def running(ex: Exercise, name: Optional[str] = None) -> List[str]:
+    """The running labs of this exercise (the one named, or every one)."""
+    out = []
+    for lab in known_labs():
+        if name is not None and lab != name:
+            continue
+        try:
+            if (_get(lab, EXERCISE_KEY) or {}).get("slug") == ex.slug:
+                out.append(lab)
+        except VpclabError:
+            continue  # removed meanwhile
+    return out
+
+
+def listing() -> List[dict]:
+    rows = []
+    for ex in catalog.all_exercises():
+        labs = running(ex)
+        rows.append({"number": ex.number, "name": ex.slug, "title": ex.title, "running": bool(labs), "labs": labs,
+                     "items": len(ex.items), "guide": str(ex.guide)})
+    return rows
+
+
+def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
+    lab = name or ex.default_lab
+    Store(lab)  # refuses a name that is not a lab name
+    controller.require_root("lab start")
+    if lab in known_labs():
+        raise Refused(f"lab {lab} is already running", code="UnsupportedOperation.ExerciseRunning",
+                      hint=f"`vpclab lab check {ex.number}` grades it, `vpclab lab reset {ex.number}` rebuilds it")
+    text = ex.start.read_text(encoding="utf-8")
+    tmp = None
+    path = ex.start
+    if re.search(r"(?m)^lab:\s*(\S+)", text).group(1) != lab:
+        tmp = Path(tempfile.mkdtemp(prefix="vpclab-exercise-"))
+        path = tmp / f"{lab}.yaml"
+        path.write_text(re.sub(r"(?m)^lab:\s*\S+", f"lab: {lab}", text, count=1), encoding="utf-8")
+    # Marked first: a start that is interrupted half-way is still this exercise's lab,
+    # which `lab reset` rebuilds (and `down`/`cleanup` remove).
+    _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
+    try:
+        report = controller.up(str(path), progress=progress)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "task": ex.task,
+            "guide": str(ex.guide), "warnings": report.warnings}
+
+
+def reset(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
+    lab = name or ex.default_lab
+    if lab in known_labs():
+        _require_exercise(ex, lab)
+        controller.down(lab)
+    return start(ex, lab, progress)
+
+
+def _require_exercise(ex: Exercise, lab: str) -> None:
+    got = (_get(lab, EXERCISE_KEY) or {}).get("slug")
+    if got != ex.slug:
+        raise Refused(f"lab {lab} is not exercise {ex.number}" + (f" (it is {got})" if got else ""),
+                      code="InvalidParameter.ExerciseMismatch",
+                      hint="name the exercise's lab with -l, or start it with `vpclab lab start "
+                           f"{ex.number}`")
+
+
+def live_lab(ex: Exercise, name: Optional[str] = None) -> str:
+    """The running lab of `ex`: the one named, `exNN`, or the only run of it."""
+    if name is None and ex.default_lab not in known_labs():
+        runs = running(ex)
+        name = runs[0] if len(runs) == 1 else None
+    lab = name or ex.default_lab
+    if lab not in known_labs():
+        raise NotFound(f"exercise {ex.number} is not started (no lab {lab})", code="ExerciseNotStarted",
+                       hint=f"start it with `vpclab lab start {ex.number}`")
+    _require_exercise(ex, lab)
+    return lab
+
+
+def check(ex: Exercise, name: Optional[str] = None) -> dict:
+    lab = live_lab(ex, name)
+    results = grader.grade(ex, lab)
+    passed = sum(r.ok for r in results)
+    return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "passed": passed,
+            "failed": len(results) - passed, "items": [r.to_json() for r in results]}
+
+
+def hint(ex: Exercise, name: Optional[str] = None) -> dict:
+    """The next hint for the first failing item: each call shows the next of its hints."""
+    lab = live_lab(ex, name)
+    failing = grader.first_failing(grader.grade(ex, lab))
+    if failing is None:
+        return {"exercise": ex.number, "lab": lab, "item": None, "hint": None, "solved": True}
+    shown = _get(lab, HINTS_KEY) or {}
+    n = shown.get(failing.item.id, 0)
+    hints = failing.item.hints
+    shown[failing.item.id] = n + 1
+    _put(lab, HINTS_KEY, shown)
+    return {"exercise": ex.number, "lab": lab, "item": failing.item.id, "title": failing.item.title,
+            "got": failing.got, "hint": hints[min(n, len(hints) - 1)], "number": min(n, len(hints) - 1) + 1,
+            "of": len(hints), "solved": False}

@@ -1,0 +1,109 @@
+"""Every exercise, three times, on real namespaces: the broken start, a plausible wrong
+fix, and the reference solution (CI for the `lab/NN-*/check.yaml` files).
+
+Each run has its own random lab name (`vpclab lab start NN -l NAME`) and is always
+torn down. The wrong fix must leave exactly the items its check file names failing,
+each with its hint printed; the solution must make every item hold. The solution's
+time (its commands and the final check) is printed: `pytest -s` shows it.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+
+import pytest
+
+from labkit import VPCLAB, assert_gone, lab_name, needs_root, run
+from vpclab.exercises import catalog
+
+pytestmark = needs_root
+
+EXERCISES = catalog.all_exercises()
+
+
+def with_lab(cmd: str, lab: str):
+    """A check file's command as argv, aimed at `lab` (`-l` goes before an exec's `--`)."""
+    argv = shlex.split(cmd)
+    at = argv.index("--") if "--" in argv else len(argv)
+    return argv[:at] + ["-l", lab] + argv[at:]
+
+
+def run_all(cmds, lab: str):
+    for cmd in cmds:
+        p = subprocess.run([VPCLAB, *with_lab(cmd, lab)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"`vpclab {cmd}` exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+
+
+def check(ex, lab: str):
+    """(exit code, JSON document, human output) of `lab check`."""
+    p = run("lab", "check", ex.number, "-l", lab, "--json")
+    h = run("lab", "check", ex.number, "-l", lab)
+    assert "Traceback" not in p.stderr + h.stderr
+    assert h.returncode == p.returncode
+    return p.returncode, json.loads(p.stdout), h.stdout
+
+
+def failing(doc):
+    return [i["id"] for i in doc["items"] if not i["ok"]]
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=[e.slug for e in EXERCISES])
+def test_exercise_start_wrong_fix_solution(ex):
+    lab = lab_name()
+    try:
+        run("lab", "start", ex.number, "-l", lab, check=0)
+        # 1. the broken start
+        code, doc, _ = check(ex, lab)
+        assert code == 1, f"exercise {ex.number} is solved at its start"
+        assert doc["lab"] == lab and doc["failed"] >= 1
+        # 2. a plausible wrong fix: exactly the named items fail, each with its hint
+        run_all(ex.wrong_fix, lab)
+        code, doc, human = check(ex, lab)
+        assert code == 1, f"the wrong fix of exercise {ex.number} passes its check"
+        assert failing(doc) == ex.wrong_fails, doc
+        for item_id in ex.wrong_fails:
+            hint = ex.item(item_id).hints[0]
+            assert next(i for i in doc["items"] if i["id"] == item_id)["hint"] == hint
+            assert hint.split(":")[0] in human, f"hint of {item_id} not printed:\n{human}"
+        # 3. reset, then the reference solution
+        run("lab", "reset", ex.number, "-l", lab, check=0)
+        code, doc, _ = check(ex, lab)
+        assert code == 1, "reset did not bring the broken start back"
+        t0 = time.monotonic()
+        run_all(ex.solution, lab)
+        run("lab", "check", ex.number, "-l", lab, "--json")
+        seconds = time.monotonic() - t0
+        code, doc, human = check(ex, lab)
+        assert code == 0, f"the solution of exercise {ex.number} fails: {failing(doc)}\n{human}"
+        assert doc["failed"] == 0 and doc["passed"] == len(ex.items)
+        print(f"\nSOLUTION-TIME {ex.slug}: {seconds:.2f} s ({len(ex.solution)} commands, then the check)")
+    finally:
+        run("down", lab)
+    assert_gone(lab)
+
+
+def test_refusals_and_errors():
+    """Unknown exercise, not started, started twice, a lab of another exercise: exit 2 with a code."""
+    lab = lab_name()
+    p = run("lab", "check", "99", "--json")
+    assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "ExerciseNotFound"
+    p = run("lab", "check", "03", "-l", lab)
+    assert p.returncode == 2 and "ExerciseNotStarted" in p.stderr and "Traceback" not in p.stderr
+    try:
+        run("lab", "start", "03", "-l", lab, check=0)
+        p = run("lab", "start", "03", "-l", lab)
+        assert p.returncode == 2 and "UnsupportedOperation.ExerciseRunning" in p.stderr
+        p = run("lab", "check", "01", "-l", lab)
+        assert p.returncode == 2 and "ExerciseMismatch" in p.stderr
+        listed = json.loads(run("lab", "list", "--json", check=0).stdout)["exercises"]
+        row = next(r for r in listed if r["number"] == "03")
+        assert row["running"] and lab in row["labs"]
+        # hints move on, one per call, then stay on the last
+        hints = [json.loads(run("lab", "hint", "03", "-l", lab, "--json", check=0).stdout)["hint"] for _ in range(3)]
+        ex = catalog.find("03")
+        assert hints == ex.item("a-b").hints + ex.item("a-b").hints[-1:]
+    finally:
+        run("down", lab)
+    assert_gone(lab)
