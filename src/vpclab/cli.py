@@ -696,3 +696,53 @@ def main(argv=None) -> None:
         report(err, as_json)
         sys.exit(err.exit_code)
     sys.exit(0)
+
+
+# ---- regression tools: diff, schema, import --------------------------------------------------
+
+
+@cli.command("diff", epilog="\b\nExamples:\n  vpclab diff topologies/01-two-vpcs.yaml topologies/02-one-way-route.yaml\n"
+                            "  vpclab diff -l demo new.yaml --json   # the running lab against a file\n"
+                            "  git show HEAD:lab.yaml > /tmp/old.yaml && vpclab diff /tmp/old.yaml lab.yaml")
+@click.argument("files", nargs=-1, metavar="OLD NEW", type=click.Path(dir_okay=False))
+@lab_option
+@json_option
+def diff_cmd(files, lab, as_json):
+    """Differential reachability: every pair and protocol whose verdict changes from OLD to NEW.
+
+    ICMP and TCP on every service port of every ordered instance pair, answered
+    from the models (no lab, no root), each change with the route or peering state
+    that made it. Exit 1 when a change breaks an `expect:` entry of NEW.
+    """
+    from . import diffreach
+
+    doc = diffreach.compare(list(files), lab)
+    emit(doc, as_json, lambda: render_diff(doc))
+    if doc["expectations"]["broken"]:
+        sys.exit(ExpectationFailed.exit_code)
+
+
+def render_diff(doc: dict) -> None:
+    colour = {"gained": "green", "lost": "red", "changed": "yellow"}
+    for c in doc["changes"]:
+        what = c["proto"] + (f"/{c['port']}" if c["port"] else "")
+        r = c["new"]["reason"] if c["new"]["result"] != "reachable" else c["old"]["reason"]
+        why = f" ({r['code']} at {r['where']}" + (f", table {r['table']}" if r.get("table") else "") + ")" \
+            if r.get("code") else ""
+        click.echo(f"{click.style(c['change'].ljust(7), fg=colour[c['change']])} {c['src']} -> {c['dst']} {what}: "
+                   f"{c['old']['result']} -> {c['new']['result']}{why}")
+        for cause in c["causes"]:
+            click.echo(f"        because {cause['detail']}")
+    for k in ("added", "removed"):
+        if doc["instances"][k]:
+            click.echo(f"instances {k}: {', '.join(doc['instances'][k])} (their pairs are not compared)")
+    for e in doc["expectations"]["broken"]:
+        what = e["proto"] + (f"/{e['port']}" if e["port"] else "")
+        click.echo(click.style("BROKEN", fg="red", bold=True) + f" {doc['new']}:{e['line']}: expect {e['from']} -> "
+                   f"{e['to']} {what} {e['expected']}: now {e['new']} (was {e['old'] or 'absent'})"
+                   + (f": {e['reason']['code']}: {e['reason']['detail']}" if e["reason"].get("code") else ""))
+    n = len(doc["changes"])
+    click.echo(f"{plural(n, 'change')}: {doc['gained']} gained, {doc['lost']} lost, {doc['changed']} other "
+               f"({doc['compared']} questions, {doc['explained']} re-explained, {doc['seconds']:.3f} s)"
+               + (f"; {plural(len(doc['expectations']['broken']), 'expectation')} of {doc['new']} broken"
+                  if doc["expectations"]["broken"] else ""))
