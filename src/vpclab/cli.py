@@ -746,3 +746,13 @@ def render_diff(doc: dict) -> None:
                f"({doc['compared']} questions, {doc['explained']} re-explained, {doc['seconds']:.3f} s)"
                + (f"; {plural(len(doc['expectations']['broken']), 'expectation')} of {doc['new']} broken"
                   if doc["expectations"]["broken"] else ""))
+
+
+@cli.command(epilog="\b\nExamples:\n  vpclab schema > topology.schema.json\n"
+                    "  # then, first line of a topology file, for yaml-language-server (VS Code, Neovim...):\n"
+                    "  # yaml-language-server: $schema=./topology.schema.json")
+def schema():
+    """The JSON Schema of the topology format, for editors (completion and checks as you type)."""
+    from . import schema as s
+
+    click.echo(json.dumps(s.schema(), indent=2))
