@@ -756,3 +756,50 @@ def schema():
     from . import schema as s
 
     click.echo(json.dumps(s.schema(), indent=2))
+
+
+@cli.group("import", epilog="\b\nExamples:\n  terraform plan -out plan.out && terraform show -json plan.out > plan.json\n"
+                            "  vpclab import terraform plan.json -o lab.yaml && vpclab validate lab.yaml")
+def import_group():
+    """A topology from another tool's description of the network."""
+
+
+@import_group.command("terraform", epilog="\b\nExamples:\n"
+                                          "  terraform show -json plan.out > plan.json\n"
+                                          "  vpclab import terraform plan.json -o lab.yaml\n"
+                                          "  vpclab import terraform state.json --lab prod > prod.yaml")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the topology here (default: stdout).")
+@click.option("--lab", "lab", metavar="NAME", help="The lab name (default: from the file name).")
+@json_option
+def import_terraform(plan, output, lab, as_json):
+    """A topology from `terraform show -json` of a plan or a state (tencentcloud provider).
+
+    Imports tencentcloud_vpc, _subnet, _route_table, _route_table_entry (PEERCONNECTION),
+    _vpc_peer_connect_manager with its accept/reject operations, and _instance. Every
+    resource or attribute it cannot carry is listed on stderr with its address. A
+    configuration that breaks a cloud rule is refused (exit 2), naming the resource.
+    """
+    from .importers import terraform
+    from .model.types import LAB_NAME
+
+    if lab is not None and not LAB_NAME.match(lab):
+        raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                      code="InvalidParameterValue")
+    r = terraform.convert(terraform.read(plan), plan, lab)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(r.text)
+        except OSError as e:
+            raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+    for n in r.notes:
+        warn(str(n))
+    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}
+                                                                 for n in r.notes]}
+    if not output:
+        doc["topology"] = r.text
+    emit(doc, as_json, lambda: click.echo(
+        f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
+        f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
+        if output else r.text, nl=bool(output)))
