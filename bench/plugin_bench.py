@@ -6,8 +6,9 @@ on the scale topology with 200 expectations, both end to end as processes, inter
 The 200 expectations: each of the 200 instances probes (ICMP) one instance 4 VPCs
 further on the ring (unreachable: the ring peers only the next two VPCs), or, every
 other one, the instance in the next VPC (reachable). Each side builds the lab, probes the
-200 expectations and removes the lab; under xdist each worker builds its own lab (the
-plugin's contract: labs per worker, under unique names). pytest runs with `-p
+200 expectations and removes the lab. Under xdist the plugin's main process builds the lab
+(a unique name) while the workers start, and the worker that gets the file's items probes
+them in one batch; the lab is removed at the end of the session. pytest runs with `-p
 no:hypothesispytest -p no:cacheprovider`: hypothesis is a dev dependency of this repo, not
 of a CI runner, and its plugin imports hypothesis (~1 s) at the end of every session.
 """

@@ -215,12 +215,16 @@ def unique_name(prefix: str = "p") -> str:
 
     if not LAB_NAME.match(prefix + "x") or len(prefix) > 4:
         raise Refused(f"lab name prefix '{prefix}' must be 1-4 characters, [a-z][a-z0-9]*", code="InvalidParameterValue")
-    taken = set(known_labs())
+    taken = set(known_labs()) | _ISSUED
     rng = random.SystemRandom()
     while True:
         name = prefix + "".join(rng.choices(string.ascii_lowercase + string.digits, k=8 - len(prefix)))
         if name not in taken:
+            _ISSUED.add(name)  # two names asked for before either lab exists still differ
             return name
+
+
+_ISSUED: set = set()
 
 
 def _renamed(path: Path, name: str, workdir: Path) -> Path:

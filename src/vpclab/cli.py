@@ -28,6 +28,9 @@ Examples:
   sudo vpclab peering accept pcx-ab --as bob
   sudo vpclab route add vpc-b --destination 10.0.0.0/16 --next-hop pcx-ab
   sudo vpclab down
+  vpclab diff old.yaml new.yaml            # what a change gains and loses, no root
+  vpclab import terraform plan.json -o lab.yaml
+  sudo pytest --vpclab lab.yaml -n auto --junitxml=report.xml
 """
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")

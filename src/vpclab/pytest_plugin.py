@@ -67,9 +67,18 @@ class ExpectationsPlugin:
             # otherwise be spent waiting), then hands the names to them.
             import tempfile
 
+            import threading
+
             self.signals = tempfile.mkdtemp(prefix="vpclab-pytest-")
-            for r in self.runs.values():
-                r.build_in_background(self.signals)
+            runs = list(self.runs.values())
+            for r in runs:
+                r.name_for_workers(self.signals)
+            # One thread builds the labs one after the other (namespace switches are per
+            # thread, and the kernel serializes most of the work anyway).
+            builder = threading.Thread(target=lambda: [r.build() for r in runs], name="vpclab-up", daemon=True)
+            for r in runs:
+                r.thread = builder
+            builder.start()
 
     def pytest_collect_file(self, file_path: Path, parent):
         if file_path.resolve() in self.runs:
@@ -126,7 +135,7 @@ class _Run:
     """One topology file in this process: its lab and the batch of its cases.
 
     Without xdist the lab is built on first use and removed at the end of the session.
-    Under xdist the controller builds it in a thread (`build_in_background`), signals
+    Under xdist the controller builds it in a thread (`build`, one lab after the other), signals
     `NAME.ready` or `NAME.error` in a directory it shares with the workers, and removes
     it at the end; a worker waits for the signal and probes the lab (`attach_to`).
     """
@@ -142,16 +151,12 @@ class _Run:
         self.thread = None
         self.signals: Optional[str] = None
 
-    def build_in_background(self, signals: str) -> None:
-        import threading
-
+    def name_for_workers(self, signals: str) -> None:
         from .api import unique_name
 
         self.name, self.signals = unique_name(), signals
-        self.thread = threading.Thread(target=self._build, name=f"vpclab-up-{self.name}", daemon=True)
-        self.thread.start()
 
-    def _build(self) -> None:
+    def build(self) -> None:
         from .api import Lab
         from .errors import VpclabError
 
