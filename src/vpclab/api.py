@@ -22,17 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from . import analyze
 from .errors import Refused
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
 
 
-@dataclass
-class Reason:
-    code: Optional[str] = None
-    where: Optional[str] = None
-    table: Optional[str] = None
-    detail: Optional[str] = None
+class Reason(analyze.Reason):
+    """Why a verdict is what it is: `code`, `where`, `table`, `detail` (null codes when reachable)."""
 
     def __str__(self) -> str:
         if not self.code:
@@ -40,11 +37,8 @@ class Reason:
         return f"{self.code} at {self.where}" + (f", table {self.table}" if self.table else "") + f": {self.detail}"
 
 
-@dataclass
-class Leg:
-    delivered: bool = False
-    last_hop: Optional[str] = None
-    path: List[str] = field(default_factory=list)
+class Leg(analyze.Leg):
+    """One direction of a verdict: `delivered`, `last_hop`, `path`."""
 
     def __str__(self) -> str:
         if not self.path:
@@ -52,20 +46,24 @@ class Leg:
         return " -> ".join(self.path) + ("  (delivered)" if self.delivered else f"  (lost after {self.last_hop})")
 
 
-@dataclass
-class Verdict:
-    """One answer to "can SRC reach DST, and does the reply come back?" (probe or explain)."""
+def story(forward: Leg, ret: Leg, reason: Reason, note: Optional[Reason] = None,
+          mismatch: Optional[str] = None) -> List[str]:
+    """The lines after a verdict's headline: both paths, the reason, a note, a mismatch."""
+    lines = [f"  request: {forward}", f"  reply:   {ret}"]
+    if reason.code:
+        lines.append(f"  reason:  {reason}")
+    if note is not None:
+        lines.append(f"  note:    {note}")
+    if mismatch:
+        lines.append(f"  MISMATCH: {mismatch}")
+    return lines
 
-    src: str
-    dst: str
-    proto: str
-    port: Optional[int]
-    result: str
-    forward: Leg
-    ret: Leg
-    reason: Reason
-    rtt_ms: Optional[float] = None
-    note: Optional[Reason] = None
+
+@dataclass
+class Verdict(analyze.Verdict):
+    """One answer to "can SRC reach DST, and does the reply come back?" (probe or explain):
+    explain's fields, and for a probe what the packets did."""
+
     explain: Optional[str] = None  # probe: what explain predicted
     observed: Optional[str] = None  # probe: what the packets did
     mismatch: Optional[str] = None  # probe: packets and explain disagree
@@ -86,15 +84,8 @@ class Verdict:
     def describe(self) -> str:
         """Several lines for people: the verdict, both paths, the reason."""
         what = self.proto + (f"/{self.port}" if self.port else "")
-        lines = [f"{self.src} -> {self.dst} ({what}): {self.result}",
-                 f"  request: {self.forward}", f"  reply:   {self.ret}"]
-        if self.reason.code:
-            lines.append(f"  reason:  {self.reason}")
-        if self.note is not None:
-            lines.append(f"  note:    {self.note}")
-        if self.mismatch:
-            lines.append(f"  MISMATCH: {self.mismatch}")
-        return "\n".join(lines)
+        return "\n".join([f"{self.src} -> {self.dst} ({what}): {self.result}"]
+                         + story(self.forward, self.ret, self.reason, self.note, self.mismatch))
 
 
 @dataclass

@@ -204,11 +204,13 @@ def change_kind(old_result: str, new_result: str) -> str:
     return "changed"
 
 
-def _keys(lab: Lab, pairs: Iterable[Tuple[str, str]]) -> List[Key]:
+def _keys(old: Lab, new: Lab, pairs: Iterable[Tuple[str, str]]) -> List[Key]:
+    """The questions of each pair in either model (a port that stopped listening is asked too)."""
     out = []
     for s, d in sorted(pairs):
-        for proto, port in questions(lab, lab.instance(s), lab.instance(d)):
-            out.append((s, d, proto, port))
+        asked = set(questions(new, new.instance(s), new.instance(d)))
+        asked |= set(questions(old, old.instance(s), old.instance(d)))
+        out += [(s, d, proto, port) for proto, port in sorted(asked, key=lambda q: (q[0] != "icmp", q))]
     return out
 
 
@@ -223,8 +225,9 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     t0 = time.monotonic()
     d = dirt(old, new)
     pairs = candidates(old, new, d)
+    keys = _keys(old, new, pairs)
     changes = []
-    for key in _keys(new, pairs):
+    for key in keys:
         s, dst, proto, port = key
         vo = analyze.explain(old, s, dst, proto, port)
         vn = analyze.explain(new, s, dst, proto, port)
@@ -237,7 +240,7 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     exp = expectations(old, new)
     return {"old": old_name, "new": new_name, **counts, "changes": changes,
             "instances": {"added": sorted(n_refs - o_refs), "removed": sorted(o_refs - n_refs)},
-            "compared": total_questions(new, o_refs & n_refs), "explained": len(_keys(new, pairs)),
+            "compared": total_questions(new, o_refs & n_refs), "explained": len(keys),
             "expectations": exp, "seconds": round(time.monotonic() - t0, 4)}
 
 
@@ -260,15 +263,38 @@ def expectations(old: Lab, new: Lab) -> dict:
     return out
 
 
+def full(old: Lab, new: Lab) -> Dict[Key, Tuple[str, str]]:
+    """The reference `diff` is checked against (tests, bench/diff_bench.py): every question of
+    the instances in both models explained in both, no pruning. {key: (old, new) results}."""
+    common = {i.ref for i in old.instances()} & {i.ref for i in new.instances()}
+    out = {}
+    for s in new.instances():
+        for d in new.instances():
+            if s is d or s.ref not in common or d.ref not in common:
+                continue
+            for proto, port in sorted(set(questions(new, s, d)) | set(questions(old, old.instance(s.ref),
+                                                                                 old.instance(d.ref)))):
+                a = analyze.explain(old, s.ref, d.ref, proto, port).result
+                b = analyze.explain(new, s.ref, d.ref, proto, port).result
+                if a != b:
+                    out[(s.ref, d.ref, proto, port)] = (a, b)
+    return out
+
+
 def compare(files: List[str], lab: Optional[str] = None) -> dict:
     """`vpclab diff OLD NEW` or `vpclab diff -l LAB NEW`: load both models and diff them."""
-    from . import controller, loader
+    from . import loader
     from .errors import Refused
 
     want = 1 if lab else 2
     if len(files) != want:
         raise Refused("diff takes OLD NEW (two topology files), or -l LAB NEW (a running lab and a file)",
                       code="InvalidParameter")
-    old = controller.model_for(lab=lab) if lab else loader.load(files[0])
+    if lab:
+        from . import controller
+
+        old = controller.model_for(lab=lab)
+    else:
+        old = loader.load(files[0])
     new = loader.load(files[-1])
     return diff(old, new, f"lab {old.name}" if lab else files[0], files[-1])

@@ -259,15 +259,12 @@ class ExpectationItem(pytest.Item):
             raise ExpectationFailed(self.describe(c))
 
     def describe(self, c) -> str:
+        from .api import story
+
         what = c.proto + (f"/{c.port}" if c.port else "")
-        lines = [f"{c.src} -> {c.dst} ({what}): expected {c.expected}, got {c.got}",
-                 f"  request: {c.forward}", f"  reply:   {c.ret}"]
-        if c.reason.code:
-            lines.append(f"  reason:  {c.reason}")
-        if c.mismatch:
-            lines.append(f"  MISMATCH: {c.mismatch}")
-        lines.append(f"  expectation: {self.path}:{self.expectation.line}")
-        return "\n".join(lines)
+        return "\n".join([f"{c.src} -> {c.dst} ({what}): expected {c.expected}, got {c.got}"]
+                         + story(c.forward, c.ret, c.reason, mismatch=c.mismatch)
+                         + [f"  expectation: {self.path}:{self.expectation.line}"])
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, ExpectationFailed):

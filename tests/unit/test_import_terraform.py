@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_cli import run
 
 from vpclab import analyze, loader
-from vpclab.cli import main
 from vpclab.errors import ImportInvalid, Refused
 from vpclab.importers import terraform
 
@@ -100,14 +100,6 @@ def test_a_state_is_linked_by_ids():
     assert [(str(x.destination), x.next_hop) for x in lab.vpcs["a"].route_tables["default"].routes] == [
         ("10.1.0.0/16", "ab")]
     assert analyze.explain(lab, "a/a", "b/b").result == "no-return"  # b routes nothing back
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as e:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return e.value.code, out, err
 
 
 def test_cli_writes_a_file_that_validates_and_lists_notes_on_stderr(capsys, tmp_path):
