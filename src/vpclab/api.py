@@ -373,7 +373,7 @@ class Lab:
                        account: Optional[str] = None) -> Peering:
         from . import controller
 
-        p = controller.peering_create(self.name, vpc, peer_vpc, _bandwidth(bandwidth), name, account)
+        p = controller.peering_create(self.name, vpc, peer_vpc, bandwidth_kbps(bandwidth), name, account)
         return self.peering(p.name)
 
     def peering_accept(self, pid: str, account: Optional[str] = None) -> Peering:
@@ -394,7 +394,7 @@ class Lab:
     def peering_modify(self, pid: str, bandwidth: str, account: Optional[str] = None) -> Peering:
         from . import controller
 
-        controller.peering_modify(self.name, pid, _bandwidth(bandwidth), account)
+        controller.peering_modify(self.name, pid, bandwidth_kbps(bandwidth), account)
         return self.peering(pid)
 
     def routes(self, vpc: Optional[str] = None) -> List[RouteEntry]:
@@ -433,7 +433,8 @@ class Lab:
         return [_pick(Event, e) for e in controller.events(self.name)]
 
 
-def _bandwidth(text: Optional[str]) -> Optional[int]:
+def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
+    """'100Mbps' -> 100000; a bad value is a refusal (InvalidParameterValue)."""
     from .model.units import parse_bandwidth
 
     if text is None:

@@ -321,14 +321,9 @@ def peering():
 
 
 def bandwidth_arg(text):
-    from .model.units import parse_bandwidth
+    from .api import bandwidth_kbps
 
-    if text is None:
-        return None
-    try:
-        return parse_bandwidth(text)
-    except ValueError as e:
-        raise Refused(str(e), code="InvalidParameterValue")
+    return bandwidth_kbps(text)
 
 
 @peering.command("create")
