@@ -169,18 +169,39 @@ def _leg_causes(old: Lab, new: Lab, frm: str, to: str, leg: str) -> List[dict]:
     return out
 
 
+def _changes(before: dict, after: dict) -> str:
+    """'kind cvm -> cdb, ip 10.0.1.2 -> 10.0.1.5' for the keys whose values differ."""
+    return ", ".join(f"{k} {_text(before.get(k))} -> {_text(after.get(k))}"
+                     for k in before if before.get(k) != after.get(k)) or "changed"
+
+
+def _text(v) -> str:
+    if isinstance(v, (list, tuple, set)):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return "none" if v is None else str(v)
+
+
+def _instance_view(lab: Lab, ref: str) -> dict:
+    i = lab.instance(ref)
+    return {"subnet": i.subnet, "table": _table(lab, i), "ip": i.ip, "kind": i.kind, "ports": ports(lab, i)}
+
+
+def _vpc_view(lab: Lab, name: str) -> dict:
+    v = lab.vpcs[name]
+    return {"cidr": v.cidr, "region": v.region, "subnets": sorted(f"{s.name} {s.cidr}" for s in v.subnets.values())}
+
+
 def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
-    out = []
+    """Routes and peering states on the way first, then changed instances and VPCs."""
+    out = _leg_causes(old, new, src, dst, "request") + _leg_causes(old, new, dst, src, "reply")
     for ref in (src, dst):
         if ref in d.instances:
-            out.append({"kind": "instance", "where": ref, "detail": f"{ref} changed (subnet, address, kind or "
-                                                                    "listeners)"})
+            out.append({"kind": "instance", "where": ref,
+                        "detail": f"{ref}: {_changes(_instance_view(old, ref), _instance_view(new, ref))}"})
     for ref in (src, dst):
         v = ref.partition("/")[0]
         if v in d.vpcs:
-            out.append({"kind": "vpc", "where": v, "detail": f"{v} changed (CIDR, subnets or region)"})
-    out += _leg_causes(old, new, src, dst, "request")
-    out += _leg_causes(old, new, dst, src, "reply")
+            out.append({"kind": "vpc", "where": v, "detail": f"{v}: {_changes(_vpc_view(old, v), _vpc_view(new, v))}"})
     seen, uniq = set(), []
     for c in out:
         if c["detail"] not in seen:

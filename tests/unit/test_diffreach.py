@@ -172,3 +172,21 @@ def test_cli_refuses_bad_arguments_and_bad_files(capsys, tmp_path):
     bad.write_text("lab: x\nvpcs: {}\n")
     code, _, err = run(capsys, "diff", T01, str(bad))
     assert code == 2 and f"{bad}:2: MissingParameter" in err
+
+
+def test_an_instance_change_says_what_changed():
+    old = two_vpcs()
+    new = copy.deepcopy(old)
+    new["vpcs"]["vpc-b"]["instances"]["cvm-1"]["kind"] = "cdb"  # now a database: TCP 3306 listens
+    doc = diffreach.diff(load(old), load(new))
+    assert doc["changes"] == []  # ICMP unchanged; 3306 was closed (reachable with a note) and is open now
+    new["vpcs"]["vpc-b"]["subnets"]["app"]["cidr"] = "10.1.0.0/24"
+    new["vpcs"]["vpc-b"]["instances"]["cvm-1"]["ip"] = "10.1.0.10"
+    new["vpcs"]["vpc-a"]["route_tables"]["default"]["routes"] = [
+        {"destination": "10.1.1.0/24", "next_hop": "pcx-ab"}]
+    doc = diffreach.diff(load(old), load(new))
+    c = next(c for c in doc["changes"] if (c["src"], c["proto"]) == ("vpc-a/cvm-1", "icmp"))
+    details = [x["detail"] for x in c["causes"]]
+    inst = next(x for x in details if x.startswith("vpc-b/cvm-1:"))
+    assert "ip 10.1.1.10 -> 10.1.0.10" in inst and "kind cvm -> cdb" in inst
+    assert "vpc-b: subnets [app 10.1.1.0/24] -> [app 10.1.0.0/24]" in details
