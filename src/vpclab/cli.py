@@ -28,6 +28,9 @@ Examples:
   sudo vpclab peering accept pcx-ab --as bob
   sudo vpclab route add vpc-b --destination 10.0.0.0/16 --next-hop pcx-ab
   sudo vpclab down
+  vpclab diff old.yaml new.yaml            # what a change gains and loses, no root
+  vpclab import terraform plan.json -o lab.yaml
+  sudo pytest --vpclab lab.yaml -n auto --junitxml=report.xml
 """
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
@@ -354,14 +357,9 @@ def peering():
 
 
 def bandwidth_arg(text):
-    from .model.units import parse_bandwidth
+    from .api import bandwidth_kbps
 
-    if text is None:
-        return None
-    try:
-        return parse_bandwidth(text)
-    except ValueError as e:
-        raise Refused(str(e), code="InvalidParameterValue")
+    return bandwidth_kbps(text)
 
 
 @peering.command("create")
@@ -840,3 +838,110 @@ def main(argv=None) -> None:
         report(err, as_json)
         sys.exit(err.exit_code)
     sys.exit(0)
+
+
+# ---- regression tools: diff, schema, import --------------------------------------------------
+
+
+@cli.command("diff", epilog="\b\nExamples:\n  vpclab diff topologies/01-two-vpcs.yaml topologies/02-one-way-route.yaml\n"
+                            "  vpclab diff -l demo new.yaml --json   # the running lab against a file\n"
+                            "  git show HEAD:lab.yaml > /tmp/old.yaml && vpclab diff /tmp/old.yaml lab.yaml")
+@click.argument("files", nargs=-1, metavar="OLD NEW", type=click.Path(dir_okay=False))
+@lab_option
+@json_option
+def diff_cmd(files, lab, as_json):
+    """Differential reachability: every pair and protocol whose verdict changes from OLD to NEW.
+
+    ICMP and TCP on every service port of every ordered instance pair, answered
+    from the models (no lab, no root), each change with the route or peering state
+    that made it. Exit 1 when a change breaks an `expect:` entry of NEW.
+    """
+    from . import diffreach
+
+    doc = diffreach.compare(list(files), lab)
+    emit(doc, as_json, lambda: render_diff(doc))
+    if doc["expectations"]["broken"]:
+        sys.exit(ExpectationFailed.exit_code)
+
+
+def render_diff(doc: dict) -> None:
+    colour = {"gained": "green", "lost": "red", "changed": "yellow"}
+    for c in doc["changes"]:
+        what = c["proto"] + (f"/{c['port']}" if c["port"] else "")
+        r = c["new"]["reason"] if c["new"]["result"] != "reachable" else c["old"]["reason"]
+        why = f" ({r['code']} at {r['where']}" + (f", table {r['table']}" if r.get("table") else "") + ")" \
+            if r.get("code") else ""
+        click.echo(f"{click.style(c['change'].ljust(7), fg=colour[c['change']])} {c['src']} -> {c['dst']} {what}: "
+                   f"{c['old']['result']} -> {c['new']['result']}{why}")
+        for cause in c["causes"]:
+            click.echo(f"        because {cause['detail']}")
+    for k in ("added", "removed"):
+        if doc["instances"][k]:
+            click.echo(f"instances {k}: {', '.join(doc['instances'][k])} (their pairs are not compared)")
+    for e in doc["expectations"]["broken"]:
+        what = e["proto"] + (f"/{e['port']}" if e["port"] else "")
+        click.echo(click.style("BROKEN", fg="red", bold=True) + f" {doc['new']}:{e['line']}: expect {e['from']} -> "
+                   f"{e['to']} {what} {e['expected']}: now {e['new']} (was {e['old'] or 'absent'})"
+                   + (f": {e['reason']['code']}: {e['reason']['detail']}" if e["reason"].get("code") else ""))
+    n = len(doc["changes"])
+    click.echo(f"{plural(n, 'change')}: {doc['gained']} gained, {doc['lost']} lost, {doc['changed']} other "
+               f"({doc['compared']} questions, {doc['explained']} re-explained, {doc['seconds']:.3f} s)"
+               + (f"; {plural(len(doc['expectations']['broken']), 'expectation')} of {doc['new']} broken"
+                  if doc["expectations"]["broken"] else ""))
+
+
+@cli.command(epilog="\b\nExamples:\n  vpclab schema > topology.schema.json\n"
+                    "  # then, first line of a topology file, for yaml-language-server (VS Code, Neovim...):\n"
+                    "  # yaml-language-server: $schema=./topology.schema.json")
+def schema():
+    """The JSON Schema of the topology format, for editors (completion and checks as you type)."""
+    from . import schema as s
+
+    click.echo(json.dumps(s.schema(), indent=2))
+
+
+@cli.group("import", epilog="\b\nExamples:\n  terraform plan -out plan.out && terraform show -json plan.out > plan.json\n"
+                            "  vpclab import terraform plan.json -o lab.yaml && vpclab validate lab.yaml")
+def import_group():
+    """A topology from another tool's description of the network."""
+
+
+@import_group.command("terraform", epilog="\b\nExamples:\n"
+                                          "  terraform show -json plan.out > plan.json\n"
+                                          "  vpclab import terraform plan.json -o lab.yaml\n"
+                                          "  vpclab import terraform state.json --lab prod > prod.yaml")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the topology here (default: stdout).")
+@click.option("--lab", "lab", metavar="NAME", help="The lab name (default: from the file name).")
+@json_option
+def import_terraform(plan, output, lab, as_json):
+    """A topology from `terraform show -json` of a plan or a state (tencentcloud provider).
+
+    Imports tencentcloud_vpc, _subnet, _route_table, _route_table_entry (PEERCONNECTION),
+    _vpc_peer_connect_manager with its accept/reject operations, and _instance. Every
+    resource or attribute it cannot carry is listed on stderr with its address. A
+    configuration that breaks a cloud rule is refused (exit 2), naming the resource.
+    """
+    from .importers import terraform
+    from .model.types import LAB_NAME
+
+    if lab is not None and not LAB_NAME.match(lab):
+        raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                      code="InvalidParameterValue")
+    r = terraform.convert(terraform.read(plan), plan, lab)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(r.text)
+        except OSError as e:
+            raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+    for n in r.notes:
+        warn(str(n))
+    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}
+                                                                 for n in r.notes]}
+    if not output:
+        doc["topology"] = r.text
+    emit(doc, as_json, lambda: click.echo(
+        f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
+        f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
+        if output else r.text, nl=bool(output)))

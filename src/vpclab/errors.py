@@ -135,3 +135,25 @@ def did_you_mean(word: str, choices) -> Optional[str]:
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+class ImportInvalid(Refused):
+    """An imported configuration (e.g. a Terraform plan) breaks cloud rules: every problem,
+    each named by the address of the resource it came from (exit 2, nothing written)."""
+
+    default_code = "ImportInvalid"
+
+    def __init__(self, source: str, problems: List[tuple]):
+        self.source = source
+        self.problems = list(problems)  # (address, code, message, hint)
+        first = self.problems[0]
+        super().__init__(f"{first[0]}: {first[2]}" if len(self.problems) == 1
+                         else f"{len(self.problems)} problems in {source}", code=first[1])
+
+    def lines(self) -> List[str]:
+        return [f"{self.source}: {a}: {c}: {m}" + (f" ({h})" if h else "") for a, c, m, h in self.problems]
+
+    def to_json(self) -> dict:
+        doc = super().to_json()
+        doc["error"]["problems"] = [{"address": a, "code": c, "message": m, "hint": h} for a, c, m, h in self.problems]
+        return doc

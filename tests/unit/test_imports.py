@@ -118,3 +118,26 @@ def test_cli_paths_without_kernel_import_no_heavy_module(argv):
     got = imported_by(CLI.format(argv=argv))
     assert HEAVY.isdisjoint(top(got["foreign"])), top(got["foreign"])
     assert not any(m.startswith("vpclab.kernel") or m.startswith("vpclab.probe") for m in got["vpclab"])
+
+
+def test_import_vpclab_is_cheap():
+    """`import vpclab` (and so the pytest plugin's start-up) imports nothing but itself."""
+    got = imported_by("import vpclab")
+    assert got["foreign"] == [] and got["vpclab"] == ["vpclab"], got
+
+
+def test_the_api_and_the_plugin_import_no_heavy_module():
+    got = imported_by("from vpclab import Lab; import vpclab.pytest_plugin")
+    assert HEAVY.isdisjoint(top(got["foreign"])), top(got["foreign"])
+    assert not any(m.startswith("vpclab.kernel") or m.startswith("vpclab.probe") for m in got["vpclab"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["diff", "topologies/01-two-vpcs.yaml", "topologies/02-one-way-route.yaml", "--json"],
+    ["schema"],
+    ["import", "terraform", "tests/fixtures/terraform/full-plan.json"],
+], ids=lambda a: " ".join(a[:2]))
+def test_regression_tool_paths_import_no_heavy_module(argv):
+    got = imported_by(CLI.format(argv=argv))
+    assert HEAVY.isdisjoint(top(got["foreign"])), top(got["foreign"])
+    assert not any(m.startswith("vpclab.kernel") or m.startswith("vpclab.probe") for m in got["vpclab"])

@@ -1,0 +1,1 @@
+"""Importers: topologies from other tools' descriptions of a network (`vpclab import ...`)."""

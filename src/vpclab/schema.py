@@ -1,0 +1,127 @@
+"""`vpclab schema`: the JSON Schema (draft 2020-12) of the topology format, for editors.
+
+Generated from the loader's own table of allowed and required keys
+(`loader.SCHEMA`), so the two cannot drift: every key the loader accepts is a
+property here, required where the loader requires it, and nothing else is
+allowed. What a key holds (type, pattern, limits, default, a line of text for
+hover help) is described beside it in `KEYS`; a test checks that every key of
+`loader.SCHEMA` has its description here. Names reuse the patterns of
+`model.types`. The loader stays the judge: the schema cannot express the cloud
+rules (overlaps, quotas, one peering per pair), only the shape.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+from . import loader
+from .model.types import (ACCOUNT_NAME, ITEM_NAME, KINDS, LAB_NAME, PEERING_NAME, PROTOS, RESULTS,
+                          SERVICE_PORTS, VPC_NAME)
+
+CIDR = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$"
+IPV4 = r"^([0-9]{1,3}\.){3}[0-9]{1,3}$"
+BANDWIDTH = r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgG][bB][pP][sS])\s*$"
+DURATION = r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d|w|MS|S|M|H|D|W))+\s*$"
+
+
+def _s(pattern=None, **kw) -> dict:
+    d = {"type": "string"}
+    if pattern is not None:
+        d["pattern"] = pattern if isinstance(pattern, str) else pattern.pattern
+    d.update(kw)
+    return d
+
+
+def _named(section: str, pattern, what: str) -> dict:
+    """A mapping of names (pattern) to `section` bodies; a null body is an empty one."""
+    return {"type": ["object", "null"], "description": what,
+            "propertyNames": _s(pattern), "additionalProperties": {"$ref": f"#/$defs/{section}"}}
+
+
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+# (section, key) -> what the key holds. Every key of loader.SCHEMA is here (tests check it).
+KEYS: Dict[str, Dict[str, dict]] = {
+    "top": {
+        "lab": _s(LAB_NAME, description="The lab's name: 1-8 characters, [a-z][a-z0-9]*, unique on the host. "
+                                        "It prefixes every kernel object the lab owns."),
+        "accounts": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _s(ACCOUNT_NAME),
+                     "default": ["default"], "description": "Accounts (default: one named `default`)."},
+        "regions": {"type": ["object", "null"], "propertyNames": _s(VPC_NAME),
+                    "additionalProperties": {"type": ["object", "null"]},
+                    "description": "Regions a VPC may name (`{}` each). When listed, a VPC in another is refused."},
+        "latency": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
+                    "additionalProperties": _s(DURATION),
+                    "description": "One-way delay between two regions, `REGION/REGION: 35ms`, applied to "
+                                   "cross-region peerings where the kernel has netem."},
+        "vpcs": dict(_named("vpc", VPC_NAME, "The VPCs: name -> VPC (at least one)."), type="object",
+                     minProperties=1),
+        "peerings": _named("peering", PEERING_NAME, "Peering connections: name -> peering."),
+        "expect": {"type": ["array", "null"], "items": {"$ref": "#/$defs/expect"},
+                   "description": "Reachability the author expects; `vpclab test` and `pytest --vpclab` check it."},
+    },
+    "vpc": {
+        "account": _s(ACCOUNT_NAME, description="Its account (default: the first of `accounts`)."),
+        "region": _s(VPC_NAME, description="Its region."),
+        "cidr": _s(CIDR, description="IPv4 CIDR; not in 169.254.0.0/16, 127.0.0.0/8, 0.0.0.0/8, multicast or "
+                                      "class E."),
+        "subnets": _named("subnet", ITEM_NAME, "Subnets: name -> subnet."),
+        "route_tables": _named("route_table", ITEM_NAME,
+                               "Route tables: name -> table. Every VPC has `default` even when not listed."),
+        "instances": _named("instance", ITEM_NAME, "Instances: name -> instance."),
+    },
+    "subnet": {
+        "cidr": _s(CIDR, description="Inside the VPC's CIDR, no overlap with its siblings, /16../28."),
+        "route_table": _s(ITEM_NAME, default="default", description="The route table of the subnet."),
+    },
+    "route_table": {
+        "routes": {"type": ["array", "null"], "items": {"$ref": "#/$defs/route"},
+                   "description": "Routes; the local route (the VPC's CIDR) is implicit and always wins."},
+    },
+    "route": {
+        "destination": _s(CIDR, description="Destination CIDR (outside the VPC's own)."),
+        "next_hop": _s(PEERING_NAME, description="A peering of this VPC."),
+    },
+    "instance": {
+        "subnet": _s(ITEM_NAME, description="Its subnet."),
+        "ip": _s(IPV4, description="Its address (default: the next free one; network, gateway (.1) and "
+                                   "broadcast addresses are reserved)."),
+        "kind": {"enum": list(KINDS), "default": "cvm",
+                 "description": "cvm | cdb (TCP %d) | cmem (TCP %d) | clb (TCP `port`, `backends`)"
+                                % (SERVICE_PORTS["cdb"], SERVICE_PORTS["cmem"])},
+        "port": dict(PORT, description="A clb's TCP listener (required for a clb; cdb/cmem: their own port)."),
+        "backends": {"type": ["array", "null"], "items": _s(), "description": "A clb's backends: instances of "
+                                                                               "the same VPC."},
+    },
+    "peering": {
+        "vpc": _s(VPC_NAME, description="The requester VPC."),
+        "peer_vpc": _s(VPC_NAME, description="The accepter VPC."),
+        "bandwidth": _s(BANDWIDTH, description="Cross-region only, and required there: 1Mbps..10Gbps."),
+        "accepted": {"type": "boolean", "default": True,
+                     "description": "Across accounts: true = ACTIVE at build time, false = left PENDING."},
+    },
+    "expect": {
+        "from": _s(description="`<vpc>/<instance>`."),
+        "to": _s(description="`<vpc>/<instance>` or an IPv4 address inside a VPC of the lab."),
+        "proto": {"enum": list(PROTOS), "default": "icmp"},
+        "port": dict(PORT, description="Destination port (tcp and udp, required there)."),
+        "result": {"enum": list(RESULTS), "default": "reachable"},
+    },
+}
+
+
+def schema() -> dict:
+    """The JSON Schema document."""
+    defs = {}
+    for section, (allowed, required) in loader.SCHEMA.items():
+        described = KEYS.get(section, {})
+        body = {"type": ["object", "null"] if section != "top" else "object",
+                "properties": {k: described.get(k, {}) for k in sorted(allowed)},
+                "additionalProperties": False}
+        if required:
+            body["required"] = sorted(required)
+        defs[section] = body
+    top = defs.pop("top")
+    top["type"] = "object"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "vpclab topology", "description": "A vpclab lab: VPCs, subnets, route tables, instances, "
+                                                      "peerings and the reachability expected.",
+            **top, "$defs": defs}
