@@ -324,8 +324,8 @@ def bandwidth_arg(text):
         return None
     try:
         return parse_bandwidth(text)
-    except ValueError as e:
-        raise Refused(str(e), code="InvalidParameterValue")
+    except ValueError as e:  # OutOfRange carries its own code
+        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))
 
 
 @peering.command("create")

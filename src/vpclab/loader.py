@@ -5,17 +5,16 @@ their line numbers, checked against the schema below (unknown keys, types,
 names, required keys), turned into model objects with defaults filled in, and
 then checked against the rules of `model.rules`. Every problem of the whole file
 is collected; if there is any, `TopologyInvalid` carries them all and nothing
-else happens. YAML never leaves this module.
+else happens. YAML never leaves this module and `yamltree`.
 """
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
+import os
+import stat
 from typing import Any, Dict, List, Optional
 
-import yaml
-
-from .errors import Problem, TopologyInvalid, did_you_mean
+from .errors import Problem, TopologyInvalid, did_you_mean, shown
 from .model import rules
 from .model.types import (
     ACCOUNT_NAME,
@@ -39,11 +38,10 @@ from .model.types import (
     Vpc,
 )
 from .model.units import parse_bandwidth, parse_delay_ms
+from .yamltree import DUP_KEY, LDict, LList, parse_yaml
 
 UNKNOWN_KEY = "UnknownParameter"
 TYPE = "InvalidParameter"
-SYNTAX = "InvalidParameter.YamlSyntax"
-DUP_KEY = "InvalidParameter.DuplicateKey"
 VALUE = "InvalidParameterValue"
 MALFORMED = "InvalidParameterValue.Malformed"
 MISSING = "MissingParameter"
@@ -61,86 +59,6 @@ SCHEMA = {
     "peering": ({"vpc", "peer_vpc", "bandwidth", "accepted"}, {"vpc", "peer_vpc"}),
     "expect": ({"from", "to", "proto", "port", "result"}, {"from", "to"}),
 }
-
-
-# ---- YAML with line numbers ----------------------------------------------------
-
-
-class LDict(dict):
-    """A mapping that remembers the line of itself and of each key."""
-
-    line = 0
-
-    def __init__(self):
-        super().__init__()
-        self.lines: Dict[Any, int] = {}
-
-
-class LList(list):
-    line = 0
-
-    def __init__(self):
-        super().__init__()
-        self.lines: List[int] = []
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key, line, first):
-        self.key, self.line, self.first = key, line, first
-
-
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_Base):
-    pass
-
-
-def _mapping(loader, node):
-    m = LDict()
-    m.line = node.start_mark.line + 1
-    loader.flatten_mapping(node)
-    for k_node, v_node in node.value:
-        key = loader.construct_object(k_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            key = str(key)
-        line = k_node.start_mark.line + 1
-        if key in m:
-            raise _DuplicateKey(key, line, m.lines[key])
-        m[key] = loader.construct_object(v_node, deep=True)
-        m.lines[key] = line
-    return m
-
-
-def _sequence(loader, node):
-    seq = LList()
-    seq.line = node.start_mark.line + 1
-    for item in node.value:
-        seq.append(loader.construct_object(item, deep=True))
-        seq.lines.append(item.start_mark.line + 1)
-    return seq
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
-
-
-def parse_yaml(text: str, file: str):
-    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except _DuplicateKey as e:
-        raise TopologyInvalid([Problem(DUP_KEY, f"key '{e.key}' appears twice (first on line {e.first})", file,
-                                       e.line)])
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
-        raise TopologyInvalid([Problem(SYNTAX, f"YAML syntax: {what}", file, line)])
-    except yaml.YAMLError as e:
-        raise TopologyInvalid([Problem(SYNTAX, f"YAML: {e}", file, 1)])
 
 
 # ---- the loader ------------------------------------------------------------------
@@ -170,7 +88,7 @@ class _Reader:
         allowed, required = SCHEMA[schema]
         for k in m:
             if k not in allowed:
-                self.problem(UNKNOWN_KEY, f"unknown key '{k}' in {what}", m.lines.get(k, m.line),
+                self.problem(UNKNOWN_KEY, f"unknown key '{shown(k)}' in {what}", m.lines.get(k, m.line),
                              did_you_mean(k, sorted(allowed)))
         for k in sorted(required - {k for k in m if m[k] is not None}):
             self.problem(MISSING, f"{what} needs '{k}'", m.line)
@@ -195,13 +113,13 @@ class _Reader:
             return None
         v = str(v)
         if pattern is not None and not pattern.match(v):
-            self.problem(VALUE, f"{what}.{key} '{v}' is not a valid name ({_describe(pattern)})", line)
+            self.problem(VALUE, f"{what}.{key} '{shown(v)}' is not a valid name ({_describe(pattern)})", line)
             return None
         return v
 
     def name(self, name, what: str, pattern, line: int) -> bool:
         if not isinstance(name, str) or not pattern.match(name):
-            self.problem(VALUE, f"{what} name '{name}' is not valid ({_describe(pattern)})", line)
+            self.problem(VALUE, f"{what} name '{shown(name)}' is not valid ({_describe(pattern)})", line)
             return False
         return True
 
@@ -212,7 +130,7 @@ class _Reader:
         try:
             return ipaddress.IPv4Network(v, strict=True)
         except ValueError as e:
-            self.problem(MALFORMED, f"{what}.{key} '{v}' is not an IPv4 CIDR ({e})", m.lines.get(key, m.line))
+            self.problem(MALFORMED, f"{what}.{key} '{shown(v)}' is not an IPv4 CIDR ({shown(str(e), 120)})", m.lines.get(key, m.line))
             return None
 
     def integer(self, m: LDict, key: str, what: str, lo: int, hi: int):
@@ -220,7 +138,7 @@ class _Reader:
             return None
         v = m[key]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {v!r}",
+            self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {shown(v, as_repr=True)}",
                          m.lines.get(key, m.line))
             return None
         return v
@@ -230,7 +148,7 @@ class _Reader:
         if v is None:
             return default
         if v not in choices:
-            self.problem(VALUE, f"{what}.{key} '{v}' must be one of {', '.join(choices)}",
+            self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}",
                          m.lines.get(key, m.line), did_you_mean(v, choices))
             return None
         return v
@@ -261,15 +179,37 @@ def _describe(pattern) -> str:
 
 
 def load(path) -> Lab:
-    """Read and validate a topology file. Raises TopologyInvalid with every problem."""
-    p = Path(path)
+    """Read and validate a topology file. Raises TopologyInvalid with every problem.
+
+    Only a regular file is read: a FIFO, a device or a directory is refused before
+    it is opened (reading a FIFO would wait for a writer forever). A problem with
+    the file as a whole is cited without a line (`FILE: CODE: message`).
+    """
+    file = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): a topology is a "
+                                           "YAML file", file, None)])
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else meanwhile
+                raise TopologyInvalid([Problem(TYPE, "not a regular file: a topology is a YAML file", file, None)])
+            text = f.read().decode("utf-8")
     except FileNotFoundError:
-        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", str(path), 0)])
-    except (OSError, UnicodeDecodeError) as e:
-        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {e}", str(path), 0)])
-    return loads(text, str(path))
+        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", file, None)])
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
+        why = f"{e.strerror}" if isinstance(e, OSError) and e.strerror else shown(str(e), 120)
+        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {why}", file, None)])
+    return loads(text, file)
+
+
+def _file_kind(file: str) -> str:
+    mode = os.stat(file).st_mode
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a file"
 
 
 def loads(text: str, file: str = "<topology>") -> Lab:
@@ -305,11 +245,12 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         if not isinstance(accounts, list) or not accounts:
             r.problem(TYPE, "accounts must be a non-empty list of names", line)
         else:
-            lab.accounts = []
+            lab.accounts, seen = [], set()
             for a, aline in zip(accounts, accounts.lines):
                 if r.name(a, "account", ACCOUNT_NAME, aline):
-                    if a in lab.accounts:
+                    if a in seen:
                         r.problem(DUP_KEY, f"account '{a}' is listed twice", aline)
+                    seen.add(a)
                     lab.accounts.append(a)
             lab.accounts = lab.accounts or ["default"]
 
@@ -317,20 +258,21 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         if r.name(rname, "region", VPC_NAME, line):
             if rbody is not None and not isinstance(rbody, dict):
                 r.problem(TYPE, f"region {rname} must be a mapping ({{}}), not {_kind(rbody)}", line)
+                rbody = None  # still a region, so VPCs naming it are not reported as well
             lab.regions[rname] = dict(rbody or {})
 
     for key, value, line in r.items(doc, "latency", "latency"):
         pair = str(key).split("/")
         if len(pair) != 2:
-            r.problem(VALUE, f"latency key '{key}' must be REGION/REGION", line)
+            r.problem(VALUE, f"latency key '{shown(key)}' must be REGION/REGION", line)
             continue
         for reg in pair:
             if lab.regions and reg not in lab.regions:
-                r.problem(NOT_FOUND, f"latency names unknown region '{reg}'", line, did_you_mean(reg, lab.regions))
+                r.problem(NOT_FOUND, f"latency names unknown region '{shown(reg)}'", line, did_you_mean(reg, lab.regions))
         try:
             lab.latency_ms["/".join(sorted(pair))] = parse_delay_ms(value)
         except ValueError as e:
-            r.problem(VALUE, f"latency {key}: {e}", line)
+            r.problem(VALUE, f"latency {shown(key)}: {e}", line)
 
     vpcs_node = doc.get("vpcs")
     if "vpcs" in doc and not isinstance(vpcs_node, dict):
@@ -371,7 +313,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         return None
     account = r.string(m, "account", what, default=lab.accounts[0])
     if account is not None and account not in lab.accounts:
-        r.problem(NOT_FOUND, f"{what}: account '{account}' is not in accounts ({', '.join(lab.accounts)})",
+        r.problem(NOT_FOUND, f"{what}: account '{shown(account)}' is not in accounts ({', '.join(lab.accounts)})",
                   m.lines.get("account", line), did_you_mean(account, lab.accounts))
     region = r.string(m, "region", what, VPC_NAME)
     if region is not None and lab.regions and region not in lab.regions:
@@ -410,7 +352,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         scidr = r.network(sm, "cidr", f"subnet {name}/{sname}")
         table = r.string(sm, "route_table", f"subnet {name}/{sname}", default="default")
         if table is not None and table not in vpc.route_tables:
-            r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{table}' does not exist",
+            r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{shown(table)}' does not exist",
                       sm.lines.get("route_table", sline), did_you_mean(table, vpc.route_tables))
         if scidr is not None:
             vpc.subnets[sname] = Subnet(sname, scidr, table or "default", sline)
@@ -429,7 +371,7 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
         return None
     subnet = r.string(m, "subnet", what)
     if subnet is not None and subnet not in vpc.subnets:
-        r.problem(NOT_FOUND, f"{what}: subnet '{subnet}' does not exist in {vpc.name}", m.lines.get("subnet", line),
+        r.problem(NOT_FOUND, f"{what}: subnet '{shown(subnet)}' does not exist in {vpc.name}", m.lines.get("subnet", line),
                   did_you_mean(subnet, vpc.subnets))
     ip = None
     ip_text = r.string(m, "ip", what)
@@ -437,7 +379,7 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
         try:
             ip = ipaddress.IPv4Address(ip_text)
         except ValueError:
-            r.problem(MALFORMED, f"{what}: ip '{ip_text}' is not an IPv4 address", m.lines.get("ip", line))
+            r.problem(MALFORMED, f"{what}: ip '{shown(ip_text)}' is not an IPv4 address", m.lines.get("ip", line))
     kind = r.choice(m, "kind", what, KINDS, "cvm")
     port = r.integer(m, "port", what, 1, 65535)
     backends = m.get("backends")
@@ -476,18 +418,18 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
     peer = r.string(m, "peer_vpc", what)
     for key, v in (("vpc", vpc), ("peer_vpc", peer)):
         if v is not None and v not in lab.vpcs and v not in r.unreadable_vpcs:
-            r.problem(NOT_FOUND, f"{what}: {key} '{v}' does not exist", m.lines.get(key, line),
+            r.problem(NOT_FOUND, f"{what}: {key} '{shown(v)}' does not exist", m.lines.get(key, line),
                       did_you_mean(v, lab.vpcs))
     bw = None
     if m.get("bandwidth") is not None:
         try:
             bw = parse_bandwidth(m["bandwidth"])
-        except ValueError as e:
-            r.problem(VALUE, f"{what}: {e}", m.lines.get("bandwidth", line))
+        except ValueError as e:  # OutOfRange carries its own code
+            r.problem(getattr(e, "code", VALUE), f"{what}: {e}", m.lines.get("bandwidth", line))
             return None
     accepted = m.get("accepted", True)
     if not isinstance(accepted, bool):
-        r.problem(TYPE, f"{what}: accepted must be true or false, not {accepted!r}", m.lines.get("accepted", line))
+        r.problem(TYPE, f"{what}: accepted must be true or false, not {shown(accepted, as_repr=True)}", m.lines.get("accepted", line))
         return None
     if vpc not in lab.vpcs or peer not in lab.vpcs:
         return None
@@ -515,7 +457,7 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
         if key == "to" and _is_ip(ref):
             if lab.vpcs and lab.vpc_of_ip(ipaddress.IPv4Address(ref)) is None:
                 ok = False
-                r.problem(VALUE, f"expectation to {ref}: not inside any VPC of the lab (probes target only the "
+                r.problem(VALUE, f"expectation to {shown(ref)}: not inside any VPC of the lab (probes target only the "
                           "lab's own addresses)", m.lines.get(key, line))
             continue
         if lab.instance(ref) is None:
@@ -523,13 +465,13 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             if ref.partition("/")[0] in r.unreadable_vpcs:
                 continue
             refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
-            r.problem(NOT_FOUND, f"expectation {key} '{ref}': no such instance (use <vpc>/<instance>)",
+            r.problem(NOT_FOUND, f"expectation {key} '{shown(ref)}': no such instance (use <vpc>/<instance>)",
                       m.lines.get(key, line), did_you_mean(ref, refs))
     if proto in ("tcp", "udp") and port is None:
-        r.problem(MISSING, f"expectation {src} -> {dst}: proto {proto} needs a port", line)
+        r.problem(MISSING, f"expectation {shown(src)} -> {shown(dst)}: proto {proto} needs a port", line)
         ok = False
     if proto == "icmp" and port is not None:
-        r.problem(VALUE, f"expectation {src} -> {dst}: icmp takes no port", m.lines.get("port", line))
+        r.problem(VALUE, f"expectation {shown(src)} -> {shown(dst)}: icmp takes no port", m.lines.get("port", line))
         ok = False
     if not ok or proto is None or result is None:
         return None
