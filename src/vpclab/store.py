@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-from .errors import NotFound, Refused, StateError
+from .errors import NotFound, Refused, StateError, shown
 from .model.types import LAB_NAME, Expectation, Instance, Lab, Peering, Route, RouteTable, Subnet, Vpc
 
 RUN_DIR = Path(os.environ.get("VPCLAB_RUN_DIR", "/run/vpclab"))
@@ -116,7 +116,7 @@ class Store:
 
     def __init__(self, lab: str):
         if not isinstance(lab, str) or not LAB_NAME.match(lab):
-            raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+            raise Refused(f"'{shown(lab)}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
         self.lab = lab
         self.dir = lab_dir(lab)
