@@ -26,7 +26,8 @@ class Problem:
     def __str__(self) -> str:
         where = ""
         if self.file is not None:  # a problem with the file as a whole (unreadable) has no line
-            where = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+            file = shown(self.file, 3 * SHOWN)
+            where = f"{file}:{self.line}: " if self.line is not None else f"{file}: "
         text = f"{where}{self.code}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"

@@ -186,6 +186,8 @@ def load(path) -> Lab:
     the file as a whole is cited without a line (`FILE: CODE: message`).
     """
     file = str(path)
+    if not file:  # an unset shell variable, most likely
+        raise TopologyInvalid([Problem(VALUE, "the topology path is empty: name a YAML file")])
     try:
         if not stat.S_ISREG(os.stat(file).st_mode):
             raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): a topology is a "
