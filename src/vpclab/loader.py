@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import stat
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from .errors import Problem, TopologyInvalid, did_you_mean, shown
 from .model import rules
@@ -46,6 +46,7 @@ VALUE = "InvalidParameterValue"
 MALFORMED = "InvalidParameterValue.Malformed"
 MISSING = "MissingParameter"
 NOT_FOUND = "ResourceNotFound"
+MAX_HINTS = 50  # "did you mean" hints per file
 
 
 # Allowed keys per mapping, and which are required.
@@ -72,6 +73,32 @@ class _Reader:
         self.problems: List[Problem] = []
         self.unreadable_peerings = set()
         self.unreadable_vpcs = set()  # named in the file but not readable: not "missing" elsewhere
+        self.hints_left = MAX_HINTS
+        self._refs: Optional[List[str]] = None
+        self._vpc_blocks: Optional[Dict[int, set]] = None
+
+    def hint(self, word, choices) -> Optional[str]:
+        """A 'did you mean' hint for the first MAX_HINTS problems; each costs a pass over `choices`,
+        so a file with thousands of wrong names still loads in linear time."""
+        if self.hints_left <= 0:
+            return None
+        self.hints_left -= 1
+        return did_you_mean(word, choices)
+
+    def refs(self, lab: Lab) -> List[str]:
+        """Every instance of the lab as <vpc>/<instance> (computed once, for the hints)."""
+        if self._refs is None:
+            self._refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
+        return self._refs
+
+    def in_some_vpc(self, lab: Lab, ip: ipaddress.IPv4Address) -> bool:
+        """Whether a VPC of the lab holds `ip`: one lookup per prefix length, not one test per VPC."""
+        if self._vpc_blocks is None:
+            self._vpc_blocks = {}
+            for v in lab.vpcs.values():
+                self._vpc_blocks.setdefault(v.cidr.prefixlen, set()).add(int(v.cidr.network_address))
+        n = int(ip)
+        return any(n >> (32 - p) << (32 - p) in nets for p, nets in self._vpc_blocks.items())
 
     def problem(self, code: str, message: str, line: int, hint: Optional[str] = None):
         self.problems.append(Problem(code, message, self.file, line or 1, hint))
@@ -89,7 +116,7 @@ class _Reader:
         for k in m:
             if k not in allowed:
                 self.problem(UNKNOWN_KEY, f"unknown key '{shown(k)}' in {what}", m.lines.get(k, m.line),
-                             did_you_mean(k, sorted(allowed)))
+                             self.hint(k, sorted(allowed)))
         for k in sorted(required - {k for k in m if m[k] is not None}):
             self.problem(MISSING, f"{what} needs '{k}'", m.line)
 
@@ -149,7 +176,7 @@ class _Reader:
             return default
         if v not in choices:
             self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}",
-                         m.lines.get(key, m.line), did_you_mean(v, choices))
+                         m.lines.get(key, m.line), self.hint(v, choices))
             return None
         return v
 
@@ -270,7 +297,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
             continue
         for reg in pair:
             if lab.regions and reg not in lab.regions:
-                r.problem(NOT_FOUND, f"latency names unknown region '{shown(reg)}'", line, did_you_mean(reg, lab.regions))
+                r.problem(NOT_FOUND, f"latency names unknown region '{shown(reg)}'", line, r.hint(reg, lab.regions))
         try:
             lab.latency_ms["/".join(sorted(pair))] = parse_delay_ms(value)
         except ValueError as e:
@@ -316,11 +343,11 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
     account = r.string(m, "account", what, default=lab.accounts[0])
     if account is not None and account not in lab.accounts:
         r.problem(NOT_FOUND, f"{what}: account '{shown(account)}' is not in accounts ({', '.join(lab.accounts)})",
-                  m.lines.get("account", line), did_you_mean(account, lab.accounts))
+                  m.lines.get("account", line), r.hint(account, lab.accounts))
     region = r.string(m, "region", what, VPC_NAME)
     if region is not None and lab.regions and region not in lab.regions:
         r.problem(NOT_FOUND, f"{what}: region '{region}' is not in regions ({', '.join(lab.regions)})",
-                  m.lines.get("region", line), did_you_mean(region, lab.regions))
+                  m.lines.get("region", line), r.hint(region, lab.regions))
     cidr = r.network(m, "cidr", what)
     if cidr is None or region is None:
         return None
@@ -355,7 +382,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         table = r.string(sm, "route_table", f"subnet {name}/{sname}", default="default")
         if table is not None and table not in vpc.route_tables:
             r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{shown(table)}' does not exist",
-                      sm.lines.get("route_table", sline), did_you_mean(table, vpc.route_tables))
+                      sm.lines.get("route_table", sline), r.hint(table, vpc.route_tables))
         if scidr is not None:
             vpc.subnets[sname] = Subnet(sname, scidr, table or "default", sline)
 
@@ -374,7 +401,7 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
     subnet = r.string(m, "subnet", what)
     if subnet is not None and subnet not in vpc.subnets:
         r.problem(NOT_FOUND, f"{what}: subnet '{shown(subnet)}' does not exist in {vpc.name}", m.lines.get("subnet", line),
-                  did_you_mean(subnet, vpc.subnets))
+                  r.hint(subnet, vpc.subnets))
     ip = None
     ip_text = r.string(m, "ip", what)
     if ip_text is not None:
@@ -421,7 +448,7 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
     for key, v in (("vpc", vpc), ("peer_vpc", peer)):
         if v is not None and v not in lab.vpcs and v not in r.unreadable_vpcs:
             r.problem(NOT_FOUND, f"{what}: {key} '{shown(v)}' does not exist", m.lines.get(key, line),
-                      did_you_mean(v, lab.vpcs))
+                      r.hint(v, lab.vpcs))
     bw = None
     if m.get("bandwidth") is not None:
         try:
@@ -457,7 +484,7 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             ok = False
             continue
         if key == "to" and _is_ip(ref):
-            if lab.vpcs and lab.vpc_of_ip(ipaddress.IPv4Address(ref)) is None:
+            if lab.vpcs and not r.in_some_vpc(lab, ipaddress.IPv4Address(ref)):
                 ok = False
                 r.problem(VALUE, f"expectation to {shown(ref)}: not inside any VPC of the lab (probes target only the "
                           "lab's own addresses)", m.lines.get(key, line))
@@ -466,9 +493,8 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             ok = False
             if ref.partition("/")[0] in r.unreadable_vpcs:
                 continue
-            refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
             r.problem(NOT_FOUND, f"expectation {key} '{shown(ref)}': no such instance (use <vpc>/<instance>)",
-                      m.lines.get(key, line), did_you_mean(ref, refs))
+                      m.lines.get(key, line), r.hint(ref, r.refs(lab)))
     if proto in ("tcp", "udp") and port is None:
         r.problem(MISSING, f"expectation {shown(src)} -> {shown(dst)}: proto {proto} needs a port", line)
         ok = False

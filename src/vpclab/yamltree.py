@@ -64,34 +64,57 @@ class _Loader(_Base):
 
 
 def measure(root) -> int:
-    """The number of nodes the document stands for once its aliases are expanded.
+    """The number of values the document stands for once its aliases are expanded.
 
-    Raises _TooLarge when the aliases add more than MAX_ALIAS_NODES or the tree is
-    deeper than MAX_DEPTH. Each distinct node is visited once (iteratively, so a deep
-    tree cannot exhaust the stack here), and a node's expanded size is remembered.
+    Raises _TooLarge when the aliases add more than MAX_ALIAS_NODES values, when
+    the document nests deeper than MAX_DEPTH, or when an alias refers to a value that
+    contains it. One pass visits each node once (iteratively: a deep tree cannot
+    exhaust the stack here); only a document that shares a node (uses an alias)
+    gets the second pass, which computes expanded sizes and heights.
     """
-    size: Dict[int, int] = {}
-    open_ = set()  # the nodes on the current path: a child among them is a cycle
-    distinct = 0
-    stack = [(root, 1, False)]
+    seen = {id(root)}
+    stack = [(root, 1)]
+    shared = False
     while stack:
-        node, depth, done = stack.pop()
+        node, depth = stack.pop()
+        if type(node.value) is str:  # a scalar
+            continue
+        if depth > MAX_DEPTH:
+            raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        for c in _children(node):
+            if id(c) in seen:
+                shared = True
+            else:
+                seen.add(id(c))
+                stack.append((c, depth + 1))
+    return _expanded(root, len(seen)) if shared else len(seen)
+
+
+def _expanded(root, distinct: int) -> int:
+    """Expanded size and height of a document whose nodes are shared, by a post-order walk."""
+    size: Dict[int, int] = {}
+    height: Dict[int, int] = {}
+    open_ = set()  # the nodes on the current path: a child among them is a cycle
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
         children = _children(node)
         if done:
             open_.discard(id(node))
             size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+            if height[id(node)] > MAX_DEPTH + 1:
+                raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels (through its aliases)",
+                                node.start_mark.line + 1)
             continue
         if id(node) in size:
             continue
-        distinct += 1
-        if depth > MAX_DEPTH:
-            raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         if any(id(c) in open_ or c is node for c in children):
             raise _TooLarge("an alias refers to a value that contains it (a recursive structure)",
                             node.start_mark.line + 1, SYNTAX)
         open_.add(id(node))
-        stack.append((node, depth, True))
-        stack.extend((c, depth + 1, False) for c in children if id(c) not in size)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
     total = size[id(root)]
     if total - distinct > MAX_ALIAS_NODES:
         raise _TooLarge(f"aliases expand the document to {total:,} values, {total - distinct:,} more than written "

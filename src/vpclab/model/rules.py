@@ -137,9 +137,9 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
                           f"{p.name} is {p.state}; it can never carry traffic again", line)]
     if p is None or vpc.name not in (p.vpc, p.peer_vpc):
         mine = sorted(x.name for x in lab.peerings_of(vpc.name, STATES))
-        hint = f"peerings of {vpc.name}: {', '.join(mine) or 'none'}"
+        hint = f"peerings of {vpc.name}: {', '.join(mine[:10]) or 'none'}" + (", ..." if len(mine) > 10 else "")
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
-                          f"'{route.next_hop}' is not a peering of {vpc.name} ({hint})", line)]
+                          f"'{shown(route.next_hop)}' is not a peering of {vpc.name} ({hint})", line)]
     if route.destination.overlaps(vpc.cidr):
         return [Violation(VPC_CIDR_CONFLICT, f"route {route.destination} in {vpc.name}/{table} overlaps the VPC's own "
                           f"CIDR {vpc.cidr} (the local route already covers it)", line)]
