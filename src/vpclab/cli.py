@@ -14,7 +14,8 @@ from typing import Optional
 import click
 
 from . import __version__
-from .errors import SHOWN, ExpectationFailed, Refused, VpclabError, shown
+from .cliargs import exec_arguments, explicit_lab, usage_error
+from .errors import ExpectationFailed, Refused, VpclabError, shown
 
 EXAMPLES = """
 \b
@@ -31,23 +32,6 @@ Examples:
 """
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-
-
-def explicit_lab(ctx, param, value):
-    """Every lab option and argument: an explicitly empty name is refused, never taken as
-    "the only lab running" (a script's unset `$LAB` must not reach someone else's lab)."""
-    what = param.opts[-1] if isinstance(param, click.Option) else param.human_readable_name
-    for v in value if isinstance(value, tuple) else (value,):
-        refuse_empty_lab(v, what)
-    return value
-
-
-def refuse_empty_lab(value: Optional[str], what: str) -> None:
-    if value is not None and not value.strip():
-        raise Refused(f"{what} is empty: name a lab, or leave {what} out when one lab runs",
-                      code="InvalidParameterValue", hint="an unset shell variable? `vpclab ls` lists the labs")
-
-
 lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
                           help="The lab (may be left out when one runs).")
 
@@ -685,29 +669,6 @@ def exec(instance, cmd, lab):
     controller.exec_in(instance, argv, lab)
 
 
-def exec_arguments(cmd, lab):
-    """(CMD, lab) from what follows INSTANCE: `[-l LAB] -- CMD...` or just `CMD...`."""
-    if not cmd or not cmd[0].startswith("-"):
-        return cmd, lab
-    if "--" not in cmd:
-        raise Refused(f"CMD starts with an option ({shown(cmd[0])})", code="UnknownParameter",
-                      hint="vpclab exec [-l LAB] INSTANCE [-l LAB] -- CMD [ARGS]...: vpclab's options go before --")
-    end = cmd.index("--")
-    head, argv = cmd[:end], cmd[end + 1:]
-    while head:
-        opt = head.pop(0)
-        name, eq, value = opt.partition("=")
-        if name in ("-l", "--lab") and (eq or head):
-            lab = value if eq else head.pop(0)
-        elif opt.startswith("-l") and not opt.startswith("--"):
-            lab = opt[2:]
-        else:
-            raise Refused(f"vpclab exec has no option {shown(opt)} (its options: -l/--lab)", code="UnknownParameter",
-                          hint="vpclab's options go before --, the command and its options after it")
-        refuse_empty_lab(lab, "--lab")
-    return argv, lab
-
-
 # ---- the one place errors become exit codes ---------------------------------------------------
 
 
@@ -718,17 +679,6 @@ def report(err: VpclabError, as_json: bool) -> None:
     else:
         for line in err.lines():
             click.echo(line, err=True)
-
-
-def usage_error(e: click.ClickException, as_json: bool) -> Refused:
-    """A click usage error as a refusal with a parameter code; the message quotes at most a short value."""
-    for kind, code in ((click.MissingParameter, "MissingParameter"), (click.NoSuchOption, "UnknownParameter"),
-                       (click.BadParameter, "InvalidParameterValue")):
-        if isinstance(e, kind):
-            break
-    else:
-        code = "InvalidParameter"
-    return Refused(shown(e.format_message(), 4 * SHOWN), code=code, hint="see --help" if as_json else None)
 
 
 def main(argv=None) -> None:
