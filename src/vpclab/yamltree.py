@@ -8,6 +8,7 @@ stack). Every problem is a `TopologyInvalid` carrying FILE:LINE: CODE.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any, Dict, List
 
 import yaml
@@ -171,7 +172,13 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequen
 
 
 def parse_yaml(text: str, file: str):
-    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems."""
+    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems.
+
+    The garbage collector pauses meanwhile: the tree is acyclic (a recursive alias is
+    refused), and the collections a big document triggers cost more than the parse.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return yaml.load(text, Loader=_Loader)
     except _DuplicateKey as e:
@@ -186,3 +193,6 @@ def parse_yaml(text: str, file: str):
         raise TopologyInvalid([Problem(SYNTAX, f"YAML syntax: {shown(what, 200)}", file, line)])
     except yaml.YAMLError as e:
         raise TopologyInvalid([Problem(SYNTAX, f"YAML: {shown(str(e), 200)}", file, 1)])
+    finally:
+        if was_enabled:
+            gc.enable()
