@@ -136,11 +136,15 @@ def did_you_mean(word: str, choices) -> Optional[str]:
 
     if len(str(word)) > 2 * SHOWN:  # nothing is close to it, and difflib would take its time to say so
         return None
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    choices = [str(c) for c in choices]
+    if len(choices) > MAX_HINT_CHOICES:  # a guess among thousands is noise, and costs ~30 us a choice
+        return None
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
 SHOWN = 80  # the most characters of a value any message quotes
+MAX_HINT_CHOICES = 2_000
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", 127: "\\x7f"}
 
 
