@@ -423,7 +423,7 @@ class Lab:
         try:
             seconds = parse_duration(duration) if isinstance(duration, str) else float(duration)
         except ValueError as e:
-            raise Refused(str(e), code="InvalidParameterValue")
+            raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own
         expired = controller.clock_advance(self.name, seconds)
         return Clock(controller.load_model(self.name).clock, [p.name for p in expired])
 
@@ -442,4 +442,4 @@ def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
     try:
         return parse_bandwidth(text)
     except ValueError as e:
-        raise Refused(str(e), code="InvalidParameterValue")
+        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own

@@ -14,7 +14,8 @@ from typing import Optional
 import click
 
 from . import __version__
-from .errors import ExpectationFailed, Refused, VpclabError
+from .cliargs import exec_arguments, explicit_lab, usage_error
+from .errors import ExpectationFailed, Refused, VpclabError, shown
 
 EXAMPLES = """
 \b
@@ -34,7 +35,8 @@ Examples:
 """
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-lab_option = click.option("-l", "--lab", "lab", metavar="LAB", help="The lab (may be left out when one runs).")
+lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                          help="The lab (may be left out when one runs).")
 
 
 def emit(data, as_json: bool, human=None) -> None:
@@ -219,8 +221,9 @@ class progress_bar:
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab down two\n  sudo vpclab down two --no-wait")
-@click.argument("lab", required=False)
-@click.option("-l", "--lab", "lab_option", metavar="LAB", help="The lab, as for the other commands.")
+@click.argument("lab", required=False, callback=explicit_lab)
+@click.option("-l", "--lab", "lab_option", metavar="LAB", callback=explicit_lab,
+              help="The lab, as for the other commands.")
 @click.option("--no-wait", is_flag=True,
               help="Return once the lab's namespaces are unnamed; the kernel finishes destroying them in the "
                    "background (each bridge costs it ~18 ms).")
@@ -235,9 +238,9 @@ def down(lab, lab_option, no_wait, as_json):
     """
     from . import controller
 
-    if lab and lab_option and lab != lab_option:
-        raise Refused(f"two labs named: {lab} and -l {lab_option}", code="InvalidParameter")
-    r = controller.down(lab or lab_option, wait=not no_wait)
+    if lab is not None and lab_option is not None and lab != lab_option:
+        raise Refused(f"two labs named: {shown(lab)} and -l {shown(lab_option)}", code="InvalidParameter")
+    r = controller.down(lab if lab is not None else lab_option, wait=not no_wait)
     warn_held(r["held_by"])
     emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
 
@@ -258,7 +261,7 @@ def warn_held(held) -> None:
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
-@click.argument("labs", nargs=-1, metavar="[LAB]...")
+@click.argument("labs", nargs=-1, metavar="[LAB]...", callback=explicit_lab)
 @json_option
 def cleanup(labs, as_json):
     """Remove what crashed or killed commands left behind (only vpclab's own objects).
@@ -656,32 +659,48 @@ def doctor(as_json):
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False), help="From a topology file instead of a lab.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write DOT, or SVG/PNG by extension (Graphviz).")
 @lab_option
-def graph(file, output, lab):
-    """A topology diagram: DOT always; SVG or PNG when Graphviz is installed."""
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the graph as one JSON document: its nodes (regions, VPCs, subnets, instances) and edges.")
+def graph(file, output, lab, as_json):
+    """A topology diagram: DOT always; SVG or PNG when Graphviz is installed.
+
+    With --json, the same graph as data (and -o still writes the diagram).
+    """
     from . import controller, graph as g
 
-    text = g.dot(controller.model_for(lab, file))
-    if not output:
-        click.echo(text, nl=False)
-        return
-    g.write(text, output)
-    click.echo(output)
+    model = controller.model_for(lab, file)
+    if output:
+        g.write(g.dot(model), output)
+    if as_json:
+        emit(dict(g.to_json(model), output=output), True)
+    elif output:
+        click.echo(output)
+    else:
+        click.echo(g.dot(model), nl=False)
 
 
 # ---- exec --------------------------------------------------------------------------------------
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True},
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
              epilog="\b\nExamples:\n  sudo vpclab exec vpc-a/cvm-1 -- ip addr\n"
-                    "  sudo vpclab exec vpc-a -- ip rule   # the VPC's router")
+                    "  sudo vpclab exec vpc-a/cvm-1 -l two -- ping -c 1 10.2.1.20\n"
+                    "  sudo vpclab exec vpc-a/cvm-1 ls -l /     # everything after INSTANCE is CMD\n"
+                    "  sudo vpclab exec vpc-a -- ip rule        # the VPC's router")
 @click.argument("instance")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
 @lab_option
 def exec(instance, cmd, lab):
-    """Run CMD inside an instance's namespace (or a VPC router's)."""
+    """Run CMD inside an instance's namespace (or a VPC router's).
+
+    vpclab's options go before INSTANCE, or between INSTANCE and `--`; everything
+    after INSTANCE (or after `--`) is CMD with its own options, untouched. CMD's
+    output is its own: it is passed through as it is (there is no --json).
+    """
     from . import controller
 
-    controller.exec_in(instance, list(cmd), lab)
+    argv, lab = exec_arguments(list(cmd), lab)
+    controller.exec_in(instance, argv, lab)
 
 
 # ---- exercises ---------------------------------------------------------------------------------
@@ -815,11 +834,11 @@ def main(argv=None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        if as_json:
-            report(Refused(e.format_message(), code="InvalidParameter", hint="see --help"), True)
-        else:
-            e.show()
-        sys.exit(2)
+        err = usage_error(e, as_json)
+        if not as_json and isinstance(e, click.UsageError) and e.ctx is not None:
+            click.echo(f"{e.ctx.get_usage()}\nTry '{e.ctx.command_path} -h' for help.\n", err=True)
+        report(err, as_json)
+        sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from . import analyze, loader
-from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean
+from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
 from .model import lifecycle, rules
 from .model.types import Lab
 from .model.units import format_duration
@@ -51,9 +51,9 @@ def running_labs() -> List[str]:
 def resolve_lab(lab: Optional[str]) -> str:
     """The lab a command is about: `-l LAB`, or the only one running."""
     labs = known_labs()
-    if lab:
+    if lab is not None:  # an explicit name, even an empty one, is never "the only lab"
         if lab not in labs:
-            raise NotFound(f"lab '{lab}' is not running", code="LabNotFound",
+            raise NotFound(f"lab '{shown(lab)}' is not running", code="LabNotFound",
                            hint=did_you_mean(lab, labs) or ("running: " + ", ".join(labs) if labs else
                                                              "start one with `vpclab up FILE`"))
         return lab
@@ -113,7 +113,7 @@ def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False):
         except ValueError:
             pass
     refs = [i.ref for i in model.instances()]
-    raise NotFound(f"{what} '{ref}' is not an instance of lab {model.name} (use <vpc>/<instance>)",
+    raise NotFound(f"{what} '{shown(ref)}' is not an instance of lab {model.name} (use <vpc>/<instance>)",
                    code="InstanceNotFound", hint=did_you_mean(ref, refs))
 
 
@@ -533,6 +533,7 @@ def clock_advance(lab, seconds: float):
 
 def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     """Replace this process with `argv` inside the instance's (or VPC router's) namespace."""
+    check_command(argv)
     require_root("exec")
     name = resolve_lab(lab)
     model = load_model(name)
@@ -544,10 +545,8 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
         ns = names.vpc_ns(name, ref)
     else:
         refs = [i.ref for i in model.instances()] + list(model.vpcs)
-        raise NotFound(f"'{ref}' is neither an instance (<vpc>/<instance>) nor a VPC of lab {name}",
+        raise NotFound(f"'{shown(ref)}' is neither an instance (<vpc>/<instance>) nor a VPC of lab {name}",
                        code="InstanceNotFound", hint=did_you_mean(ref, refs))
-    if not argv:
-        raise Refused("nothing to run: vpclab exec INSTANCE -- CMD ...", code="MissingParameter")
     from .kernel import netns
 
     try:
@@ -560,10 +559,22 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
-        raise EnvironmentProblem(f"command not found: {argv[0]}", code="ToolMissing",
+        raise EnvironmentProblem(f"command not found: {shown(argv[0])}", code="ToolMissing",
                                  hint="install it, e.g. `apt-get install iputils-ping iperf3 netcat-openbsd`")
     except OSError as e:
-        raise Refused(f"cannot run {argv[0]}: {e.strerror}", code="InvalidParameter")
+        raise Refused(f"cannot run {shown(argv[0])}: {e.strerror}", code="InvalidParameter")
+
+
+def check_command(argv: List[str]) -> None:
+    """What `exec` runs: a command name, and no argument the kernel cannot pass (a NUL)."""
+    if not argv:
+        raise Refused("nothing to run: vpclab exec INSTANCE -- CMD ...", code="MissingParameter")
+    if not argv[0]:
+        raise Refused("the command to run is empty: vpclab exec INSTANCE -- CMD ...", code="InvalidParameterValue")
+    bad = next((a for a in argv if "\0" in a), None)
+    if bad is not None:
+        raise Refused(f"an argument holds a NUL character, which no command can receive: {shown(bad)}",
+                      code="InvalidParameterValue")
 
 
 def doctor() -> List[tuple]:

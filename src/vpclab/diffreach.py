@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from . import analyze
-from .model.types import ACTIVE, Instance, Lab, Route
+from .model.types import Instance, Lab, Route
 
 Key = Tuple[str, str, str, Optional[int]]  # src, dst, proto, port
 

@@ -25,8 +25,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = ""
-        if self.file is not None:
-            where = f"{self.file}:{self.line if self.line is not None else 0}: "
+        if self.file is not None:  # a problem with the file as a whole (unreadable) has no line
+            file = shown(self.file, 3 * SHOWN)
+            where = f"{file}:{self.line}: " if self.line is not None else f"{file}: "
         text = f"{where}{self.code}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
@@ -133,8 +134,52 @@ def did_you_mean(word: str, choices) -> Optional[str]:
     """A 'did you mean' hint for an unknown name, or None."""
     import difflib
 
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    if len(str(word)) > 2 * SHOWN:  # nothing is close to it, and difflib would take its time to say so
+        return None
+    choices = [str(c) for c in choices]
+    if len(choices) > MAX_HINT_CHOICES:  # a guess among thousands is noise, and costs ~30 us a choice
+        return None
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+SHOWN = 80  # the most characters of a value any message quotes
+MAX_HINT_CHOICES = 2_000
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", 127: "\\x7f"}
+
+
+def shown(value, limit: int = SHOWN, as_repr: bool = False) -> str:
+    """A value as a message quotes it: at most about `limit` characters, control characters visible.
+
+    Every message that echoes something the user wrote (a name, a key, a value)
+    goes through here, so a 50 MB name or a deep YAML tree prints a line, not
+    megabytes. A string is shown as it is (or as repr() with `as_repr`), anything
+    else as a short repr() that never expands a big tree.
+    """
+    long = f"...({len(value)} characters)" if isinstance(value, str) and len(value) > limit else ""
+    if isinstance(value, str) and not as_repr:
+        return value[:limit].translate(_CONTROL) + long
+    text = _brief(value, limit, 0)
+    return text + long if long or len(text) <= 2 * limit else text[:2 * limit] + "..."
+
+
+def _brief(v, limit: int, depth: int) -> str:
+    """repr() of a scalar or a small, shallow view of a list or mapping; never expands a big tree."""
+    if isinstance(v, dict):
+        if depth >= 2:
+            return "{...}" if v else "{}"
+        body = [f"{_brief(k, limit, depth + 1)}: {_brief(x, limit, depth + 1)}" for k, x in list(v.items())[:4]]
+        return "{" + ", ".join(body + (["..."] if len(v) > 4 else [])) + "}"
+    if isinstance(v, (list, tuple)):
+        if depth >= 2:
+            return "[...]" if v else "[]"
+        body = [_brief(x, limit, depth + 1) for x in v[:4]]
+        return "[" + ", ".join(body + (["..."] if len(v) > 4 else [])) + "]"
+    if isinstance(v, str):
+        return repr(v[:limit])
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 4 * limit:
+        return f"a number of about {int(v.bit_length() * 0.30103) + 1} digits"
+    return repr(v)
 
 
 class ImportInvalid(Refused):

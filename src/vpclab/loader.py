@@ -5,17 +5,16 @@ their line numbers, checked against the schema below (unknown keys, types,
 names, required keys), turned into model objects with defaults filled in, and
 then checked against the rules of `model.rules`. Every problem of the whole file
 is collected; if there is any, `TopologyInvalid` carries them all and nothing
-else happens. YAML never leaves this module.
+else happens. YAML never leaves this module and `yamltree`.
 """
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+import os
+import stat
+from typing import Dict, List, Optional
 
-import yaml
-
-from .errors import Problem, TopologyInvalid, did_you_mean
+from .errors import Problem, TopologyInvalid, did_you_mean, shown
 from .model import rules
 from .model.types import (
     ACCOUNT_NAME,
@@ -39,15 +38,15 @@ from .model.types import (
     Vpc,
 )
 from .model.units import parse_bandwidth, parse_delay_ms
+from .yamltree import DUP_KEY, LDict, LList, parse_yaml
 
 UNKNOWN_KEY = "UnknownParameter"
 TYPE = "InvalidParameter"
-SYNTAX = "InvalidParameter.YamlSyntax"
-DUP_KEY = "InvalidParameter.DuplicateKey"
 VALUE = "InvalidParameterValue"
 MALFORMED = "InvalidParameterValue.Malformed"
 MISSING = "MissingParameter"
 NOT_FOUND = "ResourceNotFound"
+MAX_HINTS = 50  # "did you mean" hints per file
 
 
 # Allowed keys per mapping, and which are required.
@@ -63,86 +62,6 @@ SCHEMA = {
 }
 
 
-# ---- YAML with line numbers ----------------------------------------------------
-
-
-class LDict(dict):
-    """A mapping that remembers the line of itself and of each key."""
-
-    line = 0
-
-    def __init__(self):
-        super().__init__()
-        self.lines: Dict[Any, int] = {}
-
-
-class LList(list):
-    line = 0
-
-    def __init__(self):
-        super().__init__()
-        self.lines: List[int] = []
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key, line, first):
-        self.key, self.line, self.first = key, line, first
-
-
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_Base):
-    pass
-
-
-def _mapping(loader, node):
-    m = LDict()
-    m.line = node.start_mark.line + 1
-    loader.flatten_mapping(node)
-    for k_node, v_node in node.value:
-        key = loader.construct_object(k_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            key = str(key)
-        line = k_node.start_mark.line + 1
-        if key in m:
-            raise _DuplicateKey(key, line, m.lines[key])
-        m[key] = loader.construct_object(v_node, deep=True)
-        m.lines[key] = line
-    return m
-
-
-def _sequence(loader, node):
-    seq = LList()
-    seq.line = node.start_mark.line + 1
-    for item in node.value:
-        seq.append(loader.construct_object(item, deep=True))
-        seq.lines.append(item.start_mark.line + 1)
-    return seq
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
-
-
-def parse_yaml(text: str, file: str):
-    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except _DuplicateKey as e:
-        raise TopologyInvalid([Problem(DUP_KEY, f"key '{e.key}' appears twice (first on line {e.first})", file,
-                                       e.line)])
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
-        raise TopologyInvalid([Problem(SYNTAX, f"YAML syntax: {what}", file, line)])
-    except yaml.YAMLError as e:
-        raise TopologyInvalid([Problem(SYNTAX, f"YAML: {e}", file, 1)])
-
-
 # ---- the loader ------------------------------------------------------------------
 
 
@@ -154,6 +73,32 @@ class _Reader:
         self.problems: List[Problem] = []
         self.unreadable_peerings = set()
         self.unreadable_vpcs = set()  # named in the file but not readable: not "missing" elsewhere
+        self.hints_left = MAX_HINTS
+        self._refs: Optional[List[str]] = None
+        self._vpc_blocks: Optional[Dict[int, set]] = None
+
+    def hint(self, word, choices) -> Optional[str]:
+        """A 'did you mean' hint for the first MAX_HINTS problems; each costs a pass over `choices`,
+        so a file with thousands of wrong names still loads in linear time."""
+        if self.hints_left <= 0:
+            return None
+        self.hints_left -= 1
+        return did_you_mean(word, choices)
+
+    def refs(self, lab: Lab) -> List[str]:
+        """Every instance of the lab as <vpc>/<instance> (computed once, for the hints)."""
+        if self._refs is None:
+            self._refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
+        return self._refs
+
+    def in_some_vpc(self, lab: Lab, ip: ipaddress.IPv4Address) -> bool:
+        """Whether a VPC of the lab holds `ip`: one lookup per prefix length, not one test per VPC."""
+        if self._vpc_blocks is None:
+            self._vpc_blocks = {}
+            for v in lab.vpcs.values():
+                self._vpc_blocks.setdefault(v.cidr.prefixlen, set()).add(int(v.cidr.network_address))
+        n = int(ip)
+        return any(n >> (32 - p) << (32 - p) in nets for p, nets in self._vpc_blocks.items())
 
     def problem(self, code: str, message: str, line: int, hint: Optional[str] = None):
         self.problems.append(Problem(code, message, self.file, line or 1, hint))
@@ -170,8 +115,8 @@ class _Reader:
         allowed, required = SCHEMA[schema]
         for k in m:
             if k not in allowed:
-                self.problem(UNKNOWN_KEY, f"unknown key '{k}' in {what}", m.lines.get(k, m.line),
-                             did_you_mean(k, sorted(allowed)))
+                self.problem(UNKNOWN_KEY, f"unknown key '{shown(k)}' in {what}", m.lines.get(k, m.line),
+                             self.hint(k, sorted(allowed)))
         for k in sorted(required - {k for k in m if m[k] is not None}):
             self.problem(MISSING, f"{what} needs '{k}'", m.line)
 
@@ -195,13 +140,13 @@ class _Reader:
             return None
         v = str(v)
         if pattern is not None and not pattern.match(v):
-            self.problem(VALUE, f"{what}.{key} '{v}' is not a valid name ({_describe(pattern)})", line)
+            self.problem(VALUE, f"{what}.{key} '{shown(v)}' is not a valid name ({_describe(pattern)})", line)
             return None
         return v
 
     def name(self, name, what: str, pattern, line: int) -> bool:
         if not isinstance(name, str) or not pattern.match(name):
-            self.problem(VALUE, f"{what} name '{name}' is not valid ({_describe(pattern)})", line)
+            self.problem(VALUE, f"{what} name '{shown(name)}' is not valid ({_describe(pattern)})", line)
             return False
         return True
 
@@ -212,7 +157,7 @@ class _Reader:
         try:
             return ipaddress.IPv4Network(v, strict=True)
         except ValueError as e:
-            self.problem(MALFORMED, f"{what}.{key} '{v}' is not an IPv4 CIDR ({e})", m.lines.get(key, m.line))
+            self.problem(MALFORMED, f"{what}.{key} '{shown(v)}' is not an IPv4 CIDR ({shown(str(e), 120)})", m.lines.get(key, m.line))
             return None
 
     def integer(self, m: LDict, key: str, what: str, lo: int, hi: int):
@@ -220,7 +165,7 @@ class _Reader:
             return None
         v = m[key]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {v!r}",
+            self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {shown(v, as_repr=True)}",
                          m.lines.get(key, m.line))
             return None
         return v
@@ -230,8 +175,8 @@ class _Reader:
         if v is None:
             return default
         if v not in choices:
-            self.problem(VALUE, f"{what}.{key} '{v}' must be one of {', '.join(choices)}",
-                         m.lines.get(key, m.line), did_you_mean(v, choices))
+            self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}",
+                         m.lines.get(key, m.line), self.hint(v, choices))
             return None
         return v
 
@@ -261,15 +206,39 @@ def _describe(pattern) -> str:
 
 
 def load(path) -> Lab:
-    """Read and validate a topology file. Raises TopologyInvalid with every problem."""
-    p = Path(path)
+    """Read and validate a topology file. Raises TopologyInvalid with every problem.
+
+    Only a regular file is read: a FIFO, a device or a directory is refused before
+    it is opened (reading a FIFO would wait for a writer forever). A problem with
+    the file as a whole is cited without a line (`FILE: CODE: message`).
+    """
+    file = str(path)
+    if not file:  # an unset shell variable, most likely
+        raise TopologyInvalid([Problem(VALUE, "the topology path is empty: name a YAML file")])
     try:
-        text = p.read_text(encoding="utf-8")
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): a topology is a "
+                                           "YAML file", file, None)])
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else meanwhile
+                raise TopologyInvalid([Problem(TYPE, "not a regular file: a topology is a YAML file", file, None)])
+            text = f.read().decode("utf-8")
     except FileNotFoundError:
-        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", str(path), 0)])
-    except (OSError, UnicodeDecodeError) as e:
-        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {e}", str(path), 0)])
-    return loads(text, str(path))
+        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", file, None)])
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
+        why = f"{e.strerror}" if isinstance(e, OSError) and e.strerror else shown(str(e), 120)
+        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {why}", file, None)])
+    return loads(text, file)
+
+
+def _file_kind(file: str) -> str:
+    mode = os.stat(file).st_mode
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a file"
 
 
 def loads(text: str, file: str = "<topology>") -> Lab:
@@ -305,11 +274,12 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         if not isinstance(accounts, list) or not accounts:
             r.problem(TYPE, "accounts must be a non-empty list of names", line)
         else:
-            lab.accounts = []
+            lab.accounts, seen = [], set()
             for a, aline in zip(accounts, accounts.lines):
                 if r.name(a, "account", ACCOUNT_NAME, aline):
-                    if a in lab.accounts:
+                    if a in seen:
                         r.problem(DUP_KEY, f"account '{a}' is listed twice", aline)
+                    seen.add(a)
                     lab.accounts.append(a)
             lab.accounts = lab.accounts or ["default"]
 
@@ -317,20 +287,21 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         if r.name(rname, "region", VPC_NAME, line):
             if rbody is not None and not isinstance(rbody, dict):
                 r.problem(TYPE, f"region {rname} must be a mapping ({{}}), not {_kind(rbody)}", line)
+                rbody = None  # still a region, so VPCs naming it are not reported as well
             lab.regions[rname] = dict(rbody or {})
 
     for key, value, line in r.items(doc, "latency", "latency"):
         pair = str(key).split("/")
         if len(pair) != 2:
-            r.problem(VALUE, f"latency key '{key}' must be REGION/REGION", line)
+            r.problem(VALUE, f"latency key '{shown(key)}' must be REGION/REGION", line)
             continue
         for reg in pair:
             if lab.regions and reg not in lab.regions:
-                r.problem(NOT_FOUND, f"latency names unknown region '{reg}'", line, did_you_mean(reg, lab.regions))
+                r.problem(NOT_FOUND, f"latency names unknown region '{shown(reg)}'", line, r.hint(reg, lab.regions))
         try:
             lab.latency_ms["/".join(sorted(pair))] = parse_delay_ms(value)
         except ValueError as e:
-            r.problem(VALUE, f"latency {key}: {e}", line)
+            r.problem(VALUE, f"latency {shown(key)}: {e}", line)
 
     vpcs_node = doc.get("vpcs")
     if "vpcs" in doc and not isinstance(vpcs_node, dict):
@@ -371,12 +342,12 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         return None
     account = r.string(m, "account", what, default=lab.accounts[0])
     if account is not None and account not in lab.accounts:
-        r.problem(NOT_FOUND, f"{what}: account '{account}' is not in accounts ({', '.join(lab.accounts)})",
-                  m.lines.get("account", line), did_you_mean(account, lab.accounts))
+        r.problem(NOT_FOUND, f"{what}: account '{shown(account)}' is not in accounts ({', '.join(lab.accounts)})",
+                  m.lines.get("account", line), r.hint(account, lab.accounts))
     region = r.string(m, "region", what, VPC_NAME)
     if region is not None and lab.regions and region not in lab.regions:
         r.problem(NOT_FOUND, f"{what}: region '{region}' is not in regions ({', '.join(lab.regions)})",
-                  m.lines.get("region", line), did_you_mean(region, lab.regions))
+                  m.lines.get("region", line), r.hint(region, lab.regions))
     cidr = r.network(m, "cidr", what)
     if cidr is None or region is None:
         return None
@@ -410,8 +381,8 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         scidr = r.network(sm, "cidr", f"subnet {name}/{sname}")
         table = r.string(sm, "route_table", f"subnet {name}/{sname}", default="default")
         if table is not None and table not in vpc.route_tables:
-            r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{table}' does not exist",
-                      sm.lines.get("route_table", sline), did_you_mean(table, vpc.route_tables))
+            r.problem(NOT_FOUND, f"subnet {name}/{sname}: route table '{shown(table)}' does not exist",
+                      sm.lines.get("route_table", sline), r.hint(table, vpc.route_tables))
         if scidr is not None:
             vpc.subnets[sname] = Subnet(sname, scidr, table or "default", sline)
 
@@ -429,15 +400,15 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
         return None
     subnet = r.string(m, "subnet", what)
     if subnet is not None and subnet not in vpc.subnets:
-        r.problem(NOT_FOUND, f"{what}: subnet '{subnet}' does not exist in {vpc.name}", m.lines.get("subnet", line),
-                  did_you_mean(subnet, vpc.subnets))
+        r.problem(NOT_FOUND, f"{what}: subnet '{shown(subnet)}' does not exist in {vpc.name}", m.lines.get("subnet", line),
+                  r.hint(subnet, vpc.subnets))
     ip = None
     ip_text = r.string(m, "ip", what)
     if ip_text is not None:
         try:
             ip = ipaddress.IPv4Address(ip_text)
         except ValueError:
-            r.problem(MALFORMED, f"{what}: ip '{ip_text}' is not an IPv4 address", m.lines.get("ip", line))
+            r.problem(MALFORMED, f"{what}: ip '{shown(ip_text)}' is not an IPv4 address", m.lines.get("ip", line))
     kind = r.choice(m, "kind", what, KINDS, "cvm")
     port = r.integer(m, "port", what, 1, 65535)
     backends = m.get("backends")
@@ -476,18 +447,18 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
     peer = r.string(m, "peer_vpc", what)
     for key, v in (("vpc", vpc), ("peer_vpc", peer)):
         if v is not None and v not in lab.vpcs and v not in r.unreadable_vpcs:
-            r.problem(NOT_FOUND, f"{what}: {key} '{v}' does not exist", m.lines.get(key, line),
-                      did_you_mean(v, lab.vpcs))
+            r.problem(NOT_FOUND, f"{what}: {key} '{shown(v)}' does not exist", m.lines.get(key, line),
+                      r.hint(v, lab.vpcs))
     bw = None
     if m.get("bandwidth") is not None:
         try:
             bw = parse_bandwidth(m["bandwidth"])
-        except ValueError as e:
-            r.problem(VALUE, f"{what}: {e}", m.lines.get("bandwidth", line))
+        except ValueError as e:  # OutOfRange carries its own code
+            r.problem(getattr(e, "code", VALUE), f"{what}: {e}", m.lines.get("bandwidth", line))
             return None
     accepted = m.get("accepted", True)
     if not isinstance(accepted, bool):
-        r.problem(TYPE, f"{what}: accepted must be true or false, not {accepted!r}", m.lines.get("accepted", line))
+        r.problem(TYPE, f"{what}: accepted must be true or false, not {shown(accepted, as_repr=True)}", m.lines.get("accepted", line))
         return None
     if vpc not in lab.vpcs or peer not in lab.vpcs:
         return None
@@ -513,23 +484,22 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             ok = False
             continue
         if key == "to" and _is_ip(ref):
-            if lab.vpcs and lab.vpc_of_ip(ipaddress.IPv4Address(ref)) is None:
+            if lab.vpcs and not r.in_some_vpc(lab, ipaddress.IPv4Address(ref)):
                 ok = False
-                r.problem(VALUE, f"expectation to {ref}: not inside any VPC of the lab (probes target only the "
+                r.problem(VALUE, f"expectation to {shown(ref)}: not inside any VPC of the lab (probes target only the "
                           "lab's own addresses)", m.lines.get(key, line))
             continue
         if lab.instance(ref) is None:
             ok = False
             if ref.partition("/")[0] in r.unreadable_vpcs:
                 continue
-            refs = [i.ref for v in lab.vpcs.values() for i in v.instances.values()]
-            r.problem(NOT_FOUND, f"expectation {key} '{ref}': no such instance (use <vpc>/<instance>)",
-                      m.lines.get(key, line), did_you_mean(ref, refs))
+            r.problem(NOT_FOUND, f"expectation {key} '{shown(ref)}': no such instance (use <vpc>/<instance>)",
+                      m.lines.get(key, line), r.hint(ref, r.refs(lab)))
     if proto in ("tcp", "udp") and port is None:
-        r.problem(MISSING, f"expectation {src} -> {dst}: proto {proto} needs a port", line)
+        r.problem(MISSING, f"expectation {shown(src)} -> {shown(dst)}: proto {proto} needs a port", line)
         ok = False
     if proto == "icmp" and port is not None:
-        r.problem(VALUE, f"expectation {src} -> {dst}: icmp takes no port", m.lines.get("port", line))
+        r.problem(VALUE, f"expectation {shown(src)} -> {shown(dst)}: icmp takes no port", m.lines.get("port", line))
         ok = False
     if not ok or proto is None or result is None:
         return None

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-from .errors import EnvironmentProblem, NotFound, Refused, StateError
+from .errors import EnvironmentProblem, NotFound, Refused, StateError, shown
 from .model.codec import BadModel, lab_from_dict, lab_to_dict
 from .model.types import LAB_NAME, Lab
 
@@ -92,7 +92,7 @@ class Store:
 
     def __init__(self, lab: str):
         if not isinstance(lab, str) or not LAB_NAME.match(lab):
-            raise Refused(f"'{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+            raise Refused(f"'{shown(lab)}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
         _require_root()
         self.lab = lab

@@ -15,7 +15,7 @@ import random
 import string
 from typing import List, Optional
 
-from ..errors import NotFound, Refused, did_you_mean
+from ..errors import NotFound, Refused, did_you_mean, shown
 from . import rules
 from .types import (
     ACTIVE,
@@ -52,7 +52,7 @@ def accounts_of(lab: Lab, p: Peering):
 
 def check_account(lab: Lab, account: Optional[str]) -> None:
     if account is not None and account not in lab.accounts:
-        raise Refused(f"account '{account}' is not an account of lab {lab.name} ({', '.join(lab.accounts)})",
+        raise Refused(f"account '{shown(account)}' is not an account of lab {lab.name} ({', '.join(lab.accounts)})",
                       code=rules.PURVIEW, hint=did_you_mean(account, lab.accounts))
 
 
@@ -61,7 +61,7 @@ def transition(lab: Lab, p: Peering, event: str, account: Optional[str]) -> str:
     check_account(lab, account)
     req, acc = accounts_of(lab, p)
     if account is not None and account not in (req, acc):
-        raise Refused(f"account '{account}' owns neither side of {p.name} ({req}, {acc})", code=rules.PURVIEW)
+        raise Refused(f"account '{shown(account)}' owns neither side of {p.name} ({req}, {acc})", code=rules.PURVIEW)
     step = TRANSITIONS.get((p.state, event))
     if step is None:
         allowed = sorted(e for (s, e) in TRANSITIONS if s == p.state and e != "expire")
@@ -73,10 +73,10 @@ def transition(lab: Lab, p: Peering, event: str, account: Optional[str]) -> str:
         raise Refused("only the lab clock expires a peering", code=rules.STATE_CHANGE)
     if account is not None:
         if who == ACCEPTER and account != acc:
-            raise Refused(f"only the accepter's account '{acc}' may {event} {p.name} (not '{account}')",
+            raise Refused(f"only the accepter's account '{acc}' may {event} {p.name} (not '{shown(account)}')",
                           code=rules.PURVIEW)
         if who == REQUESTER and account != req:
-            raise Refused(f"only the requester's account '{req}' may {event} {p.name} (not '{account}')",
+            raise Refused(f"only the requester's account '{req}' may {event} {p.name} (not '{shown(account)}')",
                           code=rules.PURVIEW)
     return new
 
@@ -84,7 +84,7 @@ def transition(lab: Lab, p: Peering, event: str, account: Optional[str]) -> str:
 def find_peering(lab: Lab, pid: str) -> Peering:
     p = lab.peerings.get(pid)
     if p is None:
-        raise NotFound(f"peering '{pid}' does not exist", code=rules.NOT_FOUND,
+        raise NotFound(f"peering '{shown(pid)}' does not exist", code=rules.NOT_FOUND,
                        hint=did_you_mean(pid, lab.peerings))
     return p
 
@@ -92,7 +92,7 @@ def find_peering(lab: Lab, pid: str) -> Peering:
 def find_vpc(lab: Lab, name: str):
     v = lab.vpcs.get(name)
     if v is None:
-        raise NotFound(f"VPC '{name}' does not exist", code=rules.NOT_FOUND, hint=did_you_mean(name, lab.vpcs))
+        raise NotFound(f"VPC '{shown(name)}' does not exist", code=rules.NOT_FOUND, hint=did_you_mean(name, lab.vpcs))
     return v
 
 
@@ -117,10 +117,10 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
     a, b = find_vpc(lab, vpc), find_vpc(lab, peer_vpc)
     check_account(lab, account)
     if account is not None and account != a.account:
-        raise Refused(f"only {vpc}'s account '{a.account}' may request a peering from it (not '{account}')",
+        raise Refused(f"only {vpc}'s account '{a.account}' may request a peering from it (not '{shown(account)}')",
                       code=rules.PURVIEW)
     if name is not None and not PEERING_NAME.match(name):
-        raise Refused(f"'{name}' is not a valid peering name (at most 60 letters, digits, '-' and '_')",
+        raise Refused(f"'{shown(name)}' is not a valid peering name (at most 60 letters, digits, '-' and '_')",
                       code="InvalidParameterValue")
     if name is not None and name in lab.peerings:
         raise Refused(f"a peering named '{name}' already exists ({lab.peerings[name].state})",
@@ -189,7 +189,7 @@ def _table(lab: Lab, vpc: str, table: str):
     v = find_vpc(lab, vpc)
     t = v.route_tables.get(table)
     if t is None:
-        raise NotFound(f"route table '{table}' does not exist in {vpc}", code=rules.NOT_FOUND,
+        raise NotFound(f"route table '{shown(table)}' does not exist in {vpc}", code=rules.NOT_FOUND,
                        hint=did_you_mean(table, v.route_tables))
     return v, t
 
@@ -198,7 +198,7 @@ def parse_cidr(text: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(text), strict=True)
     except ValueError as e:
-        raise Refused(f"'{text}' is not an IPv4 CIDR ({e})", code="InvalidParameterValue.Malformed")
+        raise Refused(f"'{shown(text)}' is not an IPv4 CIDR ({shown(str(e), 120)})", code="InvalidParameterValue.Malformed")
 
 
 def add_route(lab: Lab, vpc: str, destination: str, next_hop: str, table: str = "default") -> Route:
@@ -216,7 +216,7 @@ def del_route(lab: Lab, vpc: str, destination: str, next_hop: Optional[str] = No
         if r.destination == dst and (next_hop is None or r.next_hop == next_hop):
             t.routes.remove(r)
             return r
-    raise NotFound(f"no route to {dst}" + (f" via {next_hop}" if next_hop else "") + f" in {vpc}/{table}",
+    raise NotFound(f"no route to {dst}" + (f" via {shown(next_hop)}" if next_hop else "") + f" in {vpc}/{table}",
                    code=rules.NOT_FOUND)
 
 

@@ -7,6 +7,7 @@ refusal. So a rule is written once and holds for files and live operations alike
 """
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
@@ -25,6 +26,8 @@ from .types import (
     Subnet,
     Vpc,
 )
+from ..errors import shown
+from .units import BW_OUT_OF_RANGE as BW_RANGE
 
 # Cloud error codes (Tencent API 3.0 names; CLOUD-RULES.md).
 CIDR_CONFLICT = "UnsupportedOperation.VpcPeerCidrConflict"
@@ -32,7 +35,6 @@ QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"
 ALREADY_EXIST = "UnsupportedOperation.VpcPeerAlreadyExist"
 COMBINATION = "InvalidParameterValue.Combination"
 MISSING = "MissingParameter"
-BW_RANGE = "InvalidParameterValue.BandwidthOutOfRange"
 NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
 NOT_IN_PEER = "InvalidParameterValue.CidrNotInPeerVpc"
 VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
@@ -158,9 +160,9 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
                           f"{p.name} is {p.state}; it can never carry traffic again", line)]
     if p is None or vpc.name not in (p.vpc, p.peer_vpc):
         mine = sorted(x.name for x in lab.peerings_of(vpc.name, STATES))
-        hint = f"peerings of {vpc.name}: {', '.join(mine) or 'none'}"
+        hint = f"peerings of {vpc.name}: {', '.join(mine[:10]) or 'none'}" + (", ..." if len(mine) > 10 else "")
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
-                          f"'{route.next_hop}' is not a peering of {vpc.name} ({hint})", line)]
+                          f"'{shown(route.next_hop)}' is not a peering of {vpc.name} ({hint})", line)]
     if route.destination.overlaps(vpc.cidr):
         return [Violation(VPC_CIDR_CONFLICT, f"route {route.destination} in {vpc.name}/{table} overlaps the VPC's own "
                           f"CIDR {vpc.cidr} (the local route already covers it)", line)]
@@ -185,19 +187,41 @@ def check_vpc(lab: Lab, vpc: Vpc) -> List[Violation]:
             how = "is inside" if vpc.cidr.subnet_of(r) else "overlaps"
             out.append(Violation(VPC_CIDR_RESERVED, f"VPC {vpc.name}: CIDR {vpc.cidr} {how} reserved {r}", vpc.line))
             break
-    subnets = list(vpc.subnets.values())
-    for i, s in enumerate(subnets):
+    for s, earlier in _earlier_overlaps(list(vpc.subnets.values())):
         if not s.cidr.subnet_of(vpc.cidr):
             out.append(Violation(SUBNET_RANGE, f"subnet {vpc.name}/{s.name} {s.cidr} is not inside the VPC CIDR "
                                  f"{vpc.cidr}", s.line))
         elif not (MIN_SUBNET_PREFIX <= s.cidr.prefixlen <= MAX_SUBNET_PREFIX):
             out.append(Violation(SUBNET_RANGE, f"subnet {vpc.name}/{s.name} {s.cidr}: prefix must be "
                                  f"/{MIN_SUBNET_PREFIX}../{MAX_SUBNET_PREFIX}", s.line))
-        for t in subnets[:i]:
-            if s.cidr.overlaps(t.cidr):
-                out.append(Violation(SUBNET_CONFLICT, f"subnet {vpc.name}/{s.name} {s.cidr} overlaps subnet "
-                                     f"{t.name} {t.cidr}", s.line))
+        for t in earlier:
+            out.append(Violation(SUBNET_CONFLICT, f"subnet {vpc.name}/{s.name} {s.cidr} overlaps subnet "
+                                 f"{t.name} {t.cidr}", s.line))
     return out
+
+
+def _earlier_overlaps(subnets: List[Subnet]):
+    """(subnet, the subnets before it that it overlaps, in order) for each subnet, in order.
+
+    Two CIDR blocks overlap only when one contains the other: the blocks containing
+    a subnet are found by their (prefix, network) key, the blocks inside it by a
+    range of sorted start addresses. So the time is about n log n plus the overlaps
+    found, not n squared (a file may list tens of thousands of subnets).
+    """
+    blocks: Dict[tuple, List[int]] = {}
+    for i, s in enumerate(subnets):
+        blocks.setdefault((s.cidr.prefixlen, int(s.cidr.network_address) >> (32 - s.cidr.prefixlen)), []).append(i)
+    prefixes = sorted({p for p, _ in blocks})
+    starts = sorted((int(s.cidr.network_address), i) for i, s in enumerate(subnets))
+    keys = [k for k, _ in starts]
+    for i, s in enumerate(subnets):
+        lo, hi = int(s.cidr.network_address), int(s.cidr.broadcast_address)
+        found = {j for _, j in starts[bisect.bisect_left(keys, lo):bisect.bisect_right(keys, hi)]}
+        for p in prefixes:
+            if p > s.cidr.prefixlen:
+                break
+            found.update(blocks.get((p, lo >> (32 - p)), ()))
+        yield s, [subnets[j] for j in sorted(found) if j < i]
 
 
 def reserved_addresses(s: Subnet):
@@ -228,7 +252,7 @@ def check_clb(lab: Lab, vpc: Vpc, inst: Instance) -> List[Violation]:
     for b in inst.backends:
         bvpc, sep, bname = b.rpartition("/")
         if sep and bvpc != vpc.name:
-            out.append(Violation(CLB_CROSS_VPC, f"clb {inst.ref}: backend {b} is in another VPC; a CLB binds only "
+            out.append(Violation(CLB_CROSS_VPC, f"clb {inst.ref}: backend {shown(b)} is in another VPC; a CLB binds only "
                                  f"instances of its own VPC ({vpc.name})", inst.line))
             continue
         name = bname if sep else b
@@ -239,7 +263,7 @@ def check_clb(lab: Lab, vpc: Vpc, inst: Instance) -> List[Violation]:
                 out.append(Violation(CLB_CROSS_VPC, f"clb {inst.ref}: backend '{name}' is in {elsewhere[0]}, not in "
                                      f"{vpc.name}; cross-VPC binding is not supported", inst.line))
             else:
-                out.append(Violation(NOT_FOUND, f"clb {inst.ref}: backend '{name}' does not exist in {vpc.name}",
+                out.append(Violation(NOT_FOUND, f"clb {inst.ref}: backend '{shown(name)}' does not exist in {vpc.name}",
                                      inst.line))
         elif target.kind == "clb" or target.name == inst.name:
             out.append(Violation(CLB_BACKEND, f"clb {inst.ref}: backend '{name}' is a load balancer itself",
@@ -252,18 +276,20 @@ def assign_addresses(lab: Lab) -> List[Violation]:
     out = []
     for vpc in lab.vpcs.values():
         used = {i.ip for i in vpc.instances.values() if i.ip is not None}
+        free = {}  # subnet -> its free addresses, in order: each subnet is walked once
         for inst in vpc.instances.values():
             if inst.ip is not None:
                 continue
             s = vpc.subnets.get(inst.subnet)
             if s is None:
                 continue
-            reserved = reserved_addresses(s)
-            for host in s.cidr.hosts():
-                if host not in used and host not in reserved:
-                    inst.ip = host
-                    used.add(host)
-                    break
+            if s.name not in free:
+                reserved = reserved_addresses(s)
+                free[s.name] = (h for h in s.cidr.hosts() if h not in used and h not in reserved)
+            host = next(free[s.name], None)
+            if host is not None:
+                inst.ip = host
+                used.add(host)
             else:
                 out.append(Violation(SUBNET_FULL, f"instance {inst.ref}: subnet {s.name} {s.cidr} has no free address",
                                      inst.line))
@@ -289,20 +315,25 @@ def validate(lab: Lab, unreadable_hops=frozenset()) -> List[Violation]:
     out += assign_addresses(lab)
     for e in lab.expectations:
         out += check_probe_ends(lab, e.src, e.dst, e.line)
-    seen: List[Peering] = []
+    seen: Dict[str, List[Peering]] = {}  # VPC -> the valid peerings so far that join it
+    order = {name: i for i, name in enumerate(lab.peerings)}
     for p in lab.peerings.values():
-        v = check_new_peering(lab, p, seen)
+        # The rules look only at peerings of p's two VPCs (at most the quota each), so
+        # checking against those keeps a file of many peerings linear.
+        mine = {o.name: o for o in seen.get(p.vpc, []) + seen.get(p.peer_vpc, [])}
+        v = check_new_peering(lab, p, sorted(mine.values(), key=lambda o: order[o.name]))
         out += v
         if not v:
-            seen.append(p)
+            for name in {p.vpc, p.peer_vpc}:
+                seen.setdefault(name, []).append(p)
     for vpc in lab.vpcs.values():
         for tname, table in vpc.route_tables.items():
-            checked = []
+            checked: Dict = {}  # destination -> the valid route to it so far
             for r in table.routes:
                 if r.next_hop in unreadable_hops:
                     continue
-                v = check_route(lab, vpc, tname, r, checked)
+                v = check_route(lab, vpc, tname, r, [checked[r.destination]] if r.destination in checked else [])
                 out += v
                 if not v:
-                    checked.append(r)
+                    checked[r.destination] = r
     return out

@@ -31,11 +31,11 @@ LIVE_STATES = (PENDING, ACTIVE)  # count toward quota and one-per-pair
 TERMINAL_STATES = (REJECTED, EXPIRED, DELETED)
 
 # Names (TOPOLOGY.md): shared by the loader and the live operations.
-LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
-VPC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-ITEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
-ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}\Z")
+VPC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}\Z")
+ITEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
+PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}\Z")
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 
 MAX_PEERINGS_PER_VPC = 10
 PENDING_VALIDITY_S = 7 * 24 * 3600

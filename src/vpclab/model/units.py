@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from ..errors import shown
 
 _BW = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(kbps|mbps|gbps)\s*$", re.I)
 _BW_FACTOR = {"kbps": 1, "mbps": 1_000, "gbps": 1_000_000}
@@ -10,12 +13,30 @@ MAX_DURATION_S = 100 * 365 * 86400  # a lab clock has no use for more than a cen
 _DUR_FACTOR = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+BW_OUT_OF_RANGE = "InvalidParameterValue.BandwidthOutOfRange"
+_BW_ABSURD_KBPS = 10 ** 12  # 1 Pbps: beyond any cap; the rules give the exact range
+
+
+class OutOfRange(ValueError):
+    """A number too large to mean anything (it would overflow a float); `code` is the cloud's."""
+
+    code = BW_OUT_OF_RANGE
+
+
 def parse_bandwidth(text) -> int:
-    """'100Mbps' -> 100000 (kbps). Raises ValueError with a readable message."""
-    m = _BW.match(str(text))
+    """'100Mbps' -> 100000 (kbps). Raises ValueError with a readable message.
+
+    Exact decimal arithmetic: a bandwidth of hundreds of digits is refused as out
+    of range (OutOfRange), not turned into a float infinity.
+    """
+    s = text if isinstance(text, str) else shown(text)
+    m = _BW.match(s)
     if not m:
-        raise ValueError(f"bandwidth '{text}' is not a number with a unit (Kbps, Mbps, Gbps), e.g. 100Mbps")
-    return int(round(float(m.group(1)) * _BW_FACTOR[m.group(2).lower()]))
+        raise ValueError(f"bandwidth '{shown(s)}' is not a number with a unit (Kbps, Mbps, Gbps), e.g. 100Mbps")
+    kbps = Decimal(m.group(1)) * _BW_FACTOR[m.group(2).lower()]
+    if kbps > _BW_ABSURD_KBPS:
+        raise OutOfRange(f"bandwidth '{shown(s)}' is outside 1Mbps..10Gbps")
+    return int(kbps.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def parse_duration(text) -> float:
@@ -28,9 +49,9 @@ def parse_duration(text) -> float:
         total += float(m.group(1)) * _DUR_FACTOR[m.group(2).lower()]
         pos = m.end()
     if not s or pos != len(s):
-        raise ValueError(f"duration '{text}' is not like 8d, 36h, 90m, 30s or 1d12h")
+        raise ValueError(f"duration '{shown(text)}' is not like 8d, 36h, 90m, 30s or 1d12h")
     if not total <= MAX_DURATION_S:
-        raise ValueError(f"duration '{text}' is longer than 100 years")
+        raise ValueError(f"duration '{shown(text)}' is longer than 100 years")
     return total
 
 
