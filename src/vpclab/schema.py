@@ -26,7 +26,9 @@ DURATION = r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d|w|MS|S|M|H|D|W))+\s*$"
 def _s(pattern=None, **kw) -> dict:
     d = {"type": "string"}
     if pattern is not None:
-        d["pattern"] = pattern if isinstance(pattern, str) else pattern.pattern
+        text = pattern if isinstance(pattern, str) else pattern.pattern
+        # Python's \Z (end of string, no final newline) is ECMA-262's plain $ (no multiline flag)
+        d["pattern"] = text[:-2] + "$" if text.endswith("\\Z") else text
     d.update(kw)
     return d
 
