@@ -251,15 +251,18 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
         o.detail = "; ".join([o.detail] + notes) if o.detail else "; ".join(notes)
 
 
-def capture_probe(specs: Sequence[ProbeSpec], captures: Mapping[ProbeSpec, Sequence[CapturePoint]],
+def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
                   timeout: float = 0.5) -> List[ProbeOutcome]:
     """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
 
-    `captures[spec]` lists the points to watch for that spec, in path order; a spec
-    missing from the mapping gets none. Raises NotFound for a missing namespace or
-    interface, EnvironmentProblem without root.
+    `captures[i]` lists the points to watch for `specs[i]`, in path order. It is a list
+    beside the specs, not a mapping keyed by spec: two equal specs (one source to one
+    address held in two VPCs) are two probes with their own destinations to watch.
+    Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
     """
-    points_of = [list(captures.get(s, ())) for s in specs]
+    if len(captures) != len(specs):
+        raise ValueError("capture_probe: one list of capture points per spec")
+    points_of = [list(pts) for pts in captures]
     namespaces = [cp.ns for pts in points_of for cp in pts]
     with Hopper() as hop:
         session = CaptureSession(hop, namespaces)
