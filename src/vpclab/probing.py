@@ -9,6 +9,7 @@ the result says so loudly (`mismatch`).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -37,8 +38,11 @@ class Target:
     port: Optional[int]
 
     def spec(self, lab: str) -> ProbeSpec:
-        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), str(self.src.ip), str(self.dst_ip),
-                         self.proto, self.port)
+        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
+                         _text(self.dst_ip), self.proto, self.port)
+
+
+_text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
 
 
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
@@ -75,10 +79,20 @@ def capture_points(model: Lab, t: Target, expected: analyze.Verdict) -> List[Cap
     for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc]:
         if hop in model.vpcs and hop not in order:
             order.append(hop)
-    pts = [CapturePoint(names.vpc_ns(model.name, v), None, v) for v in order]
+    pts = [_vpc_point(model.name, v) for v in order]
     if t.dst is not None:
-        pts.append(CapturePoint(names.instance_ns(model.name, t.dst.vpc, t.dst.name), None, t.dst.ref))
+        pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
     return pts
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _vpc_point(lab: str, vpc: str) -> CapturePoint:
+    return CapturePoint(names.vpc_ns(lab, vpc), None, vpc)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _instance_point(lab: str, vpc: str, inst: str) -> CapturePoint:
+    return CapturePoint(names.instance_ns(lab, vpc, inst), None, f"{vpc}/{inst}")
 
 
 Between = Dict[Tuple[str, str], str]
@@ -120,7 +134,10 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
     arrived = t.dst is not None and t.dst.ref in o.request_seen
-    port_unreachable = "port unreachable" in (o.detail or "")
+    # The request met "port unreachable" (the socket's own error, or a captured one quoting
+    # the request); an error quoting the reply came from wherever the reply went instead.
+    detail = o.detail or ""
+    port_unreachable = "port unreachable" in detail.split("; ")[0] or "request met icmp port unreachable" in detail
     impostor = captured and o.replied and not arrived
     if impostor:
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
@@ -196,14 +213,16 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
 
 # ---- many probes: matrix and test ----------------------------------------------------------
 
-MATRIX_CHUNK = 20_000  # pairs probed at once by `matrix`: rows stream out chunk by chunk
+MATRIX_CHUNK = 40_000  # pairs probed at once by `matrix`: rows stream out chunk by chunk
 
 
-def run_many(model: Lab, targets: List[Target], progress=None) -> List[dict]:
-    """Fast path for every target; capture diagnosis only for the unanswered ones.
+def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -> List[dict]:
+    """Fast path for what should answer; capture diagnosis for what should not, or did not.
 
     Every probe is its own: targets that differ only by which VPC holds an address have
     equal specs, so nothing here is keyed by spec or address, only by position.
+    `diagnoser`: an open engine.Diagnoser to capture with (a matrix keeps one for all
+    its chunks); by default the capture sockets live for this call only.
     """
     from .probe import engine
 
@@ -211,17 +230,21 @@ def run_many(model: Lab, targets: List[Target], progress=None) -> List[dict]:
         verdicts = [analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), t.proto, t.port)
                     for t in targets]
     specs = [t.spec(model.name) for t in targets]
-    outcomes = engine.fast_probe(specs, timeout=FAST_TIMEOUT)
+    # The fast path for the pairs explain expects to be reachable; capture diagnosis for the
+    # others (sent once, straight away: an answer explain did not expect is checked on the
+    # spot, was it really DST?) and for the expected answers that did not come.
+    fast = [i for i, v in enumerate(verdicts) if v.result == analyze.REACHABLE]
+    outcomes: List[Optional[ProbeOutcome]] = [None] * len(targets)
+    for i, o in zip(fast, engine.fast_probe([specs[i] for i in fast], timeout=FAST_TIMEOUT)):
+        outcomes[i] = o
     if progress:
         progress(1, 2, "fast path")
-    # Diagnose by capture every unanswered pair, and every answer explain did not expect
-    # (was it really DST that answered?).
-    pending = [i for i, o in enumerate(outcomes) if not o.replied or verdicts[i].result != analyze.REACHABLE]
+    pending = [i for i, o in enumerate(outcomes) if o is None or not o.replied]
     captured = [False] * len(outcomes)
     if pending:
-        diag = engine.capture_probe([specs[i] for i in pending],
-                                    [capture_points(model, targets[i], verdicts[i]) for i in pending],
-                                    timeout=DIAG_TIMEOUT)
+        diag = (diagnoser.probe if diagnoser is not None else engine.capture_probe)(
+            [specs[i] for i in pending], [capture_points(model, targets[i], verdicts[i]) for i in pending],
+            timeout=DIAG_TIMEOUT)
         for i, o in zip(pending, diag):
             outcomes[i], captured[i] = o, True
     if progress:
@@ -264,13 +287,15 @@ class MatrixRun:
         self.seconds = 0.0
 
     def rows(self) -> Iterator[dict]:
+        from .probe.engine import Diagnoser
+
         t0 = time.monotonic()
         batch: List[Target] = []
-        with analyze.frozen(self.model):
+        with analyze.frozen(self.model), Diagnoser() as diagnoser:
             for n, s in enumerate(self.insts):
                 batch += matrix_targets(s, self.insts)
                 if len(batch) >= self.chunk or n == len(self.insts) - 1:
-                    for r in run_many(self.model, batch):
+                    for r in run_many(self.model, batch, diagnoser=diagnoser):
                         self.summary[r["result"]] += 1
                         self.mismatches += "mismatch" in r
                         self.pairs += 1
