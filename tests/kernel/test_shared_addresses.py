@@ -7,68 +7,58 @@ only by which VPC holds an address looked like one pair.
 """
 from __future__ import annotations
 
+import yaml
+
 from labkit import needs_root, run, run_json
 
 pytestmark = needs_root
 
+
+
+def vpc(ip: str, routes=()) -> dict:
+    """A VPC of region r1 whose /16 and /24 hold `ip`, with one instance cvm-1 at `ip`."""
+    a, b, c, _ = ip.split(".")
+    body = {"region": "r1", "cidr": f"{a}.{b}.0.0/16", "subnets": {"app": {"cidr": f"{a}.{b}.{c}.0/24"}},
+            "instances": {"cvm-1": {"subnet": "app", "ip": ip}}}
+    if routes:
+        body["route_tables"] = {"default": {"routes": [{"destination": d, "next_hop": p} for d, p in routes]}}
+    return body
+
+
+def topology(vpcs: dict, peerings: dict, expect: list) -> str:
+    """`expect` items: (from, to, result) or (from, to, result, proto, port)."""
+    return yaml.safe_dump({"lab": "x", "vpcs": vpcs, "peerings": peerings,
+                           "expect": [dict(zip(("from", "to", "result", "proto", "port"), e)) for e in expect]},
+                          sort_keys=False)
+
+
 # The request reaches vpc-b/cvm-1, which has no route back: no-return. vpc-c, declared after
 # vpc-b and peered with nobody, holds the same address 10.2.1.20.
-HOLDER_AFTER_DST = """\
-lab: x
-vpcs:
-  vpc-a:
-    region: r1
-    cidr: 10.1.0.0/16
-    subnets: {app: {cidr: 10.1.1.0/24}}
-    route_tables: {default: {routes: [{destination: 10.2.0.0/16, next_hop: pcx-ab}]}}
-    instances: {cvm-1: {subnet: app, ip: 10.1.1.10}}
-  vpc-b:
-    region: r1
-    cidr: 10.2.0.0/16
-    subnets: {app: {cidr: 10.2.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 10.2.1.20}}
-  vpc-c:
-    region: r1
-    cidr: 10.2.0.0/16
-    subnets: {app: {cidr: 10.2.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 10.2.1.20}}
-peerings:
-  pcx-ab: {vpc: vpc-a, peer_vpc: vpc-b}
-expect:
-  - {from: vpc-a/cvm-1, to: vpc-b/cvm-1, result: no-return}
-  - {from: vpc-a/cvm-1, to: vpc-c/cvm-1, result: unreachable}
-"""
+HOLDER_AFTER_DST = topology(
+    {"vpc-a": vpc("10.1.1.10", [("10.2.0.0/16", "pcx-ab")]), "vpc-b": vpc("10.2.1.20"), "vpc-c": vpc("10.2.1.20")},
+    {"pcx-ab": {"vpc": "vpc-a", "peer_vpc": "vpc-b"}},
+    [("vpc-a/cvm-1", "vpc-b/cvm-1", "no-return"), ("vpc-a/cvm-1", "vpc-c/cvm-1", "unreachable")])
 
 # vpc-b sends its replies for 10.1.1.0/24 to vpc-0, declared before vpc-a: vpc-a/cvm-1's
 # request arrives, but its echo reply goes to vpc-0/cvm-1, the other holder of 10.1.1.10.
-HOLDER_BEFORE_SRC = """\
-lab: x
-vpcs:
-  vpc-0:
-    region: r1
-    cidr: 10.1.0.0/16
-    subnets: {app: {cidr: 10.1.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 10.1.1.10}}
-  vpc-a:
-    region: r1
-    cidr: 10.1.0.0/16
-    subnets: {app: {cidr: 10.1.1.0/24}}
-    route_tables: {default: {routes: [{destination: 10.2.0.0/16, next_hop: pcx-ab}]}}
-    instances: {cvm-1: {subnet: app, ip: 10.1.1.10}}
-  vpc-b:
-    region: r1
-    cidr: 10.2.0.0/16
-    subnets: {app: {cidr: 10.2.1.0/24}}
-    route_tables: {default: {routes: [{destination: 10.1.1.0/24, next_hop: pcx-b0}]}}
-    instances: {cvm-1: {subnet: app, ip: 10.2.1.20}}
-peerings:
-  pcx-ab: {vpc: vpc-a, peer_vpc: vpc-b}
-  pcx-b0: {vpc: vpc-b, peer_vpc: vpc-0}
-expect:
-  - {from: vpc-0/cvm-1, to: vpc-b/cvm-1, result: unreachable}
-  - {from: vpc-a/cvm-1, to: vpc-b/cvm-1, result: no-return}
-  - {from: vpc-b/cvm-1, to: vpc-0/cvm-1, result: no-return}
-"""
+HOLDER_BEFORE_SRC = topology(
+    {"vpc-0": vpc("10.1.1.10"), "vpc-a": vpc("10.1.1.10", [("10.2.0.0/16", "pcx-ab")]),
+     "vpc-b": vpc("10.2.1.20", [("10.1.1.0/24", "pcx-b0")])},
+    {"pcx-ab": {"vpc": "vpc-a", "peer_vpc": "vpc-b"}, "pcx-b0": {"vpc": "vpc-b", "peer_vpc": "vpc-0"}},
+    [("vpc-0/cvm-1", "vpc-b/cvm-1", "unreachable"), ("vpc-a/cvm-1", "vpc-b/cvm-1", "no-return"),
+     ("vpc-b/cvm-1", "vpc-0/cvm-1", "no-return")])
+
+
+# vpc-4/cvm-1's UDP datagram reaches vpc-1/db-1, whose service answers; vpc-1 routes that
+# answer to vpc-2, whose cvm-1 (the other holder of 10.3.1.10) has no socket for it and
+# sends back "port unreachable". That error is about the reply, not the destination's port.
+REPLY_MEETS_PORT_UNREACHABLE = topology(
+    {"vpc-1": {**vpc("10.2.1.10", [("10.3.1.0/24", "pcx-12")]),
+               "instances": {"cvm-1": {"subnet": "app", "ip": "10.2.1.10"},
+                             "db-1": {"subnet": "app", "kind": "cdb", "ip": "10.2.1.20"}}},
+     "vpc-2": vpc("10.3.1.10"), "vpc-4": vpc("10.3.1.10", [("10.2.0.0/16", "pcx-14")])},
+    {"pcx-12": {"vpc": "vpc-1", "peer_vpc": "vpc-2"}, "pcx-14": {"vpc": "vpc-1", "peer_vpc": "vpc-4"}},
+    [("vpc-4/cvm-1", "vpc-1/db-1", "no-return", "udp", 3306), ("vpc-4/cvm-1", "vpc-1/db-1", "no-return")])
 
 
 def row(doc: dict, src: str, dst: str) -> dict:
@@ -105,3 +95,12 @@ def test_reply_delivered_to_an_earlier_holder_of_the_source_address_is_no_return
     m = run_json("matrix", "-l", lab)
     assert row(m, "vpc-0/cvm-1", "vpc-b/cvm-1")["result"] == "unreachable"
     assert run("test", "-l", lab).returncode == 0
+
+
+def test_port_unreachable_met_by_the_reply_at_another_holder_is_no_return(mklab):
+    lab, _ = mklab(REPLY_MEETS_PORT_UNREACHABLE)
+    one = run_json("probe", "vpc-4/cvm-1", "vpc-1/db-1", "--proto", "udp", "--port", "3306", "-l", lab)
+    assert one["result"] == "no-return" and "mismatch" not in one
+    t = run_json("test", "-l", lab, check=None)
+    bad = [c for c in t["cases"] if not c["ok"] or c["mismatch"]]
+    assert not bad, bad
