@@ -549,7 +549,7 @@ def matrix(lab, as_json, as_jsonl):
 
 def stream_matrix_json(run) -> None:
     """The `matrix --json` document, written a row at a time (one pair per line)."""
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     head = json.dumps({"lab": run.lab, "instances": run.instances}, indent=2)
     out.write(head[:-2] + ',\n  "pairs": [')
     sep = "\n    "

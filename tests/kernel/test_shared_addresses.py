@@ -7,6 +7,8 @@ only by which VPC holds an address looked like one pair.
 """
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from labkit import needs_root, run, run_json
@@ -87,6 +89,12 @@ def test_request_delivered_while_a_later_vpc_holds_the_same_address_is_no_return
     check_batch_paths(lab, "vpc-a/cvm-1", "vpc-b/cvm-1")
     m = run_json("matrix", "-l", lab)
     assert row(m, "vpc-a/cvm-1", "vpc-c/cvm-1")["result"] == "unreachable"
+    # --jsonl: the same rows, one per line, then the summary line
+    lines = [json.loads(x) for x in run("matrix", "-l", lab, "--jsonl", check=0).stdout.splitlines()]
+    *rows, last = lines
+    assert sorted((r["src"], r["dst"], r["result"]) for r in rows) == \
+        sorted((r["src"], r["dst"], r["result"]) for r in m["pairs"])
+    assert last["summary"] == m["summary"] and last["mismatches"] == 0 and "pairs" not in last
 
 
 def test_reply_delivered_to_an_earlier_holder_of_the_source_address_is_no_return(mklab):
