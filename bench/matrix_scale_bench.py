@@ -98,7 +98,8 @@ def main() -> None:
         results.append(r)
         s = r["summary"]
         print(f"{r['instances']:>6} instances: {r['rows']:>9,} rows in {r['runs'][-1]['seconds']:8.1f} s "
-              f"({r['us_per_pair']:6.1f} us/pair; CPU {r['cpu_us_per_pair']:5.1f} us/pair), peak RSS {r['peak_rss_mb']:6.0f} MB; "
+              f"({r['us_per_pair']:6.1f} us/pair; CPU {r['cpu_us_per_pair']:5.1f} us/pair), "
+              f"peak RSS {r['peak_rss_mb']:6.0f} MB; "
               f"{s['reachable']:,} reachable, {s['no-return']:,} no-return, {s['unreachable']:,} unreachable, "
               f"{r['mismatches']} mismatches (lab built in {r['up_s']:.1f} s, not counted)", flush=True)
     base, big = results[0], results[-1]
