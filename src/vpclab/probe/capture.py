@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
-from .fast import Run
+from .fast import Run, raise_fd_limit
 from .netns import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 
@@ -77,6 +77,7 @@ class CaptureSession:
         self.watch_req: Optional[bytes] = None
         self.watch_rep: Optional[bytes] = None
         self.hit: Optional[Tuple[float, str, bytes]] = None  # (time, "reply"|"error", packet)
+        raise_fd_limit()  # a socket and a namespace descriptor per namespace: 5,000 for a big lab
         self.add(namespaces)
 
     def add(self, namespaces: Iterable[str]) -> None:
