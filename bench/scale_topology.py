@@ -1,6 +1,7 @@
 """The scale topology of the benchmarks (issues 3-5), as YAML text.
 
-50 VPCs in 5 regions (10 per region), each with 2 subnets and 4 instances;
+50 VPCs in 5 regions (10 per region), each with 2 subnets and 4 instances (more
+VPCs with `vpcs=`: 500 make the 2,000-instance lab of matrix_scale_bench.py);
 100 peerings: each VPC peers the next two on a ring; routes on both sides;
 100 Mbps caps where a peering crosses regions.
 
@@ -13,10 +14,19 @@ import sys
 import yaml
 
 
+def ranges(i: int, vpcs: int):
+    """VPC i's CIDR and its two subnets: 10.i.0.0/16 up to 256 VPCs, /20s of 10/8 beyond (4,096)."""
+    if vpcs <= 256:
+        return f"10.{i}.0.0/16", f"10.{i}.1.0/24", f"10.{i}.2.0/24"
+    a, b = i // 16, (i % 16) * 16
+    return f"10.{a}.{b}.0/20", f"10.{a}.{b + 1}.0/24", f"10.{a}.{b + 2}.0/24"
+
+
 def scale(lab: str = "scale", vpcs: int = 50, regions: int = 5, cap: str = "100Mbps") -> dict:
     per_region = max(1, vpcs // regions)
     region = lambda i: f"region-{min(i // per_region, regions - 1)}"
     name = lambda i: f"vpc-{i:02d}"
+    cidr = lambda i: ranges(i, vpcs)[0]
     peerings, routes = {}, {i: [] for i in range(vpcs)}
     for i in range(vpcs):
         for step in (1, 2):
@@ -26,14 +36,15 @@ def scale(lab: str = "scale", vpcs: int = 50, regions: int = 5, cap: str = "100M
             if region(i) != region(j):
                 p["bandwidth"] = cap
             peerings[pid] = p
-            routes[i].append({"destination": f"10.{j}.0.0/16", "next_hop": pid})
-            routes[j].append({"destination": f"10.{i}.0.0/16", "next_hop": pid})
+            routes[i].append({"destination": cidr(j), "next_hop": pid})
+            routes[j].append({"destination": cidr(i), "next_hop": pid})
     doc = {"lab": lab, "regions": {f"region-{r}": {} for r in range(regions)}, "vpcs": {}, "peerings": peerings}
     for i in range(vpcs):
+        net, app, db = ranges(i, vpcs)
         doc["vpcs"][name(i)] = {
             "region": region(i),
-            "cidr": f"10.{i}.0.0/16",
-            "subnets": {"app": {"cidr": f"10.{i}.1.0/24"}, "db": {"cidr": f"10.{i}.2.0/24"}},
+            "cidr": net,
+            "subnets": {"app": {"cidr": app}, "db": {"cidr": db}},
             "route_tables": {"default": {"routes": routes[i]}},
             "instances": {"cvm-1": {"subnet": "app"}, "cvm-2": {"subnet": "app"},
                           "cvm-3": {"subnet": "db"}, "cvm-4": {"subnet": "db"}},

@@ -12,8 +12,9 @@ cross-checked.
 from __future__ import annotations
 
 import ipaddress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, Iterator, List, Optional, Set
 
 from .model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
@@ -121,15 +122,50 @@ def _walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
     return _Step(True, path, peer, None, [p])
 
 
-def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
-    """NO_ROUTE, or NOT_TRANSITIVE when the destination is only reachable through a third VPC."""
-    target = lab.vpc_of_ip(dst_ip)
-    if target is not None and target.name != vpc.name:
-        peers: dict = {}  # VPC -> its ACTIVE peers, in one pass
+class _Frozen:
+    """What many explains of one unchanging lab share: who peers with whom, which VPC an
+    address falls in first. Built in one pass; per explain it saves a pass over every
+    peering and every VPC, which a 4-million-pair matrix cannot afford."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.peers: Dict[str, Set[str]] = {}
         for p in lab.peerings.values():
             if p.state == ACTIVE:
-                peers.setdefault(p.vpc, set()).add(p.peer_vpc)
-                peers.setdefault(p.peer_vpc, set()).add(p.vpc)
+                self.peers.setdefault(p.vpc, set()).add(p.peer_vpc)
+                self.peers.setdefault(p.peer_vpc, set()).add(p.vpc)
+        self.vpc_of: Dict[ipaddress.IPv4Address, Optional[Vpc]] = {}
+
+    def vpc_of_ip(self, ip) -> Optional[Vpc]:
+        if ip not in self.vpc_of:
+            self.vpc_of[ip] = self.lab.vpc_of_ip(ip)
+        return self.vpc_of[ip]
+
+
+_FROZEN: Dict[int, _Frozen] = {}  # id(lab) -> its shared answers, while `frozen(lab)` holds
+
+
+@contextmanager
+def frozen(lab: Lab) -> Iterator[None]:
+    """Explain many pairs of `lab`, which nobody changes meanwhile, faster (re-entrant)."""
+    if id(lab) in _FROZEN:
+        yield
+        return
+    _FROZEN[id(lab)] = _Frozen(lab)
+    try:
+        yield
+    finally:
+        del _FROZEN[id(lab)]
+
+
+def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
+    """NO_ROUTE, or NOT_TRANSITIVE when the destination is only reachable through a third VPC."""
+    f = _FROZEN.get(id(lab))
+    if f is None or f.lab is not lab:
+        f = _Frozen(lab)
+    target = f.vpc_of_ip(dst_ip)
+    if target is not None and target.name != vpc.name:
+        peers = f.peers  # VPC -> its ACTIVE peers
         mine = peers.get(vpc.name, set())
         if target.name not in mine:
             via = sorted(m for m in mine if target.name in peers.get(m, ()))

@@ -551,59 +551,120 @@ def probe(src, dst, proto, port, expect, lab, as_json):
 CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]"}
 
 
-@cli.command(epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json")
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json\n"
+                    "  sudo vpclab matrix -l big --jsonl | grep -v '\"reachable\"'")
 @lab_option
 @json_option
-def matrix(lab, as_json):
-    """Probe every ordered instance pair (ICMP, plus the service port of service instances)."""
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="Print JSON lines: one pair per line as it is probed, then one line with the summary.")
+def matrix(lab, as_json, as_jsonl):
+    """Probe every ordered instance pair (ICMP, plus the service port of service instances).
+
+    Rows stream out as they are probed, a chunk of sources at a time, so memory stays
+    flat on large labs; --json still prints one document.
+    """
     from . import probing
 
-    with progress_bar("probing all pairs", quiet=as_json) as cb:
-        doc = probing.matrix(lab, progress=cb)
-    emit(doc, as_json, lambda: render_matrix(doc))
-    if doc["mismatches"]:
-        warn(f"{doc['mismatches']} pair(s) where the packets and explain disagree: one of them has a bug")
+    quiet = as_json or as_jsonl
+    with progress_bar("probing all pairs", quiet=quiet) as cb:
+        run = probing.MatrixRun(lab, progress=cb)
+        if as_jsonl:
+            for r in run.rows():
+                click.echo(json.dumps(r))
+            click.echo(json.dumps(run.document()))
+        elif as_json:
+            stream_matrix_json(run)
+        else:
+            view = MatrixView(run)
+            for r in run.rows():
+                view.add(r)
+    if not quiet:
+        view.render()
+    if run.mismatches:
+        warn(f"{run.mismatches} pair(s) where the packets and explain disagree: one of them has a bug")
 
 
-def render_matrix(doc):
-    from rich.table import Table
+def stream_matrix_json(run) -> None:
+    """The `matrix --json` document, written a row at a time (one pair per line)."""
+    out = sys.stdout
+    head = json.dumps({"lab": run.lab, "instances": run.instances}, indent=2)
+    out.write(head[:-2] + ',\n  "pairs": [')
+    sep = "\n    "
+    for r in run.rows():
+        out.write(sep + json.dumps(r))
+        sep = ",\n    "
+    tail = json.dumps(run.document(), indent=2)
+    out.write("\n  ],\n" + tail[tail.index('  "summary"'):] + "\n")
+    out.flush()
 
-    c = console()
-    insts = doc["instances"]
-    icmp = {(r["src"], r["dst"]): r for r in doc["pairs"] if r["proto"] == "icmp"}
-    if len(insts) <= 40:
-        t = Table(title=f"lab {doc['lab']}: ICMP  (R reachable, N no-return, . unreachable; rows: from)",
-                  title_justify="left", show_edge=False, pad_edge=False)
-        t.add_column("from \\ to")
-        for i, d in enumerate(insts):
-            t.add_column(str(i + 1), justify="center")
-        for i, s in enumerate(insts):
-            t.add_row(f"{i + 1} {s}", *["-" if s == d else CELL[icmp[(s, d)]["result"]] + (
-                "[bold red]![/]" if "mismatch" in icmp[(s, d)] else "") for d in insts])
-        c.print(t)
-    services = [r for r in doc["pairs"] if r["proto"] != "icmp"]
-    if services and len(services) <= 200:
-        table("Service ports", ["from", "to", "port", "result", "reason"],
-              [[r["src"], r["dst"], f"{r['proto']}/{r['port']}", r["result"], r["reason"]["code"]]
-               for r in services])
-    bad = [r for r in doc["pairs"] if r["result"] != "reachable"]
-    if bad and len(bad) <= 60:
-        table("Why not", ["from", "to", "proto", "result", "reason", "at", "table"],
-              [[r["src"], r["dst"], r["proto"] + (f"/{r['port']}" if r["port"] else ""), r["result"],
-                r["reason"]["code"], r["reason"]["where"], r["reason"]["table"]] for r in bad])
-    elif bad:
-        counts = {}
-        for r in bad:
-            counts[(r["result"], r["reason"]["code"])] = counts.get((r["result"], r["reason"]["code"]), 0) + 1
-        table("Why not (counts; --json lists every pair)", ["result", "reason", "pairs"],
-              [[res, code, n] for (res, code), n in sorted(counts.items(), key=lambda kv: -kv[1])])
-    s = doc["summary"]
-    c.print(f"{len(doc['pairs'])} probes in {doc['seconds']:.2f} s: [green]{s['reachable']} reachable[/], "
-            f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
-            + (f", [bold red]{doc['mismatches']} mismatches with explain[/]" if doc["mismatches"] else ""))
-    for r in doc["pairs"]:
-        if "mismatch" in r:
-            c.print(f"[bold red]MISMATCH[/] {r['src']} -> {r['dst']} {r['proto']}: {r['mismatch']}")
+
+class MatrixView:
+    """The human matrix, gathered row by row: only what it prints is kept."""
+
+    GRID_MAX, SERVICES_MAX, WHY_MAX, MISMATCHES_MAX = 40, 200, 60, 50
+
+    def __init__(self, run):
+        self.run = run
+        self.grid = {} if len(run.instances) <= self.GRID_MAX else None
+        self.services, self.bad, self.mismatched = [], [], []
+        self.n_services = self.n_bad = 0
+        self.counts = {}
+
+    def add(self, r: dict) -> None:
+        if r["proto"] == "icmp":
+            if self.grid is not None:
+                self.grid[(r["src"], r["dst"])] = (r["result"], "mismatch" in r)
+        else:
+            self.n_services += 1
+            if self.n_services <= self.SERVICES_MAX:
+                self.services.append([r["src"], r["dst"], f"{r['proto']}/{r['port']}", r["result"],
+                                      r["reason"]["code"]])
+        if r["result"] != "reachable":
+            self.n_bad += 1
+            key = (r["result"], r["reason"]["code"])
+            self.counts[key] = self.counts.get(key, 0) + 1
+            if self.n_bad <= self.WHY_MAX:
+                self.bad.append([r["src"], r["dst"], r["proto"] + (f"/{r['port']}" if r["port"] else ""),
+                                 r["result"], r["reason"]["code"], r["reason"]["where"], r["reason"]["table"]])
+        if "mismatch" in r and len(self.mismatched) < self.MISMATCHES_MAX:
+            self.mismatched.append(f"{r['src']} -> {r['dst']} {r['proto']}: {r['mismatch']}")
+
+    def render(self) -> None:
+        from rich.table import Table
+
+        c, run = console(), self.run
+        insts = run.instances
+        if self.grid is not None:
+            t = Table(title=f"lab {run.lab}: ICMP  (R reachable, N no-return, . unreachable; rows: from)",
+                      title_justify="left", show_edge=False, pad_edge=False)
+            t.add_column("from \\ to")
+            for i, d in enumerate(insts):
+                t.add_column(str(i + 1), justify="center")
+            for i, s in enumerate(insts):
+                cells = []
+                for d in insts:
+                    if s == d:
+                        cells.append("-")
+                    else:
+                        result, bad = self.grid[(s, d)]
+                        cells.append(CELL[result] + ("[bold red]![/]" if bad else ""))
+                t.add_row(f"{i + 1} {s}", *cells)
+            c.print(t)
+        if self.services and self.n_services <= self.SERVICES_MAX:
+            table("Service ports", ["from", "to", "port", "result", "reason"], self.services)
+        if self.n_bad and self.n_bad <= self.WHY_MAX:
+            table("Why not", ["from", "to", "proto", "result", "reason", "at", "table"], self.bad)
+        elif self.n_bad:
+            table("Why not (counts; --json lists every pair)", ["result", "reason", "pairs"],
+                  [[res, code, n] for (res, code), n in sorted(self.counts.items(), key=lambda kv: -kv[1])])
+        s = run.summary
+        c.print(f"{run.pairs} probes in {run.seconds:.2f} s: [green]{s['reachable']} reachable[/], "
+                f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
+                + (f", [bold red]{run.mismatches} mismatches with explain[/]" if run.mismatches else ""))
+        for line in self.mismatched:
+            c.print(f"[bold red]MISMATCH[/] {line}")
+        if run.mismatches > len(self.mismatched):
+            c.print(f"[bold red]MISMATCH[/] ... and {run.mismatches - len(self.mismatched)} more (--json lists them)")
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab test                 # the running lab's expect: list\n"

@@ -9,10 +9,11 @@ the result says so loudly (`mismatch`).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import analyze, controller
 from .errors import Refused
@@ -37,8 +38,11 @@ class Target:
     port: Optional[int]
 
     def spec(self, lab: str) -> ProbeSpec:
-        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), str(self.src.ip), str(self.dst_ip),
-                         self.proto, self.port)
+        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
+                         _text(self.dst_ip), self.proto, self.port)
+
+
+_text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
 
 
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
@@ -67,40 +71,69 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
 def capture_points(model: Lab, t: Target, expected: analyze.Verdict) -> List[CapturePoint]:
     """Every VPC router the request or reply may cross, then the destination instance."""
     order: List[str] = []
-    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [
-            getattr(model.vpc_of_ip(t.dst_ip), "name", None)]:
+    dst_vpc = t.dst.vpc if t.dst is not None else getattr(model.vpc_of_ip(t.dst_ip), "name", None)
+    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc]:
         if hop in model.vpcs and hop not in order:
             order.append(hop)
-    pts = [CapturePoint(names.vpc_ns(model.name, v), None, v) for v in order]
+    pts = [_vpc_point(model.name, v) for v in order]
     if t.dst is not None:
-        pts.append(CapturePoint(names.instance_ns(model.name, t.dst.vpc, t.dst.name), None, t.dst.ref))
+        pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
     return pts
 
 
-def _with_peerings(model: Lab, hops: List[str]) -> List[str]:
+@functools.lru_cache(maxsize=1 << 14)
+def _vpc_point(lab: str, vpc: str) -> CapturePoint:
+    return CapturePoint(names.vpc_ns(lab, vpc), None, vpc)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _instance_point(lab: str, vpc: str, inst: str) -> CapturePoint:
+    return CapturePoint(names.instance_ns(lab, vpc, inst), None, f"{vpc}/{inst}")
+
+
+Between = Dict[Tuple[str, str], str]
+
+
+def peerings_between(model: Lab) -> Between:
+    """(VPC, VPC) -> the first ACTIVE peering joining them, both ways round."""
+    out: Between = {}
+    for p in model.peerings.values():
+        if p.state == ACTIVE:
+            out.setdefault((p.vpc, p.peer_vpc), p.name)
+            out.setdefault((p.peer_vpc, p.vpc), p.name)
+    return out
+
+
+def _with_peerings(model: Lab, hops: List[str], between: Between) -> List[str]:
     """Insert the ACTIVE peering between consecutive VPC hops, as explain's paths do."""
     out: List[str] = []
     for h in hops:
         if out and out[-1] in model.vpcs and h in model.vpcs:
-            for p in model.peerings.values():
-                if p.state == ACTIVE and p.joins(out[-1], h):
-                    out.append(p.name)
-                    break
+            p = between.get((out[-1], h))
+            if p is not None:
+                out.append(p)
         out.append(h)
     return out
 
 
-def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, captured: bool = True) -> dict:
+def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, captured: bool = True,
+             between: Optional[Between] = None) -> dict:
     """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
 
     `captured`: the outcome carries captures (crafted probe, capture diagnosis), so an
     answer the destination instance never saw the request for came from someone else
     (an overlapping address elsewhere, the source itself): not a reply from DST.
+    `between`: peerings_between(model), when classifying many.
     """
+    if between is None:
+        between = peerings_between(model)
     vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
     arrived = t.dst is not None and t.dst.ref in o.request_seen
-    port_unreachable = "port unreachable" in (o.detail or "")
+    # The request met "port unreachable" (the socket's own error, or a captured one quoting
+    # the request); an error quoting the reply came from wherever the reply went instead.
+    detail = o.detail or ""
+    port_unreachable = "port unreachable" in detail.split("; ")[0] or "request met icmp port unreachable" in detail
     impostor = captured and o.replied and not arrived
     if impostor:
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
@@ -111,18 +144,18 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
             fwd, ret = expected.forward.to_json(), expected.ret.to_json()
         else:
             fwd = {"delivered": True, "last_hop": t.dst_ref,
-                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd) + [t.dst_ref]}
+                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd, between) + [t.dst_ref]}
             ret = {"delivered": True, "last_hop": t.src.ref,
-                   "path": _with_peerings(model, [t.dst_ref] + vpcs_back) + [t.src.ref]}
+                   "path": _with_peerings(model, [t.dst_ref] + vpcs_back, between) + [t.src.ref]}
     else:
         if arrived and t.proto == "udp" and port_unreachable:
             result = analyze.UNREACHABLE  # the port is unreachable: nothing listens (NO_LISTENER)
         else:
             result = analyze.NO_RETURN if arrived else analyze.UNREACHABLE
-        fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd)
+        fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
         if arrived:
             fwd = {"delivered": True, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
-            rpath = _with_peerings(model, [t.dst_ref] + vpcs_back)
+            rpath = _with_peerings(model, [t.dst_ref] + vpcs_back, between)
             ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
             if result == analyze.UNREACHABLE:
                 ret = {"delivered": False, "last_hop": None, "path": []}
@@ -176,53 +209,111 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
 
 # ---- many probes: matrix and test ----------------------------------------------------------
 
+MATRIX_CHUNK = 40_000  # pairs probed at once by `matrix`: rows stream out chunk by chunk
 
-def run_many(model: Lab, targets: List[Target], progress=None) -> List[dict]:
-    """Fast path for every target; capture diagnosis only for the unanswered ones."""
+
+def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -> List[dict]:
+    """Fast path for what should answer; capture diagnosis for what should not, or did not.
+
+    Every probe is its own: targets that differ only by which VPC holds an address have
+    equal specs, so nothing here is keyed by spec or address, only by position.
+    `diagnoser`: an open engine.Diagnoser to capture with (a matrix keeps one for all
+    its chunks); by default the capture sockets live for this call only.
+    """
     from .probe import engine
 
-    verdicts = [analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), t.proto, t.port)
-                for t in targets]
+    with analyze.frozen(model):
+        verdicts = [analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), t.proto, t.port)
+                    for t in targets]
     specs = [t.spec(model.name) for t in targets]
-    outcomes = engine.fast_probe(specs, timeout=FAST_TIMEOUT)
+    # The fast path for the pairs explain expects to be reachable; capture diagnosis for the
+    # others (sent once, straight away: an answer explain did not expect is checked on the
+    # spot, was it really DST?) and for the expected answers that did not come.
+    fast = [i for i, v in enumerate(verdicts) if v.result == analyze.REACHABLE]
+    outcomes: List[Optional[ProbeOutcome]] = [None] * len(targets)
+    for i, o in zip(fast, engine.fast_probe([specs[i] for i in fast], timeout=FAST_TIMEOUT)):
+        outcomes[i] = o
     if progress:
         progress(1, 2, "fast path")
-    # Diagnose by capture every unanswered pair, and every answer explain did not expect
-    # (was it really DST that answered?).
-    pending = [i for i, o in enumerate(outcomes) if not o.replied or verdicts[i].result != analyze.REACHABLE]
+    pending = [i for i, o in enumerate(outcomes) if o is None or not o.replied]
     captured = [False] * len(outcomes)
     if pending:
-        captures = {specs[i]: capture_points(model, targets[i], verdicts[i]) for i in pending}
-        diag = engine.capture_probe([specs[i] for i in pending], captures, timeout=DIAG_TIMEOUT)
+        diag = (diagnoser.probe if diagnoser is not None else engine.capture_probe)(
+            [specs[i] for i in pending], [capture_points(model, targets[i], verdicts[i]) for i in pending],
+            timeout=DIAG_TIMEOUT)
         for i, o in zip(pending, diag):
             outcomes[i], captured[i] = o, True
     if progress:
         progress(2, 2, "diagnosis")
-    return [classify(model, t, o, v, c) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+    between = peerings_between(model)
+    return [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+
+
+def matrix_targets(src: Instance, insts: List[Instance]) -> List[Target]:
+    """SRC to every other instance: ICMP, plus the service port of service instances."""
+    out = []
+    for d in insts:
+        if d is src:
+            continue
+        out.append(Target(src, d.ref, d.ip, d, "icmp", None))
+        if d.service_port:
+            out.append(Target(src, d.ref, d.ip, d, "tcp", d.service_port))
+    return out
+
+
+class MatrixRun:
+    """Every ordered instance pair of a running lab, probed a chunk of sources at a time.
+
+    `rows()` yields each pair's verdict as soon as its chunk is done and keeps none of
+    them, so memory stays flat however many pairs there are; the counts (`summary`,
+    `mismatches`, `pairs`, `seconds`) are complete once `rows()` is exhausted.
+    """
+
+    def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK):
+        controller.require_root("matrix")
+        self.lab = controller.resolve_lab(lab)
+        self.model = controller.load_model(self.lab)
+        self.insts = self.model.instances()
+        self.instances = [i.ref for i in self.insts]
+        per_src = len(self.insts) - 1 + sum(1 for i in self.insts if i.service_port)
+        self.total = sum(per_src - (1 if s.service_port else 0) for s in self.insts)
+        self.progress, self.chunk = progress, max(1, chunk)
+        self.summary: Dict[str, int] = {r: 0 for r in RESULTS}
+        self.mismatches = self.pairs = 0
+        self.seconds = 0.0
+
+    def rows(self) -> Iterator[dict]:
+        from .probe.engine import Diagnoser
+
+        t0 = time.monotonic()
+        batch: List[Target] = []
+        with analyze.frozen(self.model), Diagnoser() as diagnoser:
+            for n, s in enumerate(self.insts):
+                batch += matrix_targets(s, self.insts)
+                if len(batch) >= self.chunk or n == len(self.insts) - 1:
+                    for r in run_many(self.model, batch, diagnoser=diagnoser):
+                        self.summary[r["result"]] += 1
+                        self.mismatches += "mismatch" in r
+                        self.pairs += 1
+                        yield r
+                    batch = []
+                    if self.progress:
+                        self.progress(self.pairs, self.total, "probing")
+        self.seconds = round(time.monotonic() - t0, 3)
+
+    def document(self, pairs: Optional[List[dict]] = None) -> dict:
+        """The `matrix --json` document (CLI.md); `pairs` left out when streamed."""
+        doc = {"lab": self.lab, "instances": self.instances}
+        if pairs is not None:
+            doc["pairs"] = pairs
+        doc.update({"summary": self.summary, "mismatches": self.mismatches, "seconds": self.seconds})
+        return doc
 
 
 def matrix(lab: Optional[str] = None, progress=None) -> dict:
-    controller.require_root("matrix")
-    name = controller.resolve_lab(lab)
-    model = controller.load_model(name)
-    insts = model.instances()
-    targets = []
-    for s in insts:
-        for d in insts:
-            if s is d:
-                continue
-            targets.append(Target(s, d.ref, d.ip, d, "icmp", None))
-            if d.service_port:
-                targets.append(Target(s, d.ref, d.ip, d, "tcp", d.service_port))
-    t0 = time.monotonic()
-    rows = run_many(model, targets, progress)
-    elapsed = time.monotonic() - t0
-    summary: Dict[str, int] = {r: 0 for r in RESULTS}
-    for r in rows:
-        summary[r["result"]] += 1
-    mismatches = [r for r in rows if "mismatch" in r]
-    return {"lab": name, "instances": [i.ref for i in insts], "pairs": rows, "summary": summary,
-            "mismatches": len(mismatches), "seconds": round(elapsed, 3)}
+    """Every pair at once, as one document (MatrixRun streams them instead)."""
+    run = MatrixRun(lab, progress)
+    return run.document(list(run.rows()))
 
 
 def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -> dict:

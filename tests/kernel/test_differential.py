@@ -1,16 +1,20 @@
 """Differential property test: the live packets and `explain` must agree on random labs.
 
-Hypothesis draws small random VALID topologies: 2-5 VPCs with distinct CIDRs (/16
-or /20) in two regions and two accounts, one subnet and 1-2 instances each (the
-second is sometimes a cdb, cmem or clb), random peerings (cross-region ones with a
-bandwidth cap, cross-account ones sometimes left PENDING), and a random subset of
-routes on each side (to the peer's whole CIDR or only its subnet). Each lab is
-built in-process (`controller.up`), then every ordered instance pair is probed
-with real packets (`probing.run_many`: ICMP, UDP to the service port or to a
-closed one, TCP to the service port or to a closed one); no row may carry a
-`mismatch` (the packets and explain disagree). Some examples then apply a
-peering lifecycle event on the live lab (accept, reject or delete) and check
-every pair again. The lab is always torn down (`controller.down`).
+Hypothesis draws small random VALID topologies: 2-5 VPCs (/16 or /20) in two regions
+and two accounts, one subnet and 1-2 instances each (the second is sometimes a cdb,
+cmem or clb), random peerings (cross-region ones with a bandwidth cap, cross-account
+ones sometimes left PENDING), and a random subset of routes on each side (to the
+peer's whole CIDR or only its subnet). Some VPCs are twins: they overlap an earlier
+VPC (same range, never peered with it) and their instances hold the same addresses,
+so one address names two instances, before or after each other in the file (issue 8).
+
+Each lab is built in-process (`controller.up`), then every ordered instance pair is
+probed with real packets along both batch paths: the one of `test` (`probing.target`
++ `probing.run_many`: ICMP, UDP to the service port or to a closed one, TCP to the
+service port or to a closed one) and the one of `matrix` (`probing.MatrixRun`, in
+small chunks); no row may carry a `mismatch`, and every matrix row must have explain's
+verdict. Some examples then apply a peering lifecycle event on the live lab (accept,
+reject or delete) and check every pair again. The lab is always torn down.
 
 The failing topology's YAML (and the events) are printed on failure.
 
@@ -38,7 +42,7 @@ from hypothesis import HealthCheck, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from labkit import assert_gone  # noqa: E402
-from vpclab import controller, probing  # noqa: E402
+from vpclab import analyze, controller, probing  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
@@ -60,24 +64,35 @@ def topologies(draw):
     """(topology dict without `lab:`, lifecycle events to apply after the first check)."""
     n = draw(st.integers(2, 5))
     octets = draw(st.lists(st.integers(1, 250), min_size=n, max_size=n, unique=True))
+    for i in range(1, n):
+        if draw(st.integers(0, 3)) == 0:  # a twin of an earlier VPC: same range, same addresses
+            octets[i] = octets[draw(st.integers(0, i - 1))]
     names = [f"v{i}" for i in range(n)]
     vpcs, cidr, subnet = {}, {}, {}
     for name, o in zip(names, octets):
         cidr[name] = f"10.{o}.0.0/{draw(st.sampled_from([16, 20]))}"
         subnet[name] = f"10.{o}.1.0/24"
-        instances = {"cvm-1": {"subnet": "app"}}
+        instances = {"cvm-1": {"subnet": "app", "ip": f"10.{o}.1.10"}}
         second = draw(st.sampled_from([None, "cvm", "cdb", "cmem", "clb"]))
         if second == "clb":
-            instances["lb-1"] = {"subnet": "app", "kind": "clb", "port": 80, "backends": ["cvm-1"]}
+            instances["lb-1"] = {"subnet": "app", "kind": "clb", "port": 80, "backends": ["cvm-1"],
+                                 "ip": f"10.{o}.1.20"}
         elif second is not None:
-            instances[SECOND[second]] = {"subnet": "app", "kind": second}
+            instances[SECOND[second]] = {"subnet": "app", "kind": second, "ip": f"10.{o}.1.20"}
         vpcs[name] = {"account": draw(st.sampled_from(ACCOUNTS)), "region": draw(st.sampled_from(REGIONS)),
                       "cidr": cidr[name], "subnets": {"app": {"cidr": subnet[name]}},
                       "route_tables": {"default": {"routes": []}}, "instances": instances}
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    # overlapping VPCs cannot peer (CLOUD-RULES.md)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if subnet[a] != subnet[b]]
     chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
-    peerings = {}
+    peerings, peers = {}, {name: [] for name in names}  # VPC -> [(peer, cross-region)]
     for a, b in chosen:
+        cross = vpcs[a]["region"] != vpcs[b]["region"]
+        # A VPC may peer two twins only over regional peerings (CLOUD-RULES.md, cross-region CIDR rule).
+        if any(subnet[o] == subnet[y] and (cross or c) for x, y in ((a, b), (b, a)) for o, c in peers[x]):
+            continue
+        peers[a].append((b, cross))
+        peers[b].append((a, cross))
         if draw(st.booleans()):
             a, b = b, a
         pid = f"pcx-{a}-{b}"
@@ -91,7 +106,9 @@ def topologies(draw):
             how = draw(st.sampled_from(["none", "cidr", "subnet"]))
             if how != "none":
                 dest = cidr[other] if how == "cidr" else subnet[other]
-                vpcs[side]["route_tables"]["default"]["routes"].append({"destination": dest, "next_hop": pid})
+                routes = vpcs[side]["route_tables"]["default"]["routes"]
+                if all(r["destination"] != dest for r in routes):  # a twin's range may be routed already
+                    routes.append({"destination": dest, "next_hop": pid})
     for v in vpcs.values():
         if not v["route_tables"]["default"]["routes"]:
             del v["route_tables"]
@@ -129,13 +146,30 @@ def targets(model):
     return out
 
 
+def disagreements(model, rows):
+    """Rows whose packets disagree with explain, recomputed here, not taken from the row."""
+    bad = []
+    for r in rows:
+        want = analyze.explain(model, r["src"], r["dst"], r["proto"], r["port"]).result
+        if "mismatch" in r or r["result"] != want:
+            bad.append(f"{r['src']} -> {r['dst']} {r['proto']}/{r['port']}: packets {r['result']}, explain {want}: "
+                       f"{r.get('mismatch')} (explain: {r['reason']['code']} at {r['reason']['where']}; "
+                       f"observed: {r['observed']})")
+    return bad
+
+
 def check_agreement(lab: str, when: str) -> None:
     model = controller.load_model(lab)
-    rows = probing.run_many(model, targets(model))
-    bad = [f"{r['src']} -> {r['dst']} {r['proto']}/{r['port']}: {r['mismatch']} "
-           f"(explain: {r['reason']['code']} at {r['reason']['where']}; observed: {r['observed']})"
-           for r in rows if "mismatch" in r]
-    assert not bad, f"{when}: {len(bad)} of {len(rows)} probes disagree with explain:\n" + "\n".join(bad)
+    rows = probing.run_many(model, targets(model))  # the batch path of `test`
+    bad = disagreements(model, rows)
+    assert not bad, f"{when}, test path: {len(bad)} of {len(rows)} probes disagree:\n" + "\n".join(bad)
+    run = probing.MatrixRun(lab, chunk=7)  # the batch path of `matrix`, several chunks
+    rows = list(run.rows())
+    n = len(model.instances())
+    assert len({(r["src"], r["dst"], r["proto"]) for r in rows}) == len(rows) >= n * (n - 1)
+    bad = disagreements(model, rows)
+    assert not bad, f"{when}, matrix: {len(bad)} of {len(rows)} rows disagree:\n" + "\n".join(bad)
+    assert run.mismatches == 0 and sum(run.summary.values()) == len(rows)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=False, print_blob=True,
@@ -182,8 +216,17 @@ def test_generator_covers_the_interesting_cases():
         routes = [r for v in doc["vpcs"].values() for t in v.get("route_tables", {}).values() for r in t["routes"]]
         if any(r["destination"].endswith("/24") for r in routes):
             seen.add("route to a subnet")
+        ips = [i["ip"] for v in doc["vpcs"].values() for i in v["instances"].values()]
+        shared = {ip for ip in ips if ips.count(ip) > 1}
+        if shared:
+            seen.add("address held in two VPCs")
+            holders = {v for v, body in doc["vpcs"].items()
+                       if any(i["ip"] in shared for i in body["instances"].values())}
+            if any(p["vpc"] in holders or p["peer_vpc"] in holders for p in peerings):
+                seen.add("shared address, peered holder")
 
     draw()
     want = {"cvm", "cdb", "cmem", "clb", "cross-region", "pending", "five vpcs, four peerings", "route to a subnet",
-            "event:accept", "event:reject", "event:delete"}
+            "event:accept", "event:reject", "event:delete", "address held in two VPCs",
+            "shared address, peered holder"}
     assert want <= seen, f"never drawn: {sorted(want - seen)}"

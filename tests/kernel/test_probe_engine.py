@@ -200,7 +200,7 @@ def test_icmp_reachable_fast_capture_crafted(make_topo):
     spec = t.spec()
     [o] = fast_probe([spec])
     assert o.replied and o.detail == "echo-reply" and o.rtt_ms is not None and o.rtt_ms > 0
-    [o] = capture_probe([spec], {spec: t.points()})
+    [o] = capture_probe([spec], [t.points()])
     assert o.replied, o
     assert o.request_seen == ["src", "router-in", "router-out", "dst"]
     assert o.reply_seen == ["src", "router-in", "router-out", "dst"]
@@ -213,7 +213,7 @@ def test_icmp_reachable_fast_capture_crafted(make_topo):
 def test_router_address_is_one_hop(make_topo):
     t = make_topo()
     spec = t.spec(dst=R_A_IP)
-    [o] = capture_probe([spec], {spec: t.points()})
+    [o] = capture_probe([spec], [t.points()])
     assert o.replied
     assert o.request_seen == ["src", "router-in"] and o.reply_seen == ["src", "router-in"]
 
@@ -225,7 +225,7 @@ def test_no_return_route(make_topo):
     spec = t.spec()
     [o] = fast_probe([spec], timeout=0.3)
     assert not o.replied and o.detail == "no reply" and o.rtt_ms is None
-    [o] = capture_probe([spec], {spec: t.points()}, timeout=0.3)
+    [o] = capture_probe([spec], [t.points()], timeout=0.3)
     assert not o.replied
     # the request arrived all the way; b had no route for its reply
     assert o.request_seen == ["src", "router-in", "router-out", "dst"]
@@ -253,7 +253,7 @@ def test_forward_route_missing(make_topo):
     assert o.request_seen == ["src", "router-in"]
     # routers rate-limit ICMP errors (a burst of ~2, then ~1/s): from here on the
     # error may not come, the captures still tell where the request stopped
-    [o] = capture_probe([spec], {spec: t.points()}, timeout=0.3)
+    [o] = capture_probe([spec], [t.points()], timeout=0.3)
     assert not o.replied
     assert o.request_seen == ["src", "router-in"] and o.reply_seen == []
 
@@ -277,7 +277,7 @@ def test_tcp_listener_and_closed_port(make_topo):
     o1, o2 = fast_probe([open_, closed])
     assert o1.replied and o1.detail == "SYN-ACK" and o1.rtt_ms is not None
     assert o2.replied and o2.detail == "RST"
-    o1, o2 = capture_probe([open_, closed], {open_: t.points(), closed: t.points()})
+    o1, o2 = capture_probe([open_, closed], [t.points(), t.points()])
     assert (o1.detail, o2.detail) == ("SYN-ACK", "RST")
     for o in (o1, o2):
         assert o.request_seen == ["src", "router-in", "router-out", "dst"]
@@ -294,7 +294,7 @@ def test_udp_listener_and_closed_port(make_topo):
     o1, o2 = fast_probe([open_, closed])
     assert o1.replied and o1.detail == "udp reply"
     assert not o2.replied and o2.detail == "icmp port unreachable"
-    o1, o2 = capture_probe([open_, closed], {open_: t.points(), closed: t.points()})
+    o1, o2 = capture_probe([open_, closed], [t.points(), t.points()])
     assert o1.replied and o1.reply_seen == ["src", "router-in", "router-out", "dst"]
     assert not o2.replied and o2.request_seen[-1] == "dst" and o2.reply_seen == []
     assert o2.detail == f"icmp port unreachable; request met icmp port unreachable from {B_IP}"
@@ -326,7 +326,7 @@ def test_many_probes_at_once(make_topo, capsys):
 
     pts = t.points()
     t0 = time.perf_counter()
-    out = capture_probe(specs, {s: pts for s in specs})
+    out = capture_probe(specs, [pts] * len(specs))
     dt = time.perf_counter() - t0
     assert all(o.replied for o in out)
     assert all(o.request_seen[-1] in ("dst", "router-in") for o in out)
@@ -339,7 +339,7 @@ def test_many_unanswered_probes_wait_together(make_topo, capsys):
     n = 2000
     specs = [t.spec() for _ in range(n)]
     t0 = time.perf_counter()
-    out = capture_probe(specs, {s: t.points() for s in specs}, timeout=0.3)
+    out = capture_probe(specs, [t.points()] * len(specs), timeout=0.3)
     dt = time.perf_counter() - t0
     assert not any(o.replied for o in out)
     assert all(o.request_seen == ["src", "router-in", "router-out", "dst"] for o in out)
@@ -378,7 +378,7 @@ def test_wire_matches_scapy():
 # -- errors -----------------------------------------------------------------------
 
 def test_missing_namespace_and_bad_spec():
-    assert fast_probe([]) == [] and capture_probe([], {}) == []
+    assert fast_probe([]) == [] and capture_probe([], []) == []
     with pytest.raises(NotFound):
         fast_probe([ProbeSpec("vpclab-tnonexistent-x", A_IP, B_IP, "icmp", None)])
     with pytest.raises(Refused):
@@ -392,7 +392,7 @@ def test_missing_capture_interface(make_topo):
     t = make_topo()
     spec = t.spec()
     with pytest.raises(NotFound):
-        capture_probe([spec], {spec: [CapturePoint(t.r, "nope0", "x")]})
+        capture_probe([spec], [[CapturePoint(t.r, "nope0", "x")]])
 
 
 def test_crafted_probe_command_latency(make_topo, capsys):

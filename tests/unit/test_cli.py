@@ -234,3 +234,65 @@ def test_cli_runner_validate():
     assert r.exit_code == 0 and r.stdout.startswith(T01 + ": ok: lab two")
     r = CliRunner().invoke(cli, ["validate", str(ROOT / "tests/golden/quota.yaml")])
     assert r.exit_code == 2 and "LimitExceeded.VpcPeerTotalLimitExceeded" in r.stdout
+
+
+# ---- matrix output, streamed (the probing itself needs root: tests/kernel) ----------------------
+
+
+class FakeMatrixRun:
+    """Stands in for probing.MatrixRun: the same attributes, rows made up here, no packets."""
+
+    def __init__(self, n_pairs: int):
+        self.lab, self.instances = "demo", ["a/cvm-1", "b/cvm-1"]
+        self.summary = {"reachable": 0, "no-return": 0, "unreachable": 0}
+        self.mismatches = self.pairs = 0
+        self.seconds = 0.0
+        self.n = n_pairs
+
+    def rows(self):
+        for i in range(self.n):
+            result = ("reachable", "no-return", "unreachable")[i % 3]
+            r = {"src": self.instances[i % 2], "dst": self.instances[1 - i % 2], "proto": "icmp", "port": None,
+                 "result": result, "reason": {"code": None if i % 3 == 0 else "NO_ROUTE", "where": "b",
+                                              "table": "default", "detail": "x"}}
+            if i == 4:
+                r["mismatch"] = "made up"
+            self.summary[result] += 1
+            self.mismatches += "mismatch" in r
+            self.pairs += 1
+            yield r
+        self.seconds = 1.5
+
+    def document(self, pairs=None):
+        from vpclab.probing import MatrixRun
+
+        return MatrixRun.document(self, pairs)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_matrix_json_is_written_row_by_row_as_one_document(n, capsys):
+    from vpclab.cli import stream_matrix_json
+
+    stream_matrix_json(FakeMatrixRun(n))
+    doc = one_json(capsys.readouterr().out)
+    want = FakeMatrixRun(n)
+    pairs = list(want.rows())
+    assert doc == {"lab": "demo", "instances": ["a/cvm-1", "b/cvm-1"], "pairs": pairs, "summary": want.summary,
+                   "mismatches": want.mismatches, "seconds": 1.5}
+    assert list(doc) == ["lab", "instances", "pairs", "summary", "mismatches", "seconds"]
+
+
+def test_matrix_view_keeps_only_what_it_prints(capsys):
+    from vpclab.cli import MatrixView
+
+    run = FakeMatrixRun(100)
+    view = MatrixView(run)
+    for r in run.rows():
+        view.add(r)
+    assert len(view.bad) == MatrixView.WHY_MAX and view.n_bad == 66 and len(view.mismatched) == 1
+    view.render()
+    out = capsys.readouterr().out
+    assert "100 probes in 1.50 s" in out and "34 reachable" in out and "1 mismatches" in out
+    assert "MISMATCH a/cvm-1 -> b/cvm-1 icmp: made up" in out
+    counts = [line.split() for line in out.splitlines() if "NO_ROUTE" in line]
+    assert [c for c in counts if c[0] == "no-return"][0][-1] == "33"

@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
-from .fast import Run
+from .fast import Run, raise_fd_limit
 from .netns import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 
@@ -52,6 +52,9 @@ def _bpf_ipv4_only(snaplen: int) -> List[Tuple[int, int, int, int]]:
     ]
 
 
+_ACCEPT = _bpf_ipv4_only(SNAPLEN)
+
+
 def _attach_filter(s: socket.socket, prog: List[Tuple[int, int, int, int]]) -> None:
     insns = b"".join(struct.pack("HBBI", *i) for i in prog)
     buf = ctypes.create_string_buffer(insns, len(insns))
@@ -74,20 +77,24 @@ class CaptureSession:
         self.watch_req: Optional[bytes] = None
         self.watch_rep: Optional[bytes] = None
         self.hit: Optional[Tuple[float, str, bytes]] = None  # (time, "reply"|"error", packet)
-        prog = _bpf_ipv4_only(SNAPLEN)
+        raise_fd_limit()  # a socket and a namespace descriptor per namespace: 5,000 for a big lab
+        self.add(namespaces)
+
+    def add(self, namespaces: Iterable[str]) -> None:
+        """Open a capture socket in each namespace not watched yet."""
         try:
             for ns in namespaces:
                 if ns in self.index:
                     continue
                 check_ns_name(ns)
-                hop.enter(ns)
+                self.hop.enter(ns)
                 try:
                     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                                       | socket.SOCK_CLOEXEC, socket.htons(ETH_P_ALL))
                 except PermissionError:
                     raise EnvironmentProblem("packet capture needs CAP_NET_RAW", hint="run as root") from None
                 self.socks[s.fileno()] = (s, len(self.ns))
-                _attach_filter(s, prog)
+                _attach_filter(s, _ACCEPT)
                 try:
                     s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, CAPTURE_BUF)
                 except OSError:
@@ -97,6 +104,18 @@ class CaptureSession:
         except BaseException:
             self.close()
             raise
+
+    def reset(self) -> None:
+        """Start a new batch from a clean slate: what was queued, seen or dropped is forgotten."""
+        for s, _ in self.socks.values():
+            while True:
+                try:
+                    s.recv(SNAPLEN)
+                except (BlockingIOError, InterruptedError):
+                    break
+        self.drops()  # reading the statistics resets them
+        self.seen.clear()
+        self.errors.clear()
 
     def check_points(self, points: Iterable[CapturePoint]) -> None:
         """NotFound for a capture point naming an interface its namespace lacks."""
@@ -251,20 +270,42 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
         o.detail = "; ".join([o.detail] + notes) if o.detail else "; ".join(notes)
 
 
-def capture_probe(specs: Sequence[ProbeSpec], captures: Mapping[ProbeSpec, Sequence[CapturePoint]],
-                  timeout: float = 0.5) -> List[ProbeOutcome]:
-    """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
+class Diagnoser:
+    """Capture diagnosis of batch after batch, on capture sockets that stay open.
 
-    `captures[spec]` lists the points to watch for that spec, in path order; a spec
-    missing from the mapping gets none. Raises NotFound for a missing namespace or
-    interface, EnvironmentProblem without root.
+    Opening and closing a capture socket costs about as much as many probes (the close
+    waits for an RCU grace period), so a long run (a matrix of thousands of instances,
+    chunk by chunk) keeps them; each batch starts from a clean slate. Between batches
+    they stay open: what they queue meanwhile (the fast path's few probes) is thrown
+    away. Use from one thread, as a context manager.
     """
-    points_of = [list(captures.get(s, ())) for s in specs]
-    namespaces = [cp.ns for pts in points_of for cp in pts]
-    with Hopper() as hop:
-        session = CaptureSession(hop, namespaces)
+
+    def __enter__(self) -> "Diagnoser":
+        self.hop = Hopper().__enter__()
         try:
-            session.check_points({cp for pts in points_of for cp in pts})
+            self.session = CaptureSession(self.hop, [])
+        except BaseException:
+            self.hop.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.session.close()
+        finally:
+            self.hop.close()
+
+    def probe(self, specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
+              timeout: float = 0.5) -> List[ProbeOutcome]:
+        """As `capture_probe`, on this diagnoser's sockets."""
+        if len(captures) != len(specs):
+            raise ValueError("capture_probe: one list of capture points per spec")
+        points_of = [list(pts) for pts in captures]
+        session, hop = self.session, self.hop
+        session.add(cp.ns for pts in points_of for cp in pts)
+        session.check_points({cp for pts in points_of for cp in pts if cp.ifname is not None})
+        session.reset()
+        try:
             run = Run(specs, timeout, hop, readers=session.readers())
             try:
                 probes = run.run()
@@ -273,10 +314,25 @@ def capture_probe(specs: Sequence[ProbeSpec], captures: Mapping[ProbeSpec, Seque
             session.settle()
             drops = session.drops()
         finally:
-            session.close()
-    outcomes = []
-    for p, pts in zip(probes, points_of):
-        o = p.outcome()
-        annotate(o, session, p.req_key, p.rep_key, pts, drops)
-        outcomes.append(o)
-    return outcomes
+            hop.enter(None)
+        outcomes = []
+        for p, pts in zip(probes, points_of):
+            o = p.outcome()
+            annotate(o, session, p.req_key, p.rep_key, pts, drops)
+            outcomes.append(o)
+        session.seen.clear()
+        session.errors.clear()
+        return outcomes
+
+
+def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
+                  timeout: float = 0.5) -> List[ProbeOutcome]:
+    """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
+
+    `captures[i]` lists the points to watch for `specs[i]`, in path order. It is a list
+    beside the specs, not a mapping keyed by spec: two equal specs (one source to one
+    address held in two VPCs) are two probes with their own destinations to watch.
+    Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
+    """
+    with Diagnoser() as d:
+        return d.probe(specs, captures, timeout)

@@ -2,7 +2,8 @@
 
 - `fast_probe`: many probes at once on plain sockets; replied or not, RTT, why not.
 - `capture_probe`: the same, plus AF_PACKET captures telling where along the path
-  each request and reply was seen.
+  each request and reply was seen (`Diagnoser`: batch after batch on capture
+  sockets kept open).
 - `crafted_probe`: one probe built and sent with scapy from the source namespace,
   with the same captures.
 
@@ -11,9 +12,10 @@ only. scapy is imported lazily, by `crafted_probe` alone.
 """
 from __future__ import annotations
 
-from .capture import capture_probe
+from .capture import Diagnoser, capture_probe
 from .crafted import crafted_probe
 from .fast import fast_probe
 from .types import CapturePoint, ProbeOutcome, ProbeSpec
 
-__all__ = ["ProbeSpec", "CapturePoint", "ProbeOutcome", "fast_probe", "capture_probe", "crafted_probe"]
+__all__ = ["ProbeSpec", "CapturePoint", "ProbeOutcome", "fast_probe", "capture_probe", "crafted_probe",
+           "Diagnoser"]

@@ -6,12 +6,19 @@ and all of them wait together on one epoll until each is answered or its own
 deadline (send time + timeout) passes.
 
 - ICMP: one raw IPPROTO_ICMP socket per (namespace, source address); each probe has
-  its own id/seq so echo replies and quoted ICMP errors find their probe.
+  its own id/seq so echo replies and quoted ICMP errors find their probe, and counts
+  them only on its own socket: VPCs that are not peered may overlap, and a reply
+  delivered to another namespace holding the same source address is not an answer.
 - TCP: one non-blocking connect() per probe; connected (SYN-ACK) or ECONNREFUSED
   (RST) is a reply. Answered sockets are closed with an RST (SO_LINGER 0) so the
   source keeps no TIME_WAIT.
 - UDP: one connected socket per probe sends a small datagram; a datagram back is a
   reply, ECONNREFUSED means an ICMP port unreachable came back instead.
+
+Probes are told apart by namespace, never by address alone. Two probes whose sources
+are the same address in two namespaces get distinct TCP/UDP source ports (ICMP: ids),
+so every flow of a run has its own key and the captures of one cannot be taken for
+the other's.
 
 TCP/UDP probes hold a file descriptor while in flight; when there are more probes
 than the descriptor limit allows, a sliding window keeps as many in flight as fit.
@@ -39,11 +46,13 @@ from .types import ProbeOutcome, ProbeSpec, check_spec
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 SOL_RAW, ICMP_FILTER = 255, 1
 RAW_BUF = 8 << 20
 LAUNCH_CHUNK = 256  # probes sent between two looks at the replies
 FD_MARGIN = 64
+# source ports the run binds explicitly (Linux's default ephemeral range): chosen by the
+# kernel, two namespaces holding one address would pick the same port for the same peer
+PORT_LOW, PORT_SPAN = 32768, 28232
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 # raw ICMP sockets see every ICMP packet of their namespace; keep only replies and errors
@@ -101,7 +110,7 @@ class Probe:
     """One probe in flight (internal; becomes a ProbeOutcome at the end)."""
 
     __slots__ = ("spec", "proto", "src4", "dst4", "sock", "fd", "t0", "deadline", "done",
-                 "replied", "rtt", "detail", "req_key", "rep_key", "ident")
+                 "replied", "rtt", "detail", "req_key", "rep_key", "ident", "home")
 
     def __init__(self, spec: ProbeSpec):
         self.spec = spec
@@ -119,6 +128,7 @@ class Probe:
         self.req_key: Optional[bytes] = None
         self.rep_key: Optional[bytes] = None
         self.ident = 0  # ICMP: id << 16 | seq
+        self.home = -1  # ICMP: the descriptor of the socket its answers must arrive on
 
     def outcome(self) -> ProbeOutcome:
         return ProbeOutcome(self.spec, self.replied, self.rtt, [], [], self.detail)
@@ -145,6 +155,8 @@ class Run:
         self.icmp_fds: Dict[int, socket.socket] = {}
         self.by_rep: Dict[bytes, Probe] = {}  # ICMP reply key -> probe
         self.by_req: Dict[bytes, Probe] = {}  # ICMP request key -> probe (for quoted errors)
+        self.next_port: Dict[Tuple[int, bytes], int] = {}  # (proto, source address) -> next port to try
+        self.flows: set = set()  # TCP/UDP request keys already used in this run
         self.open_socks = 0
         self.remaining = len(self.probes)
         self.ep = select.epoll()
@@ -193,6 +205,7 @@ class Run:
             if s is None:
                 self._finish(p, False, why)
                 return True
+            p.home = s.fileno()
             p.t0 = time.monotonic()
             try:
                 s.sendto(wire.icmp_echo(p.ident >> 16, p.ident & 0xFFFF), (spec.dst_ip, 0))
@@ -207,10 +220,9 @@ class Run:
         stype = socket.SOCK_STREAM if p.proto == 6 else socket.SOCK_DGRAM
         s = socket.socket(socket.AF_INET, stype | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
-            s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             if p.proto == 6:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
-            s.bind((spec.src_ip, 0))
+            self._bind(p, s)
         except OSError as e:
             s.close()
             self._finish(p, False, errno_detail(e.errno, True))
@@ -237,14 +249,37 @@ class Run:
                 self._finish(p, False, errno_detail(err, True))
                 return True
             mask = select.EPOLLIN
-        sport = s.getsockname()[1]
-        p.req_key, p.rep_key = wire.probe_keys(p.proto, p.src4, p.dst4, sport, spec.port)
         p.sock, p.fd = s, s.fileno()
         self.by_fd[p.fd] = p
         self.open_socks += 1
         self.ep.register(p.fd, mask)
         p.deadline = p.t0 + self.timeout
         return True
+
+    def _bind(self, p: Probe, s: socket.socket) -> None:
+        """Bind `s` to a source port giving `p` a flow key no other probe of the run has.
+
+        The ports of one (protocol, source address) are handed out in turn across all
+        namespaces; a port busy in this namespace (EADDRINUSE) is skipped.
+        """
+        where = (p.proto, p.src4)
+        n = self.next_port.get(where, 0)
+        for tries in range(PORT_SPAN):
+            port = PORT_LOW + (n + tries) % PORT_SPAN
+            keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
+            if keys[0] in self.flows:
+                continue
+            try:
+                s.bind((p.spec.src_ip, port))
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            self.next_port[where] = n + tries + 1
+            self.flows.add(keys[0])
+            p.req_key, p.rep_key = keys
+            return
+        raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
     # -- completion ----------------------------------------------------------
     def _finish(self, p: Probe, replied: bool, detail: str, rtt: bool = False,
@@ -274,7 +309,7 @@ class Run:
             self.open_socks -= 1
 
     def _on_icmp(self, s: socket.socket, now: float) -> None:
-        by_rep, by_req = self.by_rep, self.by_req
+        by_rep, by_req, home = self.by_rep, self.by_req, s.fileno()
         while True:
             try:
                 d = s.recv(2048)
@@ -288,13 +323,13 @@ class Run:
             t = d[ihl]
             if t == wire.ICMP_ECHO_REPLY:
                 p = by_rep.get(d[9:10] + d[12:20] + d[ihl + 4:ihl + 8])
-                if p is not None and not p.done and p.deadline:
+                if p is not None and p.home == home and not p.done and p.deadline:
                     self._finish(p, True, "echo-reply", rtt=True, now=now)
             else:
                 r = wire.read_packet(d)
                 if r is not None and r[1] is not None:
                     p = by_req.get(r[0])
-                    if p is not None and not p.done and p.deadline:
+                    if p is not None and p.home == home and not p.done and p.deadline:
                         t, code, frm = r[1]
                         self._finish(p, False, wire.icmp_error_text(t, code, frm))
 
