@@ -112,7 +112,7 @@ def layout(status: dict) -> dict:
         norm = math.hypot(dx, dy) or 1.0
         mid = [(a[0] + b[0]) / 2 - dy / norm * bend, (a[1] + b[1]) / 2 + dx / norm * bend]
         if a[1] == b[1] and bend == 0:
-            mid[1] -= 24  # two routers on one line: arc over the boxes, not through them
+            mid[1] -= 46  # two routers on one line: arc over the boxes, not through them
         nodes[p["id"]] = mid
         peerings.append({"id": p["id"], "from": a, "to": b, "mid": mid})
     return {"width": width, "height": height,

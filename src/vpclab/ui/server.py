@@ -29,6 +29,7 @@ import hmac
 import json
 import os
 import secrets
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -144,6 +145,10 @@ async def static(request: web.Request) -> web.StreamResponse:
     if "/" in name or name.startswith(".") or not path.is_file():
         return _error(404, "ResourceNotFound", f"no asset {name}")
     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+
+async def no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 # ---- reads -----------------------------------------------------------------------------------------
@@ -333,6 +338,7 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app.cleanup_ctx.append(_start_watch)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/stream", stream)
@@ -360,6 +366,11 @@ async def _serve(lab: str, port: int, token: str, ready) -> None:
         raise Refused(f"cannot listen on {HOST}:{port}: {e.strerror}", code="InvalidParameterValue",
                       hint="choose another with --port")
     port = sock.getsockname()[1]
+    # Ctrl-C (SIGINT) and SIGTERM both cancel this task: the finally below closes the server cleanly.
+    # Installed here, not left to asyncio.run, so that it works even where SIGINT starts ignored
+    # (a background job of a non-interactive shell).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, asyncio.current_task().cancel)
     app = make_app(lab, token, port)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -376,5 +387,5 @@ def serve(lab: Optional[str], port: int = DEFAULT_PORT, token: Optional[str] = N
     name = controller.resolve_lab(lab)
     try:
         asyncio.run(_serve(name, port, token or new_token(), ready))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass

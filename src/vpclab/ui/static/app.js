@@ -93,7 +93,9 @@ function shape(kind, g) {
 
 function renderTopo() {
   const L = ui.state.layout, svg = $("#topo");
-  svg.setAttribute("viewBox", `0 0 ${Math.max(L.width, 10)} ${Math.max(L.height, 10)}`);
+  // A small lab is not blown up to fill the screen: the view is at least 720 x 400 units.
+  const W = Math.max(L.width, 720), H = Math.max(L.height, 400);
+  svg.setAttribute("viewBox", `${(L.width - W) / 2} ${(L.height - H) / 2} ${W} ${H}`);
   let base = $("#base");
   if (!base) {
     base = el("g", { id: "base" }, svg);
@@ -106,7 +108,7 @@ function renderTopo() {
     el("text", { x: r.x + 14, y: r.y + 22 }, g, r.name);
   }
   const many = L.peerings.length > 24;
-  const pg = el("g", { id: "peerings" }, base);
+  const pg = el("g", { id: "topo-peerings" }, base);
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
     const g = el("g", { class: "peering " + p.state, "data-id": p.id }, pg);
@@ -136,7 +138,7 @@ function renderTopo() {
     el("path", { class: "router", d: `M${v.router[0]},${v.router[1] - 7} l7,7 l-7,7 l-7,-7 Z` }, g);
   }
   // Peering labels last, above the boxes, so they are never hidden.
-  const lg = el("g", { id: "peering-labels" }, base);
+  const lg = el("g", { id: "topo-peering-labels" }, base);
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
     const text = many ? p.id.replace(/^pcx-/, "") : `${p.id} · ${p.state}` + (capText(p) ? ` · ${capText(p)}` : "");
@@ -284,7 +286,7 @@ function stopMark(pt, label) {
   const g = el("g", { class: "stopmark", transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
   el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
-  el("text", { x: 14, y: -10 }, g, label);
+  el("text", { x: 14, y: 24 }, g, label);
 }
 
 async function animate(doc) {
