@@ -1,0 +1,69 @@
+"""Helpers for the web view's browser tests and bench: `vpclab ui` as a real process on a
+free 127.0.0.1 port (stopped by its handle), and headless Chromium from Debian's package
+driven by Playwright (never a downloaded browser)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+VPCLAB = str(Path(sys.executable).parent / "vpclab")
+CHROMIUM = os.environ.get("VPCLAB_CHROMIUM", "/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ui_server(lab: str):
+    """`vpclab ui -l LAB` on a free port; yields (url, process); Ctrl-C (SIGINT) to its PID at the end."""
+    proc = subprocess.Popen([VPCLAB, "ui", "-l", lab, "--port", str(free_port())], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            proc.kill()
+            raise AssertionError(f"vpclab ui did not start: {url!r} {proc.stderr.read()}")
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@contextlib.contextmanager
+def chromium(viewport=(1400, 820)):
+    """A headless Chromium page (the system's browser, driven by Playwright)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (scripts/setup does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.errors = errors
+            yield page
+        finally:
+            browser.close()
+
+
+def open_view(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
