@@ -38,6 +38,15 @@ def _vpc_size(v: dict) -> tuple:
     return max(VPC_MIN_W, 24 + widest * INSTANCE_W), VPC_HEAD + max(1, len(v["subnets"])) * SUBNET_H + 8
 
 
+def _edge(box: dict, other: dict) -> List[float]:
+    """Where the line from box's centre to other's centre leaves box."""
+    cx, cy = box["x"] + box["w"] / 2, box["y"] + box["h"] / 2
+    dx = other["x"] + other["w"] / 2 - cx
+    dy = other["y"] + other["h"] / 2 - cy
+    t = min(box["w"] / 2 / abs(dx) if dx else math.inf, box["h"] / 2 / abs(dy) if dy else math.inf)
+    return [cx + dx * t, cy + dy * t]
+
+
 def layout(status: dict) -> dict:
     vpcs = status["vpcs"]
     regions: List[str] = []
@@ -97,22 +106,28 @@ def layout(status: dict) -> dict:
             out_vpcs.append({"name": v["name"], "cidr": v["cidr"], "account": v["account"], "region": v["region"],
                              "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets})
 
+    boxes = {v["name"]: v for v in out_vpcs}
     peerings = []
     seen: Dict[frozenset, int] = {}
     for p in status["peerings"]:
-        a, b = nodes.get(p["vpc"]), nodes.get(p["peer_vpc"])
-        if a is None or b is None:
+        if p["vpc"] not in boxes or p["peer_vpc"] not in boxes:
             continue
         pair = frozenset((p["vpc"], p["peer_vpc"]))
         k = seen.get(pair, 0)
         seen[pair] = k + 1
         # A second peering between the same two VPCs bends away from the first.
         bend = 0 if k == 0 else (28 * ((k + 1) // 2)) * (1 if k % 2 else -1)
-        dx, dy = b[0] - a[0], b[1] - a[1]
-        norm = math.hypot(dx, dy) or 1.0
-        mid = [(a[0] + b[0]) / 2 - dy / norm * bend, (a[1] + b[1]) / 2 + dx / norm * bend]
-        if a[1] == b[1] and bend == 0:
-            mid[1] -= 46  # two routers on one line: arc over the boxes, not through them
+        va, vb = boxes[p["vpc"]], boxes[p["peer_vpc"]]
+        if va["y"] == vb["y"]:
+            # Side by side: an arc from router to router over the boxes, its label above them.
+            a, b = va["router"], vb["router"]
+            mid = [(a[0] + b[0]) / 2, a[1] - 46 - bend]
+        else:
+            # Otherwise a line from box edge to box edge, its label in the gap between them.
+            a, b = _edge(va, vb), _edge(vb, va)
+            dx, dy = b[0] - a[0], b[1] - a[1]
+            norm = math.hypot(dx, dy) or 1.0
+            mid = [(a[0] + b[0]) / 2 - dy / norm * bend, (a[1] + b[1]) / 2 + dx / norm * bend]
         nodes[p["id"]] = mid
         peerings.append({"id": p["id"], "from": a, "to": b, "mid": mid})
     return {"width": width, "height": height,

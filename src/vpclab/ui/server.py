@@ -157,10 +157,8 @@ async def no_icon(request: web.Request) -> web.Response:
 def state_doc(lab: str) -> dict:
     st = controller.status(lab)
     evs = controller.events(lab)
-    model = controller.load_model(lab)
     return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
-            "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0,
-            "expectations": len(model.expectations)}
+            "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
 
 
 @api

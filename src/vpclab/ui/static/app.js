@@ -481,6 +481,7 @@ async function load() {
   renderPeerings();
   if (r.data.events.length && ui.lastEvent === 0) r.data.events.forEach((e) => addEvent(e, false));
   else r.data.events.forEach((e) => addEvent(e, true));
+  if (!document.body.dataset.ready) document.body.dataset.readyMs = performance.now().toFixed(1);  // first full render
   document.body.dataset.ready = "1";
 }
 
