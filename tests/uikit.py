@@ -17,6 +17,24 @@ VPCLAB = str(Path(sys.executable).parent / "vpclab")
 CHROMIUM = os.environ.get("VPCLAB_CHROMIUM", "/usr/bin/chromium")
 
 
+def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
+    """A lab's state as `up` leaves it (model, status ready, one event) in the store, with no
+    kernel objects: for tests that only read state or are refused before the kernel."""
+    import re
+
+    from vpclab import loader, store
+
+    text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {name}", topology.read_text(), count=1)
+    src = run_dir / f"{name}.yaml"
+    src.write_text(text)
+    model = loader.load(str(src))
+    with store.Store(name).tx() as tx:
+        tx.save_model(model)
+        tx.set_status("ready")
+        tx.event(0, None, "up", str(src), "ok")
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

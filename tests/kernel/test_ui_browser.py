@@ -90,8 +90,63 @@ def test_a_route_added_in_the_terminal_appears_without_reload(mklab):
         open_view(page, url)
         page.evaluate("window.notReloaded = true")
         page.click(".vpc[data-vpc='vpc-b'] text.title")
+        box = page.locator("#topo").bounding_box()
+        home = page.get_attribute("#topo", "viewBox")
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, -300)  # zoom in: the state refresh below must keep it
+        for _ in range(50):  # the wheel handler runs on the page's next turn
+            zoomed = page.get_attribute("#topo", "viewBox")
+            if zoomed != home:
+                break
+            page.wait_for_timeout(20)
+        assert zoomed != home
         run("route", "add", "vpc-b", "--destination", "10.0.0.0/16", "--next-hop", "pcx-ab", "-l", lab, check=0)
         page.wait_for_selector("#events li:has-text('route add vpc-b/default 10.0.0.0/16')", timeout=5000)
         page.wait_for_selector("#routes table[data-table='default'] tr.active >> text=pcx-ab", timeout=5000)
         assert page.evaluate("window.notReloaded") is True
+        assert page.get_attribute("#topo", "viewBox") == zoomed
         assert page.errors == []
+
+
+def test_a_matrix_cell_runs_that_probe(mklab):
+    lab, _ = mklab(TOPOLOGIES / "03-hub-spokes.yaml")
+    insts = [f"{v['name']}/{i['name']}" for v in run_json("status", "-l", lab)["vpcs"] for i in v["instances"]]
+    with ui_server(lab) as (url, _), chromium() as page:
+        open_view(page, url)
+        page.click("button.tab[data-tab='matrix']")
+        page.click("#matrix-go")
+        page.wait_for_selector("#matrix-msg:has-text('probes in')", timeout=60000)
+        cli = run_json("matrix", "-l", lab)
+        msg = page.inner_text("#matrix-msg")
+        assert msg.startswith(f"{len(cli['pairs'])} probes in")
+        assert msg.endswith(f"{cli['summary']['reachable']} reachable, {cli['summary']['no-return']} no-return, "
+                            f"{cli['summary']['unreachable']} unreachable")
+        n = len(insts)
+        cell = max(2, min(28, 400 // n))  # as drawMatrix sizes it
+        i, j = insts.index("spoke-1/cvm-1"), insts.index("spoke-2/cvm-1")
+        page.hover("#matrix", position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        assert page.inner_text("#matrix-hover").startswith("spoke-1/cvm-1 → spoke-2/cvm-1: unreachable")
+        page.click("#matrix", position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        badge = page.wait_for_selector("#verdict .badge", timeout=20000)
+        assert badge.get_attribute("data-result") == "unreachable"
+        assert "NOT_TRANSITIVE" in page.inner_text("#verdict")
+        assert page.get_attribute("[data-ref='spoke-1/cvm-1']", "class").endswith("src")
+        assert page.errors == []
+
+
+def test_clock_advance_expires_a_pending_peering(mklab):
+    lab, _ = mklab(TOPOLOGIES / "05-cross-account.yaml")
+    with ui_server(lab) as (url, _), chromium() as page:
+        open_view(page, url)
+        page.click("button.tab[data-tab='peerings']")
+        page.fill("#clock-by", "8d")
+        page.click("#clock-go")
+        page.wait_for_selector("#peerings tr[data-id='pcx-alice-bob'] .state:text-is('EXPIRED')", timeout=20000)
+        assert "expired: pcx-alice-bob" in page.inner_text("#action-msg")
+        assert page.inner_text("#clock") == "lab clock 8d"
+        page.fill("#clock-by", "soon")
+        page.click("#clock-go")
+        page.wait_for_selector("#action-msg .err code", timeout=20000)
+        assert page.inner_text("#action-msg .err code") == "InvalidParameterValue"
+        assert page.errors == []
+    assert [p["state"] for p in run_json("peering", "list", "-l", lab)["peerings"]] == ["EXPIRED"]

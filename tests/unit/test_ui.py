@@ -30,21 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TOPO = ROOT / "topologies"
 sys.path.insert(0, str(ROOT / "bench"))
 from scale_topology import scale_yaml  # noqa: E402
+from uikit import free_port, seed  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
 
 TOKEN = "t0ken-for-tests"
-
-
-def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
-    """A lab's state as `up` leaves it (model, status ready, one event), with no kernel objects."""
-    text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {name}", topology.read_text(), count=1)
-    src = run_dir / f"{name}.yaml"
-    src.write_text(text)
-    model = loader.load(str(src))
-    with store.Store(name).tx() as tx:
-        tx.save_model(model)
-        tx.set_status("ready")
-        tx.event(0, None, "up", str(src), "ok")
-    return name
 
 
 @pytest.fixture
@@ -52,14 +40,6 @@ def run_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "RUN_DIR", tmp_path)
     monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
     return tmp_path
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def with_client(lab: str, fn):
@@ -292,9 +272,9 @@ def test_layout_does_not_move_when_states_change(tmp_path):
 
 def test_vpclab_ui_listens_on_loopback_only_prints_a_token_url_and_stops_on_ctrl_c(tmp_path):
     env = dict(os.environ, VPCLAB_RUN_DIR=str(tmp_path))
-    seeding = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); import test_ui; "
-               "test_ui.seed(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), 'uiproc')")
-    subprocess.run([sys.executable, "-c", seeding, str(Path(__file__).parent), str(tmp_path),
+    seeding = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); import uikit; "
+               "uikit.seed(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), 'uiproc')")
+    subprocess.run([sys.executable, "-c", seeding, str(Path(__file__).parents[1]), str(tmp_path),
                     str(TOPO / "01-two-vpcs.yaml")], env=env, check=True, timeout=60)
     vpclab = str(Path(sys.executable).parent / "vpclab")
     proc = subprocess.Popen([vpclab, "ui", "-l", "uiproc", "--port", "0"], env=env, stdout=subprocess.PIPE,

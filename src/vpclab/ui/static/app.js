@@ -94,8 +94,10 @@ function shape(kind, g) {
 function renderTopo() {
   const L = ui.state.layout, svg = $("#topo");
   // A small lab is not blown up to fill the screen: the view is at least 720 x 400 units.
-  const W = Math.max(L.width, 720), H = Math.max(L.height, 400);
-  svg.setAttribute("viewBox", `${(L.width - W) / 2} ${(L.height - H) / 2} ${W} ${H}`);
+  // The zoom and pan the user chose survive a refresh while the picture keeps its size.
+  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}`;
+  if (ui.viewKey !== key) { ui.viewKey = key; ui.view = { x: (L.width - W) / 2, y: (L.height - H) / 2, w: W, h: H }; ui.home = { ...ui.view }; }
+  setView();
   let base = $("#base");
   if (!base) {
     base = el("g", { id: "base" }, svg);
@@ -147,6 +149,46 @@ function renderTopo() {
     el("rect", { x: lp.mid[0] - w / 2, y: lp.mid[1] - 9, width: w, height: 18, rx: 9 }, g);
     el("text", { x: lp.mid[0], y: lp.mid[1] + 4 }, g, text);
   }
+}
+
+// Wheel zooms around the pointer, dragging the background pans, a double click resets.
+function setView() {
+  const v = ui.view;
+  $("#topo").setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+}
+
+function svgPoint(ev) {
+  const svg = $("#topo"), pt = svg.createSVGPoint();
+  pt.x = ev.clientX; pt.y = ev.clientY;
+  return pt.matrixTransform(svg.getScreenCTM().inverse());
+}
+
+function wireZoom() {
+  const svg = $("#topo");
+  svg.addEventListener("wheel", (ev) => {
+    if (!ui.view) return;
+    ev.preventDefault();
+    const p = svgPoint(ev), f = Math.exp(Math.max(-0.5, Math.min(0.5, ev.deltaY * 0.002)));
+    const v = ui.view, w = Math.min(ui.home.w * 2, Math.max(ui.home.w / 20, v.w * f)), k = w / v.w;
+    ui.view = { x: p.x - (p.x - v.x) * k, y: p.y - (p.y - v.y) * k, w, h: v.h * k };
+    setView();
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener("mousedown", (ev) => {
+    if (!ui.view || ev.target.closest(".inst, .vpc")) return;
+    drag = { cx: ev.clientX, cy: ev.clientY, v: { ...ui.view }, s: svg.getScreenCTM().a };  // pixels per unit
+  });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    ui.view.x = drag.v.x - (ev.clientX - drag.cx) / drag.s;
+    ui.view.y = drag.v.y - (ev.clientY - drag.cy) / drag.s;
+    setView();
+  });
+  window.addEventListener("mouseup", () => { drag = null; });
+  svg.addEventListener("dblclick", (ev) => {
+    if (ev.target.closest(".inst, .vpc") || !ui.home) return;
+    ui.view = { ...ui.home }; setView();
+  });
 }
 
 // ---- probe ---------------------------------------------------------------------------------
@@ -486,6 +528,7 @@ async function load() {
 }
 
 function wire() {
+  wireZoom();
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   $("#probe-go").addEventListener("click", () => runProbe("probe"));
   $("#explain-go").addEventListener("click", () => runProbe("explain"));
