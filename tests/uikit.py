@@ -24,6 +24,8 @@ def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
 
     from vpclab import loader, store
 
+    # Never beside real labs: the caller points the store at a temporary directory first.
+    assert store.RUN_DIR == Path(run_dir), f"seed() writes to {store.RUN_DIR}, not to {run_dir}"
     text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {name}", topology.read_text(), count=1)
     src = run_dir / f"{name}.yaml"
     src.write_text(text)

@@ -299,3 +299,44 @@ def test_vpclab_ui_listens_on_loopback_only_prints_a_token_url_and_stops_on_ctrl
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in err
+
+
+def _vpclab_ui(tmp_path, *args, pre: str = ""):
+    """`vpclab ui ARGS` in a fresh interpreter against a run directory of its own (no lab unless seeded)."""
+    code = f"import sys\n{pre}\nfrom vpclab.cli import main\nmain(sys.argv[1:])"
+    env = dict(os.environ, VPCLAB_RUN_DIR=str(tmp_path))
+    return subprocess.run([sys.executable, "-c", code, "ui", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_vpclab_ui_help_has_an_example_and_imports_no_server():
+    code = ("import sys\nfrom vpclab.cli import main\ntry:\n    main(['ui', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('aiohttp' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "sudo vpclab ui" in r.stdout and "127.0.0.1" in r.stdout
+    assert r.stdout.strip().endswith("False")
+
+
+def test_vpclab_ui_refuses_a_lab_that_is_not_running(tmp_path):
+    r = _vpclab_ui(tmp_path, "-l", "nolab")
+    assert r.returncode == 2 and r.stderr.startswith("LabNotFound: lab 'nolab' is not running")
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_vpclab_ui_refuses_a_port_in_use(run_dir):
+    import socket
+
+    seed(run_dir, TOPO / "01-two-vpcs.yaml", "uiport")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = _vpclab_ui(run_dir, "-l", "uiport", "--port", str(busy.getsockname()[1]))
+    assert r.returncode == 2 and "InvalidParameterValue: cannot listen on 127.0.0.1:" in r.stderr
+    assert "choose another with --port" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_vpclab_ui_without_aiohttp_says_what_to_install(run_dir):
+    seed(run_dir, TOPO / "01-two-vpcs.yaml", "uinoaio")
+    r = _vpclab_ui(run_dir, "-l", "uinoaio", pre="sys.modules['aiohttp'] = None  # as if not installed")
+    assert r.returncode == 3
+    assert r.stderr.startswith("ToolMissing: the web view needs aiohttp") and "vpclab[ui]" in r.stderr

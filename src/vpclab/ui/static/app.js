@@ -254,14 +254,16 @@ function reasonWords(doc) {
   return s + ".";
 }
 
-function legList(cls, label, leg) {
+function legList(cls, label, leg, seen) {
+  // seen: the capture points that saw this direction's packet (the probe's `evidence`), ticked.
   const div = h("div", { class: "leg " + cls });
   div.append(h("b", {}, label));
   if (!leg || !leg.path || !leg.path.length) { div.append(document.createTextNode("never sent")); return div; }
   leg.path.forEach((hop, k) => {
     if (k) div.append(document.createTextNode(" → "));
     const last = k === leg.path.length - 1;
-    div.append(h("span", { class: "hop" + (last && !leg.delivered ? " stop" : "") }, hop + (last && !leg.delivered ? " ✕" : "")));
+    const mark = (seen && seen.has(hop) ? " ✓" : "") + (last && !leg.delivered ? " ✕" : "");
+    div.append(h("span", { class: "hop" + (last && !leg.delivered ? " stop" : ""), title: seen && seen.has(hop) ? "seen by a capture here" : "" }, hop + mark));
   });
   return div;
 }
@@ -282,7 +284,8 @@ function showVerdict(doc, kind) {
     why.append(h("div", { class: "muted" }, `${doc.reason.code}` + (doc.reason.detail ? ` — ${doc.reason.detail}` : "")));
   }
   if (doc.note && doc.note.code) why.append(h("div", { class: "muted" }, `note: ${doc.note.code} — ${doc.note.detail || ""}`));
-  box.append(why, legList("fwd", "request", doc.forward), legList("ret", "reply", doc["return"]));
+  const seen = (dir) => doc.evidence ? new Set(doc.evidence.filter((e) => e.dir === dir).map((e) => e.at)) : null;
+  box.append(why, legList("fwd", "request", doc.forward, seen("request")), legList("ret", "reply", doc["return"], seen("reply")));
   if (doc.evidence && doc.evidence.length) {
     box.append(h("h3", {}, "Seen by the captures"));
     const ol = h("ol");
