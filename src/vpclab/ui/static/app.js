@@ -98,10 +98,13 @@ function renderTopo() {
   const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}`;
   if (ui.viewKey !== key) { ui.viewKey = key; ui.view = { x: (L.width - W) / 2, y: (L.height - H) / 2, w: W, h: H }; ui.home = { ...ui.view }; }
   setView();
+  // Three layers: the picture, the probe's animation over it, and the peering labels on top
+  // (a packet passing a peering never hides its name).
   let base = $("#base");
   if (!base) {
     base = el("g", { id: "base" }, svg);
     el("g", { id: "overlay" }, svg);
+    el("g", { id: "topo-peering-labels" }, svg);
   }
   base.replaceChildren();
   for (const r of L.regions) {
@@ -139,8 +142,9 @@ function renderTopo() {
     }
     el("path", { class: "router", d: `M${v.router[0]},${v.router[1] - 7} l7,7 l-7,7 l-7,-7 Z` }, g);
   }
-  // Peering labels last, above the boxes, so they are never hidden.
-  const lg = el("g", { id: "topo-peering-labels" }, base);
+  // Peering labels in their own top layer, above the boxes and the animation.
+  const lg = $("#topo-peering-labels");
+  lg.replaceChildren();
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
     const text = many ? p.id.replace(/^pcx-/, "") : `${p.id} · ${p.state}` + (capText(p) ? ` · ${capText(p)}` : "");
