@@ -71,6 +71,8 @@ def test_every_page_and_api_needs_the_token(run_dir):
             assert (await r.json())["error"]["code"] == "Forbidden.Token"
             r = await c.get(path, headers={"Host": f"127.0.0.1:{port}", server.HEADER: "wrong"})
             assert r.status == 403, path
+        r = await c.get(f"/?token=t\u00f6ken", headers={"Host": f"127.0.0.1:{port}"})  # not ASCII: still a 403
+        assert r.status == 403
         r = await c.get("/api/state", headers=hdr(port))
         assert r.status == 200
         assert (await r.json())["status"]["lab"] == lab

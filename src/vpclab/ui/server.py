@@ -64,6 +64,11 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, "hint": None}}, status=status)
 
 
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison (bytes: compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
+
+
 def _allowed_hosts(port: int) -> set:
     return {f"127.0.0.1:{port}", f"localhost:{port}"}
 
@@ -81,11 +86,11 @@ async def guard(request: web.Request, handler):
     token = app[TOKEN]
     header = request.headers.get(HEADER, "")
     if request.method != "GET":
-        if not hmac.compare_digest(header, token):
+        if not _same(header, token):
             return _error(403, "Forbidden.Token", f"a change needs the run's token in the {HEADER} header")
         return await handler(request)
     given = header or request.cookies.get(COOKIE, "") or request.query.get("token", "")
-    if not hmac.compare_digest(given, token):
+    if not _same(given, token):
         return _error(403, "Forbidden.Token", "this page needs the token printed by `vpclab ui` (open its URL)")
     return await handler(request)
 
