@@ -20,6 +20,7 @@ def test_the_page_draws_a_shipped_lab_and_its_routes(mklab):
     status = run_json("status", "-l", lab)
     with ui_server(lab) as (url, _), chromium() as page:
         open_view(page, url)
+        assert page.url == url.split("?")[0]  # the token is traded for a cookie, not left in the URL
         assert page.inner_text("#lab-name") == lab
         drawn = page.eval_on_selector_all(".inst", "els => els.map(e => e.dataset.ref)")
         assert sorted(drawn) == sorted(f"{v['name']}/{i['name']}" for v in status["vpcs"] for i in v["instances"])

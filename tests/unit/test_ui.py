@@ -83,12 +83,14 @@ def test_the_url_token_sets_a_strict_cookie_that_later_requests_use(run_dir):
     lab = seed(run_dir, TOPO / "01-two-vpcs.yaml")
 
     async def go(c, port):
-        r = await c.get(f"/?token={TOKEN}", headers={"Host": f"127.0.0.1:{port}"})
+        r = await c.get(f"/?token={TOKEN}", headers={"Host": f"127.0.0.1:{port}"}, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/"  # the token leaves the address bar
+        cookie = r.headers["Set-Cookie"]
+        assert f"{server.COOKIE}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        r = await c.get("/", headers={"Host": f"127.0.0.1:{port}"})  # the cookie jar sends it
         assert r.status == 200
         html = await r.text()
         assert TOKEN in html and lab in html and "{{" not in html
-        cookie = r.headers["Set-Cookie"]
-        assert f"{server.COOKIE}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
         r = await c.get("/static/app.js", headers={"Host": f"127.0.0.1:{port}"})  # the cookie jar sends it
         assert r.status == 200 and "EventSource" in await r.text()
@@ -290,9 +292,11 @@ def test_vpclab_ui_listens_on_loopback_only_prints_a_token_url_and_stops_on_ctrl
                      if l.split()[3] == "0A"]  # state LISTEN
         ours = [a for a in listening if int(a.split(":")[1], 16) == port]
         assert ours == ["0100007F:%04X" % port]  # 127.0.0.1, and nothing else on that port
+        import http.cookiejar
         import urllib.request
 
-        with urllib.request.urlopen(url, timeout=10) as r:
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(url, timeout=10) as r:  # 303 to / with the cookie, then the page
             assert r.status == 200 and b"uiproc" in r.read()
         # a second run gets another token
         assert m.group(2) not in open(__file__).read()

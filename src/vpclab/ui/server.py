@@ -10,8 +10,8 @@ time (a probe's setns and scapy's state are per thread; lifecycle operations tak
 lab's lock anyway).
 
 Security, for a page that can change a lab: the server binds 127.0.0.1 only; every
-request carries the per-run token (the URL's `?token=` on the first load, which sets
-a SameSite=Strict cookie; or the `X-Vpclab-Token` header); a Host that is not
+request carries the per-run token (the URL's `?token=` on the first load, traded for
+a SameSite=Strict cookie and a redirect to `/`; or the `X-Vpclab-Token` header); a Host that is not
 127.0.0.1:PORT or localhost:PORT is refused (DNS rebinding), and so is a foreign
 Origin; requests that change anything are POST and need the token in the header (a
 cookie alone never changes anything).
@@ -135,12 +135,19 @@ async def _body(request: web.Request) -> dict:
 
 
 async def index(request: web.Request) -> web.Response:
+    if "token" in request.query:
+        # First load: trade the URL's token for the cookie and drop it from the address bar
+        # (which may be projected in class) and from the browser's history.
+        resp = web.Response(status=303, headers={"Location": "/"})
+        resp.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        return resp
     html = (STATIC / "index.html").read_text()
     html = html.replace("{{TOKEN}}", request.app[TOKEN]).replace("{{LAB}}", request.app[LAB])
     resp = web.Response(text=html, content_type="text/html")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'"
-    resp.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
+    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
 
