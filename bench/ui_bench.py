@@ -80,6 +80,13 @@ def run(args) -> dict:
         drawn = page.locator(".inst").count(), page.locator(".vpc").count(), page.locator("#topo-peerings .peering").count()
         assert drawn == (200, 50, 100), drawn
         first, rest = renders[0], renders[1:]
+        # Where the last load's time went: the redirect, the page, the state fetch (server + transfer).
+        parts = page.evaluate("""() => {
+            const nav = performance.getEntriesByType('navigation')[0];
+            const st = performance.getEntriesByType('resource').find(e => e.name.endsWith('/api/state'));
+            return {redirect: nav.redirectEnd - nav.redirectStart, page: nav.responseEnd - nav.startTime,
+                    state: st ? st.responseEnd - st.startTime : null, state_kb: st ? st.transferSize / 1024 : null};
+        }""")
         lat, total = [], []
         for k in range(args.events):
             last = page.evaluate("Math.max(0, ...Object.keys(window.vpclabSeen).map(Number))")
@@ -97,6 +104,8 @@ def run(args) -> dict:
     print(f"{'first full render (first load)':52} {first:8.1f} {'':17} {RENDER_GOAL_MS:8.0f} {first / RENDER_GOAL_MS:7.2f}")
     print(f"{'first full render (next %d loads)' % len(rest):52} {fmt(rest):>26} {RENDER_GOAL_MS:8.0f} "
           f"{statistics.median(rest) / RENDER_GOAL_MS:7.2f}")
+    print(f"{'  of the last load: redirect, page, /api/state (KB)':52} {parts['redirect']:8.1f} {parts['page']:6.1f} "
+          f"{parts['state'] or 0:6.1f} ({parts['state_kb'] or 0:.0f} KB)")
     print(f"{'  baseline: vpclab status --json (same lab)':52} {fmt(status_ms):>26} "
           f"{'':8} {statistics.median(rest) / statistics.median(status_ms):6.2f}x")
     print(f"{'event: committed -> on the page (%d events)' % len(lat):52} {fmt(lat):>26} {EVENT_GOAL_MS:8.0f} "
@@ -104,7 +113,7 @@ def run(args) -> dict:
     print(f"{'  for context: CLI started -> on the page':52} {fmt(total):>26}")
     ok = first <= RENDER_GOAL_MS and statistics.median(lat) <= EVENT_GOAL_MS
     print("goals met" if ok else "GOALS MISSED")
-    return {"render_first_ms": first, "render_ms": rest, "status_cli_ms": status_ms, "event_ms": lat,
+    return {"render_first_ms": first, "last_load_parts": parts, "render_ms": rest, "status_cli_ms": status_ms, "event_ms": lat,
             "cli_to_page_ms": total}
 
 

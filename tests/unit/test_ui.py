@@ -346,3 +346,20 @@ def test_vpclab_ui_without_aiohttp_says_what_to_install(run_dir):
     r = _vpclab_ui(run_dir, "-l", "uinoaio", pre="sys.modules['aiohttp'] = None  # as if not installed")
     assert r.returncode == 3
     assert r.stderr.startswith("ToolMissing: the web view needs aiohttp") and "vpclab[ui]" in r.stderr
+
+
+def test_the_state_is_rebuilt_after_every_write_and_reused_between(run_dir):
+    lab = seed(run_dir, TOPO / "05-cross-account.yaml")
+
+    async def go(c, port):
+        first = await (await c.get("/api/state", headers=hdr(port))).text()
+        assert await (await c.get("/api/state", headers=hdr(port))).text() == first
+        with store.Store(lab).tx() as tx:  # what `vpclab peering accept` writes, from "another" command
+            model = tx.model()
+            model.peerings["pcx-alice-bob"].state = "ACTIVE"
+            model.clock = 3600.0
+            tx.save_model(model)
+        doc = await (await c.get("/api/state", headers=hdr(port))).json()
+        assert [p["state"] for p in doc["status"]["peerings"]] == ["ACTIVE"]
+        assert doc["status"]["clock"] == 3600.0
+    with_client(lab, go)

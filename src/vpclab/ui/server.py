@@ -17,8 +17,9 @@ Origin; requests that change anything are POST and need the token in the header 
 cookie alone never changes anything).
 
 Liveness: a watcher stats the lab's state.db every 100 ms and, when it changed, reads
-the events after the last one it sent; each page listens on /api/stream (SSE) and
-refetches /api/state when an event arrives.
+the events after the last one it sent, and builds the state document once (every page
+then gets that copy); each page listens on /api/stream (SSE) and refetches /api/state
+when an event arrives.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ PORT = web.AppKey("port", int)
 WORKER = web.AppKey("worker", concurrent.futures.ThreadPoolExecutor)
 SUBSCRIBERS = web.AppKey("subscribers", set)
 WATCHER = web.AppKey("watcher", asyncio.Task)
+STATE_CACHE = web.AppKey("state_cache", dict)
 
 
 def new_token() -> str:
@@ -173,9 +175,32 @@ def state_doc(lab: str) -> dict:
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
 
 
+def _db_signature(lab: str) -> Optional[tuple]:
+    """What changes whenever a command writes the lab's state (None: no state)."""
+    from ..store import Store
+
+    try:
+        st = os.stat(Store(lab).db_path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+async def _state_json(app: web.Application) -> str:
+    """The state document as JSON, built once per change of the lab's state, whoever asks."""
+    cache = app[STATE_CACHE]
+    sig = _db_signature(app[LAB])
+    if sig is None or cache.get("sig") != sig:
+        # Taken before the read: a write meanwhile leaves a newer document under an older
+        # signature, which the next request rebuilds. Never an older one under a newer.
+        doc = await asyncio.get_running_loop().run_in_executor(None, state_doc, app[LAB])
+        cache["sig"], cache["json"] = sig, json.dumps(doc)
+    return cache["json"]
+
+
 @api
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(await _read(request, state_doc, request.app[LAB]))
+    return web.Response(text=await _state_json(request.app), content_type="application/json")
 
 
 @api
@@ -222,17 +247,10 @@ def _new_events(lab: str, after: int):
 
 async def watch(app: web.Application) -> None:
     """Stat state.db every POLL_S; on a change, publish the new events (cheap: a stat when idle)."""
-    from ..store import Store
-
-    db = Store(app[LAB]).db_path
     loop = asyncio.get_running_loop()
     last_sig, last_id, gone = None, None, False
     while True:
-        try:
-            st = os.stat(db)
-            sig = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            sig = None
+        sig = _db_signature(app[LAB])
         if sig != last_sig:
             last_sig = sig
             rows = None if sig is None else await loop.run_in_executor(None, _new_events, app[LAB], last_id or 0)
@@ -250,6 +268,10 @@ async def watch(app: web.Application) -> None:
                     last_id = rows[-1]["id"]
                     for e in rows:
                         _publish(app, "event", e)
+                try:
+                    await _state_json(app)  # ready for the pages that will ask for it now
+                except VpclabError:
+                    pass
         await asyncio.sleep(POLL_S)
 
 
@@ -345,6 +367,7 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app[LAB], app[TOKEN], app[PORT] = lab, token, port
     app[WORKER] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpclab-ui")
     app[SUBSCRIBERS] = set()
+    app[STATE_CACHE] = {}
     app.cleanup_ctx.append(_start_watch)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
