@@ -16,7 +16,8 @@ a SameSite=Strict cookie and a redirect to `/`; or the `X-Vpclab-Token` header);
 Origin; requests that change anything are POST and need the token in the header (a
 cookie alone never changes anything).
 
-Liveness: a watcher stats the lab's state.db every 100 ms and, when it changed, reads
+Liveness: a watcher checks the lab's state.db every 100 ms (a stat and its header's change
+counter) and, when it changed, reads
 the events after the last one it sent, and builds the state document once (every page
 then gets that copy); each page listens on /api/stream (SSE) and refetches /api/state
 when an event arrives.
@@ -176,14 +177,28 @@ def state_doc(lab: str) -> dict:
 
 
 def _db_signature(lab: str) -> Optional[tuple]:
-    """What changes whenever a command writes the lab's state (None: no state)."""
+    """What changes whenever a command writes the lab's state (None: no state).
+
+    The file's mtime alone is not enough: it ticks coarsely (jiffies), and a small write
+    keeps the size. So it includes SQLite's file change counter (header bytes 24-27, bumped by
+    every committed write in rollback-journal mode) and, should the store use WAL, the WAL
+    file's size and mtime.
+    """
     from ..store import Store
 
+    db = Store(lab).db_path
     try:
-        st = os.stat(Store(lab).db_path)
+        with open(db, "rb") as f:
+            st = os.fstat(f.fileno())
+            counter = f.read(28)[24:28]
     except FileNotFoundError:
         return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
+    try:
+        wal = os.stat(f"{db}-wal")
+        wal_sig = (wal.st_size, wal.st_mtime_ns)
+    except FileNotFoundError:
+        wal_sig = None
+    return st.st_ino, st.st_mtime_ns, st.st_size, counter, wal_sig
 
 
 async def _state_json(app: web.Application) -> str:
