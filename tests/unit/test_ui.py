@@ -363,3 +363,14 @@ def test_the_state_is_rebuilt_after_every_write_and_reused_between(run_dir):
         assert [p["state"] for p in doc["status"]["peerings"]] == ["ACTIVE"]
         assert doc["status"]["clock"] == 3600.0
     with_client(lab, go)
+
+
+def test_every_write_changes_the_signature_even_within_one_mtime_tick(run_dir):
+    lab = seed(run_dir, TOPO / "01-two-vpcs.yaml")
+    sigs = []
+    for k in range(20):  # quicker than the file's mtime ticks, and never changing its size
+        with store.Store(lab).tx() as tx:
+            tx.put("probe", k % 10)
+        sigs.append(server._db_signature(lab))
+    assert len(set(sigs)) == len(sigs)
+    assert server._db_signature("nolab") is None
