@@ -1,0 +1,135 @@
+"""Where the web view draws each thing: a deterministic layout of a lab's status.
+
+Pure and root-free: it takes the `status` document (controller.status) and returns
+boxes and points in SVG user units. Positions depend only on the lab's names and
+their order in the topology, never on time or randomness, so the picture does not
+jump when the page refreshes or the state changes (a peering turning ACTIVE or a
+route being added moves nothing). Regions are a grid of boxes; inside one, its VPCs
+are a grid of boxes; inside a VPC, one row per subnet with its instances. Each VPC's
+router sits on the top edge of its box; a peering is a line between two routers.
+`nodes` maps every hop name a probe path can hold (instance ref, VPC, peering id)
+to the point the animation passes through.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List
+
+INSTANCE_W = 64  # horizontal room per instance in a subnet row
+SUBNET_H = 60
+VPC_HEAD = 42
+VPC_MIN_W = 200
+VPC_GAP = 56  # room between VPC boxes for peering lines and their labels
+REGION_PAD = 22
+REGION_HEAD = 30
+REGION_GAP = 70
+
+
+def _grid(n: int) -> int:
+    """Columns of a near-square grid of n cells (one row up to three)."""
+    return n if n <= 3 else math.ceil(math.sqrt(n))
+
+
+def _vpc_size(v: dict) -> tuple:
+    per_subnet: Dict[str, int] = {s["name"]: 0 for s in v["subnets"]}
+    for i in v["instances"]:
+        per_subnet[i.get("subnet") or ""] = per_subnet.get(i.get("subnet") or "", 0) + 1
+    widest = max(per_subnet.values(), default=0)
+    return max(VPC_MIN_W, 24 + widest * INSTANCE_W), VPC_HEAD + max(1, len(v["subnets"])) * SUBNET_H + 8
+
+
+def _edge(box: dict, other: dict) -> List[float]:
+    """Where the line from box's centre to other's centre leaves box."""
+    cx, cy = box["x"] + box["w"] / 2, box["y"] + box["h"] / 2
+    dx = other["x"] + other["w"] / 2 - cx
+    dy = other["y"] + other["h"] / 2 - cy
+    t = min(box["w"] / 2 / abs(dx) if dx else math.inf, box["h"] / 2 / abs(dy) if dy else math.inf)
+    return [cx + dx * t, cy + dy * t]
+
+
+def layout(status: dict) -> dict:
+    vpcs = status["vpcs"]
+    regions: List[str] = []
+    for v in vpcs:
+        if v["region"] not in regions:
+            regions.append(v["region"])
+    sizes = {v["name"]: _vpc_size(v) for v in vpcs}
+
+    # Each region's inner grid, sized by its largest VPC so that columns line up.
+    region_boxes = []
+    for r in regions:
+        members = [v for v in vpcs if v["region"] == r]
+        cols = _grid(len(members))
+        cw = max(sizes[v["name"]][0] for v in members)
+        ch = max(sizes[v["name"]][1] for v in members)
+        rows = math.ceil(len(members) / cols)
+        w = 2 * REGION_PAD + cols * cw + (cols - 1) * VPC_GAP
+        h = REGION_HEAD + 2 * REGION_PAD + rows * ch + (rows - 1) * VPC_GAP
+        region_boxes.append({"name": r, "w": w, "h": h, "members": members, "cols": cols, "cw": cw, "ch": ch})
+
+    # Regions in a grid of rows; each row as tall as its tallest region.
+    rcols = _grid(len(region_boxes))
+    y, width = REGION_GAP / 2, 0.0
+    for start in range(0, len(region_boxes), rcols):
+        row = region_boxes[start:start + rcols]
+        x = REGION_GAP / 2
+        for rb in row:
+            rb["x"], rb["y"] = x, y
+            x += rb["w"] + REGION_GAP
+        width = max(width, x - REGION_GAP / 2)
+        y += max(rb["h"] for rb in row) + REGION_GAP
+    height = y - REGION_GAP / 2
+
+    nodes: Dict[str, List[float]] = {}
+    out_vpcs = []
+    for rb in region_boxes:
+        for k, v in enumerate(rb["members"]):
+            col, row = k % rb["cols"], k // rb["cols"]
+            w, h = sizes[v["name"]]
+            vx = rb["x"] + REGION_PAD + col * (rb["cw"] + VPC_GAP) + (rb["cw"] - w) / 2
+            vy = rb["y"] + REGION_HEAD + REGION_PAD + row * (rb["ch"] + VPC_GAP)
+            router = [vx + w / 2, vy]
+            nodes[v["name"]] = router
+            subnets = []
+            for j, s in enumerate(v["subnets"] or [{"name": "", "cidr": "", "route_table": None}]):
+                sy = vy + VPC_HEAD + j * SUBNET_H
+                insts = [i for i in v["instances"] if (i.get("subnet") or "") == s["name"]]
+                placed = []
+                for n, i in enumerate(insts):
+                    ref = f"{v['name']}/{i['name']}"
+                    p = [vx + 12 + INSTANCE_W / 2 + n * INSTANCE_W, sy + 32]
+                    nodes[ref] = p
+                    placed.append({"ref": ref, "name": i["name"], "kind": i["kind"], "ip": i["ip"],
+                                   "port": i.get("port"), "x": p[0], "y": p[1]})
+                subnets.append({"name": s["name"], "cidr": s["cidr"], "route_table": s.get("route_table"),
+                                "x": vx + 6, "y": sy, "w": w - 12, "h": SUBNET_H - 6, "instances": placed})
+            out_vpcs.append({"name": v["name"], "cidr": v["cidr"], "account": v["account"], "region": v["region"],
+                             "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets})
+
+    boxes = {v["name"]: v for v in out_vpcs}
+    peerings = []
+    seen: Dict[frozenset, int] = {}
+    for p in status["peerings"]:
+        if p["vpc"] not in boxes or p["peer_vpc"] not in boxes:
+            continue
+        pair = frozenset((p["vpc"], p["peer_vpc"]))
+        k = seen.get(pair, 0)
+        seen[pair] = k + 1
+        # A second peering between the same two VPCs bends away from the first.
+        bend = 0 if k == 0 else (28 * ((k + 1) // 2)) * (1 if k % 2 else -1)
+        va, vb = boxes[p["vpc"]], boxes[p["peer_vpc"]]
+        if va["y"] == vb["y"]:
+            # Side by side: an arc from router to router over the boxes, its label above them.
+            a, b = va["router"], vb["router"]
+            mid = [(a[0] + b[0]) / 2, a[1] - 46 - bend]
+        else:
+            # Otherwise a line from box edge to box edge, its label in the gap between them.
+            a, b = _edge(va, vb), _edge(vb, va)
+            dx, dy = b[0] - a[0], b[1] - a[1]
+            norm = math.hypot(dx, dy) or 1.0
+            mid = [(a[0] + b[0]) / 2 - dy / norm * bend, (a[1] + b[1]) / 2 + dx / norm * bend]
+        nodes[p["id"]] = mid
+        peerings.append({"id": p["id"], "from": a, "to": b, "mid": mid})
+    return {"width": width, "height": height,
+            "regions": [{k: rb[k] for k in ("name", "x", "y", "w", "h")} for rb in region_boxes],
+            "vpcs": out_vpcs, "peerings": peerings, "nodes": nodes}

@@ -1,0 +1,439 @@
+"""The web view's HTTP server: one page, a JSON API over the controller, and a live event stream.
+
+Served by aiohttp. Why aiohttp: one well-kept package (aio-libs) holds the server,
+streaming responses for server-sent events, a clean Ctrl-C shutdown (`AppRunner`
+cleanup), and a test client (`aiohttp.test_utils`) that drives the app in-process
+without a browser; starlette would need uvicorn, plus httpx for its test client, for
+the same. The controller is synchronous: reads run in the default thread pool, and
+everything that sends packets or changes the lab runs in ONE worker thread, one at a
+time (a probe's setns and scapy's state are per thread; lifecycle operations take the
+lab's lock anyway).
+
+Security, for a page that can change a lab: the server binds 127.0.0.1 only; every
+request carries the per-run token (the URL's `?token=` on the first load, traded for
+a SameSite=Strict cookie and a redirect to `/`; or the `X-Vpclab-Token` header); a Host that is not
+127.0.0.1:PORT or localhost:PORT is refused (DNS rebinding), and so is a foreign
+Origin; requests that change anything are POST and need the token in the header (a
+cookie alone never changes anything).
+
+Liveness: a watcher checks the lab's state.db every 100 ms (a stat and its header's change
+counter) and, when it changed, reads
+the events after the last one it sent, and builds the state document once (every page
+then gets that copy); each page listens on /api/stream (SSE) and refetches /api/state
+when an event arrives.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import hmac
+import json
+import os
+import secrets
+import signal
+from pathlib import Path
+from typing import Optional
+
+from aiohttp import web
+
+from .. import controller
+from ..errors import NotFound, Refused, VpclabError
+from . import layout
+
+STATIC = Path(__file__).parent / "static"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8470
+COOKIE = "vpclab_ui_token"
+HEADER = "X-Vpclab-Token"
+POLL_S = 0.1
+EVENTS_SHOWN = 300
+
+# web.AppKey keeps aiohttp from warning about string keys (aiohttp >= 3.9).
+LAB = web.AppKey("lab", str)
+TOKEN = web.AppKey("token", str)
+PORT = web.AppKey("port", int)
+WORKER = web.AppKey("worker", concurrent.futures.ThreadPoolExecutor)
+SUBSCRIBERS = web.AppKey("subscribers", set)
+WATCHER = web.AppKey("watcher", asyncio.Task)
+STATE_CACHE = web.AppKey("state_cache", dict)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, "hint": None}}, status=status)
+
+
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison (bytes: compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
+
+
+def _allowed_hosts(port: int) -> set:
+    return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+
+@web.middleware
+async def guard(request: web.Request, handler):
+    """Host, Origin and token checks, before any handler runs."""
+    app = request.app
+    hosts = _allowed_hosts(app[PORT])
+    if request.headers.get("Host", "") not in hosts:
+        return _error(403, "Forbidden.Host", "this server answers only to 127.0.0.1 and localhost (DNS rebinding guard)")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in {f"http://{h}" for h in hosts}:
+        return _error(403, "Forbidden.Origin", f"requests from {origin} are refused")
+    token = app[TOKEN]
+    header = request.headers.get(HEADER, "")
+    if request.method != "GET":
+        if not _same(header, token):
+            return _error(403, "Forbidden.Token", f"a change needs the run's token in the {HEADER} header")
+        return await handler(request)
+    given = header or request.cookies.get(COOKIE, "") or request.query.get("token", "")
+    if not _same(given, token):
+        return _error(403, "Forbidden.Token", "this page needs the token printed by `vpclab ui` (open its URL)")
+    return await handler(request)
+
+
+async def _read(request: web.Request, fn, *args):
+    """A controller read, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+
+async def _work(request: web.Request, fn, *args, **kw):
+    """A probe or a change: in the one worker thread."""
+    return await asyncio.get_running_loop().run_in_executor(request.app[WORKER], functools.partial(fn, *args, **kw))
+
+
+def _as_response(e: VpclabError) -> web.Response:
+    status = 404 if isinstance(e, NotFound) else 400 if isinstance(e, Refused) else 500
+    return web.json_response(e.to_json(), status=status)
+
+
+def api(fn):
+    """A handler whose VpclabError becomes the CLI's JSON error document ({"error": {code, ...}})."""
+    @functools.wraps(fn)
+    async def wrapped(request):
+        try:
+            return await fn(request)
+        except VpclabError as e:
+            return _as_response(e)
+    return wrapped
+
+
+async def _body(request: web.Request) -> dict:
+    try:
+        doc = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Refused("the request body is not JSON", code="InvalidParameter")
+    if not isinstance(doc, dict):
+        raise Refused("the request body is not a JSON object", code="InvalidParameter")
+    return doc
+
+
+# ---- pages -----------------------------------------------------------------------------------------
+
+
+async def index(request: web.Request) -> web.Response:
+    if "token" in request.query:
+        # First load: trade the URL's token for the cookie and drop it from the address bar
+        # (which may be projected in class) and from the browser's history.
+        resp = web.Response(status=303, headers={"Location": "/"})
+        resp.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        return resp
+    html = (STATIC / "index.html").read_text()
+    html = html.replace("{{TOKEN}}", request.app[TOKEN]).replace("{{LAB}}", request.app[LAB])
+    resp = web.Response(text=html, content_type="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return _error(404, "ResourceNotFound", f"no asset {name}")
+    return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+
+async def no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+# ---- reads -----------------------------------------------------------------------------------------
+
+
+def state_doc(lab: str) -> dict:
+    st = controller.status(lab)
+    evs = controller.events(lab)
+    return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
+            "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
+
+
+def _db_signature(lab: str) -> Optional[tuple]:
+    """What changes whenever a command writes the lab's state (None: no state).
+
+    The file's mtime alone is not enough: it ticks coarsely (jiffies), and a small write
+    keeps the size. So it includes SQLite's file change counter (header bytes 24-27, bumped by
+    every committed write in rollback-journal mode) and, should the store use WAL, the WAL
+    file's size and mtime.
+    """
+    from ..store import Store
+
+    db = Store(lab).db_path
+    try:
+        with open(db, "rb") as f:
+            st = os.fstat(f.fileno())
+            counter = f.read(28)[24:28]
+    except FileNotFoundError:
+        return None
+    try:
+        wal = os.stat(f"{db}-wal")
+        wal_sig = (wal.st_size, wal.st_mtime_ns)
+    except FileNotFoundError:
+        wal_sig = None
+    return st.st_ino, st.st_mtime_ns, st.st_size, counter, wal_sig
+
+
+async def _state_json(app: web.Application) -> str:
+    """The state document as JSON, built once per change of the lab's state, whoever asks."""
+    cache = app[STATE_CACHE]
+    sig = _db_signature(app[LAB])
+    if sig is None or cache.get("sig") != sig:
+        # Taken before the read: a write meanwhile leaves a newer document under an older
+        # signature, which the next request rebuilds. Never an older one under a newer.
+        doc = await asyncio.get_running_loop().run_in_executor(None, state_doc, app[LAB])
+        cache["sig"], cache["json"] = sig, json.dumps(doc)
+    return cache["json"]
+
+
+@api
+async def state(request: web.Request) -> web.Response:
+    return web.Response(text=await _state_json(request.app), content_type="application/json")
+
+
+@api
+async def events(request: web.Request) -> web.Response:
+    after = int(request.query.get("after", "0") or 0)
+    rows = await _read(request, controller.events, request.app[LAB])
+    return web.json_response({"events": [e for e in rows if e["id"] > after]})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: `event` per new row of the lab's event log; a comment every 15 s keeps it open."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await resp.prepare(request)
+    queue: asyncio.Queue = asyncio.Queue()
+    request.app[SUBSCRIBERS].add(queue)
+    try:
+        await resp.write(b": hello\n\n")
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=15)
+            except asyncio.TimeoutError:
+                await resp.write(b": keepalive\n\n")
+                continue
+            await resp.write(f"event: {item['kind']}\ndata: {json.dumps(item['data'])}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        request.app[SUBSCRIBERS].discard(queue)
+    return resp
+
+
+def _publish(app: web.Application, kind: str, data) -> None:
+    for q in list(app[SUBSCRIBERS]):
+        q.put_nowait({"kind": kind, "data": data})
+
+
+def _new_events(lab: str, after: int):
+    """(events after `after`, or None when the lab is gone)."""
+    try:
+        return [e for e in controller.events(lab) if e["id"] > after]
+    except VpclabError:
+        return None
+
+
+async def watch(app: web.Application) -> None:
+    """Stat state.db every POLL_S; on a change, publish the new events (cheap: a stat when idle)."""
+    loop = asyncio.get_running_loop()
+    last_sig, last_id, gone = None, None, False
+    while True:
+        sig = _db_signature(app[LAB])
+        if sig != last_sig:
+            last_sig = sig
+            rows = None if sig is None else await loop.run_in_executor(None, _new_events, app[LAB], last_id or 0)
+            if rows is None:
+                if not gone:
+                    _publish(app, "gone", {"lab": app[LAB]})
+                gone = True
+            else:
+                if gone:
+                    last_id, gone = None, False  # rebuilt: ids start again
+                    _publish(app, "changed", {})
+                if last_id is None:  # first look: remember where the log is, send nothing
+                    last_id = rows[-1]["id"] if rows else 0
+                elif rows:
+                    last_id = rows[-1]["id"]
+                    for e in rows:
+                        _publish(app, "event", e)
+                try:
+                    await _state_json(app)  # ready for the pages that will ask for it now
+                except VpclabError:
+                    pass
+        await asyncio.sleep(POLL_S)
+
+
+# ---- probes and changes ------------------------------------------------------------------------------
+
+
+def _probe_args(doc: dict):
+    src, dst = doc.get("src"), doc.get("dst")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        raise Refused("a probe needs `src` and `dst` (<vpc>/<instance>)", code="MissingParameter")
+    proto = doc.get("proto") or "icmp"
+    if proto not in ("icmp", "tcp", "udp"):
+        raise Refused("`proto` must be icmp, tcp or udp", code="InvalidParameterValue")
+    port = doc.get("port")
+    if port in ("", None):
+        port = None
+    else:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise Refused(f"port {port!r} is not a number", code="InvalidParameterValue")
+        if not 1 <= port <= 65535:
+            raise Refused(f"port {port} is not in 1..65535", code="InvalidParameterValue")
+    return src, dst, proto, port
+
+
+@api
+async def probe(request: web.Request) -> web.Response:
+    from .. import probing
+
+    src, dst, proto, port = _probe_args(await _body(request))
+    return web.json_response(await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB]))
+
+
+@api
+async def explain(request: web.Request) -> web.Response:
+    src, dst, proto, port = _probe_args(await _body(request))
+    v = await _read(request, functools.partial(controller.explain, src, dst, proto, port, lab=request.app[LAB]))
+    return web.json_response(v.to_json())
+
+
+@api
+async def matrix(request: web.Request) -> web.Response:
+    from .. import probing
+
+    return web.json_response(await _work(request, probing.matrix, request.app[LAB]))
+
+
+PEERING_EVENTS = ("accept", "reject", "delete")
+
+
+@api
+async def peering(request: web.Request) -> web.Response:
+    event, pid = request.match_info["event"], request.match_info["id"]
+    if event not in PEERING_EVENTS:
+        raise Refused(f"unknown peering action {event!r} (accept, reject, delete)", code="InvalidParameter")
+    account = (await _body(request)).get("as") or None
+    p = await _work(request, controller.peering_event, request.app[LAB], event, pid, account)
+    return web.json_response({"id": p.name, "state": p.state})
+
+
+@api
+async def clock_advance(request: web.Request) -> web.Response:
+    from ..model.units import parse_duration
+
+    text = str((await _body(request)).get("duration") or "")
+    try:
+        seconds = parse_duration(text)
+    except ValueError as e:
+        raise Refused(str(e), code="InvalidParameterValue")
+    expired = await _work(request, controller.clock_advance, request.app[LAB], seconds)
+    model = await _read(request, controller.load_model, request.app[LAB])
+    return web.json_response({"clock": model.clock, "expired": [p.name for p in expired]})
+
+
+# ---- the app -----------------------------------------------------------------------------------------
+
+
+async def _start_watch(app: web.Application):
+    app[WATCHER] = asyncio.create_task(watch(app))
+    yield
+    app[WATCHER].cancel()
+    try:
+        await app[WATCHER]
+    except asyncio.CancelledError:
+        pass
+    app[WORKER].shutdown(wait=False, cancel_futures=True)
+
+
+def make_app(lab: str, token: str, port: int) -> web.Application:
+    """The application for one lab; `port` is the one the Host header must name."""
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
+    app[LAB], app[TOKEN], app[PORT] = lab, token, port
+    app[WORKER] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpclab-ui")
+    app[SUBSCRIBERS] = set()
+    app[STATE_CACHE] = {}
+    app.cleanup_ctx.append(_start_watch)
+    app.router.add_get("/", index)
+    app.router.add_get("/static/{name}", static)
+    app.router.add_get("/favicon.ico", no_icon)
+    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/stream", stream)
+    app.router.add_post("/api/probe", probe)
+    app.router.add_post("/api/explain", explain)
+    app.router.add_post("/api/matrix", matrix)
+    app.router.add_post("/api/peering/{id}/{event}", peering)
+    app.router.add_post("/api/clock/advance", clock_advance)
+    return app
+
+
+def url(port: int, token: str) -> str:
+    return f"http://{HOST}:{port}/?token={token}"
+
+
+async def _serve(lab: str, port: int, token: str, ready) -> None:
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as e:
+        sock.close()
+        raise Refused(f"cannot listen on {HOST}:{port}: {e.strerror}", code="InvalidParameterValue",
+                      hint="choose another with --port")
+    port = sock.getsockname()[1]
+    # Ctrl-C (SIGINT) and SIGTERM both cancel this task: the finally below closes the server cleanly.
+    # Installed here, not left to asyncio.run, so that it works even where SIGINT starts ignored
+    # (a background job of a non-interactive shell).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, asyncio.current_task().cancel)
+    app = make_app(lab, token, port)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+        ready(url(port, token))
+        await asyncio.Event().wait()  # until Ctrl-C cancels this task
+    finally:
+        await runner.cleanup()
+
+
+def serve(lab: Optional[str], port: int = DEFAULT_PORT, token: Optional[str] = None, ready=print) -> None:
+    """Serve lab's view on 127.0.0.1:port until interrupted; `ready(url)` once listening."""
+    name = controller.resolve_lab(lab)
+    try:
+        asyncio.run(_serve(name, port, token or new_token(), ready))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass

@@ -1,0 +1,563 @@
+// vpclab web view: plain JavaScript and SVG, no library. The server computes the layout;
+// this file draws it, runs probes and lifecycle actions through the JSON API, and keeps
+// the page live from the server-sent event stream.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="vpclab-token"]').content;
+const SVGNS = "http://www.w3.org/2000/svg";
+const $ = (sel) => document.querySelector(sel);
+
+const WHY = {
+  NO_ROUTE: "there is no route for the destination",
+  BLACKHOLE_ROUTE: "the matching route points at a peering that is not ACTIVE (a blackhole route)",
+  NOT_TRANSITIVE: "peering is not transitive: a VPC never forwards from one peering into another",
+  PEERING_NOT_ACTIVE: "the peering on the way is not ACTIVE",
+  CLB_CROSS_REGION: "a CLB cannot be reached across regions over a peering",
+  NO_LISTENER: "nothing listens on that port",
+};
+
+const ui = { state: null, src: null, dst: null, vpc: null, lastEvent: 0, matrix: null, busy: false,
+             reloadTimer: null, anim: 0 };
+window.vpclabSeen = {};  // event id -> Date.now() when it reached the page (bench/ui_bench.py reads it)
+
+async function api(path, body) {
+  const opts = { headers: { "X-Vpclab-Token": TOKEN } };
+  if (body !== undefined) {
+    opts.method = "POST";
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  let resp;
+  try { resp = await fetch(path, opts); } catch (e) {
+    return { ok: false, data: { error: { code: "Unreachable", message: "the vpclab ui server is not answering" } } };
+  }
+  let data = null;
+  try { data = await resp.json(); } catch (e) { data = { error: { code: "BadResponse", message: resp.statusText } }; }
+  return { ok: resp.ok, data };
+}
+
+function el(tag, attrs, parent, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function h(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function errorText(data) {
+  const e = (data && data.error) || { code: "Error", message: "failed" };
+  return { code: e.code, message: e.message + (e.hint ? " (" + e.hint + ")" : "") };
+}
+
+function showError(box, data) {
+  const e = errorText(data);
+  box.replaceChildren();
+  const p = h("div", { class: "err" });
+  p.append(h("code", {}, e.code), document.createTextNode(": " + e.message));
+  box.append(p);
+}
+
+function duration(s) {
+  s = Math.round(s || 0);
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return (d ? d + "d" : "") + (hh ? hh + "h" : "") + (m ? m + "m" : "") + (d || hh || m ? "" : s + "s");
+}
+
+// ---- topology -------------------------------------------------------------------------------
+
+function peeringOf(id) { return ui.state.status.peerings.find((p) => p.id === id); }
+
+function capText(p) {
+  if (p.bandwidth_mbps == null) return "";
+  return p.bandwidth_mbps >= 1000 ? (p.bandwidth_mbps / 1000) + " Gbps" : p.bandwidth_mbps + " Mbps";
+}
+
+function curve(a, b, mid) {
+  const c = [2 * mid[0] - (a[0] + b[0]) / 2, 2 * mid[1] - (a[1] + b[1]) / 2];
+  return `M${a[0]},${a[1]} Q${c[0]},${c[1]} ${b[0]},${b[1]}`;
+}
+
+function shape(kind, g) {
+  if (kind === "cdb") return el("rect", { class: "shape", x: -11, y: -11, width: 22, height: 22, rx: 5 }, g);
+  if (kind === "cmem") return el("path", { class: "shape", d: "M0,-13 L13,0 L0,13 L-13,0 Z" }, g);
+  if (kind === "clb") return el("path", { class: "shape", d: "M0,-13 L13,10 L-13,10 Z" }, g);
+  return el("circle", { class: "shape", r: 11 }, g);
+}
+
+function renderTopo() {
+  const L = ui.state.layout, svg = $("#topo");
+  // A small lab is not blown up to fill the screen: the view is at least 720 x 400 units.
+  // The zoom and pan the user chose survive a refresh while the picture keeps its size.
+  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}`;
+  if (ui.viewKey !== key) { ui.viewKey = key; ui.view = { x: (L.width - W) / 2, y: (L.height - H) / 2, w: W, h: H }; ui.home = { ...ui.view }; }
+  setView();
+  // Three layers: the picture, the probe's animation over it, and the peering labels on top
+  // (a packet passing a peering never hides its name).
+  let base = $("#base");
+  if (!base) {
+    base = el("g", { id: "base" }, svg);
+    el("g", { id: "overlay" }, svg);
+    el("g", { id: "topo-peering-labels" }, svg);
+  }
+  base.replaceChildren();
+  for (const r of L.regions) {
+    const g = el("g", { class: "region" }, base);
+    el("rect", { x: r.x, y: r.y, width: r.w, height: r.h, rx: 10 }, g);
+    el("text", { x: r.x + 14, y: r.y + 22 }, g, r.name);
+  }
+  const many = L.peerings.length > 24;
+  const pg = el("g", { id: "topo-peerings" }, base);
+  for (const lp of L.peerings) {
+    const p = peeringOf(lp.id);
+    const g = el("g", { class: "peering " + p.state, "data-id": p.id }, pg);
+    el("path", { d: curve(lp.from, lp.to, lp.mid) }, g);
+    el("title", {}, g, `${p.id}: ${p.vpc} ↔ ${p.peer_vpc}, ${p.state}${capText(p) ? ", cap " + capText(p) : ""}`);
+  }
+  for (const v of L.vpcs) {
+    const g = el("g", { class: "vpc" + (ui.vpc === v.name ? " selected" : ""), "data-vpc": v.name }, base);
+    el("rect", { class: "box", x: v.x, y: v.y, width: v.w, height: v.h, rx: 6 }, g);
+    el("text", { class: "title", x: v.x + 10, y: v.y + 20 }, g, v.name);
+    el("text", { class: "sub", x: v.x + 10, y: v.y + 35 }, g, `${v.cidr} · ${v.account}`);
+    g.addEventListener("click", (ev) => { if (!ev.target.closest(".inst")) selectVpc(v.name); });
+    for (const s of v.subnets) {
+      const sg = el("g", { class: "subnet" }, g);
+      el("rect", { x: s.x, y: s.y, width: s.w, height: s.h, rx: 4 }, sg);
+      el("text", { x: s.x + 5, y: s.y + 11 }, sg, `${s.name} ${s.cidr}` + (s.route_table ? ` · rt ${s.route_table}` : ""));
+      for (const i of s.instances) {
+        const cls = "inst " + i.kind + (ui.src === i.ref ? " src" : "") + (ui.dst === i.ref ? " dst" : "");
+        const ig = el("g", { class: cls, "data-ref": i.ref, transform: `translate(${i.x},${i.y})` }, g);
+        el("circle", { class: "ring", r: 16 }, ig);
+        shape(i.kind, ig);
+        el("text", { y: 26 }, ig, i.name);
+        el("title", {}, ig, `${i.ref} (${i.kind}) ${i.ip}` + (i.port ? ` port ${i.port}` : ""));
+        ig.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(i.ref); });
+      }
+    }
+    el("path", { class: "router", d: `M${v.router[0]},${v.router[1] - 7} l7,7 l-7,7 l-7,-7 Z` }, g);
+  }
+  // Peering labels in their own top layer, above the boxes and the animation.
+  const lg = $("#topo-peering-labels");
+  lg.replaceChildren();
+  for (const lp of L.peerings) {
+    const p = peeringOf(lp.id);
+    const text = many ? p.id.replace(/^pcx-/, "") : `${p.id} · ${p.state}` + (capText(p) ? ` · ${capText(p)}` : "");
+    const g = el("g", { class: "peering " + p.state, "data-label": p.id }, lg);
+    const w = text.length * 6.4 + 12;
+    el("rect", { x: lp.mid[0] - w / 2, y: lp.mid[1] - 9, width: w, height: 18, rx: 9 }, g);
+    el("text", { x: lp.mid[0], y: lp.mid[1] + 4 }, g, text);
+  }
+}
+
+// Wheel zooms around the pointer, dragging the background pans, a double click resets.
+function setView() {
+  const v = ui.view;
+  $("#topo").setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+}
+
+function svgPoint(ev) {
+  const svg = $("#topo"), pt = svg.createSVGPoint();
+  pt.x = ev.clientX; pt.y = ev.clientY;
+  return pt.matrixTransform(svg.getScreenCTM().inverse());
+}
+
+function wireZoom() {
+  const svg = $("#topo");
+  svg.addEventListener("wheel", (ev) => {
+    if (!ui.view) return;
+    ev.preventDefault();
+    const p = svgPoint(ev), f = Math.exp(Math.max(-0.5, Math.min(0.5, ev.deltaY * 0.002)));
+    const v = ui.view, w = Math.min(ui.home.w * 2, Math.max(ui.home.w / 20, v.w * f)), k = w / v.w;
+    ui.view = { x: p.x - (p.x - v.x) * k, y: p.y - (p.y - v.y) * k, w, h: v.h * k };
+    setView();
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener("mousedown", (ev) => {
+    if (!ui.view || ev.target.closest(".inst, .vpc")) return;
+    drag = { cx: ev.clientX, cy: ev.clientY, v: { ...ui.view }, s: svg.getScreenCTM().a };  // pixels per unit
+  });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    ui.view.x = drag.v.x - (ev.clientX - drag.cx) / drag.s;
+    ui.view.y = drag.v.y - (ev.clientY - drag.cy) / drag.s;
+    setView();
+  });
+  window.addEventListener("mouseup", () => { drag = null; });
+  svg.addEventListener("dblclick", (ev) => {
+    if (ev.target.closest(".inst, .vpc") || !ui.home) return;
+    ui.view = { ...ui.home }; setView();
+  });
+}
+
+// ---- probe ---------------------------------------------------------------------------------
+
+function instances() {
+  const out = [];
+  for (const v of ui.state.status.vpcs) for (const i of v.instances) out.push({ ref: `${v.name}/${i.name}`, ip: i.ip, port: i.port });
+  return out;
+}
+
+function fillProbeSelects() {
+  for (const id of ["#probe-src", "#probe-dst"]) {
+    const sel = $(id), keep = id === "#probe-src" ? ui.src : ui.dst;
+    sel.replaceChildren(h("option", { value: "" }, "—"));
+    for (const i of instances()) sel.append(h("option", { value: i.ref }, `${i.ref}  ${i.ip}`));
+    sel.value = keep || "";
+  }
+}
+
+function markSelection() {
+  document.querySelectorAll(".inst").forEach((g) => {
+    g.classList.toggle("src", g.dataset.ref === ui.src);
+    g.classList.toggle("dst", g.dataset.ref === ui.dst);
+  });
+  $("#probe-src").value = ui.src || "";
+  $("#probe-dst").value = ui.dst || "";
+}
+
+function pickInstance(ref) {
+  showTab("probe");
+  if (!ui.src || ui.dst) { ui.src = ref; ui.dst = null; clearOverlay(); $("#verdict").replaceChildren(); }
+  else if (ref !== ui.src) { ui.dst = ref; }
+  markSelection();
+  if (ui.src && ui.dst) runProbe("probe");
+}
+
+async function runProbe(kind, spec) {
+  spec = spec || { src: ui.src, dst: ui.dst, proto: $("#probe-proto").value,
+                   port: $("#probe-proto").value === "icmp" ? null : ($("#probe-port").value || null) };
+  const box = $("#verdict");
+  if (!spec.src || !spec.dst) { showError(box, { error: { code: "MissingParameter", message: "pick a source and a destination" } }); return; }
+  clearOverlay();
+  box.replaceChildren(h("p", { class: "muted" }, `${kind === "probe" ? "probing" : "explaining"} ${spec.src} → ${spec.dst} ${spec.proto}${spec.port ? "/" + spec.port : ""} …`));
+  setBusy(true);
+  const r = await api("/api/" + kind, spec);
+  setBusy(false);
+  if (!r.ok) { showError(box, r.data); return; }
+  showVerdict(r.data, kind);
+  animate(r.data);
+}
+
+function setBusy(b) {
+  ui.busy = b;
+  for (const id of ["#probe-go", "#explain-go", "#matrix-go"]) $(id).disabled = b;
+}
+
+function reasonWords(doc) {
+  const r = doc.reason || {};
+  if (!r.code) return null;
+  const which = doc.forward && doc.forward.delivered ? "The reply" : "The request";
+  let s = `${which} stopped at ${r.where || "?"}: ${WHY[r.code] || r.code}`;
+  if (r.table) s += ` (route table ${r.table})`;
+  return s + ".";
+}
+
+function legList(cls, label, leg, seen) {
+  // seen: the capture points that saw this direction's packet (the probe's `evidence`), ticked.
+  const div = h("div", { class: "leg " + cls });
+  div.append(h("b", {}, label));
+  if (!leg || !leg.path || !leg.path.length) { div.append(document.createTextNode("never sent")); return div; }
+  leg.path.forEach((hop, k) => {
+    if (k) div.append(document.createTextNode(" → "));
+    const last = k === leg.path.length - 1;
+    const mark = (seen && seen.has(hop) ? " ✓" : "") + (last && !leg.delivered ? " ✕" : "");
+    div.append(h("span", { class: "hop" + (last && !leg.delivered ? " stop" : ""), title: seen && seen.has(hop) ? "seen by a capture here" : "" }, hop + mark));
+  });
+  return div;
+}
+
+function showVerdict(doc, kind) {
+  const box = $("#verdict");
+  box.replaceChildren();
+  const head = h("p");
+  head.append(h("span", { class: "badge " + doc.result, "data-result": doc.result }, doc.result),
+              document.createTextNode(`  ${doc.src} → ${doc.dst} ${doc.proto}${doc.port ? "/" + doc.port : ""}` +
+                                      (kind === "explain" ? "  (explain: from the model, no packets)" : "") +
+                                      (doc.rtt_ms != null ? `  rtt ${doc.rtt_ms} ms` : "")));
+  box.append(head);
+  const words = reasonWords(doc);
+  const why = h("div", { class: "why" + (words ? "" : " ok") });
+  why.append(h("div", {}, words || "Both ways delivered: the request arrived and the reply came back."));
+  if (doc.reason && doc.reason.code) {
+    why.append(h("div", { class: "muted" }, `${doc.reason.code}` + (doc.reason.detail ? ` — ${doc.reason.detail}` : "")));
+  }
+  if (doc.note && doc.note.code) why.append(h("div", { class: "muted" }, `note: ${doc.note.code} — ${doc.note.detail || ""}`));
+  const seen = (dir) => doc.evidence ? new Set(doc.evidence.filter((e) => e.dir === dir).map((e) => e.at)) : null;
+  box.append(why, legList("fwd", "request", doc.forward, seen("request")), legList("ret", "reply", doc["return"], seen("reply")));
+  if (doc.evidence && doc.evidence.length) {
+    box.append(h("h3", {}, "Seen by the captures"));
+    const ol = h("ol");
+    for (const e of doc.evidence) ol.append(h("li", {}, `${e.at}: ${e.dir}${e.t_ms != null ? " at " + e.t_ms + " ms" : ""}` + (e.src ? ` (${e.src} → ${e.dst})` : "")));
+    box.append(ol);
+  }
+  if (doc.mismatch) box.append(h("div", { class: "err" }, "mismatch: " + doc.mismatch));
+}
+
+// ---- animation -----------------------------------------------------------------------------
+
+function clearOverlay() { ui.anim++; const o = $("#overlay"); if (o) o.replaceChildren(); }
+
+function pointsOf(path) {
+  const N = ui.state.layout.nodes;
+  return (path || []).map((hop) => N[hop]).filter(Boolean);
+}
+
+function moveAlong(pts, cls, token) {
+  // The packet visits each hop in turn; the trail grows behind it. Resolves at the last point.
+  return new Promise((resolve) => {
+    const ov = $("#overlay");
+    if (pts.length === 0 || token !== ui.anim) return resolve();
+    const trail = el("polyline", { class: "trail " + cls, points: `${pts[0][0]},${pts[0][1]}` }, ov);
+    const dot = el("circle", { class: "packet " + cls, r: 7, cx: pts[0][0], cy: pts[0][1] }, ov);
+    const HOP_MS = 320;
+    let k = 0, t0 = performance.now(), done = `${pts[0][0]},${pts[0][1]}`;
+    function step(now) {
+      if (token !== ui.anim) return resolve();
+      if (k >= pts.length - 1) { dot.remove(); return resolve(); }
+      const f = Math.min(1, (now - t0) / HOP_MS), a = pts[k], b = pts[k + 1];
+      const x = a[0] + (b[0] - a[0]) * f, y = a[1] + (b[1] - a[1]) * f;
+      dot.setAttribute("cx", x); dot.setAttribute("cy", y);
+      trail.setAttribute("points", `${done} ${x},${y}`);
+      if (f >= 1) { done += ` ${b[0]},${b[1]}`; k++; t0 = now; }
+      requestAnimationFrame(step);
+    }
+    requestAnimationFrame(step);
+  });
+}
+
+function stopMark(pt, label) {
+  const g = el("g", { class: "stopmark", transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
+  el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
+  el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
+  el("text", { x: 14, y: 24 }, g, label);
+}
+
+async function animate(doc) {
+  const token = ++ui.anim;
+  const N = ui.state.layout.nodes;
+  for (const e of doc.evidence || []) if (N[e.at]) el("circle", { class: "seen", r: 19, cx: N[e.at][0], cy: N[e.at][1] }, $("#overlay"));
+  const code = (doc.reason && doc.reason.code) || "stopped";
+  const fwd = pointsOf(doc.forward && doc.forward.path);
+  await moveAlong(fwd, "fwd", token);
+  if (token !== ui.anim) return;
+  if (doc.forward && !doc.forward.delivered) { if (fwd.length) stopMark(fwd[fwd.length - 1], code); return; }
+  const ret = pointsOf(doc["return"] && doc["return"].path);
+  await moveAlong(ret, "ret", token);
+  if (token !== ui.anim) return;
+  if (doc["return"] && !doc["return"].delivered && ret.length) stopMark(ret[ret.length - 1], code);
+}
+
+// ---- routes --------------------------------------------------------------------------------
+
+function selectVpc(name) {
+  ui.vpc = name;
+  document.querySelectorAll(".vpc").forEach((g) => g.classList.toggle("selected", g.dataset.vpc === name));
+  showTab("routes");
+  renderRoutes();
+}
+
+function renderRoutes() {
+  const box = $("#routes");
+  if (!ui.vpc) return;
+  const v = ui.state.status.vpcs.find((x) => x.name === ui.vpc);
+  if (!v) { ui.vpc = null; box.replaceChildren(h("p", { class: "muted" }, "Click a VPC in the picture.")); return; }
+  $("#routes-vpc").textContent = `· ${v.name} (${v.cidr}, ${v.account}, ${v.region})`;
+  const rows = ui.state.status.routes.filter((r) => r.vpc === v.name);
+  const tables = [...new Set(v.subnets.map((s) => s.route_table).concat(rows.map((r) => r.table)))];
+  box.replaceChildren();
+  for (const t of tables) {
+    const users = v.subnets.filter((s) => s.route_table === t).map((s) => s.name);
+    box.append(h("h3", {}, `table ${t}` + (users.length ? ` — subnets ${users.join(", ")}` : "")));
+    const tab = h("table", { "data-table": t });
+    tab.innerHTML = "<tr><th>destination</th><th>next hop</th><th>state</th></tr>";
+    tab.append(routeRow(v.cidr, "local", "active"));
+    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state));
+    box.append(tab);
+  }
+}
+
+function routeRow(dst, hop, state) {
+  const tr = h("tr", { class: state });
+  const tag = h("span", { class: "tag" + (state === "blackhole" ? "" : " ok") }, state);
+  const p = peeringOf(hop);
+  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "")));
+  const td = h("td"); td.append(tag); tr.append(td);
+  return tr;
+}
+
+// ---- peerings and the clock ------------------------------------------------------------------
+
+function renderPeerings() {
+  const actor = $("#actor"), keep = actor.value;
+  actor.replaceChildren(h("option", { value: "" }, "requester's account (default)"));
+  for (const a of ui.state.accounts) actor.append(h("option", { value: a }, a));
+  actor.value = keep;
+  const box = $("#peerings");
+  const tab = h("table");
+  tab.innerHTML = "<tr><th>peering</th><th>state</th><th>cap</th><th></th></tr>";
+  for (const p of ui.state.status.peerings) {
+    const tr = h("tr", { "data-id": p.id });
+    const name = h("td");
+    name.append(h("div", {}, p.id), h("div", { class: "muted" }, `${p.vpc} → ${p.peer_vpc}`));
+    const st = h("td");
+    st.append(h("span", { class: "state " + p.state }, p.state));
+    if (p.expires_at_text && p.state === "PENDING") st.append(h("div", { class: "muted" }, "expires " + p.expires_at_text));
+    const acts = h("td");
+    for (const ev of ["accept", "reject", "delete"]) {
+      const b = h("button", { "data-event": ev }, ev);
+      b.addEventListener("click", () => peeringAction(p.id, ev));
+      acts.append(b);
+    }
+    tr.append(name, st, h("td", {}, capText(p) || "—"), acts);
+    tab.append(tr);
+  }
+  box.replaceChildren(tab);
+}
+
+async function peeringAction(id, ev) {
+  const msg = $("#action-msg"), as = $("#actor").value || null;
+  msg.replaceChildren(h("p", { class: "muted" }, `${ev} ${id}${as ? " as " + as : ""} …`));
+  const r = await api(`/api/peering/${encodeURIComponent(id)}/${ev}`, { as });
+  if (!r.ok) { showError(msg, r.data); return; }
+  msg.replaceChildren(h("div", { class: "okmsg" }, `${id} is ${r.data.state}`));
+  await load();
+}
+
+async function clockAdvance() {
+  const msg = $("#action-msg");
+  const r = await api("/api/clock/advance", { duration: $("#clock-by").value });
+  if (!r.ok) { showError(msg, r.data); return; }
+  msg.replaceChildren(h("div", { class: "okmsg" }, `clock at ${duration(r.data.clock)}` +
+    (r.data.expired.length ? `; expired: ${r.data.expired.join(", ")}` : "")));
+  await load();
+}
+
+// ---- matrix ------------------------------------------------------------------------------------
+
+const CELL = { reachable: "#1a8f4c", "no-return": "#e8a33d", unreachable: "#c4320a" };
+
+async function runMatrix() {
+  $("#matrix-msg").textContent = "probing every pair …";
+  setBusy(true);
+  const r = await api("/api/matrix", {});
+  setBusy(false);
+  if (!r.ok) { $("#matrix-msg").textContent = ""; showError($("#matrix-hover"), r.data); return; }
+  ui.matrix = r.data;
+  const s = r.data.summary;
+  $("#matrix-msg").textContent = `${r.data.pairs.length} probes in ${r.data.seconds} s: ${s.reachable} reachable, ${s["no-return"]} no-return, ${s.unreachable} unreachable`;
+  drawMatrix();
+}
+
+function drawMatrix() {
+  const m = ui.matrix, n = m.instances.length, cv = $("#matrix");
+  const cell = Math.max(2, Math.min(28, Math.floor(400 / n)));
+  cv.width = cv.height = n * cell;
+  const ctx = cv.getContext("2d");
+  ctx.fillStyle = "#eaecf0"; ctx.fillRect(0, 0, cv.width, cv.height);
+  const idx = {};
+  m.instances.forEach((r, k) => (idx[r] = k));
+  m.cells = {};
+  for (const p of m.pairs) {
+    if (p.proto !== "icmp") continue;
+    const i = idx[p.src], j = idx[p.dst];
+    m.cells[i + "," + j] = p;
+    ctx.fillStyle = CELL[p.result];
+    ctx.fillRect(j * cell, i * cell, cell - (cell > 4 ? 1 : 0), cell - (cell > 4 ? 1 : 0));
+  }
+  m.cell = cell;
+}
+
+function matrixCell(ev) {
+  const m = ui.matrix;
+  if (!m) return null;
+  const rect = ev.target.getBoundingClientRect(), scale = ev.target.width / rect.width;
+  const j = Math.floor((ev.clientX - rect.left) * scale / m.cell), i = Math.floor((ev.clientY - rect.top) * scale / m.cell);
+  return m.cells[i + "," + j] || null;
+}
+
+// ---- events --------------------------------------------------------------------------------------
+
+function addEvent(e, fresh) {
+  if (e.id <= ui.lastEvent) return;
+  ui.lastEvent = e.id;
+  window.vpclabSeen[e.id] = Date.now();
+  const li = h("li", { value: e.id, "data-id": e.id, "data-wall": e.wall, class: fresh ? "new" : "" });
+  const refused = (e.result || "").startsWith("refused");
+  li.append(document.createTextNode(`[${duration(e.lab_time)}] ${e.actor || "-"} ${e.action} ${e.target || ""} `));
+  li.append(h("span", { class: refused ? "refused" : "" }, e.result + (e.detail ? ` (${e.detail})` : "")));
+  $("#events").prepend(li);
+}
+
+function connect() {
+  const es = new EventSource("/api/stream");
+  es.onopen = async () => {
+    $("#live").className = "live on"; $("#live").textContent = "● live";
+    const r = await api("/api/events?after=" + ui.lastEvent);  // anything missed while connecting
+    if (r.ok && r.data.events.length) { r.data.events.forEach((e) => addEvent(e, true)); scheduleReload(); }
+  };
+  es.onerror = () => { $("#live").className = "live off"; $("#live").textContent = "○ reconnecting"; };
+  es.addEventListener("event", (m) => { addEvent(JSON.parse(m.data), true); scheduleReload(); });
+  es.addEventListener("changed", () => scheduleReload());
+  es.addEventListener("gone", () => { $("#live").className = "live off"; $("#live").textContent = "○ the lab is gone"; });
+}
+
+function scheduleReload() {
+  clearTimeout(ui.reloadTimer);
+  ui.reloadTimer = setTimeout(load, 30);
+}
+
+// ---- page --------------------------------------------------------------------------------------
+
+function showTab(name) {
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("on", b.dataset.tab === name));
+  document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("on", p.id === "panel-" + name));
+}
+
+async function load() {
+  const r = await api("/api/state");
+  if (!r.ok) { showError($("#verdict"), r.data); return; }
+  ui.state = r.data;
+  $("#clock").textContent = "lab clock " + duration(r.data.status.clock);
+  renderTopo();
+  fillProbeSelects();
+  renderRoutes();
+  renderPeerings();
+  if (r.data.events.length && ui.lastEvent === 0) r.data.events.forEach((e) => addEvent(e, false));
+  else r.data.events.forEach((e) => addEvent(e, true));
+  if (!document.body.dataset.ready) document.body.dataset.readyMs = performance.now().toFixed(1);  // first full render
+  document.body.dataset.ready = "1";
+}
+
+function wire() {
+  wireZoom();
+  document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  $("#probe-go").addEventListener("click", () => runProbe("probe"));
+  $("#explain-go").addEventListener("click", () => runProbe("explain"));
+  $("#probe-src").addEventListener("change", (e) => { ui.src = e.target.value || null; markSelection(); });
+  $("#probe-dst").addEventListener("change", (e) => { ui.dst = e.target.value || null; markSelection(); });
+  $("#probe-proto").addEventListener("change", (e) => {
+    const dst = instances().find((i) => i.ref === ui.dst);
+    if (e.target.value !== "icmp" && !$("#probe-port").value && dst && dst.port) $("#probe-port").value = dst.port;
+  });
+  $("#clock-go").addEventListener("click", clockAdvance);
+  $("#matrix-go").addEventListener("click", runMatrix);
+  $("#matrix").addEventListener("mousemove", (ev) => {
+    const p = matrixCell(ev);
+    $("#matrix-hover").textContent = p ? `${p.src} → ${p.dst}: ${p.result}` + (p.reason.code ? ` (${p.reason.code} at ${p.reason.where})` : "") : "";
+  });
+  $("#matrix").addEventListener("click", (ev) => {
+    const p = matrixCell(ev);
+    if (!p) return;
+    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; $("#probe-port").value = "";
+    markSelection(); showTab("probe"); runProbe("probe", { src: p.src, dst: p.dst, proto: "icmp", port: null });
+  });
+}
+
+wire();
+load().then(connect);

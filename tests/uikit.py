@@ -1,0 +1,89 @@
+"""Helpers for the web view's browser tests and bench: `vpclab ui` as a real process on a
+free 127.0.0.1 port (stopped by its handle), and headless Chromium from Debian's package
+driven by Playwright (never a downloaded browser)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+VPCLAB = str(Path(sys.executable).parent / "vpclab")
+CHROMIUM = os.environ.get("VPCLAB_CHROMIUM", "/usr/bin/chromium")
+
+
+def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
+    """A lab's state as `up` leaves it (model, status ready, one event) in the store, with no
+    kernel objects: for tests that only read state or are refused before the kernel."""
+    import re
+
+    from vpclab import loader, store
+
+    # Never beside real labs: the caller points the store at a temporary directory first.
+    assert store.RUN_DIR == Path(run_dir), f"seed() writes to {store.RUN_DIR}, not to {run_dir}"
+    text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {name}", topology.read_text(), count=1)
+    src = run_dir / f"{name}.yaml"
+    src.write_text(text)
+    model = loader.load(str(src))
+    with store.Store(name).tx() as tx:
+        tx.save_model(model)
+        tx.set_status("ready")
+        tx.event(0, None, "up", str(src), "ok")
+    return name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ui_server(lab: str):
+    """`vpclab ui -l LAB` on a free port; yields (url, process); Ctrl-C (SIGINT) to its PID at the end."""
+    proc = subprocess.Popen([VPCLAB, "ui", "-l", lab, "--port", str(free_port())], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            proc.kill()
+            raise AssertionError(f"vpclab ui did not start: {url!r} {proc.stderr.read()}")
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@contextlib.contextmanager
+def chromium(viewport=(1400, 820)):
+    """A headless Chromium page (the system's browser, driven by Playwright)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (scripts/setup does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.errors = errors
+            yield page
+        finally:
+            browser.close()
+
+
+def open_view(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
