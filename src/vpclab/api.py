@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import analyze
-from .errors import Refused
+from .errors import Refused, shown
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
 
@@ -205,7 +205,7 @@ def unique_name(prefix: str = "p") -> str:
     from .store import known_labs
 
     if not LAB_NAME.match(prefix + "x") or len(prefix) > 4:
-        raise Refused(f"lab name prefix '{prefix}' must be 1-4 characters, [a-z][a-z0-9]*", code="InvalidParameterValue")
+        raise Refused(f"lab name prefix '{shown(prefix)}' must be 1-4 characters, [a-z][a-z0-9]*", code="InvalidParameterValue")
     taken = set(known_labs()) | _ISSUED
     rng = random.SystemRandom()
     while True:
@@ -283,7 +283,7 @@ class Lab:
         if unique:
             name = unique_name()
         if name is not None and not LAB_NAME.match(name):
-            raise Refused(f"lab name '{name}' is not valid (1-8 characters, [a-z][a-z0-9]*)",
+            raise Refused(f"lab name '{shown(name)}' is not valid (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
         workdir, build = None, path
         if name is not None and name != model.name:

@@ -269,7 +269,7 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
         labs = running_labs()
         if len(labs) != 1:
             if not labs:
-                return {"lab": None, "removed": False}
+                return {"lab": None, "removed": False, "held_by": []}
             raise Refused(f"{len(labs)} labs are running ({', '.join(labs)}): say which one",
                           code="InvalidParameter.LabAmbiguous")
         lab = labs[0]

@@ -213,23 +213,31 @@ def load(path) -> Lab:
     the file as a whole is cited without a line (`FILE: CODE: message`).
     """
     file = str(path)
+    return loads(read_regular_file(file), file)
+
+
+def read_regular_file(path, what: str = "a topology is a YAML file") -> str:
+    """The text of a regular file, or TopologyInvalid citing the file without a line.
+
+    A FIFO, a device or a directory is refused before it is opened (reading a FIFO
+    would wait for a writer forever); `what` ends the refusal ("a topology is a YAML file").
+    """
+    file = str(path)
     if not file:  # an unset shell variable, most likely
-        raise TopologyInvalid([Problem(VALUE, "the topology path is empty: name a YAML file")])
+        raise TopologyInvalid([Problem(VALUE, f"the path is empty: {what}")])
     try:
         if not stat.S_ISREG(os.stat(file).st_mode):
-            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): a topology is a "
-                                           "YAML file", file, None)])
+            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): {what}", file, None)])
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else meanwhile
-                raise TopologyInvalid([Problem(TYPE, "not a regular file: a topology is a YAML file", file, None)])
-            text = f.read().decode("utf-8")
+                raise TopologyInvalid([Problem(TYPE, f"not a regular file: {what}", file, None)])
+            return f.read().decode("utf-8")
     except FileNotFoundError:
         raise TopologyInvalid([Problem(NOT_FOUND, "no such file", file, None)])
     except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
         why = f"{e.strerror}" if isinstance(e, OSError) and e.strerror else shown(str(e), 120)
         raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {why}", file, None)])
-    return loads(text, file)
 
 
 def _file_kind(file: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .. import loader
-from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid
+from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
 from ..model.types import PROTOS, RESULTS, STATES
 
 LABS_ENV = "VPCLAB_LABS"
@@ -114,7 +114,7 @@ def find(number: str, root: Optional[Path] = None) -> Exercise:
     for d in dirs:
         if d.name == key or d.name[:2] == key:
             return load(d)
-    raise NotFound(f"no exercise '{number}'", code="ExerciseNotFound",
+    raise NotFound(f"no exercise '{shown(number)}'", code="ExerciseNotFound",
                    hint="exercises: " + ", ".join(d.name[:2] for d in dirs) + " (see `vpclab lab list`)")
 
 

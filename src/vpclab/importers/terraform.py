@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import ImportInvalid, Refused
+from ..errors import ImportInvalid, Refused, shown
 
 VPC, SUBNET, TABLE, ENTRY = "tencentcloud_vpc", "tencentcloud_subnet", "tencentcloud_route_table", \
     "tencentcloud_route_table_entry"
@@ -78,17 +78,16 @@ class Result:
 
 
 def read(path: str) -> dict:
+    from ..loader import read_regular_file
+
+    text = read_regular_file(path, "a plan is the JSON of `terraform show -json`")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Refused(f"{path}: no such file", code="ResourceNotFound")
-    except (OSError, UnicodeDecodeError) as e:
-        raise Refused(f"{path}: cannot read it: {e}", code="InvalidParameter")
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise Refused(f"{path}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
+        raise Refused(f"{shown(path)}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
                       hint="write it with `terraform show -json PLANFILE > plan.json`")
     if not isinstance(doc, dict) or not any(k in doc for k in ("planned_values", "values")):
-        raise Refused(f"{path}: not the JSON of a Terraform plan or state (no planned_values or values)",
+        raise Refused(f"{shown(path)}: not the JSON of a Terraform plan or state (no planned_values or values)",
                       code="InvalidParameter", hint="write it with `terraform show -json PLANFILE > plan.json`")
     return doc
 

@@ -38,7 +38,7 @@ from typing import Optional
 from aiohttp import web
 
 from .. import controller
-from ..errors import NotFound, Refused, VpclabError
+from ..errors import NotFound, Refused, VpclabError, shown
 from . import layout
 
 STATIC = Path(__file__).parent / "static"
@@ -307,7 +307,7 @@ def _probe_args(doc: dict):
         try:
             port = int(port)
         except (TypeError, ValueError):
-            raise Refused(f"port {port!r} is not a number", code="InvalidParameterValue")
+            raise Refused(f"port {shown(port, as_repr=True)} is not a number", code="InvalidParameterValue")
         if not 1 <= port <= 65535:
             raise Refused(f"port {port} is not in 1..65535", code="InvalidParameterValue")
     return src, dst, proto, port
@@ -342,7 +342,7 @@ PEERING_EVENTS = ("accept", "reject", "delete")
 async def peering(request: web.Request) -> web.Response:
     event, pid = request.match_info["event"], request.match_info["id"]
     if event not in PEERING_EVENTS:
-        raise Refused(f"unknown peering action {event!r} (accept, reject, delete)", code="InvalidParameter")
+        raise Refused(f"unknown peering action {shown(event, as_repr=True)} (accept, reject, delete)", code="InvalidParameter")
     account = (await _body(request)).get("as") or None
     p = await _work(request, controller.peering_event, request.app[LAB], event, pid, account)
     return web.json_response({"id": p.name, "state": p.state})
