@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from . import analyze, loader
-from .errors import EnvironmentProblem, NotFound, Refused, VpclabError, did_you_mean
+from .errors import EnvironmentProblem, NotFound, Refused, StateError, VpclabError, did_you_mean
 from .model import lifecycle
 from .model.types import Lab
 from .model.units import format_duration
@@ -169,6 +169,7 @@ def actual(lab: str, run_dir) -> set:
 
 
 APPLIED = "applied"  # store key: the model the kernel was last brought to in full
+DELETING = "deleting"  # store status: `down` or `cleanup` has started to remove the lab
 
 
 def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False,
@@ -214,6 +215,11 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
     with store.lock():
+        if _status(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
+            _teardown(model.name, store)
+            store.remove()
+            notes.append(f"lab {model.name} was half removed (an interrupted `vpclab down`): "
+                         f"removed it, then built it from {file}")
         with store.tx() as tx:
             old = tx.model()
             if _same_file(tx, old, model):
@@ -249,7 +255,7 @@ def _current_or(model: Lab, store: Store) -> Lab:
         tx = store.read()
         try:
             old = tx.model()
-            if _same_file(tx, old, model):
+            if _same_file(tx, old, model) and tx.status != DELETING:
                 return old
         finally:
             tx.close()
@@ -273,10 +279,26 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
         lab = labs[0]
     store = Store(lab)  # refuses a name that is not a lab name
     with store.lock():
-        removed = _teardown(lab, store, wait)
-        store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
-        store.forget_lock()
+        removed = _remove(lab, store, wait)
     return {"lab": lab, "removed": removed}
+
+
+def _remove(lab: str, store: Store, wait: bool = True) -> bool:
+    """Tear the lab down and delete its state (the caller holds its lock).
+
+    The state says `deleting` first: a command killed half-way leaves a lab that
+    `ls` and `status` show as such, `cleanup` removes and `down` or `up` finish.
+    """
+    if store.exists():
+        try:
+            with store.tx() as tx:
+                tx.set_status(DELETING)
+        except StateError:
+            pass  # a damaged state cannot be marked; it is removed all the same
+    removed = _teardown(lab, store, wait)
+    store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
+    store.forget_lock()
+    return removed
 
 
 def _teardown(lab: str, store: Store, wait: bool = True) -> bool:
@@ -306,7 +328,8 @@ def _status(store: Store) -> Optional[str]:
 
 
 def cleanup(labs: Optional[List[str]] = None) -> List[str]:
-    """Remove labs left by crashed or killed commands: not `ready`, and nobody holds their lock.
+    """Remove labs left by crashed or killed commands: not `ready` (`building`, `deleting`,
+    or no state), and nobody holds their lock.
 
     `labs` limits it to those labs (tests, scripts); by default every lab on the host.
     """
@@ -319,9 +342,7 @@ def cleanup(labs: Optional[List[str]] = None) -> List[str]:
         with store.lock(blocking=False) as got:
             if not got or _status(store) == "ready":
                 continue  # a command is working on it, or finished it meanwhile
-            _teardown(lab, store)
-            store.remove()
-            store.forget_lock()
+            _remove(lab, store)
         removed.append(lab)
     return removed
 
@@ -424,6 +445,9 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     with store.lock():
         if not store.exists():  # removed by `down` while this command waited for the lock
             raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
+        if _status(store) == DELETING:
+            raise NotFound(f"lab '{name}' is half removed: a `vpclab down` of it was interrupted",
+                           code="LabNotFound", hint=f"`vpclab down {name}` or `vpclab cleanup {name}` finishes it")
         try:
             with store.tx() as tx:
                 model = tx.model()
