@@ -22,7 +22,9 @@ After every `up` again, the kernel read-back must equal the plan of the lab's mo
 and every pair of `vpclab matrix --json` must agree with `explain` on that model;
 after `cleanup`/`down`, no namespace, state or process of the lab may remain.
 It prints each kill that failed, then per kind how many kills landed while the
-command was still running and how many were repaired. Exit 1 if any round failed.
+command was still running and how many were repaired, and the median time of a
+repairing `up` against a fresh `up` of the same topology (baseline, same run; the
+median of 3). Exit 1 if any round failed.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,11 +114,16 @@ def probe_disagreements(lab: str) -> List[str]:
     return out
 
 
+REPAIR_SECONDS: List[float] = []  # how long each `up` again took
+
+
 def repaired(lab: str, path: Path) -> List[str]:
     """Run `up` again; what is wrong after it ([] if the lab is whole and agrees with explain)."""
     from vpclab import controller
 
+    t0 = time.monotonic()
     p = run("up", path)
+    REPAIR_SECONDS.append(time.monotonic() - t0)
     if p.returncode != 0:
         return [f"up again exited {p.returncode}: {p.stderr.strip()[-300:]}"]
     problems = kernel_diff(controller.load_model(lab))
@@ -276,6 +284,22 @@ def soak(runs: int, seed: int, work: Path, vpcs: int = 4, report=None) -> List[K
     return out
 
 
+def fresh_up_seconds(work: Path, vpcs: int, reps: int = 3) -> float:
+    """Baseline: the median time of `up` of the same topology on an empty kernel."""
+    times = []
+    for _ in range(reps):
+        lab = lab_name()
+        path = work / f"{lab}.yaml"
+        path.write_text(topology(lab, vpcs))
+        try:
+            t0 = time.monotonic()
+            run("up", path, check=0)
+            times.append(time.monotonic() - t0)
+        finally:
+            run("down", lab)
+    return statistics.median(times)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=50, help="rounds (each kills up, a live operation and down)")
@@ -286,6 +310,7 @@ def main(argv=None) -> int:
         print("crash_soak builds real namespaces: run it as root", file=sys.stderr)
         return 3
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    vpcs = max(4, args.vpcs)
     t0 = time.monotonic()
 
     def report(i, kills):
@@ -294,7 +319,8 @@ def main(argv=None) -> int:
                 print(f"round {i + 1}: FAILED: {k.describe()}", flush=True)
 
     with tempfile.TemporaryDirectory() as d:
-        kills = soak(args.runs, seed, Path(d), max(4, args.vpcs), report)
+        fresh = fresh_up_seconds(Path(d), vpcs)
+        kills = soak(args.runs, seed, Path(d), vpcs, report)
     elapsed = time.monotonic() - t0
     print(f"\ncrash soak: {args.runs} rounds, seed {seed}, {elapsed:.0f} s")
     print(f"{'killed':8} {'kills':>6} {'mid-way':>8} {'repaired':>9} {'failed':>7}")
@@ -304,6 +330,10 @@ def main(argv=None) -> int:
               f"{sum(not k.ok for k in ks):7}")
     ok = sum(k.ok for k in kills)
     print(f"repaired: {ok} of {len(kills)} kills ({ok / len(kills):.0%})" if kills else "no kills")
+    if REPAIR_SECONDS:
+        repair = statistics.median(REPAIR_SECONDS)
+        print(f"`up` again after a kill: median {repair:.3f} s ({min(REPAIR_SECONDS):.3f}-{max(REPAIR_SECONDS):.3f}, "
+              f"{len(REPAIR_SECONDS)} runs); fresh `up`: {fresh:.3f} s; ratio {repair / fresh:.2f}")
     return 0 if ok == len(kills) else 1
 
 

@@ -205,13 +205,13 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
 def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyReport:
     model = loader.load(file)
     if dry_run and os.geteuid() != 0:
-        report = ApplyReport(model.name, dry_run=True)
-        report.actions = plandiff.diff(make_plan(model).objects, [])
-        report.warnings.append("not root: showing the actions for an empty kernel")
-        return report
+        return _from_nothing(model, "not root: showing the actions for an empty kernel")
     require_root("up")
     store = Store(model.name)
     if dry_run:
+        if _status(store) == DELETING:
+            return _from_nothing(model, f"lab {model.name} is half removed (an interrupted `vpclab down`): "
+                                        "`up` removes it first, then builds it from the file", desired)
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
     with store.lock():
@@ -244,6 +244,14 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
     return report
 
 
+def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
+    """A dry run's report: the actions that build `model` on an empty kernel."""
+    report = ApplyReport(model.name, dry_run=True)
+    report.actions = plandiff.diff(planner(model).objects, [])
+    report.warnings.append(warning)
+    return report
+
+
 def _same_file(tx, old: Optional[Lab], model: Lab) -> bool:
     """The running lab was built from this very topology (its live changes are kept)."""
     return old is not None and tx.get("source_digest") == digest(model)
@@ -255,7 +263,7 @@ def _current_or(model: Lab, store: Store) -> Lab:
         tx = store.read()
         try:
             old = tx.model()
-            if _same_file(tx, old, model) and tx.status != DELETING:
+            if _same_file(tx, old, model):
                 return old
         finally:
             tx.close()

@@ -1,7 +1,8 @@
 """A lab's persistent state: one SQLite database under /run/vpclab/<lab>/.
 
 It holds the model (as JSON), the lab clock (inside the model), the lab's status
-(`building` until `up` finishes, then `ready`) and an event log. `Store.transaction()`
+(`building` until `up` finishes, then `ready`; `deleting` once `down` or `cleanup`
+has started to remove it) and an event log. `Store.transaction()`
 takes the lab's lock file (serializing every command that changes the lab, across
 processes) and one SQLite transaction; a command reads the model, changes it, and
 writes it back inside it, so parallel commands never lose an update.

@@ -10,6 +10,7 @@ bench/crash_soak.py runs the same rounds many more times.
 """
 from __future__ import annotations
 
+import json
 import random
 import sys
 from pathlib import Path
@@ -114,7 +115,13 @@ def test_up_after_a_killed_down_starts_from_the_file(tmp_path):
         run("route", "del", "vpc-b", "--destination", "10.0.0.0/16", "-l", lab, check=0)
         with Store(lab).tx() as tx:  # `down` was killed right after marking the lab
             tx.set_status("deleting")
-        run("up", path, check=0)
+        dry = run("up", "--dry-run", path, "--json", check=0)
+        assert "half removed" in dry.stderr
+        other = renamed(TOPOLOGIES / "01-two-vpcs.yaml", lab_name(), tmp_path)  # never built
+        fresh = run("up", "--dry-run", other, "--json", check=0)
+        assert len(json.loads(dry.stdout)["actions"]) == len(json.loads(fresh.stdout)["actions"])
+        p = run("up", path, check=0)
+        assert "half removed" in p.stderr
         assert run_json("status", "-l", lab)["status"] == "ready"
         routes = {(r["vpc"], r["destination"]) for r in run_json("route", "list", "-l", lab)["routes"]}
         assert ("vpc-b", "10.0.0.0/16") in routes
