@@ -8,7 +8,8 @@ per-object gets (RTM_GETNSID only where two veth ends could be confused).
 
 What is read:
 - namespaces named `vpclab-<lab>-*`; `forwarding` from net.ipv4.ip_forward;
-  `configured` if `lo` is up and the lab's other sysctls (netns.LAB_SYSCTLS) are set
+  `configured` if `lo` is up and the last of the lab's sysctls (netns.LAST_SYSCTL,
+  written after the others) is set
 - bridges and veths with their admin state (IFF_UP; a veth is `up` if both ends
   are), so that a link a killed command left down is set up again; IPv4 addresses (not on lo); rules with priority 1000..29999;
   routes with protocol RTPROT_VPCLAB in any table; root tbf qdiscs (with the
@@ -47,11 +48,11 @@ class _End:
         self.up = up
 
 
-def _open(name: str) -> Tuple[rtnl.Socket, Dict[str, str]]:
-    """A socket inside namespace `name`, and its sysctls that the lab sets."""
+def _open(name: str) -> Tuple[rtnl.Socket, bool, bool]:
+    """A socket inside namespace `name`; whether it forwards; whether its sysctls are all set."""
     def inside():
-        keys = (netns.FORWARDING, *netns.LAB_SYSCTLS)
-        return rtnl.Socket(), {k: netns.read_sysctl_here(k) for k in keys}
+        last = netns.read_sysctl_here(netns.LAST_SYSCTL) == netns.LAB_SYSCTLS[netns.LAST_SYSCTL]
+        return rtnl.Socket(), netns.read_sysctl_here(netns.FORWARDING) == "1", last
 
     return netns.run_in(name, inside)
 
@@ -65,13 +66,12 @@ def read_lab(lab: str) -> Set[object]:
     try:
         for ns in names:
             try:
-                sock, sysctls = _open(ns)
+                sock, forwarding, sysctls_set = _open(ns)
             except FileNotFoundError:
                 continue
             socks[ns] = sock
             lo_up = _read_ns(ns, sock, out, ends)
-            forwarding = sysctls.pop(netns.FORWARDING) == "1"
-            out.add(Netns(ns, forwarding, configured=lo_up and sysctls == netns.LAB_SYSCTLS))
+            out.add(Netns(ns, forwarding, configured=lo_up and sysctls_set))
         out.update(_pair_veths(ends, socks))
     finally:
         for s in socks.values():
