@@ -11,7 +11,8 @@ What is read:
   `configured` if `lo` is up and the last of the lab's sysctls (netns.LAST_SYSCTL,
   written after the others) is set
 - bridges and veths with their admin state (IFF_UP; a veth is `up` if both ends
-  are), so that a link a killed command left down is set up again; IPv4 addresses (not on lo); rules with priority 1000..29999;
+  are), so that a link a killed command left down is set up again
+- IPv4 addresses (not on lo); rules with priority 1000..29999;
   routes with protocol RTPROT_VPCLAB in any table; root tbf qdiscs (with the
   netem delay above them, when there is one)
 - veths, one object per pair. Which end is `ns`/`ifname`: the end that has a

@@ -2,7 +2,8 @@
 
 Pure: both sides are sets of plan objects. An object whose key exists on both
 sides with other fields is changed in place where the kernel can do that
-(routes are replaced, qdiscs re-capped without touching the link), otherwise
+(routes are replaced, qdiscs re-capped without touching the link, a namespace's
+sysctls rewritten, a link left down set up), otherwise
 deleted and created again. Objects inside a namespace that is itself deleted
 are not deleted one by one: the namespace takes them along.
 """
