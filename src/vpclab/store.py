@@ -196,9 +196,18 @@ class Store:
             con.close()
 
     def read(self) -> "Tx":
-        """A read-only view (no lock): for status, ls, probes. The lab must exist."""
+        """A read-only view (no lock): for status, ls, probes. The lab must exist.
+
+        A command killed while writing leaves a hot journal, which a read-only
+        connection cannot roll back ("attempt to write a readonly database"): a
+        read-write connection opened first rolls it back (SQLite does so on first
+        read), and the state is again the one before that command.
+        """
         if not self.exists():
             raise NotFound(f"lab '{self.lab}' is not running", code="LabNotFound")
+        journal = self.db_path.with_name(self.db_path.name + "-journal")
+        if journal.exists() and os.access(self.db_path, os.W_OK):
+            self._connect().close()
         return Tx(self._connect(readonly=True))
 
     def remove(self) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -129,6 +131,31 @@ def test_up_after_a_killed_down_starts_from_the_file(tmp_path):
     finally:
         run("down", lab)
     assert_gone(lab)
+
+
+KILLED_MID_COMMIT = """
+import os, signal, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=1")  # spill to the database file before the commit
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('junk', ?)", ('"' + "x" * 400000 + '"',))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_command_killed_mid_commit_leaves_a_state_that_reads_and_repairs(mklab):
+    """A command killed while SQLite writes the state leaves a hot journal (the killed
+    live operations of crash_soak did). Reading commands (`status`, `ls`) and `up`
+    still work: the journal is rolled back, and the lab is as before the command."""
+    lab, path = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
+    db = Path(f"/run/vpclab/{lab}/state.db")
+    p = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(db)])
+    assert p.returncode == -signal.SIGKILL
+    assert db.with_name("state.db-journal").exists()
+    assert run_json("status", "-l", lab)["status"] == "ready"
+    assert lab in {r["lab"] for r in run_json("ls")["labs"]}
+    run("up", path, check=0)
+    assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "reachable"
 
 
 def test_sigkill_at_random_points_then_up_repairs_and_cleanup_removes(tmp_path):
