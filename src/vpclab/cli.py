@@ -296,12 +296,23 @@ def ls(as_json):
     from . import controller
 
     labs = controller.ls()
+
     for l in labs:
         if l.get("error"):
             warn(f"{l['error']} ({l['hint']})")
-    emit({"labs": labs}, as_json, lambda: table(None, ["lab", "status", "vpcs", "instances", "peerings", "source"],
-                                                [[l["lab"], l["status"], l["vpcs"], l["instances"], l["peerings"],
-                                                  l["source"]] for l in labs]) if labs else click.echo("no lab is running"))
+
+    def human():
+        if not labs:
+            click.echo("no lab is running")
+            return
+        table(None, ["lab", "status", "vpcs", "instances", "peerings", "source"],
+              [[l["lab"], l["status"], l["vpcs"], l["instances"], l["peerings"], l["source"]] for l in labs])
+        for l in labs:
+            if l["status"] == controller.DELETING:
+                click.echo(f"lab {l['lab']} is half removed (an interrupted `vpclab down`): "
+                           f"`vpclab cleanup {l['lab']}` finishes it")
+
+    emit({"labs": labs}, as_json, human)
 
 
 @cli.command()

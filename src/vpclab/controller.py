@@ -171,6 +171,7 @@ def actual(lab: str, run_dir) -> set:
 
 
 APPLIED = "applied"  # store key: the model the kernel was last brought to in full
+DELETING = "deleting"  # store status: `down` or `cleanup` has started to remove the lab
 
 
 def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False,
@@ -206,16 +207,21 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
 def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyReport:
     model = loader.load(file)
     if dry_run and os.geteuid() != 0:
-        report = ApplyReport(model.name, dry_run=True)
-        report.actions = plandiff.diff(make_plan(model).objects, [])
-        report.warnings.append("not root: showing the actions for an empty kernel")
-        return report
+        return _from_nothing(model, "not root: showing the actions for an empty kernel")
     require_root("up")
     store = Store(model.name)
     if dry_run:
+        if _status(store) == DELETING:
+            return _from_nothing(model, f"lab {model.name} is half removed (an interrupted `vpclab down`): "
+                                        "`up` removes it first, then builds it from the file", desired)
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
     with store.lock():
+        if _status(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
+            _teardown(model.name, store)
+            store.remove()
+            notes.append(f"lab {model.name} was half removed (an interrupted `vpclab down`): "
+                         f"removed it, then built it from {file}")
         with store.tx() as tx:
             old = tx.model(required=False)
             if _same_file(tx, old, model):
@@ -237,6 +243,14 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
+    return report
+
+
+def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
+    """A dry run's report: the actions that build `model` on an empty kernel."""
+    report = ApplyReport(model.name, dry_run=True)
+    report.actions = plandiff.diff(planner(model).objects, [])
+    report.warnings.append(warning)
     return report
 
 
@@ -275,10 +289,27 @@ def down(lab: Optional[str], wait: bool = True) -> dict:
         lab = labs[0]
     store = Store(lab)  # refuses a name that is not a lab name
     with store.lock():
-        removed, held = _teardown(lab, store, wait)
-        store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
-        store.forget_lock()
+        removed, held = _remove(lab, store, wait)
     return {"lab": lab, "removed": removed, "held_by": held}
+
+
+def _remove(lab: str, store: Store, wait: bool = True):
+    """Tear the lab down and delete its state (the caller holds its lock); (anything
+    removed, holders) as `_teardown` gives them.
+
+    The state says `deleting` first: a command killed half-way leaves a lab that
+    `ls` and `status` show as such, `cleanup` removes and `down` or `up` finish.
+    """
+    if store.exists():
+        try:
+            with store.tx() as tx:
+                tx.set_status(DELETING)
+        except StateError:
+            pass  # a damaged state cannot be marked; it is removed all the same
+    removed, held = _teardown(lab, store, wait)
+    store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
+    store.forget_lock()
+    return removed, held
 
 
 def _teardown(lab: str, store: Store, wait: bool = True):
@@ -330,8 +361,8 @@ def _status(store: Store) -> Optional[str]:
 
 
 def cleanup(labs: Optional[List[str]] = None) -> dict:
-    """Remove labs left by crashed or killed commands: not `ready` (a damaged state is not),
-    and nobody holds their lock.
+    """Remove labs left by crashed or killed commands: not `ready` (`building`, `deleting`,
+    a damaged state, or no state), and nobody holds their lock.
 
     `labs` limits it to those labs (tests, scripts); by default every lab on the host.
     Returns {"removed": [...], "kept": [...] (ready or busy), "absent": [...] (named, but
@@ -352,9 +383,7 @@ def cleanup(labs: Optional[List[str]] = None) -> dict:
             if not got or _status(store) == "ready":
                 out["kept"].append(lab)  # a command is working on it, or finished it meanwhile
                 continue
-            out["held_by"] += _teardown(lab, store)[1]
-            store.remove()
-            store.forget_lock()
+            out["held_by"] += _remove(lab, store)[1]
         out["removed"].append(lab)
     return out
 
@@ -461,6 +490,9 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     with store.lock():
         if not store.exists():  # removed by `down` while this command waited for the lock
             raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
+        if _status(store) == DELETING:
+            raise NotFound(f"lab '{name}' is half removed: a `vpclab down` of it was interrupted",
+                           code="LabNotFound", hint=f"`vpclab down {name}` or `vpclab cleanup {name}` finishes it")
         try:
             with store.tx() as tx:
                 model = tx.model()

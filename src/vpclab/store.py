@@ -1,10 +1,11 @@
 """A lab's persistent state: one SQLite database under /run/vpclab/<lab>/.
 
 It holds the model (as JSON), the lab clock (inside the model), the lab's status
-(`building` until `up` finishes, then `ready`) and an event log. `Store.lock()` takes
-the lab's lock file (serializing every command that changes the lab, across
-processes) and `Store.tx()` one SQLite transaction; a command reads the model,
-changes it, and writes it back inside it, so parallel commands never lose an update.
+(`building` until `up` finishes, then `ready`; `deleting` once `down` or `cleanup`
+has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
+(serializing every command that changes the lab, across processes) and `Store.tx()`
+one SQLite transaction; a command reads the model, changes it, and writes it back
+inside it, so parallel commands never lose an update.
 /run is tmpfs: a lab and its state do not survive a reboot.
 
 Trust: the read path is the one place a damaged state is caught. A file SQLite
@@ -189,9 +190,18 @@ class Store:
             con.close()
 
     def read(self) -> "Tx":
-        """A read-only view (no lock): for status, ls, probes. The lab must exist."""
+        """A read-only view (no lock): for status, ls, probes. The lab must exist.
+
+        A command killed while writing leaves a hot journal, which a read-only
+        connection cannot roll back ("attempt to write a readonly database"): a
+        read-write connection opened first rolls it back (SQLite does so on first
+        read), and the state is again the one before that command.
+        """
         if not self.exists():
             raise NotFound(f"lab '{self.lab}' is not running", code="LabNotFound")
+        journal = self.db_path.with_name(self.db_path.name + "-journal")
+        if journal.exists() and os.access(self.db_path, os.W_OK):
+            self._connect().close()
         return Tx(self._connect(readonly=True), self)
 
     def remove(self) -> None:

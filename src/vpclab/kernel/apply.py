@@ -8,6 +8,8 @@ namespace, no forks), and the conventions of the kernel mapping:
 - bridge: STP off, forward delay 0, up.
 - veth: made once with each end directly in its namespace; both ends up; the
   first end enslaved to `master`; ends (and bridges) get alias `vpclab:<lab>`.
+  A link's `change` (one left down, or a veth that lost its bridge port) sets
+  it up, its master and alias in place: the same requests as after a create.
 - route: protocol RTPROT_VPCLAB, `via` added onlink; create/change = replace.
 - rule: `iif <ifname> lookup <table>` at `priority`; change = delete + add.
 - qdisc: see tc.py; create/change = replace (a live re-cap, the link stays); a

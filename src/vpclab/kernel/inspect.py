@@ -7,8 +7,12 @@ Fast by design: one socket per namespace, five dumps per namespace, no
 per-object gets (RTM_GETNSID only where two veth ends could be confused).
 
 What is read:
-- namespaces named `vpclab-<lab>-*`; `forwarding` from net.ipv4.ip_forward
-- bridges; IPv4 addresses (not on lo); rules with priority 1000..29999;
+- namespaces named `vpclab-<lab>-*`; `forwarding` from net.ipv4.ip_forward;
+  `configured` if `lo` is up and the last of the lab's sysctls (netns.LAST_SYSCTL,
+  written after the others) is set
+- bridges and veths with their admin state (IFF_UP; a veth is `up` if both ends
+  are), so that a link a killed command left down is set up again
+- IPv4 addresses (not on lo); rules with priority 1000..29999;
   routes with protocol RTPROT_VPCLAB in any table; root tbf qdiscs (with the
   netem delay above them, when there is one)
 - veths, one object per pair. Which end is `ns`/`ifname`: the end that has a
@@ -38,15 +42,18 @@ def list_labs() -> List[str]:
 
 
 class _End:
-    __slots__ = ("ns", "name", "index", "peer", "nsid", "master")
+    __slots__ = ("ns", "name", "index", "peer", "nsid", "master", "up")
 
-    def __init__(self, ns, name, index, peer, nsid, master):
+    def __init__(self, ns, name, index, peer, nsid, master, up):
         self.ns, self.name, self.index, self.peer, self.nsid, self.master = ns, name, index, peer, nsid, master
+        self.up = up
 
 
-def _open(name: str) -> Tuple[rtnl.Socket, bool]:
+def _open(name: str) -> Tuple[rtnl.Socket, bool, bool]:
+    """A socket inside namespace `name`; whether it forwards; whether its sysctls are all set."""
     def inside():
-        return rtnl.Socket(), netns.read_sysctl_here(netns.FORWARDING) == "1"
+        last = netns.read_sysctl_here(netns.LAST_SYSCTL) == netns.LAB_SYSCTLS[netns.LAST_SYSCTL]
+        return rtnl.Socket(), netns.read_sysctl_here(netns.FORWARDING) == "1", last
 
     return netns.run_in(name, inside)
 
@@ -60,12 +67,12 @@ def read_lab(lab: str) -> Set[object]:
     try:
         for ns in names:
             try:
-                sock, forwarding = _open(ns)
+                sock, forwarding, sysctls_set = _open(ns)
             except FileNotFoundError:
                 continue
             socks[ns] = sock
-            out.add(Netns(ns, forwarding))
-            ends.extend(_read_ns(ns, sock, out))
+            lo_up = _read_ns(ns, sock, out, ends)
+            out.add(Netns(ns, forwarding, configured=lo_up and sysctls_set))
         out.update(_pair_veths(ends, socks))
     finally:
         for s in socks.values():
@@ -73,25 +80,31 @@ def read_lab(lab: str) -> Set[object]:
     return out
 
 
-def _read_ns(ns: str, sock: rtnl.Socket, out: Set[object]) -> List[_End]:
+def _read_ns(ns: str, sock: rtnl.Socket, out: Set[object], ends: List[_End]) -> bool:
+    """Add the namespace's objects to `out` and its veth ends to `ends`; True if `lo` is up."""
     byindex: Dict[int, str] = {}
     raw_ends = []
+    lo_up = False
     for m in sock.dump(rtnl.RTM_GETLINK, rtnl.link_dump_body()):
         index = rtnl.i32(m.body[4:8])
+        up = bool(rtnl.u32(m.body[8:12]) & rtnl.IFF_UP)
         name = rtnl.cstr(m.attrs[rtnl.IFLA_IFNAME])
         byindex[index] = name
         info = m.attrs.get(rtnl.IFLA_LINKINFO)
         kind = ""
         if info is not None:
             kind = rtnl.cstr(rtnl.attrs(info, 0, len(info)).get(rtnl.IFLA_INFO_KIND, b"\0"))
-        if kind == "bridge":
-            out.add(Bridge(ns, name))
+        if name == "lo":
+            lo_up = up
+        elif kind == "bridge":
+            out.add(Bridge(ns, name, up))
         elif kind == "veth":
             a = m.attrs
             raw_ends.append((name, index, rtnl.u32(a[rtnl.IFLA_LINK]) if rtnl.IFLA_LINK in a else 0,
                              rtnl.i32(a[rtnl.IFLA_LINK_NETNSID]) if rtnl.IFLA_LINK_NETNSID in a else None,
-                             rtnl.u32(a[rtnl.IFLA_MASTER]) if rtnl.IFLA_MASTER in a else 0))
-    ends = [_End(ns, n, i, p, nsid, byindex.get(mi) if mi else None) for n, i, p, nsid, mi in raw_ends]
+                             rtnl.u32(a[rtnl.IFLA_MASTER]) if rtnl.IFLA_MASTER in a else 0, up))
+    ends.extend(_End(ns, n, i, p, nsid, byindex.get(mi) if mi else None, up)
+                for n, i, p, nsid, mi, up in raw_ends)
 
     for m in sock.dump(rtnl.RTM_GETADDR, rtnl.af_inet_dump_body(8)):
         family, plen, _, _, index = rtnl._IFA.unpack_from(m.body)
@@ -125,7 +138,7 @@ def _read_ns(ns: str, sock: rtnl.Socket, out: Set[object]) -> List[_End]:
     for index, (rate, burst, delay) in tc.decode(sock.dump(rtnl.RTM_GETQDISC, rtnl.tc_dump_body())).items():
         if index in byindex:
             out.add(Qdisc(ns, byindex[index], rate, burst, delay))
-    return ends
+    return lo_up
 
 
 def _pair_veths(ends: List[_End], socks: Dict[str, rtnl.Socket]) -> Set[Veth]:
@@ -162,7 +175,7 @@ def _pair_veths(ends: List[_End], socks: Dict[str, rtnl.Socket]) -> Set[Veth]:
             peer = cands[0] if cands else None
             used.add(id(e))
             if peer is None:
-                out.add(Veth(e.ns, e.name, None, None, e.master))
+                out.add(Veth(e.ns, e.name, None, None, e.master, e.up))
                 continue
             used.add(id(peer))
             out.add(_veth_of(e, peer))
@@ -177,4 +190,4 @@ def _veth_of(a: _End, b: _End) -> Veth:
         first, second = (a, b) if a.master else (b, a)
     else:
         first, second = sorted((a, b), key=lambda x: (x.ns, x.name))
-    return Veth(first.ns, first.name, second.ns, second.name, first.master)
+    return Veth(first.ns, first.name, second.ns, second.name, first.master, a.up and b.up)

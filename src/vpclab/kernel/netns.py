@@ -32,13 +32,16 @@ MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 MNT_DETACH = 2
 SELF_NS = "/proc/thread-self/ns/net"
 
-# What every lab namespace gets (ARCHITECTURE.md, kernel mapping).
+# What every lab namespace gets (ARCHITECTURE.md, kernel mapping), written in this order.
+# The last one differs from a new namespace's default: the read-back reads only it to tell
+# whether a killed command left a namespace with its sysctls half written.
 LAB_SYSCTLS = {
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
     "net.ipv4.conf.all.rp_filter": "0",
     "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+    "net.ipv6.conf.all.disable_ipv6": "1",
 }
+LAST_SYSCTL = list(LAB_SYSCTLS)[-1]
 FORWARDING = "net.ipv4.ip_forward"
 
 T = TypeVar("T")

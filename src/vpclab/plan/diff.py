@@ -2,7 +2,8 @@
 
 Pure: both sides are sets of plan objects. An object whose key exists on both
 sides with other fields is changed in place where the kernel can do that
-(routes are replaced, qdiscs re-capped without touching the link), otherwise
+(routes are replaced, qdiscs re-capped without touching the link, a namespace's
+sysctls rewritten, a link left down set up), otherwise
 deleted and created again. Objects inside a namespace that is itself deleted
 are not deleted one by one: the namespace takes them along.
 """
@@ -25,9 +26,15 @@ def _ns_of(obj):
     return obj.name if category(obj) == "netns" else obj.ns
 
 
-def _only_master_differs(have, want) -> bool:
-    """A veth whose bridge port was lost (its bridge recreated, say) is re-enslaved in place."""
-    return category(have) == "veth" and replace(have, master=want.master) == want
+# Link fields the kernel layer sets on an existing link (apply: the link's `change`).
+SET_IN_PLACE = {"veth": ("master", "up"), "bridge": ("up",)}
+
+
+def _set_in_place(have, want) -> bool:
+    """A link left down (by a killed `up`, say), or a veth whose bridge port was lost (its
+    bridge recreated), is set up and re-enslaved in place, not deleted and made again."""
+    fields = SET_IN_PLACE.get(category(have))
+    return fields is not None and replace(have, **{f: getattr(want, f) for f in fields}) == want
 
 
 def _on_relinked(want: dict, have: dict, creates: List[Action], changes: List[Action]) -> List[Action]:
@@ -66,7 +73,7 @@ def diff(desired: Iterable, actual: Iterable) -> List[Action]:
                 continue  # goes with the peer's namespace
             deletes.append(Action("delete", obj))
         elif want[key] != obj:
-            if category(obj) in CHANGEABLE or _only_master_differs(obj, want[key]):
+            if category(obj) in CHANGEABLE or _set_in_place(obj, want[key]):
                 changes.append(Action("change", want[key]))
             else:
                 deletes.append(Action("delete", obj))

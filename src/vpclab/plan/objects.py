@@ -27,6 +27,9 @@ ORDER = ("netns", "bridge", "veth", "address", "rule", "route", "qdisc", "servic
 class Netns:
     name: str
     forwarding: bool = False  # VPC routers forward; instances do not
+    # `lo` up and the lab's sysctls set (kernel/netns.py LAB_SYSCTLS): always so in a
+    # plan; a read-back of a namespace a killed command left half-made says False.
+    configured: bool = True
     kind = "netns"
 
     @property
@@ -34,13 +37,15 @@ class Netns:
         return ("netns", self.name)
 
     def describe(self) -> str:
-        return f"netns {self.name}" + (" (router, forwarding on)" if self.forwarding else "")
+        return (f"netns {self.name}" + (" (router, forwarding on)" if self.forwarding else "")
+                + ("" if self.configured else " (lo or sysctls not set)"))
 
 
 @dataclass(frozen=True)
 class Bridge:
     ns: str
     ifname: str
+    up: bool = True  # administratively up (always so in a plan; a read-back can say False)
     kind = "bridge"
 
     @property
@@ -48,14 +53,15 @@ class Bridge:
         return ("bridge", self.ns, self.ifname)
 
     def describe(self) -> str:
-        return f"bridge {self.ifname} in {self.ns}"
+        return f"bridge {self.ifname} in {self.ns}" + ("" if self.up else " (down)")
 
 
 @dataclass(frozen=True)
 class Veth:
     """A veth pair created with each end directly in its namespace; both ends up.
 
-    `master` optionally enslaves the first end to a bridge in `ns`.
+    `master` optionally enslaves the first end to a bridge in `ns`. `up`: both ends
+    administratively up (always so in a plan; a read-back can say False).
     """
 
     ns: str
@@ -63,6 +69,7 @@ class Veth:
     peer_ns: str
     peer_ifname: str
     master: Optional[str] = None
+    up: bool = True
     kind = "veth"
 
     @property
@@ -71,7 +78,7 @@ class Veth:
 
     def describe(self) -> str:
         m = f" (master {self.master})" if self.master else ""
-        return f"veth {self.ns}:{self.ifname}{m} <-> {self.peer_ns}:{self.peer_ifname}"
+        return f"veth {self.ns}:{self.ifname}{m} <-> {self.peer_ns}:{self.peer_ifname}" + ("" if self.up else " (down)")
 
 
 @dataclass(frozen=True)
