@@ -26,7 +26,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
 from .fast import Run
-from .netns import Hopper
+from ..nsenter import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 
 ETH_P_ALL = 0x0003

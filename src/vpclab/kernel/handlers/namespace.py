@@ -1,0 +1,64 @@
+"""Namespaces: created like `ip netns add` (unshare + bind mount), removed by unmounting.
+
+Every lab namespace gets `lo` up, IPv6 off, rp_filter 0 (all/default) and
+ip_forward from `forwarding`; change rewrites those settings in place.
+"""
+from __future__ import annotations
+
+import errno
+
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from ...plan.objects import Netns
+from .. import netns, rtnl
+from .base import Handler, Req, refused
+
+LO_UP = None  # the request that brings lo (ifindex 1) up, encoded once
+
+
+def lo_up() -> bytes:
+    global LO_UP
+    if LO_UP is None:
+        LO_UP = rtnl.request(ifinfmsg, rtnl.RTM_SETLINK, index=1, flags=rtnl.IFF_UP, change=rtnl.IFF_UP)
+    return LO_UP
+
+
+class NamespaceHandler(Handler):
+    kind = "netns"
+    stage = "namespace"
+
+    def delete(self, s, a) -> None:
+        s.forget(a.obj.name)
+        netns.remove(a.obj.name)
+        s.result.done += 1
+
+    def create(self, s, a) -> None:
+        o = a.obj
+        settings = dict(netns.LAB_SYSCTLS)
+        settings[netns.FORWARDING] = "1" if o.forwarding else "0"
+
+        def inside():
+            netns.write_sysctls_here(settings)
+            return rtnl.Socket()
+
+        sock = None
+        if a.op == "create":
+            try:
+                sock = netns.create(o.name, inside)
+            except FileExistsError:
+                sock = None
+        if sock is None:  # change, or create of one that exists
+            s.forget(o.name)
+            try:
+                sock = netns.run_in(o.name, inside)
+            except FileNotFoundError:
+                raise refused(a, errno.ENOENT, "namespace does not exist") from None
+        s.socks[o.name] = sock
+        s.links.pop(o.name, None)
+        s.add(o.name, Req(lo_up(), a))
+
+    def read(self, view):
+        yield Netns(view.ns, view.run(lambda: netns.read_sysctl_here(netns.FORWARDING)) == "1")
+
+
+HANDLER = NamespaceHandler()
