@@ -8,9 +8,10 @@ Each lab: 4 instances per VPC (2 subnets), a ring of peerings (each VPC peers th
 next two), 2 regions interleaved so that half the peerings cross regions (100
 Mbps caps), routes on both sides (bench/scale_topology.py, interleave=True).
 For each size, in order: `vpclab up FILE` (CLI, end to end), memory read from
-/proc/meminfo before and after (Slab, and MemTotal - MemAvailable) divided by the
-lab's namespaces, `vpclab matrix` (with --matrix, up to --matrix-max VPCs), then
-`vpclab down LAB` (CLI; it returns once the kernel has destroyed the namespaces).
+/proc/meminfo (Slab, and MemTotal - MemAvailable) with the lab built, minus the mean
+of before `up` and after `down`, divided by the lab's namespaces; `vpclab matrix`
+(with --matrix, up to --matrix-max VPCs); `vpclab down LAB` (CLI; it returns once
+the kernel has destroyed the namespaces).
 
 Goal: the per-VPC `up` time at the largest size within 1.5x of that at the
 smallest. Other users of the machine add noise to times and memory alike.
@@ -62,14 +63,17 @@ def row(n: int, work: Path, matrix: bool) -> dict:
     before = meminfo()
     up = vpclab("up", str(path))
     time.sleep(1.0)  # let deferred frees settle
-    after = meminfo()
-    used = lambda m: m["MemTotal"] - m["MemAvailable"]
-    r = {"vpcs": n, "namespaces": namespaces, "up": up,
-         "slab_kb_per_ns": (after["Slab"] - before["Slab"]) / namespaces,
-         "used_kb_per_ns": (used(after) - used(before)) / namespaces}
+    built = meminfo()
+    r = {"vpcs": n, "namespaces": namespaces, "up": up}
     if matrix:
         r["matrix"] = vpclab("matrix", "-l", lab, "--json")
     r["down"] = vpclab("down", lab)
+    time.sleep(1.0)
+    gone = meminfo()
+    # what the lab holds: built minus the mean of before and after (others' drift cancels in part)
+    used = lambda m: m["MemTotal"] - m["MemAvailable"]
+    r["slab_kb_per_ns"] = (built["Slab"] - (before["Slab"] + gone["Slab"]) / 2) / namespaces
+    r["used_kb_per_ns"] = (used(built) - (used(before) + used(gone)) / 2) / namespaces
     return r
 
 

@@ -15,6 +15,7 @@ with RTM_GETNSID where two pairs could be confused.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -45,11 +46,13 @@ def new_request(ifname: str, peer: str, peer_fd: Optional[int], up: bool = True)
                         **(UP if up else {}))
 
 
+@functools.lru_cache(maxsize=1024)  # every instance's end has the same name and alias
 def set_request(ifname: str, alias: Optional[str]) -> bytes:
     attrs = [("IFLA_IFNAME", ifname)] + ([("IFLA_IFALIAS", alias)] if alias else [])
     return rtnl.request(ifinfmsg, rtnl.RTM_SETLINK, 0, attrs, **UP)
 
 
+@functools.lru_cache(maxsize=1024)
 def get_request(ifname: str) -> bytes:
     return rtnl.request(ifinfmsg, rtnl.RTM_GETLINK, 0, [("IFLA_IFNAME", ifname)])
 

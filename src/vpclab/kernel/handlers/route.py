@@ -6,6 +6,7 @@ table; `dev` only for unicast routes.
 """
 from __future__ import annotations
 
+import functools
 import socket
 
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
@@ -21,20 +22,26 @@ RTNH_F_ONLINK = 4
 
 
 def request(op: str, o: Route, oif=None) -> bytes:
-    ip, _, plen = o.dst.partition("/")
-    attrs = [("RTA_TABLE", o.table), ("RTA_DST", ip)]
-    head = dict(family=socket.AF_INET, dst_len=int(plen), table=o.table if o.table < 256 else 0,
-                proto=RTPROT_VPCLAB)
+    return _request(op, o.table, o.dst, o.type, o.via, oif)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request(op: str, table: int, dst: str, rtype: str, via, oif) -> bytes:
+    """Cached: many namespaces send the very same route (each instance's default route,
+    each table's blackhole default), and pyroute2's encoding is the costly part."""
+    ip, _, plen = dst.partition("/")
+    attrs = [("RTA_TABLE", table), ("RTA_DST", ip)]
+    head = dict(family=socket.AF_INET, dst_len=int(plen), table=table if table < 256 else 0, proto=RTPROT_VPCLAB)
     if op == "delete":
         return rtnl.request(rtmsg, rtnl.RTM_DELROUTE, 0, attrs, scope=RT_SCOPE_NOWHERE, **head)
-    kind = TYPES[o.type]
-    if o.via is not None:
-        attrs.append(("RTA_GATEWAY", o.via))
+    kind = TYPES[rtype]
+    if via is not None:
+        attrs.append(("RTA_GATEWAY", via))
     if oif is not None:
         attrs.append(("RTA_OIF", oif))
-    scope = RT_SCOPE_LINK if (kind == 1 and o.via is None) else RT_SCOPE_UNIVERSE
+    scope = RT_SCOPE_LINK if (kind == 1 and via is None) else RT_SCOPE_UNIVERSE
     return rtnl.request(rtmsg, rtnl.RTM_NEWROUTE, rtnl.REPLACE, attrs, scope=scope, type=kind,
-                        flags=RTNH_F_ONLINK if o.via is not None else 0, **head)
+                        flags=RTNH_F_ONLINK if via is not None else 0, **head)
 
 
 class RouteHandler(Handler):
