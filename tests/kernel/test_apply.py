@@ -152,6 +152,24 @@ def test_deleting_a_namespace_skips_what_is_inside(tiny):
     assert on_veth and got == set(tiny.objects) - set(inside) - {instance_veth, ns_obj} - on_veth
 
 
+def test_a_link_or_lo_set_down_by_hand_reads_back_changed_and_is_set_up_again(tiny):
+    from vpclab.plan.diff import diff
+
+    apply(create_all(tiny.objects))
+    with netns.iproute(tiny.B) as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname=tiny.pp)[0], state="down")
+    with netns.iproute(tiny.IA) as ipr:
+        ipr.link("set", index=1, state="down")
+    acts = diff(tiny.objects, read_lab(tiny.lab))
+    # the kernel flushed the routes through the link that went down: they are planned again
+    assert {a.describe() for a in acts} == {"change " + tiny.peering.describe(), "change " + Netns(tiny.IA).describe(),
+                                            "create " + tiny.return_route.describe()}
+    assert not echo(tiny.IA, "10.2.0.10", timeout=0.3)
+    apply(acts)
+    assert read_lab(tiny.lab) == set(tiny.objects)
+    assert echo(tiny.IA, "10.2.0.10")
+
+
 def test_namespace_change_sets_forwarding(tiny):
     apply(create_all(tiny.objects))
     ns_obj = next(o for o in tiny.objects if o.kind == "netns" and o.name == tiny.IA)

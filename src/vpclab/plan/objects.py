@@ -52,6 +52,7 @@ class Kind:
 class Netns(Kind):
     name: str
     forwarding: bool = False  # VPC routers forward; instances do not
+    lo_up: bool = True  # reads back False if `lo` was set down by hand (changed in place)
     kind = "netns"
     changeable = True
 
@@ -60,7 +61,8 @@ class Netns(Kind):
         return ("netns", self.name)
 
     def describe(self) -> str:
-        return f"netns {self.name}" + (" (router, forwarding on)" if self.forwarding else "")
+        return (f"netns {self.name}" + (" (router, forwarding on)" if self.forwarding else "")
+                + ("" if self.lo_up else " (lo down)"))
 
 
 @dataclass(frozen=True)

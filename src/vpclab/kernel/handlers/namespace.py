@@ -1,7 +1,8 @@
 """Namespaces: created like `ip netns add` (unshare + bind mount), removed by unmounting.
 
 Every lab namespace gets `lo` up, IPv6 off, rp_filter 0 (all/default) and
-ip_forward from `forwarding`; change rewrites those settings in place.
+ip_forward from `forwarding`; change rewrites those settings and sets `lo` up
+again, in place. Read back: forwarding, and whether `lo` is up.
 """
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class NamespaceHandler(Handler):
         s.add(o.name, Req(lo_up(), a))
 
     def read(self, view):
-        yield Netns(view.ns, view.run(lambda: netns.read_sysctl_here(netns.FORWARDING)) == "1")
+        lo_up = any(m["index"] == 1 and m["flags"] & rtnl.IFF_UP for m in view.links)
+        yield Netns(view.ns, view.run(lambda: netns.read_sysctl_here(netns.FORWARDING)) == "1", lo_up)
 
 
 HANDLER = NamespaceHandler()
