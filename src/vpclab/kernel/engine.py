@@ -51,6 +51,7 @@ class Session:
         self.socks: Dict[str, rtnl.Socket] = {}
         self.fds: Dict[str, int] = {}
         self.links: Dict[str, Dict[str, Tuple[int, str]]] = {}
+        self.fresh: set = set()  # namespaces this apply created: their link tables are known, not dumped
         self.pending: Dict[str, List[Req]] = {}
         self.result = ApplyResult()
         self.total = total
@@ -71,6 +72,31 @@ class Session:
         if fd is not None:
             os.close(fd)
         self.links.pop(ns, None)
+        self.fresh.discard(ns)
+
+    def created(self, ns: str) -> None:
+        """`ns` was just created: it holds only lo (ifindex 1), and this apply names every
+        index it adds (new_index), so no dump is needed to find them."""
+        self.fresh.add(ns)
+        self.links[ns] = {"lo": (1, "")}
+
+    def new_index(self, ns: str, ifname: str, kind: str) -> int:
+        """The ifindex to ask for a new link in `ns` (0: let the kernel choose, then dump)."""
+        if ns not in self.fresh:
+            return 0
+        table = self.links[ns]
+        index = max(i for i, _ in table.values()) + 1
+        table[ifname] = (index, kind)
+        return index
+
+    def unknown(self, ns: str) -> None:
+        """A link the kernel numbers itself arrives in `ns`: its table is dumped from now on."""
+        self.fresh.discard(ns)
+
+    def forget_links(self) -> None:
+        """Links were created or deleted: dump again where the tables are not known."""
+        for ns in [n for n in self.links if n not in self.fresh]:
+            del self.links[ns]
 
     def sock(self, ns: str) -> Optional[rtnl.Socket]:
         s = self.socks.get(ns)
@@ -141,7 +167,7 @@ class Session:
                 if r.last:
                     self.result.done += 1
         if verify:
-            self.links.clear()
+            self.forget_links()
             for ns, r in verify:
                 entry = self.link_table(ns).get(r.action.obj.ifname)
                 if entry is None or entry[1] != r.check_kind:

@@ -36,14 +36,16 @@ def alias_of(ns: str) -> Optional[str]:
     return f"vpclab:{lab}" if lab else None
 
 
-def new_request(ifname: str, peer: str, peer_fd: Optional[int], up: bool = True) -> bytes:
+def new_request(ifname: str, peer: str, peer_fd: Optional[int], up: bool = True, index: int = 0,
+                peer_index: int = 0) -> bytes:
     """This end in the socket's namespace, `peer` in the namespace of `peer_fd`. Only this end
-    can be brought up here: the kernel refuses to open the peer (ENOTCONN) before the pair is linked."""
+    can be brought up here: the kernel refuses to open the peer (ENOTCONN) before the pair is linked.
+    A nonzero `index`/`peer_index` asks the kernel for that ifindex (0: it chooses)."""
     peer_attrs = [("IFLA_IFNAME", peer)] + ([("IFLA_NET_NS_FD", peer_fd)] if peer_fd is not None else [])
     info = {"attrs": [("IFLA_INFO_KIND", "veth"),
-                      ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]})]}
+                      ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs, "index": peer_index})]})]}
     return rtnl.request(ifinfmsg, rtnl.RTM_NEWLINK, rtnl.CREATE, [("IFLA_IFNAME", ifname), ("IFLA_LINKINFO", info)],
-                        **(UP if up else {}))
+                        index=index, **(UP if up else {}))
 
 
 @functools.lru_cache(maxsize=1024)  # every instance's end has the same name and alias
@@ -71,7 +73,15 @@ class LinkHandler(Handler):
     def create(self, s, a) -> None:
         o = a.obj
         peer_fd = None if o.peer_ns == o.ns else s.fd(o.peer_ns, a)
-        s.add(o.ns, Req(new_request(o.ifname, o.peer_ifname, peer_fd), a, _EEXIST, last=False, check_kind="veth"))
+        # The kernel honours the peer's index only when this end's is given too: both or none.
+        index = peer_index = 0
+        if o.ns in s.fresh and o.peer_ns in s.fresh:
+            index, peer_index = s.new_index(o.ns, o.ifname, "veth"), s.new_index(o.peer_ns, o.peer_ifname, "veth")
+        else:
+            s.unknown(o.ns)
+            s.unknown(o.peer_ns)
+        s.add(o.ns, Req(new_request(o.ifname, o.peer_ifname, peer_fd, index=index, peer_index=peer_index), a,
+                        _EEXIST, last=False, check_kind="veth"))
         self._made(s).append(a)
 
     def change(self, s, a) -> None:
@@ -87,7 +97,7 @@ class LinkHandler(Handler):
             s.skip()
 
     def after(self, s) -> None:
-        s.links.clear()
+        s.forget_links()
         for a in self._made(s):
             o = a.obj
             s.add(o.ns, Req(set_request(o.ifname, alias_of(o.ns)), a, last=False))

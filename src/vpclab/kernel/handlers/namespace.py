@@ -48,6 +48,7 @@ class NamespaceHandler(Handler):
                 sock = netns.create(o.name, inside)
             except FileExistsError:
                 sock = None
+        fresh = sock is not None
         if sock is None:  # change, or create of one that exists
             s.forget(o.name)
             try:
@@ -56,6 +57,8 @@ class NamespaceHandler(Handler):
                 raise refused(a, errno.ENOENT, "namespace does not exist") from None
         s.socks[o.name] = sock
         s.links.pop(o.name, None)
+        if fresh:
+            s.created(o.name)
         s.add(o.name, Req(lo_up(), a))
 
     def read(self, view):
