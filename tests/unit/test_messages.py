@@ -43,7 +43,9 @@ class FakeView:
     def __init__(self, ns, msgs, byindex):
         self.ns, self.msgs, self.byindex = ns, msgs, byindex
 
-    def dump(self, what):
+    def dump(self, spec):
+        req, _ = spec()  # the handler's own dump request, well-formed
+        assert parse(req, ack=False)["header"]["flags"] & 0x300 == 0x300
         return self.msgs
 
 

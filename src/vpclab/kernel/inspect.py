@@ -13,25 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-from pyroute2.netlink.rtnl.fibmsg import fibmsg
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ..plan.names import lab_of_ns, lab_prefix
 from ..plan.objects import NS_PREFIX
-from . import netns, rtnl, tc
+from . import netns, rtnl
 from .engine import Context
 from .handlers import REGISTRY
 
-# what each dump asks for, and the classes that decode its answer
-DUMPS = {
-    "link": lambda: (rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK), None),
-    "address": lambda: (rtnl.dump_request(ifaddrmsg, rtnl.RTM_GETADDR, family=2), None),
-    "rule": lambda: (rtnl.dump_request(fibmsg, rtnl.RTM_GETRULE, family=2), None),
-    "route": lambda: (rtnl.dump_request(rtmsg, rtnl.RTM_GETROUTE, family=2), None),
-    "qdisc": lambda: (tc.dump_request(), {rtnl.RTM_NEWQDISC: tc.qdiscmsg}),
-}
+
+
+def LINK_DUMP():
+    return rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK), None
 
 
 def list_labs() -> List[str]:
@@ -44,15 +37,17 @@ class View:
 
     def __init__(self, ns: str, sock: rtnl.Socket):
         self.ns, self.sock = ns, sock
-        self._dumps: Dict[str, list] = {}
-        self.links = self.dump("link")
+        self._dumps: Dict[object, list] = {}
+        self.links = self.dump(LINK_DUMP)
         self.byindex = {m["index"]: m.get_attr("IFLA_IFNAME") for m in self.links}
 
-    def dump(self, what: str) -> list:
-        got = self._dumps.get(what)
+    def dump(self, spec) -> list:
+        """The messages of a dump, made once per namespace however many handlers ask.
+        `spec()` gives (request, {type: class} or None); handlers keep theirs."""
+        got = self._dumps.get(spec)
         if got is None:
-            req, classes = DUMPS[what]()
-            got = self._dumps[what] = self.sock.dump(req, classes)
+            req, classes = spec()
+            got = self._dumps[spec] = self.sock.dump(req, classes)
         return got
 
     def run(self, fn):

@@ -70,7 +70,8 @@ def request(cls, mtype: int, nlflags: int = 0, attrs=(), **fields) -> bytes:
         m[k] = v
     m["attrs"] = list(attrs)
     m["header"]["type"] = mtype
-    m["header"]["flags"] = nlflags | NLM_F_REQUEST | NLM_F_ACK
+    dump = nlflags & NLM_F_DUMP == NLM_F_DUMP  # a dump ends in NLMSG_DONE, not an ack
+    m["header"]["flags"] = nlflags | NLM_F_REQUEST | (0 if dump else NLM_F_ACK)
     m.encode()
     return bytes(m.data)
 

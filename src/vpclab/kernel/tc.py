@@ -25,6 +25,7 @@ from ..plan.planner import burst_ticks, ticks_burst
 from . import rtnl
 
 TC_H_ROOT = 0xFFFFFFFF
+RTM_NEWQDISC = rtnl.RTM_NEWQDISC
 TBF_HANDLE = 0x00010000      # 1:
 NETEM_HANDLE = 0x00020000    # 2:
 NETEM_CHILD = 0x00020001     # 2:1

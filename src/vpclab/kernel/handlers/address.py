@@ -21,6 +21,10 @@ def request(op: str, index: int, cidr: str) -> bytes:
                         family=socket.AF_INET, prefixlen=int(plen or 32), index=index)
 
 
+def DUMP():
+    return rtnl.dump_request(ifaddrmsg, rtnl.RTM_GETADDR, family=socket.AF_INET), None
+
+
 class AddressHandler(Handler):
     kind = "address"
 
@@ -32,7 +36,7 @@ class AddressHandler(Handler):
         delete(s, a, on_link(s, a, lambda i: request("delete", i, a.obj.cidr)))
 
     def read(self, view):
-        for m in view.dump("address"):
+        for m in view.dump(DUMP):
             ifname = view.byindex.get(m["index"])
             ip = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
             if m["family"] != socket.AF_INET or ifname is None or ip is None or ip.startswith("127."):

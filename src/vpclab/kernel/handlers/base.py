@@ -77,7 +77,8 @@ class Handler:
         """Called once when every stage is done (last requests may still be queued)."""
 
     def read(self, view) -> Iterable:
-        """This kind's objects in one namespace (a kernel.inspect.View)."""
+        """This kind's objects in one namespace (a kernel.inspect.View: its links, `byindex`,
+        `dump(spec)` for the dump this kind needs, made once per namespace, `run(fn)` inside)."""
         return ()
 
     def read_lab(self, views, ctx) -> Iterable:

@@ -10,6 +10,10 @@ from .. import tc
 from .base import Handler, Req, delete, on_link
 
 
+def DUMP():
+    return tc.dump_request(), {tc.RTM_NEWQDISC: tc.qdiscmsg}
+
+
 class QdiscHandler(Handler):
     kind = "qdisc"
 
@@ -23,7 +27,7 @@ class QdiscHandler(Handler):
         delete(s, a, on_link(s, a, tc.delete_request))
 
     def read(self, view):
-        for index, (rate, burst, limit, delay) in tc.decode(view.dump("qdisc")).items():
+        for index, (rate, burst, limit, delay) in tc.decode(view.dump(DUMP)).items():
             if index in view.byindex:
                 yield Qdisc(view.ns, view.byindex[index], rate, burst, limit, delay)
 

@@ -44,6 +44,10 @@ def _request(op: str, table: int, dst: str, rtype: str, via, oif) -> bytes:
                         flags=RTNH_F_ONLINK if via is not None else 0, **head)
 
 
+def DUMP():
+    return rtnl.dump_request(rtmsg, rtnl.RTM_GETROUTE, family=socket.AF_INET), None
+
+
 class RouteHandler(Handler):
     kind = "route"
 
@@ -56,7 +60,7 @@ class RouteHandler(Handler):
         delete(s, a, request("delete", a.obj))
 
     def read(self, view):
-        for m in view.dump("route"):
+        for m in view.dump(DUMP):
             if m["proto"] != RTPROT_VPCLAB or m["family"] != socket.AF_INET:
                 continue
             tname = NAMES.get(m["type"], str(m["type"]))

@@ -36,6 +36,10 @@ def create_request(o: Rule) -> bytes:
                         table=o.table if o.table < 256 else 0, action=FR_ACT_TO_TBL, src_len=src_len)
 
 
+def DUMP():
+    return rtnl.dump_request(fibmsg, rtnl.RTM_GETRULE, family=socket.AF_INET), None
+
+
 class RuleHandler(Handler):
     kind = "rule"
 
@@ -49,7 +53,7 @@ class RuleHandler(Handler):
         delete(s, a, delete_request(a.obj.priority))
 
     def read(self, view):
-        for m in view.dump("rule"):
+        for m in view.dump(DUMP):
             prio = m.get_attr("FRA_PRIORITY") or 0
             if prio not in PRIORITIES:
                 continue
