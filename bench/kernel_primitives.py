@@ -30,7 +30,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 from vpclab.kernel import netns  # noqa: E402
-from vpclab.kernel.apply import apply  # noqa: E402
+from vpclab.kernel import teardown as kteardown  # noqa: E402
+from vpclab.kernel.engine import apply  # noqa: E402
 from vpclab.kernel.inspect import read_lab  # noqa: E402
 from vpclab.plan.objects import Action, Address, Netns, Route, Veth  # noqa: E402
 
@@ -140,7 +141,7 @@ def run_pyroute2(lab: str, n: int) -> float:
 
 def teardown(lab: str) -> float:
     t = time.perf_counter()
-    netns.remove_lab_namespaces(f"vpclab-{lab}-")
+    kteardown.remove_lab_namespaces(f"vpclab-{lab}-")
     return time.perf_counter() - t
 
 

@@ -22,9 +22,15 @@ def ranges(i: int, vpcs: int):
     return f"10.{a}.{b}.0/20", f"10.{a}.{b + 1}.0/24", f"10.{a}.{b + 2}.0/24"
 
 
-def scale(lab: str = "scale", vpcs: int = 50, regions: int = 5, cap: str = "100Mbps") -> dict:
+def scale(lab: str = "scale", vpcs: int = 50, regions: int = 5, cap: str = "100Mbps",
+          interleave: bool = False) -> dict:
+    """`interleave`: VPC i is in region i mod `regions` (with 2 regions, the ring's
+    next-neighbour peerings cross regions and the next-but-one ones do not: half)."""
     per_region = max(1, vpcs // regions)
-    region = lambda i: f"region-{min(i // per_region, regions - 1)}"
+    if interleave:
+        region = lambda i: f"region-{i % regions}"
+    else:
+        region = lambda i: f"region-{min(i // per_region, regions - 1)}"
     name = lambda i: f"vpc-{i:02d}"
     cidr = lambda i: ranges(i, vpcs)[0]
     peerings, routes = {}, {i: [] for i in range(vpcs)}

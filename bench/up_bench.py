@@ -5,8 +5,8 @@ two baselines, all in the same run, methods in random order within each repetiti
 
 Scale topology (bench/scale_topology.py): 50 VPCs in 5 regions, 2 subnets and
 4 instances each, 100 peerings on a ring, 100 Mbps caps across regions. Its plan
-is 250 namespaces, 100 bridges, 300 veths, 500 addresses, 300 rules, 880
-routes and 30 tbf qdiscs.
+is 250 namespaces, 300 veths, 400 per-interface sysctls, 500 addresses, 300
+rules, 1,180 routes and 30 tbf qdiscs (routed subnets: no bridge).
 
 Methods (each builds the lab, then tears it down; every teardown is timed
 until the kernel has destroyed the namespaces, see nswatch.py):
@@ -23,12 +23,9 @@ until the kernel has destroyed the namespaces, see nswatch.py):
   Mininet        baseline 2, Mininet 2.3 from Debian on /usr/bin/python3, hosts
                  only (see up_bench_mininet.py); its interpreter start and
                  imports are not timed.
-  no-bridge      diagnosis only: the same plan minus the 100 subnet bridges (and
-                 what sits on them), applied with vpclab's kernel layer, to show
-                 the kernel's teardown cost of bridges.
 
 Ratios are taken per repetition, then the median. Raw results go to
-bench/out/up_bench-<time>.json. Lab names: ubv, ubw, ubb, ubm, ubf (namespaces
+bench/out/up_bench-<time>.json. Lab names: ubv, ubw, ubb, ubm (namespaces
 vpclab-<lab>-*); only those are created, and removed at the end.
 """
 from __future__ import annotations
@@ -44,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,16 +49,15 @@ from scale_topology import scale_yaml  # noqa: E402
 
 import nswatch  # noqa: E402
 from vpclab import controller, loader  # noqa: E402
-from vpclab.kernel import netns  # noqa: E402
-from vpclab.kernel.apply import KINDS, apply  # noqa: E402
+from vpclab.kernel import netns, teardown  # noqa: E402
 from vpclab.kernel.inspect import read_lab  # noqa: E402
 from vpclab.plan import names  # noqa: E402
-from vpclab.plan.objects import ORDER, RTPROT_VPCLAB, Action  # noqa: E402
-from vpclab.kernel import tc as ktc  # noqa: E402
+from vpclab.kernel.handlers import sysctl as ksysctl  # noqa: E402
+from vpclab.plan.objects import ORDER, RTPROT_VPCLAB  # noqa: E402
 
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 SYS_PY = "/usr/bin/python3"
-LAB = {"cli": "ubv", "lib": "ubw", "ipbatch": "ubb", "mininet": "ubm", "nobridge": "ubf"}
+LAB = {"cli": "ubv", "lib": "ubw", "ipbatch": "ubb", "mininet": "ubm"}
 OUT = HERE / "out"
 
 
@@ -92,7 +87,7 @@ def timed(fn):
 
 
 def kernel_objects(plan):
-    return [o for o in plan.objects if o.key[0] in KINDS]
+    return [o for o in plan.objects if o.key[0] != "service"]
 
 
 def lab_plan(path: Path):
@@ -111,33 +106,33 @@ def sysctls_of(ns_obj) -> dict:
 def batch_lines(plan):
     """(root lines, {ns: ip lines}, {ns: tc lines}, {ns: sysctls}) creating the plan's kernel objects.
 
-    Mirrors vpclab's kernel mapping (kernel/apply.py): lo up; bridges with STP off and
-    forward delay 0; veths born in their namespaces, both ends up, the first one
-    enslaved; alias vpclab:<lab> on bridges and veth ends; routes and rules with
-    protocol 77, gateways onlink; tbf with burst and limit = burst + rate x 50 ms.
+    Mirrors vpclab's kernel mapping (kernel/handlers): lo up; veths born in their
+    namespaces, both ends up, alias vpclab:<lab> on both; proxy_arp and proxy_delay
+    written like the other sysctls; routes and rules with protocol 77, gateways
+    onlink; tbf with the plan's rate, burst and limit.
     """
     alias = f"vpclab:{plan.lab}"
     rank = {k: i for i, k in enumerate(ORDER)}
     objs = sorted(kernel_objects(plan), key=lambda o: rank[o.key[0]])  # stable: plan order within a kind
-    root, per, tcl, sysc = [], {}, {}, {}
+    root, per, tcl, sysc, late = [], {}, {}, {}, {}
     for o in objs:
         k = o.key[0]
         if k == "netns":
             root.append(f"netns add {o.name}")
             per[o.name] = ["link set dev lo up"]
             sysc[o.name] = sysctls_of(o)
-        elif k == "bridge":
-            per[o.ns] += [f"link add name {o.ifname} type bridge stp_state 0 forward_delay 0",
-                          f"link set dev {o.ifname} up alias {alias}"]
         elif k == "veth":
             root.append(f"link add {o.ifname} netns {o.ns} type veth peer name {o.peer_ifname} netns {o.peer_ns}")
-            master = f" master {o.master}" if o.master else ""
-            per[o.ns].append(f"link set dev {o.ifname} up{master} alias {alias}")
+            per[o.ns].append(f"link set dev {o.ifname} up alias {alias}")
             per[o.peer_ns].append(f"link set dev {o.peer_ifname} up alias {alias}")
         elif k == "address":
             per[o.ns].append(f"address add {o.cidr} dev {o.ifname}")
+        elif k == "sysctl":  # written after the batches (the links must exist)
+            path = ksysctl.SETTINGS[o.name][0].format(o.ifname)
+            late.setdefault(o.ns, {})[path.replace("/", ".")] = o.value
         elif k == "rule":
-            per[o.ns].append(f"rule add priority {o.priority} iif {o.iif} lookup {o.table} protocol {RTPROT_VPCLAB}")
+            sel = (f" from {o.src}" if o.src else "") + (f" iif {o.iif}" if o.iif else "")
+            per[o.ns].append(f"rule add priority {o.priority}{sel} lookup {o.table} protocol {RTPROT_VPCLAB}")
         elif k == "route":
             tail = f"table {o.table} protocol {RTPROT_VPCLAB}"
             if o.type != "unicast":
@@ -149,17 +144,16 @@ def batch_lines(plan):
         elif k == "qdisc":
             if o.delay_ms:
                 raise SystemExit("the plan has netem delays: this baseline only writes tbf")
-            limit = o.burst_bytes + ktc.latency_bytes(o.rate_kbit)
             tcl.setdefault(o.ns, []).append(f"qdisc replace dev {o.ifname} root handle 1: tbf "
-                                            f"rate {o.rate_kbit}kbit burst {o.burst_bytes} limit {limit}")
-    return root, per, tcl, sysc
+                                            f"rate {o.rate_kbit}kbit burst {o.burst_bytes} limit {o.limit_bytes}")
+    return root, per, tcl, sysc, late
 
 
 class IpBatch:
     def __init__(self, path: Path, work: Path):
         self.plan = lab_plan(path)
         self.lab = self.plan.lab
-        root, per, tcl, self.sysctls = batch_lines(self.plan)
+        root, per, tcl, self.sysctls, self.late = batch_lines(self.plan)
         d = work / f"ipbatch-{self.lab}"
         d.mkdir()
         self.root = d / "root.ip"
@@ -186,7 +180,10 @@ class IpBatch:
         for argv in self.files:
             run(argv)
         t3 = time.perf_counter()
-        return {"up": t3 - t0, "root_batch": t1 - t0, "sysctls": t2 - t1, "per_ns": t3 - t2}
+        for ns, settings in self.late.items():
+            netns.sysctl_write(ns, settings)
+        t4 = time.perf_counter()
+        return {"up": t4 - t0, "root_batch": t1 - t0, "sysctls": t2 - t1 + t4 - t3, "per_ns": t3 - t2}
 
     def verify(self) -> dict:
         want = set(kernel_objects(self.plan))
@@ -215,7 +212,7 @@ class IpBatch:
 
 def mininet_spec(path: Path, work: Path, verify: bool) -> Path:
     plan = lab_plan(path)
-    _, per, tcl, sysc = batch_lines(plan)
+    _, per, tcl, sysc, late = batch_lines(plan)
     host = {ns: f"{plan.lab}{i}" for i, ns in enumerate(per)}
     d = work / f"mininet-{plan.lab}"
     d.mkdir(exist_ok=True)
@@ -230,6 +227,7 @@ def mininet_spec(path: Path, work: Path, verify: bool) -> Path:
             g = d / f"{h}.tc"
             g.write_text("\n".join(tcl[ns]) + "\n")
             parts.append(f"tc -batch {g}")
+        parts += [f"echo {v} > /proc/sys/{k.replace('.', '/')}" for k, v in late.get(ns, {}).items()]
         cmds[h] = " && ".join(parts)
     links = [[host[o.ns], host[o.peer_ns], o.ifname, o.peer_ifname]
              for o in kernel_objects(plan) if o.key[0] == "veth"]
@@ -253,28 +251,6 @@ def run_mininet(spec: Path) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-# ------------------------------------------------------------------ diagnosis: no bridges
-
-def no_bridge_actions(path: Path):
-    plan = lab_plan(path)
-    bridges = {(o.ns, o.ifname) for o in plan.objects if o.key[0] == "bridge"}
-    out = []
-    for o in kernel_objects(plan):
-        k = o.key[0]
-        if k == "bridge":
-            continue
-        if k == "veth":
-            o = replace(o, master=None)
-        elif k in ("address", "qdisc") and (o.ns, o.ifname) in bridges:
-            continue
-        elif k == "rule" and (o.ns, o.iif) in bridges:
-            continue
-        elif k == "route" and o.dev and (o.ns, o.dev) in bridges:
-            continue
-        out.append(Action("create", o))
-    return out
-
-
 # ------------------------------------------------------------------ main
 
 def leftovers():
@@ -287,8 +263,7 @@ def clean_all():
             controller.down(LAB[key])
         except Exception as e:  # noqa: BLE001
             print(f"warning: down {LAB[key]}: {e}", file=sys.stderr)
-    for key in ("ipbatch", "nobridge"):
-        netns.remove_lab_namespaces(names.lab_prefix(LAB[key]))
+    teardown.remove_lab_namespaces(names.lab_prefix(LAB["ipbatch"]))
 
 
 def root_links():
@@ -301,7 +276,6 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1, help="unrecorded repetitions first (default 1)")
     ap.add_argument("--no-mininet", action="store_true")
-    ap.add_argument("--no-diagnosis", action="store_true", help="skip the no-bridge teardown row")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: it creates network namespaces")
@@ -323,12 +297,11 @@ def main() -> None:
     for o in kernel_objects(plan):
         counts[o.key[0]] = counts.get(o.key[0], 0) + 1
     ipb = IpBatch(files["ipbatch"], work)
-    nobr = no_bridge_actions(files["nobridge"])
     specs = {} if mn_missing else {v: mininet_spec(files["mininet"], work, v) for v in (True, False)}
 
     R = {k: [] for k in ("cli_up", "cli_down", "cli_down_nowait", "cli_down_nowait_done", "lib_up", "lib_down",
                          "ipb_up", "ipb_sysctls", "ipb_down",
-                         "mn_up", "mn_stop", "mn_down", "nb_down", "cli_start")}
+                         "mn_up", "mn_stop", "mn_down", "cli_start")}
     raw = []
     checks = {}
 
@@ -380,18 +353,12 @@ def main() -> None:
             raise RuntimeError("Mininet teardown: namespaces not gone after 120 s")
         return {"mn_up": r["up"], "mn_stop": r["stop"], "mn_down": r["down"], "mn_detail": r}
 
-    def m_nb():
-        apply(nobr)
-        return {"nb_down": timed(lambda: netns.remove_lab_namespaces(names.lab_prefix(LAB["nobridge"])))}
-
     def m_start():
         return {"cli_start": timed(lambda: run([VPCLAB, "--help"]))}
 
     methods = [m_cli, m_cli_nowait, m_lib, m_ipb, m_start]
     if not mn_missing:
         methods.append(m_mn)
-    if not args.no_diagnosis:
-        methods.append(m_nb)
 
     started = time.time()
     try:
@@ -430,7 +397,7 @@ def main() -> None:
     print(f"scale topology: {', '.join(f'{v} {k}' for k, v in counts.items())}")
     print(f"{args.reps} repetitions (+{args.warmup} warm-up), methods in random order in each; "
           f"seconds, median (min-max); {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    want_counts = {"veth_ends": 2 * counts.get("veth", 0), "bridge": counts.get("bridge", 0),
+    want_counts = {"veth_ends": 2 * counts.get("veth", 0), "bridge": 0,
                    "address": counts.get("address", 0), "rule": counts.get("rule", 0),
                    "route": counts.get("route", 0), "qdisc": counts.get("qdisc", 0),
                    "forwarding": sum(1 for o in kernel_objects(plan) if o.key[0] == "netns" and o.forwarding)}
@@ -456,7 +423,6 @@ def main() -> None:
         ("ip -batch netns del", R["ipb_down"]),
         ("Mininet stop() returns", R["mn_stop"]),
         ("Mininet stop() + namespaces destroyed", R["mn_down"]),
-        ("no-bridge plan (diagnosis), netns removal", R["nb_down"]),
     ]
     for label, xs in rows:
         if xs is None:
@@ -482,7 +448,7 @@ def main() -> None:
         ("Mininet stop() alone / vpclab down CLI", ratios["mn_stop/cli_down"], "", None),
         ("Mininet stop() returns / vpclab down --no-wait returns", ratios["mn_stop/cli_down_nowait"], "", None),
         ("vpclab down CLI / ip-batch down", ratios["cli_down/ipb_down"], "", None),
-        ("vpclab down CLI, seconds", R["cli_down"], "< 0.5 s", lambda v: v < 0.5),
+        ("vpclab down CLI, seconds", R["cli_down"], "<= 0.3 s", lambda v: v <= 0.3),
         ("vpclab down --no-wait CLI, seconds (returns)", R["cli_down_nowait"], "< 0.5 s", lambda v: v < 0.5),
     ]
     print(f"\n{'ratios (per repetition)':<44} {'median (min-max)':<24} {'goal':<8} met")

@@ -6,15 +6,14 @@ Mininet 2.3 (Debian's `mininet` package). Run by up_bench.py, on /usr/bin/python
 SPEC (written by up_bench.py from vpclab's plan): hosts (one per lab namespace),
 links (one per veth, with both interface names), and per host one shell
 command line: sysctls by `echo > /proc/sys/...` (shell builtins) and the same
-`ip -batch` / `tc -batch` files as baseline 1 for bridges, addresses, rules,
-routes and qdiscs.
+`ip -batch` / `tc -batch` files as baseline 1 for addresses, rules, routes and
+qdiscs, then the per-interface sysctls (proxy ARP) the same way.
 
 How Mininet is used (no OVS kernel module here):
 - Mininet(controller=None, build=False), hosts only: every node is a `Host`
   (a bash shell started by mnexec in a new, unnamed network namespace); no
-  switch at all. The subnet bridges are Linux bridges made inside the VPC host
-  by its command line, as vpclab does, so nothing goes to the root namespace
-  (Mininet's LinuxBridge would live in the root namespace unless given its own).
+  switch at all: subnets are routed by the VPC host, as vpclab does (proxy ARP,
+  host routes), so nothing goes to the root namespace.
 - addLink(fast=True, the default) runs `ip link add X type veth peer name Y
   netns PID` in the first host's shell: both ends are born in their namespaces.
 - Mininet.init() (fixLimits: raises sysctls of the root namespace) is skipped.
@@ -45,7 +44,7 @@ from mininet.net import Mininet  # noqa: E402
 from mininet.node import Host  # noqa: E402
 
 COUNT = ("echo $(ip -o link show type veth | wc -l) $(ip -o link show type bridge | wc -l)"
-         " $(ip -o -4 addr show | grep -vc ' lo ') $(ip rule show | grep -c iif)"
+         " $(ip -o -4 addr show | grep -vc ' 127[.]') $(ip rule show | grep -c 'proto 77')"
          " $(ip route show table all proto 77 | wc -l) $(tc qdisc show | grep -c tbf)"
          " $(cat /proc/sys/net/ipv4/ip_forward)")
 

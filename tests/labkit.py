@@ -65,7 +65,7 @@ def lab_pids(lab: str):
             cmd = (p / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"vpclab.kernel.services" in b" ".join(cmd) and lab.encode() in cmd:
+        if b"vpclab.services.daemon" in b" ".join(cmd) and lab.encode() in cmd:
             out.append(int(p.name))
     return out
 

@@ -226,7 +226,7 @@ class progress_bar:
               help="The lab, as for the other commands.")
 @click.option("--no-wait", is_flag=True,
               help="Return once the lab's namespaces are unnamed; the kernel finishes destroying them in the "
-                   "background (each bridge costs it ~18 ms).")
+                   "background (a matter of milliseconds since subnets are routed, not bridged).")
 @json_option
 def down(lab, lab_option, no_wait, as_json):
     """Remove every kernel object, process and state file of LAB (fine if already gone).

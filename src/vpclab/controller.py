@@ -163,11 +163,9 @@ def desired(model: Lab) -> Plan:
 
 
 def actual(lab: str, run_dir) -> set:
-    from .kernel import inspect, services
+    from .kernel import inspect
 
-    objs = set(inspect.read_lab(lab))
-    objs |= set(services.current(run_dir))
-    return objs
+    return inspect.read_lab(lab, run_dir)
 
 
 APPLIED = "applied"  # store key: the model the kernel was last brought to in full
@@ -183,8 +181,7 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
     kernel is known to hold, it is plan(before) -> plan(model): no read-back, so a
     live operation touches and reads only what it changes.
     """
-    from .kernel import apply as kapply
-    from .kernel import services
+    from .kernel import engine
 
     report = ApplyReport(model.name, dry_run=dry_run)
     want = desired(model)
@@ -195,12 +192,10 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
         report.warnings.append("this kernel has no netem: cross-region latency is not applied (see `vpclab doctor`)")
     if dry_run:
         return report
-    kernel_actions = [a for a in actions if a.obj.key[0] != "service"]
-    kapply.apply(kernel_actions, progress=progress)
-    if len(kernel_actions) != len(actions) or before is None:
-        # A full reconcile always asks the daemon too: it checks that every service's
-        # namespace is the one it serves (a namespace recreated under the same name is not).
-        services.reconcile(model.name, want.by_kind("service"), store.dir)
+    # A full reconcile (no `before`) always asks the services' supervisor too: it checks that
+    # every service's namespace is the one it serves (one recreated under the same name is not).
+    engine.apply(actions, progress=progress,
+                 context=engine.Context(model.name, store.dir, want.objects, full=before is None))
     return report
 
 
@@ -322,11 +317,12 @@ def _teardown(lab: str, store: Store, wait: bool = True):
     import signal
     import time
 
-    from .kernel import holders, netns, services
+    from . import services
+    from .kernel import holders, netns, teardown
 
     services.stop(store.dir)
     prefix = names.lab_prefix(lab)
-    mine = netns.pids_inside(prefix, lab)
+    mine = teardown.pids_inside(prefix, lab)
     for pid in mine:  # started with `vpclab exec`: they go with the lab
         try:
             os.kill(pid, signal.SIGKILL)
@@ -337,7 +333,7 @@ def _teardown(lab: str, store: Store, wait: bool = True):
         time.sleep(0.01)  # a killed process leaves its namespace when it has exited
     ids = holders.namespace_ids(netns.list_names(prefix))
     held = [dict(vars(h), text=h.describe()) for h in holders.holders(ids)]
-    n = netns.remove_lab_namespaces(prefix, wait=wait and not held)
+    n = teardown.remove_lab_namespaces(prefix, wait=wait and not held)
     return bool(n) or store.exists(), held
 
 

@@ -13,14 +13,14 @@ from vpclab.plan import names as N
 @pytest.fixture
 def lab():
     """A fresh lab name `t` + 6 random [a-z0-9]; every namespace with its prefix goes at the end."""
-    from vpclab.kernel import netns
+    from vpclab.kernel import netns, teardown
 
     name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=6))
     prefix = N.lab_prefix(name)
     try:
         yield name
     finally:
-        netns.remove_lab_namespaces(prefix)
+        teardown.remove_lab_namespaces(prefix)
         assert netns.list_names(prefix) == []
 
 

@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.kernel,
 
 if ROOT:
     from vpclab.errors import KernelRefused
-    from vpclab.kernel import features, netns
-    from vpclab.kernel.apply import apply
+    from vpclab.kernel import features, netns, teardown
+    from vpclab.kernel.engine import apply
+    from vpclab.plan.planner import shaping
     from vpclab.probe.wire import checksum
     from vpclab.kernel.inspect import list_labs, read_lab
     from vpclab.plan.objects import Action, Address, Netns, Qdisc, Route, Rule, Service, Veth
@@ -63,7 +64,7 @@ def echo(ns: str, dst: str, timeout: float = 1.0) -> bool:
 
 def test_read_back_equals_applied(tiny):
     seen = []
-    service = Service(tiny.IB, "b/y", "listener", "10.2.0.10", 5432)  # not ours: ignored
+    service = Service(tiny.IB, "b/y", "listener", "10.2.0.10", 5432)  # no lab context: left alone
     result = apply(create_all(tiny.objects + [service]), progress=lambda done, total: seen.append((done, total)))
     assert result.done == len(tiny.objects) and not result.warnings
     assert seen[-1] == (len(tiny.objects), len(tiny.objects))
@@ -85,13 +86,13 @@ def test_qdisc_change_recaps_live(tiny):
     apply(create_all(tiny.objects))
     old = tiny.caps[0]
     index = link_index(old.ns, old.ifname)
-    new = Qdisc(old.ns, old.ifname, 1_000_000, 1_250_000)
+    new = Qdisc(old.ns, old.ifname, *shaping(1_000_000))
     apply([Action("change", new)])
     assert link_index(old.ns, old.ifname) == index
     got = {o for o in read_lab(tiny.lab) if o.kind == "qdisc"}
     assert got == {new, tiny.caps[1]}
     # and a cap above 32 bits of bytes/s (rate64) still reads back exactly
-    huge = Qdisc(old.ns, old.ifname, 40_000_000, 50_000_000)
+    huge = Qdisc(old.ns, old.ifname, *shaping(40_000_000))
     apply([Action("change", huge)])
     assert huge in read_lab(tiny.lab)
     assert link_index(old.ns, old.ifname) == index
@@ -117,7 +118,7 @@ def test_delete_removes_and_tolerates_gone(tiny):
         tiny.caps[0],
         Route(A, 100, "0.0.0.0/0", type="blackhole"),
         tiny.return_route,
-        Rule(A, 1001, tiny.pp, 101),
+        Rule(A, 1000, tiny.pp, 101),
         Address(A, tiny.pp, "169.254.0.1/30"),
     ]
     dels = [Action("delete", o) for o in doomed]
@@ -145,7 +146,28 @@ def test_deleting_a_namespace_skips_what_is_inside(tiny):
     result = apply(actions)
     assert result.skipped == len(inside)
     got = read_lab(tiny.lab)
-    assert got == set(tiny.objects) - set(inside) - {instance_veth, ns_obj}
+    # what lived on the router's end of the instance's veth (proxy ARP, host route) went with it
+    ends = {(instance_veth.ns, instance_veth.ifname)}
+    on_veth = {o for o in tiny.objects if o.on in ends}
+    assert on_veth and got == set(tiny.objects) - set(inside) - {instance_veth, ns_obj} - on_veth
+
+
+def test_a_link_or_lo_set_down_by_hand_reads_back_changed_and_is_set_up_again(tiny):
+    from vpclab.plan.diff import diff
+
+    apply(create_all(tiny.objects))
+    with netns.iproute(tiny.B) as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname=tiny.pp)[0], state="down")
+    with netns.iproute(tiny.IA) as ipr:
+        ipr.link("set", index=1, state="down")
+    acts = diff(tiny.objects, read_lab(tiny.lab))
+    # the kernel flushed the routes through the link that went down: they are planned again
+    assert {a.describe() for a in acts} == {"change " + tiny.peering.describe(), "change " + Netns(tiny.IA).describe(),
+                                            "create " + tiny.return_route.describe()}
+    assert not echo(tiny.IA, "10.2.0.10", timeout=0.3)
+    apply(acts)
+    assert read_lab(tiny.lab) == set(tiny.objects)
+    assert echo(tiny.IA, "10.2.0.10")
 
 
 def test_namespace_change_sets_forwarding(tiny):
@@ -180,14 +202,14 @@ def test_route_change_replaces(tiny):
 
 def test_rule_change_replaces(tiny):
     apply(create_all(tiny.objects))
-    r = Rule(tiny.A, 1000, tiny.bra, 101)
+    r = Rule(tiny.A, 20000, None, 101, "10.1.0.0/24")
     apply([Action("change", r)])
     rules = {o for o in read_lab(tiny.lab) if o.kind == "rule" and o.ns == tiny.A}
-    assert rules == {r, Rule(tiny.A, 1001, tiny.pp, 101)}
+    assert rules == {r, Rule(tiny.A, 1000, tiny.pp, 101)}
 
 
 def test_unexpected_refusal_names_the_object(tiny):
-    apply(create_all(tiny.objects[:6]))  # namespaces and bridges
+    apply(create_all(tiny.objects[:6]))  # namespaces and instance links
     bad = Route(tiny.A, 100, "10.5.0.0/24", via="10.1.0.9", dev="nosuchdev")
     with pytest.raises(KernelRefused) as e:
         apply([Action("create", bad)])
@@ -196,8 +218,8 @@ def test_unexpected_refusal_names_the_object(tiny):
     with pytest.raises(KernelRefused) as e:
         apply([Action("create", host_bits)])
     assert e.value.errno == errno.EINVAL and host_bits.describe() in e.value.message
-    # a veth whose name is held by a bridge is not "already there"
-    taken = Veth(tiny.A, tiny.bra, tiny.B, "other")
+    # a veth whose name is held by another kind of link is not "already there"
+    taken = Veth(tiny.A, "lo", tiny.B, "other")
     with pytest.raises(KernelRefused) as e:
         apply([Action("create", taken)])
     assert e.value.errno == errno.EEXIST and e.value.obj == taken.describe()
@@ -207,7 +229,7 @@ def test_veth_read_back_convention(lab):
     t = TinyLab(lab)
     # declared from the side that sorts last: read back from the side that sorts first
     flipped = Veth(t.B, t.pp, t.A, t.pp)
-    objs = [o for o in t.objects[:6]] + [flipped]
+    objs = [o for o in t.objects[:4]] + [flipped]  # the namespaces and the peering
     apply(create_all(objs))
     veths = {o for o in read_lab(lab) if o.kind == "veth"}
     assert veths == {t.peering}
@@ -216,18 +238,18 @@ def test_veth_read_back_convention(lab):
 def test_remove_lab_namespaces_leaves_nothing(tiny):
     apply(create_all(tiny.objects))
     prefix = f"vpclab-{tiny.lab}-"
-    removed = netns.remove_lab_namespaces(prefix)
+    removed = teardown.remove_lab_namespaces(prefix)
     assert sorted(removed) == sorted(o.name for o in tiny.objects if o.kind == "netns")
     assert netns.list_names(prefix) == []
     assert read_lab(tiny.lab) == set()
     assert tiny.lab not in list_labs()
-    assert netns.remove_lab_namespaces(prefix) == []
+    assert teardown.remove_lab_namespaces(prefix) == []
 
 
 def test_refuses_a_broad_prefix():
     for prefix in ("", "vpclab-", "vpclab-t", "t", "/", "vpclab-t1-x"):
         with pytest.raises(ValueError):
-            netns.remove_lab_namespaces(prefix)
+            teardown.remove_lab_namespaces(prefix)
 
 
 def _root_snapshot():
@@ -250,7 +272,7 @@ def test_root_namespace_untouched(lab):
     apply(create_all(t.objects))
     assert echo(t.IA, "10.2.0.10")
     read_lab(lab)
-    netns.remove_lab_namespaces(f"vpclab-{lab}-")
+    teardown.remove_lab_namespaces(f"vpclab-{lab}-")
     after = _root_snapshot()
     for what, x, y in zip(("links", "addresses", "routes", "rules", "ipv4 conf"), before, after):
         assert x == y, f"root {what} changed: gone {set(x) - set(y)}, new {set(y) - set(x)}"
@@ -260,10 +282,10 @@ def test_features_report():
     rows = features.detect()
     names = [r[0] for r in rows]
     assert names[:2] == ["root", "netns"]
-    assert {"veth", "bridge", "tbf", "htb", "netem", "iperf3", "ping", "tcpdump", "nc"} <= set(names)
+    assert {"veth", "tbf", "htb", "netem", "iperf3", "ping", "tcpdump", "nc"} <= set(names)
     assert "ifb" not in names  # probing ifb would load ifb.ko: ifb0/ifb1 in the root namespace
     got = {n: ok for n, ok, _ in rows}
-    assert got["root"] and got["netns"] and got["veth"] and got["bridge"] and got["tbf"]
+    assert got["root"] and got["netns"] and got["veth"] and got["tbf"]
     assert got["netem"] == features.netem_available()
     assert all(why for _, _, why in rows)
 

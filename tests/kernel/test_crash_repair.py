@@ -32,7 +32,7 @@ def _link_index(ipr, ifname):
 
 
 def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
-    """What a killed `up` can leave: ends of veths and a bridge still down (the kernel
+    """What a killed `up` can leave: ends of veths still down (the kernel
     then drops the routes through them), an address and a qdisc not yet added, the
     namespace sysctls and `lo` not yet set. `up` again repairs every one of them."""
     from vpclab import controller
@@ -53,8 +53,8 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
         ipr.link("set", index=i, state="down")
     with netns.iproute(ops) as ipr:  # the far end of the regional peering: down
         ipr.link("set", index=_link_index(ipr, local), state="down")
-    with netns.iproute(gz) as ipr:  # a subnet bridge: down
-        ipr.link("set", index=_link_index(ipr, N.bridge(lab, "web")), state="down")
+    with netns.iproute(gz) as ipr:  # an instance's veth at its router: down
+        ipr.link("set", index=_link_index(ipr, N.instance_port(lab, "cvm-1")), state="down")
     with netns.iproute(inst) as ipr:  # an instance: its address gone, its link and lo down
         i = _link_index(ipr, N.instance_eth(lab))
         ipr.addr("del", index=i, address="10.20.1.10", prefixlen=24)

@@ -46,7 +46,7 @@ def test_without_netem_up_warns_and_still_caps(mklab, tmp_path):
 def test_doctor_reports_features_and_what_degrades():
     doc = run_json("doctor")
     checks = {c["name"]: c for c in doc["checks"]}
-    for name in ("root", "netns", "veth", "bridge", "tbf", "htb", "netem"):
+    for name in ("root", "netns", "veth", "tbf", "htb", "netem"):
         assert name in checks
     assert checks["root"]["ok"] and checks["veth"]["ok"] and checks["tbf"]["ok"]
     assert checks["netem"]["ok"] == _netem()

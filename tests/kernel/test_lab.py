@@ -34,12 +34,26 @@ def test_up_builds_what_the_topology_says_and_down_removes_it(mklab):
     assert "10.1.2.20/24" in out
     out = run("exec", "vpc-b/db-1", "-l", lab, "--", "ip", "route", check=0).stdout
     assert "default via 10.1.2.1" in out
-    # ... and the router picks the subnet's table by iif, ending in a blackhole.
+    # ... and the router picks the subnet's table by source range, after the peering's
+    # ingress rule; the table throws the VPC's own subnets to the main table's host routes
+    # and ends in a blackhole.
     rules = run("exec", "vpc-a", "-l", lab, "--", "ip", "rule", check=0).stdout
-    assert f"iif {lab}-b-app lookup 100" in rules
+    assert "from 10.0.1.0/24 lookup 100" in rules
+    assert rules.index("iif") < rules.index("from 10.0.1.0/24")
     table = run("exec", "vpc-a", "-l", lab, "--", "ip", "route", "show", "table", "100", check=0).stdout
-    assert "blackhole default" in table
+    assert "blackhole default" in table and "throw 10.0.1.0/24" in table
     assert "10.1.0.0/16 via 169.254.0.2" in table
+    from vpclab.plan.names import instance_port
+
+    port = instance_port(lab, "cvm-1")
+    main = run("exec", "vpc-a", "-l", lab, "--", "ip", "route", check=0).stdout
+    assert f"10.0.1.10 dev {port}" in main
+    # no bridge anywhere: the subnet is routed, the router answers ARP for it
+    links = run("exec", "vpc-a", "-l", lab, "--", "ip", "-d", "link", check=0).stdout
+    assert "bridge" not in links
+    proxy = run("exec", "vpc-a", "-l", lab, "--", "cat", f"/proc/sys/net/ipv4/conf/{port}/proxy_arp",
+                check=0).stdout
+    assert proxy.strip() == "1"
 
     # Idempotent: a second up and a dry run change nothing.
     assert run_json("up", path)["actions"] == []
@@ -132,7 +146,7 @@ def test_down_ends_processes_started_inside_the_lab(mklab):
 
     from labkit import VPCLAB
 
-    from vpclab.kernel import netns
+    from vpclab.kernel import teardown
 
     lab, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
     p = subprocess.Popen([VPCLAB, "exec", "vpc-a/cvm-1", "-l", lab, "--", "sleep", "300"])
@@ -142,12 +156,12 @@ def test_down_ends_processes_started_inside_the_lab(mklab):
                                  "sleep", "300"])
     try:
         for _ in range(100):  # exec replaces the vpclab process with sleep, same PID
-            if p.pid in netns.pids_inside(f"vpclab-{lab}-", lab):
+            if p.pid in teardown.pids_inside(f"vpclab-{lab}-", lab):
                 break
             time.sleep(0.05)
         else:
             pytest.fail("the exec'd process never showed up inside the lab's namespace")
-        assert stranger.pid not in netns.pids_inside(f"vpclab-{lab}-", lab)
+        assert stranger.pid not in teardown.pids_inside(f"vpclab-{lab}-", lab)
         run("down", lab, check=0)
         assert p.wait(timeout=5) != 0
         assert_gone(lab)
@@ -200,19 +214,26 @@ def test_down_no_wait_returns_with_the_names_gone_and_the_kernel_finishes(mklab)
 
 
 def test_up_repairs_what_was_broken_by_hand(mklab):
-    """A subnet bridge deleted by hand (its ports lose their master, its routes go) and an
-    instance namespace deleted by hand (its listener with it): one `up` repairs both."""
+    """An instance's link deleted by hand (its address, routes and proxy ARP go with it), a
+    peering's link set down by hand, and an instance namespace deleted by hand (its listener
+    with it): one `up` repairs all three."""
     import subprocess
 
+    from vpclab.kernel import netns
+    from vpclab.plan import names
+
     lab, path = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
-    subprocess.run(["ip", "-n", f"vpclab-{lab}-vpc-a", "link", "del", f"{lab}-b-app"], check=True)
+    port = names.instance_port(lab, "cvm-1")
+    subprocess.run(["ip", "-n", f"vpclab-{lab}-vpc-a", "link", "del", port], check=True)
+    with netns.iproute(f"vpclab-{lab}-vpc-b") as ipr:  # issue 8: a link left administratively down
+        ipr.link("set", index=ipr.link_lookup(ifname=names.peering_port(lab, "pcx-ab"))[0], state="down")
     subprocess.run(["ip", "netns", "del", f"vpclab-{lab}-vpc-b.db-1"], check=True)
     assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "unreachable"
     actions = run_json("up", path)["actions"]
-    from vpclab.plan import names
-
-    port = names.instance_port(lab, "cvm-1")
-    assert any(a.startswith(f"change veth vpclab-{lab}-vpc-a:{port} ") for a in actions), "\n".join(actions)
+    assert f"create veth vpclab-{lab}-vpc-a:{port} <-> vpclab-{lab}-vpc-a.cvm-1:{lab}-eth0" in actions, \
+        "\n".join(actions)
+    assert any(a.startswith("change veth ") and names.peering_port(lab, "pcx-ab") in a for a in actions), \
+        "\n".join(actions)
     assert run_json("up", path)["actions"] == []
     assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "reachable"
     doc = run_json("probe", "vpc-a/cvm-1", "vpc-b/db-1", "--proto", "tcp", "--port", "3306", "-l", lab)

@@ -1,9 +1,9 @@
 """The diff repairs what a killed command left half-made, in place (pure; no root).
 
-A read-back of such a lab has links still administratively down, a veth not yet
-enslaved, a namespace whose `lo` and sysctls are not set. Each is one `change` of
-that object (apply sets it up, re-enslaves it, writes the sysctls), never a delete
-and create (which would cost the link its ifindex, addresses, routes and qdisc).
+A read-back of such a lab has links still administratively down, a namespace whose
+`lo` and sysctls are not set, a router not forwarding. Each is one `change` of that
+object (apply sets it up, writes the sysctls), never a delete and create (which
+would cost the link its ifindex, addresses, routes and qdisc).
 """
 from __future__ import annotations
 
@@ -23,15 +23,14 @@ def _plan():
 
 def test_links_left_down_and_unconfigured_namespaces_are_changed_in_place():
     want = _plan()
-    peering = next(o for o in want if o.kind == "veth" and not o.master)
-    port = next(o for o in want if o.kind == "veth" and o.master)
-    bridge = next(o for o in want if o.kind == "bridge")
+    routers = {o.name for o in want if o.kind == "netns" and o.forwarding}
+    peering = next(o for o in want if o.kind == "veth" and o.peer_ns in routers)
+    port = next(o for o in want if o.kind == "veth" and o.peer_ns not in routers)  # to an instance
     ns = next(o for o in want if o.kind == "netns" and not o.forwarding)
     router = next(o for o in want if o.kind == "netns" and o.forwarding)
     damaged = {peering: replace(peering, up=False),
-               port: replace(port, up=False, master=None),
-               bridge: replace(bridge, up=False),
-               ns: replace(ns, configured=False),
+               port: replace(port, up=False),
+               ns: replace(ns, lo_up=False),
                router: replace(router, forwarding=False)}
     have = [damaged.get(o, o) for o in want]
     acts = diff(want, have)
@@ -41,7 +40,8 @@ def test_links_left_down_and_unconfigured_namespaces_are_changed_in_place():
 
 def test_a_veth_with_a_missing_peer_end_is_made_again():
     want = _plan()
-    peering = next(o for o in want if o.kind == "veth" and not o.master)
+    routers = {o.name for o in want if o.kind == "netns" and o.forwarding}
+    peering = next(o for o in want if o.kind == "veth" and o.peer_ns in routers)
     have = [replace(o, peer_ns=None, peer_ifname=None) if o is peering else o for o in want]
     acts = diff(want, have)
     assert [(a.op, a.obj.key) for a in acts if a.obj.key == peering.key] == [

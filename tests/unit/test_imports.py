@@ -88,6 +88,17 @@ def test_loader_adds_only_yaml():
     assert bad == []
 
 
+def test_nsenter_is_low_level_and_the_probes_stay_off_the_kernel_layer():
+    """Entering namespaces is one module every layer may use (kernel, probes, services'
+    daemon): it needs the standard library and vpclab's errors only. The probes reach
+    namespaces through it, never through the kernel layer (ARCHITECTURE.md)."""
+    got = imported_by("import vpclab.nsenter")
+    assert got["foreign"] == [] and set(got["vpclab"]) <= {"vpclab", "vpclab.nsenter", "vpclab.errors"}
+    for mod in ("vpclab.probe.fast", "vpclab.probe.capture", "vpclab.probe.crafted"):
+        got = imported_by(f"import {mod}")
+        assert not [m for m in got["vpclab"] if m.startswith(("vpclab.kernel", "vpclab.services"))], mod
+
+
 def test_the_probe_sees_heavy_imports():
     """The check itself works: a third-party import (click) shows up as foreign."""
     got = imported_by("import click")

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 from typing import Callable, List, Optional, Tuple
 
 from ..errors import EnvironmentProblem
 from . import netns, rtnl, tc
+from .handlers import link
+from .handlers.namespace import lo_up
 
 # (name, what degrades without it)
 KERNEL = (
     ("netns", "no labs at all: every VPC and instance is a network namespace"),
     ("veth", "no instances and no peerings (both are veth pairs)"),
-    ("bridge", "no subnets (a subnet is a bridge in its VPC namespace)"),
     ("tbf", "no cross-region rate caps"),
     ("htb", "no class-based rate caps (tbf caps still work)"),
     ("netem", "no cross-region latency: delays are skipped, rate caps still apply"),
@@ -42,8 +42,9 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _htb_options() -> bytes:
-    return rtnl.attr(2, struct.pack("=IIIII", 3, 10, 0, 0, 0))  # TCA_HTB_INIT
+def _htb_options() -> dict:
+    return {"attrs": [("TCA_HTB_INIT", {"version": 3, "rate2quantum": 10, "defcls": 0, "debug": 0,
+                                        "direct_pkts": 0})]}
 
 
 def _probe_all() -> dict:
@@ -59,36 +60,34 @@ def _probe_all() -> dict:
             code, _ = sock.batch([req])[0]
             return code == 0
 
-        found["veth"] = ok(rtnl.veth_new("vpclab-pa", "vpclab-pb", None, up=False))
-        found["bridge"] = ok(rtnl.bridge_new("vpclab-pbr", up=False))
+        found["veth"] = ok(link.new_request("vpclab-pa", "vpclab-pb", None, up=False))
         # No ifb probe: loading ifb.ko would add ifb0/ifb1 to the host's root namespace.
         lo = 1
-        sock.request(rtnl.link_set(index=lo, up=True))
+        sock.request(lo_up())
 
-        def qdisc(kind: str, options: bytes) -> bool:
-            good = ok(rtnl.qdisc("replace", lo, kind, options, 0x00100000))
+        def qdisc(kind: str, options: dict) -> bool:
+            good = ok(tc.qdisc("replace", lo, kind, options, 0x00100000))
             if good:
-                sock.batch([rtnl.qdisc("delete", lo)])
+                sock.batch([tc.qdisc("delete", lo)])
             return good
 
-        found["tbf"] = qdisc("tbf", tc.tbf_options(10_000, 65536))
+        found["tbf"] = qdisc("tbf", tc.tbf(10_000, 65536, 131072))
         found["htb"] = qdisc("htb", _htb_options())
-        found["netem"] = qdisc("netem", tc.netem_options(10))
+        found["netem"] = qdisc("netem", tc.netem(10))
     finally:
         sock.close()
     return found
 
 
 def _probe_netem() -> bool:
-    """Only netem, on `lo` of an unnamed namespace: no links made (a bridge costs the
-    kernel an RCU barrier to destroy), nothing left behind."""
+    """Only netem, on `lo` of an unnamed namespace: no links made, nothing left behind."""
     try:
         sock = netns.anonymous(rtnl.Socket)
     except (OSError, EnvironmentProblem):
         return False
     try:
-        sock.request(rtnl.link_set(index=1, up=True))
-        code, _ = sock.batch([rtnl.qdisc("replace", 1, "netem", tc.netem_options(10), 0x00100000)])[0]
+        sock.request(lo_up())
+        code, _ = sock.batch([tc.qdisc("replace", 1, "netem", tc.netem(10), 0x00100000)])[0]
         return code == 0
     finally:
         sock.close()

@@ -1,142 +1,155 @@
-"""Rate caps and delay as qdisc requests, and back.
+"""Rate caps and delay as pyroute2 `tcmsg` requests, and back. tc only encodes.
 
-Owns: the tbf (and netem) option encodings, the qdisc layout a `Qdisc`
-object becomes, and decoding a qdisc dump back into a `Qdisc`.
+Owns: what pyroute2's tc classes lack, added by subclassing its nla classes
+(tbf's 64-bit rate and burst attributes, a tbf parms struct without the rate
+table pyroute2 computes, netem's 64-bit latency), the qdisc layout a `Qdisc`
+object becomes, and decoding a qdisc dump back into the same values. Rate,
+burst and limit come from the plan (planner.shaping); the kernel keeps rate and
+limit as given and the burst as a time, which planner.ticks_burst turns back
+into the plan's burst exactly.
 
 Layout:
 - no delay (or no netem in the kernel): root tbf, handle 1:
 - delay with netem: root netem, handle 2:, and tbf handle 3: as its child (2:1)
 Different root handles let `replace` switch layouts in place (the kernel
 grafts the new root) and re-cap a live tbf without touching the link.
-
-tbf `limit` is burst + rate x 50 ms (tc's `latency 50ms`). The kernel keeps
-rate and limit exactly but burst only as a time (buffer ticks), so the burst
-is read back from limit and checked against the buffer.
 """
 from __future__ import annotations
 
-import struct
 from typing import Dict, List, Optional, Tuple
 
+from pyroute2.netlink import nla
+from pyroute2.netlink.rtnl.tcmsg import sched_netem, sched_tbf, tcmsg
+
+from ..plan.planner import burst_ticks, ticks_burst
 from . import rtnl
 
+TC_H_ROOT = 0xFFFFFFFF
+RTM_NEWQDISC = rtnl.RTM_NEWQDISC
 TBF_HANDLE = 0x00010000      # 1:
 NETEM_HANDLE = 0x00020000    # 2:
 NETEM_CHILD = 0x00020001     # 2:1
 TBF_UNDER_NETEM = 0x00030000  # 3:
-
-TCA_TBF_PARMS, TCA_TBF_RATE64, TCA_TBF_BURST = 1, 4, 6
-TCA_NETEM_LATENCY64 = 10
 LINKLAYER_ETHERNET = 1
-LATENCY_MS = 50
-TICK_NS = 64  # PSCHED_SHIFT = 6
 NETEM_LIMIT = 1000  # packets, the kernel's default
 
-_RATESPEC = struct.Struct("=BBHhHI")
-_TBF_QOPT = struct.Struct("=12s12sIII")
-_NETEM_QOPT = struct.Struct("=IIIIII")
+
+class tbf_options(sched_tbf.options):
+    nla_map = (
+        ("TCA_TBF_UNSPEC", "none"),
+        ("TCA_TBF_PARMS", "tbf_parms"),
+        ("TCA_TBF_RTAB", "hex"),
+        ("TCA_TBF_PTAB", "hex"),
+        ("TCA_TBF_RATE64", "uint64"),
+        ("TCA_TBF_PRATE64", "uint64"),
+        ("TCA_TBF_BURST", "uint32"),
+        ("TCA_TBF_PBURST", "uint32"),
+        ("TCA_TBF_PAD", "hex"),
+    )
+
+    class tbf_parms(nla):  # the struct as the kernel has it; no rate table (linklayer set)
+        fields = sched_tbf.options.tbf_parms.fields
 
 
-MIN_LIMIT = 32 * 1024  # bytes a tbf queue may hold at least (about 21 full frames)
+class netem_options(sched_netem.options):
+    nla_map = sched_netem.options.nla_map + (
+        ("TCA_NETEM_ECN", "uint32"),
+        ("TCA_NETEM_RATE64", "uint64"),
+        ("TCA_NETEM_PAD", "hex"),
+        ("TCA_NETEM_LATENCY64", "int64"),
+        ("TCA_NETEM_JITTER64", "int64"),
+    )
 
 
-def rate_bytes(rate_kbit: int) -> int:
-    return rate_kbit * 125
+OPTIONS = {"tbf": tbf_options, "netem": netem_options}
 
 
-def latency_bytes(rate_kbit: int) -> int:
-    """Bytes the queue may hold beyond the burst: rate x 50 ms."""
-    return rate_kbit * 125 * LATENCY_MS // 1000
+class qdiscmsg(tcmsg):
+    """tcmsg whose tbf and netem options are the classes above."""
+
+    @staticmethod
+    def get_options(self, *argv, **kwarg):
+        return OPTIONS.get(self.get_attr("TCA_KIND")) or tcmsg.get_options(self, *argv, **kwarg)
 
 
-def tbf_options(rate_kbit: int, burst_bytes: int) -> bytes:
-    rate = rate_bytes(rate_kbit)
-    # At low rates rate x 50 ms is a handful of frames and one TCP burst overflows
-    # it; a floor of MIN_LIMIT keeps a 1 Mbps cap smooth.
-    limit = min(max(burst_bytes + latency_bytes(rate_kbit), MIN_LIMIT), 0xFFFFFFFF)
-    buffer_ticks = min(burst_bytes * 1_000_000_000 // max(rate, 1) // TICK_NS, 0xFFFFFFFF)
-    spec = _RATESPEC.pack(0, LINKLAYER_ETHERNET, 0, -1, 0, min(rate, 0xFFFFFFFF))
-    opts = rtnl.attr(TCA_TBF_PARMS, _TBF_QOPT.pack(spec, b"\0" * 12, limit, buffer_ticks, 0))
-    opts += rtnl.a_u32(TCA_TBF_BURST, burst_bytes)
+def tbf(rate_kbit: int, burst: int, limit: int) -> dict:
+    rate = rate_kbit * 125
+    parms = {"rate___reserved": LINKLAYER_ETHERNET, "rate_cell_align": -1, "rate": min(rate, 0xFFFFFFFF),
+             "limit": limit, "buffer": burst_ticks(rate_kbit, burst)}
+    attrs = [("TCA_TBF_PARMS", parms)]
     if rate >= 1 << 32:
-        opts += rtnl.attr(TCA_TBF_RATE64, struct.pack("=Q", rate))
-    return opts
+        attrs.append(("TCA_TBF_RATE64", rate))
+    return {"attrs": attrs}
 
 
-def netem_options(delay_ms: float) -> bytes:
+def netem(delay_ms: float) -> dict:
     ns = int(round(delay_ms * 1_000_000))
-    qopt = _NETEM_QOPT.pack(min(ns // TICK_NS, 0xFFFFFFFF), NETEM_LIMIT, 0, 0, 0, 0)
-    return qopt + rtnl.attr(TCA_NETEM_LATENCY64, struct.pack("=q", ns))
+    return {"delay": min(ns // 64, 0xFFFFFFFF), "limit": NETEM_LIMIT, "attrs": [("TCA_NETEM_LATENCY64", ns)]}
 
 
-def requests(index: int, rate_kbit: int, burst_bytes: int,
-             delay_ms: Optional[float]) -> List[Tuple[int, int, bytes]]:
+def qdisc(op: str, index: int, kind: str = "", options: Optional[dict] = None, handle: int = 0,
+          parent: int = TC_H_ROOT) -> bytes:
+    head = dict(index=index, handle=handle, parent=parent)
+    if op == "delete":
+        return rtnl.request(qdiscmsg, rtnl.RTM_DELQDISC, 0, **head)
+    attrs = [("TCA_KIND", kind)] + ([("TCA_OPTIONS", options)] if options else [])
+    return rtnl.request(qdiscmsg, rtnl.RTM_NEWQDISC, rtnl.REPLACE, attrs, **head)
+
+
+def requests(index: int, rate_kbit: int, burst: int, limit: int, delay_ms: Optional[float]) -> List[bytes]:
     """The replace requests that make `index`'s root look like the Qdisc (create and change alike)."""
-    tbf = tbf_options(rate_kbit, burst_bytes)
+    cap = tbf(rate_kbit, burst, limit)
     if delay_ms:
-        return [rtnl.qdisc("replace", index, "netem", netem_options(delay_ms), NETEM_HANDLE, rtnl.TC_H_ROOT),
-                rtnl.qdisc("replace", index, "tbf", tbf, TBF_UNDER_NETEM, NETEM_CHILD)]
-    return [rtnl.qdisc("replace", index, "tbf", tbf, TBF_HANDLE, rtnl.TC_H_ROOT)]
+        return [qdisc("replace", index, "netem", netem(delay_ms), NETEM_HANDLE, TC_H_ROOT),
+                qdisc("replace", index, "tbf", cap, TBF_UNDER_NETEM, NETEM_CHILD)]
+    return [qdisc("replace", index, "tbf", cap, TBF_HANDLE, TC_H_ROOT)]
 
 
-def delete_request(index: int) -> Tuple[int, int, bytes]:
-    return rtnl.qdisc("delete", index, parent=rtnl.TC_H_ROOT)
+def delete_request(index: int) -> bytes:
+    return qdisc("delete", index)
+
+
+def dump_request() -> bytes:
+    return rtnl.dump_request(qdiscmsg, rtnl.RTM_GETQDISC)
 
 
 # ------------------------------------------------------------------ read back
 
-def _tbf_values(opts) -> Optional[Tuple[int, int]]:
-    a = rtnl.attrs(opts, 0, len(opts))
-    parms = a.get(TCA_TBF_PARMS)
+def _tbf_values(opts) -> Optional[Tuple[int, int, int]]:
+    parms = opts.get_attr("TCA_TBF_PARMS")
     if parms is None:
         return None
-    rate_spec, _, limit, buffer_ticks, _ = _TBF_QOPT.unpack_from(parms)
-    rate = _RATESPEC.unpack(rate_spec)[5]
-    if TCA_TBF_RATE64 in a:
-        rate = struct.unpack_from("=Q", a[TCA_TBF_RATE64])[0]
-    rate_kbit = (rate + 62) // 125
-    from_buffer = buffer_ticks * TICK_NS * rate // 1_000_000_000
-    burst = limit - latency_bytes(rate_kbit)
-    # trust limit unless someone set another latency by hand: then the buffer tells
-    if abs(burst - from_buffer) > max(2 * TICK_NS * rate // 1_000_000_000 + 2, burst // 1000):
-        burst = from_buffer
-    return rate_kbit, burst
+    rate = opts.get_attr("TCA_TBF_RATE64") or parms["rate"]
+    rate_kbit = rate // 125
+    return rate_kbit, ticks_burst(rate_kbit, parms["buffer"]), parms["limit"]
 
 
 def _netem_delay(opts) -> Optional[float]:
-    qlen = _NETEM_QOPT.size
-    if len(opts) < qlen:
-        return None
-    a = rtnl.attrs(opts, qlen, len(opts))
-    if TCA_NETEM_LATENCY64 in a:
-        ns = struct.unpack_from("=q", a[TCA_NETEM_LATENCY64])[0]
-    else:
-        ns = _NETEM_QOPT.unpack_from(opts)[0] * TICK_NS
+    ns = opts.get_attr("TCA_NETEM_LATENCY64")
+    if ns is None:
+        ns = opts["delay"] * 64
     return round(ns / 1_000_000, 6) or None
 
 
-def decode(msgs) -> Dict[int, Tuple[int, int, Optional[float]]]:
-    """{ifindex: (rate_kbit, burst_bytes, delay_ms)} from a qdisc dump, for links capped our way."""
+def decode(msgs) -> Dict[int, Tuple[int, int, int, Optional[float]]]:
+    """{ifindex: (rate_kbit, burst, limit, delay_ms)} from a qdisc dump, for links capped our way."""
     by_dev: Dict[int, Dict[int, tuple]] = {}
     roots: Dict[int, tuple] = {}
     for m in msgs:
-        _, index, handle, parent, _ = struct.unpack_from("=BxxxiIII", m.body)
-        kind = rtnl.cstr(m.attrs.get(rtnl.TCA_KIND, b"\0"))
-        opts = m.attrs.get(rtnl.TCA_OPTIONS, b"")
-        entry = (kind, handle, opts)
-        by_dev.setdefault(index, {})[parent] = entry
-        if parent == rtnl.TC_H_ROOT:
-            roots[index] = entry
+        entry = (m.get_attr("TCA_KIND"), m["handle"], m.get_attr("TCA_OPTIONS"))
+        by_dev.setdefault(m["index"], {})[m["parent"]] = entry
+        if m["parent"] == TC_H_ROOT:
+            roots[m["index"]] = entry
     out = {}
     for index, (kind, handle, opts) in roots.items():
-        if kind == "tbf":
+        if kind == "tbf" and opts is not None:
             v = _tbf_values(opts)
             if v:
-                out[index] = (v[0], v[1], None)
-        elif kind == "netem":
+                out[index] = v + (None,)
+        elif kind == "netem" and opts is not None:
             child = by_dev[index].get(handle | 1)
-            if child and child[0] == "tbf":
+            if child and child[0] == "tbf" and child[2] is not None:
                 v = _tbf_values(child[2])
                 if v:
-                    out[index] = (v[0], v[1], _netem_delay(opts))
+                    out[index] = v + (_netem_delay(opts),)
     return out

@@ -50,9 +50,6 @@ def ifname(lab: str, role: str, name: str) -> str:
     return f"{lab}-{role}{digest}"
 
 
-def bridge(lab: str, subnet: str) -> str:
-    return ifname(lab, "b", subnet)
-
 
 def instance_port(lab: str, inst: str) -> str:
     """The VPC-side end of an instance's veth."""

@@ -2,8 +2,14 @@
 
 The planner produces these from the model; the kernel layer reads the same
 types back from the kernel, so a diff is a set difference. Each object has a
-`key` (its identity) and compares equal on all fields (its configuration): the
-same key with other fields means "change it".
+`key` (its identity; `key[0]` names its kind) and compares equal on all fields
+(its configuration): the same key with other fields means "change it".
+
+What the pure diff needs to know about a kind is declared here, on its class:
+`rank` (creation order; deletion runs in reverse), `changeable` (the kernel can
+change it in place), `is_link` (recreating it takes along everything on it) and
+`on` (the link an object lives on, or None). The kernel layer has one handler
+per kind (vpclab.kernel.handlers) that knows its messages.
 
 Nothing here imports pyroute2. Namespaces are named `vpclab-<lab>-<vpc>` (the
 VPC's router) and `vpclab-<lab>-<vpc>.<instance>`; every interface name starts
@@ -11,26 +17,44 @@ with `<lab>-` and is at most 15 characters.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
 NS_PREFIX = "vpclab-"
 
-# The lab's mark on every route it creates (rtm_protocol); read back by it.
+# The lab's mark on every route and rule it creates (rtm_protocol); read back by it.
 RTPROT_VPCLAB = 77
 
-# Creation order; deletion runs in reverse.
-ORDER = ("netns", "bridge", "veth", "address", "rule", "route", "qdisc", "service")
+# Creation order of the kinds; deletion runs in reverse.
+ORDER = ("netns", "veth", "sysctl", "address", "rule", "route", "qdisc", "service")
+
+
+class Kind:
+    """Class-level facts the diff uses; each object class sets its own."""
+
+    changeable = False
+    is_link = False
+
+    @property
+    def rank(self) -> int:
+        return ORDER.index(self.key[0])
+
+    @property
+    def on(self) -> Optional[Tuple[str, str]]:
+        return None
+
+    def can_change_to(self, want) -> bool:
+        """Whether the kernel can turn this object into `want` (same key) in place."""
+        return self.changeable
 
 
 @dataclass(frozen=True)
-class Netns:
+class Netns(Kind):
     name: str
     forwarding: bool = False  # VPC routers forward; instances do not
-    # `lo` up and the lab's sysctls set (kernel/netns.py LAB_SYSCTLS): always so in a
-    # plan; a read-back of a namespace a killed command left half-made says False.
-    configured: bool = True
+    lo_up: bool = True  # reads back False if `lo` was set down by hand (changed in place)
     kind = "netns"
+    changeable = True
 
     @property
     def key(self):
@@ -38,51 +62,37 @@ class Netns:
 
     def describe(self) -> str:
         return (f"netns {self.name}" + (" (router, forwarding on)" if self.forwarding else "")
-                + ("" if self.configured else " (lo or sysctls not set)"))
+                + ("" if self.lo_up else " (lo down)"))
 
 
 @dataclass(frozen=True)
-class Bridge:
-    ns: str
-    ifname: str
-    up: bool = True  # administratively up (always so in a plan; a read-back can say False)
-    kind = "bridge"
-
-    @property
-    def key(self):
-        return ("bridge", self.ns, self.ifname)
-
-    def describe(self) -> str:
-        return f"bridge {self.ifname} in {self.ns}" + ("" if self.up else " (down)")
-
-
-@dataclass(frozen=True)
-class Veth:
+class Veth(Kind):
     """A veth pair created with each end directly in its namespace; both ends up.
 
-    `master` optionally enslaves the first end to a bridge in `ns`. `up`: both ends
-    administratively up (always so in a plan; a read-back can say False).
+    `up` reads back False when either end is administratively down (changed in place).
     """
 
     ns: str
     ifname: str
-    peer_ns: str
-    peer_ifname: str
-    master: Optional[str] = None
+    peer_ns: Optional[str]
+    peer_ifname: Optional[str]
     up: bool = True
     kind = "veth"
+    is_link = True
 
     @property
     def key(self):
         return ("veth", self.ns, self.ifname)
 
+    def can_change_to(self, want) -> bool:
+        return replace(self, up=want.up) == want  # only up/down differs: set it up
+
     def describe(self) -> str:
-        m = f" (master {self.master})" if self.master else ""
-        return f"veth {self.ns}:{self.ifname}{m} <-> {self.peer_ns}:{self.peer_ifname}" + ("" if self.up else " (down)")
+        return f"veth {self.ns}:{self.ifname} <-> {self.peer_ns}:{self.peer_ifname}" + ("" if self.up else " (down)")
 
 
 @dataclass(frozen=True)
-class Address:
+class Address(Kind):
     ns: str
     ifname: str
     cidr: str  # "10.0.1.1/24"
@@ -92,16 +102,44 @@ class Address:
     def key(self):
         return ("address", self.ns, self.ifname, self.cidr)
 
+    @property
+    def on(self):
+        return (self.ns, self.ifname)
+
     def describe(self) -> str:
         return f"address {self.cidr} on {self.ns}:{self.ifname}"
 
 
 @dataclass(frozen=True)
-class Route:
+class Sysctl(Kind):
+    """A per-interface IPv4 setting: `name` is one of kernel.handlers.sysctl.SETTINGS."""
+
+    ns: str
+    ifname: str
+    name: str  # "proxy_arp" | "proxy_delay"
+    value: str
+    kind = "sysctl"
+    changeable = True
+
+    @property
+    def key(self):
+        return ("sysctl", self.ns, self.ifname, self.name)
+
+    @property
+    def on(self):
+        return (self.ns, self.ifname)
+
+    def describe(self) -> str:
+        return f"sysctl {self.name}={self.value} on {self.ns}:{self.ifname}"
+
+
+@dataclass(frozen=True)
+class Route(Kind):
     """A route in table `table` of `ns`.
 
     type "unicast" needs `dev` (and `via` for a gateway, added onlink);
-    type "blackhole" drops silently.
+    "blackhole" drops silently; "throw" ends the lookup in this table so the
+    next policy rule decides (a subnet's range: its hosts are in the main table).
     """
 
     ns: str
@@ -111,26 +149,32 @@ class Route:
     via: Optional[str] = None
     dev: Optional[str] = None
     kind = "route"
+    changeable = True
 
     @property
     def key(self):
         return ("route", self.ns, self.table, self.dst)
 
+    @property
+    def on(self):
+        return (self.ns, self.dev) if self.dev else None
+
     def describe(self) -> str:
-        if self.type == "blackhole":
-            return f"route blackhole {self.dst} table {self.table} in {self.ns}"
+        if self.type != "unicast":
+            return f"route {self.type} {self.dst} table {self.table} in {self.ns}"
         via = f" via {self.via}" if self.via else ""
         return f"route {self.dst}{via} dev {self.dev} table {self.table} in {self.ns}"
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A policy rule: packets arriving on `iif` look up `table`."""
+class Rule(Kind):
+    """A policy rule: packets arriving on `iif` (or from `src`, a CIDR) look up `table`."""
 
     ns: str
     priority: int
-    iif: str
+    iif: Optional[str]
     table: int
+    src: Optional[str] = None
     kind = "rule"
 
     @property
@@ -138,35 +182,42 @@ class Rule:
         return ("rule", self.ns, self.priority)
 
     def describe(self) -> str:
-        return f"rule {self.priority}: iif {self.iif} lookup {self.table} in {self.ns}"
+        sel = " ".join(x for x in (f"from {self.src}" if self.src else "", f"iif {self.iif}" if self.iif else "") if x)
+        return f"rule {self.priority}: {sel or 'all'} lookup {self.table} in {self.ns}"
 
 
 @dataclass(frozen=True)
-class Qdisc:
+class Qdisc(Kind):
     """A rate cap (tbf) on the root of an interface, with netem delay where wanted.
 
-    burst follows baseline-perf.md: max(rate x 10 ms, a small floor) so that
-    shaping stays exact up to 10 Gbit.
+    rate, burst and queue limit come from planner.shaping, the one shaping policy.
     """
 
     ns: str
     ifname: str
     rate_kbit: int
     burst_bytes: int
+    limit_bytes: int
     delay_ms: Optional[float] = None
     kind = "qdisc"
+    changeable = True
 
     @property
     def key(self):
         return ("qdisc", self.ns, self.ifname)
 
+    @property
+    def on(self):
+        return (self.ns, self.ifname)
+
     def describe(self) -> str:
         d = f" delay {self.delay_ms:g}ms" if self.delay_ms else ""
-        return f"qdisc tbf rate {self.rate_kbit}kbit burst {self.burst_bytes}b{d} on {self.ns}:{self.ifname}"
+        return (f"qdisc tbf rate {self.rate_kbit}kbit burst {self.burst_bytes}b limit {self.limit_bytes}b{d} "
+                f"on {self.ns}:{self.ifname}")
 
 
 @dataclass(frozen=True)
-class Service:
+class Service(Kind):
     """A listener the lab runs inside an instance namespace.
 
     kind: "listener" (cdb/cmem, and CLB backends: TCP and UDP on `port`, answers
@@ -180,6 +231,7 @@ class Service:
     ip: str
     port: int
     backends: Tuple[Tuple[str, int], ...] = ()
+    changeable = True
 
     @property
     def key(self):
@@ -207,7 +259,7 @@ class Plan:
     objects: list = field(default_factory=list)
 
     def by_kind(self, kind: str):
-        """Objects of one category (the first element of their key)."""
+        """Objects of one kind (the first element of their key)."""
         return [o for o in self.objects if o.key[0] == kind]
 
     def namespaces(self):

@@ -1,39 +1,51 @@
 """model -> every kernel object a lab needs (ARCHITECTURE.md "Kernel mapping").
 
-- VPC: a namespace with forwarding on. Each subnet is a bridge holding the
-  gateway address; a policy rule `iif <bridge>` picks the subnet's route table.
-- Route table: kernel table 100+n. It holds the VPC's subnets, a blackhole for
-  the rest of the VPC CIDR (the local route always wins), one route per peering
+- VPC: a namespace with forwarding on. A subnet is routed, not bridged (as in
+  the cloud, it has no broadcast domain): its gateway address sits on the
+  router's `lo` as a /32, and a policy rule `from <subnet>` picks the subnet's
+  route table. Each instance's veth ends in the router, which answers ARP for
+  the whole subnet (proxy ARP, no proxy delay) and holds a host route to the
+  instance (/32 via its veth) in the main table; a blackhole there covers the
+  rest of the subnet. Two instances of one subnet talk through the router.
+- Route table: kernel table 100+n. Each of the VPC's subnets is a `throw` there
+  (the lookup goes on to the main table's host routes), a blackhole covers the
+  rest of the VPC CIDR (the local route always wins), one route per peering
   route (via the peer's link address when the peering is ACTIVE, else a
   blackhole) and ends in `blackhole default`: nothing falls through to `main`.
 - Peering: only an ACTIVE one exists in the kernel, as a veth between the two VPC
   namespaces with a 169.254.x.y/30. Traffic arriving on it is looked up in an
   ingress table that holds only the VPC's own subnets: not transitive, by routing
-  alone. Cross-region ingress also blackholes the VPC's CLB addresses.
-- Cross-region: a tbf cap on both ends (and netem delay where the kernel has it).
-- Instance: a namespace, a veth to its subnet's bridge, a default route to the gateway.
+  alone. Its `iif` rules come before the subnets' `from` rules, so a packet that
+  arrives over a peering never reaches a subnet's table with a route to elsewhere.
+  Cross-region ingress also blackholes the VPC's CLB addresses.
+- Cross-region: a tbf cap on both ends (and netem delay where the kernel has it);
+  rate, burst and queue limit come from `shaping`, the one shaping policy.
+- Instance: a namespace, a veth to the router, its address with the subnet's
+  prefix and a default route to the gateway.
 - Services: listeners for cdb/cmem and CLB backends, and the CLB balancer.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ..errors import Refused
 from ..model.types import ACTIVE, Lab, Peering
 from . import names
-from .objects import Address, Bridge, Netns, Plan, Qdisc, Route, Rule, Service, Veth
+from .objects import Address, Netns, Plan, Qdisc, Route, Rule, Service, Sysctl, Veth
 
 MAIN_TABLE = 254
 INGRESS_TABLE = 90  # traffic arriving over a regional peering
 INGRESS_XR_TABLE = 91  # ... over a cross-region peering (no CLB)
 FIRST_TABLE = 100
-SUBNET_RULE_PRIO = 1000
-PEERING_RULE_PRIO = 20000
+PEERING_RULE_PRIO = 1000  # + the peering's index (< 16,384 /30s in 169.254/16): before the subnets
+SUBNET_RULE_PRIO = 20000
 LINK_NET = ipaddress.IPv4Network("169.254.0.0/16")
 DEFAULT = "0.0.0.0/0"
 MIN_BURST = 4096  # bytes; above two full frames, small enough to keep low rates exact
+MIN_LIMIT = 32 * 1024  # bytes a tbf queue may hold at least (about 21 full frames)
+LATENCY_MS = 50  # the queue holds burst + rate x 50 ms (tc's `latency 50ms`)
 
 
 def table_ids(vpc) -> Dict[str, int]:
@@ -48,9 +60,31 @@ def link_addresses(p: Peering):
     return socket.inet_ntoa((base + 1).to_bytes(4, "big")), socket.inet_ntoa((base + 2).to_bytes(4, "big"))
 
 
-def burst_bytes(rate_kbit: int) -> int:
-    """max(rate x 10 ms, MIN_BURST): exact shaping up to 10 Gbit (baseline-perf.md section 3)."""
-    return max(rate_kbit * 1000 // 8 // 100, MIN_BURST)
+def shaping(rate_kbit: int) -> Tuple[int, int, int]:
+    """The one shaping policy: (rate kbit, burst bytes, queue limit bytes) of a cap.
+
+    burst = max(rate x 10 ms, MIN_BURST): exact shaping up to 10 Gbit, rounded down
+    to what the kernel keeps (a time in 64 ns ticks at this rate, see burst_ticks).
+    limit = burst + rate x 50 ms, at least MIN_LIMIT: at low rates rate x 50 ms is a
+    handful of frames and one TCP burst would overflow it; the floor keeps 1 Mbps smooth.
+    """
+    burst = max(rate_kbit * 1000 // 8 // 100, MIN_BURST)
+    limit = min(max(burst + rate_kbit * 125 * LATENCY_MS // 1000, MIN_LIMIT), 0xFFFFFFFF)
+    return rate_kbit, ticks_burst(rate_kbit, burst_ticks(rate_kbit, burst)), limit
+
+
+TICK_NS = 64  # the kernel's packet scheduler clock (PSCHED_SHIFT 6)
+
+
+def burst_ticks(rate_kbit: int, burst: int) -> int:
+    """The time a tbf bucket of `burst` bytes lasts at the rate, in ticks (what the kernel keeps)."""
+    return min(burst * 1_000_000_000 // (max(rate_kbit, 1) * 125 * TICK_NS), 0xFFFFFFFF)
+
+
+def ticks_burst(rate_kbit: int, ticks: int) -> int:
+    """The bytes `ticks` hold at the rate: the exact inverse of burst_ticks on the bursts
+    shaping() returns (the smallest burst with those ticks)."""
+    return -(-ticks * TICK_NS * rate_kbit * 125 // 1_000_000_000)
 
 
 def plan(lab: Lab, netem: bool = False) -> Plan:
@@ -69,18 +103,17 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
         tids = table_ids(vpc)
         subnet_routes = []
         for k, s in enumerate(vpc.subnets.values()):
-            br = names.bridge(L, s.name)
-            add(Bridge(ns, br))
-            add(Address(ns, br, f"{s.gateway}/{s.cidr.prefixlen}"))
-            add(Rule(ns, SUBNET_RULE_PRIO + k, br, tids[s.route_table]))
-            subnet_routes.append((str(s.cidr), br))
+            add(Address(ns, "lo", f"{s.gateway}/32"))
+            add(Rule(ns, SUBNET_RULE_PRIO + k, None, tids[s.route_table], src=str(s.cidr)))
+            add(Route(ns, MAIN_TABLE, str(s.cidr), type="blackhole"))  # no such host
+            subnet_routes.append(str(s.cidr))
 
         vpc_cidr = str(vpc.cidr)
-        covered = vpc_cidr in {d for d, _ in subnet_routes}
+        covered = vpc_cidr in subnet_routes
 
         def local_routes(table: int):
-            for dst, br in subnet_routes:
-                add(Route(ns, table, dst, dev=br))
+            for dst in subnet_routes:
+                add(Route(ns, table, dst, type="throw"))
             if not covered:
                 add(Route(ns, table, vpc_cidr, type="blackhole"))
             add(Route(ns, table, DEFAULT, type="blackhole"))
@@ -122,7 +155,7 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
             if netem:
                 delay = lab.latency_between(lab.vpcs[p.vpc].region, lab.vpcs[p.peer_vpc].region)
             for ns in (a, b):
-                add(Qdisc(ns, port, p.bandwidth_kbps, burst_bytes(p.bandwidth_kbps), delay))
+                add(Qdisc(ns, port, *shaping(p.bandwidth_kbps), delay))
 
     eth = names.instance_eth(L)
     for vpc in lab.vpcs.values():
@@ -130,8 +163,12 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
         for i in vpc.instances.values():
             s = vpc.subnets[i.subnet]
             ins = names.instance_ns(L, vpc.name, i.name)
+            port = names.instance_port(L, i.name)
             add(Netns(ins))
-            add(Veth(vns, names.instance_port(L, i.name), ins, eth, master=names.bridge(L, s.name)))
+            add(Veth(vns, port, ins, eth))
+            add(Sysctl(vns, port, "proxy_arp", "1"))
+            add(Sysctl(vns, port, "proxy_delay", "0"))  # answer at once, not after up to 0.8 s
+            add(Route(vns, MAIN_TABLE, f"{i.ip}/32", dev=port))
             add(Address(ins, eth, f"{i.ip}/{s.cidr.prefixlen}"))
             add(Route(ins, MAIN_TABLE, DEFAULT, via=str(s.gateway), dev=eth))
 
@@ -145,9 +182,8 @@ def _check_names(objects) -> None:
     instance in place of another."""
     seen = {}
     for o in objects:
-        if o.kind in ("bridge", "veth"):
-            ends = [(o.ns, o.ifname)] + ([(o.peer_ns, o.peer_ifname)] if o.kind == "veth" else [])
-            for end in ends:
+        if o.is_link:
+            for end in ((o.ns, o.ifname), (o.peer_ns, o.peer_ifname)):
                 if end in seen and seen[end] is not o:
                     raise Refused(f"interface name {end[1]} in {end[0]} stands for two objects "
                                   f"({seen[end].describe()}; {o.describe()})", code="InvalidParameterValue.NameCollision",

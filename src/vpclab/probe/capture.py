@@ -25,8 +25,8 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
+from ..nsenter import Hopper
 from .fast import Run, raise_fd_limit
-from .netns import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 
 ETH_P_ALL = 0x0003

@@ -27,7 +27,7 @@ from ..errors import EnvironmentProblem
 from . import wire
 from .capture import CaptureSession, annotate
 from .fast import errno_detail
-from .netns import Hopper
+from ..nsenter import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_spec
 
 _scapy_ns: Optional[str] = None  # the namespace scapy's tables were read in

@@ -41,7 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem
 from . import wire
-from .netns import Hopper
+from ..nsenter import Hopper
 from .types import ProbeOutcome, ProbeSpec, check_spec
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)

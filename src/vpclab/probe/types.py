@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..errors import Refused
+from ..nsenter import check_name as check_ns_name
 
 PROTOS = ("icmp", "tcp", "udp")
 
@@ -69,9 +70,3 @@ def check_spec(spec: ProbeSpec) -> None:
         except (OSError, TypeError):
             raise Refused(f"bad {what} address {addr!r}: probes are IPv4") from None
     check_ns_name(spec.src_ns)
-
-
-def check_ns_name(ns: str) -> None:
-    """A namespace name is a file name under /run/netns: no '/', not '.' or '..'."""
-    if not ns or "/" in ns or ns in (".", "..") or "\0" in ns:
-        raise Refused(f"bad namespace name {ns!r}")

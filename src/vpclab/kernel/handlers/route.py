@@ -1,0 +1,73 @@
+"""Routes, marked with protocol RTPROT_VPCLAB; `via` is added onlink.
+
+create and change = add-or-replace; delete matches table and destination (any
+type and scope, only vpclab's protocol). Read back: vpclab's IPv4 routes in any
+table; `dev` only for unicast routes.
+"""
+from __future__ import annotations
+
+import functools
+import socket
+
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from ...plan.objects import RTPROT_VPCLAB, Route
+from .. import rtnl
+from .base import Handler, Req, delete
+
+TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
+NAMES = {v: k for k, v in TYPES.items()}
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
+RTNH_F_ONLINK = 4
+
+
+def request(op: str, o: Route, oif=None) -> bytes:
+    return _request(op, o.table, o.dst, o.type, o.via, oif)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request(op: str, table: int, dst: str, rtype: str, via, oif) -> bytes:
+    """Cached: many namespaces send the very same route (each instance's default route,
+    each table's blackhole default), and pyroute2's encoding is the costly part."""
+    ip, _, plen = dst.partition("/")
+    attrs = [("RTA_TABLE", table), ("RTA_DST", ip)]
+    head = dict(family=socket.AF_INET, dst_len=int(plen), table=table if table < 256 else 0, proto=RTPROT_VPCLAB)
+    if op == "delete":
+        return rtnl.request(rtmsg, rtnl.RTM_DELROUTE, 0, attrs, scope=RT_SCOPE_NOWHERE, **head)
+    kind = TYPES[rtype]
+    if via is not None:
+        attrs.append(("RTA_GATEWAY", via))
+    if oif is not None:
+        attrs.append(("RTA_OIF", oif))
+    scope = RT_SCOPE_LINK if (kind == 1 and via is None) else RT_SCOPE_UNIVERSE
+    return rtnl.request(rtmsg, rtnl.RTM_NEWROUTE, rtnl.REPLACE, attrs, scope=scope, type=kind,
+                        flags=RTNH_F_ONLINK if via is not None else 0, **head)
+
+
+def DUMP():
+    return rtnl.dump_request(rtmsg, rtnl.RTM_GETROUTE, family=socket.AF_INET), None
+
+
+class RouteHandler(Handler):
+    kind = "route"
+
+    def create(self, s, a) -> None:
+        o = a.obj
+        oif = s.need_index(o.ns, o.dev, a) if (o.dev and o.type == "unicast") else None
+        s.add(o.ns, Req(request("create", o, oif), a))
+
+    def delete(self, s, a) -> None:
+        delete(s, a, request("delete", a.obj))
+
+    def read(self, view):
+        for m in view.dump(DUMP):
+            if m["proto"] != RTPROT_VPCLAB or m["family"] != socket.AF_INET:
+                continue
+            tname = NAMES.get(m["type"], str(m["type"]))
+            oif = m.get_attr("RTA_OIF")
+            dev = view.byindex.get(oif) if (oif is not None and tname == "unicast") else None
+            yield Route(view.ns, m.get_attr("RTA_TABLE") or m["table"], f"{m.get_attr('RTA_DST') or '0.0.0.0'}/"
+                        f"{m['dst_len']}", tname, m.get_attr("RTA_GATEWAY"), dev)
+
+
+HANDLER = RouteHandler()
