@@ -77,7 +77,7 @@ def cli():
 
     Each VPC is a namespace acting as its router, each instance a namespace of its
     own, each ACTIVE peering a veth between two VPCs. Routes are kernel routes, and
-    traffic flows only when BOTH sides route it. Topology format: TOPOLOGY.md.
+    traffic flows only when BOTH sides route it. Topology format: docs/topology.md.
     """
 
 
