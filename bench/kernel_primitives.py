@@ -1,15 +1,15 @@
 """Time vpclab's kernel apply against `ip -batch` per namespace (and pyroute2's IPRoute).
 
-Topology (baseline-perf.md section 1): a router namespace plus N host
+Topology: a router namespace plus N host
 namespaces; each host has one veth to the router, a /30 on each end, lo and
 both ends up, and one route 10.77.0.0/16 via the router end.
 
-  apply    vpclab.kernel.apply.apply() of the plan objects (one netlink batch
+  apply    vpclab.kernel.engine.apply() of the plan objects (one netlink batch
            per namespace, no forks), including its link-watch sync
-  ipbatch  b2 of baseline-perf.md: one root `ip -batch` (netns add + veths),
+  ipbatch  one root `ip -batch` (netns add + veths),
            then one `ip -n NS -batch` per namespace (N+2 processes)
   pyroute2 IPRoute (sync API) opened inside each namespace without forks,
-           one request at a time (c_fast of baseline-perf.md; namespaces are
+           one request at a time (namespaces are
            made by vpclab.kernel.netns.create)
 
 Run as root:  .venv/bin/python bench/kernel_primitives.py [N ...] [--reps R]

@@ -8,7 +8,7 @@ from vpc-a/cvm-1 to vpc-b/cvm-1 and back (-R), both started with
 `vpclab exec`: the server as `iperf3 -s -1 -D` (one test, then it exits), the
 client with `-t T -O 1 -J` (T = 4 s, 20 s at 1 Mbps). Figure: receiver goodput / configured rate,
 against the ideal 0.956 (TCP payload 1448 B per 1514 B Ethernet frame; tbf
-counts the whole frame, baseline-perf.md section 3). Goal: within 1 % of 0.956.
+counts the whole frame). Goal: within 1 % of 0.956.
 
 Baselines in the same run:
   ceiling   the same iperf3 over an unshaped regional peering (lab shp0): what

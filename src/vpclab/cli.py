@@ -942,7 +942,8 @@ def main(argv=None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
-        click.echo("interrupted: run `vpclab cleanup` if a lab was half built", err=True)
+        click.echo("interrupted: `vpclab ls` shows a lab left half built; `vpclab cleanup LAB` removes it "
+                   "(or `vpclab up FILE` again repairs it)", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)

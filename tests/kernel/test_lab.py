@@ -82,7 +82,7 @@ def test_dry_run_on_a_fresh_lab_prints_every_action_and_changes_nothing(tmp_path
 
 
 def test_no_lab_namespace_has_a_way_to_the_host(mklab):
-    """Every link is lo, a lab bridge or a veth whose peer is in the same lab; every
+    """Every link is lo or a veth whose peer is in the same lab; every
     route is to a lab prefix or a blackhole: nothing leads to the host or beyond."""
     from vpclab.kernel import netns
 
@@ -98,7 +98,7 @@ def test_no_lab_namespace_has_a_way_to_the_host(mklab):
                 if name == "lo":
                     continue
                 assert name.startswith(f"{lab}-"), f"{ns}: foreign interface {name}"
-                assert kind in ("bridge", "veth"), f"{ns}: {name} is a {kind}"
+                assert kind == "veth", f"{ns}: {name} is a {kind}"  # subnets are routed: no bridge
                 if kind == "veth":
                     nsid = link.get_attr("IFLA_LINK_NETNSID")
                     assert nsid is not None, f"{ns}: {name}'s peer is in the same namespace?"
