@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import string
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from vpclab.relabel import renamed_text
 
 REPO = Path(__file__).resolve().parent.parent
 TOPOLOGIES = REPO / "topologies"
@@ -29,7 +30,7 @@ def lab_name() -> str:
 def renamed(src, lab: str, dest_dir: Path) -> Path:
     """A copy of topology `src` (path or YAML text) whose `lab:` is `lab`."""
     text = Path(src).read_text() if not str(src).lstrip().startswith("lab:") and Path(str(src)).exists() else str(src)
-    text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {lab}", text, count=1)
+    text = renamed_text(text, lab)
     out = Path(dest_dir) / f"{lab}.yaml"
     out.write_text(text)
     return out

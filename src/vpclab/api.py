@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import random
-import re
 import shutil
 import string
 import tempfile
@@ -220,17 +219,20 @@ _ISSUED: set = set()
 
 def _renamed(path: Path, name: str, workdir: Path) -> Path:
     """A copy of the topology whose `lab:` is `name`, line for line (same line numbers)."""
-    text = path.read_text(encoding="utf-8")
-    new, n = re.subn(r"(?m)^lab:[ \t]*[^\s#]+", f"lab: {name}", text, count=1)
-    if n == 0:  # `lab:` not a block key on a line of its own (flow style): rewrite the document
-        import yaml
+    from .relabel import write_renamed
 
-        doc = yaml.safe_load(text)
-        doc["lab"] = name
-        new = yaml.safe_dump(doc, sort_keys=False)
-    out = workdir / path.name
-    out.write_text(new, encoding="utf-8")
-    return out
+    return write_renamed(path, name, workdir / path.name)
+
+
+LAB_RUNNING = "UnsupportedOperation.LabRunning"
+
+
+def _running(name: str) -> Refused:
+    """`Lab.up` never takes over a running lab: it would remove it at the end."""
+    return Refused(f"lab {name} is already running: Lab.up builds a new lab and would remove this one "
+                   "when done, so it leaves it alone", code=LAB_RUNNING,
+                   hint=f"`Lab.attach('{name}')` uses the running lab without removing it; or build another "
+                        "lab with `Lab.up(path, name=...)` or `Lab.up(path, unique=True)`")
 
 
 _LIVE: Dict[str, "Lab"] = {}  # labs this process built and has not torn down yet
@@ -271,7 +273,10 @@ class Lab:
         `name` builds it under that lab name instead of the file's `lab:`;
         `unique=True` under a fresh random name no running lab has, so parallel
         workers and test runs never collide. The returned lab is torn down by its
-        `with` block, by `down()`, or at interpreter exit.
+        `with` block, by `down()`, or at interpreter exit. A lab of that name that is
+        already running is refused (UnsupportedOperation.LabRunning), never taken
+        over: only a lab this call built is ever removed by it (`Lab.attach(name)`
+        uses a running lab without removing it).
         """
         from . import controller, loader
         from .model.types import LAB_NAME
@@ -285,14 +290,24 @@ class Lab:
         if name is not None and not LAB_NAME.match(name):
             raise Refused(f"lab name '{shown(name)}' is not valid (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
+        controller.require_root("up")
+        target = name or model.name
+        if target in _LIVE or target in controller.running_labs():
+            raise _running(target)  # never adopted: this call would tear down a lab it did not build
         workdir, build = None, path
         if name is not None and name != model.name:
             workdir = Path(tempfile.mkdtemp(prefix=f"vpclab-{name}-"))
             build = _renamed(path, name, workdir)
-        lab = cls(name or model.name, str(path), owned=True, _workdir=workdir)
+        lab = cls(target, str(path), owned=True, _workdir=workdir)
         _LIVE[lab.name] = lab
         try:
-            controller.up(str(build))
+            controller.up(str(build), fresh=True)  # refuses (under the lab's lock) a lab built meanwhile
+        except Refused as e:
+            if e.code != LAB_RUNNING:
+                lab.down()
+                raise
+            lab._forget()  # someone else's lab: left alone
+            raise _running(target) from None
         except BaseException:
             lab.down()  # a half-built lab (error, Ctrl-C) goes too
             raise
@@ -312,10 +327,16 @@ class Lab:
         try:
             controller.down(self.name, wait=wait)
         finally:
-            _LIVE.pop(self.name, None)
-            if self._workdir is not None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-                self._workdir = None
+            _LIVE.pop(self.name, None)  # gone, whoever built it
+            self._forget()
+
+    def _forget(self) -> None:
+        """No longer a lab this process removes (its copy of the topology goes)."""
+        if _LIVE.get(self.name) is self:
+            del _LIVE[self.name]
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def __enter__(self) -> "Lab":
         return self

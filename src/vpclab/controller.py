@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
@@ -199,8 +200,14 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
     return report
 
 
-def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyReport:
+def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool = False,
+       source: Optional[str] = None) -> ApplyReport:
+    """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
+    (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
+    record as the lab's topology when `file` is a temporary renamed copy of it."""
     model = loader.load(file)
+    if source is not None:
+        model.source = file = source
     if dry_run and os.geteuid() != 0:
         return _from_nothing(model, "not root: showing the actions for an empty kernel")
     require_root("up")
@@ -212,6 +219,9 @@ def up(file: str, dry_run: bool = False, progress: Progress = None) -> ApplyRepo
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
     with store.lock():
+        if fresh and store.exists():  # checked under the lock: a lab built meanwhile is not taken over
+            raise Refused(f"lab {model.name} is already running", code="UnsupportedOperation.LabRunning",
+                          hint=f"remove it first (`vpclab down {model.name}`) or choose another lab name")
         if _status(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
             _teardown(model.name, store)
             store.remove()
@@ -528,30 +538,64 @@ def _detail(result) -> Optional[str]:
     return None
 
 
+_KINDS = {"str": ((str,), "a string"), "str?": ((str, type(None)), "a string or None"),
+          "int?": ((int, type(None)), "an integer or None"), "number": ((int, float), "a finite number")}
+
+
+def check_args(**args) -> None:
+    """Refuse a live operation's argument of the wrong type, before anything else runs.
+
+    Each keyword is name=(value, kind): a kind of _KINDS, or a tuple of the values allowed.
+    A Python caller can pass anything: a list where an account belongs must be this
+    refusal, never a TypeError from a lookup nor a value SQLite cannot write to the event
+    log. bool is no number here, and a float must be finite (a NaN clock never ends).
+    """
+    for name, (value, kind) in args.items():
+        if isinstance(kind, tuple):
+            if not (isinstance(value, str) and value in kind):
+                raise Refused(f"{name} must be one of {', '.join(kind)}, not {shown(value, as_repr=True)}",
+                              code="InvalidParameterValue")
+            continue
+        types, what = _KINDS[kind]
+        if (not isinstance(value, types) or isinstance(value, bool)
+                or (isinstance(value, float) and not math.isfinite(value))):
+            raise Refused(f"{name} must be {what}, not {shown(value, as_repr=True)}", code="InvalidParameterValue")
+
+
 def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=None):
+    check_args(lab=(lab, "str?"), vpc=(vpc, "str"), peer_vpc=(peer_vpc, "str"),
+               bandwidth_kbps=(bandwidth_kbps, "int?"), name=(name, "str?"), account=(account, "str?"))
     return operate(lab, "peering create", name, account,
                    lambda m: lifecycle.create(m, vpc, peer_vpc, bandwidth_kbps, name, account))
 
 
 def peering_event(lab, event: str, pid: str, account=None):
+    check_args(lab=(lab, "str?"), event=(event, ("accept", "reject", "delete")), pid=(pid, "str"),
+               account=(account, "str?"))
     return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account))
 
 
 def peering_modify(lab, pid: str, bandwidth_kbps: int, account=None):
+    check_args(lab=(lab, "str?"), pid=(pid, "str"), bandwidth_kbps=(bandwidth_kbps, "int?"), account=(account, "str?"))
     return operate(lab, "peering modify", pid, account, lambda m: lifecycle.modify(m, pid, bandwidth_kbps, account))
 
 
 def route_add(lab, vpc, destination, next_hop, table="default"):
+    check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str"),
+               table=(table, "str"))
     return operate(lab, "route add", f"{vpc}/{table} {destination}", None,
                    lambda m: lifecycle.add_route(m, vpc, destination, next_hop, table))
 
 
 def route_del(lab, vpc, destination, next_hop=None, table="default"):
+    check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str?"),
+               table=(table, "str"))
     return operate(lab, "route del", f"{vpc}/{table} {destination}", None,
                    lambda m: lifecycle.del_route(m, vpc, destination, next_hop, table))
 
 
 def clock_advance(lab, seconds: float):
+    check_args(lab=(lab, "str?"), seconds=(seconds, "number"))
     return operate(lab, "clock advance", format_duration(seconds), None,
                    lambda m: lifecycle.advance_clock(m, seconds))
 

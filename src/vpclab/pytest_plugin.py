@@ -283,7 +283,8 @@ class ExpectationItem(pytest.Item):
 @pytest.fixture
 def vpclab_lab():
     """A factory: `vpclab_lab(path, name=None)` builds a lab (a unique name unless `name`)
-    and returns a `vpclab.Lab`; every lab it built is removed after the test."""
+    and returns a `vpclab.Lab`; every lab it built is removed after the test. A `name`
+    that is already running is refused (`Lab.up`), so no other lab is ever removed."""
     from .api import Lab
 
     made = []

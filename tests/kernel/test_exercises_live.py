@@ -107,3 +107,38 @@ def test_refusals_and_errors():
     finally:
         run("down", lab)
     assert_gone(lab)
+
+
+def test_start_records_the_exercise_file_and_reads_a_flow_style_start(tmp_path):
+    """The lab's topology is the exercise's start file (not the renamed copy, removed at once),
+    and a start file written in flow style (`{lab: x, ...}`) is renamed like a block one."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from labkit import run_json
+    from vpclab.exercises import session
+
+    ex = catalog.find("03")
+    flow = tmp_path / "start.yaml"
+    flow.write_text(yaml.safe_dump(yaml.safe_load(ex.start.read_text()), default_flow_style=True))
+    assert flow.read_text().startswith("{")
+    cli_lab, api_lab = lab_name(), lab_name()
+    try:
+        run("lab", "start", ex.number, "-l", cli_lab, check=0)
+        doc = run_json("status", "-l", cli_lab)
+        assert Path(doc["source"]).resolve() == ex.start.resolve()
+        ups = [e for e in run_json("events", "-l", cli_lab)["events"] if e["action"] == "up"]
+        assert ups and all(Path(e["target"]).resolve() == ex.start.resolve() for e in ups), ups
+        out = session.start(dataclasses.replace(ex, start=flow), api_lab)
+        assert out["lab"] == api_lab
+        doc = run_json("status", "-l", api_lab)
+        assert doc["lab"] == api_lab and Path(doc["source"]) == flow and flow.exists()
+        code, result, _ = check(ex, api_lab)
+        assert code == 1 and result["failed"] >= 1  # the broken start, under its own name
+    finally:
+        run("down", cli_lab)
+        run("down", api_lab)
+    assert_gone(cli_lab)
+    assert_gone(api_lab)

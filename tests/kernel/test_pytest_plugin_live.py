@@ -87,6 +87,31 @@ def test_the_fixture_builds_and_always_removes(pytester):
         assert_gone(n)
 
 
+def test_the_fixture_never_takes_over_a_running_lab(pytester, tmp_path):
+    from labkit import lab_name, lab_namespaces, renamed, run
+
+    name = lab_name()
+    path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", name, tmp_path)
+    run("up", path, check=0)  # someone else's lab
+    try:
+        before = lab_namespaces(name)
+        pytester.makepyfile(test_mine=f"""
+            import pytest
+            from vpclab.errors import Refused
+
+            def test_same_name_is_refused(vpclab_lab):
+                with pytest.raises(Refused) as e:
+                    vpclab_lab({str(path)!r}, name={name!r})
+                assert e.value.code == "UnsupportedOperation.LabRunning"
+        """)
+        r = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
+        r.assert_outcomes(passed=1)
+        assert lab_namespaces(name) == before and name in known_labs()
+    finally:
+        run("down", name)
+    assert_gone(name)
+
+
 def _new_labs(before):
     """Labs that appeared since `before` and are named as the plugin names them (other
     helpers' tests may build labs meanwhile, under other prefixes)."""

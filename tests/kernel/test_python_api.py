@@ -93,3 +93,36 @@ def test_typed_results_match_the_cli_json(tmp_path):
         report = lab.test()
         assert (report.passed, report.failed) == (2, 0)
         assert [c.id for c in report.cases] == ["vpc-a/cvm-1->vpc-b/cvm-1/icmp", "vpc-b/cvm-1->vpc-a/cvm-1/icmp"]
+
+
+def test_up_never_takes_over_a_lab_it_did_not_build(tmp_path, monkeypatch):
+    """A lab built by someone else (the CLI here) under the same name is refused, never
+    adopted: it would be removed when the `with` block, the test or the interpreter ends."""
+    from vpclab import Lab, api, controller
+    from vpclab.errors import Refused
+    from labkit import lab_name, renamed, run, run_json
+
+    name = lab_name()
+    path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", name, tmp_path)
+    run("up", path, check=0)
+    try:
+        before = lab_namespaces(name)
+        other = TOPOLOGIES / "02-one-way-route.yaml"
+        for args, kw in [((path,), {}), ((other,), {"name": name})]:
+            with pytest.raises(Refused) as e:
+                Lab.up(*args, **kw)
+            assert e.value.code == "UnsupportedOperation.LabRunning" and f"Lab.attach('{name}')" in e.value.hint
+        # A lab built between the check and the build: the controller refuses it under the lab's lock.
+        monkeypatch.setattr(controller, "running_labs", lambda: [])
+        with pytest.raises(Refused) as e:
+            Lab.up(path)
+        assert e.value.code == "UnsupportedOperation.LabRunning"
+        assert name not in api._LIVE
+        api._down_all()  # what interpreter exit does: this lab is not among them
+        assert lab_namespaces(name) == before
+        doc = run_json("status", "-l", name)
+        assert doc["lab"] == name and doc["source"] == str(path)
+        assert [e["action"] for e in run_json("events", "-l", name)["events"]].count("up") == 2  # started, ok
+    finally:
+        run("down", name)
+    assert_gone(name)

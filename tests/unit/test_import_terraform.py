@@ -131,3 +131,189 @@ def test_cli_json(capsys):
     assert code == 0 and doc["vpcs"] == 1 and loader.loads(doc["topology"]).name == doc["lab"]
     assert {n["address"] for n in doc["notes"]} == {"tencentcloud_subnet.orphan", "tencentcloud_subnet.lookup",
                                                     "tencentcloud_instance.stray"}
+
+
+# ---- malformed JSON: a refusal naming the file and the resource, never a traceback ----------------
+
+VPC_OK = {"address": "tencentcloud_vpc.a", "mode": "managed", "type": "tencentcloud_vpc", "name": "a",
+          "values": {"cidr_block": "10.0.0.0/16"}}
+
+
+@pytest.fixture
+def short_tmp():
+    """A directory with a short path: messages quote at most 80 characters of a file name,
+    and pytest's own tmp_path under xdist is longer than that."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="tf", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _plan(tmp_path, doc) -> str:
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(doc))
+    return str(p)
+
+
+def _root(resources=None, **mod):
+    return {"values": {"root_module": {**({"resources": resources} if resources is not None else {}), **mod}}}
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"values": {"root_module": {"resources": "x"}}}, "values.root_module.resources: a string, not a list"),
+    (_root([5]), "values.root_module.resources[0]: a resource is a number, not a JSON object"),
+    (_root([VPC_OK, {"type": "tencentcloud_vpc", "name": "b"}]), "values.root_module.resources[1]: no address"),
+    (_root([{"address": "tencentcloud_vpc.b", "name": "b"}]), "resources[0] (tencentcloud_vpc.b): no type"),
+    (_root([{"address": "tencentcloud_vpc.b", "type": "tencentcloud_vpc"}]), "resources[0] (tencentcloud_vpc.b): no name"),
+    (_root([{"address": 7, "type": "tencentcloud_vpc", "name": "b"}]), "resources[0]: address is a number, not a string"),
+    (_root([{**VPC_OK, "values": "x"}]), "resources[0] (tencentcloud_vpc.a): values is a string, not a JSON object"),
+    (_root([VPC_OK], child_modules=[5]), "values.root_module.child_modules[0]: a module is a number, not a JSON object"),
+    (_root([VPC_OK], child_modules={"a": 1}), "values.root_module.child_modules: a JSON object, not a list"),
+    (_root([VPC_OK], child_modules=[{"address": "module.m", "resources": [{}]}]),
+     "values.root_module.child_modules[0].resources[0]: no address"),
+    ({"values": "x"}, "values: a string, not a JSON object"),
+    ({"values": {"root_module": []}}, "values.root_module: a list, not a JSON object"),
+    ({"planned_values": {"root_module": {"resources": [VPC_OK], "address": 3}}}, "planned_values.root_module: address is a number, not a string"),
+])
+def test_malformed_plans_are_refused_naming_file_and_resource(capsys, short_tmp, doc, says):
+    path = _plan(short_tmp, doc)
+    code, out, err = run(capsys, "import", "terraform", path)
+    assert code == 2 and out == "", err
+    assert says in err and path in err and err.startswith("InvalidParameter"), err
+
+
+@pytest.mark.parametrize("config", [
+    {"root_module": {"resources": [{"type": "tencentcloud_subnet", "name": "s", "expressions": "x"}]}},
+    {"root_module": {"resources": [{"type": "tencentcloud_subnet", "name": "s",
+                                    "expressions": {"vpc_id": {"references": [5, None, "tencentcloud_vpc.a[x]"]}}}]}},
+    {"root_module": {"resources": [{"type": "tencentcloud_subnet", "name": "s",
+                                    "expressions": {"vpc_id": "tencentcloud_vpc.a"}}]}},
+    {"root_module": {"resources": "x", "module_calls": [1]}},
+    {"root_module": [], "provider_config": [1]},
+    {"root_module": {"resources": [5]}, "provider_config": {"tencentcloud": {"expressions": {"region": 5}}}},
+    "x",
+])
+def test_a_malformed_configuration_leaves_links_unresolved(capsys, tmp_path, config):
+    sub = {"address": "tencentcloud_subnet.s", "mode": "managed", "type": "tencentcloud_subnet", "name": "s",
+           "values": {"cidr_block": "10.0.1.0/24"}}
+    path = _plan(tmp_path, {"planned_values": {"root_module": {"resources": [VPC_OK, sub]}}, "configuration": config})
+    code, out, err = run(capsys, "import", "terraform", path)
+    assert code == 0 and "tencentcloud_subnet.s: unresolved" in err, err
+    assert loader.loads(out).vpcs["a"].subnets == {}
+
+
+def test_values_that_would_break_the_rendered_yaml_stay_values(capsys, tmp_path):
+    doc = {"terraform_version": "1.5\nlab: evil", **_root([{**VPC_OK, "values": {"cidr_block": "10.0.0.0/16\nx: 1"}}])}
+    code, out, err = run(capsys, "import", "terraform", _plan(tmp_path, doc))
+    assert code == 2 and "InvalidParameterValue" in err and "evil" not in out, err
+    doc = {"terraform_version": "1.5\nlab: evil", **_root([VPC_OK])}
+    code, out, err = run(capsys, "import", "terraform", _plan(tmp_path, doc))
+    assert code == 0 and loader.loads(out).name == "plan" and "evil" not in out, out
+
+
+def test_json_nested_too_deep_is_refused(capsys, short_tmp):
+    p = short_tmp / "deep.json"
+    p.write_text('{"values": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    code, _, err = run(capsys, "import", "terraform", str(p))
+    assert code == 2 and str(p) in err, err
+
+
+# A fuzz of the reader: random JSON trees where the plan, state and configuration live,
+# built from the keys the importer reads, so most draws go deep into it.
+KEYS = ["root_module", "resources", "child_modules", "address", "type", "name", "mode", "index", "values",
+        "provider_name", "expressions", "references", "module_calls", "module", "outputs", "expression",
+        "provider_config", "provider_config_key", "constant_value", "region", "cidr_block", "vpc_id", "subnet_id",
+        "route_table_id", "next_hub", "next_type", "source_vpc_id", "destination_vpc_id", "destination_uin",
+        "peering_connection_id", "bandwidth", "private_ip", "id", "default_route_table_id"]
+SCALARS = ["tencentcloud_vpc", "tencentcloud_subnet", "tencentcloud_route_table", "tencentcloud_route_table_entry",
+           "tencentcloud_vpc_peer_connect_manager", "tencentcloud_instance", "managed", "data", "10.0.0.0/16",
+           "10.0.1.0/24", "PEERCONNECTION", "tencentcloud_vpc.a.id", "var.x", "module.m.out", "module.m",
+           "tencentcloud_vpc.a[0].id", 'tencentcloud_vpc.a["k"]', "tencentcloud_vpc.a[x", "a", "", 0, 1, -1, 1.5,
+           True, None]
+
+
+def _trees():
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(st.sampled_from(SCALARS), st.text(max_size=6), st.integers())
+    return st.recursive(leaf, lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=4)), kids, max_size=5)), max_leaves=40)
+
+
+def test_fuzz_random_json_trees_exit_0_or_2_without_traceback(tmp_path_factory):
+    from click.testing import CliRunner
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from test_fuzz_cli import entry
+
+    tmp = tmp_path_factory.mktemp("tf-fuzz")
+    trees = _trees()
+    top = st.fixed_dictionaries({}, optional={"planned_values": trees, "values": trees, "configuration": trees,
+                                              "terraform_version": trees})
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(doc=top, as_json=st.booleans())
+    def check(doc, as_json):
+        p = tmp / "plan.json"
+        p.write_text(json.dumps(doc))
+        r = CliRunner().invoke(entry, ["vpclab", "import", "terraform", str(p)] + (["--json"] if as_json else []))
+        where = f"{json.dumps(doc)[:600]}\nstdout: {r.stdout[:600]}\nstderr: {r.stderr[:600]}"
+        assert r.exception is None or isinstance(r.exception, SystemExit), f"{where}\n{r.exception!r}"
+        assert "Traceback" not in r.stdout + r.stderr, where
+        assert r.exit_code in (0, 2), where
+
+    check()
+
+
+def _paths(x, p=()):
+    yield p
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _paths(v, p + (k,))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _paths(v, p + (i,))
+
+
+def test_fuzz_fixtures_with_random_subtrees_exit_0_or_2_without_traceback(tmp_path_factory):
+    """The real fixtures with one to three of their parts replaced by random JSON: deep in the importer."""
+    import copy
+
+    from click.testing import CliRunner
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from test_fuzz_cli import entry
+
+    tmp = tmp_path_factory.mktemp("tf-fuzz-fixtures")
+    bases = [json.loads((FIX / n).read_text()) for n in ("full-plan.json", "state.json", "unknown-ref.json")]
+    where = [list(_paths(b))[1:] for b in bases]
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def check(data):
+        i = data.draw(st.integers(0, len(bases) - 1))
+        doc = copy.deepcopy(bases[i])
+        for _ in range(data.draw(st.integers(1, 3))):
+            path = data.draw(st.sampled_from(where[i]))
+            cur = doc
+            try:
+                for k in path[:-1]:
+                    cur = cur[k]
+                cur[path[-1]] = data.draw(_trees())
+            except (KeyError, IndexError, TypeError):  # an earlier replacement removed that part
+                pass
+        p = tmp / "plan.json"
+        p.write_text(json.dumps(doc))
+        r = CliRunner().invoke(entry, ["vpclab", "import", "terraform", str(p)])
+        shown = f"{json.dumps(doc)[:600]}\nstdout: {r.stdout[:600]}\nstderr: {r.stderr[:600]}"
+        assert r.exception is None or isinstance(r.exception, SystemExit), f"{shown}\n{r.exception!r}"
+        assert "Traceback" not in r.stdout + r.stderr and r.exit_code in (0, 2), shown
+
+    check()

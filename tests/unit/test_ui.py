@@ -173,6 +173,55 @@ def test_refusals_come_back_as_the_cli_error_document(run_dir):
     with_client(lab, go)
 
 
+def test_a_value_of_the_wrong_type_is_a_400_not_a_500_nor_another_value(run_dir, monkeypatch):
+    """Each field of a request, checked in the handler: a list where the account belongs once came
+    back as a 500 'state is damaged' (SQLite could not bind it), and `"port": true` or 1.9 as port 1."""
+    from vpclab import controller
+
+    lab = seed(run_dir, TOPO / "05-cross-account.yaml")
+    reached = []
+    # Nothing refused here may reach a lifecycle operation (as root one would change the seeded lab).
+    monkeypatch.setattr(controller, "operate", lambda *a, **k: reached.append(a) or pytest.fail("reached operate"))
+
+    async def refused(c, port, path, body, code="InvalidParameterValue", status=400):
+        r = await (c.post(path, json=body, headers=hdr(port)) if body is not None else c.get(path, headers=hdr(port)))
+        doc = await r.json()
+        assert (r.status, doc["error"]["code"]) == (status, code), (path, body, doc)
+        assert len(doc["error"]["message"]) < 300, (path, doc["error"]["message"][:100])
+        return doc["error"]["message"]
+
+    async def go(c, port):
+        for bad in (["bob"], {"a": 1}, 7, True):
+            assert "`as`" in await refused(c, port, "/api/peering/pcx-alice-bob/accept", {"as": bad})
+        pair = {"src": "alice-vpc/cvm-1", "dst": "bob-vpc/cvm-1", "proto": "tcp"}
+        for bad in (True, False, 1.9, 80.0, "1.9", "1e3", " 80", [80], {"p": 80}, "8" * 60000):
+            await refused(c, port, "/api/explain", dict(pair, port=bad))
+        await refused(c, port, "/api/explain", dict(pair, proto=["tcp"], port=80))
+        await refused(c, port, "/api/explain", dict(pair, src=["alice-vpc/cvm-1"]))
+        for bad in (["8d"], 691200, {"d": 1}, True):
+            await refused(c, port, "/api/clock/advance", {"duration": bad})
+        await refused(c, port, "/api/clock/advance", {}, code="MissingParameter")
+        t0 = time.monotonic()
+        await refused(c, port, "/api/clock/advance", {"duration": "9" * 60000})  # quoted short,
+        assert time.monotonic() - t0 < 5  # and at once (parsing it took minutes)
+        await refused(c, port, "/api/explain", dict(pair, src="x" * 60000))
+        await refused(c, port, "/api/events?after=abc", None)
+        await refused(c, port, "/api/events?after=1.5", None)
+        # Bodies json.loads cannot take: nested too deep, a number of thousands of digits.
+        for raw in (b"[" * 60000, b'{"port": ' + b"1" * 5000 + b"}"):
+            r = await c.post("/api/explain", data=raw, headers=hdr(port))
+            assert (r.status, (await r.json())["error"]["code"]) == (400, "InvalidParameter")
+        # what the page sends still works: a port typed in a field is a string of digits
+        r = await c.post("/api/explain", json=dict(pair, port="80"), headers=hdr(port))
+        assert r.status == 200 and (await r.json())["result"]
+        r = await c.post("/api/explain", json=dict(pair, port=80), headers=hdr(port))
+        assert r.status == 200
+        st = await (await c.get("/api/state", headers=hdr(port))).json()
+        assert [p["state"] for p in st["status"]["peerings"]] == ["PENDING"] and st["status"]["clock"] == 0
+    with_client(lab, go)
+    assert reached == []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="checks the refusal a user without root gets")
 def test_a_lifecycle_button_without_root_shows_the_code(run_dir):
     lab = seed(run_dir, TOPO / "05-cross-account.yaml")

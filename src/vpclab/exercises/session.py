@@ -8,7 +8,6 @@ were shown (key `exercise_hints`), so `lab list` finds renamed runs and
 """
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import List, Optional
 
 from .. import controller
 from ..errors import NotFound, Refused, VpclabError
+from ..relabel import renamed_text
 from ..store import Store, known_labs
 from . import catalog, grader
 from .catalog import Exercise
@@ -72,15 +72,17 @@ def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
     text = ex.start.read_text(encoding="utf-8")
     tmp = None
     path = ex.start
-    if re.search(r"(?m)^lab:\s*(\S+)", text).group(1) != lab:
+    copy = renamed_text(text, lab)
+    if copy != text:
         tmp = Path(tempfile.mkdtemp(prefix="vpclab-exercise-"))
         path = tmp / f"{lab}.yaml"
-        path.write_text(re.sub(r"(?m)^lab:\s*\S+", f"lab: {lab}", text, count=1), encoding="utf-8")
+        path.write_text(copy, encoding="utf-8")
     # Marked first: a start that is interrupted half-way is still this exercise's lab,
     # which `lab reset` rebuilds (and `down`/`cleanup` remove).
     _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
     try:
-        report = controller.up(str(path), progress=progress)
+        # The lab's topology is the exercise's start file, not the copy removed below.
+        report = controller.up(str(path), progress=progress, source=str(ex.start))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

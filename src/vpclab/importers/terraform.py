@@ -63,7 +63,7 @@ class Note:
     what: str  # unsupported | until-filtering | partial | unresolved | ignored
 
     def __str__(self) -> str:
-        return f"{self.address}: {self.what}"
+        return f"{shown(self.address, 200)}: {self.what}"
 
 
 @dataclass
@@ -86,6 +86,9 @@ def read(path: str) -> dict:
     except json.JSONDecodeError as e:
         raise Refused(f"{shown(path)}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
                       hint="write it with `terraform show -json PLANFILE > plan.json`")
+    except RecursionError:
+        raise Refused(f"{shown(path)}: not the JSON of a Terraform plan or state (nested too deep)",
+                      code="InvalidParameter", hint="write it with `terraform show -json PLANFILE > plan.json`")
     if not isinstance(doc, dict) or not any(k in doc for k in ("planned_values", "values")):
         raise Refused(f"{shown(path)}: not the JSON of a Terraform plan or state (no planned_values or values)",
                       code="InvalidParameter", hint="write it with `terraform show -json PLANFILE > plan.json`")
@@ -97,23 +100,76 @@ def _calls(module_address: str) -> Tuple[str, ...]:
     return tuple(re.findall(r"module\.([A-Za-z0-9_-]+)", module_address or ""))
 
 
-def resources(doc: dict) -> List[Res]:
-    root = (doc.get("planned_values") or doc.get("values") or {}).get("root_module") or {}
+def _kind(v) -> str:
+    if v is None:
+        return "null"
+    for t, what in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"),
+                    (dict, "a JSON object")):
+        if isinstance(v, t):
+            return what
+    return type(v).__name__
+
+
+MAX_MODULE_DEPTH = 100  # child modules within child modules
+
+
+def resources(doc: dict, source: str = "plan.json") -> List[Res]:
+    """Every resource instance of the plan or state; a malformed tree is refused naming the
+    file and where in it (the JSON path, and the resource's address once it has one)."""
+    key = "planned_values" if doc.get("planned_values") else "values"
+
+    def bad(where: str, what: str):
+        return Refused(f"{shown(source)}: {where}: {what}", code="InvalidParameter",
+                       hint="the file is not as `terraform show -json` writes it")
+
+    def obj(v, where: str, what: str) -> dict:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise bad(where, (f"{what} is " if what else "") + f"{_kind(v)}, not a JSON object")
+        return v
+
+    def seq(v, where: str) -> list:
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise bad(where, f"{_kind(v)}, not a list")
+        return v
+
+    def text(r: dict, attr: str, where: str, required: bool) -> str:
+        v = r.get(attr)
+        if v is None and required:
+            raise bad(where, f"no {attr}")
+        if v is not None and not isinstance(v, str):
+            raise bad(where, f"{attr} is {_kind(v)}, not a string")
+        return v or ""
+
+    values = obj(doc.get(key), key, "")
+    root = obj(values.get("root_module"), f"{key}.root_module", "")
     out: List[Res] = []
-
-    def walk(mod: dict):
-        maddr = mod.get("address", "")
-        for r in mod.get("resources") or []:
-            if r.get("mode", "managed") != "managed":
-                out.append(Res(r["address"], maddr, _calls(maddr), "data." + r.get("type", ""), r.get("name", ""),
-                               r.get("index"), {}))
+    todo = [(root, f"{key}.root_module", 0)]
+    while todo:  # modules in file order (a stack of reversed children)
+        mod, where, depth = todo.pop()
+        if depth > MAX_MODULE_DEPTH:
+            raise bad(where, f"modules nest deeper than {MAX_MODULE_DEPTH}")
+        maddr = text(mod, "address", where, False)
+        for i, r in enumerate(seq(mod.get("resources"), f"{where}.resources")):
+            at = f"{where}.resources[{i}]"
+            r = obj(r, at, "a resource")
+            address = text(r, "address", at, True)
+            at = f"{at} ({shown(address)})"
+            mode = text(r, "mode", at, False) or "managed"
+            type_ = text(r, "type", at, mode == "managed")
+            name = text(r, "name", at, mode == "managed")
+            if mode != "managed":
+                out.append(Res(address, maddr, _calls(maddr), "data." + type_, name, r.get("index"), {}))
                 continue
-            out.append(Res(r["address"], maddr, _calls(maddr), r["type"], r["name"], r.get("index"),
-                           r.get("values") or {}, r.get("provider_name", "")))
-        for child in mod.get("child_modules") or []:
-            walk(child)
-
-    walk(root)
+            out.append(Res(address, maddr, _calls(maddr), type_, name, r.get("index"),
+                           obj(r.get("values"), at, "values"), text(r, "provider_name", at, False)))
+        children = seq(mod.get("child_modules"), f"{where}.child_modules")
+        for i in reversed(range(len(children))):
+            at = f"{where}.child_modules[{i}]"
+            todo.append((obj(children[i], at, "a module") or {}, at, depth + 1))
     return out
 
 
@@ -124,29 +180,51 @@ class Config:
     """The `configuration` block: resources, module calls, provider configurations."""
 
     def __init__(self, doc: dict):
-        self.root = (doc.get("configuration") or {}).get("root_module") or {}
-        self.providers = (doc.get("configuration") or {}).get("provider_config") or {}
+        config = _obj(doc.get("configuration"))
+        self.root = _obj(config.get("root_module"))
+        self.providers = _obj(config.get("provider_config"))
 
     def module(self, calls: Tuple[str, ...]) -> dict:
         m = self.root
         for c in calls:
-            m = ((m.get("module_calls") or {}).get(c) or {}).get("module") or {}
+            m = _obj(_obj(_obj(m.get("module_calls")).get(c)).get("module"))
         return m
 
     def resource(self, calls: Tuple[str, ...], type_: str, name: str) -> dict:
-        for r in self.module(calls).get("resources") or []:
-            if r.get("type") == type_ and r.get("name") == name and r.get("mode", "managed") == "managed":
+        for r in _list(self.module(calls).get("resources")):
+            if isinstance(r, dict) and r.get("type") == type_ and r.get("name") == name \
+                    and r.get("mode", "managed") == "managed":
                 return r
         return {}
 
+    def expression(self, r: "Res", attr: str) -> Optional[dict]:
+        """The configuration's expression of `attr` of `r` (None: not set there)."""
+        expr = _obj(self.resource(r.calls, r.type, r.name).get("expressions")).get(attr)
+        return None if expr is None else _obj(expr)
+
     def provider_key(self, calls: Tuple[str, ...], type_: str, name: str) -> str:
-        return self.resource(calls, type_, name).get("provider_config_key", "") or "tencentcloud"
+        key = self.resource(calls, type_, name).get("provider_config_key")
+        return key if isinstance(key, str) and key else "tencentcloud"
 
     def region(self, key: str) -> Optional[str]:
         # keys look like "tencentcloud", "tencentcloud.bob" or "module.net:tencentcloud"
-        p = self.providers.get(key) or self.providers.get(key.split(":")[-1]) or {}
-        region = ((p.get("expressions") or {}).get("region") or {}).get("constant_value")
+        p = _obj(self.providers.get(key) or self.providers.get(key.split(":")[-1]))
+        region = _obj(_obj(p.get("expressions")).get("region")).get("constant_value")
         return region if isinstance(region, str) else None
+
+
+def _obj(v) -> dict:
+    """The configuration is only read for links: a part that is not as Terraform writes it
+    is taken as absent, and what hangs on it is listed as unresolved."""
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _refs(expr: dict) -> List[str]:
+    return [x for x in _list(_obj(expr).get("references")) if isinstance(x, str)]
 
 
 _IDX = re.compile(r"\[[^\]]*\]")
@@ -183,12 +261,12 @@ class Resolver:
         value = r.values.get(attr)
         if isinstance(value, str) and value in self.by_id:  # a state, or a known id
             return self.by_id[value][0], self.by_id[value][1], ""
-        expr = (self.config.resource(r.calls, r.type, r.name).get("expressions") or {}).get(attr)
+        expr = self.config.expression(r, attr)
         if expr is None:
             if value:
-                return None, None, f"{attr} = {value!r} names no resource of the plan"
+                return None, None, f"{attr} = {shown(value, as_repr=True)} names no resource of the plan"
             return None, None, f"{attr} is not set"
-        return self._follow(r, r.calls, r.module, expr.get("references") or [], attr, 0)
+        return self._follow(r, r.calls, r.module, _refs(expr), attr, 0)
 
     def _follow(self, r: Res, calls, module: str, refs: List[str], attr: str, depth: int):
         if depth > 10:
@@ -200,25 +278,27 @@ class Resolver:
                 continue
             if head == "var" and len(parts) > 1 and calls:
                 parent = calls[:-1]
-                call = (self.config.module(parent).get("module_calls") or {}).get(calls[-1]) or {}
-                expr = (call.get("expressions") or {}).get(parts[1]) or {}
-                return self._follow(r, parent, _parent_address(module), expr.get("references") or [], attr,
-                                    depth + 1)
+                call = _obj(_obj(self.config.module(parent).get("module_calls")).get(calls[-1]))
+                expr = _obj(_obj(call.get("expressions")).get(parts[1]))
+                return self._follow(r, parent, _parent_address(module), _refs(expr), attr, depth + 1)
             if head.startswith("module") and len(parts) > 2:
                 name = _IDX.sub("", parts[1])
-                call = (self.config.module(calls).get("module_calls") or {}).get(name) or {}
-                out = ((call.get("module") or {}).get("outputs") or {}).get(parts[2]) or {}
+                call = _obj(_obj(self.config.module(calls).get("module_calls")).get(name))
+                out = _obj(_obj(_obj(call.get("module")).get("outputs")).get(parts[2]))
                 inner = (module + "." if module else "") + f"module.{parts[1]}"
-                return self._follow(r, calls + (name,), inner, (out.get("expression") or {}).get("references") or [],
-                                    attr, depth + 1)
+                return self._follow(r, calls + (name,), inner, _refs(out.get("expression")), attr, depth + 1)
             if head in ("var", "local", "data", "module"):
                 return None, None, f"{attr} = {ref}: not a resource of the plan (a {head} value)"
             if len(parts) < 2:
                 continue
             rtype, rname = head, _IDX.sub("", parts[1])
             m = _IDX.search(parts[1])
-            index = json.loads(m.group(0)[1:-1]) if m and m.group(0) not in ("[count.index]", "[each.key]") \
-                and not re.search(r"[a-z_]\.", m.group(0)) else None
+            index = None
+            if m and m.group(0) not in ("[count.index]", "[each.key]") and not re.search(r"[a-z_]\.", m.group(0)):
+                try:
+                    index = json.loads(m.group(0)[1:-1])
+                except ValueError:
+                    return None, None, f"{attr} = {shown(ref)}: cannot tell which instance"
             cands = [x for x in self.res if x.module == module and x.type == rtype and x.name == rname]
             if not cands:
                 return None, None, f"{attr} = {ref}: no such resource in the plan"
@@ -280,7 +360,7 @@ class _Out:
 
 
 def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> Result:
-    res = resources(doc)
+    res = resources(doc, source)
     rv = Resolver(doc, res)
     notes: List[Note] = []
     out = _Out()
@@ -369,8 +449,7 @@ def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> 
             notes.append(Note(r.address, "unresolved: cidr_block is unknown before apply (not imported)"))
             continue
         body = {"cidr": cidr}
-        if r.values.get("route_table_id") or (rv.config.resource(r.calls, r.type, r.name).get("expressions")
-                                               or {}).get("route_table_id"):
+        if r.values.get("route_table_id") or rv.config.expression(r, "route_table_id") is not None:
             t = table_of(r)
             if t is None:
                 continue
@@ -450,8 +529,7 @@ def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> 
         if s is None:
             continue
         vpc = subnet_vpc[id(s)]
-        if r.values.get("vpc_id") is not None or (rv.config.resource(r.calls, r.type, r.name).get("expressions")
-                                                  or {}).get("vpc_id"):
+        if r.values.get("vpc_id") is not None or rv.config.expression(r, "vpc_id") is not None:
             v, _ = rv.target(r, "vpc_id")[:2]
             if v is not None and v.vpclab != vpc:
                 notes.append(Note(r.address, f"unresolved: vpc_id is {v.vpclab} but its subnet is in {vpc} "
@@ -486,9 +564,19 @@ def _flow(d: dict) -> str:
 
 
 def _scalar(v) -> str:
+    """`v` as a YAML scalar: a plain word when it reads back as itself, else quoted (a value from
+    the file never adds a line or a key to the topology)."""
     if isinstance(v, bool):
         return "true" if v else "false"
-    return json.dumps(v) if not re.match(r"^[A-Za-z0-9][A-Za-z0-9./_-]*$", str(v)) else str(v)
+    if not isinstance(v, str):
+        return json.dumps(v)
+    return v if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9./_-]*", v) and _reads_back(v) else json.dumps(v)
+
+
+def _reads_back(word: str) -> bool:
+    import yaml
+
+    return yaml.safe_load(word) == word  # not `no`, `null`, `1.5`, ...
 
 
 def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, str]]:
@@ -498,25 +586,26 @@ def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, 
 
     def add(text: str, key=None):
         addr = out.where.get(key) if key else None
-        lines.append(text + (f"  # {addr}" if addr else ""))
+        lines.append(text + (f"  # {shown(addr, 200)}" if addr else ""))
         if addr:
             where[len(lines)] = addr
 
     version = doc.get("terraform_version")
-    add(f"# Imported by `vpclab import terraform` from {Path(source).name}"
+    version = version if isinstance(version, str) and re.fullmatch(r"[\w.+-]{1,40}", version) else None
+    add(f"# Imported by `vpclab import terraform` from {shown(Path(source).name, 80)}"
         + (f" (Terraform {version})" if version else ""))
     add("# Each object names the Terraform address it came from.")
     add(f"lab: {lab}")
-    add(f"accounts: [{', '.join(out.accounts)}]")
-    add("regions:")
+    add(f"accounts: [{', '.join(_scalar(a) for a in out.accounts)}]")  # values from the file: quoted
+    add("regions:")                                                      # unless plain words
     for r in out.regions:
-        add(f"  {r}: {{}}")
+        add(f"  {_scalar(r)}: {{}}")
     add("vpcs:")
     for vname, v in out.vpcs.items():
         add(f"  {vname}:", ("vpc", vname))
-        add(f"    account: {v['account']}", ("vpc", vname))
-        add(f"    region: {v['region']}", ("vpc", vname))
-        add(f"    cidr: {v['cidr']}", ("vpc", vname))
+        add(f"    account: {_scalar(v['account'])}", ("vpc", vname))
+        add(f"    region: {_scalar(v['region'])}", ("vpc", vname))
+        add(f"    cidr: {_scalar(v['cidr'])}", ("vpc", vname))
         if v["subnets"]:
             add("    subnets:")
             for s, body in v["subnets"].items():
@@ -551,5 +640,5 @@ def _validate(text: str, where: Dict[int, str], source: str) -> None:
         for p in e.problems:
             line = p.line or 0
             addr = where.get(line) or next((where[l] for l in sorted(where, reverse=True) if l <= line), None)
-            problems.append((addr or "(topology)", p.code, p.message, p.hint))
+            problems.append((shown(addr, 200) if addr else "(topology)", p.code, p.message, p.hint))
         raise ImportInvalid(source, problems)

@@ -30,6 +30,7 @@ import functools
 import hmac
 import json
 import os
+import re
 import secrets
 import signal
 from pathlib import Path
@@ -127,11 +128,47 @@ def api(fn):
 async def _body(request: web.Request) -> dict:
     try:
         doc = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset, a
+        # number of thousands of digits (ValueError), or nested too deep (RecursionError)
         raise Refused("the request body is not JSON", code="InvalidParameter")
     if not isinstance(doc, dict):
         raise Refused("the request body is not a JSON object", code="InvalidParameter")
     return doc
+
+
+TEXT_MAX = 256  # longer than any name, reference or duration the lab takes
+
+
+def _text(doc: dict, key: str) -> Optional[str]:
+    """doc[key] as a string, or None when it is absent, null or ""; anything else is refused.
+
+    So is a string longer than TEXT_MAX: no field means anything that long, and some parsers
+    downstream take time that grows faster than the text (a 60 000-digit duration: minutes).
+    """
+    value = doc.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Refused(f"`{key}` must be a string, not {shown(value, as_repr=True)}", code="InvalidParameterValue")
+    if len(value) > TEXT_MAX:
+        raise Refused(f"`{key}` {shown(value, as_repr=True)} is too long (at most {TEXT_MAX} characters)",
+                      code="InvalidParameterValue")
+    return value
+
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _whole(value, what: str) -> int:
+    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds).
+
+    Not a bool (JSON true is no port), not 1.9, not "1e3": each would otherwise become another number.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    raise Refused(f"{what} {shown(value, as_repr=True)} is not a whole number", code="InvalidParameterValue")
 
 
 # ---- pages -----------------------------------------------------------------------------------------
@@ -220,7 +257,7 @@ async def state(request: web.Request) -> web.Response:
 
 @api
 async def events(request: web.Request) -> web.Response:
-    after = int(request.query.get("after", "0") or 0)
+    after = _whole(request.query.get("after") or "0", "after")
     rows = await _read(request, controller.events, request.app[LAB])
     return web.json_response({"events": [e for e in rows if e["id"] > after]})
 
@@ -294,22 +331,19 @@ async def watch(app: web.Application) -> None:
 
 
 def _probe_args(doc: dict):
-    src, dst = doc.get("src"), doc.get("dst")
-    if not isinstance(src, str) or not isinstance(dst, str):
+    src, dst = _text(doc, "src"), _text(doc, "dst")
+    if src is None or dst is None:
         raise Refused("a probe needs `src` and `dst` (<vpc>/<instance>)", code="MissingParameter")
-    proto = doc.get("proto") or "icmp"
+    proto = _text(doc, "proto") or "icmp"
     if proto not in ("icmp", "tcp", "udp"):
         raise Refused("`proto` must be icmp, tcp or udp", code="InvalidParameterValue")
     port = doc.get("port")
     if port in ("", None):
         port = None
     else:
-        try:
-            port = int(port)
-        except (TypeError, ValueError):
-            raise Refused(f"port {shown(port, as_repr=True)} is not a number", code="InvalidParameterValue")
+        port = _whole(port, "port")
         if not 1 <= port <= 65535:
-            raise Refused(f"port {port} is not in 1..65535", code="InvalidParameterValue")
+            raise Refused(f"port {shown(port)} is not in 1..65535", code="InvalidParameterValue")
     return src, dst, proto, port
 
 
@@ -343,7 +377,7 @@ async def peering(request: web.Request) -> web.Response:
     event, pid = request.match_info["event"], request.match_info["id"]
     if event not in PEERING_EVENTS:
         raise Refused(f"unknown peering action {shown(event, as_repr=True)} (accept, reject, delete)", code="InvalidParameter")
-    account = (await _body(request)).get("as") or None
+    account = _text(await _body(request), "as")  # None: the requester's account, as in the CLI
     p = await _work(request, controller.peering_event, request.app[LAB], event, pid, account)
     return web.json_response({"id": p.name, "state": p.state})
 
@@ -352,7 +386,9 @@ async def peering(request: web.Request) -> web.Response:
 async def clock_advance(request: web.Request) -> web.Response:
     from ..model.units import parse_duration
 
-    text = str((await _body(request)).get("duration") or "")
+    text = _text(await _body(request), "duration")
+    if text is None:
+        raise Refused("advancing the clock needs `duration` (e.g. 8d, 36h)", code="MissingParameter")
     try:
         seconds = parse_duration(text)
     except ValueError as e:
