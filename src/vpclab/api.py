@@ -441,10 +441,10 @@ class Lab:
         from . import controller
         from .model.units import parse_duration
 
-        try:
-            seconds = parse_duration(duration) if isinstance(duration, str) else float(duration)
+        try:  # a number goes as it is: the controller refuses what is not one (a bool, NaN, a list)
+            seconds = parse_duration(duration) if isinstance(duration, str) else duration
         except ValueError as e:
-            raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own
+            raise Refused(str(e), code="InvalidParameterValue")
         expired = controller.clock_advance(self.name, seconds)
         return Clock(controller.load_model(self.name).clock, [p.name for p in expired])
 
