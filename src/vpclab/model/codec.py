@@ -14,6 +14,16 @@ import ipaddress
 import math
 from typing import Any, Optional
 
+from .filters import (
+    ACTIONS,
+    FILTER_PROTOS,
+    FilterRule,
+    Internet,
+    InternetHost,
+    NatGateway,
+    NetworkAcl,
+    SecurityGroup,
+)
 from .rules import as_address
 from .types import (
     ACCOUNT_NAME,
@@ -57,7 +67,13 @@ def lab_to_dict(lab: Lab) -> dict:
                                                               "next_hop": r.next_hop} for r in t.routes]}
                                  for t in v.route_tables.values()],
                 "instances": [{"name": i.name, "subnet": i.subnet, "ip": str(i.ip), "kind": i.kind, "port": i.port,
-                               "backends": i.backends} for i in v.instances.values()],
+                               "backends": i.backends, "security_groups": i.security_groups,
+                               "eip": str(i.eip) if i.eip else None} for i in v.instances.values()],
+                "security_groups": [{"name": g.name, "ingress": _rules(g.ingress), "egress": _rules(g.egress)}
+                                    for g in v.security_groups.values()],
+                "network_acls": [{"name": a.name, "subnets": a.subnets, "inbound": _rules(a.inbound),
+                                  "outbound": _rules(a.outbound)} for a in v.network_acls.values()],
+                "nat_gateways": [{"name": n.name, "eip": str(n.eip)} for n in v.nat_gateways.values()],
             }
             for v in lab.vpcs.values()
         ],
@@ -66,9 +82,17 @@ def lab_to_dict(lab: Lab) -> dict:
              "state": p.state, "created_at": p.created_at, "index": p.index}
             for p in lab.peerings.values()
         ],
+        "internet": None if lab.internet is None else {
+            "cidr": str(lab.internet.cidr),
+            "hosts": [{"name": h.name, "ip": str(h.ip), "ports": h.ports} for h in lab.internet.hosts.values()]},
         "expectations": [{"src": e.src, "dst": e.dst, "proto": e.proto, "port": e.port, "result": e.result,
                           "line": e.line} for e in lab.expectations],
     }
+
+
+def _rules(rules) -> list:
+    return [{"proto": r.proto, "ports": list(r.ports) if r.ports else None, "peer": r.peer, "action": r.action,
+             "line": r.line} for r in rules]
 
 
 # ---- strict decoding -------------------------------------------------------------------
@@ -182,7 +206,49 @@ def _vpc(v: _Obj) -> Vpc:
         if inst.subnet not in vpc.subnets:
             raise BadModel(f"{i.where}: subnet '{inst.subnet}' is not a subnet of {vpc.name}")
         _add(vpc.instances, inst.name, inst, i.where)
+        # Version 2 keys: absent in a state file written before them (version-1 meaning).
+        if "security_groups" in i.d:
+            inst.security_groups = i.strings("security_groups", ITEM_NAME)
+        if i.d.get("eip") is not None:
+            inst.eip = i.address("eip")
+    for g in _optional_items(v, "security_groups"):
+        group = SecurityGroup(g.name("name", ITEM_NAME), vpc.name, _decode_rules(g, "ingress"),
+                              _decode_rules(g, "egress"))
+        _add(vpc.security_groups, group.name, group, g.where)
+    for a in _optional_items(v, "network_acls"):
+        acl = NetworkAcl(a.name("name", ITEM_NAME), vpc.name, a.strings("subnets", ITEM_NAME),
+                         _decode_rules(a, "inbound"), _decode_rules(a, "outbound"))
+        for sub in acl.subnets:
+            if sub not in vpc.subnets:
+                raise BadModel(f"{a.where}: subnet '{sub}' is not a subnet of {vpc.name}")
+        _add(vpc.network_acls, acl.name, acl, a.where)
+    for n in _optional_items(v, "nat_gateways"):
+        nat = NatGateway(n.name("name", ITEM_NAME), vpc.name, n.address("eip"))
+        _add(vpc.nat_gateways, nat.name, nat, n.where)
+    for inst in vpc.instances.values():
+        for name in inst.security_groups:
+            if name not in vpc.security_groups:
+                raise BadModel(f"{v.where}: instance '{inst.name}' names group '{name}', not a group of {vpc.name}")
     return vpc
+
+
+def _optional_items(obj: _Obj, key: str):
+    return obj.items(key) if key in obj.d else []
+
+
+def _decode_rules(obj: _Obj, key: str) -> list:
+    out = []
+    for r in obj.items(key):
+        ports = None
+        if r.d.get("ports") is not None:
+            pair = r.get("ports", list, "a list")
+            if len(pair) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 65535
+                                         for x in pair) or pair[0] > pair[1]:
+                raise BadModel(f"{r.where}.ports is {_show(pair)}, not a port range")
+            ports = (pair[0], pair[1])
+        out.append(FilterRule(r.choice("proto", FILTER_PROTOS), ports, r.text("peer"), r.choice("action", ACTIONS),
+                              r.integer("line", 0, 2 ** 31, optional=True) or 0))
+    return out
 
 
 def lab_from_dict(d: Any) -> Lab:
@@ -207,6 +273,15 @@ def lab_from_dict(d: Any) -> Lab:
             if side not in lab.vpcs:
                 raise BadModel(f"{p.where}: VPC '{side}' is not a VPC of the lab")
         _add(lab.peerings, peering.name, peering, p.where)
+    if top.d.get("internet") is not None:
+        net = _Obj(top.d["internet"], "model.internet")
+        lab.internet = Internet(net.network("cidr"))
+        for h in net.items("hosts"):
+            host = InternetHost(h.name("name", ITEM_NAME), h.address("ip"), [
+                p for p in h.get("ports", list, "a list")])
+            if not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in host.ports):
+                raise BadModel(f"{h.where}.ports is {_show(host.ports)}, not a list of ports")
+            _add(lab.internet.hosts, host.name, host, h.where)
     for e in top.items("expectations"):
         exp = Expectation(e.text("src"), e.text("dst"), e.choice("proto", PROTOS),
                           e.integer("port", 1, 65535, optional=True), e.choice("result", RESULTS),

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from .filters import Internet, NatGateway, NetworkAcl, SecurityGroup
+
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
 
@@ -79,6 +81,8 @@ class Instance:
     port: Optional[int] = None  # clb: its TCP port; cdb/cmem: their fixed port
     backends: List[str] = field(default_factory=list)
     line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
+    security_groups: List[str] = field(default_factory=list)  # ordered; empty = not filtered (v1)
+    eip: Optional[IPv4Address] = None  # 1:1 public address (model/filters.py)
 
     @property
     def ref(self) -> str:
@@ -101,6 +105,15 @@ class Vpc:
     route_tables: Dict[str, RouteTable] = field(default_factory=dict)
     instances: Dict[str, Instance] = field(default_factory=dict)
     line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
+    security_groups: Dict[str, SecurityGroup] = field(default_factory=dict)
+    network_acls: Dict[str, NetworkAcl] = field(default_factory=dict)
+    nat_gateways: Dict[str, NatGateway] = field(default_factory=dict)
+
+    def acl_of(self, subnet: str) -> Optional[NetworkAcl]:
+        for acl in self.network_acls.values():
+            if subnet in acl.subnets:
+                return acl
+        return None
 
     def subnet_of(self, ip: IPv4Address) -> Optional[Subnet]:
         for s in self.subnets.values():
@@ -159,6 +172,7 @@ class Lab:
     expectations: List[Expectation] = field(default_factory=list)
     clock: float = 0.0  # lab time in seconds since the lab was built
     source: Optional[str] = None  # the topology file it came from
+    internet: Optional[Internet] = None  # version 2: the lab's Internet (None: no Internet)
 
     # ---- lookups -------------------------------------------------------
     def instance(self, ref: str) -> Optional[Instance]:
