@@ -26,6 +26,10 @@ NOT_TRANSITIVE = "NOT_TRANSITIVE"
 PEERING_NOT_ACTIVE = "PEERING_NOT_ACTIVE"
 CLB_CROSS_REGION = "CLB_CROSS_REGION"
 NO_LISTENER = "NO_LISTENER"
+# Version 2 (filtering and the Internet)
+SECURITY_GROUP_DENY = "SECURITY_GROUP_DENY"
+NETWORK_ACL_DENY = "NETWORK_ACL_DENY"
+NO_PUBLIC_IP = "NO_PUBLIC_IP"
 
 
 @dataclass
@@ -34,9 +38,20 @@ class Reason:
     where: Optional[str] = None
     table: Optional[str] = None
     detail: Optional[str] = None
+    # The filtering reasons name what dropped it: `group` or `acl`, its `direction`
+    # (ingress/egress, inbound/outbound) and `rule`, the 0-based index, None for "no rule
+    # matched". Left out of the JSON for every other reason (version-1 shape).
+    group: Optional[str] = None
+    acl: Optional[str] = None
+    direction: Optional[str] = None
+    rule: Optional[int] = None
 
     def to_json(self) -> dict:
-        return {"code": self.code, "where": self.where, "table": self.table, "detail": self.detail}
+        doc = {"code": self.code, "where": self.where, "table": self.table, "detail": self.detail}
+        if self.code in (SECURITY_GROUP_DENY, NETWORK_ACL_DENY):
+            doc.update({"group" if self.code == SECURITY_GROUP_DENY else "acl": self.group or self.acl,
+                        "direction": self.direction, "rule": self.rule})
+        return doc
 
 
 @dataclass

@@ -64,3 +64,13 @@ def test_damaged_v2_state_is_refused(damage, words):
     damage(d)
     with pytest.raises(BadModel, match=words):
         lab_from_dict(d)
+
+
+def test_rule_comment_round_trips():
+    from vpclab.model.filters import RuleRef
+    for ref in (RuleRef("sg", "vpc-a", "sg-web", "ingress", 3), RuleRef("sg", "vpc-a", "cvm-1", "egress", None),
+                RuleRef("acl", "vpc-b", "acl-app", "outbound", 0, "app"),
+                RuleRef("acl", "vpc-b", "acl-app", "inbound", None, "db")):
+        assert RuleRef.parse(ref.comment()) == ref
+    assert RuleRef("acl", "v", "a", "inbound", None, "db").comment() == "vpclab acl v/a inbound - db"
+    assert RuleRef.parse("vpclab nat v/x out 1") is None and RuleRef.parse("") is None
