@@ -392,9 +392,14 @@ def peering_create(vpc, peer_vpc, bandwidth, name, account, lab, as_json):
     emit({"id": p.name, "state": p.state}, as_json, lambda: click.echo(p.name))
 
 
+ACCOUNT_HELP = {"accept": "Acting account (default: the accepter VPC's, the one entitled to accept).",
+                "reject": "Acting account (default: the accepter VPC's, the one entitled to reject).",
+                "delete": "Acting account (default: the requester VPC's)."}
+
+
 def _event_command(event: str, doc: str):
     @click.argument("id")
-    @click.option("--as", "account", help="Acting account (default: the requester VPC's).")
+    @click.option("--as", "account", help=ACCOUNT_HELP[event])
     @lab_option
     @json_option
     def cmd(id, account, lab, as_json):

@@ -482,15 +482,19 @@ def events(lab: Optional[str]) -> List[dict]:
 
 
 def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optional[str],
-            change: Callable[[Lab], object], progress: Progress = None):
+            change: Callable[[Lab], object], progress: Progress = None,
+            default_actor: Optional[Callable[[Lab, object], Optional[str]]] = None):
     """Run one lifecycle operation: change the model in one transaction, then apply the difference.
 
     When the kernel is known to hold the model as it was before (the last command
     finished its apply), only plan(before) -> plan(after) is applied. Otherwise a
     command died between its state write and its apply, and this one repairs the
     kernel with a full read-back. A refusal changes nothing and is still logged.
+    `default_actor(model, peering)` names the actor logged when `actor` is None
+    (default: the requester's account).
     """
     require_root(action.split()[0])
+    default_actor = default_actor or _default_actor
     name = resolve_lab(lab)
     store = Store(name)
     with store.lock():
@@ -506,12 +510,12 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
                 before = lab_from_dict(applied) if applied is not None and applied == lab_to_dict(model) else None
                 result = change(model)
                 tx.save_model(model)
-                tx.event(model.clock, actor or _default_actor(model, result), action,
+                tx.event(model.clock, actor or default_actor(model, result), action,
                          target if target else _target(result), "ok", _detail(result))
         except Refused as e:
             with store.tx() as tx:
                 m = tx.model()
-                tx.event(m.clock, actor or _default_actor(m, m.peerings.get(target or "")), action, target,
+                tx.event(m.clock, actor or default_actor(m, m.peerings.get(target or "")), action, target,
                          f"refused: {e.code}", e.message)
             raise
         reconcile(model, store, progress, before=before)
@@ -572,7 +576,8 @@ def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=N
 def peering_event(lab, event: str, pid: str, account=None):
     check_args(lab=(lab, "str?"), event=(event, ("accept", "reject", "delete")), pid=(pid, "str"),
                account=(account, "str?"))
-    return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account))
+    return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account),
+                   default_actor=lambda m, p: lifecycle.default_account(m, p, event) if p is not None else None)
 
 
 def peering_modify(lab, pid: str, bandwidth_kbps: int, account=None):

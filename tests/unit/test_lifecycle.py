@@ -171,16 +171,30 @@ def test_an_unrelated_account_is_refused(event):
     assert unchanged(lab, lifecycle.apply_event, "pcx-ab", event, account="mallory") == PURVIEW
 
 
-def test_default_account_is_the_requester_so_a_default_accept_is_refused():
-    """CLI.md: `--as` defaults to the requester VPC's account; accepting needs `--as bob`."""
+@pytest.mark.parametrize("event, new", [("accept", ACTIVE), ("reject", REJECTED)])
+def test_accept_and_reject_default_to_the_accepter(event, new):
+    """Without --as, accept/reject act as the account entitled to them: the accepter's (bob)."""
     lab = alice_bob()
-    assert unchanged(lab, lifecycle.apply_event, "pcx-ab", "accept") == PURVIEW
-    assert unchanged(lab, lifecycle.apply_event, "pcx-ab", "reject") == PURVIEW
-    assert lifecycle.apply_event(lab, "pcx-ab", "delete").state == DELETED  # the requester may delete
+    assert lifecycle.default_account(lab, lab.peerings["pcx-ab"], event) == "bob"
+    assert lifecycle.apply_event(lab, "pcx-ab", event).state == new
 
 
-def test_cli_accept_defaults_to_the_requester(monkeypatch):
-    """`vpclab peering accept ID` without --as passes no account down, so the requester's applies."""
+@pytest.mark.parametrize("event", ["accept", "reject"])
+def test_an_explicit_wrong_account_is_still_refused(event):
+    lab = alice_bob()
+    assert unchanged(lab, lifecycle.apply_event, "pcx-ab", event, account="alice") == PURVIEW
+
+
+def test_delete_and_modify_default_to_the_requester():
+    lab = alice_bob()
+    p = lab.peerings["pcx-ab"]
+    assert lifecycle.default_account(lab, p, "delete") == "alice"
+    assert lifecycle.default_account(lab, p, "modify") == "alice"
+    assert lifecycle.apply_event(lab, "pcx-ab", "delete").state == DELETED
+
+
+def test_cli_accept_without_as_acts_as_the_accepter(monkeypatch):
+    """`vpclab peering accept ID` without --as passes no account down; the accepter's applies."""
     from click.testing import CliRunner
 
     from vpclab import cli, controller
@@ -195,7 +209,8 @@ def test_cli_accept_defaults_to_the_requester(monkeypatch):
     monkeypatch.setattr(controller, "peering_event", fake_event)
     r = CliRunner().invoke(cli.cli, ["peering", "accept", "pcx-ab"])
     assert seen == {"event": "accept", "pid": "pcx-ab", "account": None}
-    assert isinstance(r.exception, Refused) and r.exception.code == PURVIEW
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == "pcx-ab ACTIVE"
 
 
 def test_create_only_by_the_requester_account():
@@ -307,7 +322,7 @@ def test_refused_operations_leave_the_model_unchanged():
         (lifecycle.create, ("vpc-a", "vpc-a")),  # self
         (lifecycle.create, ("vpc-a", "vpc-nope")),  # unknown VPC
         (lifecycle.create, ("vpc-a", "vpc-c"), {"account": "carol"}),  # wrong account
-        (lifecycle.apply_event, ("pcx-ab", "accept")),  # default account = requester
+        (lifecycle.apply_event, ("pcx-ab", "accept"), {"account": "alice"}),  # the requester may not
         (lifecycle.apply_event, ("pcx-zz", "delete")),
         (lifecycle.modify, ("pcx-ab", 0)),  # out of range
         (lifecycle.modify, ("pcx-ab", 50_000), {"account": "bob"}),

@@ -141,11 +141,27 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
     return p
 
 
+def default_account(lab: Lab, p: Peering, event: str) -> str:
+    """The account an event acts as without `--as`: the one entitled to it.
+
+    accept and reject belong to the accepter, so they default to the accepter's
+    account (a default that could never succeed taught nothing); delete and modify
+    default to the requester's, as create does. An explicit account is never
+    replaced: a wrong one is still refused.
+    """
+    req, acc = accounts_of(lab, p)
+    step = TRANSITIONS.get((p.state, event))
+    if step is None and event in ("accept", "reject"):
+        return acc  # refused for its state anyway; the message names the state, not the account
+    return acc if step is not None and step[1] == ACCEPTER else req
+
+
 def apply_event(lab: Lab, pid: str, event: str, account: Optional[str] = None) -> Peering:
-    """accept / reject / delete; `account` None means the default (the requester's)."""
+    """accept / reject / delete; `account` None means the account entitled to the event
+    (see default_account)."""
     p = find_peering(lab, pid)
-    if account is None:  # CLI.md: --as defaults to the requester VPC's account
-        account = accounts_of(lab, p)[0]
+    if account is None:
+        account = default_account(lab, p, event)
     p.state = transition(lab, p, event, account)
     return p
 

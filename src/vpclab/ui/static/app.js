@@ -395,7 +395,7 @@ function routeRow(dst, hop, state) {
 
 function renderPeerings() {
   const actor = $("#actor"), keep = actor.value;
-  actor.replaceChildren(h("option", { value: "" }, "requester's account (default)"));
+  actor.replaceChildren(h("option", { value: "" }, "the entitled account (default)"));
   for (const a of ui.state.accounts) actor.append(h("option", { value: a }, a));
   actor.value = keep;
   const box = $("#peerings");
