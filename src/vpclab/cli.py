@@ -13,7 +13,7 @@ from typing import Optional
 
 import click
 
-from . import __version__
+from . import __version__, cli_notes, cli_status
 from .cliargs import exec_arguments, explicit_lab, usage_error
 from .errors import ExpectationFailed, Refused, VpclabError, shown
 
@@ -231,6 +231,10 @@ class progress_bar:
 def down(lab, lab_option, no_wait, as_json):
     """Remove every kernel object, process and state file of LAB (fine if already gone).
 
+    A LAB that is not running is "already down" (exit 0), unless a running lab has a
+    close name and LAB was not removed since boot: then it is taken for a typo and
+    refused (exit 2, LabNotFound, "did you mean"), and nothing is removed.
+
     By default it returns when the kernel has destroyed every namespace of the lab.
     A process vpclab did not start (a shell from `ip netns exec`, an open file, a bind
     mount) can keep a namespace alive after its name is gone: `down` still exits 0, and
@@ -240,9 +244,11 @@ def down(lab, lab_option, no_wait, as_json):
 
     if lab is not None and lab_option is not None and lab != lab_option:
         raise Refused(f"two labs named: {shown(lab)} and -l {shown(lab_option)}", code="InvalidParameter")
-    r = controller.down(lab if lab is not None else lab_option, wait=not no_wait)
+    r = controller.down(lab if lab is not None else lab_option, wait=not no_wait, typo_check=True)
     warn_held(r["held_by"])
-    emit(r, as_json, lambda: click.echo(f"lab {r['lab']} is down" if r["lab"] else "no lab is running"))
+    emit(r, as_json, lambda: click.echo(
+        "no lab is running" if not r["lab"] else
+        f"lab {r['lab']} is already down (nothing to remove)" if r["already_down"] else f"lab {r['lab']} is down"))
 
 
 def warn_held(held) -> None:
@@ -331,10 +337,12 @@ def status(lab, as_json):
               [[v["name"], v["account"], v["region"], v["cidr"],
                 ", ".join(f"{x['name']} {x['cidr']} ({x['route_table']})" for x in v["subnets"]), v["namespace"]]
                for v in s["vpcs"]])
-        table("Instances", ["instance", "kind", "ip", "port"],
-              [[f"{v['name']}/{i['name']}", i["kind"], i["ip"], i["port"]] for v in s["vpcs"] for i in v["instances"]])
+        table("Instances", ["instance", "kind", "ip", "port", "router interface"],
+              [[f"{v['name']}/{i['name']}", i["kind"], i["ip"], i["port"], i["interface"]]
+               for v in s["vpcs"] for i in v["instances"]])
         render_peerings(s["peerings"])
         render_routes(s["routes"])
+        cli_status.render(s, table)
 
     emit(s, as_json, human)
 
@@ -389,6 +397,9 @@ def peering_create(vpc, peer_vpc, bandwidth, name, account, lab, as_json):
     from . import controller
 
     p = controller.peering_create(lab, vpc, peer_vpc, bandwidth_arg(bandwidth), name, account)
+    note = cli_notes.pending_peering(controller.model_for(lab), p.name)
+    if note:
+        click.echo(note, err=True)
     emit({"id": p.name, "state": p.state}, as_json, lambda: click.echo(p.name))
 
 
@@ -468,6 +479,9 @@ def route_add(vpc, destination, next_hop, table, lab, as_json):
     if not next_hop:
         raise Refused("route add needs --next-hop (a peering of the VPC)", code="MissingParameter")
     r = controller.route_add(lab, vpc, destination, next_hop, table)
+    note = cli_notes.blackhole_route(controller.model_for(lab), vpc, table, str(r.destination), r.next_hop)
+    if note:
+        warn(note)
     emit({"vpc": vpc, "table": table, "destination": str(r.destination), "next_hop": r.next_hop}, as_json,
          lambda: click.echo(f"{vpc}/{table}: {r.destination} via {r.next_hop}"))
 
@@ -523,19 +537,21 @@ def clock_advance(duration, lab, as_json):
                                                         if expired else "")))
 
 
-@cli.command()
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab events\n  sudo vpclab events --follow     # on a projector; Ctrl-C stops")
 @lab_option
 @json_option
-def events(lab, as_json):
+@click.option("-f", "--follow", is_flag=True,
+              help="Keep printing events as they are logged, one line each (with --json, one JSON object a line), "
+                   "until Ctrl-C.")
+def events(lab, as_json, follow):
     """The lab's event log: who did what, when (lab time), with what result."""
-    from . import controller
-    from .model.units import format_duration
+    from . import cli_events, controller
 
+    if follow:
+        cli_events.follow(lab, as_json, console(), stopped=lambda msg: click.echo(msg, err=True))
+        return
     rows = controller.events(lab)
-    emit({"events": rows}, as_json, lambda: table(
-        None, ["#", "lab time", "actor", "action", "target", "result", "detail"],
-        [[e["id"], format_duration(e["lab_time"]), e["actor"] or "-", e["action"], e["target"], e["result"],
-          e["detail"]] for e in rows]))
+    emit({"events": rows}, as_json, lambda: cli_events.render_table(rows, console()))
 
 
 # ---- probes ------------------------------------------------------------------------------------
@@ -691,8 +707,10 @@ class MatrixView:
 @json_option
 def test(file, junit_path, lab, as_json):
     """Check the topology's `expect:` list with real probes (building FILE first, removing it after)."""
-    from . import probing
+    from . import outpath, probing
 
+    if junit_path:  # before any probe: a bad path is refused at once, not after the run
+        outpath.check_writable(junit_path, "JUnit XML")
     doc = probing.test(file, lab)
     if junit_path:
         probing.junit(doc, junit_path)
@@ -727,7 +745,7 @@ def doctor(as_json):
 
     rows = controller.doctor()
     doc = {"checks": [{"name": n, "ok": ok, "without": why} for n, ok, why in rows]}
-    emit(doc, as_json, lambda: table(None, ["check", "", "without it"],
+    emit(doc, as_json, lambda: table(None, ["check", "found", "without it"],
                                      [[n, "[green]ok[/]" if ok else "[red]missing[/]", "" if ok else why]
                                       for n, ok, why in rows]))
 

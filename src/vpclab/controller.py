@@ -208,6 +208,8 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
     model = loader.load(file)
     if source is not None:
         model.source = file = source
+    # Stored absolute: `ls` and `status` are read from any directory.
+    model.source = os.path.abspath(model.source) if model.source else model.source
     if dry_run and os.geteuid() != 0:
         return _from_nothing(model, "not root: showing the actions for an empty kernel")
     require_root("up")
@@ -233,6 +235,7 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
                 if digest(old) != digest(model):
                     notes.append(f"lab {model.name} keeps its live changes since {file} (see `vpclab events`); "
                                  f"`vpclab down {model.name}` first to start again from the file")
+                old.source = model.source  # the path it was built from this time, absolute
                 model = old  # same file: keep the live state (accepted peerings, routes, clock)
             else:
                 if old is not None:
@@ -277,25 +280,33 @@ def _current_or(model: Lab, store: Store) -> Lab:
     return model
 
 
-def down(lab: Optional[str], wait: bool = True) -> dict:
+def down(lab: Optional[str], wait: bool = True, typo_check: bool = False) -> dict:
     """Remove every kernel object, process and state file of the lab; fine if already gone.
 
     With `wait` (the default) it returns once the kernel has destroyed the lab's
     namespaces; without, once they are unnamed (the kernel finishes in the background).
+    With `typo_check` (the CLI), a name that is no lab but close to a running one is
+    refused (gone.py); `already_down` says the lab was not there.
     """
+    from . import gone
+
     require_root("down")
+    if lab is not None and typo_check:
+        labs = running_labs()
+        if lab not in labs:
+            gone.check_absent(lab, labs)
     if lab is None:
         labs = running_labs()
         if len(labs) != 1:
             if not labs:
-                return {"lab": None, "removed": False, "held_by": []}
+                return {"lab": None, "removed": False, "held_by": [], "already_down": True}
             raise Refused(f"{len(labs)} labs are running ({', '.join(labs)}): say which one",
                           code="InvalidParameter.LabAmbiguous")
         lab = labs[0]
     store = Store(lab)  # refuses a name that is not a lab name
     with store.lock():
         removed, held = _remove(lab, store, wait)
-    return {"lab": lab, "removed": removed, "held_by": held}
+    return {"lab": lab, "removed": removed, "held_by": held, "already_down": not removed}
 
 
 def _remove(lab: str, store: Store, wait: bool = True):
@@ -311,9 +322,13 @@ def _remove(lab: str, store: Store, wait: bool = True):
                 tx.set_status(DELETING)
         except StateError:
             pass  # a damaged state cannot be marked; it is removed all the same
+    from . import gone
+
     removed, held = _teardown(lab, store, wait)
     store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
     store.forget_lock()
+    if removed:
+        gone.mark(lab)  # a second `down` of it is "already down", never taken for a typo
     return removed, held
 
 
@@ -421,13 +436,15 @@ def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
 
 
 def status(lab: Optional[str]) -> dict:
+    from . import kernelnames
+
     name = resolve_lab(lab)
     tx = Store(name).read()
     try:
         model, st = tx.model(), tx.status
     finally:
         tx.close()
-    return {
+    doc = {
         "lab": name,
         "status": st,
         "clock": model.clock,
@@ -443,6 +460,16 @@ def status(lab: Optional[str]) -> dict:
         "peerings": peering_rows(model),
         "routes": route_rows(model),
     }
+    # What `ip rule` / `ip route` in the routers call them (kernelnames.py): new keys only.
+    for v in doc["vpcs"]:
+        kn = kernelnames.subnets(model, v["name"])
+        for sub in v["subnets"]:
+            sub.update(kn[sub["name"]])
+        for i in v["instances"]:
+            i["interface"] = names.instance_port(name, i["name"])
+    for row in doc["peerings"]:
+        row.update(kernelnames.peering(model, model.peerings[row["id"]]))
+    return doc
 
 
 def ls() -> List[dict]:
@@ -465,7 +492,7 @@ def ls() -> List[dict]:
             continue  # its first `up` has not written the model yet
         out.append({"lab": name, "vpcs": len(model.vpcs), "instances": len(model.instances()),
                     "peerings": len(model.peerings), "status": st,
-                    "source": os.path.abspath(model.source) if model.source else None})
+                    "source": model.source or None})  # absolute since `up` stores it so
     return out
 
 
@@ -617,9 +644,9 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     if "/" in ref:
         find_ref(model, ref, "instance")
         vpc, _, inst = ref.partition("/")
-        ns = names.instance_ns(name, vpc, inst)
+        ns, hostname = names.instance_ns(name, vpc, inst), f"{inst}.{vpc}"
     elif ref in model.vpcs:
-        ns = names.vpc_ns(name, ref)
+        ns, hostname = names.vpc_ns(name, ref), ref
     else:
         refs = [i.ref for i in model.instances()] + list(model.vpcs)
         raise NotFound(f"'{shown(ref)}' is neither an instance (<vpc>/<instance>) nor a VPC of lab {name}",
@@ -632,6 +659,9 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
         raise NotFound(f"namespace {ns} of lab {name} is missing", code="ResourceNotFound",
                        hint="`vpclab up FILE` rebuilds what is missing")
     netns.private_sysfs()
+    from .nsenter import own_hostname
+
+    own_hostname(hostname)  # its own UTS namespace: `hostname` and a shell's prompt say cvm-1.vpc-a
     env = dict(os.environ, VPCLAB_LAB=name)  # the mark by which `down` knows the process is the lab's
     try:
         os.execvpe(argv[0], argv, env)

@@ -283,8 +283,9 @@ class Tx:
 
     EVENT_KEYS = ("id", "wall", "lab_time", "actor", "action", "target", "result", "detail")
 
-    def events(self) -> List[dict]:
-        rows = self._rows(f"SELECT {', '.join(self.EVENT_KEYS)} FROM events ORDER BY id")
+    def events(self, after: int = 0) -> List[dict]:
+        """The event log in order; `after` an id: only the events logged after it (`events --follow`)."""
+        rows = self._rows(f"SELECT {', '.join(self.EVENT_KEYS)} FROM events WHERE id > ? ORDER BY id", (after,))
         for r in rows:
             if not (isinstance(r[0], int) and all(isinstance(x, (int, float)) for x in r[1:3])
                     and all(x is None or isinstance(x, str) for x in r[3:])):
