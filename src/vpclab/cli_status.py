@@ -12,11 +12,11 @@ def kernel_rows(s: dict) -> list:
     for v in s["vpcs"]:
         for sub in v["subnets"]:
             rows.append([f"subnet {v['name']}/{sub['name']}", ", ".join(sub["interfaces"]) or "-",
-                         f"{v['name']}: {sub['rule']} ({sub['route_table']})"])
+                         f"{v['name']}: {sub['rule_priority']}: {sub['rule']} (route table {sub['route_table']})"])
     for p in s["peerings"]:
         ends = ", ".join(f"{vpc} {addr}" for vpc, addr in p["addresses"].items())
         if p["in_kernel"]:
-            where = f"{p['vpc']} and {p['peer_vpc']}: {p['rule']}; link {ends}"
+            where = f"{p['vpc']} and {p['peer_vpc']}: {p['rule_priority']}: {p['rule']}; link {ends}"
         else:
             where = f"not in the kernel while {p['state']} (routes through it are blackholes)"
         rows.append([f"peering {p['id']}", p["interface"], where])

@@ -22,21 +22,22 @@ from .plan.planner import (
 
 
 def subnets(lab: Lab, vpc_name: str) -> Dict[str, dict]:
-    """{subnet: {"table_id", "rule", "interfaces"}}: the kernel table its route table is,
-    the `ip rule` line that selects it, and the router-side veth of each instance in it."""
+    """{subnet: {"table_id", "rule", "rule_priority", "interfaces"}}: the kernel table its
+    route table is, the `ip rule` that selects it (as `ip rule` prints it after
+    `PRIORITY:`), and the router-side veth of each instance in it."""
     vpc = lab.vpcs[vpc_name]
     tids = table_ids(vpc)
     out = {}
     for k, s in enumerate(vpc.subnets.values()):
         tid = tids[s.route_table]
-        out[s.name] = {"table_id": tid, "rule": f"{SUBNET_RULE_PRIO + k}: from {s.cidr} lookup {tid}",
+        out[s.name] = {"table_id": tid, "rule": f"from {s.cidr} lookup {tid}", "rule_priority": SUBNET_RULE_PRIO + k,
                        "interfaces": [names.instance_port(lab.name, i.name) for i in vpc.instances.values()
                                       if i.subnet == s.name]}
     return out
 
 
 def peering(lab: Lab, p: Peering) -> dict:
-    """{"interface", "in_kernel", "addresses": {vpc: addr}, "ingress_table", "rule"} of a peering.
+    """{"interface", "in_kernel", "addresses": {vpc: addr}, "ingress_table", "rule", "rule_priority"}.
 
     The veth has the same name in both VPC routers; it exists only while the peering is
     ACTIVE (a route through it is a blackhole otherwise)."""
@@ -45,4 +46,5 @@ def peering(lab: Lab, p: Peering) -> dict:
     req, acc = link_addresses(p)
     return {"interface": port, "in_kernel": p.state == ACTIVE,
             "addresses": {p.vpc: f"{req}/30", p.peer_vpc: f"{acc}/30"},
-            "ingress_table": table, "rule": f"{PEERING_RULE_PRIO + p.index}: from all iif {port} lookup {table}"}
+            "ingress_table": table, "rule": f"from all iif {port} lookup {table}",
+            "rule_priority": PEERING_RULE_PRIO + p.index}

@@ -169,8 +169,8 @@ def test_kernel_names_of_subnets_and_peerings():
     lab = loader.load(str(TWO))
     subs = kernelnames.subnets(lab, "vpc-b")
     assert subs["app"]["table_id"] == 100 and subs["app"]["interfaces"] == ["two-i-cvm-1"]
-    assert subs["data"]["rule"].endswith("from 10.1.2.0/24 lookup 100")
+    assert (subs["data"]["rule_priority"], subs["data"]["rule"]) == (20001, "from 10.1.2.0/24 lookup 100")
     p = kernelnames.peering(lab, lab.peerings["pcx-ab"])
     assert p["interface"] == "two-p-pcx-ab" and p["in_kernel"]
     assert p["addresses"] == {"vpc-a": "169.254.0.1/30", "vpc-b": "169.254.0.2/30"}
-    assert p["rule"].endswith("from all iif two-p-pcx-ab lookup 90")
+    assert (p["rule_priority"], p["rule"]) == (1000, "from all iif two-p-pcx-ab lookup 90")
