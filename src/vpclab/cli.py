@@ -750,28 +750,42 @@ def doctor(as_json):
                                       for n, ok, why in rows]))
 
 
-@cli.command(epilog="\b\nExamples:\n  vpclab graph -f topologies/03-hub-spokes.yaml -o hub.svg\n  sudo vpclab graph > lab.dot")
+@cli.command(epilog="\b\nExamples:\n  vpclab graph -f topologies/03-hub-spokes.yaml -o hub.png\n  sudo vpclab graph > lab.dot\n"
+                    "  vpclab graph -f topologies/02-one-way-route.yaml --probe vpc-a/cvm-1 vpc-b/cvm-1 -o why.png\n"
+                    "  sudo vpclab graph --probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 -o probe.svg")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False), help="From a topology file instead of a lab.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write DOT, or SVG/PNG by extension (Graphviz).")
 @lab_option
+@click.option("--probe", nargs=2, metavar="SRC DST",
+              help="Draw this probe's path both ways and where it stopped (a real probe on a lab; explain's "
+                   "answer with -f).")
+@proto_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print the graph as one JSON document: its nodes (regions, VPCs, subnets, instances) and edges.")
-def graph(file, output, lab, as_json):
+def graph(file, output, lab, probe, proto, port, as_json):
     """A topology diagram: DOT always; SVG or PNG when Graphviz is installed.
 
-    With --json, the same graph as data (and -o still writes the diagram).
+    Each VPC's router lists its route tables; each peering is a box joined to both
+    routers, the side with no route back red and dashed; CLBs point at their
+    backends; a legend explains it all. With --json, the same graph as data (and -o
+    still writes the diagram); with --probe, --json adds the probe's result.
     """
-    from . import controller, graph as g
+    from . import cli_graph, controller, graph as g
 
     model = controller.model_for(lab, file)
+    overlay = cli_graph.verdict(probe, proto, port, file, lab)
+    text = g.dot(model, overlay)
     if output:
-        g.write(g.dot(model), output)
+        g.write(text, output)
     if as_json:
-        emit(dict(g.to_json(model), output=output), True)
+        doc = dict(g.to_json(model), output=output)
+        if overlay is not None:
+            doc["probe"] = overlay
+        emit(doc, True)
     elif output:
         click.echo(output)
     else:
-        click.echo(g.dot(model), nl=False)
+        click.echo(text, nl=False)
 
 
 # ---- ui ----------------------------------------------------------------------------------------

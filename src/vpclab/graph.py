@@ -20,7 +20,15 @@ def subnet_id(vpc: str, subnet: str) -> str:
     return f"subnet:{vpc}/{subnet}"
 
 
-def dot(lab: Lab) -> str:
+def dot(lab: Lab, overlay=None) -> str:
+    """The diagram (graph_draw.py); `overlay`: a probe's or explain's JSON result to draw on it."""
+    from . import graph_draw
+
+    return graph_draw.dot(lab, overlay)
+
+
+def plain_dot(lab: Lab) -> str:
+    """The first, plain diagram (kept for comparison; `dot` draws the teaching one)."""
     out = [f"graph {_q('vpclab-' + lab.name)} {{", '  graph [rankdir=LR fontname="Helvetica"];',
            '  node [fontname="Helvetica" shape=box style=rounded];', '  edge [fontname="Helvetica"];']
     regions = {}
