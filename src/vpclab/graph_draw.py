@@ -28,7 +28,7 @@ from .model.types import ACTIVE, PENDING, Lab, Peering
 
 GREEN, RED, ORANGE, GREY, BLUE = "#1a7f37", "#cf222e", "#bc4c00", "#8c959f", "#0969da"
 FORWARD, RETURN = "#0969da", "#8250df"
-ACCOUNT_FILLS = ["#f6f8fa", "#fff8c5", "#ddf4ff", "#fbefff", "#dafbe1", "#ffebe9", "#fff1e5"]
+ACCOUNT_FILLS = ["#ddf4ff", "#fff8c5", "#fbefff", "#fff1e5", "#eaeef2", "#f0f9ff"]  # blue, yellow, purple, ...; never green or red (states)
 STATE_FILLS = {ACTIVE: "#dafbe1", PENDING: "#fff8c5"}
 
 

@@ -159,3 +159,14 @@ def test_down_of_a_typo_is_refused_and_down_stays_idempotent(tmp_path):
     # A name close to no running lab (never run): `down` is a harmless no-op.
     never = "z" + "".join(random.choices(string.ascii_lowercase, k=7))
     assert run_json("down", never)["already_down"] is True
+
+
+def test_graph_probe_on_a_lab_draws_a_real_probe(mklab, tmp_path):
+    lab, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
+    doc = run_json("graph", "-l", lab, "--probe", "vpc-a/cvm-1", "vpc-b/cvm-1")
+    assert doc["probe"]["result"] == "no-return" and doc["probe"]["return"]["last_hop"] == "vpc-b"
+    dot = run("graph", "-l", lab, "--probe", "vpc-a/cvm-1", "vpc-b/cvm-1", check=0).stdout
+    assert '"vpc-b" -- "probe:stop"' in dot and "the reply stopped here" in dot
+    run("route", "add", "vpc-b", "--destination", "10.0.0.0/16", "--next-hop", "pcx-ab", "-l", lab, check=0)
+    fixed = run("graph", "-l", lab, "--probe", "vpc-a/cvm-1", "vpc-b/cvm-1", check=0).stdout
+    assert "probe:stop" not in fixed and "no route back" not in fixed and ">reachable<" in fixed
