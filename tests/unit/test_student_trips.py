@@ -174,3 +174,26 @@ def test_kernel_names_of_subnets_and_peerings():
     assert p["interface"] == "two-p-pcx-ab" and p["in_kernel"]
     assert p["addresses"] == {"vpc-a": "169.254.0.1/30", "vpc-b": "169.254.0.2/30"}
     assert (p["rule_priority"], p["rule"]) == (1000, "from all iif two-p-pcx-ab lookup 90")
+
+
+# ---- the guides' closing questions have answers -------------------------------------------------------
+
+
+GUIDES = sorted((ROOT / "lab").glob("*/guide.md"))
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.parent.name)
+def test_every_guide_closes_with_questions_and_collapsed_answers(guide):
+    text = guide.read_text()
+    q = text.rfind("Question")
+    assert q != -1, "no closing questions"
+    block = re.search(r"<details>\n<summary>Answers</summary>\n(.*?)\n</details>", text[q:], re.S)
+    assert block, "the answers are not in a collapsed <details> section after the questions"
+    assert "```sh" not in block.group(1)  # the guide test runs sh blocks: answers hold no commands to run
+
+
+def test_the_lab_readme_explains_ip_rule_and_ip_route():
+    text = (ROOT / "lab" / "README.md").read_text()
+    section = text[text.index("## Reading `ip rule` and `ip route`"):]
+    for word in ("proto 77", "blackhole", "169.254", "throw", "table 90", "lookup 100", "`main`"):
+        assert word in section, word
