@@ -349,10 +349,11 @@ def test_reject_quota_duplicates_and_unknown_ids(mklab):
     refused(lab, QUOTA, "peering", "create", "--vpc", "hub", "--peer-vpc", "v11")
     refused(lab, QUOTA, "peering", "create", "--vpc", "v11", "--peer-vpc", "hub")
 
-    # Only the accepter may reject; a rejected request is terminal and frees its slot.
-    refused(lab, PURVIEW, "peering", "reject", ids[1])
+    # Only the accepter may reject (without --as, reject acts as the accepter); a rejected
+    # request is terminal and frees its slot.
     refused(lab, PURVIEW, "peering", "reject", ids[1], "--as", "a")
-    assert run_json("peering", "reject", ids[1], "--as", "b", "-l", lab)["state"] == "REJECTED"
+    assert run_json("peering", "reject", ids[1], "-l", lab)["state"] == "REJECTED"
+    assert run_json("events", "-l", lab)["events"][-1]["actor"] == "b"
     refused(lab, STATE_CHANGE, "peering", "accept", ids[1], "--as", "b")
     refused(lab, STATE_CHANGE, "peering", "reject", ids[1], "--as", "b")
     refused(lab, STATE_CHANGE, "peering", "delete", ids[1], "--as", "b")
