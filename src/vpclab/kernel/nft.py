@@ -91,3 +91,18 @@ def tables(ns: str, ctx=None) -> List[Tuple[str, str]]:
     if rc != 0 or not isinstance(out, dict):
         return []
     return [(o["table"]["family"], o["table"]["name"]) for o in out.get("nftables", []) if "table" in o]
+
+
+def counters(ns: str, ctx=None) -> dict:
+    """{comment: (packets, bytes)} of every commented rule with a counter in vpclab's table of
+    `ns` ({} without the table). Comments of model rules parse with model.filters.RuleRef."""
+    out = {}
+    for o in table(ns, ctx) or ():
+        r = o.get("rule")
+        if not r or not r.get("comment"):
+            continue
+        for e in r.get("expr", ()):
+            c = e.get("counter") if isinstance(e, dict) else None
+            if isinstance(c, dict):
+                out[r["comment"]] = (c.get("packets", 0), c.get("bytes", 0))
+    return out
