@@ -9,6 +9,7 @@ implies it, counters without their values).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from typing import Iterable, List, Optional, Sequence, Union
@@ -47,29 +48,34 @@ def jump(chain: str) -> Expr:
     return {"jump": {"target": chain}}
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse(text: str):
+    """(network as int, prefix length, its nft JSON form) of a CIDR or address, parsed once."""
+    net = ipaddress.IPv4Network(text, strict=False)
+    form = str(net.network_address) if net.prefixlen == 32 else \
+        {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+    return int(net.network_address), net.prefixlen, form
+
+
 def _net(n: Net):
-    net = ipaddress.IPv4Network(str(n), strict=False)
-    if net.prefixlen == 32:
-        return str(net.network_address)
-    return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+    return _parse(str(n))[2]
 
 
 def addresses(nets: Iterable[Net]):
     """The right side matching any of `nets`: a plain value for one, else an anonymous set
     in address order (how the kernel gives an interval set back)."""
-    uniq = sorted({ipaddress.IPv4Network(str(n), strict=False) for n in nets},
-                  key=lambda n: (int(n.network_address), n.prefixlen))
+    uniq = sorted({_parse(str(n))[:2]: _parse(str(n))[2] for n in nets}.items())
     if not uniq:
         raise ValueError("no addresses")
     if len(uniq) == 1:
-        return _net(uniq[0])
-    return {"set": [_net(n) for n in uniq]}
+        return uniq[0][1]
+    return {"set": [form for _, form in uniq]}
 
 
 def addr_match(which: Expr, nets: Sequence[Net], op: str = "==") -> List[Expr]:
     """Match the address against `nets`; nothing at all for 0.0.0.0/0 (every IPv4 address)."""
     nets = list(nets)
-    if any(ipaddress.IPv4Network(str(n), strict=False).prefixlen == 0 for n in nets):
+    if any(_parse(str(n))[1] == 0 for n in nets):
         return [] if op == "==" else [match(which, _net("0.0.0.0/0"), op)]
     return [match(which, addresses(nets), op)]
 
