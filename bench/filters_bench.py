@@ -5,8 +5,8 @@
    `up` of the same lab without filters (goal <= 1.5x). In-process (controller.up), the
    two builds alternating, `down` between them.
 2. A live `sg rule add` in-process (controller.operate with the one model change: goal
-   <= 50 ms), against `down` + `up` of the same change; and the kernel part alone
-   (plan before -> plan after, diff, engine.apply of what changed).
+   <= 50 ms), against `down` + `up` of the same change; and the scoped path a live
+   filter command can take (plan.filters.vpc_rulesets before and after, diff, apply).
 3. nft transactions per namespace, counted by vpclab.kernel.nft.TRANSACTIONS.
 
     sudo .venv/bin/python bench/filters_bench.py [--reps N] [--vpcs N]
@@ -33,6 +33,7 @@ from vpclab import controller  # noqa: E402
 from vpclab.kernel import engine, nft  # noqa: E402
 from vpclab.model.filters import FilterRule  # noqa: E402
 from vpclab.plan import diff as plandiff  # noqa: E402
+from vpclab.plan import filters  # noqa: E402
 
 GROUP = {"ingress": [{"proto": "tcp", "port": 22, "source": "10.0.0.0/8", "action": "accept"},
                      {"proto": "tcp", "port": 80, "source": "0.0.0.0/0", "action": "accept"},
@@ -116,9 +117,10 @@ def main() -> int:
                         after = controller.load_model(lab)
                         after.vpcs["vpc-00"].security_groups["sg-app"].ingress.append(
                             FilterRule("udp", (54, 54), "10.0.0.0/8", "accept"))
-                        want, have = controller.desired(after).objects, controller.desired(before).objects
-                        acts = plandiff.diff(want, have)
-                        apply_t.append(timed(lambda: engine.apply(acts)))
+                        t = time.perf_counter()  # one VPC's tables before and after, diffed, applied
+                        acts = plandiff.diff(filters.vpc_rulesets(after, "vpc-00"), filters.vpc_rulesets(before, "vpc-00"))
+                        engine.apply(acts)
+                        apply_t.append(time.perf_counter() - t)
                 finally:
                     controller.down(lab)
             # down + up of the same change
@@ -138,7 +140,8 @@ def main() -> int:
     print(f"  up with filters                 {med(filt_t)}")
     print(f"  ratio filtered / plain          {ratio:.2f}  (goal <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'})")
     print(f"  live sg rule add (operate)      {med(live_t)}  (goal <= 0.050: {'met' if live <= 0.05 else 'MISSED'})")
-    print(f"    of which the kernel apply     {med(apply_t)}")
+    print(f"  the same, scoped: one VPC's tables planned, diffed, applied  {med(apply_t)}  "
+          f"(goal <= 0.050: {'met' if statistics.median(apply_t) <= 0.05 else 'MISSED'})")
     print(f"  down + up of the same change    {med(redo_t)}  ({statistics.median(redo_t) / live:.0f}x the live add)")
     print(f"  nft transactions at up: {sum(per_ns_up.values())} in {len(per_ns_up)} namespaces, "
           f"max {max(per_ns_up.values(), default=0)} per namespace")

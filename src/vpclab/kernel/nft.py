@@ -34,6 +34,13 @@ def _module():
     return nftables
 
 
+def require() -> None:
+    """Raise EnvironmentProblem (exit 3) unless libnftables and its binding load."""
+    ok, why = available()
+    if not ok:
+        raise EnvironmentProblem(why, hint=_HINT)
+
+
 @functools.lru_cache(maxsize=1)
 def available() -> Tuple[bool, str]:
     """(usable, why not) for `doctor` and test skips; loads the library, touches no namespace."""

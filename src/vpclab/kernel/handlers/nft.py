@@ -90,6 +90,7 @@ class NftHandler(Handler):
         goes on with links, addresses and routes (rules name interfaces, they need none)."""
         if not actions:
             return
+        nft.require()  # no binding: refuse here, not from a worker after the rest is built
         _mark(s)  # before the first table: a run killed after it still gets its tables read back
         pool = ThreadPoolExecutor(max_workers=min(WORKERS, len(actions)), thread_name_prefix="vpclab-nft")
         futures = [pool.submit(self._replace, a) for a in actions]
