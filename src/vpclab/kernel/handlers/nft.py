@@ -43,6 +43,21 @@ def commands(rs: Ruleset) -> List[dict]:
     return out
 
 
+def commands_text(rs: Ruleset) -> str:
+    """`commands(rs)` as the JSON text libnftables reads, the rules' expressions pasted in
+    as the canonical text the plan keeps (no decoding and encoding again per rule)."""
+    head = [json.dumps(c) for c in commands(Ruleset(rs.ns, tuple(NftChain(c.name, (), c.hook, c.type, c.prio,
+                                                                          c.policy) for c in rs.chains)))]
+    base = json.dumps(BASE)[1:-1]
+    rules = []
+    for c in rs.chains:
+        chain = json.dumps(c.name)
+        for expr, comment in c.rules:
+            extra = f',"comment":{json.dumps(comment)}' if comment else ""
+            rules.append(f'{{"add":{{"rule":{{{base},"chain":{chain},"expr":{expr}{extra}}}}}}}')
+    return '{"nftables":[' + ",".join(head + rules) + "]}"
+
+
 DELETE = [{"add": {"table": nft.TABLE}}, {"delete": {"table": nft.TABLE}}]
 
 
@@ -83,7 +98,7 @@ class NftHandler(Handler):
     kind = "nft"
 
     def _replace(self, a) -> None:
-        nft.transact(a.obj.ns, commands(a.obj), what=a.obj.describe())
+        nft.transact(a.obj.ns, commands_text(a.obj), what=a.obj.describe())
 
     def prepare(self, s, actions) -> None:
         """Every namespace exists: send the tables from WORKERS threads while the engine
