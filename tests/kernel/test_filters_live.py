@@ -257,3 +257,11 @@ def test_a_live_group_change_replaces_one_namespaces_table_in_one_transaction(mk
     assert dict(nft.TRANSACTIONS) == {ns(lab, WEB): 1}
     assert probe(lab, B, WEB[2]).replied
     assert counters(ns(lab, WEB))["vpclab sg vpc-a/sg-web ingress 0"][0] >= 1
+
+
+def test_doctor_tries_nftables_in_a_throwaway_namespace():
+    from vpclab.kernel import features
+
+    got = {name: (ok, why) for name, ok, why in features.detect()}
+    assert got["nftables"][0] is True  # this module runs only where the binding loads
+    assert "security groups" in got["nftables"][1]
