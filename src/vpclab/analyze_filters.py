@@ -226,7 +226,8 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
         answer = "the datagram is answered by ICMP port unreachable" if proto == "udp" else \
             "the SYN is answered by RST"
         note = A.Reason(A.NO_LISTENER, t.ref, None, f"nothing listens on {proto}/{port} at {t.ref}: {answer}")
-    back = _reply(lab, s, arrival, proto, port)
+    # A closed UDP port answers with ICMP port unreachable: that is the packet the ACLs see.
+    back = _reply(lab, s, arrival, "icmp" if note is not None and proto == "udp" else proto, port)
     seen = arrival.seen_source
     if not back.ok:
         return verdict(A.NO_RETURN, A.Leg(True, t.ref, fpath), A.Leg(False, back.last or back.path[-1], back.path),

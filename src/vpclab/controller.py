@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from . import analyze, analyze_filters, loader
+from . import analyze, analyze_filters, filters_view, loader
 from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
 from .model import lifecycle, rules
 from .model.types import Lab
@@ -429,7 +429,7 @@ def status(lab: Optional[str]) -> dict:
         model, st = tx.model(), tx.status
     finally:
         tx.close()
-    return {
+    return filters_view.extend_status({
         "lab": name,
         "status": st,
         "clock": model.clock,
@@ -444,7 +444,7 @@ def status(lab: Optional[str]) -> dict:
                  for v in model.vpcs.values()],
         "peerings": peering_rows(model),
         "routes": route_rows(model),
-    }
+    }, model)
 
 
 def ls() -> List[dict]:
