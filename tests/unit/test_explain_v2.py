@@ -334,3 +334,11 @@ def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
     with pytest.raises(Refused) as e:  # probes do not send from or to the Internet's hosts (yet): a refusal
         controller.check_ends(loader.load(path), "vpc-a/web-a", "internet/web")
     assert e.value.code == "InstanceNotFound"
+
+
+def test_public_destinations_for_a_matrix():
+    from vpclab.analyze_filters import public_destinations
+
+    lab = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
+    assert public_destinations(lab) == ["internet/web", "203.0.113.10", "203.0.113.30"]
+    assert public_destinations(loader.load(ROOT / "topologies" / "01-two-vpcs.yaml")) == []
