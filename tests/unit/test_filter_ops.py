@@ -5,6 +5,7 @@ it was (compared through the state codec, field by field)."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -223,3 +224,17 @@ def test_fuzz_operations_succeed_or_refuse(which, args):
         loader.rules.validate(lab)  # what was accepted is still a valid lab
         from vpclab.model import filter_rules
         assert filter_rules.validate(lab) == []
+
+
+def test_route_add_to_a_nat_gateway_live_and_its_state():
+    from vpclab.model import lifecycle
+
+    lab = loader.load(Path(__file__).resolve().parents[2] / "topologies" / "06-internet-vs-peering.yaml")
+    r = lifecycle.add_route(lab, "vpc-a", "198.51.100.0/24", "nat-a")
+    assert lifecycle.route_state(lab, r) == "active"
+    assert analyze.explain(lab, "vpc-a/web-a", "internet/web").seen_source == "203.0.113.10"  # not that range
+    refused(lab, "InvalidParameterValue.RouteNextHopInvalid", lifecycle.add_route, "vpc-b", "0.0.0.0/0", "nat-a")
+    refused(lab, "InvalidParameterValue.VpcCidrConflict", lifecycle.add_route, "vpc-a", "10.0.9.0/24", "nat-a")
+    refused(lab, "InvalidParameterValue.Duplicate", lifecycle.add_route, "vpc-a", "198.51.100.0/24", "nat-a")
+    lifecycle.add_route(lab, "vpc-a", "0.0.0.0/0", "nat-a")  # now web-a's Internet traffic takes the gateway
+    assert analyze.explain(lab, "vpc-a/web-a", "internet/web").seen_source == "203.0.113.20"
