@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import analyze
+from .api_filters import FilterOperations
 from .errors import Refused, shown
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
@@ -77,8 +78,9 @@ class Verdict(analyze.Verdict):
     def from_json(cls, doc: dict) -> "Verdict":
         return cls(doc["src"], doc["dst"], doc["proto"], doc.get("port"), doc["result"], Leg(**doc["forward"]),
                    Leg(**doc["return"]), Reason(**(doc.get("reason") or {})), doc.get("rtt_ms"),
-                   Reason(**doc["note"]) if doc.get("note") else None, doc.get("explain"), doc.get("observed"),
-                   doc.get("mismatch"), doc.get("expected"), doc.get("ok"))
+                   Reason(**doc["note"]) if doc.get("note") else None, seen_source=doc.get("seen_source"),
+                   explain=doc.get("explain"), observed=doc.get("observed"), mismatch=doc.get("mismatch"),
+                   expected=doc.get("expected"), ok=doc.get("ok"))
 
     def describe(self) -> str:
         """Several lines for people: the verdict, both paths, the reason."""
@@ -251,7 +253,7 @@ def _down_all() -> None:
 # ---- the lab ------------------------------------------------------------------------------------
 
 
-class Lab:
+class Lab(FilterOperations):
     """A running lab. Build one with `Lab.up(path)`; use it in a `with` block to always remove it."""
 
     def __init__(self, name: str, source: Optional[str] = None, owned: bool = False,
