@@ -69,8 +69,9 @@ def subnet_label(vpc, subnet) -> str:
     return f"\\nacl: {acl.name}" if acl is not None else ""
 
 
-def dot_lines(lab: Lab) -> List[str]:
-    """The Internet, its hosts and the NAT gateways, with their links to the VPC routers."""
+def dot_lines(lab: Lab, router=lambda vpc: vpc) -> List[str]:
+    """The Internet, its hosts and the NAT gateways, with their links to the VPC routers
+    (`router(vpc)` is a router's node id in the diagram)."""
     net = lab.internet
     if net is None:
         return []
@@ -83,10 +84,10 @@ def dot_lines(lab: Lab) -> List[str]:
         for n in v.nat_gateways.values():
             nid = f"nat:{v.name}/{n.name}"
             out.append(f"  {_q(nid)} [label={_q(f'{n.name} (NAT) {n.eip}')} shape=hexagon];")
-            out.append(f"  {_q(v.name)} -- {_q(nid)} -- internet [style=dashed];")
+            out.append(f"  {_q(router(v.name))} -- {_q(nid)} -- internet [style=dashed];")
         if any(i.eip is not None for i in v.instances.values()):
             eips = ", ".join(str(i.eip) for i in v.instances.values() if i.eip is not None)
-            out.append(f"  {_q(v.name)} -- internet [label={_q('EIP ' + eips)} style=dashed];")
+            out.append(f"  {_q(router(v.name))} -- internet [label={_q('EIP ' + eips)} style=dashed];")
     return out
 
 

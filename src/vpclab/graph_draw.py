@@ -23,6 +23,8 @@ from __future__ import annotations
 from html import escape
 from typing import Dict, List, Optional, Tuple
 
+from .filters_view import dot_lines, subnet_label
+from .filters_view import instance_label as v2_instance_label
 from .model.lifecycle import route_state
 from .model.types import ACTIVE, PENDING, Lab, Peering
 
@@ -203,12 +205,12 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
             mark = f' color="{RED}" penwidth=3' if stop == v.name else ""
             out.append(f"      {_q(router_id(v.name))} [label={router_label(lab, v.name, stop == v.name)}{mark}];")
             for s in v.subnets.values():
-                out.append(f"      {_q(subnet_id(v.name, s.name))} [label={_q(f'{s.name} {s.cidr}')} "
+                out.append(f"      {_q(subnet_id(v.name, s.name))} [label={_q(f'{s.name} {s.cidr}' + subnet_label(v, s))} "
                            'shape=ellipse style=filled fillcolor="#eaeef2"];')
                 out.append(f"      {_q(router_id(v.name))} -- {_q(subnet_id(v.name, s.name))} [color=\"#57606a\"];")
             for i in v.instances.values():
                 imark = f' color="{RED}" penwidth=3' if stop == i.ref else ""
-                out.append(f"      {_q(i.ref)} [label={_q(instance_label(i))}{imark}];")
+                out.append(f"      {_q(i.ref)} [label={_q(instance_label(i) + v2_instance_label(i))}{imark}];")
                 out.append(f"      {_q(subnet_id(v.name, i.subnet))} -- {_q(i.ref)} [color=\"#57606a\"];")
             if ov and stop in [v.name] + [i.ref for i in v.instances.values()]:
                 note_node("      ")
@@ -235,6 +237,7 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
                 if b in v.instances:
                     out.append(f"  {_q(i.ref)} -- {_q(v.instances[b].ref)} [dir=forward color=\"{BLUE}\" "
                                "style=dashed penwidth=1.5 constraint=false];")
+    out += dot_lines(lab, router_id)  # version 2: the Internet, its hosts, NAT gateways, EIPs
     if ov:
         out.extend(overlay_edges(lab, ov, stop))
     out.append(f"  label={legend(lab, accounts, fill, ov)};")
