@@ -53,10 +53,15 @@ def test_clicking_two_instances_shows_the_verdict_of_vpclab_probe(mklab):
         text = page.inner_text("#verdict")
         assert cli["reason"]["code"] in text and "The reply stopped at vpc-b" in text
         # The animation goes out, comes back as far as the reply went, and marks where it stopped.
-        page.wait_for_selector("#overlay .stopmark", timeout=10000)
-        assert page.text_content("#overlay .stopmark text") == cli["reason"]["code"]
-        assert page.locator("#overlay .trail.fwd").count() == 1
-        assert page.locator("#overlay .trail.ret").count() == 1
+        page.wait_for_selector("#overlay .stopmark", timeout=15000)
+        assert page.text_content("#overlay .stopmark text.code") == cli["reason"]["code"]
+        assert page.get_attribute("#overlay .stopmark", "data-at") == cli["return"]["last_hop"]
+        assert "reply stopped" in page.text_content("#overlay .stopmark text.words")
+        assert page.get_attribute("#overlay", "data-source") == ("evidence" if cli.get("evidence") else "paths")
+        # one trail segment per hop the packet moved, in the request's colour out and the reply's back
+        fwd_hops = len(cli["forward"]["path"]) - 1
+        assert page.locator("#overlay .trail.fwd").count() == fwd_hops
+        assert page.locator("#overlay .trail.ret").count() >= 1
         stop = page.inner_text("#verdict .leg.ret .hop.stop")
         assert stop.startswith(cli["return"]["last_hop"])
         assert page.errors == []

@@ -7,15 +7,6 @@ const TOKEN = document.querySelector('meta[name="vpclab-token"]').content;
 const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (sel) => document.querySelector(sel);
 
-const WHY = {
-  NO_ROUTE: "there is no route for the destination",
-  BLACKHOLE_ROUTE: "the matching route points at a peering that is not ACTIVE (a blackhole route)",
-  NOT_TRANSITIVE: "peering is not transitive: a VPC never forwards from one peering into another",
-  PEERING_NOT_ACTIVE: "the peering on the way is not ACTIVE",
-  CLB_CROSS_REGION: "a CLB cannot be reached across regions over a peering",
-  NO_LISTENER: "nothing listens on that port",
-};
-
 const ui = { state: null, src: null, dst: null, vpc: null, lastEvent: 0, matrix: null, busy: false,
              reloadTimer: null, anim: 0 };
 window.vpclabSeen = {};  // event id -> Date.now() when it reached the page (bench/ui_bench.py reads it)
@@ -249,15 +240,6 @@ function setBusy(b) {
   for (const id of ["#probe-go", "#explain-go", "#matrix-go"]) $(id).disabled = b;
 }
 
-function reasonWords(doc) {
-  const r = doc.reason || {};
-  if (!r.code) return null;
-  const which = doc.forward && doc.forward.delivered ? "The reply" : "The request";
-  let s = `${which} stopped at ${r.where || "?"}: ${WHY[r.code] || r.code}`;
-  if (r.table) s += ` (route table ${r.table})`;
-  return s + ".";
-}
-
 function legList(cls, label, leg, seen) {
   // seen: the capture points that saw this direction's packet (the probe's `evidence`), ticked.
   const div = h("div", { class: "leg " + cls });
@@ -281,7 +263,7 @@ function showVerdict(doc, kind) {
                                       (kind === "explain" ? "  (explain: from the model, no packets)" : "") +
                                       (doc.rtt_ms != null ? `  rtt ${doc.rtt_ms} ms` : "")));
   box.append(head);
-  const words = reasonWords(doc);
+  const words = doc.animation && doc.animation.stop ? doc.animation.stop.words : null;
   const why = h("div", { class: "why" + (words ? "" : " ok") });
   why.append(h("div", {}, words || "Both ways delivered: the request arrived and the reply came back."));
   if (doc.reason && doc.reason.code) {
@@ -289,6 +271,11 @@ function showVerdict(doc, kind) {
   }
   if (doc.note && doc.note.code) why.append(h("div", { class: "muted" }, `note: ${doc.note.code} — ${doc.note.detail || ""}`));
   const seen = (dir) => doc.evidence ? new Set(doc.evidence.filter((e) => e.dir === dir).map((e) => e.at)) : null;
+  if (doc.animation) {
+    why.append(h("div", { class: "muted", id: "anim-source" }, doc.animation.source === "evidence"
+      ? "The animation follows the probe's captures, paced by their times (slowed down to be seen)."
+      : "The animation follows the analysed path (no captures to follow)."));
+  }
   box.append(why, legList("fwd", "request", doc.forward, seen("request")), legList("ret", "reply", doc["return"], seen("reply")));
   if (doc.evidence && doc.evidence.length) {
     box.append(h("h3", {}, "Seen by the captures"));
@@ -303,54 +290,56 @@ function showVerdict(doc, kind) {
 
 function clearOverlay() { ui.anim++; const o = $("#overlay"); if (o) o.replaceChildren(); }
 
-function pointsOf(path) {
-  const N = ui.state.layout.nodes;
-  return (path || []).map((hop) => N[hop]).filter(Boolean);
+function wait(ms, token) {
+  return new Promise((resolve) => setTimeout(resolve, ms)).then(() => token === ui.anim);
 }
 
-function moveAlong(pts, cls, token) {
-  // The packet visits each hop in turn; the trail grows behind it. Resolves at the last point.
+function moveDot(a, b, ms, cls, token) {
+  // One move of the packet dot from a to b in ms, its trail growing behind it.
   return new Promise((resolve) => {
     const ov = $("#overlay");
-    if (pts.length === 0 || token !== ui.anim) return resolve();
-    const trail = el("polyline", { class: "trail " + cls, points: `${pts[0][0]},${pts[0][1]}` }, ov);
-    const dot = el("circle", { class: "packet " + cls, r: 7, cx: pts[0][0], cy: pts[0][1] }, ov);
-    const HOP_MS = 320;
-    let k = 0, t0 = performance.now(), done = `${pts[0][0]},${pts[0][1]}`;
+    const trail = el("line", { class: "trail " + cls, x1: a[0], y1: a[1], x2: a[0], y2: a[1] }, ov);
+    const dot = el("circle", { class: "packet " + cls, r: 7, cx: a[0], cy: a[1] }, ov);
+    const t0 = performance.now();
     function step(now) {
-      if (token !== ui.anim) return resolve();
-      if (k >= pts.length - 1) { dot.remove(); return resolve(); }
-      const f = Math.min(1, (now - t0) / HOP_MS), a = pts[k], b = pts[k + 1];
+      if (token !== ui.anim) return resolve(false);
+      const f = Math.min(1, (now - t0) / ms);
       const x = a[0] + (b[0] - a[0]) * f, y = a[1] + (b[1] - a[1]) * f;
       dot.setAttribute("cx", x); dot.setAttribute("cy", y);
-      trail.setAttribute("points", `${done} ${x},${y}`);
-      if (f >= 1) { done += ` ${b[0]},${b[1]}`; k++; t0 = now; }
+      trail.setAttribute("x2", x); trail.setAttribute("y2", y);
+      if (f >= 1) { dot.remove(); return resolve(true); }
       requestAnimationFrame(step);
     }
     requestAnimationFrame(step);
   });
 }
 
-function stopMark(pt, label) {
-  const g = el("g", { class: "stopmark", transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
+function stopMark(pt, stop) {
+  // Where the packet stopped: a red cross, the reason's code and its words, on a white halo.
+  const g = el("g", { class: "stopmark " + (stop.dir === "reply" ? "ret" : "fwd"), "data-at": stop.at,
+                      transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
   el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
-  el("text", { x: 14, y: 24 }, g, label);
+  el("text", { class: "code", x: 14, y: 22 }, g, stop.code);
+  el("text", { class: "words", x: 14, y: 36 }, g, `${stop.dir} stopped: ${stop.short || ""}`);
 }
 
+// The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
 async function animate(doc) {
-  const token = ++ui.anim;
-  const N = ui.state.layout.nodes;
-  for (const e of doc.evidence || []) if (N[e.at]) el("circle", { class: "seen", r: 19, cx: N[e.at][0], cy: N[e.at][1] }, $("#overlay"));
-  const code = (doc.reason && doc.reason.code) || "stopped";
-  const fwd = pointsOf(doc.forward && doc.forward.path);
-  await moveAlong(fwd, "fwd", token);
-  if (token !== ui.anim) return;
-  if (doc.forward && !doc.forward.delivered) { if (fwd.length) stopMark(fwd[fwd.length - 1], code); return; }
-  const ret = pointsOf(doc["return"] && doc["return"].path);
-  await moveAlong(ret, "ret", token);
-  if (token !== ui.anim) return;
-  if (doc["return"] && !doc["return"].delivered && ret.length) stopMark(ret[ret.length - 1], code);
+  const token = ++ui.anim, N = ui.state.layout.nodes, A = doc.animation;
+  if (!A) return;
+  const ov = $("#overlay");
+  ov.dataset.source = A.source;
+  ov.dataset.done = "";
+  for (const m of A.moves) {
+    const a = N[m.from], b = N[m.to], cls = m.dir === "reply" ? "ret" : "fwd";
+    if (!a || !b) continue;  // a hop the picture does not draw
+    const ok = m.from === m.to ? await wait(m.ms, token) : await moveDot(a, b, m.ms, cls, token);
+    if (!ok) return;
+    if (m.seen) el("circle", { class: "seen " + cls, r: cls === "ret" ? 22 : 18, cx: b[0], cy: b[1], "data-at": m.to }, ov);
+  }
+  if (A.stop && N[A.stop.at]) stopMark(N[A.stop.at], A.stop);
+  ov.dataset.done = "1";
 }
 
 // ---- routes --------------------------------------------------------------------------------
