@@ -40,7 +40,7 @@ from aiohttp import web
 
 from .. import controller
 from ..errors import NotFound, Refused, VpclabError, shown
-from . import animation, layout
+from . import animation, filtering, layout
 
 STATIC = Path(__file__).parent / "static"
 HOST = "127.0.0.1"
@@ -207,7 +207,7 @@ async def no_icon(request: web.Request) -> web.Response:
 
 
 def state_doc(lab: str) -> dict:
-    st = controller.status(lab)
+    st = filtering.add_filtering(controller.status(lab), controller.load_model(lab))
     evs = controller.events(lab)
     return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
