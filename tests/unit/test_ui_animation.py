@@ -165,3 +165,33 @@ def test_the_filtering_reasons_name_the_group_or_acl_and_the_rule(reason, words)
     owner = reason.get("group") or reason.get("acl")
     if owner:
         assert a["stop"]["short"].endswith(owner)
+
+
+def _capture(at, d, t, way, what="echo-request"):
+    """A row as the probe writes it: a capture per interface (a router sees rx, then tx), extra keys."""
+    return {"at": at, "dir": d, "t_ms": t, "src": "10.0.1.10", "dst": "10.1.1.10", "if": f"{at}-if", "way": way,
+            "what": what, "role": "router" if "/" not in at else "instance"}
+
+
+def test_a_router_seen_in_and_out_is_one_stop_and_its_time_inside_paces_the_next_move():
+    rows = [_capture("vpc-a/cvm-1", REQUEST, 0.00, "tx"), _capture("vpc-a", REQUEST, 0.01, "rx"),
+            _capture("vpc-a", REQUEST, 0.05, "tx"), _capture("vpc-b", REQUEST, 0.06, "rx"),
+            _capture("vpc-b", REQUEST, 0.07, "tx"), _capture("vpc-b/cvm-1", REQUEST, 0.08, "rx")]
+    a = steps(dict(NO_RETURN, evidence=rows))
+    assert walk(a)[:4] == [(REQUEST, "vpc-a"), (REQUEST, "pcx-ab"), (REQUEST, "vpc-b"), (REQUEST, "vpc-b/cvm-1")]
+    ms = {m["to"]: m["ms"] for m in a["moves"]}
+    # vpc-a -> vpc-b took 0.05 ms from arriving at vpc-a (0.04 inside it), the longest: its two moves share it
+    assert ms["pcx-ab"] == ms["vpc-b"] > ms["vpc-b/cvm-1"]
+    assert a["stop"] == dict(a["stop"], at="vpc-b/cvm-1", dir=REPLY)  # no reply was seen leaving
+
+
+def test_an_icmp_error_is_named_in_the_words_and_not_animated_as_the_reply():
+    rows = [_capture("vpc-a/cvm-1", REQUEST, 0.0, "tx"), _capture("vpc-a", REQUEST, 0.01, "rx"),
+            _capture("vpc-a", REPLY, 0.02, "tx", "icmp net unreachable"),
+            _capture("vpc-a/cvm-1", REPLY, 0.03, "rx", "icmp net unreachable")]
+    doc = verdict("03-hub-spokes.yaml", "spoke-1/cvm-1", "spoke-2/cvm-1")
+    rows = [dict(r, at=r["at"].replace("vpc-a", "spoke-1")) for r in rows]
+    a = steps(dict(doc, evidence=rows))
+    assert walk(a) == [(REQUEST, "spoke-1")]
+    assert a["stop"]["at"] == "spoke-1" and a["stop"]["dir"] == REQUEST
+    assert a["stop"]["words"].endswith("An ICMP error came back: net unreachable, first seen at spoke-1.")

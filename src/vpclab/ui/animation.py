@@ -10,8 +10,12 @@ With `evidence` (the capture points that saw the probe's packets, in time order:
 the animation follows the evidence: the packet moves from capture point to capture
 point, passing the hops of the analysed path that lie between two of them (a peering
 has no capture point of its own), and the last capture point that saw it is where it
-stopped. Each move lasts in proportion to the time between its two captures, scaled so
-that it is watchable: at least MIN_HOP_MS, the slowest gap MAX_HOP_MS. Without
+stopped. A point seen several times in a row (a router: in on one interface, out on
+another) is one stop. Each move lasts in proportion to the time from the packet's
+arrival at one point to its arrival at the next, scaled so that it is watchable: at
+least MIN_HOP_MS, the slowest gap MAX_HOP_MS; the destination's time to answer is a
+wait before the reply sets off. An ICMP error about the flow (`what` "icmp ...") is not
+animated; the stop's words name it. Without
 evidence (`explain`, or a probe from before captures existed) it follows the analysed
 `forward` and `return` paths at an even pace, and stops at their last hop.
 
@@ -111,6 +115,8 @@ def _evidence(doc: dict) -> List[dict]:
     for k, e in enumerate(doc.get("evidence") or []):
         if not isinstance(e, dict) or not isinstance(e.get("at"), str) or e.get("dir") not in (REQUEST, REPLY):
             continue
+        if _is_error(e):
+            continue  # an ICMP error about the flow is not the flow: named in the words, not animated
         t = e.get("t_ms")
         t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
         rows.append((k, e["at"], e["dir"], t))
@@ -121,6 +127,19 @@ def _evidence(doc: dict) -> List[dict]:
         keyed.append((last, k, at, d, t))
     keyed.sort()
     return [{"at": at, "dir": d, "t_ms": t} for _, _, at, d, t in keyed]
+
+
+def _is_error(e: dict) -> bool:
+    what = e.get("what")
+    return isinstance(what, str) and what.startswith("icmp ")
+
+
+def _error_words(doc: dict) -> str:
+    """ " An ICMP error came back: net unreachable, first seen at vpc-a." when the captures saw one."""
+    for e in doc.get("evidence") or []:
+        if isinstance(e, dict) and _is_error(e) and isinstance(e.get("at"), str):
+            return f" An ICMP error came back: {e['what'][5:]}, first seen at {e['at']}."
+    return ""
 
 
 def _pace(moves: List[dict]) -> None:
@@ -147,9 +166,11 @@ def _from_evidence(doc: dict, rows: List[dict]) -> dict:
         if here is None:
             here = p["at"]
         elif p["at"] == here:
-            if turn:  # the reply leaves where the request arrived: the dot waits there, then turns
-                moves.append({"dir": direction, "from": here, "to": here, "seen": True, "t_ms": p["t_ms"],
-                              "gap_ms": gap})
+            if not turn:
+                continue  # the same point again (in on one interface, out on another): the time it
+                # arrived stays, so the next move's pace includes the time spent here
+            # the reply leaves where the request arrived: the dot waits there, then turns
+            moves.append({"dir": direction, "from": here, "to": here, "seen": True, "t_ms": p["t_ms"], "gap_ms": gap})
         else:
             hops = _through(path, here, p["at"]) + [p["at"]]
             for n, hop in enumerate(hops):
@@ -218,8 +239,8 @@ def steps(doc: dict) -> dict:
     if not plan["delivered"]:
         code = (doc.get("reason") or {}).get("code")
         at = plan["end"] or start
+        words = reason_words(doc, plan["stop_dir"], at if plan["source"] == "evidence" else None) \
+            or f"The {plan['stop_dir']} was last seen at {at}."
         stop = {"at": at, "dir": plan["stop_dir"], "code": code or "STOPPED",
-                "short": short_words(doc.get("reason") or {}, plan["stop_dir"]),
-                "words": reason_words(doc, plan["stop_dir"], at if plan["source"] == "evidence" else None)
-                or f"The {plan['stop_dir']} was last seen at {at}."}
+                "short": short_words(doc.get("reason") or {}, plan["stop_dir"]), "words": words + _error_words(doc)}
     return {"source": plan["source"], "start": start, "moves": moves, "stop": stop}
