@@ -7,6 +7,9 @@ gateways, EIPs and the Internet.
   codec writes them: proto, ports [lo, hi] or null, peer, action);
 - each instance gains `security_groups` (names, in order) and `eip` (or null);
 - the document gains `internet`: null, or {"cidr", "hosts": [{"name", "ref", "ip", "ports"}]}.
+- a route whose next hop is a NAT gateway of its VPC gets `nat: true` and the state
+  `active` (the lifecycle code of version 1 calls any next hop that is not an ACTIVE
+  peering a blackhole; a NAT gateway is always there).
 A version-1 lab gets empty lists, nulls, and no Internet: it is drawn as before.
 Pure: no store, no kernel.
 """
@@ -36,6 +39,10 @@ def add_filtering(status: dict, model: Lab) -> dict:
             inst = vpc.instances.get(i["name"])
             i["security_groups"] = list(inst.security_groups) if inst is not None else []
             i["eip"] = str(inst.eip) if inst is not None and inst.eip else None
+    for r in status.get("routes") or []:
+        vpc = model.vpcs.get(r["vpc"])
+        if vpc is not None and r["next_hop"] in vpc.nat_gateways:
+            r["nat"], r["state"] = True, "active"
     net = model.internet
     status["internet"] = None if net is None else {
         "cidr": str(net.cidr),

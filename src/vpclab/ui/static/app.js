@@ -427,7 +427,7 @@ function renderRoutes() {
     const tab = h("table", { "data-table": t });
     tab.innerHTML = "<tr><th>destination</th><th>next hop</th><th>state</th></tr>";
     tab.append(routeRow(v.cidr, "local", "active"));
-    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state));
+    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state, r.nat));
     box.append(tab);
   }
   if (acls.length) {
@@ -466,11 +466,11 @@ function ruleTable(kind, owner, direction, rules, peer) {
   return tab;
 }
 
-function routeRow(dst, hop, state) {
+function routeRow(dst, hop, state, nat) {
   const tr = h("tr", { class: state });
   const tag = h("span", { class: "tag" + (state === "blackhole" ? "" : " ok") }, state);
   const p = peeringOf(hop);
-  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "")));
+  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "") + (nat ? " (NAT gateway)" : "")));
   const td = h("td"); td.append(tag); tr.append(td);
   return tr;
 }
