@@ -105,6 +105,7 @@ function renderTopo() {
   }
   const many = L.peerings.length > 24;
   if (L.internet) drawInternet(L, base);
+  $("#legend-v2").hidden = !(L.internet || L.vpcs.some((v) => v.public || v.subnets.some((s) => s.acl)));
   const pg = el("g", { id: "topo-peerings" }, base);
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
