@@ -330,7 +330,10 @@ function showVerdict(doc, kind) {
   if (doc.evidence && doc.evidence.length) {
     box.append(h("h3", {}, "Seen by the captures"));
     const ol = h("ol");
-    for (const e of doc.evidence) ol.append(h("li", {}, `${e.at}: ${e.dir}${e.t_ms != null ? " at " + e.t_ms + " ms" : ""}` + (e.src ? ` (${e.src} → ${e.dst})` : "")));
+    for (const e of doc.evidence) {
+      ol.append(h("li", {}, `${e.at}${e.way ? " " + e.way : ""}: ${e.what || e.dir}${e.t_ms != null ? " at " + e.t_ms + " ms" : ""}` +
+                (e.src ? ` (${e.src} → ${e.dst})` : "")));
+    }
     box.append(ol);
   }
   if (doc.mismatch) box.append(h("div", { class: "err" }, "mismatch: " + doc.mismatch));
