@@ -195,3 +195,15 @@ def test_an_icmp_error_is_named_in_the_words_and_not_animated_as_the_reply():
     assert walk(a) == [(REQUEST, "spoke-1")]
     assert a["stop"]["at"] == "spoke-1" and a["stop"]["dir"] == REQUEST
     assert a["stop"]["words"].endswith("An ICMP error came back: net unreachable, first seen at spoke-1.")
+
+
+def test_a_reachable_udp_probe_answered_by_port_unreachable_animates_that_answer_as_the_reply():
+    doc = verdict("01-two-vpcs.yaml", "vpc-a/cvm-1", "vpc-b/cvm-1")
+    back = [h for h in doc["return"]["path"] if not h.startswith("pcx-")]
+    rows = [_capture(h, REQUEST, k * 0.01, "rx", "udp request") for k, h in enumerate(
+        [h for h in doc["forward"]["path"] if not h.startswith("pcx-")])] + \
+        [_capture(h, REPLY, 0.1 + k * 0.01, "rx", "icmp port unreachable") for k, h in enumerate(back)]
+    a = steps(dict(doc, evidence=rows))
+    assert a["stop"] is None
+    seen_back = [m["to"] for m in a["moves"] if m["dir"] == REPLY and m["seen"] and m["from"] != m["to"]]
+    assert seen_back == back[1:]

@@ -15,7 +15,8 @@ another) is one stop. Each move lasts in proportion to the time from the packet'
 arrival at one point to its arrival at the next, scaled so that it is watchable: at
 least MIN_HOP_MS, the slowest gap MAX_HOP_MS; the destination's time to answer is a
 wait before the reply sets off. An ICMP error about the flow (`what` "icmp ...") is not
-animated; the stop's words name it. Without
+animated (the stop's words name it), unless the probe is reachable: then it is the
+answer (UDP to a closed port), and it travels back as the reply. Without
 evidence (`explain`, or a probe from before captures existed) it follows the analysed
 `forward` and `return` paths at an even pace, and stops at their last hop.
 
@@ -112,10 +113,13 @@ def _through(path: List[str], a: str, b: str) -> List[str]:
 def _evidence(doc: dict) -> List[dict]:
     """The usable evidence rows in time order (stable: rows with equal times keep their order)."""
     rows = []
+    # A reachable probe answered by an ICMP error (UDP to a closed port: port unreachable is the
+    # reply) animates that error as its reply.
+    answered = doc.get("result") == "reachable"
     for k, e in enumerate(doc.get("evidence") or []):
         if not isinstance(e, dict) or not isinstance(e.get("at"), str) or e.get("dir") not in (REQUEST, REPLY):
             continue
-        if _is_error(e):
+        if _is_error(e) and not answered:
             continue  # an ICMP error about the flow is not the flow: named in the words, not animated
         t = e.get("t_ms")
         t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
@@ -136,6 +140,8 @@ def _is_error(e: dict) -> bool:
 
 def _error_words(doc: dict) -> str:
     """ " An ICMP error came back: net unreachable, first seen at vpc-a." when the captures saw one."""
+    if doc.get("result") == "reachable":
+        return ""
     for e in doc.get("evidence") or []:
         if isinstance(e, dict) and _is_error(e) and isinstance(e.get("at"), str):
             return f" An ICMP error came back: {e['what'][5:]}, first seen at {e['at']}."
