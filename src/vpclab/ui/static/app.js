@@ -376,8 +376,11 @@ function stopMark(pt, stop) {
                       transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
   el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
-  el("text", { class: "code", x: 14, y: 22 }, g, stop.code);
-  el("text", { class: "words", x: 14, y: 36 }, g, `${stop.dir} stopped: ${stop.short || ""}`);
+  // Near the picture's right edge the words go to the left of the cross, so they are never cut.
+  const left = pt[0] + 260 > Math.max(ui.state.layout.width, ui.view ? ui.view.x + ui.view.w : 0);
+  const at = left ? { x: -14, "text-anchor": "end" } : { x: 14 };
+  el("text", { class: "code", y: 22, ...at }, g, stop.code);
+  el("text", { class: "words", y: 36, ...at }, g, `${stop.dir} stopped: ${stop.short || ""}`);
 }
 
 // The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
