@@ -377,10 +377,12 @@ function stopMark(pt, stop) {
   el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
   // Near the picture's right edge the words go to the left of the cross, so they are never cut.
-  const left = pt[0] + 260 > Math.max(ui.state.layout.width, ui.view ? ui.view.x + ui.view.w : 0);
+  const words = `${stop.dir} stopped: ${stop.short || ""}`;
+  const need = 14 + 7.2 * Math.max(words.length, stop.code.length);  // ~ width of 12-13 px bold text
+  const left = ui.view && pt[0] + need > ui.view.x + ui.view.w;
   const at = left ? { x: -14, "text-anchor": "end" } : { x: 14 };
   el("text", { class: "code", y: 22, ...at }, g, stop.code);
-  el("text", { class: "words", y: 36, ...at }, g, `${stop.dir} stopped: ${stop.short || ""}`);
+  el("text", { class: "words", y: 36, ...at }, g, words);
 }
 
 // The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
