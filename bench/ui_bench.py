@@ -2,7 +2,7 @@
 instances, 100 peerings) in headless Chromium, and how fast an event from the CLI reaches
 an open page.
 
-    sudo .venv/bin/python bench/ui_bench.py [--events N] [--loads N]
+    sudo .venv/bin/python bench/ui_bench.py [--events N] [--loads N] [--v2]
 
 * render: navigation start -> the page's first full render done (state fetched, layout
   drawn, panels filled), from `performance.now()` in the page; the first load, then the
@@ -13,6 +13,10 @@ an open page.
   (SSE). Goal: median <= 500 ms. Also shown: CLI start -> on the page.
 
 The lab `buibench` is built from bench/scale_topology.py and always removed. Needs root.
+With --v2 the scale lab also has version 2's parts, all drawn: an Internet with 5 hosts,
+a security group with 3 rules on every instance, a network ACL on every VPC's `app`
+subnet, an EIP on every VPC's cvm-1 and a NAT gateway in every fifth VPC (a loader that
+reads no version-2 keys refuses the file).
 """
 from __future__ import annotations
 
@@ -40,6 +44,29 @@ def vpclab(*args, check=True):
     return subprocess.run([VPCLAB, *args], capture_output=True, text=True, check=check)
 
 
+def v2_yaml(text: str) -> str:
+    """The scale topology with version 2's parts (see the docstring)."""
+    import yaml
+
+    doc = yaml.safe_load(text)
+    doc["internet"] = {"cidr": "203.0.113.0/24",
+                       "hosts": {f"host-{k}": {"ip": f"203.0.113.{200 + k}", "ports": [80, 443]} for k in range(5)}}
+    for n, (name, v) in enumerate(doc["vpcs"].items()):
+        v["security_groups"] = {"sg-web": {
+            "ingress": [{"proto": "tcp", "port": 80, "source": "0.0.0.0/0", "action": "accept"},
+                        {"proto": "icmp", "source": "10.0.0.0/8", "action": "accept"}],
+            "egress": [{"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}]}}
+        v["network_acls"] = {"acl-app": {
+            "subnets": ["app"], "inbound": [{"proto": "all", "source": "10.0.0.0/8", "action": "accept"}],
+            "outbound": [{"proto": "all", "destination": "10.0.0.0/8", "action": "accept"}]}}
+        for i in v["instances"].values():
+            i["security_groups"] = ["sg-web"]
+        v["instances"]["cvm-1"]["eip"] = f"203.0.113.{10 + n}"
+        if n % 5 == 0:
+            v["nat_gateways"] = {"nat-1": {"eip": f"203.0.113.{100 + n}"}}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
 def fmt(xs):
     return f"{statistics.median(xs):8.1f}  ({min(xs):.1f}-{max(xs):.1f})"
 
@@ -48,12 +75,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=20)
     ap.add_argument("--loads", type=int, default=5)
+    ap.add_argument("--v2", action="store_true", help="add version 2's parts to the scale lab")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("ui_bench: run as root (it builds the scale lab)")
     with tempfile.TemporaryDirectory() as tmp:
         topo = Path(tmp) / "scale.yaml"
-        topo.write_text(scale_yaml(lab=LAB))
+        topo.write_text(v2_yaml(scale_yaml(lab=LAB)) if args.v2 else scale_yaml(lab=LAB))
         t0 = time.monotonic()
         vpclab("up", str(topo))
         print(f"built lab {LAB} (50 VPCs, 200 instances) in {time.monotonic() - t0:.1f} s", file=sys.stderr)
@@ -63,7 +91,7 @@ def main() -> None:
             vpclab("down", LAB, check=False)
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    (out / "ui_bench.json").write_text(json.dumps(results, indent=2))
+    (out / ("ui_bench_v2.json" if args.v2 else "ui_bench.json")).write_text(json.dumps(results, indent=2))
 
 
 def run(args) -> dict:
@@ -77,8 +105,12 @@ def run(args) -> dict:
         for _ in range(args.loads + 1):
             open_view(page, url)
             renders.append(float(page.get_attribute("body", "data-ready-ms")))
-        drawn = page.locator(".inst").count(), page.locator(".vpc").count(), page.locator("#topo-peerings .peering").count()
+        drawn = page.locator(".vpc .inst").count(), page.locator(".vpc").count(), page.locator("#topo-peerings .peering").count()
         assert drawn == (200, 50, 100), drawn
+        if args.v2:
+            v2 = (page.locator("#internet .inst").count(), page.locator(".eip-badge").count(), page.locator(".nat").count(),
+                  page.locator(".subnet.acl").count())
+            assert v2 == (5, 50, 10, 50), v2
         first, rest = renders[0], renders[1:]
         # Where the last load's time went: the redirect, the page, the state fetch (server + transfer).
         parts = page.evaluate("""() => {
@@ -99,7 +131,8 @@ def run(args) -> dict:
             seen = page.evaluate(f"window.vpclabSeen[{last + 1}]") / 1000.0
             lat.append((seen - wall) * 1000)
             total.append((seen - t_cli) * 1000)
-    print(f"\nvpclab ui bench, lab {LAB}: 50 VPCs, 200 instances, 100 peerings (median (min-max), ms)")
+    print(f"\nvpclab ui bench, lab {LAB}: 50 VPCs, 200 instances, 100 peerings"
+          f"{' + version 2 (Internet, groups, ACLs, EIPs, NAT)' if args.v2 else ''} (median (min-max), ms)")
     print(f"{'what':52} {'figure':>26} {'goal':>8} {'ratio':>7}")
     print(f"{'first full render (first load)':52} {first:8.1f} {'':17} {RENDER_GOAL_MS:8.0f} {first / RENDER_GOAL_MS:7.2f}")
     print(f"{'first full render (next %d loads)' % len(rest):52} {fmt(rest):>26} {RENDER_GOAL_MS:8.0f} "

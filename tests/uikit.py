@@ -37,6 +37,53 @@ def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
     return name
 
 
+def v2_model(name: str = "uiv2"):
+    """01-two-vpcs with the version-2 parts, built in Python (the loader of version-2 YAML is
+    another branch's work): an Internet with two hosts, an EIP and security groups on
+    instances, a network ACL bound to vpc-b's `data` subnet, a NAT gateway in vpc-b."""
+    import ipaddress
+
+    from vpclab import loader
+    from vpclab.model.filters import FilterRule, Internet, InternetHost, NatGateway, NetworkAcl, SecurityGroup
+
+    ip = ipaddress.IPv4Address
+    model = loader.load(str(Path(__file__).resolve().parents[1] / "topologies" / "01-two-vpcs.yaml"))
+    model.name = name
+    a, b = model.vpcs["vpc-a"], model.vpcs["vpc-b"]
+    a.security_groups["web"] = SecurityGroup("web", "vpc-a", ingress=[
+        FilterRule("tcp", (80, 80), "0.0.0.0/0"), FilterRule("tcp", (443, 443), "0.0.0.0/0"),
+        FilterRule("icmp", None, "10.0.0.0/8")], egress=[FilterRule()])
+    a.instances["cvm-1"].security_groups = ["web"]
+    a.instances["cvm-1"].eip = ip("203.0.113.10")
+    b.security_groups["db-only"] = SecurityGroup("db-only", "vpc-b", ingress=[
+        FilterRule("tcp", (3306, 3306), "10.0.1.0/24"), FilterRule("tcp", (3306, 3306), "web-clients", "drop")],
+        egress=[FilterRule()])
+    b.security_groups["web-clients"] = SecurityGroup("web-clients", "vpc-b", ingress=[FilterRule("icmp")],
+                                                     egress=[FilterRule()])
+    b.instances["db-1"].security_groups = ["db-only"]
+    b.instances["cvm-1"].security_groups = ["web-clients"]
+    b.network_acls["data-acl"] = NetworkAcl("data-acl", "vpc-b", ["data"], inbound=[
+        FilterRule("tcp", (3306, 3306), "10.0.0.0/16"), FilterRule("all", None, "0.0.0.0/0", "drop")],
+        outbound=[FilterRule("tcp", (1024, 65535), "10.0.0.0/16")])
+    b.nat_gateways["nat-1"] = NatGateway("nat-1", "vpc-b", ip("203.0.113.20"))
+    model.internet = Internet(ipaddress.IPv4Network("203.0.113.0/24"), {
+        "web": InternetHost("web", ip("203.0.113.80"), [80, 443]),
+        "dns": InternetHost("dns", ip("203.0.113.53"), [53])})
+    return model
+
+
+def seed_model(run_dir: Path, model) -> str:
+    """A model's state as `up` leaves it in the store, no kernel objects (see seed)."""
+    from vpclab import store
+
+    assert store.RUN_DIR == Path(run_dir), f"seed_model() writes to {store.RUN_DIR}, not to {run_dir}"
+    with store.Store(model.name).tx() as tx:
+        tx.save_model(model)
+        tx.set_status("ready")
+        tx.event(0, None, "up", "(built in Python)", "ok")
+    return model.name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,10 +91,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ui_server(lab: str):
-    """`vpclab ui -l LAB` on a free port; yields (url, process); Ctrl-C (SIGINT) to its PID at the end."""
+def ui_server(lab: str, run_dir=None):
+    """`vpclab ui -l LAB` on a free port; yields (url, process); Ctrl-C (SIGINT) to its PID at the end.
+    `run_dir`: the state directory to read (VPCLAB_RUN_DIR), for labs seeded without the kernel."""
+    env = dict(os.environ, VPCLAB_RUN_DIR=str(run_dir)) if run_dir is not None else None
     proc = subprocess.Popen([VPCLAB, "ui", "-l", lab, "--port", str(free_port())], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = proc.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):

@@ -3,11 +3,11 @@
 Forward: source instance -> its subnet's route table (longest prefix; the local
 VPC route always wins) -> the peering (must be ACTIVE) -> the peer VPC, where
 traffic from a peering is delivered only to that VPC's own subnets (not
-transitive) -> the destination (a CLB is not reachable across regions; a TCP or
-UDP port needs a listener). Return: the same walk from the destination's subnet
-table back to the source. The verdict and its reason use the vocabulary of
-CLI.md; `probe` classifies real packets with the same shape, and the two are
-cross-checked.
+transitive) -> the destination (a CLB is not reachable across regions; a closed
+TCP or UDP port still answers, by RST or port unreachable: note NO_LISTENER).
+Return: the same walk from the destination's subnet table back to the source.
+The verdict and its reason use the vocabulary of CLI.md; `probe` classifies real
+packets with the same shape, and the two are cross-checked.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Verdict:
     ret: Leg
     reason: Reason
     rtt_ms: Optional[float] = None
-    note: Optional[Reason] = None  # e.g. NO_LISTENER on a TCP port answered by RST (still reachable)
+    note: Optional[Reason] = None  # e.g. NO_LISTENER on a closed TCP/UDP port (RST / port unreachable: still reachable)
     seen_source: Optional[str] = None  # the source address the destination saw (private, EIP or NAT)
 
     def to_json(self) -> dict:
@@ -270,10 +270,9 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
     note = None
     if not listens(lab, d, proto, port):
         what = f"nothing listens on {proto}/{port} at {d.ref}"
-        if proto == "udp":
-            return verdict(UNREACHABLE, Leg(True, d.ref, fpath), Leg(), Reason(
-                NO_LISTENER, d.ref, None, f"{what} (the kernel answers ICMP port unreachable)"))
-        note = Reason(NO_LISTENER, d.ref, None, f"{what}: the SYN is answered by RST")
+        # A closed port still answers (TCP RST, UDP ICMP port unreachable): that is a reply.
+        answer = "the datagram is answered by ICMP port unreachable" if proto == "udp" else "the SYN is answered by RST"
+        note = Reason(NO_LISTENER, d.ref, None, f"{what}: {answer}")
 
     dtable = dvpc.subnets[d.subnet].route_table
     back = _walk(lab, dvpc, dtable, s.ip, d.ref)

@@ -145,13 +145,17 @@ def render_verdict(doc: dict, how: str) -> None:
     what = doc["proto"] + (f"/{doc['port']}" if doc.get("port") else "")
     rtt = f"  rtt {doc['rtt_ms']:.2f} ms" if doc.get("rtt_ms") is not None else ""
     c.print(f"{doc['src']} -> {doc['dst']} ({what}): [bold {colour}]{doc['result']}[/]{rtt}  [dim]({how})[/]")
-    for leg, label in (("forward", "request"), ("return", "reply  ")):
+    for leg, label in (("forward", "request"), ("return", "reply  ")) if "evidence" not in doc else ():
         l = doc[leg]
         if not l["path"]:
             c.print(f"  {label}: [dim]not sent[/]")
             continue
         mark = "[green]delivered[/]" if l["delivered"] else f"[red]lost after {l['last_hop']}[/]"
         c.print(f"  {label}: {' -> '.join(l['path'])}  {mark}")
+    if "evidence" in doc:  # a probe shows what the packets did, not a path
+        from .cli_evidence import render
+
+        render(c, doc)
     r = doc.get("reason") or {}
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
@@ -563,19 +567,26 @@ def events(lab, as_json, follow):
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
-                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable")
+                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable\n"
+                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng")
 @click.argument("src")
 @click.argument("dst")
 @proto_options
 @click.option("--expect", type=click.Choice(["reachable", "no-return", "unreachable"]),
               help="Exit 1 unless the verdict is this.")
+@click.option("--pcap", "pcap", metavar="FILE",
+              help="Also write every captured packet of the probe (all capture points) to FILE (pcapng).")
 @lab_option
 @json_option
-def probe(src, dst, proto, port, expect, lab, as_json):
-    """Send one real probe SRC -> DST (scapy) and watch it along the path, the reply included."""
+def probe(src, dst, proto, port, expect, pcap, lab, as_json):
+    """Send one real probe SRC -> DST (scapy) and show what each capture point saw, and when.
+
+    Captures run at the source, at every VPC router on the way and at the destination;
+    the lines under the verdict are those packets, timed from the send.
+    """
     from . import probing
 
-    doc = probing.probe(src, dst, proto, port, expect, lab)
+    doc = probing.probe(src, dst, proto, port, expect, lab, pcap)
     emit(doc, as_json, lambda: render_verdict(doc, "probe"))
     if doc.get("mismatch") and as_json:
         warn(doc["mismatch"])

@@ -130,10 +130,6 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
     arrived = t.dst is not None and t.dst.ref in o.request_seen
-    # The request met "port unreachable" (the socket's own error, or a captured one quoting
-    # the request); an error quoting the reply came from wherever the reply went instead.
-    detail = o.detail or ""
-    port_unreachable = "port unreachable" in detail.split("; ")[0] or "request met icmp port unreachable" in detail
     impostor = captured and o.replied and not arrived
     if impostor:
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
@@ -148,10 +144,7 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
             ret = {"delivered": True, "last_hop": t.src.ref,
                    "path": _with_peerings(model, [t.dst_ref] + vpcs_back, between) + [t.src.ref]}
     else:
-        if arrived and t.proto == "udp" and port_unreachable:
-            result = analyze.UNREACHABLE  # the port is unreachable: nothing listens (NO_LISTENER)
-        else:
-            result = analyze.NO_RETURN if arrived else analyze.UNREACHABLE
+        result = analyze.NO_RETURN if arrived else analyze.UNREACHABLE
         fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
         if arrived:
             fwd = {"delivered": True, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
@@ -168,13 +161,13 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
            "explain": expected.result, "observed": o.detail or None}
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
-    if result == analyze.REACHABLE and t.proto != "icmp" and (o.detail or "").startswith("RST") and \
-            expected.note is None and expected.result == analyze.REACHABLE:
+    closed = _closed_port_answer(t.proto, o.detail or "")
+    if result == analyze.REACHABLE and closed and expected.note is None and expected.result == analyze.REACHABLE:
         # explain expects a listener there; the packets found none: the lab's service is down.
         doc["note"] = analyze.Reason(analyze.NO_LISTENER, t.dst_ref, None,
-                                     f"the SYN was answered by RST: nothing listens on tcp/{t.port}").to_json()
-        doc["mismatch"] = (f"explain expects a listener on tcp/{t.port} at {t.dst_ref}, but the SYN was answered "
-                           f"by RST: the lab's service process is not running (`vpclab up FILE` restarts it)")
+                                     f"{closed}: nothing listens on {t.proto}/{t.port}").to_json()
+        doc["mismatch"] = (f"explain expects a listener on {t.proto}/{t.port} at {t.dst_ref}, but {closed}: "
+                           f"the lab's service process is not running (`vpclab up FILE` restarts it)")
     if result != expected.result:
         doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
                            f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
@@ -184,12 +177,29 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     return doc
 
 
+def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
+    """How a closed port answered the probe ("the SYN was answered by RST"...), else None."""
+    if proto == "tcp" and detail.startswith("RST"):
+        return "the SYN was answered by RST"
+    if proto == "udp" and detail.startswith("icmp port unreachable"):
+        return "the datagram was answered by ICMP port unreachable"
+    return None
+
+
 # ---- probe --------------------------------------------------------------------------------
 
 
 def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, expect: Optional[str] = None,
-          lab: Optional[str] = None) -> dict:
-    """One live probe crafted with scapy, with captures along the path."""
+          lab: Optional[str] = None, pcap: Optional[str] = None) -> dict:
+    """One live probe crafted with scapy, with captures along the path.
+
+    The document also carries `evidence` (every packet of the probe each capture point
+    saw, timed) and `seen_source`; `pcap`: a file to write those packets to.
+    """
+    from . import probe_report
+
+    if pcap is not None:
+        probe_report.check_pcap_path(pcap)
     controller.require_root("probe")
     if expect is not None and expect not in RESULTS:
         raise Refused(f"--expect must be one of {', '.join(RESULTS)}", code="InvalidParameterValue")
@@ -199,8 +209,13 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     expected = analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), proto, port)
     from .probe import engine
 
-    outcome = engine.crafted_probe(t.spec(name), capture_points(model, t, expected), timeout=SINGLE_TIMEOUT)
+    outcome = engine.crafted_probe(t.spec(name), capture_points(model, t, expected), timeout=SINGLE_TIMEOUT,
+                                   source_label=t.src.ref)
     doc = classify(model, t, outcome, expected)
+    doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
+    doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.dst_ref if t.dst else None)
+    if pcap is not None:
+        doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
     if expect is not None:
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect

@@ -53,10 +53,15 @@ def test_clicking_two_instances_shows_the_verdict_of_vpclab_probe(mklab):
         text = page.inner_text("#verdict")
         assert cli["reason"]["code"] in text and "The reply stopped at vpc-b" in text
         # The animation goes out, comes back as far as the reply went, and marks where it stopped.
-        page.wait_for_selector("#overlay .stopmark", timeout=10000)
-        assert page.text_content("#overlay .stopmark text") == cli["reason"]["code"]
-        assert page.locator("#overlay .trail.fwd").count() == 1
-        assert page.locator("#overlay .trail.ret").count() == 1
+        page.wait_for_selector("#overlay .stopmark", timeout=15000)
+        assert page.text_content("#overlay .stopmark text.code") == cli["reason"]["code"]
+        assert page.get_attribute("#overlay .stopmark", "data-at") == cli["return"]["last_hop"]
+        assert "reply stopped" in page.text_content("#overlay .stopmark text.words")
+        assert page.get_attribute("#overlay", "data-source") == ("evidence" if cli.get("evidence") else "paths")
+        # one trail segment per hop the packet moved, in the request's colour out and the reply's back
+        fwd_hops = len(cli["forward"]["path"]) - 1
+        assert page.locator("#overlay .trail.fwd").count() == fwd_hops
+        assert page.locator("#overlay .trail.ret").count() >= 1
         stop = page.inner_text("#verdict .leg.ret .hop.stop")
         assert stop.startswith(cli["return"]["last_hop"])
         assert page.errors == []
@@ -152,3 +157,30 @@ def test_clock_advance_expires_a_pending_peering(mklab):
         assert page.inner_text("#action-msg .err code") == "InvalidParameterValue"
         assert page.errors == []
     assert [p["state"] for p in run_json("peering", "list", "-l", lab)["peerings"]] == ["EXPIRED"]
+
+
+def test_reject_and_delete_buttons_act_as_the_chosen_account_and_show_the_cloud_code(mklab):
+    lab, _ = mklab(TOPOLOGIES / "05-cross-account.yaml")
+    refused = run("peering", "reject", "pcx-alice-bob", "--as", "alice", "-l", lab, "--json", check=2)
+    code = __import__("json").loads(refused.stdout)["error"]["code"]
+    with ui_server(lab) as (url, _), chromium() as page:
+        open_view(page, url)
+        page.click("button.tab[data-tab='peerings']")
+        row = "#peerings tr[data-id='pcx-alice-bob']"
+        page.select_option("#actor", "alice")  # the requester cannot reject its own request
+        page.click(f"{row} button[data-event='reject']")
+        page.wait_for_selector("#action-msg .err code", timeout=20000)
+        assert page.inner_text("#action-msg .err code") == code
+        assert page.inner_text(f"{row} .state") == "PENDING"
+        page.select_option("#actor", "bob")
+        page.click(f"{row} button[data-event='reject']")
+        page.wait_for_selector(f"{row} .state:text-is('REJECTED')", timeout=20000)
+        page.wait_for_selector("#topo-peering-labels .peering.REJECTED[data-label='pcx-alice-bob']")
+        page.click(f"{row} button[data-event='delete']")
+        page.wait_for_selector("#action-msg .okmsg, #action-msg .err", timeout=20000)
+        shown_state = page.inner_text(f"{row} .state") if page.locator(row).count() else None
+        assert page.errors == []
+    after = {p["id"]: p["state"] for p in run_json("peering", "list", "-l", lab)["peerings"]}
+    assert after.get("pcx-alice-bob") == shown_state
+    events = [(e["actor"], e["action"], e["result"]) for e in run_json("events", "-l", lab)["events"]]
+    assert ("bob", "peering reject", "ok") in events

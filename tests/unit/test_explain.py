@@ -245,13 +245,23 @@ def test_tcp_port_without_listener_and_no_return_route():
     assert doc["reason"]["code"] == "NO_ROUTE" and doc["note"]["code"] == "NO_LISTENER"
 
 
-def test_udp_port_without_listener_is_unreachable():
+def test_udp_to_a_closed_port_is_reachable_with_the_note_no_listener():
+    # TOPOLOGY.md v2: the ICMP port unreachable is a reply, so the path is reachable.
     lab = load(two_vpcs())
     doc = explain(lab, A, B, "udp", 53)
-    assert doc["result"] == "unreachable"
-    assert reason_of(doc) == ("NO_LISTENER", B, None)
-    assert doc["forward"] == leg(True, B, A_TO_B)
-    assert doc["return"] == NOT_SENT
+    assert doc["result"] == "reachable"
+    assert doc["reason"]["code"] is None
+    assert doc["note"]["code"] == "NO_LISTENER" and doc["note"]["where"] == B
+    assert "port unreachable" in doc["note"]["detail"]
+    assert doc["forward"] == leg(True, B, A_TO_B) and doc["return"] == leg(True, A, B_TO_A)
+
+
+def test_udp_to_a_closed_port_without_a_return_route_is_no_return():
+    # the port unreachable needs a way back like any reply
+    lab = load(two_vpcs(routes_b=False))
+    doc = explain(lab, A, B, "udp", 53)
+    assert doc["result"] == "no-return"
+    assert doc["reason"]["code"] == "NO_ROUTE" and doc["note"]["code"] == "NO_LISTENER"
 
 
 def _services():
@@ -288,8 +298,10 @@ def test_listeners(dst, proto, port, listening):
 
 
 def test_udp_to_a_clb_backend_port_is_heard():
-    assert explain(_services(), A, "vpc-b/cvm-1", "udp", 8080)["result"] == "reachable"
-    assert explain(_services(), A, "vpc-b/cvm-2", "udp", 8080)["result"] == "unreachable"
+    backend = explain(_services(), A, "vpc-b/cvm-1", "udp", 8080)
+    assert backend["result"] == "reachable" and "note" not in backend
+    other = explain(_services(), A, "vpc-b/cvm-2", "udp", 8080)  # not a backend: port unreachable
+    assert other["result"] == "reachable" and other["note"]["code"] == "NO_LISTENER"
 
 
 # ---- inside one VPC ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ PACKET_STATISTICS = 6
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 PACKET_OUTGOING = getattr(socket, "PACKET_OUTGOING", 4)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 CAPTURE_BUF = 32 << 20
 SNAPLEN = 160  # outer IP (<=60) + ICMP (8) + quoted IP (<=60) + 8 bytes, rounded up
 SETTLE_S = 0.002  # after the last probe, a last look for copies still in flight
@@ -65,6 +66,9 @@ def _attach_filter(s: socket.socket, prog: List[Tuple[int, int, int, int]]) -> N
 class CaptureSession:
     """Capture sockets in a set of namespaces, and what they saw, keyed by flow."""
 
+    bpf = _ACCEPT  # what the kernel keeps of each packet (a recording session keeps more)
+    timestamps = False  # ask the kernel for each packet's time (SO_TIMESTAMPNS)
+
     def __init__(self, hop: Hopper, namespaces: Iterable[str]):
         self.hop = hop
         self.ns: List[str] = []
@@ -94,7 +98,9 @@ class CaptureSession:
                 except PermissionError:
                     raise EnvironmentProblem("packet capture needs CAP_NET_RAW", hint="run as root") from None
                 self.socks[s.fileno()] = (s, len(self.ns))
-                _attach_filter(s, _ACCEPT)
+                _attach_filter(s, self.bpf)
+                if self.timestamps:
+                    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 try:
                     s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, CAPTURE_BUF)
                 except OSError:

@@ -9,9 +9,10 @@ half of scapy's L3RawSocket, without its receiving AF_PACKET socket, whose close
 alone costs an RCU grace period (~12 ms) -- so the source kernel routes it like any
 packet of that host, and a refusal keeps its errno (L3RawSocket logs and hides it).
 
-The reply is not read through scapy: the capture sockets (capture.py) are opened
-before sending, and one of them, in the source namespace, watches for the reply (or
-an ICMP error quoting the request) coming in. Call from the main thread: scapy
+The reply is not read through scapy: the capture sockets (a RecordingSession,
+evidence.py) are opened before sending, and one of them, in the source namespace,
+watches for the reply (or an ICMP error quoting the request) coming in. Every packet
+of the probe's flow they see is kept, timed, as the probe's evidence. Call from the main thread: scapy
 reads some tables through /proc/self, which follows the main thread's namespace.
 """
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Optional, Sequence
 
 from ..errors import EnvironmentProblem
 from . import wire
-from .capture import CaptureSession, annotate
+from .capture import annotate
+from .evidence import Flow, RecordingSession, is_port_unreachable, rtt_ms
 from .fast import errno_detail
 from ..nsenter import Hopper
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_spec
@@ -78,18 +80,23 @@ def _craft(spec: ProbeSpec, layers):
     return pkt, req, rep
 
 
-def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: float = 1.0) -> ProbeOutcome:
+def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: float = 1.0,
+                  source_label: str = "source") -> ProbeOutcome:
     """Send one scapy-crafted probe, watching `captures` (in path order) meanwhile.
 
     Returns as soon as the reply (or an ICMP error about the request) reaches the
-    source namespace, else after `timeout` seconds.
+    source namespace, else after `timeout` seconds. The outcome's `packets` hold every
+    packet of the probe's flow seen at a capture point or at the source (labelled
+    `source_label`), with kernel timestamps; `t0_ns` is the send time.
     """
     check_spec(spec)
     points = list(captures)
     proto = wire.IPPROTO[spec.proto]
+    labels = {cp.ns: cp.label for cp in points if cp.ifname is None}
+    labels.setdefault(spec.src_ns, source_label)
     with Hopper() as hop:
         hop.check(spec.src_ns)
-        session = CaptureSession(hop, [cp.ns for cp in points] + [spec.src_ns])
+        session = RecordingSession(hop, [cp.ns for cp in points] + [spec.src_ns], labels)
         sock = None
         try:
             session.check_points(points)
@@ -105,7 +112,9 @@ def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: fl
             session.watch_ns = session.index[spec.src_ns]
             session.watch_req, session.watch_rep = req, rep
             session.drain_all()
+            session.flow = Flow(proto, req, rep)
             data = bytes(pkt)  # assemble first: keep scapy's build time out of the RTT
+            t0_ns = time.time_ns()
             t0 = time.monotonic()
             try:
                 raw.connect((spec.dst_ip, 0))  # the source's route lookup happens here
@@ -128,8 +137,17 @@ def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: fl
     elif hit[1] == "reply":
         o = ProbeOutcome(spec, True, round((hit[0] - t0) * 1000.0, 3), detail=wire.reply_detail(proto, hit[2]))
     else:
-        r = wire.read_packet(hit[2])
-        t, code, frm = r[1]
-        o = ProbeOutcome(spec, False, None, detail=wire.icmp_error_text(t, code, frm))
+        d = hit[2]
+        ihl = (d[0] & 0x0F) << 2
+        text = wire.icmp_error_text(d[ihl], d[ihl + 1], d[12:16])
+        if spec.proto == "udp" and is_port_unreachable(d):
+            # a closed port answered (nothing listens): a reply, like a TCP RST
+            o = ProbeOutcome(spec, True, round((hit[0] - t0) * 1000.0, 3), detail=text)
+        else:
+            o = ProbeOutcome(spec, False, None, detail=text)
     annotate(o, session, req, rep, points, drops)
+    o.packets, o.t0_ns = list(session.packets), t0_ns
+    if o.replied:
+        # the kernel's timestamps, when both ends were caught, leave Python's wake-up time out
+        o.rtt_ms = rtt_ms(o.packets, labels[spec.src_ns]) or o.rtt_ms
     return o

@@ -13,7 +13,8 @@ deadline (send time + timeout) passes.
   (RST) is a reply. Answered sockets are closed with an RST (SO_LINGER 0) so the
   source keeps no TIME_WAIT.
 - UDP: one connected socket per probe sends a small datagram; a datagram back is a
-  reply, ECONNREFUSED means an ICMP port unreachable came back instead.
+  reply, and so is ECONNREFUSED: an ICMP port unreachable came back instead (the
+  destination answered that nothing listens, like a TCP RST).
 
 Probes are told apart by namespace, never by address alone. Two probes whose sources
 are the same address in two namespaces get distinct TCP/UDP source ports (ICMP: ids),
@@ -71,6 +72,7 @@ _ERRNO_DETAIL = {
 }
 
 _PROTO = wire.IPPROTO
+PORT_UNREACHABLE = "icmp port unreachable"  # the detail of a UDP probe answered by port unreachable
 
 
 def errno_detail(err: int, at_source: bool) -> str:
@@ -349,7 +351,8 @@ class Run:
         except BlockingIOError:
             return
         except ConnectionRefusedError:
-            self._finish(p, False, "icmp port unreachable")
+            # The destination's kernel answered: nothing listens there. A reply (TOPOLOGY.md v2).
+            self._finish(p, True, PORT_UNREACHABLE, rtt=True, now=now)
             return
         except OSError as e:
             self._finish(p, False, errno_detail(e.errno, False))

@@ -42,7 +42,8 @@ class ProbeOutcome:
     """What one probe met.
 
     `replied` means a reply reached the source: an ICMP echo reply, a TCP SYN-ACK or
-    RST, a UDP datagram back. An ICMP error (unreachable, port unreachable) is not a
+    RST, a UDP datagram back or an ICMP port unreachable answering a UDP probe (a
+    closed port answers). Any other ICMP error (net/host unreachable...) is not a
     reply; `detail` names it. `request_seen`/`reply_seen` are capture labels in the
     order the capture points were given.
     """
@@ -53,6 +54,10 @@ class ProbeOutcome:
     request_seen: List[str] = field(default_factory=list)
     reply_seen: List[str] = field(default_factory=list)
     detail: str = ""
+    # A crafted probe's packet evidence (evidence.Captured, any order) and its send time
+    # (ns since the epoch, the clock of the capture timestamps); None on the batch paths.
+    packets: Optional[list] = None
+    t0_ns: Optional[int] = None
 
 
 def check_spec(spec: ProbeSpec) -> None:

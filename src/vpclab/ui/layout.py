@@ -7,8 +7,15 @@ jump when the page refreshes or the state changes (a peering turning ACTIVE or a
 route being added moves nothing). Regions are a grid of boxes; inside one, its VPCs
 are a grid of boxes; inside a VPC, one row per subnet with its instances. Each VPC's
 router sits on the top edge of its box; a peering is a line between two routers.
-`nodes` maps every hop name a probe path can hold (instance ref, VPC, peering id)
-to the point the animation passes through.
+`nodes` maps every hop name a probe path can hold (instance ref, VPC, peering id,
+Internet host ref, NAT gateway as VPC/NAME) to the point the animation passes through.
+
+Version 2 (ui/filtering.py adds it to the status): a lab with an Internet gets it as
+its own box above the regions, one node per host and `internet` for the box; a VPC
+that draws EIPs or security groups gets taller subnet rows (an instance's EIP and its
+groups under its name); NAT gateways sit in a row at the bottom of their VPC; an ACL
+bound subnet carries its ACL's name in its label (`acl` in the subnet). A version-1
+lab is drawn exactly as before.
 """
 from __future__ import annotations
 
@@ -17,6 +24,12 @@ from typing import Dict, List
 
 INSTANCE_W = 64  # horizontal room per instance in a subnet row
 SUBNET_H = 60
+SUBNET_H_V2 = 90  # room for an EIP and the security groups under an instance's name
+NAT_ROW_H = 34
+LABEL_CH = 5.6  # width of a character of a subnet label (10 px sans)
+INTERNET_H = 96
+INTERNET_HOST_W = 110
+NAT_W = 150
 VPC_HEAD = 42
 VPC_MIN_W = 200
 VPC_GAP = 56  # room between VPC boxes for peering lines and their labels
@@ -30,12 +43,31 @@ def _grid(n: int) -> int:
     return n if n <= 3 else math.ceil(math.sqrt(n))
 
 
+def _tall(v: dict) -> bool:
+    """Does the VPC draw EIPs or security groups under its instances (taller subnet rows)?"""
+    return any(i.get("eip") or i.get("security_groups") for i in v["instances"])
+
+
+def _acl_of(v: dict) -> Dict[str, str]:
+    return {s: a["name"] for a in v.get("network_acls") or [] for s in a["subnets"]}
+
+
+def subnet_label(v: dict, s: dict) -> str:
+    acl = _acl_of(v).get(s["name"])
+    return f"{s['name']} {s['cidr']}" + (f" · rt {s['route_table']}" if s.get("route_table") else "") + \
+        (f" · ACL {acl}" if acl else "")
+
+
 def _vpc_size(v: dict) -> tuple:
     per_subnet: Dict[str, int] = {s["name"]: 0 for s in v["subnets"]}
     for i in v["instances"]:
         per_subnet[i.get("subnet") or ""] = per_subnet.get(i.get("subnet") or "", 0) + 1
     widest = max(per_subnet.values(), default=0)
-    return max(VPC_MIN_W, 24 + widest * INSTANCE_W), VPC_HEAD + max(1, len(v["subnets"])) * SUBNET_H + 8
+    label = max((len(subnet_label(v, s)) for s in v["subnets"]), default=0) * LABEL_CH + 24
+    nats = len(v.get("nat_gateways") or [])
+    w = max(VPC_MIN_W, 24 + widest * INSTANCE_W, label, 24 + nats * NAT_W)
+    rows = max(1, len(v["subnets"])) * (SUBNET_H_V2 if _tall(v) else SUBNET_H)
+    return w, VPC_HEAD + rows + (NAT_ROW_H if nats else 0) + 8
 
 
 def _edge(box: dict, other: dict) -> List[float]:
@@ -67,9 +99,13 @@ def layout(status: dict) -> dict:
         h = REGION_HEAD + 2 * REGION_PAD + rows * ch + (rows - 1) * VPC_GAP
         region_boxes.append({"name": r, "w": w, "h": h, "members": members, "cols": cols, "cw": cw, "ch": ch})
 
+    # The Internet, when the lab has one, is a box of its own above the regions.
+    net = status.get("internet")
+    top = REGION_GAP / 2 + (INTERNET_H + REGION_GAP if net else 0)
+
     # Regions in a grid of rows; each row as tall as its tallest region.
     rcols = _grid(len(region_boxes))
-    y, width = REGION_GAP / 2, 0.0
+    y, width = top, 0.0
     for start in range(0, len(region_boxes), rcols):
         row = region_boxes[start:start + rcols]
         x = REGION_GAP / 2
@@ -91,8 +127,10 @@ def layout(status: dict) -> dict:
             router = [vx + w / 2, vy]
             nodes[v["name"]] = router
             subnets = []
+            sh = SUBNET_H_V2 if _tall(v) else SUBNET_H
+            acls = _acl_of(v)
             for j, s in enumerate(v["subnets"] or [{"name": "", "cidr": "", "route_table": None}]):
-                sy = vy + VPC_HEAD + j * SUBNET_H
+                sy = vy + VPC_HEAD + j * sh
                 insts = [i for i in v["instances"] if (i.get("subnet") or "") == s["name"]]
                 placed = []
                 for n, i in enumerate(insts):
@@ -100,11 +138,22 @@ def layout(status: dict) -> dict:
                     p = [vx + 12 + INSTANCE_W / 2 + n * INSTANCE_W, sy + 32]
                     nodes[ref] = p
                     placed.append({"ref": ref, "name": i["name"], "kind": i["kind"], "ip": i["ip"],
-                                   "port": i.get("port"), "x": p[0], "y": p[1]})
+                                   "port": i.get("port"), "x": p[0], "y": p[1], "eip": i.get("eip"),
+                                   "security_groups": i.get("security_groups") or []})
                 subnets.append({"name": s["name"], "cidr": s["cidr"], "route_table": s.get("route_table"),
-                                "x": vx + 6, "y": sy, "w": w - 12, "h": SUBNET_H - 6, "instances": placed})
+                                "acl": acls.get(s["name"]), "label": subnet_label(v, s) if s["name"] else "",
+                                "x": vx + 6, "y": sy, "w": w - 12, "h": sh - 6, "instances": placed})
+            nats = []
+            for n, g in enumerate(v.get("nat_gateways") or []):
+                nx, ny = vx + 12 + n * NAT_W, vy + h - 8 - NAT_ROW_H + 4
+                nats.append({"name": g["name"], "eip": g["eip"], "x": nx, "y": ny, "w": NAT_W - 10, "h": NAT_ROW_H - 8})
+                key = f"{v['name']}/{g['name']}"
+                if key not in nodes:  # an instance of that name keeps its own
+                    nodes[key] = [nx + 12, ny + (NAT_ROW_H - 8) / 2]
             out_vpcs.append({"name": v["name"], "cidr": v["cidr"], "account": v["account"], "region": v["region"],
-                             "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets})
+                             "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets,
+                             "nat_gateways": nats,
+                             "public": bool(nats) or any(i.get("eip") for i in v["instances"])})
 
     boxes = {v["name"]: v for v in out_vpcs}
     peerings = []
@@ -130,6 +179,22 @@ def layout(status: dict) -> dict:
             mid = [(a[0] + b[0]) / 2 - dy / norm * bend, (a[1] + b[1]) / 2 + dx / norm * bend]
         nodes[p["id"]] = mid
         peerings.append({"id": p["id"], "from": a, "to": b, "mid": mid})
-    return {"width": width, "height": height,
+    internet = None
+    if net:
+        hosts = net.get("hosts") or []
+        iw = max(260.0, 24 + len(hosts) * INTERNET_HOST_W)
+        ix = max(REGION_GAP / 2, (width - iw) / 2)
+        iy = REGION_GAP / 2
+        placed = []
+        for n, hst in enumerate(hosts):
+            p = [ix + 12 + INTERNET_HOST_W / 2 + n * INTERNET_HOST_W, iy + 50]
+            nodes[hst["ref"]] = p
+            placed.append({"ref": hst["ref"], "name": hst["name"], "ip": hst["ip"], "ports": hst.get("ports") or [],
+                           "x": p[0], "y": p[1]})
+        internet = {"cidr": net["cidr"], "x": ix, "y": iy, "w": iw, "h": INTERNET_H, "hosts": placed,
+                    "gateway": [ix + iw / 2, iy + INTERNET_H]}
+        nodes["internet"] = internet["gateway"]
+        width = max(width, ix + iw + REGION_GAP / 2)
+    return {"width": width, "height": height, "internet": internet,
             "regions": [{k: rb[k] for k in ("name", "x", "y", "w", "h")} for rb in region_boxes],
             "vpcs": out_vpcs, "peerings": peerings, "nodes": nodes}

@@ -40,7 +40,7 @@ from aiohttp import web
 
 from .. import controller
 from ..errors import NotFound, Refused, VpclabError, shown
-from . import layout
+from . import animation, filtering, layout
 
 STATIC = Path(__file__).parent / "static"
 HOST = "127.0.0.1"
@@ -207,7 +207,7 @@ async def no_icon(request: web.Request) -> web.Response:
 
 
 def state_doc(lab: str) -> dict:
-    st = controller.status(lab)
+    st = filtering.add_filtering(controller.status(lab), controller.load_model(lab))
     evs = controller.events(lab)
     return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
@@ -352,14 +352,16 @@ async def probe(request: web.Request) -> web.Response:
     from .. import probing
 
     src, dst, proto, port = _probe_args(await _body(request))
-    return web.json_response(await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB]))
+    doc = await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB])
+    return web.json_response(dict(doc, animation=animation.steps(doc)))
 
 
 @api
 async def explain(request: web.Request) -> web.Response:
     src, dst, proto, port = _probe_args(await _body(request))
     v = await _read(request, functools.partial(controller.explain, src, dst, proto, port, lab=request.app[LAB]))
-    return web.json_response(v.to_json())
+    doc = v.to_json()
+    return web.json_response(dict(doc, animation=animation.steps(doc)))
 
 
 @api

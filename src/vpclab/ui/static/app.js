@@ -7,15 +7,6 @@ const TOKEN = document.querySelector('meta[name="vpclab-token"]').content;
 const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (sel) => document.querySelector(sel);
 
-const WHY = {
-  NO_ROUTE: "there is no route for the destination",
-  BLACKHOLE_ROUTE: "the matching route points at a peering that is not ACTIVE (a blackhole route)",
-  NOT_TRANSITIVE: "peering is not transitive: a VPC never forwards from one peering into another",
-  PEERING_NOT_ACTIVE: "the peering on the way is not ACTIVE",
-  CLB_CROSS_REGION: "a CLB cannot be reached across regions over a peering",
-  NO_LISTENER: "nothing listens on that port",
-};
-
 const ui = { state: null, src: null, dst: null, vpc: null, lastEvent: 0, matrix: null, busy: false,
              reloadTimer: null, anim: 0 };
 window.vpclabSeen = {};  // event id -> Date.now() when it reached the page (bench/ui_bench.py reads it)
@@ -113,6 +104,8 @@ function renderTopo() {
     el("text", { x: r.x + 14, y: r.y + 22 }, g, r.name);
   }
   const many = L.peerings.length > 24;
+  if (L.internet) drawInternet(L, base);
+  $("#legend-v2").hidden = !(L.internet || L.vpcs.some((v) => v.public || v.subnets.some((s) => s.acl)));
   const pg = el("g", { id: "topo-peerings" }, base);
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
@@ -125,20 +118,42 @@ function renderTopo() {
     el("rect", { class: "box", x: v.x, y: v.y, width: v.w, height: v.h, rx: 6 }, g);
     el("text", { class: "title", x: v.x + 10, y: v.y + 20 }, g, v.name);
     el("text", { class: "sub", x: v.x + 10, y: v.y + 35 }, g, `${v.cidr} · ${v.account}`);
-    g.addEventListener("click", (ev) => { if (!ev.target.closest(".inst")) selectVpc(v.name); });
+    g.addEventListener("click", (ev) => { if (!ev.target.closest(".inst, .subnet")) selectVpc(v.name); });
     for (const s of v.subnets) {
-      const sg = el("g", { class: "subnet" }, g);
+      const sg = el("g", { class: "subnet" + (s.acl ? " acl" : "") + (ui.vpc === v.name && ui.subnet === s.name ? " selected" : ""),
+                           "data-subnet": `${v.name}/${s.name}` }, g);
       el("rect", { x: s.x, y: s.y, width: s.w, height: s.h, rx: 4 }, sg);
-      el("text", { x: s.x + 5, y: s.y + 11 }, sg, `${s.name} ${s.cidr}` + (s.route_table ? ` · rt ${s.route_table}` : ""));
+      const t = el("text", { x: s.x + 5, y: s.y + 11 }, sg, s.label.replace(/ · ACL .*$/, ""));
+      if (s.acl) el("tspan", { class: "acl-name" }, t, ` · ACL ${s.acl}`);
+      sg.addEventListener("click", (ev) => { if (!ev.target.closest(".inst")) { ev.stopPropagation(); selectVpc(v.name, s.name); } });
       for (const i of s.instances) {
         const cls = "inst " + i.kind + (ui.src === i.ref ? " src" : "") + (ui.dst === i.ref ? " dst" : "");
         const ig = el("g", { class: cls, "data-ref": i.ref, transform: `translate(${i.x},${i.y})` }, g);
         el("circle", { class: "ring", r: 16 }, ig);
         shape(i.kind, ig);
         el("text", { y: 26 }, ig, i.name);
-        el("title", {}, ig, `${i.ref} (${i.kind}) ${i.ip}` + (i.port ? ` port ${i.port}` : ""));
+        let line = 26;
+        if (i.eip) {
+          const b = el("g", { class: "eip-badge" }, ig);
+          el("rect", { x: 7, y: -20, width: 24, height: 12, rx: 6 }, b);
+          el("text", { x: 19, y: -11 }, b, "EIP");
+          el("text", { class: "eip", y: (line += 11) }, ig, i.eip);
+        }
+        if (i.security_groups.length) {
+          const text = i.security_groups.join(",");
+          el("text", { class: "groups", y: (line += 11) }, ig, text.length > 12 ? text.slice(0, 11) + "…" : text);
+        }
+        el("title", {}, ig, `${i.ref} (${i.kind}) ${i.ip}` + (i.port ? ` port ${i.port}` : "") +
+           (i.eip ? `\nEIP ${i.eip}` : "") + (i.security_groups.length ? `\nsecurity groups: ${i.security_groups.join(", ")}` : ""));
         ig.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(i.ref); });
       }
+    }
+    for (const n of v.nat_gateways) {
+      const ng = el("g", { class: "nat", "data-nat": `${v.name}/${n.name}` }, g);
+      el("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 4 }, ng);
+      el("text", { class: "nat-name", x: n.x + 8, y: n.y + 17 }, ng, `NAT ${n.name}`);
+      el("text", { class: "nat-eip", x: n.x + n.w - 6, y: n.y + 17 }, ng, n.eip);
+      el("title", {}, ng, `NAT gateway ${n.name} of ${v.name}, public address ${n.eip}`);
     }
     el("path", { class: "router", d: `M${v.router[0]},${v.router[1] - 7} l7,7 l-7,7 l-7,-7 Z` }, g);
   }
@@ -152,6 +167,30 @@ function renderTopo() {
     const w = text.length * 6.4 + 12;
     el("rect", { x: lp.mid[0] - w / 2, y: lp.mid[1] - 9, width: w, height: 18, rx: 9 }, g);
     el("text", { x: lp.mid[0], y: lp.mid[1] + 4 }, g, text);
+  }
+}
+
+function drawInternet(L, base) {
+  const I = L.internet;
+  // A dashed line from the Internet to each VPC with a way out (an EIP or a NAT gateway), under the boxes.
+  const links = el("g", { id: "topo-internet-links" }, base);
+  for (const v of L.vpcs.filter((x) => x.public)) {
+    el("path", { class: "inet-link", "data-vpc": v.name, d: curve(I.gateway, v.router, [(I.gateway[0] + v.router[0]) / 2, (I.gateway[1] + v.router[1]) / 2]) }, links);
+  }
+  const g = el("g", { class: "internet", id: "internet" }, base);
+  el("rect", { class: "box", x: I.x, y: I.y, width: I.w, height: I.h, rx: 14 }, g);
+  el("text", { class: "title", x: I.x + 12, y: I.y + 20 }, g, "Internet");
+  el("text", { class: "sub", x: I.x + 88, y: I.y + 20 }, g, I.cidr);
+  for (const hst of I.hosts) {
+    const cls = "inst host" + (ui.src === hst.ref ? " src" : "") + (ui.dst === hst.ref ? " dst" : "");
+    const hg = el("g", { class: cls, "data-ref": hst.ref, transform: `translate(${hst.x},${hst.y})` }, g);
+    el("circle", { class: "ring", r: 16 }, hg);
+    el("circle", { class: "shape", r: 11 }, hg);
+    el("path", { class: "globe", d: "M-11,0 H11 M0,-11 C-7,-4 -7,4 0,11 M0,-11 C7,-4 7,4 0,11" }, hg);
+    el("text", { y: 26 }, hg, hst.name);
+    el("text", { class: "eip", y: 37 }, hg, hst.ip + (hst.ports.length ? " :" + hst.ports.join(",") : ""));
+    el("title", {}, hg, `${hst.ref} ${hst.ip}` + (hst.ports.length ? ` listening on ${hst.ports.join(", ")}` : ""));
+    hg.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(hst.ref); });
   }
 }
 
@@ -200,6 +239,8 @@ function wireZoom() {
 function instances() {
   const out = [];
   for (const v of ui.state.status.vpcs) for (const i of v.instances) out.push({ ref: `${v.name}/${i.name}`, ip: i.ip, port: i.port });
+  const net = ui.state.status.internet;
+  for (const hst of (net && net.hosts) || []) out.push({ ref: hst.ref, ip: hst.ip, port: hst.ports[0] || null });
   return out;
 }
 
@@ -249,15 +290,6 @@ function setBusy(b) {
   for (const id of ["#probe-go", "#explain-go", "#matrix-go"]) $(id).disabled = b;
 }
 
-function reasonWords(doc) {
-  const r = doc.reason || {};
-  if (!r.code) return null;
-  const which = doc.forward && doc.forward.delivered ? "The reply" : "The request";
-  let s = `${which} stopped at ${r.where || "?"}: ${WHY[r.code] || r.code}`;
-  if (r.table) s += ` (route table ${r.table})`;
-  return s + ".";
-}
-
 function legList(cls, label, leg, seen) {
   // seen: the capture points that saw this direction's packet (the probe's `evidence`), ticked.
   const div = h("div", { class: "leg " + cls });
@@ -281,7 +313,7 @@ function showVerdict(doc, kind) {
                                       (kind === "explain" ? "  (explain: from the model, no packets)" : "") +
                                       (doc.rtt_ms != null ? `  rtt ${doc.rtt_ms} ms` : "")));
   box.append(head);
-  const words = reasonWords(doc);
+  const words = doc.animation && doc.animation.stop ? doc.animation.stop.words : null;
   const why = h("div", { class: "why" + (words ? "" : " ok") });
   why.append(h("div", {}, words || "Both ways delivered: the request arrived and the reply came back."));
   if (doc.reason && doc.reason.code) {
@@ -289,11 +321,19 @@ function showVerdict(doc, kind) {
   }
   if (doc.note && doc.note.code) why.append(h("div", { class: "muted" }, `note: ${doc.note.code} — ${doc.note.detail || ""}`));
   const seen = (dir) => doc.evidence ? new Set(doc.evidence.filter((e) => e.dir === dir).map((e) => e.at)) : null;
+  if (doc.animation) {
+    why.append(h("div", { class: "muted", id: "anim-source" }, doc.animation.source === "evidence"
+      ? "The animation follows the probe's captures, paced by their times (slowed down to be seen)."
+      : "The animation follows the analysed path (no captures to follow)."));
+  }
   box.append(why, legList("fwd", "request", doc.forward, seen("request")), legList("ret", "reply", doc["return"], seen("reply")));
   if (doc.evidence && doc.evidence.length) {
     box.append(h("h3", {}, "Seen by the captures"));
     const ol = h("ol");
-    for (const e of doc.evidence) ol.append(h("li", {}, `${e.at}: ${e.dir}${e.t_ms != null ? " at " + e.t_ms + " ms" : ""}` + (e.src ? ` (${e.src} → ${e.dst})` : "")));
+    for (const e of doc.evidence) {
+      ol.append(h("li", {}, `${e.at}${e.way ? " " + e.way : ""}: ${e.what || e.dir}${e.t_ms != null ? " at " + e.t_ms + " ms" : ""}` +
+                (e.src ? ` (${e.src} → ${e.dst})` : "")));
+    }
     box.append(ol);
   }
   if (doc.mismatch) box.append(h("div", { class: "err" }, "mismatch: " + doc.mismatch));
@@ -303,61 +343,73 @@ function showVerdict(doc, kind) {
 
 function clearOverlay() { ui.anim++; const o = $("#overlay"); if (o) o.replaceChildren(); }
 
-function pointsOf(path) {
-  const N = ui.state.layout.nodes;
-  return (path || []).map((hop) => N[hop]).filter(Boolean);
+function wait(ms, token) {
+  return new Promise((resolve) => setTimeout(resolve, ms)).then(() => token === ui.anim);
 }
 
-function moveAlong(pts, cls, token) {
-  // The packet visits each hop in turn; the trail grows behind it. Resolves at the last point.
+function moveDot(a, b, ms, cls, token) {
+  // One move of the packet dot from a to b in ms, its trail growing behind it. Each trail keeps
+  // 3 units to the right of its way, so a reply coming back along the request's hops is seen beside it.
+  const len = Math.hypot(b[0] - a[0], b[1] - a[1]) || 1, nx = -(b[1] - a[1]) / len * 3, ny = (b[0] - a[0]) / len * 3;
+  a = [a[0] + nx, a[1] + ny]; b = [b[0] + nx, b[1] + ny];
   return new Promise((resolve) => {
     const ov = $("#overlay");
-    if (pts.length === 0 || token !== ui.anim) return resolve();
-    const trail = el("polyline", { class: "trail " + cls, points: `${pts[0][0]},${pts[0][1]}` }, ov);
-    const dot = el("circle", { class: "packet " + cls, r: 7, cx: pts[0][0], cy: pts[0][1] }, ov);
-    const HOP_MS = 320;
-    let k = 0, t0 = performance.now(), done = `${pts[0][0]},${pts[0][1]}`;
+    const trail = el("line", { class: "trail " + cls, x1: a[0], y1: a[1], x2: a[0], y2: a[1] }, ov);
+    const dot = el("circle", { class: "packet " + cls, r: 7, cx: a[0], cy: a[1] }, ov);
+    const t0 = performance.now();
     function step(now) {
-      if (token !== ui.anim) return resolve();
-      if (k >= pts.length - 1) { dot.remove(); return resolve(); }
-      const f = Math.min(1, (now - t0) / HOP_MS), a = pts[k], b = pts[k + 1];
+      if (token !== ui.anim) return resolve(false);
+      const f = Math.min(1, (now - t0) / ms);
       const x = a[0] + (b[0] - a[0]) * f, y = a[1] + (b[1] - a[1]) * f;
       dot.setAttribute("cx", x); dot.setAttribute("cy", y);
-      trail.setAttribute("points", `${done} ${x},${y}`);
-      if (f >= 1) { done += ` ${b[0]},${b[1]}`; k++; t0 = now; }
+      trail.setAttribute("x2", x); trail.setAttribute("y2", y);
+      if (f >= 1) { dot.remove(); return resolve(true); }
       requestAnimationFrame(step);
     }
     requestAnimationFrame(step);
   });
 }
 
-function stopMark(pt, label) {
-  const g = el("g", { class: "stopmark", transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
+function stopMark(pt, stop) {
+  // Where the packet stopped: a red cross, the reason's code and its words, on a white halo.
+  const g = el("g", { class: "stopmark " + (stop.dir === "reply" ? "ret" : "fwd"), "data-at": stop.at,
+                      transform: `translate(${pt[0]},${pt[1]})` }, $("#overlay"));
   el("line", { x1: -9, y1: -9, x2: 9, y2: 9 }, g);
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
-  el("text", { x: 14, y: 24 }, g, label);
+  // Near the picture's right edge the words go to the left of the cross, so they are never cut.
+  const words = `${stop.dir} stopped: ${stop.short || ""}`;
+  const need = 14 + 7.2 * Math.max(words.length, stop.code.length);  // ~ width of 12-13 px bold text
+  const left = ui.view && pt[0] + need > ui.view.x + ui.view.w;
+  const at = left ? { x: -14, "text-anchor": "end" } : { x: 14 };
+  el("text", { class: "code", y: 22, ...at }, g, stop.code);
+  el("text", { class: "words", y: 36, ...at }, g, words);
 }
 
+// The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
 async function animate(doc) {
-  const token = ++ui.anim;
-  const N = ui.state.layout.nodes;
-  for (const e of doc.evidence || []) if (N[e.at]) el("circle", { class: "seen", r: 19, cx: N[e.at][0], cy: N[e.at][1] }, $("#overlay"));
-  const code = (doc.reason && doc.reason.code) || "stopped";
-  const fwd = pointsOf(doc.forward && doc.forward.path);
-  await moveAlong(fwd, "fwd", token);
-  if (token !== ui.anim) return;
-  if (doc.forward && !doc.forward.delivered) { if (fwd.length) stopMark(fwd[fwd.length - 1], code); return; }
-  const ret = pointsOf(doc["return"] && doc["return"].path);
-  await moveAlong(ret, "ret", token);
-  if (token !== ui.anim) return;
-  if (doc["return"] && !doc["return"].delivered && ret.length) stopMark(ret[ret.length - 1], code);
+  const token = ++ui.anim, N = ui.state.layout.nodes, A = doc.animation;
+  if (!A) return;
+  const ov = $("#overlay");
+  ov.dataset.source = A.source;
+  ov.dataset.done = "";
+  for (const m of A.moves) {
+    const a = N[m.from], b = N[m.to], cls = m.dir === "reply" ? "ret" : "fwd";
+    if (!a || !b) continue;  // a hop the picture does not draw
+    const ok = m.from === m.to ? await wait(m.ms, token) : await moveDot(a, b, m.ms, cls, token);
+    if (!ok) return;
+    if (m.seen) el("circle", { class: "seen " + cls, r: cls === "ret" ? 22 : 18, cx: b[0], cy: b[1], "data-at": m.to }, ov);
+  }
+  if (A.stop && N[A.stop.at]) stopMark(N[A.stop.at], A.stop);
+  ov.dataset.done = "1";
 }
 
 // ---- routes --------------------------------------------------------------------------------
 
-function selectVpc(name) {
+function selectVpc(name, subnet) {
   ui.vpc = name;
+  ui.subnet = subnet || null;
   document.querySelectorAll(".vpc").forEach((g) => g.classList.toggle("selected", g.dataset.vpc === name));
+  document.querySelectorAll(".subnet").forEach((g) => g.classList.toggle("selected", g.dataset.subnet === `${name}/${subnet}`));
   showTab("routes");
   renderRoutes();
 }
@@ -371,22 +423,63 @@ function renderRoutes() {
   const rows = ui.state.status.routes.filter((r) => r.vpc === v.name);
   const tables = [...new Set(v.subnets.map((s) => s.route_table).concat(rows.map((r) => r.table)))];
   box.replaceChildren();
+  const sub = ui.subnet && v.subnets.find((s) => s.name === ui.subnet);
+  const acls = v.network_acls || [], groups = v.security_groups || [];
+  if (sub) {
+    const acl = acls.find((a) => a.subnets.includes(sub.name));
+    box.append(h("p", { class: "picked", id: "subnet-summary" }, `subnet ${sub.name} ${sub.cidr}: route table ${sub.route_table}` +
+      (acl ? `, network ACL ${acl.name}` : ", no network ACL (all traffic passes the subnet boundary)")));
+  }
   for (const t of tables) {
     const users = v.subnets.filter((s) => s.route_table === t).map((s) => s.name);
-    box.append(h("h3", {}, `table ${t}` + (users.length ? ` — subnets ${users.join(", ")}` : "")));
+    box.append(h("h3", { class: sub && sub.route_table === t ? "picked" : "" }, `table ${t}` + (users.length ? ` — subnets ${users.join(", ")}` : "")));
     const tab = h("table", { "data-table": t });
     tab.innerHTML = "<tr><th>destination</th><th>next hop</th><th>state</th></tr>";
     tab.append(routeRow(v.cidr, "local", "active"));
-    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state));
+    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state, r.nat));
     box.append(tab);
+  }
+  if (acls.length) {
+    box.append(h("h2", {}, "Network ACLs"));
+    box.append(h("p", { class: "muted" }, "Stateless, at the subnet boundary; the first matching rule decides, no match drops; a reply needs its own rule."));
+    for (const a of acls) {
+      const picked = sub && a.subnets.includes(sub.name);
+      box.append(h("h3", { class: picked ? "picked" : "" }, `ACL ${a.name} — subnets ${a.subnets.join(", ") || "none"}`));
+      box.append(ruleTable("acl", a.name, "inbound", a.inbound, "source"), ruleTable("acl", a.name, "outbound", a.outbound, "destination"));
+    }
+  }
+  if (groups.length) {
+    box.append(h("h2", {}, "Security groups"));
+    box.append(h("p", { class: "muted" }, "Stateful, at the instance; the first matching rule decides, no match drops; replies of an allowed flow pass."));
+    for (const g of groups) {
+      box.append(h("h3", {}, `group ${g.name} — ${g.members.length ? "on " + g.members.join(", ") : "on no instance"}`));
+      box.append(ruleTable("sg", g.name, "ingress", g.ingress, "source"), ruleTable("sg", g.name, "egress", g.egress, "destination"));
+    }
   }
 }
 
-function routeRow(dst, hop, state) {
+function ruleTable(kind, owner, direction, rules, peer) {
+  const tab = h("table", { class: "rules", "data-rules": `${kind} ${owner} ${direction}` });
+  tab.innerHTML = `<caption>${direction}</caption><tr><th>#</th><th>proto</th><th>ports</th><th>${peer}</th><th>action</th></tr>`;
+  rules.forEach((r, k) => {
+    const tr = h("tr", { class: r.action });
+    const ports = r.ports ? (r.ports[0] === r.ports[1] ? String(r.ports[0]) : `${r.ports[0]}-${r.ports[1]}`) : "all";
+    tr.append(h("td", {}, String(k + 1)), h("td", {}, r.proto), h("td", {}, ports), h("td", {}, r.peer));
+    const td = h("td"); td.append(h("span", { class: "tag" + (r.action === "accept" ? " ok" : "") }, r.action)); tr.append(td);
+    tab.append(tr);
+  });
+  const last = h("tr", { class: "drop implicit" });
+  last.append(h("td", {}, "*"), h("td", {}, "all"), h("td", {}, "all"), h("td", {}, "no rule matched"));
+  const td = h("td"); td.append(h("span", { class: "tag" }, "drop")); last.append(td);
+  tab.append(last);
+  return tab;
+}
+
+function routeRow(dst, hop, state, nat) {
   const tr = h("tr", { class: state });
   const tag = h("span", { class: "tag" + (state === "blackhole" ? "" : " ok") }, state);
   const p = peeringOf(hop);
-  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "")));
+  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "") + (nat ? " (NAT gateway)" : "")));
   const td = h("td"); td.append(tag); tr.append(td);
   return tr;
 }

@@ -1,0 +1,70 @@
+"""How `vpclab probe` shows its packet evidence: timed observations, not a path.
+
+`explain` prints the model's path (a -> b -> c). A probe prints what each capture
+point really saw and when, one line per packet, then where the lost direction
+stopped, e.g.:
+
+      0.000 ms  vpc-a/cvm-1   tx eth0      echo-request 10.0.1.10 > 10.1.1.10
+      0.210 ms  vpc-b/cvm-1   rx eth0      echo-request 10.0.1.10 > 10.1.1.10
+      0.260 ms  vpc-b router  rx app       echo-reply   10.1.1.10 > 10.0.1.10
+  stopped: vpc-b router: reply came in on app, never sent on (no route)
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+WAY = {"tx": "[cyan]tx[/]", "rx": "[magenta]rx[/]"}
+
+
+def place(e: dict) -> str:
+    return f"{e['at']} router" if e.get("role") == "router" else e["at"]
+
+
+def stop_line(doc: dict) -> Optional[str]:
+    """Where the direction that did not make it was last seen, from the evidence alone."""
+    if doc["result"] == "reachable":
+        return None
+    lost = "reply" if doc["forward"]["delivered"] else "request"
+    seen = [e for e in doc.get("evidence") or [] if e["dir"] == lost and not e["what"].startswith("icmp ")]
+    errors = [e for e in doc.get("evidence") or [] if e["what"].startswith("icmp ")]
+    code = (doc.get("reason") or {}).get("code")
+    why = f" ({code.lower().replace('_', ' ')})" if code else ""
+    if not seen:
+        if lost == "request":
+            return f"stopped: the request never left {doc['src']}{why}"
+        return f"stopped: {doc['dst']} never sent a reply{why}"
+    last = seen[-1]
+    if last["way"] == "rx":
+        line = f"stopped: {place(last)}: {lost} came in on {last['if']}, never sent on{why}"
+    else:
+        line = f"stopped: {place(last)}: {lost} sent on {last['if']}, seen nowhere after{why}"
+    if errors:
+        line += f"; {place(errors[0])} {errors[0]['way']} {errors[0]['what']}"
+    return line
+
+
+def evidence_lines(doc: dict) -> List[str]:
+    ev = doc.get("evidence") or []
+    if not ev:
+        return ["  [dim]no packet of the probe was captured[/]"]
+    wat = max(len(place(e)) for e in ev)
+    wif = max(len(e["if"]) for e in ev)
+    wwhat = max(len(e["what"]) for e in ev)
+    out = [f"  [dim]packets seen (ms after the send):[/]"]
+    for e in ev:
+        out.append(f"  {e['t_ms']:9.3f} ms  {place(e):<{wat}}  {WAY.get(e['way'], e['way'])} {e['if']:<{wif}}  "
+                   f"{e['what']:<{wwhat}}  {e['src']} > {e['dst']}")
+    return out
+
+
+def render(c, doc: dict) -> None:
+    """The lines under a probe's verdict: evidence, where it stopped, the source the destination saw."""
+    for line in evidence_lines(doc):
+        c.print(line)
+    stop = stop_line(doc)
+    if stop:
+        c.print(f"  [red]{stop}[/]")
+    if doc.get("seen_source"):
+        c.print(f"  {doc['dst']} saw the request come from {doc['seen_source']}")
+    if doc.get("pcap"):
+        c.print(f"  [dim]{doc['pcap']['packets']} packets written to {doc['pcap']['path']}[/]")
