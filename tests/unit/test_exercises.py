@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LABS = ROOT / "lab"
 
 
-def test_eight_exercises_ship_whole():
+def test_ten_exercises_ship_whole():
     exs = catalog.all_exercises(LABS)
-    assert [e.number for e in exs] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert [e.number for e in exs] == [f"{n:02d}" for n in range(1, 11)]
     for e in exs:
         assert e.guide.exists(), e.slug
         assert e.solution and e.wrong_fix and e.wrong_fails, e.slug
@@ -31,7 +31,8 @@ def test_eight_exercises_ship_whole():
         kinds = {i.kind for i in e.items}
         assert kinds <= set(catalog.KINDS)
         # every exercise forbids something or checks more than reachability
-        assert any(i.kind != "probe" or "reachable" not in grader.accepted_results(i.spec) for i in e.items), e.slug
+        assert any(i.kind != "probe" or "reachable" not in grader.accepted_results(i.spec) or "seen_source" in i.spec
+                   for i in e.items), e.slug
 
 
 @pytest.mark.parametrize("key", ["3", "03", "03-return-route"])
@@ -42,7 +43,7 @@ def test_find_by_number_or_name(key):
 def test_unknown_exercise_names_the_known_ones():
     with pytest.raises(NotFound) as e:
         catalog.find("99", LABS)
-    assert e.value.code == "ExerciseNotFound" and "01" in e.value.hint and "08" in e.value.hint
+    assert e.value.code == "ExerciseNotFound" and "01" in e.value.hint and "10" in e.value.hint
 
 
 def test_labs_dir_from_the_environment(tmp_path, monkeypatch):
@@ -148,7 +149,7 @@ def _run(capsys, *argv):
 def test_lab_list_json(capsys):
     code, out, _ = _run(capsys, "lab", "list", "--json")
     rows = json.loads(out)["exercises"]
-    assert code == 0 and [r["number"] for r in rows] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert code == 0 and [r["number"] for r in rows] == [f"{n:02d}" for n in range(1, 11)]
     assert all(set(r) >= {"number", "title", "running", "labs"} for r in rows)
 
 
@@ -162,3 +163,12 @@ def test_unknown_exercise_is_refused_with_a_code(capsys):
 def test_a_bad_lab_name_is_refused(capsys):
     code, _, err = _run(capsys, "lab", "start", "03", "-l", "Not-A-Name")
     assert code == 2 and "InvalidParameterValue" in err
+
+
+def test_a_probe_item_may_name_what_the_destination_must_see(tmp_path):
+    """seen_source: the grader fails an item whose packets took the other path (EIP vs peering)."""
+    item = catalog.Item("p", "t", "probe", {"from": "vpc-a/web-a", "to": "vpc-b/cvm-b", "result": "reachable",
+                                            "seen_source": "10.0.1.10"}, ["h"])
+    over_peering = grader._probe_result(item, {"result": "reachable", "reason": {}, "seen_source": "10.0.1.10"})
+    over_eip = grader._probe_result(item, {"result": "reachable", "reason": {}, "seen_source": "203.0.113.10"})
+    assert over_peering.ok and not over_eip.ok and "203.0.113.10" in over_eip.got

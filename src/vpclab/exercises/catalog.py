@@ -9,6 +9,7 @@ names its items use must exist in its start topology.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ DIR_NAME = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 
 # kind -> (allowed keys, required keys)
 KINDS: Dict[str, tuple] = {
-    "probe": ({"from", "to", "proto", "port", "result"}, {"from", "to", "result"}),
+    "probe": ({"from", "to", "proto", "port", "result", "seen_source"}, {"from", "to", "result"}),
     "peering": ({"id", "between", "state", "bandwidth"}, {"state"}),
     "route": ({"vpc", "table", "destination", "next_hop", "present", "state"}, {"vpc", "destination"}),
     "refused": ({"op", "vpc", "peer_vpc", "id", "bandwidth", "name", "as", "destination", "next_hop", "table",
@@ -205,8 +206,10 @@ def _check_spec(pr: _Problems, kind: str, spec: dict, line: int, model) -> None:
     """The names an item uses exist in the start topology; values are in range."""
     refs = {i.ref for i in model.instances()}
     for k in ("from", "to"):
-        if k in spec and spec[k] not in refs:
+        if k in spec and spec[k] not in refs and not (k == "to" and _public_target(model, spec[k])):
             pr.add(f"{kind}: '{spec[k]}' is not an instance of the start topology", line)
+    if "seen_source" in spec and not _is_address(spec["seen_source"]):
+        pr.add(f"probe: seen_source '{spec['seen_source']}' is not an IPv4 address", line)
     for k in ("vpc", "peer_vpc"):
         if k in spec and spec[k] not in model.vpcs and kind != "refused":
             pr.add(f"{kind}: '{spec[k]}' is not a VPC of the start topology", line)
@@ -229,3 +232,21 @@ def _check_spec(pr: _Problems, kind: str, spec: dict, line: int, model) -> None:
         else:
             for k in set(spec) - OPS[op] - {"op", "code"}:
                 pr.add(f"refused: '{op}' takes no '{k}'", line)
+
+
+def _is_address(text) -> bool:
+    try:
+        ipaddress.IPv4Address(str(text))
+        return True
+    except ValueError:
+        return False
+
+
+def _public_target(model, ref) -> bool:
+    """A probe may also go to an Internet host (`internet/web`) or a public address."""
+    net = model.internet
+    if net is None:
+        return False
+    if str(ref).startswith("internet/"):
+        return str(ref)[len("internet/"):] in net.hosts
+    return _is_address(ref) and ipaddress.IPv4Address(str(ref)) in net.cidr

@@ -67,7 +67,14 @@ def _probe_result(i: Item, row: dict) -> Result:
     if r.get("code"):
         got += f" ({r['code']} at {r['where']}" + (f", table {r['table']}" if r.get("table") else "") + \
                f": {r['detail']})"
-    return Result(i, row["result"] in accepted_results(i.spec), got)
+    ok = row["result"] in accepted_results(i.spec)
+    want_source = i.spec.get("seen_source")
+    if want_source is not None:
+        seen = row.get("seen_source")
+        if seen != str(want_source):
+            ok = False
+            got += f"; the destination saw {seen or 'nothing'} as the source, not {want_source}"
+    return Result(i, ok, got)
 
 
 def _peering(model: Lab, i: Item, lab: str) -> Result:
