@@ -248,6 +248,9 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
+        from .usage import meterctl  # the usage meter (vpclab usage) runs while the lab does
+
+        meterctl.ensure(model.name, store.dir)
     return report
 
 
@@ -330,7 +333,10 @@ def _teardown(lab: str, store: Store, wait: bool = True):
     from . import services
     from .kernel import holders, netns, teardown
 
+    from .usage import meterctl
+
     services.stop(store.dir)
+    meterctl.stop(store.dir)
     prefix = names.lab_prefix(lab)
     mine = teardown.pids_inside(prefix, lab)
     for pid in mine:  # started with `vpclab exec`: they go with the lab
