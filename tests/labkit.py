@@ -57,7 +57,7 @@ def lab_namespaces(lab: str):
 
 
 def lab_pids(lab: str):
-    """PIDs of processes whose command line names this lab (the services daemon)."""
+    """PIDs of processes whose command line names this lab (the services daemon, the usage meter)."""
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -66,7 +66,8 @@ def lab_pids(lab: str):
             cmd = (p / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"vpclab.services.daemon" in b" ".join(cmd) and lab.encode() in cmd:
+        joined = b" ".join(cmd)
+        if (b"vpclab.services.daemon" in joined or b"vpclab.usage.meter" in joined) and lab.encode() in cmd:
             out.append(int(p.name))
     return out
 
