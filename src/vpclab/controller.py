@@ -248,10 +248,16 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
-        from .usage import meterctl  # the usage meter (vpclab usage) runs while the lab does
+        _meter(model, store)
+    return report
+
+
+def _meter(model: Lab, store: Store) -> None:
+    """The usage meter (`vpclab usage`) runs while a lab with peerings does (usage/meterctl.py)."""
+    if model.peerings:
+        from .usage import meterctl
 
         meterctl.ensure(model.name, store.dir)
-    return report
 
 
 def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
@@ -523,6 +529,7 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
         reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
+        _meter(model, store)  # a lab's first peering may be made live
     return result
 
 

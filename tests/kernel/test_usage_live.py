@@ -65,6 +65,14 @@ def iperf3(lab, src, dst_ip, seconds):
     raise AssertionError(f"iperf3 never connected:\n{p.stdout}{p.stderr}")
 
 
+def wait_for_samples(lab):
+    """The meter has started (its first sample is in): the traffic that follows is in windows."""
+    deadline = time.monotonic() + 30
+    while run_json("usage", "-l", lab)["samples"] == 0:
+        assert time.monotonic() < deadline, "the meter took no sample in 30 s"
+        time.sleep(0.1)
+
+
 def wire_mbps(doc) -> float:
     """iperf3's receiver goodput with each segment's Ethernet, IP and TCP headers counted."""
     mss = doc["start"].get("tcp_mss_default") or 1448
@@ -76,6 +84,7 @@ def test_two_days_two_caps_peaks_costs_regional_free_and_plot(mklab, tmp_path):
         pytest.skip("iperf3 is not installed (apt-get install iperf3)")
     lab, _ = mklab(TOPOLOGY)
     assert lab_pids(lab), "up started no meter"
+    wait_for_samples(lab)
     run("exec", "vpc-b/cvm-1", "-l", lab, "--", "iperf3", "-s", "-D", "-B", "10.1.1.10", check=0)
     run("exec", "vpc-a/cvm-1", "-l", lab, "--", "iperf3", "-s", "-D", "-B", "10.0.1.10", check=0)
 

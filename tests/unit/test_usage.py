@@ -4,6 +4,7 @@ process guard."""
 from __future__ import annotations
 
 import os
+import time
 import sqlite3
 import textwrap
 
@@ -270,3 +271,27 @@ def test_stop_never_signals_a_process_that_is_not_this_labs_meter(tmp_path):
     meterctl.stop(run)  # must not SIGTERM the test process
     assert not (run / meterctl.PID_FILE).exists()
     assert meterctl.running(run) is None
+
+
+def test_a_meter_without_pid_file_is_found_by_its_command_line_and_stopped(tmp_path):
+    """What an `up` killed right after starting the meter leaves: a meter and no PID file."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "bill"
+    run.mkdir()
+    samples.create(run)
+    # a stand-in with the meter's command line (python -c ignores the rest): it only sleeps
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", meterctl.MODULE,
+                             "--lab", "bill", "--run-dir", str(run.resolve())])
+    try:
+        for _ in range(100):
+            if meterctl._is_ours(proc.pid, run.resolve()):
+                break
+            time.sleep(0.01)
+        assert meterctl._is_ours(proc.pid, run.resolve())
+        meterctl.stop(run)
+        assert proc.wait(timeout=5) != 0  # signalled
+    finally:
+        proc.kill()
+        proc.wait()

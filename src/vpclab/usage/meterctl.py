@@ -101,6 +101,9 @@ def stop(run_dir) -> None:
     if not run_dir.is_dir():
         return
     pid = _read_pid(run_dir)
+    if pid is None and (run_dir / "usage.db").exists():
+        # an `up` killed between starting the meter and writing its PID: find it by its command line
+        pid = next((int(p) for p in os.listdir("/proc") if p.isdigit() and _is_ours(int(p), run_dir)), None)
     if pid is not None:
         try:
             pidfd = os.pidfd_open(pid)
