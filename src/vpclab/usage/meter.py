@@ -66,7 +66,6 @@ class Links:
     def __init__(self):
         self.socks: Dict[str, object] = {}
         self.index: Dict[Tuple[str, str], int] = {}
-        self.round: Dict[str, Dict[int, int]] = {}  # this sample's qdisc bytes by ifindex, per namespace
         self.linkstats, self.qdiscstats = _classes()
 
     def _sock(self, ns: str):
@@ -97,19 +96,14 @@ class Links:
             if self._link(ns, ifname) is None:
                 return None
             idx = self.index[(ns, ifname)]
-        table = self.round.get(ns)
-        if table is None:
-            table = self.round[ns] = {}
-            for m in self._sock(ns).dump(rtnl.dump_request(self.qdiscstats, rtnl.RTM_GETQDISC),
-                                         {rtnl.RTM_NEWQDISC: self.qdiscstats}):
-                st = m.get_attr("TCA_STATS2")
-                basic = st.get_attr("TCA_STATS_BASIC") if st is not None else None
-                if m["parent"] == self.TC_H_ROOT and basic is not None and m.get_attr("TCA_KIND") != "noqueue":
-                    table[m["index"]] = int(basic["bytes"])
-        return table.get(idx)
-
-    def new_round(self) -> None:
-        self.round.clear()
+        for m in self._sock(ns).dump(rtnl.dump_request(self.qdiscstats, rtnl.RTM_GETQDISC, ifindex=idx),
+                                     {rtnl.RTM_NEWQDISC: self.qdiscstats}):
+            st = m.get_attr("TCA_STATS2")
+            basic = st.get_attr("TCA_STATS_BASIC") if st is not None else None
+            if m["index"] == idx and m["parent"] == self.TC_H_ROOT and basic is not None \
+                    and m.get_attr("TCA_KIND") != "noqueue":
+                return int(basic["bytes"])
+        return None
 
     def counters(self, ns: str, peer_ns: str, ifname: str, capped: bool) -> Optional[Tuple[int, int]]:
         """(out, in) bytes of the peering link `ifname` between `ns` (requester) and `peer_ns`,
@@ -134,7 +128,6 @@ class Links:
             s.close()
         self.socks.clear()
         self.index.clear()
-        self.round.clear()
 
 
 class Meter:
@@ -196,13 +189,14 @@ class Meter:
     def sample(self, writer) -> int:
         from .samples import Sample
 
-        now = time.time()
         rows = []
-        self.links.new_round()
         for name, ns, peer_ns, ifname, cap in self.targets:
+            # each row is stamped with its own read: a meter preempted between two reads (it runs
+            # niced) must not credit one window with bytes that came after its time stamp
+            before = time.time()
             c = self.links.counters(ns, peer_ns, ifname, cap is not None)
             if c is not None:
-                rows.append(Sample(now, self.model.clock, name, c[0], c[1], cap))
+                rows.append(Sample((before + time.time()) / 2, self.model.clock, name, c[0], c[1], cap))
         writer.write(rows)
         return len(rows)
 
