@@ -89,7 +89,7 @@ def _human(doc: dict) -> None:
         click.echo(doc["note"])
     for t in doc["totals"]:
         click.echo(f"total {t['account']}: {t['cost']:.2f} {cur}".rstrip())
-    if not doc.get("metering"):
+    if not doc.get("metering") and doc["peerings"]:
         click.echo("warning: the meter of this lab is not running (`vpclab up FILE` starts it again)", err=True)
     if doc.get("plot"):
         click.echo(f"plot: {doc['plot']['file']}")
