@@ -1,12 +1,13 @@
 """Usage meter benchmark: what the meter costs on the scale lab (target: < 1% of a core).
 
-Builds the scale topology (50 VPCs, 200 instances, 100 peerings, 30 of them cross-region)
+Builds the scale topology (50 VPCs, 200 instances, 100 peerings, 15 of them cross-region)
 under a fresh lab name with `billing: {window: 10s}`, then measures, in one run:
 
 1. the live meter process: its CPU time (utime + stime from /proc/PID/stat) over 60 s
    of 10 s windows (polling state.db twice a second included), as % of one core;
 2. one sample round in-process (time.process_time, median of 15): the meter's own
-   `Meter.sample` (a netlink read per peering end through pyroute2's message classes,
+   `Meter.sample` (a capped link: its qdiscs through pyroute2's message classes; a regional one:
+   /proc/thread-self/net/dev of its namespace, once a round;
    the SQLite write), against the baseline, a plain /proc read loop: per peering, setns
    into its VPC namespaces and read /proc/thread-self/net/dev (the cheapest read of a
    link's counters there is), no storage;
