@@ -20,6 +20,7 @@ Needs root; the lab is always removed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -118,6 +119,13 @@ def main():
         for what, s in (("meter (netlink + pyroute2 + SQLite)", meter_s), ("baseline: plain /proc read loop", base_s)):
             print(f"{what:<44} {s * 1e3:>8.2f} {s / 10 * 100:>11.3f}% {s / 300 * 100:>10.4f}%")
         print(f"ratio meter / baseline: {meter_s / base_s:.2f}x")
+        out = Path(__file__).parent / "out"
+        out.mkdir(exist_ok=True)
+        (out / "usage_bench.json").write_text(json.dumps({
+            "peerings": len(m.targets), "capped": capped, "window_s": WINDOW, "watched_s": w1 - w0,
+            "live_core_percent": live, "rows": n1 - n0, "round_cpu_ms": {"meter": meter_s * 1e3,
+                                                                         "proc_loop": base_s * 1e3},
+            "ratio": meter_s / base_s, "load": os.getloadavg()}, indent=1) + "\n")
     finally:
         subprocess.run([VPCLAB, "down", lab], capture_output=True)
 
