@@ -74,7 +74,7 @@ def test_windows_are_rates_over_real_seconds_and_a_clock_jump_starts_a_day():
     assert [w.day for w in ser.windows] == [0, 0, 0, 1]
     assert [round(w.out_mbps, 6) for w in ser.windows] == [10, 20, 0, 5]  # real seconds, not lab seconds
     assert [w.rate for w in ser.windows] == [True, True, False, True]  # 1 s < half the window
-    assert ser.caps == [(0.0, 20), (86400 + 31, 5)]
+    assert ser.caps == [(0.0, 20), (86400 + 21, 5)]  # from the sample that closed the old cap's window
     assert report.lab_time(rows[-1], epoch) == 86400 + 31
 
 
@@ -295,3 +295,19 @@ def test_a_meter_without_pid_file_is_found_by_its_command_line_and_stopped(tmp_p
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_plot_is_a_png_with_a_panel_per_peering_and_day(tmp_path):
+    pytest.importorskip("matplotlib")
+    from vpclab.usage import plot
+
+    rows = two_days()
+    doc = report.build(lab(), 0.0, rows, lab().billing)
+    png = tmp_path / "u.png"
+    got = plot.draw(doc, report.series(rows, 0.0, 10), str(png))
+    assert got["days"] == [0, 1] and got["peerings"] == ["pcx-ab", "pcx-ac"]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    with pytest.raises(Exception) as e:  # nothing metered yet: a refusal, not an empty picture
+        plot.draw(report.build(lab(), 0.0, [], None), {}, str(tmp_path / "none.png"))
+    assert getattr(e.value, "exit_code", None) == 2

@@ -86,9 +86,12 @@ def series(samples: Sequence[Sample], epoch: float, window_s: float) -> Dict[str
         ser = out.setdefault(s.peering, Series(s.peering))
         t = lab_time(s, epoch)
         cap = _mbps(s.cap_kbps)
-        if not ser.caps or ser.caps[-1][1] != cap:
-            ser.caps.append((t, cap))
         prev = last.get(s.peering)
+        if not ser.caps or ser.caps[-1][1] != cap:
+            # the meter closed the window under the old cap the moment the cap changed: the new
+            # cap holds from that sample on (its lab time, with this sample's clock)
+            at = t if prev is None else s.clock + (prev.wall - epoch)
+            ser.caps.append((at, cap))
         last[s.peering] = s
         if prev is None:
             ser.first.append((day_of(t), s.out_bytes, s.in_bytes))  # counters since the link was made
