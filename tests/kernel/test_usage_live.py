@@ -127,6 +127,9 @@ def test_two_days_two_caps_peaks_costs_regional_free_and_plot(mklab, tmp_path):
     assert "pcx-ab" in human and "free" in human and "total alice" in human
 
     png = tmp_path / "usage.png"
+    import os
+    if os.environ.get("VPCLAB_KEEP_PLOT"):  # to look at it: VPCLAB_KEEP_PLOT=/tmp/usage.png
+        png = __import__("pathlib").Path(os.environ["VPCLAB_KEEP_PLOT"])
     plotted = run_json("usage", "-l", lab, "--plot", png)
     assert plotted["plot"]["days"] == [0, 1] and set(plotted["plot"]["peerings"]) == {"pcx-ab", "pcx-ac"}
     data = png.read_bytes()

@@ -76,8 +76,9 @@ def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
                     x0, y0 = max(marks, key=lambda m: m[1])
                     cost = f"\ncost {row['cost']:.2f} {doc['currency'] or ''}" if row["cost"] else ""
                     what = "billed peak" if r["cross_region"] else "peak (free)"
+                    right = x0 > lo + 0.6 * (hi - lo)  # near the right edge: the text goes left of the mark
                     ax.annotate(f"{what} {row['peak_mbps']:.2f} Mbps{cost}", (x0, y0), textcoords="offset points",
-                                xytext=(6, 4), fontsize=8)
+                                xytext=(-6 if right else 6, 4), ha="right" if right else "left", fontsize=8)
             ax.set_xlim(lo, hi if hi > lo else lo + 1)
             ax.xaxis.set_major_formatter(FuncFormatter(_hms))
             ax.xaxis.set_major_locator(MaxNLocator(5))
