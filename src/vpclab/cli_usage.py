@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import click
 
-from .cli import emit, json_option, lab_option, plural, table
+from .cliargs import explicit_lab
+
+# the same options as cli.py's (not imported from it: cli.py imports this module)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                          help="The lab (may be left out when one runs).")
 
 EPILOG = """
 \b
@@ -48,6 +53,7 @@ def usage(lab, prices_file, plot_file, as_json):
     inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
     95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
     """
+    from .cli import emit
     from .usage import query
 
     doc, series = query.usage(lab, prices_file)
@@ -59,6 +65,8 @@ def usage(lab, prices_file, plot_file, as_json):
 
 
 def _human(doc: dict) -> None:
+    from .cli import plural, table
+
     cur = doc["currency"] or ""
     rows = []
     for p in doc["peerings"]:
