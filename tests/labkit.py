@@ -57,7 +57,7 @@ def lab_namespaces(lab: str):
 
 
 def lab_pids(lab: str):
-    """PIDs of processes whose command line names this lab (the services daemon, the usage meter)."""
+    """PIDs of processes whose command line names this lab (the services daemon)."""
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -66,8 +66,22 @@ def lab_pids(lab: str):
             cmd = (p / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        joined = b" ".join(cmd)
-        if (b"vpclab.services.daemon" in joined or b"vpclab.usage.meter" in joined) and lab.encode() in cmd:
+        if b"vpclab.services.daemon" in b" ".join(cmd) and lab.encode() in cmd:
+            out.append(int(p.name))
+    return out
+
+
+def meter_pids(lab: str):
+    """PIDs of the lab's usage meter (`python -m vpclab.usage.meter --lab LAB ...`)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"vpclab.usage.meter" in cmd and lab.encode() in cmd:
             out.append(int(p.name))
     return out
 
@@ -76,6 +90,7 @@ def assert_gone(lab: str):
     assert lab_namespaces(lab) == [], f"namespaces left: {lab_namespaces(lab)}"
     assert not Path(f"/run/vpclab/{lab}").exists(), "state directory left"
     assert lab_pids(lab) == [], "service processes left"
+    assert meter_pids(lab) == [], "the usage meter was left"
 
 
 @pytest.fixture

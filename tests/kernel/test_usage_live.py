@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from labkit import lab_pids, needs_root, run, run_json
+from labkit import meter_pids as lab_pids, needs_root, run, run_json
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
