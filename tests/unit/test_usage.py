@@ -122,6 +122,12 @@ def test_day_max_cost_is_each_days_peak_times_the_price_and_the_requester_pays()
     assert ab["days"][0]["cost"] == pytest.approx(20.5 * 2.5, abs=1e-2)
     assert ab["days"][1]["cost"] == pytest.approx(5.1 * 2.5, abs=1e-2)
     assert [d["cap_mbps"] for d in ab["days"]] == [20, 5]
+    later = two_days()
+    last = [r for r in later if r.peering == "pcx-ab"][-1]
+    later += [s(200, 2 * 86400, last.out_bytes, last.in_bytes, cap=5_000),
+              s(210, 2 * 86400, last.out_bytes, last.in_bytes, cap=5_000)]  # an idle day 2
+    day2 = next(p for p in report.build(lab(), 0.0, later, lab().billing)["peerings"] if p["id"] == "pcx-ab")["days"][2]
+    assert day2["day"] == 2 and day2["cap_mbps"] == 5 and day2["peak_mbps"] == 0.0  # no change that day: still 5
     totals = {t["account"]: (t["cost"], t["currency"]) for t in doc["totals"]}
     assert totals["alice"] == (pytest.approx((20.5 + 5.1) * 2.5, abs=1e-2), "CNY")
     assert totals["bob"] == (0.0, "CNY")  # pcx-cb, bob's, carried nothing

@@ -163,7 +163,7 @@ def build(model: Lab, epoch: Optional[float], samples: Sequence[Sample], billing
             ws = by_day.get(day, [])
             po, pi = _peak(ws)
             qo, qi = _p95(ws)
-            caps = [c for t, c in (s.caps if s else []) if day_of(t) == day]
+            caps = [c for t, c in (s.caps if s else []) if day_of(t) <= day]  # the cap in force at the day's end
             row = {"day": day,
                    "out_bytes": sum(w.out_bytes for w in ws) + first.get(day, [0, 0])[0],
                    "in_bytes": sum(w.in_bytes for w in ws) + first.get(day, [0, 0])[1],
