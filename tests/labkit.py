@@ -71,10 +71,26 @@ def lab_pids(lab: str):
     return out
 
 
+def meter_pids(lab: str):
+    """PIDs of the lab's usage meter (`python -m vpclab.usage.meter --lab LAB ...`)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"vpclab.usage.meter" in cmd and lab.encode() in cmd:
+            out.append(int(p.name))
+    return out
+
+
 def assert_gone(lab: str):
     assert lab_namespaces(lab) == [], f"namespaces left: {lab_namespaces(lab)}"
     assert not Path(f"/run/vpclab/{lab}").exists(), "state directory left"
     assert lab_pids(lab) == [], "service processes left"
+    assert meter_pids(lab) == [], "the usage meter was left"
 
 
 @pytest.fixture

@@ -1012,6 +1012,10 @@ def main(argv=None) -> None:
     sys.exit(0)
 
 
+from .cli_usage import usage as _usage  # noqa: E402  (vpclab usage: cli_usage.py)
+
+cli.add_command(_usage)
+
 # ---- regression tools: diff, schema, import --------------------------------------------------
 
 

@@ -254,7 +254,16 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
+        _meter(model, store)
     return report
+
+
+def _meter(model: Lab, store: Store) -> None:
+    """The usage meter (`vpclab usage`) runs while a lab with peerings does (usage/meterctl.py)."""
+    if model.peerings:
+        from .usage import meterctl
+
+        meterctl.ensure(model.name, store.dir)
 
 
 def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
@@ -348,7 +357,10 @@ def _teardown(lab: str, store: Store, wait: bool = True):
     from . import services
     from .kernel import holders, netns, teardown
 
+    from .usage import meterctl
+
     services.stop(store.dir)
+    meterctl.stop(store.dir)
     prefix = names.lab_prefix(lab)
     mine = teardown.pids_inside(prefix, lab)
     for pid in mine:  # started with `vpclab exec`: they go with the lab
@@ -551,6 +563,7 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
         reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
+        _meter(model, store)  # a lab's first peering may be made live
     return result
 
 

@@ -52,7 +52,7 @@ MAX_HINTS = 50  # "did you mean" hints per file
 
 # Allowed keys per mapping, and which are required.
 SCHEMA = {
-    "top": ({"lab", "accounts", "regions", "latency", "vpcs", "peerings", "expect"}, {"lab", "vpcs"}),
+    "top": ({"lab", "accounts", "regions", "latency", "vpcs", "peerings", "expect", "billing"}, {"lab", "vpcs"}),
     "vpc": ({"account", "region", "cidr", "subnets", "route_tables", "instances"}, {"region", "cidr"}),
     "subnet": ({"cidr", "route_table"}, {"cidr"}),
     "route_table": ({"routes"}, set()),
@@ -337,6 +337,9 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         else:
             p.index = len(lab.peerings)
             lab.peerings[pname] = p
+
+    from .usage import prices  # `billing:` (usage/prices.py owns it)
+    prices.hook(r, doc, lab)
 
     expect = doc.get("expect")
     if expect is not None:

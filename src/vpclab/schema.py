@@ -61,6 +61,20 @@ KEYS: Dict[str, Dict[str, dict]] = {
         "peerings": _named("peering", PEERING_NAME, "Peering connections: name -> peering."),
         "expect": {"type": ["array", "null"], "items": {"$ref": "#/$defs/expect"},
                    "description": "Reachability the author expects; `vpclab test` and `pytest --vpclab` check it."},
+        "billing": {"type": ["object", "null"], "additionalProperties": False,
+                    "description": "Usage metering and cost (`vpclab usage`): sample window, currency, price per "
+                                   "Mbps-day per region pair, charge type per peering.",
+                    "properties": {
+                        "window": _s(DURATION, default="5m", description="The meter's sample window, 1s..1h; "
+                                     "the cloud's is 5m, a lab may sample faster (e.g. 10s)."),
+                        "currency": _s(description="A currency name for the cost column, e.g. CNY."),
+                        "prices": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
+                                   "additionalProperties": {"type": "number", "minimum": 0},
+                                   "description": "`REGION/REGION: price` per Mbps-day (either order)."},
+                        "charge_types": {"type": ["object", "null"], "propertyNames": _s(PEERING_NAME),
+                                         "additionalProperties": {"enum": ["POSTPAID_BY_DAY_MAX",
+                                                                           "POSTPAID_BY_MONTH_95"]},
+                                         "description": "Per peering; default POSTPAID_BY_DAY_MAX."}}},
     },
     "vpc": {
         "account": _s(ACCOUNT_NAME, description="Its account (default: the first of `accounts`)."),

@@ -88,6 +88,7 @@ def lab_to_dict(lab: Lab) -> dict:
             "hosts": [{"name": h.name, "ip": str(h.ip), "ports": h.ports} for h in lab.internet.hosts.values()]},
         "expectations": [{"src": e.src, "dst": e.dst, "proto": e.proto, "port": e.port, "result": e.result,
                           "line": e.line} for e in lab.expectations],
+        **({"billing": lab.billing} if lab.billing is not None else {}),  # absent: v1 digests unchanged
     }
 
 
@@ -300,5 +301,19 @@ def lab_from_dict(d: Any) -> Lab:
                                              and not host):
             raise BadModel(f"{e.where}: {_show(exp.src)} -> {_show(exp.dst)} names no instance of the lab")
         lab.expectations.append(exp)
+    if top.d.get("billing") is not None:
+        lab.billing = _billing(_Obj(top.d["billing"], "model.billing"))
     return lab
+
+
+def _billing(b: _Obj) -> dict:
+    """The normalised `billing:` (usage/prices.py writes it): types checked, nothing else."""
+    prices, charge = _Obj(b.get("prices", dict, "an object"), "model.billing.prices"), \
+        _Obj(b.get("charge_types", dict, "an object"), "model.billing.charge_types")
+    for key in prices.d:
+        prices.number(key)
+    for key in charge.d:
+        charge.text(key)
+    return {"currency": b.text("currency", optional=True), "window_s": b.number("window_s"),
+            "prices": prices.d, "charge_types": charge.d}
 

@@ -173,6 +173,7 @@ class Lab:
     clock: float = 0.0  # lab time in seconds since the lab was built
     source: Optional[str] = None  # the topology file it came from
     internet: Optional[Internet] = None  # version 2: the lab's Internet (None: no Internet)
+    billing: Optional[dict] = None  # the `billing:` key, normalised (usage/prices.py); None: not given
 
     # ---- lookups -------------------------------------------------------
     def instance(self, ref: str) -> Optional[Instance]:
