@@ -97,7 +97,10 @@ def _human(doc: dict) -> None:
         click.echo(doc["note"])
     for t in doc["totals"]:
         click.echo(f"total {t['account']}: {t['cost']:.2f} {cur}".rstrip())
-    if not doc.get("metering") and doc["peerings"]:
+    if not doc.get("metering") and any(p.get("cross_region") for p in doc["peerings"]):
         click.echo("warning: the meter of this lab is not running (`vpclab up FILE` starts it again)", err=True)
+    elif not doc.get("metering") and doc["peerings"]:
+        click.echo("note: every peering of this lab is regional, so free: no meter runs (a `billing:` "
+                   "section in the topology meters them anyway)")
     if doc.get("plot"):
         click.echo(f"plot: {doc['plot']['file']}")

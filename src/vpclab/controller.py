@@ -259,8 +259,11 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
 
 
 def _meter(model: Lab, store: Store) -> None:
-    """The usage meter (`vpclab usage`) runs while a lab with peerings does (usage/meterctl.py)."""
-    if model.peerings:
+    """The usage meter (`vpclab usage`, usage/meterctl.py) runs while a lab has something
+    to bill: a cross-region peering, or a `billing:` section. A lab of regional peerings
+    alone is free and costs no meter process (its usage says so)."""
+    if getattr(model, "billing", None) is not None or any(
+            model.is_cross_region(p) for p in model.peerings.values()):
         from .usage import meterctl
 
         meterctl.ensure(model.name, store.dir)
