@@ -7,7 +7,9 @@ end of the kernel apply; the model is written in one transaction first, then
 the kernel is reconciled to it by a diff. A command killed between the two is
 repaired by the next one (or by `up`), which diffs against the kernel again.
 The kernel and probe layers are imported only where they are used, so that
-`validate`, `explain -f` and `--help` stay fast and need no root.
+`validate`, `explain -f` and `--help` stay fast and need no root; so are the
+loader, analyze, the planner and the lifecycle rules, so that `down` (and
+every command that needs none of them) starts without importing them.
 """
 from __future__ import annotations
 
@@ -19,15 +21,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from . import analyze, loader
 from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
-from .model import lifecycle, rules
 from .model.types import Lab
 from .model.units import format_duration
-from .plan import diff as plandiff
 from .plan import names
 from .plan.objects import Plan
-from .plan.planner import plan as make_plan
 from .store import Store, known_labs, lab_from_dict, lab_to_dict
 
 Progress = Optional[Callable[[int, int, str], None]]
@@ -81,6 +79,8 @@ def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
         raise Refused("say either -f FILE (a topology) or -l LAB (a running lab), not both",
                       code="InvalidParameter")
     if file:
+        from . import loader
+
         return loader.load(file)
     return load_model(resolve_lab(lab))
 
@@ -101,6 +101,8 @@ def netem_available() -> bool:
 
 
 def validate(file: str) -> Lab:
+    from . import loader
+
     return loader.load(file)
 
 
@@ -126,10 +128,12 @@ def check_proto(proto: str, port: Optional[int]) -> None:
 
 
 def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, file: Optional[str] = None,
-            lab: Optional[str] = None) -> analyze.Verdict:
+            lab: Optional[str] = None) -> "analyze.Verdict":
     check_proto(proto, port)
     model = model_for(lab, file)
     check_ends(model, src, dst)
+    from . import analyze
+
     return analyze.explain(model, src, dst, proto, port)
 
 
@@ -137,6 +141,8 @@ def check_ends(model: Lab, src: str, dst: str) -> None:
     """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain)."""
     find_ref(model, src, "source")
     find_ref(model, dst, "destination", allow_ip=True)
+    from .model import rules
+
     for v in rules.check_probe_ends(model, src, dst):
         raise Refused(v.message, code=v.code)
 
@@ -160,6 +166,8 @@ def wants_delay(model: Lab) -> bool:
 
 
 def desired(model: Lab) -> Plan:
+    from .plan.planner import plan as make_plan
+
     return make_plan(model, netem=wants_delay(model) and netem_available())
 
 
@@ -187,6 +195,8 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
     report = ApplyReport(model.name, dry_run=dry_run)
     want = desired(model)
     have = desired(before).objects if before is not None else actual(model.name, store.dir)
+    from .plan import diff as plandiff
+
     actions = plandiff.diff(want.objects, have)
     report.actions = actions
     if wants_delay(model) and not netem_available():
@@ -205,6 +215,8 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
     """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
     record as the lab's topology when `file` is a temporary renamed copy of it."""
+    from . import loader
+
     model = loader.load(file)
     if source is not None:
         model.source = file = source
@@ -251,8 +263,13 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
     return report
 
 
-def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
-    """A dry run's report: the actions that build `model` on an empty kernel."""
+def _from_nothing(model: Lab, warning: str, planner: Optional[Callable[[Lab], Plan]] = None) -> ApplyReport:
+    """A dry run's report: the actions that build `model` on an empty kernel (`planner`: the
+    kernel-independent plan unless given)."""
+    from .plan import diff as plandiff
+    from .plan.planner import plan as make_plan
+
+    planner = planner or make_plan
     report = ApplyReport(model.name, dry_run=True)
     report.actions = plandiff.diff(planner(model).objects, [])
     report.warnings.append(warning)
@@ -407,6 +424,8 @@ def peering_rows(model: Lab) -> List[dict]:
 
 
 def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
+    from .model import lifecycle
+
     if vpc is not None:
         lifecycle.find_vpc(model, vpc)
     rows = []
@@ -563,6 +582,8 @@ def check_args(**args) -> None:
 
 
 def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), peer_vpc=(peer_vpc, "str"),
                bandwidth_kbps=(bandwidth_kbps, "int?"), name=(name, "str?"), account=(account, "str?"))
     return operate(lab, "peering create", name, account,
@@ -570,17 +591,23 @@ def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=N
 
 
 def peering_event(lab, event: str, pid: str, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), event=(event, ("accept", "reject", "delete")), pid=(pid, "str"),
                account=(account, "str?"))
     return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account))
 
 
 def peering_modify(lab, pid: str, bandwidth_kbps: int, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), pid=(pid, "str"), bandwidth_kbps=(bandwidth_kbps, "int?"), account=(account, "str?"))
     return operate(lab, "peering modify", pid, account, lambda m: lifecycle.modify(m, pid, bandwidth_kbps, account))
 
 
 def route_add(lab, vpc, destination, next_hop, table="default"):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str"),
                table=(table, "str"))
     return operate(lab, "route add", f"{vpc}/{table} {destination}", None,
@@ -588,6 +615,8 @@ def route_add(lab, vpc, destination, next_hop, table="default"):
 
 
 def route_del(lab, vpc, destination, next_hop=None, table="default"):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str?"),
                table=(table, "str"))
     return operate(lab, "route del", f"{vpc}/{table} {destination}", None,
@@ -595,6 +624,8 @@ def route_del(lab, vpc, destination, next_hop=None, table="default"):
 
 
 def clock_advance(lab, seconds: float):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), seconds=(seconds, "number"))
     return operate(lab, "clock advance", format_duration(seconds), None,
                    lambda m: lifecycle.advance_clock(m, seconds))
