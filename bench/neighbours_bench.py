@@ -33,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from scale_topology import scale_yaml  # noqa: E402
 
+import bytecode  # noqa: E402
+
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 A, B = "nba", "nbb"
 GOAL = 1.2
@@ -57,6 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: it creates network namespaces")
+    print(bytecode.ensure(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="neighbours-"))
     fa, fb = work / "a.yaml", work / "b.yaml"
     fa.write_text(scale_yaml(lab=A))
