@@ -214,8 +214,11 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
        source: Optional[str] = None) -> ApplyReport:
     """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
-    record as the lab's topology when `file` is a temporary renamed copy of it."""
-    from . import loader
+    record as the lab's topology when `file` is a temporary renamed copy of it.
+
+    While it holds the lab's lock, a build marks itself (builds.py): a neighbour's
+    teardown hands its namespaces to the kernel only between builds (bounded)."""
+    from . import builds, loader
 
     model = loader.load(file)
     if source is not None:
@@ -230,12 +233,12 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
                                         "`up` removes it first, then builds it from the file", desired)
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
-    with store.lock():
+    with store.lock(), builds.building():
         if fresh and store.exists():  # checked under the lock: a lab built meanwhile is not taken over
             raise Refused(f"lab {model.name} is already running", code="UnsupportedOperation.LabRunning",
                           hint=f"remove it first (`vpclab down {model.name}`) or choose another lab name")
         if _status(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
-            _teardown(model.name, store)
+            _teardown(model.name, store, yield_to_builds=False)  # this is a build: never wait for itself
             store.remove()
             notes.append(f"lab {model.name} was half removed (an interrupted `vpclab down`): "
                          f"removed it, then built it from {file}")
@@ -334,17 +337,19 @@ def _remove(lab: str, store: Store, wait: bool = True):
     return removed, held
 
 
-def _teardown(lab: str, store: Store, wait: bool = True):
+def _teardown(lab: str, store: Store, wait: bool = True, yield_to_builds: bool = True):
     """Remove the lab's processes and namespaces; (anything removed, holders).
 
     Holders (kernel/holders.py) are processes, fds and bind mounts that are not the
     lab's and keep a namespace alive after its name is gone: they are reported, never
-    signalled, and the removal does not wait for namespaces they keep.
+    signalled, and the removal does not wait for namespaces they keep. With
+    `yield_to_builds`, the namespaces go to the kernel between other labs' builds
+    (builds.py; at most builds.yield_seconds() of waiting).
     """
     import signal
     import time
 
-    from . import services
+    from . import builds, services
     from .kernel import holders, netns, teardown
 
     services.stop(store.dir)
@@ -360,7 +365,15 @@ def _teardown(lab: str, store: Store, wait: bool = True):
         time.sleep(0.01)  # a killed process leaves its namespace when it has exited
     ids = holders.namespace_ids(netns.list_names(prefix))
     held = [dict(vars(h), text=h.describe()) for h in holders.holders(ids)]
-    n = teardown.remove_lab_namespaces(prefix, wait=wait and not held)
+    watch = None
+    if yield_to_builds and wait and not held and builds.yield_seconds() > 0:
+        watch = builds.Watch()
+    try:
+        n = teardown.remove_lab_namespaces(prefix, wait=wait and not held, busy=watch and watch.running,
+                                           budget=builds.yield_seconds())
+    finally:
+        if watch is not None:
+            watch.close()
     return bool(n) or store.exists(), held
 
 
@@ -533,7 +546,10 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
                 tx.event(m.clock, actor or _default_actor(m, m.peerings.get(target or "")), action, target,
                          f"refused: {e.code}", e.message)
             raise
-        reconcile(model, store, progress, before=before)
+        from . import builds
+
+        with builds.building():
+            reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
     return result

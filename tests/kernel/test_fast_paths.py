@@ -55,3 +55,66 @@ def test_fresh_up_packs_by_hand_and_down_imports_no_loader(tmp_path):
     finally:
         run("down", lab)
     assert_gone(lab)
+
+
+# ---- a teardown yields the kernel to builds (vpclab.builds, kernel/teardown.py) ----------------------
+
+
+def _build_tiny(lab):
+    from kernlab import TinyLab
+
+    from vpclab.kernel.engine import apply
+    from vpclab.plan.objects import Action
+
+    tiny = TinyLab(lab)
+    apply([Action("create", o) for o in tiny.objects])
+    return tiny
+
+
+def test_a_teardown_unnames_at_once_and_destroys_between_builds(lab):
+    import threading
+    import time
+
+    from vpclab.kernel import netns, sentinel, teardown
+
+    tiny = _build_tiny(lab)
+    prefix = f"vpclab-{lab}-"
+    watcher = sentinel.Watcher()
+    try:
+        watcher.add_path(netns.path_of(tiny.IA))  # gone only when the kernel destroys IA
+        done, asked = threading.Event(), []
+
+        def busy():  # a build runs until `done`
+            asked.append(time.monotonic())
+            return not done.is_set()
+
+        t = threading.Thread(target=teardown.remove_lab_namespaces, args=(prefix,),
+                             kwargs=dict(busy=busy, budget=30))
+        t.start()
+        deadline = time.monotonic() + 10
+        while netns.list_names(prefix) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert netns.list_names(prefix) == []  # the names go at once...
+        assert not watcher.wait(0.5) and t.is_alive()  # ...the namespaces wait for the build
+        done.set()
+        t.join(10)
+        assert not t.is_alive() and watcher.wait(10)  # then the kernel gets them, and down waits for it
+        assert len(asked) > 10
+    finally:
+        watcher.close()
+
+
+def test_a_teardown_yields_no_longer_than_its_budget(lab):
+    import time
+
+    from vpclab.kernel import netns, teardown
+
+    _build_tiny(lab)
+    prefix = f"vpclab-{lab}-"
+    t0 = time.monotonic()
+    teardown.remove_lab_namespaces(prefix, busy=lambda: True, budget=0.3)
+    took = time.monotonic() - t0
+    assert 0.3 <= took < 10 and netns.list_names(prefix) == []
+    t0 = time.monotonic()
+    assert teardown.remove_lab_namespaces(prefix, busy=lambda: True, budget=5) == []  # nothing left to wait for
+    assert time.monotonic() - t0 < 1

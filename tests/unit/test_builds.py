@@ -1,0 +1,98 @@
+"""vpclab.builds: the machine-wide mark of builds in progress, and a teardown's hand-over
+of its namespaces in groups between builds (kernel/teardown.py), without root: the marker
+lives in a temporary run directory, the namespaces' fds are plain files."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from vpclab import builds, store
+from vpclab.kernel import teardown
+
+
+@pytest.fixture
+def rundir(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr(builds, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(builds, "LOCK_DIR", tmp_path / ".locks")
+    return tmp_path
+
+
+def test_a_watch_sees_builds_while_they_run(rundir):
+    w = builds.Watch()
+    try:
+        assert not w.running()
+        with builds.building():
+            assert w.running()
+            with builds.building():  # builds share the marker
+                assert w.running()
+            assert w.running()
+        assert not w.running()
+        started, release = threading.Event(), threading.Event()
+
+        def build():
+            with builds.building():
+                started.set()
+                release.wait(10)
+
+        t = threading.Thread(target=build)
+        t.start()
+        started.wait(10)
+        assert w.running()
+        release.set()
+        t.join(10)
+        assert not w.running()
+        with builds.building():  # asking never blocks a build, nor holds anything
+            assert w.running()
+    finally:
+        w.close()
+    assert os.listdir(rundir / ".locks") == [builds.MARKER]  # the marker stays for the next build
+
+
+def test_yield_seconds(monkeypatch):
+    monkeypatch.delenv("VPCLAB_TEARDOWN_YIELD", raising=False)
+    assert builds.yield_seconds() == builds.YIELD_SECONDS
+    for text, want in (("0", 0.0), ("0.5", 0.5), ("-3", 0.0), ("soon", builds.YIELD_SECONDS)):
+        monkeypatch.setenv("VPCLAB_TEARDOWN_YIELD", text)
+        assert builds.yield_seconds() == want
+
+
+def fds(n):
+    return [os.open(os.devnull, os.O_RDONLY) for _ in range(n)]
+
+
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_hand_over_closes_in_order_in_groups_between_builds():
+    kept = fds(3 * teardown.GROUP + 2)
+    order = list(kept)
+    answers = iter([True, True, False, False, True, False, False])  # busy() per question
+    seen = []
+
+    def busy():
+        seen.append([fd for fd in order if is_open(fd)])
+        return next(answers)
+
+    teardown._hand_over(kept, busy, budget=30)
+    assert kept == [] and not any(is_open(fd) for fd in order)
+    n, g = len(order), teardown.GROUP
+    # a group goes at the first "not busy"; before it, the earlier groups are closed, the rest open
+    assert [len(s) for s in seen] == [n, n, n, n - g, n - 2 * g, n - 2 * g, n - 3 * g]
+    assert all(s == order[-len(s):] for s in seen)
+
+
+def test_hand_over_stops_waiting_when_the_budget_is_spent():
+    kept = fds(2 * teardown.GROUP)
+    t0 = time.monotonic()
+    teardown._hand_over(kept, lambda: True, budget=0.2)
+    assert 0.2 <= time.monotonic() - t0 < 5 and kept == []
