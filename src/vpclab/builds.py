@@ -2,22 +2,25 @@
 
 Owns: one machine-wide marker, /run/vpclab/.locks/.building. Every command that
 applies changes to the kernel (`up`, live operations) holds a shared flock on it
-while it applies (`building()`); `running()` tells whether any does, without
-waiting and without holding anything.
+while it applies (`building()`); `Yield.running()` tells whether any does,
+without waiting and without holding anything.
 
 Why: the kernel destroys a namespace's devices under RTNL, the lock every
 netlink request and every new namespace of every lab also needs. For the scale
 lab's 250 namespaces (850 devices) that is one hold of ~0.1-0.2 s, and a
-neighbour's `up` stalls for all of it. `vpclab down` therefore keeps its
-namespaces (unnamed, held by fds) and hands them to the kernel in small groups,
-each only when no build is running, for at most `yield_seconds()` in all
-(kernel/teardown.py; bench/neighbours_bench.py measures both ways).
+neighbour's `up` stalls for all of it; its 250 unmounts and its own start-up
+take CPU and the mount lock a build needs too. So `vpclab down` first waits
+while a build runs, then unnames its namespaces, keeps them alive by fds and
+hands them to the kernel in small groups, each only when no build is running:
+at most `yield_seconds()` of waiting in all (kernel/teardown.py;
+bench/neighbours_bench.py measures both ways).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import time
 from typing import Iterator
 
 from .store import LOCK_DIR, RUN_DIR, _private
@@ -51,11 +54,15 @@ def building() -> Iterator[None]:
         os.close(fd)
 
 
-class Watch:
-    """`running()`: is a build holding the marker now? One open fd, two flock calls a question."""
+class Yield:
+    """A teardown's way of giving way to builds, for `budget` seconds in all.
 
-    def __init__(self):
+    `busy()`: a build holds the marker now and the budget is not spent (one open fd,
+    two flock calls a question); `wait()`: sleep while busy()."""
+
+    def __init__(self, budget: float):
         self.fd = _open()
+        self.deadline = time.monotonic() + budget
 
     def running(self) -> bool:
         try:
@@ -64,6 +71,13 @@ class Watch:
             return True
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         return False
+
+    def busy(self) -> bool:
+        return time.monotonic() < self.deadline and self.running()
+
+    def wait(self) -> None:
+        while self.busy():
+            time.sleep(0.005)
 
     def close(self) -> None:
         os.close(self.fd)

@@ -343,13 +343,27 @@ def _teardown(lab: str, store: Store, wait: bool = True, yield_to_builds: bool =
     Holders (kernel/holders.py) are processes, fds and bind mounts that are not the
     lab's and keep a namespace alive after its name is gone: they are reported, never
     signalled, and the removal does not wait for namespaces they keep. With
-    `yield_to_builds`, the namespaces go to the kernel between other labs' builds
-    (builds.py; at most builds.yield_seconds() of waiting).
+    `yield_to_builds` (and `wait`), it gives way to other labs' builds: it starts once
+    none runs, and its namespaces go to the kernel between builds (builds.py; at most
+    builds.yield_seconds() of waiting in all).
     """
+    from . import builds
+
+    giving = builds.Yield(builds.yield_seconds()) if yield_to_builds and wait else None
+    try:
+        if giving is not None:
+            giving.wait()  # a build in progress first: this teardown's work would slow it down
+        return _teardown_now(lab, store, wait, giving)
+    finally:
+        if giving is not None:
+            giving.close()
+
+
+def _teardown_now(lab: str, store: Store, wait: bool, giving):
     import signal
     import time
 
-    from . import builds, services
+    from . import services
     from .kernel import holders, netns, teardown
 
     services.stop(store.dir)
@@ -365,15 +379,8 @@ def _teardown(lab: str, store: Store, wait: bool = True, yield_to_builds: bool =
         time.sleep(0.01)  # a killed process leaves its namespace when it has exited
     ids = holders.namespace_ids(netns.list_names(prefix))
     held = [dict(vars(h), text=h.describe()) for h in holders.holders(ids)]
-    watch = None
-    if yield_to_builds and wait and not held and builds.yield_seconds() > 0:
-        watch = builds.Watch()
-    try:
-        n = teardown.remove_lab_namespaces(prefix, wait=wait and not held, busy=watch and watch.running,
-                                           budget=builds.yield_seconds())
-    finally:
-        if watch is not None:
-            watch.close()
+    n = teardown.remove_lab_namespaces(prefix, wait=wait and not held,
+                                       busy=giving.busy if giving is not None and not held else None)
     return bool(n) or store.exists(), held
 
 

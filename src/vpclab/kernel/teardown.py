@@ -59,7 +59,7 @@ GROUP = 25  # namespaces handed to the kernel at a time while yielding (~85 devi
 
 
 def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
-                          busy: Optional[Callable[[], bool]] = None, budget: float = 0.0) -> List[str]:
+                          busy: Optional[Callable[[], bool]] = None) -> List[str]:
     """Remove every namespace whose name starts with `prefix`; return their names.
 
     With `wait`, returns once the kernel has really destroyed them (their veths
@@ -72,11 +72,11 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
     still holds (a process inside, an open fd) is unmounted but outlives the
     wait: that is logged as a warning.
 
-    Yielding (with `wait`, `busy` and a `budget` in seconds): every name goes at once,
-    but an fd keeps each namespace alive; they are closed GROUP at a time, each group
-    only while `busy()` (another lab is being built) is False, or once the budget is
-    spent. The kernel destroys a namespace's devices under RTNL, which a build needs
-    for every request: this way a build waits for one group at most, not for the lab.
+    Yielding (with `wait` and `busy`): every name goes at once, but an fd keeps each
+    namespace alive; they are closed GROUP at a time, each group once `busy()` (another
+    lab is being built, and the caller still gives way) is False. The kernel destroys a
+    namespace's devices under RTNL, which a build needs for every request: this way a
+    build waits for one group at most, not for the lab.
     """
     lab = lab_of_ns(prefix)
     if not lab or prefix != lab_prefix(lab):
@@ -102,7 +102,7 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
                 log.debug("no teardown sentinel (%s); not waiting for the kernel", e)
                 watcher.close()
                 watcher = None
-        if busy is not None and budget > 0:
+        if busy is not None:
             for name in names:
                 try:
                     kept.append(os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC))
@@ -110,7 +110,7 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
                     pass
         for name in names:
             remove(name)
-        _hand_over(kept, busy, budget)
+        _hand_over(kept, busy)
         if watcher is not None and not watcher.wait(timeout):
             log.warning("namespaces %s* unmounted but still alive after %.0fs: a process or "
                         "open file still holds one of them", prefix, timeout)
@@ -122,12 +122,11 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
     return names
 
 
-def _hand_over(kept: List[int], busy, budget: float) -> None:
+def _hand_over(kept: List[int], busy: Callable[[], bool]) -> None:
     """Close the fds that keep unnamed namespaces alive, in order, GROUP at a time, each group
-    when `busy()` is False or the budget is spent. Empties `kept`."""
-    deadline = time.monotonic() + budget
+    once `busy()` is False. Empties `kept`."""
     while kept:
-        while busy() and time.monotonic() < deadline:
+        while busy():
             time.sleep(0.005)
         group, kept[:] = kept[:GROUP], kept[GROUP:]
         for fd in group:
