@@ -1,9 +1,12 @@
 """Builds in progress on this machine, so that a teardown can yield the kernel to them.
 
-Owns: one machine-wide marker, /run/vpclab/.locks/.building. Every command that
-applies changes to the kernel (`up`, live operations) holds a shared flock on it
-while it applies (`building()`); `Yield.running()` tells whether any does,
-without waiting and without holding anything.
+Owns: the markers /run/vpclab/.locks/.building (a build whose lab is not known
+yet) and .building-<lab>. A command about to change the kernel holds a shared
+flock on one: `up` from its very start (`Marker`: so that a teardown started at
+the same moment sees it) and on its lab's once the file is read, before it waits
+for the lab's lock; live operations while they apply (`building(lab)`).
+`Yield.running()` tells whether a build other than the teardown's own lab's holds
+one, without waiting and without holding anything.
 
 Why: the kernel destroys a namespace's devices under RTNL, the lock every
 netlink request and every new namespace of every lab also needs. For the scale
@@ -21,11 +24,12 @@ import contextlib
 import fcntl
 import os
 import time
-from typing import Iterator
+from typing import Dict, Iterator
 
 from .store import LOCK_DIR, RUN_DIR, _private
 
-MARKER = ".building"  # not a lab name: lab names start with a letter
+ANONYMOUS = ".building"  # not lab names: lab names start with a letter
+PREFIX = ANONYMOUS + "-"
 YIELD_SECONDS = 2.0
 
 
@@ -37,39 +41,84 @@ def yield_seconds() -> float:
         return YIELD_SECONDS
 
 
-def _open() -> int:
+def _open(name: str) -> int:
     _private(RUN_DIR, 0o700)
     _private(LOCK_DIR, 0o700)
-    return os.open(LOCK_DIR / MARKER, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return os.open(LOCK_DIR / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _hold(name: str) -> int:
+    fd = _open(name)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 @contextlib.contextmanager
-def building() -> Iterator[None]:
-    """Mark this process as applying changes to the kernel (shared: many builds at once)."""
-    fd = _open()
+def building(lab: str) -> Iterator[None]:
+    """Mark this process as about to change lab `lab`'s kernel objects (shared)."""
+    fd = _hold(PREFIX + lab)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
         os.close(fd)
 
 
+def forget(lab: str) -> None:
+    """Unlink lab `lab`'s marker (its lab is gone), so that markers do not pile up."""
+    try:
+        (LOCK_DIR / (PREFIX + lab)).unlink()
+    except FileNotFoundError:
+        pass
+
+
+class Marker:
+    """`up`'s mark: anonymous from its start, its lab's from `named(lab)` on (then a teardown
+    of that very lab, which holds the lock `up` is about to wait for, does not wait for it)."""
+
+    def __init__(self):
+        self.fd = _hold(ANONYMOUS)
+
+    def named(self, lab: str) -> None:
+        fd = _hold(PREFIX + lab)
+        os.close(self.fd)
+        self.fd = fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class Yield:
-    """A teardown's way of giving way to builds, for `budget` seconds in all.
+    """Lab `lab`'s teardown giving way to the other labs' builds, for `budget` seconds in all.
 
-    `busy()`: a build holds the marker now and the budget is not spent (one open fd,
-    two flock calls a question); `wait()`: sleep while busy()."""
+    `busy()`: another lab's build holds its marker now and the budget is not spent;
+    `wait()`: sleep while busy()."""
 
-    def __init__(self, budget: float):
-        self.fd = _open()
+    def __init__(self, budget: float, lab: str):
         self.deadline = time.monotonic() + budget
+        self.own = PREFIX + lab
+        self.fds: Dict[str, int] = {}
+        _private(RUN_DIR, 0o700)
+        _private(LOCK_DIR, 0o700)
 
     def running(self) -> bool:
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        for name in os.listdir(LOCK_DIR):
+            if not name.startswith(ANONYMOUS) or name == self.own:
+                continue
+            fd = self.fds.get(name)
+            if fd is None:
+                try:
+                    fd = self.fds[name] = os.open(LOCK_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
         return False
 
     def busy(self) -> bool:
@@ -80,4 +129,6 @@ class Yield:
             time.sleep(0.005)
 
     def close(self) -> None:
-        os.close(self.fd)
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()

@@ -216,9 +216,22 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
     record as the lab's topology when `file` is a temporary renamed copy of it.
 
-    While it holds the lab's lock, a build marks itself (builds.py): a neighbour's
-    teardown hands its namespaces to the kernel only between builds (bounded)."""
-    from . import builds, loader
+    From its start, a build marks itself (builds.py): a neighbour's teardown gives
+    way to it (bounded)."""
+    if dry_run or os.geteuid() != 0:
+        return _up(file, dry_run, progress, fresh, source)
+    from . import builds
+
+    mark = builds.Marker()
+    try:
+        return _up(file, dry_run, progress, fresh, source, mark)
+    finally:
+        mark.close()
+
+
+def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optional[str],
+        mark=None) -> ApplyReport:
+    from . import loader
 
     model = loader.load(file)
     if source is not None:
@@ -233,7 +246,9 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
                                         "`up` removes it first, then builds it from the file", desired)
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
-    with store.lock(), builds.building():
+    if mark is not None:
+        mark.named(model.name)
+    with store.lock():
         if fresh and store.exists():  # checked under the lock: a lab built meanwhile is not taken over
             raise Refused(f"lab {model.name} is already running", code="UnsupportedOperation.LabRunning",
                           hint=f"remove it first (`vpclab down {model.name}`) or choose another lab name")
@@ -334,6 +349,9 @@ def _remove(lab: str, store: Store, wait: bool = True):
     removed, held = _teardown(lab, store, wait)
     store.remove()  # under the lock: a command waiting for it finds no lab, not half of one
     store.forget_lock()
+    from . import builds
+
+    builds.forget(lab)
     return removed, held
 
 
@@ -349,7 +367,7 @@ def _teardown(lab: str, store: Store, wait: bool = True, yield_to_builds: bool =
     """
     from . import builds
 
-    giving = builds.Yield(builds.yield_seconds()) if yield_to_builds and wait else None
+    giving = builds.Yield(builds.yield_seconds(), lab) if yield_to_builds and wait else None
     try:
         if giving is not None:
             giving.wait()  # a build in progress first: this teardown's work would slow it down
@@ -555,7 +573,7 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
             raise
         from . import builds
 
-        with builds.building():
+        with builds.building(name):
             reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))

@@ -22,20 +22,22 @@ def rundir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_teardown_sees_builds_while_they_run(rundir):
-    w = builds.Yield(60)
+def test_a_teardown_sees_other_labs_builds_while_they_run(rundir):
+    w = builds.Yield(60, "mine")
     try:
         assert not w.running()
-        with builds.building():
+        with builds.building("other"):
             assert w.running()
-            with builds.building():  # builds share the marker
+            with builds.building("third"):  # builds run side by side
                 assert w.running()
             assert w.running()
         assert not w.running()
+        with builds.building("mine"):  # its own lab's: an `up` waiting for the lock this teardown holds
+            assert not w.running()
         started, release = threading.Event(), threading.Event()
 
         def build():
-            with builds.building():
+            with builds.building("other"):
                 started.set()
                 release.wait(10)
 
@@ -46,11 +48,26 @@ def test_a_teardown_sees_builds_while_they_run(rundir):
         release.set()
         t.join(10)
         assert not w.running()
-        with builds.building():  # asking never blocks a build, nor holds anything
-            assert w.running()
     finally:
         w.close()
-    assert os.listdir(rundir / ".locks") == [builds.MARKER]  # the marker stays for the next build
+
+
+def test_up_is_marked_from_its_start_then_as_its_lab(rundir):
+    w_mine, w_other = builds.Yield(60, "mine"), builds.Yield(60, "other")
+    try:
+        m = builds.Marker()  # the file is not read yet: a build of some lab
+        assert w_mine.running() and w_other.running()
+        m.named("mine")
+        assert not w_mine.running() and w_other.running()
+        m.close()
+        assert not w_mine.running() and not w_other.running()
+        assert sorted(os.listdir(rundir / ".locks")) == [builds.ANONYMOUS, builds.PREFIX + "mine"]
+        builds.forget("mine")
+        builds.forget("mine")  # fine if already gone
+        assert os.listdir(rundir / ".locks") == [builds.ANONYMOUS]
+    finally:
+        w_mine.close()
+        w_other.close()
 
 
 def test_yield_seconds(monkeypatch):
@@ -92,9 +109,9 @@ def test_hand_over_closes_in_order_in_groups_between_builds():
 
 
 def test_giving_way_ends_when_the_budget_is_spent(rundir):
-    g = builds.Yield(0.2)
+    g = builds.Yield(0.2, "mine")
     try:
-        with builds.building():
+        with builds.building("other"):
             assert g.running() and g.busy()
             t0 = time.monotonic()
             g.wait()
