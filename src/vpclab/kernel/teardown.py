@@ -72,11 +72,13 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
     still holds (a process inside, an open fd) is unmounted but outlives the
     wait: that is logged as a warning.
 
-    Yielding (with `wait` and `busy`): every name goes at once, but an fd keeps each
-    namespace alive; they are closed GROUP at a time, each group once `busy()` (another
-    lab is being built, and the caller still gives way) is False. The kernel destroys a
-    namespace's devices under RTNL, which a build needs for every request: this way a
-    build waits for one group at most, not for the lab.
+    Yielding (with `wait` and `busy`): every name goes at once. While no build runs
+    (`busy()`, asked every GROUP names, is False), the kernel gets each namespace as
+    its name goes, as without yielding. From the first GROUP on which `busy()` is True,
+    an fd keeps each namespace alive, and they are closed GROUP at a time, each group
+    once `busy()` (another lab is being built, and the caller still gives way) is
+    False. The kernel destroys a namespace's devices under RTNL, which a build needs
+    for every request: this way a build waits for one group at most, not for the lab.
     """
     lab = lab_of_ns(prefix)
     if not lab or prefix != lab_prefix(lab):
@@ -102,15 +104,18 @@ def remove_lab_namespaces(prefix: str, timeout: float = 10.0, wait: bool = True,
                 log.debug("no teardown sentinel (%s); not waiting for the kernel", e)
                 watcher.close()
                 watcher = None
-        if busy is not None:
-            for name in names:
+        keeping = False
+        for i, name in enumerate(names):
+            if busy is not None and not keeping and i % GROUP == 0:
+                keeping = busy()  # from here on, in order: the sentinel's namespace stays the last
+            if keeping:
                 try:
                     kept.append(os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC))
                 except OSError:
                     pass
-        for name in names:
             remove(name)
-        _hand_over(kept, busy)
+        if kept:
+            _hand_over(kept, busy)
         if watcher is not None and not watcher.wait(timeout):
             log.warning("namespaces %s* unmounted but still alive after %.0fs: a process or "
                         "open file still holds one of them", prefix, timeout)
