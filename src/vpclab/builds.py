@@ -91,6 +91,20 @@ class Marker:
         os.close(self.fd)
 
 
+@contextlib.contextmanager
+def marked(dry_run: bool = False) -> Iterator[object]:
+    """A `Marker` for a build about to start (None for a dry run or without root: nothing
+    to mark, and /run/vpclab is root's)."""
+    if dry_run or os.geteuid() != 0:
+        yield None
+        return
+    mark = Marker()
+    try:
+        yield mark
+    finally:
+        mark.close()
+
+
 class Yield:
     """Lab `lab`'s teardown giving way to the other labs' builds, for `budget` seconds in all.
 

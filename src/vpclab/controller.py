@@ -211,22 +211,20 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
 
 
 def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool = False,
-       source: Optional[str] = None) -> ApplyReport:
+       source: Optional[str] = None, mark=None) -> ApplyReport:
     """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
     record as the lab's topology when `file` is a temporary renamed copy of it.
 
     From its start, a build marks itself (builds.py): a neighbour's teardown gives
-    way to it (bounded)."""
-    if dry_run or os.geteuid() != 0:
-        return _up(file, dry_run, progress, fresh, source)
+    way to it (bounded). `mark`: a builds.Marker the caller took earlier (the CLI
+    takes it before importing this module)."""
+    if mark is not None:
+        return _up(file, dry_run, progress, fresh, source, mark)
     from . import builds
 
-    mark = builds.Marker()
-    try:
+    with builds.marked(dry_run) as mark:
         return _up(file, dry_run, progress, fresh, source, mark)
-    finally:
-        mark.close()
 
 
 def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optional[str],

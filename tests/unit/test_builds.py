@@ -119,3 +119,19 @@ def test_giving_way_ends_when_the_budget_is_spent(rundir):
             assert g.running() and not g.busy()  # the build still runs; the teardown goes on
     finally:
         g.close()
+
+
+def test_marked_marks_a_real_build_only(rundir, monkeypatch):
+    w = builds.Yield(60, "mine")
+    try:
+        with builds.marked(dry_run=True) as m:
+            assert m is None and not w.running()
+        monkeypatch.setattr(builds.os, "geteuid", lambda: 1000)
+        with builds.marked() as m:  # not root: /run/vpclab is not ours to touch
+            assert m is None and not w.running()
+        monkeypatch.setattr(builds.os, "geteuid", lambda: 0)
+        with builds.marked() as m:
+            assert isinstance(m, builds.Marker) and w.running()
+        assert not w.running()
+    finally:
+        w.close()
