@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from scale_topology import scale_yaml  # noqa: E402
 
+import bytecode  # noqa: E402
 import nswatch  # noqa: E402
 from vpclab import controller, loader  # noqa: E402
 from vpclab.kernel import netns, teardown  # noqa: E402
@@ -280,6 +281,7 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("run as root: it creates network namespaces")
 
+    print(bytecode.ensure(), flush=True)
     mn_missing = "skipped (--no-mininet)" if args.no_mininet else mininet_available()
     work = Path(tempfile.mkdtemp(prefix="up_bench-"))
     files = {}

@@ -178,13 +178,16 @@ def render_verdict(doc: dict, how: str) -> None:
 @json_option
 def up(file, dry_run, as_json):
     """Build the lab of FILE (idempotent: a second `up` changes nothing)."""
-    from . import controller
+    from .builds import marked
 
-    if dry_run:
-        report = controller.up(file, dry_run=True)
-    else:
-        with progress_bar(f"building lab from {file}", quiet=as_json) as cb:
-            report = controller.up(file, progress=cb)
+    with marked(dry_run) as mark:  # first: a teardown started with this `up` gives way to it
+        from . import controller
+
+        if dry_run:
+            report = controller.up(file, dry_run=True)
+        else:
+            with progress_bar(f"building lab from {file}", quiet=as_json) as cb:
+                report = controller.up(file, progress=cb, mark=mark)
     for w in report.warnings:
         warn(w)
     doc = {"lab": report.lab, "dry_run": dry_run, "actions": [a.describe() for a in report.actions]}

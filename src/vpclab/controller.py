@@ -7,7 +7,9 @@ end of the kernel apply; the model is written in one transaction first, then
 the kernel is reconciled to it by a diff. A command killed between the two is
 repaired by the next one (or by `up`), which diffs against the kernel again.
 The kernel and probe layers are imported only where they are used, so that
-`validate`, `explain -f` and `--help` stay fast and need no root.
+`validate`, `explain -f` and `--help` stay fast and need no root; so are the
+loader, analyze, the planner and the lifecycle rules, so that `down` (and
+every command that needs none of them) starts without importing them.
 """
 from __future__ import annotations
 
@@ -19,15 +21,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from . import analyze, analyze_filters, filters_view, loader
 from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
-from .model import lifecycle, rules
 from .model.types import Lab
 from .model.units import format_duration
-from .plan import diff as plandiff
 from .plan import names
 from .plan.objects import Plan
-from .plan.planner import plan as make_plan
 from .store import Store, known_labs, lab_from_dict, lab_to_dict
 
 Progress = Optional[Callable[[int, int, str], None]]
@@ -81,6 +79,8 @@ def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
         raise Refused("say either -f FILE (a topology) or -l LAB (a running lab), not both",
                       code="InvalidParameter")
     if file:
+        from . import loader
+
         return loader.load(file)
     return load_model(resolve_lab(lab))
 
@@ -101,14 +101,19 @@ def netem_available() -> bool:
 
 
 def validate(file: str) -> Lab:
+    from . import loader
+
     return loader.load(file)
 
 
 def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_internet: bool = False):
     if model.instance(ref) is not None:
         return ref
-    if allow_internet and analyze_filters.is_host_ref(model, ref):  # version 2: internet/<host> (explain)
-        return ref
+    if allow_internet:  # version 2: internet/<host> (explain)
+        from . import analyze_filters
+
+        if analyze_filters.is_host_ref(model, ref):
+            return ref
     if allow_ip:
         try:
             ipaddress.IPv4Address(ref)
@@ -128,10 +133,12 @@ def check_proto(proto: str, port: Optional[int]) -> None:
 
 
 def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, file: Optional[str] = None,
-            lab: Optional[str] = None) -> analyze.Verdict:
+            lab: Optional[str] = None) -> "analyze.Verdict":
     check_proto(proto, port)
     model = model_for(lab, file)
     check_ends(model, src, dst, internet=True)
+    from . import analyze
+
     return analyze.explain(model, src, dst, proto, port)
 
 
@@ -140,6 +147,8 @@ def check_ends(model: Lab, src: str, dst: str, internet: bool = False) -> None:
     `internet`: either end may also be `internet/<host>` (explain; probes do not send from or to it yet)."""
     find_ref(model, src, "source", allow_internet=internet)
     find_ref(model, dst, "destination", allow_ip=True, allow_internet=internet)
+    from .model import rules
+
     for v in rules.check_probe_ends(model, src, dst):
         raise Refused(v.message, code=v.code)
 
@@ -163,6 +172,8 @@ def wants_delay(model: Lab) -> bool:
 
 
 def desired(model: Lab) -> Plan:
+    from .plan.planner import plan as make_plan
+
     return make_plan(model, netem=wants_delay(model) and netem_available())
 
 
@@ -190,6 +201,8 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
     report = ApplyReport(model.name, dry_run=dry_run)
     want = desired(model)
     have = desired(before).objects if before is not None else actual(model.name, store.dir)
+    from .plan import diff as plandiff
+
     actions = plandiff.diff(want.objects, have)
     report.actions = actions
     if wants_delay(model) and not netem_available():
@@ -204,10 +217,26 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
 
 
 def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool = False,
-       source: Optional[str] = None) -> ApplyReport:
+       source: Optional[str] = None, mark=None) -> ApplyReport:
     """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
-    record as the lab's topology when `file` is a temporary renamed copy of it."""
+    record as the lab's topology when `file` is a temporary renamed copy of it.
+
+    From its start, a build marks itself (builds.py): a neighbour's teardown gives
+    way to it (bounded). `mark`: a builds.Marker the caller took earlier (the CLI
+    takes it before importing this module)."""
+    if mark is not None:
+        return _up(file, dry_run, progress, fresh, source, mark)
+    from . import builds
+
+    with builds.marked(dry_run) as mark:
+        return _up(file, dry_run, progress, fresh, source, mark)
+
+
+def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optional[str],
+        mark=None) -> ApplyReport:
+    from . import loader
+
     model = loader.load(file)
     if source is not None:
         model.source = file = source
@@ -223,12 +252,14 @@ def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool 
                                         "`up` removes it first, then builds it from the file", desired)
         return reconcile(_current_or(model, store), store, dry_run=True)
     notes = []
+    if mark is not None:
+        mark.named(model.name)
     with store.lock():
         if fresh and store.exists():  # checked under the lock: a lab built meanwhile is not taken over
             raise Refused(f"lab {model.name} is already running", code="UnsupportedOperation.LabRunning",
                           hint=f"remove it first (`vpclab down {model.name}`) or choose another lab name")
         if _status(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
-            _teardown(model.name, store)
+            _teardown(model.name, store, yield_to_builds=False)  # this is a build: never wait for itself
             store.remove()
             notes.append(f"lab {model.name} was half removed (an interrupted `vpclab down`): "
                          f"removed it, then built it from {file}")
@@ -269,8 +300,13 @@ def _meter(model: Lab, store: Store) -> None:
         meterctl.ensure(model.name, store.dir)
 
 
-def _from_nothing(model: Lab, warning: str, planner: Callable[[Lab], Plan] = make_plan) -> ApplyReport:
-    """A dry run's report: the actions that build `model` on an empty kernel."""
+def _from_nothing(model: Lab, warning: str, planner: Optional[Callable[[Lab], Plan]] = None) -> ApplyReport:
+    """A dry run's report: the actions that build `model` on an empty kernel (`planner`: the
+    kernel-independent plan unless given)."""
+    from .plan import diff as plandiff
+    from .plan.planner import plan as make_plan
+
+    planner = planner or make_plan
     report = ApplyReport(model.name, dry_run=True)
     report.actions = plandiff.diff(planner(model).objects, [])
     report.warnings.append(warning)
@@ -344,16 +380,35 @@ def _remove(lab: str, store: Store, wait: bool = True):
     store.forget_lock()
     if removed:
         gone.mark(lab)  # a second `down` of it is "already down", never taken for a typo
+    from . import builds
+
+    builds.forget(lab)
     return removed, held
 
 
-def _teardown(lab: str, store: Store, wait: bool = True):
+def _teardown(lab: str, store: Store, wait: bool = True, yield_to_builds: bool = True):
     """Remove the lab's processes and namespaces; (anything removed, holders).
 
     Holders (kernel/holders.py) are processes, fds and bind mounts that are not the
     lab's and keep a namespace alive after its name is gone: they are reported, never
-    signalled, and the removal does not wait for namespaces they keep.
+    signalled, and the removal does not wait for namespaces they keep. With
+    `yield_to_builds` (and `wait`), it gives way to other labs' builds: it starts once
+    none runs, and its namespaces go to the kernel between builds (builds.py; at most
+    builds.yield_seconds() of waiting in all).
     """
+    from . import builds
+
+    giving = builds.Yield(builds.yield_seconds(), lab) if yield_to_builds and wait else None
+    try:
+        if giving is not None:
+            giving.wait()  # a build in progress first: this teardown's work would slow it down
+        return _teardown_now(lab, store, wait, giving)
+    finally:
+        if giving is not None:
+            giving.close()
+
+
+def _teardown_now(lab: str, store: Store, wait: bool, giving):
     import signal
     import time
 
@@ -376,7 +431,8 @@ def _teardown(lab: str, store: Store, wait: bool = True):
         time.sleep(0.01)  # a killed process leaves its namespace when it has exited
     ids = holders.namespace_ids(netns.list_names(prefix))
     held = [dict(vars(h), text=h.describe()) for h in holders.holders(ids)]
-    n = teardown.remove_lab_namespaces(prefix, wait=wait and not held)
+    n = teardown.remove_lab_namespaces(prefix, wait=wait and not held,
+                                       busy=giving.busy if giving is not None and not held else None)
     return bool(n) or store.exists(), held
 
 
@@ -440,6 +496,8 @@ def peering_rows(model: Lab) -> List[dict]:
 
 
 def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
+    from .model import lifecycle
+
     if vpc is not None:
         lifecycle.find_vpc(model, vpc)
     rows = []
@@ -487,6 +545,8 @@ def status(lab: Optional[str]) -> dict:
             i["interface"] = names.instance_port(name, i["name"])
     for row in doc["peerings"]:
         row.update(kernelnames.peering(model, model.peerings[row["id"]]))
+    from . import filters_view
+
     return filters_view.extend_status(doc, model)
 
 
@@ -563,7 +623,10 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
                 tx.event(m.clock, actor or default_actor(m, m.peerings.get(target or "")), action, target,
                          f"refused: {e.code}", e.message)
             raise
-        reconcile(model, store, progress, before=before)
+        from . import builds
+
+        with builds.building(name):
+            reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
         _meter(model, store)  # a lab's first peering may be made live
@@ -613,6 +676,8 @@ def check_args(**args) -> None:
 
 
 def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), peer_vpc=(peer_vpc, "str"),
                bandwidth_kbps=(bandwidth_kbps, "int?"), name=(name, "str?"), account=(account, "str?"))
     return operate(lab, "peering create", name, account,
@@ -620,6 +685,8 @@ def peering_create(lab, vpc, peer_vpc, bandwidth_kbps=None, name=None, account=N
 
 
 def peering_event(lab, event: str, pid: str, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), event=(event, ("accept", "reject", "delete")), pid=(pid, "str"),
                account=(account, "str?"))
     return operate(lab, f"peering {event}", pid, account, lambda m: lifecycle.apply_event(m, pid, event, account),
@@ -627,11 +694,15 @@ def peering_event(lab, event: str, pid: str, account=None):
 
 
 def peering_modify(lab, pid: str, bandwidth_kbps: int, account=None):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), pid=(pid, "str"), bandwidth_kbps=(bandwidth_kbps, "int?"), account=(account, "str?"))
     return operate(lab, "peering modify", pid, account, lambda m: lifecycle.modify(m, pid, bandwidth_kbps, account))
 
 
 def route_add(lab, vpc, destination, next_hop, table="default"):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str"),
                table=(table, "str"))
     return operate(lab, "route add", f"{vpc}/{table} {destination}", None,
@@ -639,6 +710,8 @@ def route_add(lab, vpc, destination, next_hop, table="default"):
 
 
 def route_del(lab, vpc, destination, next_hop=None, table="default"):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), vpc=(vpc, "str"), destination=(destination, "str"), next_hop=(next_hop, "str?"),
                table=(table, "str"))
     return operate(lab, "route del", f"{vpc}/{table} {destination}", None,
@@ -646,6 +719,8 @@ def route_del(lab, vpc, destination, next_hop=None, table="default"):
 
 
 def clock_advance(lab, seconds: float):
+    from .model import lifecycle
+
     check_args(lab=(lab, "str?"), seconds=(seconds, "number"))
     return operate(lab, "clock advance", format_duration(seconds), None,
                    lambda m: lifecycle.advance_clock(m, seconds))

@@ -107,7 +107,7 @@ def test_qdiscs_round_trip_with_what_pyroute2_lacks():
             if stock.get_attr("TCA_KIND") == "tbf":
                 parms = stock.get_attr("TCA_OPTIONS").get_attr("TCA_TBF_PARMS")
                 assert parms["limit"] == o.limit_bytes and parms["rate"] == min(o.rate_kbit * 125, 2**32 - 1)
-            msgs += rtnl.decode(req, {rtnl.RTM_NEWQDISC: tc.qdiscmsg})  # ... and our subclasses the rest
+            msgs += rtnl.decode(req, {rtnl.RTM_NEWQDISC: tc.classes()["qdiscmsg"]})  # ... and our subclasses the rest
         assert set(qdisc.HANDLER.read(FakeView(o.ns, msgs, {5: o.ifname}))) == {o}
 
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
 from ..plan.objects import Action
 from . import netns, rtnl
 from .handlers import REGISTRY, handler
@@ -126,6 +124,8 @@ class Session:
             s = self.sock(ns)
             table = {}
             if s is not None:
+                from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # only where no table is known
+
                 for m in s.dump(rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK)):
                     info = m.get_attr("IFLA_LINKINFO")
                     kind = info.get_attr("IFLA_INFO_KIND") if info else ""

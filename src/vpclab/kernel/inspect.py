@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
 from ..plan.names import lab_of_ns, lab_prefix
 from ..plan.objects import NS_PREFIX
 from . import netns, rtnl
@@ -24,6 +22,8 @@ from .handlers import REGISTRY
 
 
 def LINK_DUMP():
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # imported only when a lab has namespaces
+
     return rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK), None
 
 

@@ -1,9 +1,11 @@
-"""vpclab's rtnetlink socket: pyroute2's messages, sent in batches.
+"""vpclab's rtnetlink socket: requests sent in batches, dumps decoded by pyroute2's classes.
 
 Owns: building a request from one of pyroute2's message classes (`ifinfmsg`,
-`ifaddrmsg`, `rtmsg`, `fibmsg`, `tcmsg`, `nsidmsg`), sending many of them in
+`ifaddrmsg`, `rtmsg`, `fibmsg`, `tcmsg`, `nsidmsg`), sending many requests in
 one `sendmsg` and collecting one acknowledgement per request, and dumps decoded
-by the same classes.
+by the same classes. The requests `up` sends by the thousand are packed by hand
+instead (kernel/pack.py, byte for byte pyroute2's); pyroute2 is imported only
+when a dump or a rare request needs it, so a fresh `up` never imports it.
 
 Why a socket of our own rather than pyroute2's IPRoute: in pyroute2 0.9 every
 request is an asyncio round trip (~0.7 ms). The kernel processes every message
@@ -18,13 +20,6 @@ import errno as _errno
 import socket
 import struct
 from typing import Dict, List, Sequence, Tuple
-
-from pyroute2.netlink.rtnl.fibmsg import fibmsg
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
-from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
@@ -57,9 +52,22 @@ GONE = frozenset({_errno.ENOENT, _errno.ENODEV, _errno.ESRCH, _errno.EADDRNOTAVA
 _HDR = struct.Struct("=IHHII")
 _I32 = struct.Struct("=i")
 
-# The class that decodes each message type the kernel sends us.
-CLASSES = {RTM_NEWLINK: ifinfmsg, RTM_DELLINK: ifinfmsg, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg,
-           RTM_NEWRULE: fibmsg, RTM_NEWQDISC: tcmsg, RTM_NEWNSID: nsidmsg}
+_CLASSES: Dict[int, type] = {}
+
+
+def decoders() -> Dict[int, type]:
+    """The pyroute2 class that decodes each message type the kernel sends us (imported on first use)."""
+    if not _CLASSES:
+        from pyroute2.netlink.rtnl.fibmsg import fibmsg
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+        from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
+        _CLASSES.update({RTM_NEWLINK: ifinfmsg, RTM_DELLINK: ifinfmsg, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg,
+                         RTM_NEWRULE: fibmsg, RTM_NEWQDISC: tcmsg, RTM_NEWNSID: nsidmsg})
+    return _CLASSES
 
 
 def request(cls, mtype: int, nlflags: int = 0, attrs=(), **fields) -> bytes:
@@ -79,7 +87,7 @@ def request(cls, mtype: int, nlflags: int = 0, attrs=(), **fields) -> bytes:
 def decode(data, classes=None) -> list:
     """Every message in `data`, decoded by pyroute2's class for its type."""
     out = []
-    classes = classes or CLASSES
+    classes = classes or decoders()
     off, n = 0, len(data)
     while off + 16 <= n:
         ln, mtype = _HDR.unpack_from(data, off)[:2]
@@ -182,7 +190,7 @@ class Socket:
 
     def dump(self, req: bytes, classes=None) -> list:
         """A dump request (built with `dump_request`); its messages decoded by `classes`
-        ({type: class}, default CLASSES). Restarts if the kernel says the dump was interrupted."""
+        ({type: class}, default `decoders()`). Restarts if the kernel says the dump was interrupted."""
         for _ in range(10):
             msgs, intr = self._collect(req, True, classes)
             if not intr:

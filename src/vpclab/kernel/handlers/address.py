@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import socket
 
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-
 from ...plan.objects import Address
-from .. import rtnl
+from .. import pack, rtnl
 from .base import Handler, Req, delete, on_link
 
 
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+
+
 def request(op: str, index: int, cidr: str) -> bytes:
+    """Packed by hand (kernel/pack.py)."""
     ip, _, plen = cidr.partition("/")
     mtype, flags = (rtnl.RTM_DELADDR, 0) if op == "delete" else (rtnl.RTM_NEWADDR, rtnl.REPLACE)
-    return rtnl.request(ifaddrmsg, mtype, flags, [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)],
-                        family=socket.AF_INET, prefixlen=int(plen or 32), index=index)
+    body = pack.IFADDR.pack(socket.AF_INET, int(plen or 32), 0, 0, index)
+    return pack.message(mtype, flags, body + pack.ip4(IFA_LOCAL, ip) + pack.ip4(IFA_ADDRESS, ip))
 
 
 def DUMP():
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+
     return rtnl.dump_request(ifaddrmsg, rtnl.RTM_GETADDR, family=socket.AF_INET), None
 
 

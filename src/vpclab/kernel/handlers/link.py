@@ -19,16 +19,12 @@ import functools
 import os
 from typing import Dict, List, Optional, Tuple
 
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
-
 from ...plan.names import lab_of_ns
 from ...plan.objects import Veth
-from .. import netns, rtnl
+from .. import netns, pack, rtnl
 from .base import Handler, Req
 
 _EEXIST = frozenset({errno.EEXIST})
-UP = dict(flags=rtnl.IFF_UP, change=rtnl.IFF_UP)
 
 
 def alias_of(ns: str) -> Optional[str]:
@@ -36,31 +32,41 @@ def alias_of(ns: str) -> Optional[str]:
     return f"vpclab:{lab}" if lab else None
 
 
+IFLA_IFNAME, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 3, 18, 20, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+
+
+def _ifinfo(index: int = 0, up: bool = False) -> bytes:
+    return pack.IFINFO.pack(0, 0, index, rtnl.IFF_UP if up else 0, rtnl.IFF_UP if up else 0)
+
+
 def new_request(ifname: str, peer: str, peer_fd: Optional[int], up: bool = True, index: int = 0,
                 peer_index: int = 0) -> bytes:
     """This end in the socket's namespace, `peer` in the namespace of `peer_fd`. Only this end
     can be brought up here: the kernel refuses to open the peer (ENOTCONN) before the pair is linked.
-    A nonzero `index`/`peer_index` asks the kernel for that ifindex (0: it chooses)."""
-    peer_attrs = [("IFLA_IFNAME", peer)] + ([("IFLA_NET_NS_FD", peer_fd)] if peer_fd is not None else [])
-    info = {"attrs": [("IFLA_INFO_KIND", "veth"),
-                      ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs, "index": peer_index})]})]}
-    return rtnl.request(ifinfmsg, rtnl.RTM_NEWLINK, rtnl.CREATE, [("IFLA_IFNAME", ifname), ("IFLA_LINKINFO", info)],
-                        index=index, **(UP if up else {}))
+    A nonzero `index`/`peer_index` asks the kernel for that ifindex (0: it chooses).
+    The link requests are packed by hand (kernel/pack.py)."""
+    peer_body = _ifinfo(peer_index) + pack.string(IFLA_IFNAME, peer)
+    if peer_fd is not None:
+        peer_body += pack.u32(IFLA_NET_NS_FD, peer_fd)
+    info = pack.string(IFLA_INFO_KIND, "veth") + pack.attr(IFLA_INFO_DATA, pack.attr(VETH_INFO_PEER, peer_body))
+    body = _ifinfo(index, up) + pack.string(IFLA_IFNAME, ifname) + pack.attr(IFLA_LINKINFO, info)
+    return pack.message(rtnl.RTM_NEWLINK, rtnl.CREATE, body)
 
 
 @functools.lru_cache(maxsize=1024)  # every instance's end has the same name and alias
 def set_request(ifname: str, alias: Optional[str]) -> bytes:
-    attrs = [("IFLA_IFNAME", ifname)] + ([("IFLA_IFALIAS", alias)] if alias else [])
-    return rtnl.request(ifinfmsg, rtnl.RTM_SETLINK, 0, attrs, **UP)
+    body = _ifinfo(up=True) + pack.string(IFLA_IFNAME, ifname) + (pack.string(IFLA_IFALIAS, alias) if alias else b"")
+    return pack.message(rtnl.RTM_SETLINK, 0, body)
 
 
 @functools.lru_cache(maxsize=1024)
 def get_request(ifname: str) -> bytes:
-    return rtnl.request(ifinfmsg, rtnl.RTM_GETLINK, 0, [("IFLA_IFNAME", ifname)])
+    return pack.message(rtnl.RTM_GETLINK, 0, _ifinfo() + pack.string(IFLA_IFNAME, ifname))
 
 
 def del_request(ifname: str) -> bytes:
-    return rtnl.request(ifinfmsg, rtnl.RTM_DELLINK, 0, [("IFLA_IFNAME", ifname)])
+    return pack.message(rtnl.RTM_DELLINK, 0, _ifinfo() + pack.string(IFLA_IFNAME, ifname))
 
 
 class LinkHandler(Handler):
@@ -137,6 +143,8 @@ def _pair(ends: List[_End], socks) -> set:
     fds: Dict[str, int] = {}
 
     def nsid(seen_from: str, target: str) -> Optional[int]:
+        from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+
         key = (seen_from, target)
         if key not in nsid_of:
             if target not in fds:

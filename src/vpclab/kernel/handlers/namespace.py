@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import errno
 
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
 from ...plan.objects import Netns
-from .. import netns, rtnl
+from .. import netns, pack, rtnl
 from .base import Handler, Req, refused
 
-LO_UP = None  # the request that brings lo (ifindex 1) up, encoded once
+# The request that brings lo (ifindex 1) up, packed by hand (kernel/pack.py).
+LO_UP = pack.message(rtnl.RTM_SETLINK, 0, pack.IFINFO.pack(0, 0, 1, rtnl.IFF_UP, rtnl.IFF_UP))
 
 
 def lo_up() -> bytes:
-    global LO_UP
-    if LO_UP is None:
-        LO_UP = rtnl.request(ifinfmsg, rtnl.RTM_SETLINK, index=1, flags=rtnl.IFF_UP, change=rtnl.IFF_UP)
     return LO_UP
 
 

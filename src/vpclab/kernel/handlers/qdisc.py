@@ -11,7 +11,7 @@ from .base import Handler, Req, delete, on_link
 
 
 def DUMP():
-    return tc.dump_request(), {tc.RTM_NEWQDISC: tc.qdiscmsg}
+    return tc.dump_request(), {tc.RTM_NEWQDISC: tc.classes()["qdiscmsg"]}
 
 
 class QdiscHandler(Handler):

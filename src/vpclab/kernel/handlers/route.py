@@ -9,16 +9,15 @@ from __future__ import annotations
 import functools
 import socket
 
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
 from ...plan.objects import RTPROT_VPCLAB, Route
-from .. import rtnl
+from .. import pack, rtnl
 from .base import Handler, Req, delete
 
 TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
 NAMES = {v: k for k, v in TYPES.items()}
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTNH_F_ONLINK = 4
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 
 
 def request(op: str, o: Route, oif=None) -> bytes:
@@ -27,24 +26,28 @@ def request(op: str, o: Route, oif=None) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _request(op: str, table: int, dst: str, rtype: str, via, oif) -> bytes:
-    """Cached: many namespaces send the very same route (each instance's default route,
-    each table's blackhole default), and pyroute2's encoding is the costly part."""
+    """Packed by hand (kernel/pack.py) and cached: many namespaces send the very same route
+    (each instance's default route, each table's blackhole default)."""
     ip, _, plen = dst.partition("/")
-    attrs = [("RTA_TABLE", table), ("RTA_DST", ip)]
-    head = dict(family=socket.AF_INET, dst_len=int(plen), table=table if table < 256 else 0, proto=RTPROT_VPCLAB)
+    attrs = pack.u32(RTA_TABLE, table) + pack.ip4(RTA_DST, ip)
+    short_table = table if table < 256 else 0
     if op == "delete":
-        return rtnl.request(rtmsg, rtnl.RTM_DELROUTE, 0, attrs, scope=RT_SCOPE_NOWHERE, **head)
+        head = pack.RTMSG.pack(socket.AF_INET, int(plen), 0, 0, short_table, RTPROT_VPCLAB, RT_SCOPE_NOWHERE, 0, 0)
+        return pack.message(rtnl.RTM_DELROUTE, 0, head + attrs)
     kind = TYPES[rtype]
     if via is not None:
-        attrs.append(("RTA_GATEWAY", via))
+        attrs += pack.ip4(RTA_GATEWAY, via)
     if oif is not None:
-        attrs.append(("RTA_OIF", oif))
+        attrs += pack.u32(RTA_OIF, oif)
     scope = RT_SCOPE_LINK if (kind == 1 and via is None) else RT_SCOPE_UNIVERSE
-    return rtnl.request(rtmsg, rtnl.RTM_NEWROUTE, rtnl.REPLACE, attrs, scope=scope, type=kind,
-                        flags=RTNH_F_ONLINK if via is not None else 0, **head)
+    head = pack.RTMSG.pack(socket.AF_INET, int(plen), 0, 0, short_table, RTPROT_VPCLAB, scope, kind,
+                           RTNH_F_ONLINK if via is not None else 0)
+    return pack.message(rtnl.RTM_NEWROUTE, rtnl.REPLACE, head + attrs)
 
 
 def DUMP():
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
     return rtnl.dump_request(rtmsg, rtnl.RTM_GETROUTE, family=socket.AF_INET), None
 
 

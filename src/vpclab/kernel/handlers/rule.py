@@ -8,10 +8,8 @@ from __future__ import annotations
 import errno
 import socket
 
-from pyroute2.netlink.rtnl.fibmsg import fibmsg
-
 from ...plan.objects import RTPROT_VPCLAB, Rule
-from .. import rtnl
+from .. import pack, rtnl
 from .base import Handler, Req, delete
 
 PRIORITIES = range(1000, 30000)
@@ -19,24 +17,32 @@ FR_ACT_TO_TBL = 1
 _EEXIST = frozenset({errno.EEXIST})
 
 
+FRA_SRC, FRA_IIFNAME, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL = 2, 3, 6, 15, 21
+
+
 def delete_request(priority: int) -> bytes:
-    return rtnl.request(fibmsg, rtnl.RTM_DELRULE, 0, [("FRA_PRIORITY", priority)], family=socket.AF_INET)
+    """Packed by hand (kernel/pack.py), as is create_request."""
+    body = pack.FIBMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0) + pack.u32(FRA_PRIORITY, priority)
+    return pack.message(rtnl.RTM_DELRULE, 0, body)
 
 
 def create_request(o: Rule) -> bytes:
-    attrs = [("FRA_PRIORITY", o.priority), ("FRA_TABLE", o.table), ("FRA_PROTOCOL", RTPROT_VPCLAB)]
+    attrs = pack.u32(FRA_PRIORITY, o.priority) + pack.u32(FRA_TABLE, o.table) + pack.attr(FRA_PROTOCOL,
+                                                                                          bytes((RTPROT_VPCLAB,)))
     src_len = 0
     if o.src:
         ip, _, plen = o.src.partition("/")
         src_len = int(plen or 32)
-        attrs.append(("FRA_SRC", ip))
+        attrs += pack.ip4(FRA_SRC, ip)
     if o.iif:
-        attrs.append(("FRA_IIFNAME", o.iif))
-    return rtnl.request(fibmsg, rtnl.RTM_NEWRULE, rtnl.CREATE, attrs, family=socket.AF_INET,
-                        table=o.table if o.table < 256 else 0, action=FR_ACT_TO_TBL, src_len=src_len)
+        attrs += pack.string(FRA_IIFNAME, o.iif)
+    head = pack.FIBMSG.pack(socket.AF_INET, 0, src_len, 0, o.table if o.table < 256 else 0, 0, 0, FR_ACT_TO_TBL, 0)
+    return pack.message(rtnl.RTM_NEWRULE, rtnl.CREATE, head + attrs)
 
 
 def DUMP():
+    from pyroute2.netlink.rtnl.fibmsg import fibmsg
+
     return rtnl.dump_request(fibmsg, rtnl.RTM_GETRULE, family=socket.AF_INET), None
 
 
