@@ -123,8 +123,8 @@ def _stamp(anc) -> Optional[int]:
 class RecordingSession(CaptureSession):
     """A capture session that also records, timed, every packet of one probe's flow.
 
-    Set `flow`, `watch_req`/`watch_rep` (the probe's keys) and `labels` (namespace ->
-    capture point label) before sending. What it sees of the flow is also filed under
+    `labels` maps a namespace, or a (namespace, interface), to its capture point's label.
+    Set `flow` and `watch_req`/`watch_rep` (the probe's keys) before sending. What it sees of the flow is also filed under
     the probe's own keys, so `labels()` and `error_note()` work through a translation.
     """
 
@@ -153,7 +153,8 @@ class RecordingSession(CaptureSession):
             t_ns = _stamp(anc) or time.time_ns()
             ns = self.ns[nsi]
             out = addr[2] == PACKET_OUTGOING
-            self.packets.append(Captured(t_ns, self.label_of.get(ns, ns), ns, addr[0], out, d, which, what))
+            label = self.label_of.get((ns, addr[0])) or self.label_of.get(ns, ns)
+            self.packets.append(Captured(t_ns, label, ns, addr[0], out, d, which, what))
             where = (nsi, addr[0])
             error = what.startswith("icmp ")
             # the key the probe knows this packet by, whatever addresses it carries now
