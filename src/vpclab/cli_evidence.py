@@ -64,6 +64,9 @@ def render(c, doc: dict) -> None:
     stop = stop_line(doc)
     if stop:
         c.print(f"  [red]{stop}[/]")
+    for r in doc.get("counters") or []:
+        colour = "red" if r["verdict"] == "drop" else "green"
+        c.print(f"  rule counter: {r['at']}: [{colour}]{r['rule']}[/] ({r['verdict']}) +{r['packets']}")
     if doc.get("seen_source"):
         c.print(f"  {doc['dst']} saw the request come from {doc['seen_source']}")
     if doc.get("pcap"):

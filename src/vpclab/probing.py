@@ -117,13 +117,17 @@ def _with_peerings(model: Lab, hops: List[str], between: Between) -> List[str]:
 
 
 def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, captured: bool = True,
-             between: Optional[Between] = None) -> dict:
+             between: Optional[Between] = None, hits: Optional[list] = None) -> dict:
     """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
 
     `captured`: the outcome carries captures (crafted probe, capture diagnosis), so an
     answer the destination instance never saw the request for came from someone else
-    (an overlapping address elsewhere, the source itself): not a reply from DST.
+    (an overlapping address elsewhere, the source itself): not a reply from DST; and a
+    request the destination's namespace received but never answered was dropped there
+    (by its security group): unreachable.
     `between`: peerings_between(model), when classifying many.
+    `hits`: the filter rules whose counters grew during the probe (probe_filters); a
+    dropping one gives the reason instead of explain (`reason_from`: "counters").
     """
     if between is None:
         between = peerings_between(model)
@@ -144,14 +148,17 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
             ret = {"delivered": True, "last_hop": t.src.ref,
                    "path": _with_peerings(model, [t.dst_ref] + vpcs_back, between) + [t.src.ref]}
     else:
-        result = analyze.NO_RETURN if arrived else analyze.UNREACHABLE
+        # the destination's namespace got the request but sent nothing back: dropped on arrival
+        unanswered = captured and arrived and t.dst.ref not in o.reply_seen
+        result = analyze.NO_RETURN if arrived and not unanswered else analyze.UNREACHABLE
         fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
-        if arrived:
+        if unanswered:
+            fwd = {"delivered": False, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
+            ret = {"delivered": False, "last_hop": None, "path": []}
+        elif arrived:
             fwd = {"delivered": True, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
             rpath = _with_peerings(model, [t.dst_ref] + vpcs_back, between)
             ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
-            if result == analyze.UNREACHABLE:
-                ret = {"delivered": False, "last_hop": None, "path": []}
         else:
             fwd = {"delivered": False, "last_hop": fpath[-1], "path": fpath}
             ret = {"delivered": False, "last_hop": None, "path": []}
@@ -161,6 +168,8 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
            "explain": expected.result, "observed": o.detail or None}
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
+    if hits and result != analyze.REACHABLE:
+        _reason_from_counters(model, t, doc, hits, expected)
     closed = _closed_port_answer(t.proto, o.detail or "")
     if result == analyze.REACHABLE and closed and expected.note is None and expected.result == analyze.REACHABLE:
         # explain expects a listener there; the packets found none: the lab's service is down.
@@ -175,6 +184,27 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
         if result == analyze.REACHABLE:
             doc["reason"] = analyze.Reason().to_json()
     return doc
+
+
+def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: analyze.Verdict) -> None:
+    """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
+    from . import probe_filters
+
+    lost = "the reply" if doc["forward"]["delivered"] else "the request"
+    stop = doc["return"]["last_hop"] if doc["forward"]["delivered"] else doc["forward"]["last_hop"]
+    prefer = [names.vpc_ns(model.name, stop)] if stop in model.vpcs else []
+    inst = model.instance(stop) if stop else None
+    if inst is not None:
+        prefer.append(names.instance_ns(model.name, inst.vpc, inst.name))
+    h = probe_filters.dropping(hits, prefer)
+    if h is None:
+        return
+    r = probe_filters.reason(model, h, lost)
+    doc["reason"] = r.to_json()
+    doc["reason_from"] = "counters"
+    if expected.reason.code != r.code and doc["result"] == expected.result:
+        doc["mismatch"] = (f"the rule counters say {r.code} ({h.ref.comment()}) but explain says "
+                           f"{expected.reason.code}: one of them has a bug")
 
 
 def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
@@ -209,9 +239,13 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     expected = analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), proto, port)
     from .probe import engine
 
-    outcome = engine.crafted_probe(t.spec(name), capture_points(model, t, expected), timeout=SINGLE_TIMEOUT,
-                                   source_label=t.src.ref)
-    doc = classify(model, t, outcome, expected)
+    spec, points = t.spec(name), capture_points(model, t, expected)
+    watch = probe_report.counters_for(model, [spec.src_ns] + [p.ns for p in points])
+    outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
+    hits = watch.done() if watch is not None else None
+    doc = classify(model, t, outcome, expected, hits=hits)
+    if hits is not None:
+        doc["counters"] = probe_report.counters_json(model, hits)
     doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
     doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.dst_ref if t.dst else None)
     if pcap is not None:

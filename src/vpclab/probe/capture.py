@@ -221,6 +221,19 @@ class CaptureSession:
                 out.append(cp.label)
         return out
 
+    def answer_labels(self, req_key: bytes, points: Sequence[CapturePoint], seen: List[str]) -> List[str]:
+        """`seen` plus the points where a port unreachable quoting `req_key` was seen, in point order."""
+        where = {w for w, (t, code, _) in self.errors.get(req_key, ()) if t == wire.ICMP_UNREACH and code == 3}
+        if not where:
+            return seen
+        out = []
+        for cp in points:
+            nsi = self.index[cp.ns]
+            hit = any(w[0] == nsi for w in where) if cp.ifname is None else (nsi, cp.ifname) in where
+            if cp.label in seen or hit:
+                out.append(cp.label)
+        return out
+
     def error_note(self, key: Optional[bytes], what: str) -> str:
         """e.g. 'reply met icmp net unreachable from 10.0.0.1', or ''."""
         errs = self.errors.get(key) if key is not None else None
@@ -259,6 +272,10 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
     """Fill the seen-lists of one outcome, and say in `detail` what else the captures know."""
     o.request_seen = session.labels(req_key, points)
     o.reply_seen = session.labels(rep_key, points)
+    if o.spec.proto == "udp" and req_key is not None and req_key in session.errors:
+        # a closed UDP port's answer is an ICMP port unreachable quoting the request: it is
+        # the reply, and travels (and is seen) where a reply would
+        o.reply_seen = session.answer_labels(req_key, points, o.reply_seen)
     notes = []
     if not o.replied:
         note = session.error_note(rep_key, "reply")
