@@ -14,6 +14,7 @@ import os
 import stat
 from typing import Dict, List, Optional
 
+from . import loader_v2
 from .errors import Problem, TopologyInvalid, did_you_mean, shown
 from .model import rules
 from .model.types import (
@@ -60,6 +61,9 @@ SCHEMA = {
     "peering": ({"vpc", "peer_vpc", "bandwidth", "accepted"}, {"vpc", "peer_vpc"}),
     "expect": ({"from", "to", "proto", "port", "result"}, {"from", "to"}),
 }
+for _section, _keys in loader_v2.NEW_KEYS.items():  # version 2: filtering and the Internet
+    SCHEMA[_section][0].update(_keys)
+SCHEMA.update(loader_v2.SCHEMA)
 
 
 # ---- the loader ------------------------------------------------------------------
@@ -259,6 +263,7 @@ def loads(text: str, file: str = "<topology>") -> Lab:
         # left out rather than reported as a second, misleading problem.
         for v in rules.validate(lab, unreadable_hops=r.unreadable_peerings):
             r.problem(v.code, v.message, v.line)
+        loader_v2.finish(r, lab)
     if r.problems:
         raise TopologyInvalid(sorted(r.problems, key=lambda p: (p.line or 0)))
     lab.source = file
@@ -310,6 +315,8 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
             lab.latency_ms["/".join(sorted(pair))] = parse_delay_ms(value)
         except ValueError as e:
             r.problem(VALUE, f"latency {shown(key)}: {e}", line)
+
+    loader_v2.read_internet(r, lab, doc)
 
     vpcs_node = doc.get("vpcs")
     if "vpcs" in doc and not isinstance(vpcs_node, dict):
@@ -398,6 +405,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         inst = _instance(r, vpc, iname, ibody, iline)
         if inst is not None:
             vpc.instances[iname] = inst
+    loader_v2.read_vpc(r, vpc, m)
     return vpc
 
 
@@ -443,7 +451,9 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
     # `vpc-a/cvm-1` inside vpc-a is the same backend as `cvm-1`; other VPCs stay
     # qualified so the rules can refuse the cross-VPC binding.
     backends = [b.partition("/")[2] if b.startswith(vpc.name + "/") else b for b in backends]
-    return Instance(name, vpc.name, subnet, ip, kind, port, backends, line)
+    inst = Instance(name, vpc.name, subnet, ip, kind, port, backends, line)
+    loader_v2.read_instance(r, vpc, inst, m)
+    return inst
 
 
 def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
@@ -490,6 +500,13 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
     for key, ref in (("from", src), ("to", dst)):
         if ref is None:
             ok = False
+            continue
+        public = loader_v2.public_ref(lab, ref) if key == "to" else ""
+        if public is None:
+            continue
+        if public:
+            ok = False
+            r.problem(NOT_FOUND, f"expectation to {public}", m.lines.get(key, line))
             continue
         if key == "to" and _is_ip(ref):
             if lab.vpcs and not r.in_some_vpc(lab, ipaddress.IPv4Address(ref)):

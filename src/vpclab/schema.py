@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Dict
 
 from . import loader
+from .model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_RULES_PER_DIRECTION
 from .model.types import (ACCOUNT_NAME, ITEM_NAME, KINDS, LAB_NAME, PEERING_NAME, PROTOS, RESULTS,
                           SERVICE_PORTS, VPC_NAME)
 
@@ -81,7 +82,7 @@ KEYS: Dict[str, Dict[str, dict]] = {
     },
     "route": {
         "destination": _s(CIDR, description="Destination CIDR (outside the VPC's own)."),
-        "next_hop": _s(PEERING_NAME, description="A peering of this VPC."),
+        "next_hop": _s(PEERING_NAME, description="A peering of this VPC, or a NAT gateway of this VPC."),
     },
     "instance": {
         "subnet": _s(ITEM_NAME, description="Its subnet."),
@@ -103,12 +104,78 @@ KEYS: Dict[str, Dict[str, dict]] = {
     },
     "expect": {
         "from": _s(description="`<vpc>/<instance>`."),
-        "to": _s(description="`<vpc>/<instance>` or an IPv4 address inside a VPC of the lab."),
+        "to": _s(description="`<vpc>/<instance>`, an IPv4 address inside a VPC of the lab, `internet/<host>` "
+                             "or an address of the lab's Internet (an EIP)."),
         "proto": {"enum": list(PROTOS), "default": "icmp"},
         "port": dict(PORT, description="Destination port (tcp and udp, required there)."),
         "result": {"enum": list(RESULTS), "default": "reachable"},
     },
 }
+
+
+# Version 2: filtering and the Internet (every key optional; a version-1 file is unchanged).
+FILTER_PORT = {"anyOf": [PORT, _s(r"^\s*([0-9]{1,5}(\s*-\s*[0-9]{1,5})?|all)\s*$")],
+               "description": "tcp/udp only: a port, a range `A-B` or `all` (default all)."}
+RULES = {"type": ["array", "null"], "maxItems": MAX_RULES_PER_DIRECTION}
+
+
+def _rule_key(key: str, what: str) -> dict:
+    return _s(description=f"{what}: an IPv4 CIDR or, in a security group, a group of the same VPC.")
+
+
+KEYS["top"]["internet"] = {"type": ["object", "null"], "$ref": "#/$defs/internet",
+                           "description": "The lab's own emulated Internet (public range, hosts)."}
+KEYS["vpc"].update({
+    "security_groups": _named("security_group", ITEM_NAME, "Security groups (stateful, at the instance)."),
+    "network_acls": _named("network_acl", ITEM_NAME, "Network ACLs (stateless, at the subnet boundary)."),
+    "nat_gateways": _named("nat_gateway", ITEM_NAME, "NAT gateways: SNAT to their EIP for the subnets routed "
+                                                     "to them."),
+})
+KEYS["instance"].update({
+    "security_groups": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ITEM_NAME),
+                        "description": "Ordered security groups of this VPC (absent: not filtered)."},
+    "eip": _s(IPV4, description="An elastic IP: an address of `internet.cidr` (1:1 NAT at the VPC router)."),
+})
+KEYS.update({
+    "internet": {
+        "cidr": _s(CIDR, default=str(DEFAULT_INTERNET_CIDR), description="The public range; overlaps no VPC."),
+        "hosts": _named("internet_host", ITEM_NAME, "Servers on the Internet: name -> host (`internet/<name>`)."),
+    },
+    "internet_host": {
+        "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
+        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT,
+                  "description": "TCP ports it listens on (default none: ICMP only)."},
+    },
+    "security_group": {
+        "ingress": dict(RULES, items={"$ref": "#/$defs/rule_source"},
+                        description="Rules for traffic arriving (ordered; first match decides; no match drops)."),
+        "egress": dict(RULES, items={"$ref": "#/$defs/rule_destination"},
+                       description="Rules for traffic sent (ordered; first match decides; no match drops)."),
+    },
+    "network_acl": {
+        "subnets": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ITEM_NAME),
+                    "description": "Subnets bound to it (each to at most one ACL)."},
+        "inbound": dict(RULES, items={"$ref": "#/$defs/rule_source"},
+                        description="Rules for traffic entering a bound subnet (stateless)."),
+        "outbound": dict(RULES, items={"$ref": "#/$defs/rule_destination"},
+                         description="Rules for traffic leaving a bound subnet (stateless: replies too)."),
+    },
+    "nat_gateway": {
+        "eip": _s(IPV4, description="Its public address, inside `internet.cidr`."),
+    },
+    "rule_source": {
+        "proto": {"enum": list(FILTER_PROTOS), "default": "all"},
+        "port": FILTER_PORT,
+        "source": _rule_key("source", "Who sent it"),
+        "action": {"enum": list(ACTIONS)},
+    },
+    "rule_destination": {
+        "proto": {"enum": list(FILTER_PROTOS), "default": "all"},
+        "port": FILTER_PORT,
+        "destination": _rule_key("destination", "Where it goes"),
+        "action": {"enum": list(ACTIONS)},
+    },
+})
 
 
 def schema() -> dict:

@@ -201,9 +201,14 @@ def apply(actions: Sequence[Action], progress: Optional[Callable[[int, int], Non
             for h in REGISTRY:
                 if h.stage == stage:
                     h.after(s)
+            if stage == "namespace":  # every namespace exists: kinds that need no more may start now
+                for h in REGISTRY:
+                    h.prepare(s, [a for a in acts if a.op != "delete" and handler(a.obj) is h])
         for h in REGISTRY:
             h.finish(s)
         s.flush()
     finally:
+        for h in REGISTRY:
+            h.close(s)
         s.close()
     return s.result

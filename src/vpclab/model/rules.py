@@ -154,6 +154,10 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
 def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable[Route]) -> List[Violation]:
     """A route in `table` of `vpc`, against the routes already in that table (`siblings`)."""
     line = route.line
+    if any(route.next_hop in v.nat_gateways for v in lab.vpcs.values()):  # version 2: a NAT gateway
+        from .filter_rules import check_nat_route
+        out = check_nat_route(lab, vpc, table, route)
+        return out or _duplicate_route(vpc, table, route, siblings)
     p = lab.peerings.get(route.next_hop)
     if p is not None and p.state in TERMINAL_STATES and vpc.name in (p.vpc, p.peer_vpc):
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
@@ -161,8 +165,11 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
     if p is None or vpc.name not in (p.vpc, p.peer_vpc):
         mine = sorted(x.name for x in lab.peerings_of(vpc.name, STATES))
         hint = f"peerings of {vpc.name}: {', '.join(mine[:10]) or 'none'}" + (", ..." if len(mine) > 10 else "")
+        if vpc.nat_gateways:
+            hint += f"; NAT gateways: {', '.join(sorted(vpc.nat_gateways)[:10])}"
+        what = "a peering or NAT gateway" if vpc.nat_gateways else "a peering"
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
-                          f"'{shown(route.next_hop)}' is not a peering of {vpc.name} ({hint})", line)]
+                          f"'{shown(route.next_hop)}' is not {what} of {vpc.name} ({hint})", line)]
     if route.destination.overlaps(vpc.cidr):
         return [Violation(VPC_CIDR_CONFLICT, f"route {route.destination} in {vpc.name}/{table} overlaps the VPC's own "
                           f"CIDR {vpc.cidr} (the local route already covers it)", line)]
@@ -170,10 +177,14 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
     if peer is not None and not route.destination.subnet_of(peer.cidr):
         return [Violation(NOT_IN_PEER, f"route {route.destination} in {vpc.name}/{table}: not inside {peer.name}'s "
                           f"CIDR {peer.cidr}, the VPC across {p.name}", line)]
+    return _duplicate_route(vpc, table, route, siblings)
+
+
+def _duplicate_route(vpc: Vpc, table: str, route: Route, siblings: Iterable[Route]) -> List[Violation]:
     for s in siblings:
         if s is not route and s.destination == route.destination:
             return [Violation(DUPLICATE, f"route {route.destination} in {vpc.name}/{table} is already in the table "
-                              f"(next hop {s.next_hop})", line)]
+                              f"(next hop {s.next_hop})", route.line)]
     return []
 
 

@@ -64,3 +64,16 @@ def instance_eth(lab: str) -> str:
 def peering_port(lab: str, peering: str) -> str:
     """The end of a peering's veth in each of the two VPC namespaces."""
     return ifname(lab, "p", peering)
+
+
+INTERNET = "internet"
+
+
+def internet_ns(lab: str) -> str:
+    """The lab's Internet: `vpclab-<lab>-internet` (a VPC may not be named `internet` then)."""
+    return f"{NS_PREFIX}{lab}-{INTERNET}"
+
+
+def internet_port(lab: str, vpc: str) -> str:
+    """Both ends of the link between a VPC's router and the lab's Internet."""
+    return ifname(lab, "g", vpc)

@@ -26,7 +26,7 @@ NS_PREFIX = "vpclab-"
 RTPROT_VPCLAB = 77
 
 # Creation order of the kinds; deletion runs in reverse.
-ORDER = ("netns", "veth", "sysctl", "address", "rule", "route", "qdisc", "service")
+ORDER = ("netns", "veth", "sysctl", "address", "rule", "route", "qdisc", "nft", "service")
 
 
 class Kind:
@@ -235,11 +235,55 @@ class Service(Kind):
 
     @property
     def key(self):
-        return ("service", self.ns, self.port)
+        # the address too: the Internet's namespace serves several hosts on one port
+        return ("service", self.ns, self.ip, self.port)
 
     def describe(self) -> str:
         b = f" -> {', '.join(f'{i}:{p}' for i, p in self.backends)}" if self.backends else ""
         return f"service {self.kind} {self.ip}:{self.port}{b} in {self.ns} ({self.name})"
+
+
+NFT_FAMILY = "inet"
+NFT_TABLE = "vpclab"  # the one table vpclab owns in a namespace
+
+
+@dataclass(frozen=True)
+class NftChain:
+    """One chain of vpclab's table. A base chain has `hook`, `type`, `prio` and `policy`;
+    a regular chain (a jump target) has none. `rules` are (expr, comment) pairs, `expr`
+    the rule's expressions as canonical JSON text (plan.nftjson.canonical), comment or None."""
+
+    name: str
+    rules: Tuple[Tuple[str, Optional[str]], ...] = ()
+    hook: Optional[str] = None
+    type: Optional[str] = None
+    prio: Optional[int] = None
+    policy: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Ruleset(Kind):
+    """The nftables table `inet vpclab` of one namespace, replaced as a whole in one
+    transaction (create and change alike): chains sorted by name."""
+
+    ns: str
+    chains: Tuple[NftChain, ...] = ()
+    kind = "nft"
+    changeable = True
+
+    @property
+    def key(self):
+        return ("nft", self.ns)
+
+    def chain(self, name: str) -> Optional[NftChain]:
+        for c in self.chains:
+            if c.name == name:
+                return c
+        return None
+
+    def describe(self) -> str:
+        n = sum(len(c.rules) for c in self.chains)
+        return f"nft table {NFT_FAMILY} {NFT_TABLE} in {self.ns} ({len(self.chains)} chains, {n} rules)"
 
 
 @dataclass(frozen=True)

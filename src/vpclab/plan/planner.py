@@ -32,7 +32,7 @@ from typing import Dict, List, Tuple
 
 from ..errors import Refused
 from ..model.types import ACTIVE, Lab, Peering
-from . import names
+from . import filters, names
 from .objects import Address, Netns, Plan, Qdisc, Route, Rule, Service, Sysctl, Veth
 
 MAIN_TABLE = 254
@@ -126,6 +126,8 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
                     req, acc = link_addresses(p)
                     via = acc if vpc.name == p.vpc else req
                     add(Route(ns, tid, str(r.destination), via=via, dev=names.peering_port(L, p.name)))
+                elif vpc.nat_gateways and r.next_hop in vpc.nat_gateways:
+                    add(filters.nat_route(lab, vpc, tid, r))
                 else:
                     add(Route(ns, tid, str(r.destination), type="blackhole"))
 
@@ -173,6 +175,7 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
             add(Route(ins, MAIN_TABLE, DEFAULT, via=str(s.gateway), dev=eth))
 
     out += services(lab)
+    out += filters.objects(lab, out)  # version 2: nothing for a version-1 model
     _check_names(out)
     return Plan(lab.name, out)
 

@@ -52,7 +52,7 @@ def validate(lab: str, services: List[Service]) -> None:
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise Refused(f"{what}: invalid port {port!r}")
         if s.key in seen:
-            raise Refused(f"{what}: a second service on port {s.port} in {s.ns}")
+            raise Refused(f"{what}: a second service on {s.ip}:{s.port} in {s.ns}")
         seen.add(s.key)
 
 
@@ -79,7 +79,7 @@ def from_dict(d: dict) -> Service:
 
 
 def canonical(services: Iterable[Service]) -> list:
-    return sorted((to_dict(s) for s in services), key=lambda d: (d["ns"], d["port"]))
+    return sorted((to_dict(s) for s in services), key=lambda d: (d["ns"], d["ip"], d["port"]))
 
 
 def read_json(path: Path) -> Optional[dict]:

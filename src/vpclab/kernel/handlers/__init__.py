@@ -5,10 +5,10 @@ listed in REGISTRY, and the planner that produces it. Nothing else changes.
 """
 from __future__ import annotations
 
-from . import address, link, namespace, qdisc, route, rule, service, sysctl
+from . import address, link, namespace, nft, qdisc, route, rule, service, sysctl
 
 REGISTRY = (namespace.HANDLER, link.HANDLER, sysctl.HANDLER, address.HANDLER, rule.HANDLER, route.HANDLER,
-            qdisc.HANDLER, service.HANDLER)
+            qdisc.HANDLER, nft.HANDLER, service.HANDLER)
 BY_KIND = {h.kind: h for h in REGISTRY}
 
 

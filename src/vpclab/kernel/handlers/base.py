@@ -73,6 +73,14 @@ class Handler:
     def after(self, s) -> None:
         """Called once after this handler's stage was sent."""
 
+    def prepare(self, s, actions) -> None:
+        """Called once when every namespace of the run exists, with this kind's create and
+        change actions: a kind that needs nothing but its namespace may start them now (in the
+        background, alongside the netlink stages) and must be done by `finish`."""
+
+    def close(self, s) -> None:
+        """Called when the run ends, also on an error: wait for any background work."""
+
     def finish(self, s) -> None:
         """Called once when every stage is done (last requests may still be queued)."""
 

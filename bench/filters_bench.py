@@ -1,0 +1,151 @@
+"""Issue 10's kernel figures, ratios in one run (root):
+
+1. `up` of the scale lab (bench/scale_topology.py: 50 VPCs, 200 instances) with a 5-rule
+   security group on every instance and a 4-rule network ACL on every subnet, against
+   `up` of the same lab without filters (goal <= 1.5x). In-process (controller.up), the
+   two builds alternating, `down` between them.
+2. A live `sg rule add` in-process (controller.operate with the one model change: goal
+   <= 50 ms), against `down` + `up` of the same change; and the kernel part alone
+   (plan before -> plan after, diff, engine.apply of what changed).
+3. nft transactions per namespace, counted by vpclab.kernel.nft.TRANSACTIONS.
+
+    sudo .venv/bin/python bench/filters_bench.py [--reps N] [--vpcs N]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import statistics
+import string
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_topology  # noqa: E402
+
+from vpclab import controller  # noqa: E402
+from vpclab.kernel import engine, nft  # noqa: E402
+from vpclab.model.filters import FilterRule  # noqa: E402
+from vpclab.plan import diff as plandiff  # noqa: E402
+
+GROUP = {"ingress": [{"proto": "tcp", "port": 22, "source": "10.0.0.0/8", "action": "accept"},
+                     {"proto": "tcp", "port": 80, "source": "0.0.0.0/0", "action": "accept"},
+                     {"proto": "tcp", "port": 3306, "source": "sg-app", "action": "accept"},
+                     {"proto": "icmp", "source": "10.0.0.0/8", "action": "accept"}],
+         "egress": [{"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}]}
+ACL = {"subnets": ["app", "db"],
+       "inbound": [{"proto": "tcp", "port": 22, "source": "10.0.0.0/8", "action": "accept"},
+                   {"proto": "all", "source": "0.0.0.0/0", "action": "accept"}],
+       "outbound": [{"proto": "tcp", "port": "1024-65535", "destination": "10.0.0.0/8", "action": "accept"},
+                    {"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}]}
+NEW_RULE = {"proto": "udp", "port": 53, "source": "10.0.0.0/8", "action": "accept"}
+
+
+def lab_name(tag: str) -> str:
+    return tag + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+
+
+def topology(lab: str, vpcs: int, filters: bool, extra_rule: bool = False) -> str:
+    doc = scale_topology.scale(lab=lab, vpcs=vpcs)
+    if filters:
+        for v in doc["vpcs"].values():
+            g = copy.deepcopy(GROUP)
+            if extra_rule:
+                g["ingress"].append(dict(NEW_RULE))
+            v["security_groups"] = {"sg-app": g}
+            v["network_acls"] = {"acl-app": copy.deepcopy(ACL)}
+            for inst in v["instances"].values():
+                inst["security_groups"] = ["sg-app"]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def write(d: Path, lab: str, text: str) -> Path:
+    p = d / f"{lab}.yaml"
+    p.write_text(text)
+    return p
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def med(xs):
+    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--vpcs", type=int, default=50)
+    args = ap.parse_args()
+    base_t, filt_t, live_t, apply_t, redo_t = [], [], [], [], []
+    per_ns_up: Counter = Counter()
+    live_tx: Counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for rep in range(args.reps):
+            order = (False, True) if rep % 2 == 0 else (True, False)
+            for filters in order:
+                lab = lab_name("fb")
+                path = write(d, lab, topology(lab, args.vpcs, filters))
+                try:
+                    nft.TRANSACTIONS.clear()
+                    t = timed(lambda: controller.up(str(path)))
+                    (filt_t if filters else base_t).append(t)
+                    if filters:
+                        per_ns_up = Counter(nft.TRANSACTIONS)
+                        # a live rule add, in-process, the whole operation (state, plan, diff, apply)
+                        nft.TRANSACTIONS.clear()
+
+                        def add(m):
+                            m.vpcs["vpc-00"].security_groups["sg-app"].ingress.append(
+                                FilterRule("udp", (53, 53), "10.0.0.0/8", "accept"))
+
+                        live_t.append(timed(lambda: controller.operate(lab, "sg rule add", "vpc-00/sg-app", None, add)))
+                        live_tx = Counter(nft.TRANSACTIONS)
+                        # the kernel part alone: what changed, applied (the rule added once more)
+                        before = controller.load_model(lab)
+                        after = controller.load_model(lab)
+                        after.vpcs["vpc-00"].security_groups["sg-app"].ingress.append(
+                            FilterRule("udp", (54, 54), "10.0.0.0/8", "accept"))
+                        want, have = controller.desired(after).objects, controller.desired(before).objects
+                        acts = plandiff.diff(want, have)
+                        apply_t.append(timed(lambda: engine.apply(acts)))
+                finally:
+                    controller.down(lab)
+            # down + up of the same change
+            lab = lab_name("fr")
+            path = write(d, lab, topology(lab, args.vpcs, True))
+            controller.up(str(path))
+            path2 = write(d, lab, topology(lab, args.vpcs, True, extra_rule=True))
+            try:
+                redo_t.append(timed(lambda: (controller.down(lab), controller.up(str(path2)))))
+            finally:
+                controller.down(lab)
+    ratio = statistics.median(filt_t) / statistics.median(base_t)
+    live = statistics.median(live_t)
+    print(f"scale lab: {args.vpcs} VPCs, {args.vpcs * 4} instances, {args.vpcs * 2} subnets; reps {args.reps}; "
+          f"seconds, median (min-max)")
+    print(f"  up without filters              {med(base_t)}")
+    print(f"  up with filters                 {med(filt_t)}")
+    print(f"  ratio filtered / plain          {ratio:.2f}  (goal <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'})")
+    print(f"  live sg rule add (operate)      {med(live_t)}  (goal <= 0.050: {'met' if live <= 0.05 else 'MISSED'})")
+    print(f"    of which the kernel apply     {med(apply_t)}")
+    print(f"  down + up of the same change    {med(redo_t)}  ({statistics.median(redo_t) / live:.0f}x the live add)")
+    print(f"  nft transactions at up: {sum(per_ns_up.values())} in {len(per_ns_up)} namespaces, "
+          f"max {max(per_ns_up.values(), default=0)} per namespace")
+    print(f"  nft transactions of the live add: {sum(live_tx.values())} in {len(live_tx)} namespaces "
+          f"(the group's members), max {max(live_tx.values(), default=0)} per namespace")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

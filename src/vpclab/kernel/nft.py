@@ -1,0 +1,108 @@
+"""libnftables, through its Python binding (`nftables`), inside a lab's namespaces.
+
+Owns: opening a libnftables context in a namespace (its netlink socket is made when
+the context is, so a context made inside a namespace speaks to that namespace
+wherever it is used later), running one JSON command list as ONE transaction, and
+counting those transactions per namespace (`TRANSACTIONS`, for the benches). Nothing
+here encodes nf_tables netlink: libnftables does.
+
+The binding comes from PyPI `pip-nftables` (or Debian's python3-nftables) and loads
+the system's libnftables.so.1 (Debian `libnftables1`); `scripts/setup` installs both.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+from collections import Counter
+from typing import List, Optional, Tuple
+
+from .. import nsenter
+from ..errors import EnvironmentProblem, KernelRefused
+from ..plan.objects import NFT_FAMILY, NFT_TABLE
+
+TRANSACTIONS: Counter = Counter()  # namespace -> nft transactions sent (a bench reads and resets it)
+TABLE = {"family": NFT_FAMILY, "name": NFT_TABLE}
+_HINT = "run scripts/setup (it installs libnftables1 and the `nftables` Python binding)"
+
+
+def _module():
+    try:
+        import nftables  # noqa: PLC0415 (a lab without filters never needs it)
+    except ImportError:
+        raise EnvironmentProblem("security groups, network ACLs and the Internet need libnftables' Python "
+                                 "binding (`nftables`)", hint=_HINT) from None
+    return nftables
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> Tuple[bool, str]:
+    """(usable, why not) for `doctor` and test skips; loads the library, touches no namespace."""
+    try:
+        nftables = _module()
+        nftables.Nftables()
+    except EnvironmentProblem as e:
+        return False, e.message
+    except OSError as e:  # libnftables.so.1 missing
+        return False, f"libnftables cannot be loaded: {e}"
+    return True, ""
+
+
+def context(ns: str):
+    """A libnftables context bound to namespace `ns` (JSON in and out)."""
+    nftables = _module()
+
+    def make():
+        try:
+            ctx = nftables.Nftables()
+        except OSError as e:
+            raise EnvironmentProblem(f"libnftables cannot be loaded: {e}", hint=_HINT) from None
+        ctx.set_json_output(True)
+        return ctx
+
+    return nsenter.run_in(ns, make)
+
+
+def transact(ns: str, commands: List[dict], ctx=None, what: str = "") -> None:
+    """Run `commands` (libnftables JSON objects) in `ns` as one atomic transaction."""
+    ctx = ctx or context(ns)
+    rc, _, err = ctx.json_cmd({"nftables": commands})
+    TRANSACTIONS[ns] += 1
+    if rc != 0:
+        raise KernelRefused(f"nftables refused {what or 'a transaction'} in {ns}: {err.strip()}",
+                            obj=what or ns, errno=errno.EINVAL)
+
+
+def table(ns: str, ctx=None) -> Optional[list]:
+    """The listing of vpclab's table in `ns` (libnftables JSON objects), None if it has none."""
+    ctx = ctx or context(ns)
+    rc, out, err = ctx.json_cmd({"nftables": [{"list": {"table": TABLE}}]})
+    if rc != 0:
+        if "No such file or directory" in err:
+            return None
+        raise KernelRefused(f"nftables cannot list table {NFT_FAMILY} {NFT_TABLE} in {ns}: {err.strip()}",
+                            obj=ns, errno=errno.EIO)
+    return out.get("nftables", []) if isinstance(out, dict) else []
+
+
+def tables(ns: str, ctx=None) -> List[Tuple[str, str]]:
+    """(family, name) of every table in `ns`."""
+    ctx = ctx or context(ns)
+    rc, out, _ = ctx.json_cmd({"nftables": [{"list": {"tables": None}}]})
+    if rc != 0 or not isinstance(out, dict):
+        return []
+    return [(o["table"]["family"], o["table"]["name"]) for o in out.get("nftables", []) if "table" in o]
+
+
+def counters(ns: str, ctx=None) -> dict:
+    """{comment: (packets, bytes)} of every commented rule with a counter in vpclab's table of
+    `ns` ({} without the table). Comments of model rules parse with model.filters.RuleRef."""
+    out = {}
+    for o in table(ns, ctx) or ():
+        r = o.get("rule")
+        if not r or not r.get("comment"):
+            continue
+        for e in r.get("expr", ()):
+            c = e.get("counter") if isinstance(e, dict) else None
+            if isinstance(c, dict):
+                out[r["comment"]] = (c.get("packets", 0), c.get("bytes", 0))
+    return out

@@ -1,0 +1,295 @@
+"""The version-2 rules of the cloud (security groups, network ACLs, EIPs, NAT gateways, the
+Internet), each with its Tencent error code; the companion of `rules` for version 1.
+
+Like `rules`, every check returns `Violation`s and never raises: the loader turns them
+into `FILE:LINE: CODE: message` problems, the live operations (`model.filter_ops`) raise
+the first. Parsing of the two rule fields people type (a port, a source/destination) is
+here too, so a file and the command line accept and refuse exactly the same text.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from ..errors import shown
+from .filters import (
+    ACL_DIRECTIONS,
+    MAX_RULES_PER_DIRECTION,
+    SG_DIRECTIONS,
+    FilterRule,
+    Internet,
+    NetworkAcl,
+    SecurityGroup,
+)
+from .rules import RESERVED_VPC_RANGES, Violation
+from .types import ITEM_NAME, Lab, Route, Vpc
+
+NOT_FOUND = "ResourceNotFound"
+RANGE = "InvalidParameterValue.Range"
+DUPLICATE_POLICY = "UnsupportedOperation.DuplicatePolicy"
+POLICY_LIMIT = "LimitExceeded.SecurityGroupPolicySet"
+COMBINATION = "InvalidParameterValue.Combination"
+DUPLICATE = "InvalidParameterValue.Duplicate"
+NOT_IN_RANGE = "InvalidParameterValue.AddressIpNotInRange"
+CONFLICT = "InvalidParameterValue.Conflict"
+NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
+VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
+MALFORMED = "InvalidParameterValue.Malformed"
+MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
+
+PEER_KEY = {"ingress": "source", "inbound": "source", "egress": "destination", "outbound": "destination"}
+
+
+# ---- the two fields people type -------------------------------------------------------
+
+
+def parse_ports(value, proto: Optional[str]) -> Tuple[Optional[Tuple[int, int]], Optional[Violation]]:
+    """A rule's `port` (a number, "A-B", "all" or None) -> (ports, None) or (None, Violation).
+
+    None means all ports. A port with proto icmp or all, a port outside 1-65535 and a
+    range whose low end is above its high end are `InvalidParameterValue.Range`.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None, None
+    lo = hi = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        lo = hi = value
+    elif isinstance(value, str):
+        text = value.strip()
+        a, sep, b = text.partition("-")
+        if a.strip().isdigit() and (not sep or b.strip().isdigit()) and len(text) <= 20:
+            lo = int(a)
+            hi = int(b) if sep else lo
+    if lo is None:
+        return None, Violation(RANGE, f"port {shown(value, as_repr=not isinstance(value, str))} is not a port, "
+                               "a range A-B or 'all'")
+    if not (1 <= lo <= 65535 and 1 <= hi <= 65535):
+        return None, Violation(RANGE, f"port {shown(value)} is outside 1-65535")
+    if lo > hi:
+        return None, Violation(RANGE, f"port range {lo}-{hi} runs backwards (write {hi}-{lo})")
+    if proto in ("icmp", "all"):
+        return None, Violation(RANGE, f"proto {proto} takes no port (ports are for tcp and udp); "
+                               f"drop 'port: {shown(value)}' or name tcp or udp")
+    return (lo, hi), None
+
+
+def parse_peer(text, kind: str) -> Tuple[Optional[str], Optional[Violation]]:
+    """A rule's source/destination -> its canonical text: a CIDR ("10.1.0.0/16"; a bare
+    address means /32) or, for a security group (`kind` "sg"), a group name, checked later
+    against the VPC's groups."""
+    if isinstance(text, bool) or not isinstance(text, str) or not text.strip():
+        return None, Violation(MALFORMED, f"{shown(text, as_repr=True)} is not a CIDR"
+                               + (" or a security group name" if kind == "sg" else ""))
+    text = text.strip()
+    if text[0].isdigit():
+        try:
+            return str(ipaddress.IPv4Network(text, strict=True)), None
+        except ValueError as e:
+            return None, Violation(MALFORMED, f"'{shown(text)}' is not an IPv4 CIDR ({shown(str(e), 120)})")
+    if kind == "sg" and ITEM_NAME.match(text):
+        return text, None
+    if kind == "sg":
+        return None, Violation(MALFORMED, f"'{shown(text)}' is neither an IPv4 CIDR nor a security group name")
+    return None, Violation(MALFORMED, f"'{shown(text)}' is not an IPv4 CIDR (a network ACL names addresses only)")
+
+
+def rule_text(rule: FilterRule, direction: str) -> str:
+    """A rule as a person writes it: `tcp/80 from 10.1.0.0/16 accept`."""
+    port = "" if rule.ports is None else f"/{rule.port_text()}"
+    way = "from" if PEER_KEY.get(direction) == "source" else "to"
+    return f"{rule.proto}{port} {way} {rule.peer} {rule.action}"
+
+
+# ---- security groups ------------------------------------------------------------------
+
+
+def group_owner(lab: Lab, name: str) -> Optional[Vpc]:
+    """The first VPC (other than none) that has a group called `name`."""
+    for v in lab.vpcs.values():
+        if name in v.security_groups:
+            return v
+    return None
+
+
+def check_group_name(lab: Lab, vpc: Vpc, name: str, who: str, line: int = 0) -> List[Violation]:
+    """`who` ("instance vpc-a/cvm-1", "sg-web ingress rule 2") names group `name` of `vpc`."""
+    if name in vpc.security_groups:
+        return []
+    other = group_owner(lab, name)
+    if other is not None:
+        return [Violation(COMBINATION, f"{who}: security group '{name}' belongs to {other.name}; only groups of "
+                          f"{vpc.name} may be named here", line)]
+    mine = ", ".join(sorted(vpc.security_groups)[:10]) or "none"
+    return [Violation(NOT_FOUND, f"{who}: security group '{shown(name)}' does not exist in {vpc.name} "
+                      f"(its groups: {mine})", line)]
+
+
+def check_rules(lab: Lab, vpc: Vpc, kind: str, owner: str, direction: str, rules: List[FilterRule],
+                line: int = 0, written: Optional[Dict[int, int]] = None) -> List[Violation]:
+    """One direction of a group (`kind` "sg") or an ACL ("acl"): ports, peers, duplicates, the limit.
+
+    `written` maps id(rule) to its index as the file wrote it, when the loader left out
+    rules it could not read (messages then still name the rule the author sees)."""
+    written = written or {}
+    out: List[Violation] = []
+    what = f"{'security group' if kind == 'sg' else 'network ACL'} {vpc.name}/{owner} {direction}"
+    seen: Dict[tuple, int] = {}
+    for n, r in enumerate(rules):
+        i = written.get(id(r), n)
+        where = f"{what} rule {i}"
+        if r.ports is not None and r.proto in ("icmp", "all"):
+            out.append(Violation(RANGE, f"{where}: proto {r.proto} takes no port", r.line or line))
+        if r.ports is not None and not (1 <= r.ports[0] <= r.ports[1] <= 65535):
+            out.append(Violation(RANGE, f"{where}: port range {r.port_text()} is not within 1-65535, low to high",
+                                 r.line or line))
+        if r.peer_network is None:
+            if kind == "sg":
+                out += check_group_name(lab, vpc, r.peer, where, r.line or line)
+            else:
+                out.append(Violation(MALFORMED, f"{where}: '{shown(r.peer)}' is not a CIDR (a network ACL names "
+                                     "addresses only)", r.line or line))
+        key = (r.proto, r.ports, _peer_key(r.peer), r.action)
+        if kind == "sg" and key in seen:
+            out.append(Violation(DUPLICATE_POLICY, f"{where} ({rule_text(r, direction)}) is the same as rule "
+                                 f"{seen[key]}", r.line or line))
+        seen.setdefault(key, i)
+    if len(rules) > MAX_RULES_PER_DIRECTION:
+        extra = rules[MAX_RULES_PER_DIRECTION]
+        out.append(Violation(POLICY_LIMIT, f"{what} has {len(rules)} rules; at most {MAX_RULES_PER_DIRECTION} per "
+                             "direction", extra.line or line))
+    return out
+
+
+def _peer_key(peer: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(peer, strict=False))
+    except ValueError:
+        return peer
+
+
+def check_group(lab: Lab, vpc: Vpc, group: SecurityGroup, written=None) -> List[Violation]:
+    out = []
+    for d in SG_DIRECTIONS:
+        out += check_rules(lab, vpc, "sg", group.name, d, group.rules(d), group.line, written)
+    return out
+
+
+def check_instance_groups(lab: Lab, vpc: Vpc, inst) -> List[Violation]:
+    out, seen = [], set()
+    for name in inst.security_groups:
+        if name in seen:
+            out.append(Violation(DUPLICATE, f"instance {inst.ref}: security group '{name}' is listed twice",
+                                 inst.line))
+            continue
+        seen.add(name)
+        out += check_group_name(lab, vpc, name, f"instance {inst.ref}", inst.line)
+    return out
+
+
+# ---- network ACLs ------------------------------------------------------------------------
+
+
+def check_acl(lab: Lab, vpc: Vpc, acl: NetworkAcl, bound: Dict[str, str], written=None) -> List[Violation]:
+    """`bound` maps the subnets already bound (by ACLs before this one) to their ACL; updated."""
+    out = []
+    for sub in acl.subnets:
+        if sub not in vpc.subnets:
+            out.append(Violation(NOT_FOUND, f"network ACL {vpc.name}/{acl.name}: subnet '{shown(sub)}' does not "
+                                 f"exist in {vpc.name}", acl.line))
+        elif sub in bound:
+            how = "twice by it" if bound[sub] == acl.name else f"already to {bound[sub]}"
+            out.append(Violation(DUPLICATE, f"network ACL {vpc.name}/{acl.name}: subnet {sub} is bound {how}; a "
+                                 "subnet is bound to at most one ACL", acl.line))
+        else:
+            bound[sub] = acl.name
+    for d in ACL_DIRECTIONS:
+        out += check_rules(lab, vpc, "acl", acl.name, d, acl.rules(d), acl.line, written)
+    return out
+
+
+# ---- the Internet, EIPs, NAT gateways -------------------------------------------------------
+
+
+def check_internet(lab: Lab, net: Internet) -> List[Violation]:
+    out = []
+    for r in RESERVED_VPC_RANGES:
+        if net.cidr.overlaps(r):
+            out.append(Violation(CONFLICT, f"internet cidr {net.cidr} overlaps reserved {r}", net.line))
+            return out
+    if net.cidr.prefixlen > MAX_INTERNET_PREFIX:
+        out.append(Violation(RANGE, f"internet cidr {net.cidr} is too small: the prefix must be at most "
+                             f"/{MAX_INTERNET_PREFIX}", net.line))
+    for v in lab.vpcs.values():
+        if v.cidr.overlaps(net.cidr):
+            out.append(Violation(CONFLICT, f"internet cidr {net.cidr} overlaps VPC {v.name} {v.cidr}: public and "
+                                 "private ranges must not overlap", net.line))
+    return out
+
+
+def public_addresses(lab: Lab) -> Iterable[Tuple[str, ipaddress.IPv4Address, int]]:
+    """(who, address, line) for every public address of the lab: hosts, NAT gateways, EIPs."""
+    if lab.internet is not None:
+        for h in lab.internet.hosts.values():
+            yield f"Internet host {h.ref}", h.ip, h.line
+    for v in lab.vpcs.values():
+        for n in v.nat_gateways.values():
+            yield f"NAT gateway {v.name}/{n.name}", n.eip, n.line
+        for i in v.instances.values():
+            if i.eip is not None:
+                yield f"the EIP of {i.ref}", i.eip, i.line
+
+
+def check_public_address(lab: Lab, who: str, ip, line: int, taken: Dict) -> List[Violation]:
+    """One public address against `internet.cidr` and the addresses in `taken` (address -> who); updated."""
+    net = lab.internet.cidr if lab.internet is not None else None
+    if net is None or ip not in net:
+        return [Violation(NOT_IN_RANGE, f"{who}: {ip} is outside the internet cidr {net}", line)]
+    if ip in (net.network_address, net.broadcast_address):
+        return [Violation(NOT_IN_RANGE, f"{who}: {ip} is the {'network' if ip == net.network_address else 'broadcast'}"
+                          f" address of {net}, not a usable address", line)]
+    if ip in taken:
+        return [Violation(DUPLICATE, f"{who}: {ip} is already used by {taken[ip]}", line)]
+    taken[ip] = who
+    return []
+
+
+def check_nat_route(lab: Lab, vpc: Vpc, table: str, route: Route) -> List[Violation]:
+    """A route whose next hop names a NAT gateway (of any VPC); [] when it names none."""
+    owner = next((v for v in lab.vpcs.values() if route.next_hop in v.nat_gateways), None)
+    if owner is None:
+        return []
+    if owner.name != vpc.name:
+        return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
+                          f"{route.next_hop} is a NAT gateway of {owner.name}; a route may only use its own VPC's "
+                          "NAT gateways", route.line)]
+    if route.destination.subnet_of(vpc.cidr):
+        return [Violation(VPC_CIDR_CONFLICT, f"route {route.destination} in {vpc.name}/{table} is inside the VPC's "
+                          f"own CIDR {vpc.cidr} (the local route already covers it)", route.line)]
+    return []
+
+
+def is_nat_hop(lab: Lab, vpc: Vpc, next_hop: str) -> bool:
+    return next_hop in vpc.nat_gateways
+
+
+# ---- the whole lab ----------------------------------------------------------------------------
+
+
+def validate(lab: Lab, written: Optional[Dict[int, int]] = None) -> List[Violation]:
+    """Every version-2 rule over a lab (routes to NAT gateways are `rules.check_route`'s).
+    `written`: see `check_rules`."""
+    out: List[Violation] = []
+    if lab.internet is not None:
+        out += check_internet(lab, lab.internet)
+    for vpc in lab.vpcs.values():
+        for g in vpc.security_groups.values():
+            out += check_group(lab, vpc, g, written)
+        bound: Dict[str, str] = {}
+        for a in vpc.network_acls.values():
+            out += check_acl(lab, vpc, a, bound, written)
+        for i in vpc.instances.values():
+            out += check_instance_groups(lab, vpc, i)
+    taken: Dict = {}
+    for who, ip, line in public_addresses(lab):
+        out += check_public_address(lab, who, ip, line, taken)
+    return out
