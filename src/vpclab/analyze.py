@@ -18,6 +18,8 @@ from typing import Dict, Iterator, List, Optional, Set
 
 from .model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
+from . import analyze_filters  # noqa: E402  (imports this module; only its functions are used here)
+
 REACHABLE, NO_RETURN, UNREACHABLE = "reachable", "no-return", "unreachable"
 
 NO_ROUTE = "NO_ROUTE"
@@ -76,6 +78,7 @@ class Verdict:
     reason: Reason
     rtt_ms: Optional[float] = None
     note: Optional[Reason] = None  # e.g. NO_LISTENER on a closed TCP/UDP port (RST / port unreachable: still reachable)
+    seen_source: Optional[str] = None  # the source address the destination saw (private, EIP or NAT)
 
     def to_json(self) -> dict:
         doc = {"src": self.src, "dst": self.dst, "proto": self.proto, "port": self.port, "result": self.result,
@@ -83,6 +86,8 @@ class Verdict:
                "rtt_ms": self.rtt_ms}
         if self.note is not None:
             doc["note"] = self.note.to_json()
+        if self.seen_source is not None:
+            doc["seen_source"] = self.seen_source
         return doc
 
 
@@ -222,6 +227,8 @@ def listens(lab: Lab, inst: Instance, proto: str, port: Optional[int]) -> bool:
 
 def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
     """The verdict for src -> dst from the model alone. Raises KeyError for an unknown src/dst."""
+    if analyze_filters.in_use(lab):  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+        return analyze_filters.explain(lab, src, dst, proto, port)
     s = lab.instance(src)
     if s is None:
         raise KeyError(src)

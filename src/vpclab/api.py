@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import analyze
+from .api_filters import FilterOperations
 from .errors import Refused, shown
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
@@ -92,7 +93,6 @@ class Verdict(analyze.Verdict):
     mismatch: Optional[str] = None  # probe: packets and explain disagree
     expected: Optional[str] = None
     ok: Optional[bool] = None
-    seen_source: Optional[str] = None  # probe: the source address the destination saw
     evidence: Optional[List[Observation]] = None  # probe: every packet seen, in time order
 
     @property
@@ -103,9 +103,11 @@ class Verdict(analyze.Verdict):
     def from_json(cls, doc: dict) -> "Verdict":
         return cls(doc["src"], doc["dst"], doc["proto"], doc.get("port"), doc["result"], Leg(**doc["forward"]),
                    Leg(**doc["return"]), Reason(**(doc.get("reason") or {})), doc.get("rtt_ms"),
-                   Reason(**doc["note"]) if doc.get("note") else None, doc.get("explain"), doc.get("observed"),
-                   doc.get("mismatch"), doc.get("expected"), doc.get("ok"), doc.get("seen_source"),
-                   [Observation.from_json(e) for e in doc["evidence"]] if doc.get("evidence") is not None else None)
+                   Reason(**doc["note"]) if doc.get("note") else None, seen_source=doc.get("seen_source"),
+                   explain=doc.get("explain"), observed=doc.get("observed"), mismatch=doc.get("mismatch"),
+                   expected=doc.get("expected"), ok=doc.get("ok"),
+                   evidence=[Observation.from_json(e) for e in doc["evidence"]] if doc.get("evidence") is not None
+                   else None)
 
     def describe(self) -> str:
         """Several lines for people: the verdict, both paths, the reason (and a probe's packets)."""
@@ -279,7 +281,7 @@ def _down_all() -> None:
 # ---- the lab ------------------------------------------------------------------------------------
 
 
-class Lab:
+class Lab(FilterOperations):
     """A running lab. Build one with `Lab.up(path)`; use it in a `with` block to always remove it."""
 
     def __init__(self, name: str, source: Optional[str] = None, owned: bool = False,

@@ -13,7 +13,7 @@ from typing import Optional
 
 import click
 
-from . import __version__
+from . import __version__, cli_filters
 from .cliargs import exec_arguments, explicit_lab, usage_error
 from .errors import ExpectationFailed, Refused, VpclabError, shown
 
@@ -79,6 +79,9 @@ def cli():
     own, each ACTIVE peering a veth between two VPCs. Routes are kernel routes, and
     traffic flows only when BOTH sides route it. Topology format: docs/topology.md.
     """
+
+
+cli_filters.register(cli)  # version 2: sg, acl, eip
 
 
 # ---- validate / explain -------------------------------------------------------------------
@@ -157,6 +160,7 @@ def render_verdict(doc: dict, how: str) -> None:
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
         c.print(f"  reason: [bold]{r['code']}[/] at {r['where']}{table_}: {r['detail']}")
+        cli_filters.render_filter_reason(c, doc)  # version 2: which group/ACL rule; the source seen
     n = doc.get("note")
     if n:
         c.print(f"  note: {n['code']}: {n['detail']}")
@@ -339,6 +343,7 @@ def status(lab, as_json):
               [[f"{v['name']}/{i['name']}", i["kind"], i["ip"], i["port"]] for v in s["vpcs"] for i in v["instances"]])
         render_peerings(s["peerings"])
         render_routes(s["routes"])
+        cli_filters.render_status(s)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
 
     emit(s, as_json, human)
 

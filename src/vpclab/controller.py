@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from . import analyze, loader
+from . import analyze, analyze_filters, filters_view, loader
 from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
 from .model import lifecycle, rules
 from .model.types import Lab
@@ -104,8 +104,10 @@ def validate(file: str) -> Lab:
     return loader.load(file)
 
 
-def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False):
+def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_internet: bool = False):
     if model.instance(ref) is not None:
+        return ref
+    if (allow_ip or allow_internet) and analyze_filters.is_host_ref(model, ref):  # version 2: internet/<host>
         return ref
     if allow_ip:
         try:
@@ -129,13 +131,13 @@ def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None,
             lab: Optional[str] = None) -> analyze.Verdict:
     check_proto(proto, port)
     model = model_for(lab, file)
-    check_ends(model, src, dst)
+    check_ends(model, src, dst, internet_source=True)
     return analyze.explain(model, src, dst, proto, port)
 
 
-def check_ends(model: Lab, src: str, dst: str) -> None:
+def check_ends(model: Lab, src: str, dst: str, internet_source: bool = False) -> None:
     """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain)."""
-    find_ref(model, src, "source")
+    find_ref(model, src, "source", allow_internet=internet_source)
     find_ref(model, dst, "destination", allow_ip=True)
     for v in rules.check_probe_ends(model, src, dst):
         raise Refused(v.message, code=v.code)
@@ -427,7 +429,7 @@ def status(lab: Optional[str]) -> dict:
         model, st = tx.model(), tx.status
     finally:
         tx.close()
-    return {
+    return filters_view.extend_status({
         "lab": name,
         "status": st,
         "clock": model.clock,
@@ -442,7 +444,7 @@ def status(lab: Optional[str]) -> dict:
                  for v in model.vpcs.values()],
         "peerings": peering_rows(model),
         "routes": route_rows(model),
-    }
+    }, model)
 
 
 def ls() -> List[dict]:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import EnvironmentProblem, Refused
+from .filters_view import dot_lines, instance_label, json_parts, subnet_label
 from .model.types import Lab
 
 STYLE = {"ACTIVE": 'color="darkgreen" penwidth=2', "PENDING": 'color="orange" style=dashed'}
@@ -31,9 +32,10 @@ def dot(lab: Lab) -> str:
         for v in vpcs:
             out.append(f"    subgraph {_q('cluster_' + v.name)} {{ label={_q(f'{v.name} {v.cidr} ({v.account})')}; style=solid;")
             for s in v.subnets.values():
-                out.append(f"      {_q(subnet_id(v.name, s.name))} [label={_q(f'{s.name} {s.cidr}')} shape=ellipse];")
+                out.append(f"      {_q(subnet_id(v.name, s.name))} [label={_q(f'{s.name} {s.cidr}' + subnet_label(v, s))} "
+                           "shape=ellipse];")
             for i in v.instances.values():
-                out.append(f"      {_q(i.ref)} [label={_q(f'{i.name} ({i.kind}) {i.ip}')}];")
+                out.append(f"      {_q(i.ref)} [label={_q(f'{i.name} ({i.kind}) {i.ip}' + instance_label(i))}];")
                 out.append(f"      {_q(subnet_id(v.name, i.subnet))} -- {_q(i.ref)};")
             out.append(f"      {_q(v.name)} [label={_q(v.name + ' router')} shape=diamond];")
             for s in v.subnets.values():
@@ -44,6 +46,7 @@ def dot(lab: Lab) -> str:
         bw = f" {p.bandwidth_mbps} Mbps" if p.bandwidth_kbps else ""
         style = STYLE.get(p.state, 'color="gray" style=dotted')
         out.append(f"  {_q(p.vpc)} -- {_q(p.peer_vpc)} [label={_q(f'{p.name} {p.state}{bw}')} {style}];")
+    out += dot_lines(lab)  # version 2: the Internet, its hosts, NAT gateways, EIPs
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -75,6 +78,7 @@ def to_json(lab: Lab) -> dict:
     for p in lab.peerings.values():
         edges.append({"from": p.vpc, "to": p.peer_vpc, "kind": "peering", "id": p.name, "state": p.state,
                       "bandwidth_mbps": p.bandwidth_mbps})
+    json_parts(lab, nodes, edges)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
     return {"lab": lab.name, "nodes": nodes, "edges": edges}
 
 

@@ -221,6 +221,8 @@ def del_route(lab: Lab, vpc: str, destination: str, next_hop: Optional[str] = No
 
 
 def route_state(lab: Lab, r: Route) -> str:
-    """`active` when its peering is ACTIVE, else `blackhole`."""
+    """`active` when its peering is ACTIVE (or it names an existing NAT gateway), else `blackhole`."""
+    if any(r.next_hop in v.nat_gateways for v in lab.vpcs.values()):
+        return "active"
     p = lab.peerings.get(r.next_hop)
     return "active" if p is not None and p.state == ACTIVE else "blackhole"

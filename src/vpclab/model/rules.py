@@ -141,9 +141,10 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
     """A probe from an instance to itself or to its own address proves nothing: its own
     kernel answers without a packet leaving it. One rule for probe, explain and `expect:`."""
     s = lab.instance(src)
-    if s is None or (dst != src and (s.ip is None or as_address(dst) != s.ip)):
+    own = {a for a in (s.ip, s.eip) if a is not None} if s is not None else set()
+    if s is None or (dst != src and as_address(dst) not in own):
         return []
-    what = "the source itself" if dst == src else f"{src}'s own address"
+    what = "the source itself" if dst == src else f"{src}'s own {'EIP' if as_address(dst) == s.eip else 'address'}"
     return [Violation(SELF_PROBE, f"{src} -> {dst}: the destination is {what}, which answers without a packet "
                       "leaving it; probe another instance or address", line)]
 

@@ -1,0 +1,89 @@
+"""The live operations of version 2 as methods of `api.Lab` (CLI.md version 2: "the live
+operations as methods"): security group rules and attachments, network ACL rules and
+bindings, EIPs. Each returns the `--json` document of its command; a refusal raises
+`Refused` with the cloud's code, and nothing changes."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+Port = Union[int, str, None]
+
+
+def _doc(c, **extra) -> dict:
+    return dict({"target": c.name, "change": c.state}, **c.data, **extra)
+
+
+class FilterOperations:
+    """Mixed into `api.Lab` (which has `name`)."""
+
+    name: str
+
+    def sg_rule_add(self, group: str, direction: str, *, proto: str = "all", port: Port = None,
+                    source: Optional[str] = None, destination: Optional[str] = None, action: Optional[str] = None,
+                    index: Optional[int] = None) -> dict:
+        """Add a rule to `group` ("vpc/sg-name"): `sg_rule_add("vpc-a/sg-web", "ingress", proto="tcp",
+        port=80, source="10.1.0.0/16", action="accept")`. `index` 0 inserts it first; default last."""
+        from . import filters_live
+
+        c = filters_live.sg_rule(self.name, "add", group, direction, index, proto, port,
+                                 source if direction == "ingress" else destination, action)
+        return _doc(c, group=group, direction=direction)
+
+    def sg_rule_del(self, group: str, direction: str, *, index: Optional[int] = None, proto: Optional[str] = None,
+                    port: Port = None, source: Optional[str] = None, destination: Optional[str] = None,
+                    action: Optional[str] = None) -> dict:
+        """Delete the rule at `index`, or the rule with the given fields."""
+        from . import filters_live
+
+        c = filters_live.sg_rule(self.name, "del", group, direction, index, proto, port,
+                                 source if direction == "ingress" else destination, action)
+        return _doc(c, group=group, direction=direction)
+
+    def sg_attach(self, instance: str, group: str) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.sg_attach(self.name, instance, group, True), instance=instance, group=group)
+
+    def sg_detach(self, instance: str, group: str) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.sg_attach(self.name, instance, group, False), instance=instance, group=group)
+
+    def acl_rule_add(self, acl: str, direction: str, *, proto: str = "all", port: Port = None,
+                     source: Optional[str] = None, destination: Optional[str] = None, action: Optional[str] = None,
+                     index: Optional[int] = None) -> dict:
+        """Add a rule to `acl` ("vpc/acl-name"); `direction` inbound (takes `source`) or outbound."""
+        from . import filters_live
+
+        c = filters_live.acl_rule(self.name, "add", acl, direction, index, proto, port,
+                                  source if direction == "inbound" else destination, action)
+        return _doc(c, acl=acl, direction=direction)
+
+    def acl_rule_del(self, acl: str, direction: str, *, index: Optional[int] = None, proto: Optional[str] = None,
+                     port: Port = None, source: Optional[str] = None, destination: Optional[str] = None,
+                     action: Optional[str] = None) -> dict:
+        from . import filters_live
+
+        c = filters_live.acl_rule(self.name, "del", acl, direction, index, proto, port,
+                                  source if direction == "inbound" else destination, action)
+        return _doc(c, acl=acl, direction=direction)
+
+    def acl_bind(self, acl: str, subnet: str) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.acl_bind(self.name, acl, subnet, True), acl=acl, subnet=subnet)
+
+    def acl_unbind(self, acl: str, subnet: str) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.acl_bind(self.name, acl, subnet, False), acl=acl, subnet=subnet)
+
+    def eip_associate(self, instance: str, address: Optional[str] = None) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.eip(self.name, instance, address, True), instance=instance)
+
+    def eip_disassociate(self, instance: str, address: Optional[str] = None) -> dict:
+        from . import filters_live
+
+        return _doc(filters_live.eip(self.name, instance, address, False), instance=instance)

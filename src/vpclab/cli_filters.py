@@ -1,0 +1,308 @@
+"""The `sg`, `acl` and `eip` commands (CLI.md version 2), and how `status` and `explain`
+print version-2 things. Registered in `cli`; errors go up to `cli.main` like every
+command's (a refusal: exit 2 with the cloud's code, nothing changed)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from .errors import Refused
+
+RULE_FIELDS = """
+\b
+Rule fields (as in a topology file):
+  --proto   tcp | udp | icmp | all (default all)
+  --port    a port, a range A-B or all (tcp/udp only; default all)
+  --source / --destination   a CIDR, or (security groups) a group of the same VPC
+  --action  accept | drop
+"""
+
+
+def _json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
+
+
+def _lab_option(f):
+    from .cliargs import explicit_lab
+
+    return click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                        help="The lab (may be left out when one runs).")(f)
+
+
+def _emit(doc: dict, as_json: bool, text: str) -> None:
+    from .cli import emit
+
+    emit(doc, as_json, lambda: click.echo(text))
+
+
+def _rule_options(peer_names, groups: bool = True):
+    def deco(f):
+        f = click.option("--action", "rule_action", type=click.Choice(["accept", "drop"]),
+                         help="accept or drop (required for add).")(f)
+        for name in reversed(peer_names):
+            f = click.option(f"--{name}", name, metavar="CIDR|GROUP" if groups else "CIDR",
+                             help=f"The rule's {name}: a CIDR" + (", or a security group of the same VPC"
+                                                                  if groups else "") + ".")(f)
+        f = click.option("--port", help="A port, a range A-B or all (tcp/udp only; default all).")(f)
+        f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
+                         help="tcp, udp, icmp or all (default all).")(f)
+        f = click.option("--index", type=click.IntRange(0, None),
+                         help="add: insert at N (0 = first; default: append). del: the rule at N.")(f)
+        return f
+    return deco
+
+
+def _peer(direction: str, source, destination, incoming: str) -> Optional[str]:
+    """The one of --source/--destination the direction takes; the other is refused."""
+    want, other = ("source", destination) if direction == incoming else ("destination", source)
+    if other is not None:
+        wrong = "--destination" if want == "source" else "--source"
+        raise Refused(f"a {direction} rule takes --{want}, not {wrong}", code="InvalidParameterCombination")
+    return source if want == "source" else destination
+
+
+def _change_doc(c, **extra) -> dict:
+    return dict({"target": c.name, "change": c.state}, **c.data, **extra)
+
+
+# ---- sg ---------------------------------------------------------------------------------------------
+
+
+@click.group(epilog="\b\nExamples:\n"
+             "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
+             "      --source 10.1.0.0/16 --action accept\n"
+             "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
+             "  sudo vpclab sg attach vpc-a/cvm-1 sg-web\n"
+             "  sudo vpclab sg detach vpc-a/cvm-1 sg-web")
+def sg():
+    """Security groups, live: edit their rules, attach them to instances or detach them.
+
+    Stateful, at the instance: rules per direction are ordered, the first match decides,
+    no match drops; the reply of an allowed flow always passes.
+    """
+
+
+@sg.group("rule", epilog=RULE_FIELDS + "\b\nExamples:\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto icmp --source sg-web --action accept\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction egress --index 0 --proto all \\\n"
+          "      --destination 10.9.0.0/16 --action drop\n"
+          "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
+          "      --source 10.1.0.0/16 --action accept")
+def sg_rule():
+    """Add or delete a rule of a security group (VPC/GROUP)."""
+
+
+SG_EXAMPLES = {
+    "add": "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
+           "      --source 10.1.0.0/16 --action accept\n"
+           "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --index 0 --proto icmp \\\n"
+           "      --source sg-web --action accept",
+    "del": "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
+           "  sudo vpclab sg rule del vpc-a/sg-web --direction egress --proto all --destination 0.0.0.0/0 \\\n"
+           "      --action accept",
+}
+ACL_EXAMPLES = {
+    "add": "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp --port 1024-65535 \\\n"
+           "      --destination 10.1.0.0/16 --action accept",
+    "del": "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0",
+}
+
+
+def _sg_rule_command(action: str, help_text: str):
+    @sg_rule.command(action, help=help_text, epilog=RULE_FIELDS + "\b\nExamples:\n" + SG_EXAMPLES[action])
+    @click.argument("group", metavar="VPC/GROUP")
+    @click.option("--direction", required=True, type=click.Choice(["ingress", "egress"]),
+                  help="ingress (arriving, takes --source) or egress (sent, takes --destination).")
+    @_rule_options(["source", "destination"])
+    @_lab_option
+    @_json_option
+    def command(group, direction, index, proto, port, source, destination, rule_action, lab, as_json):
+        from . import filters_live
+
+        peer = _peer(direction, source, destination, "ingress")
+        c = filters_live.sg_rule(lab, action, group, direction, index, proto, port, peer, rule_action)
+        _emit(_change_doc(c, group=group, direction=direction), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_sg_rule_command("add", "Add a rule to VPC/GROUP, live (default: last; --index 0: first).")
+_sg_rule_command("del", "Delete a rule of VPC/GROUP, live: the one at --index, or the one with the given fields.")
+
+
+def _sg_attach_command(action: str, help_text: str):
+    @sg.command(action, help=help_text, epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
+    @click.argument("instance", metavar="VPC/INSTANCE")
+    @click.argument("group")
+    @_lab_option
+    @_json_option
+    def command(instance, group, lab, as_json):
+        from . import filters_live
+
+        c = filters_live.sg_attach(lab, instance, group, attach=action == "attach")
+        _emit(_change_doc(c, instance=instance, group=group), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_sg_attach_command("attach", "Attach a security group of the instance's VPC (its rules come after the groups it "
+                             "already carries).")
+_sg_attach_command("detach", "Detach a security group from an instance (with none left it is not filtered).")
+
+
+# ---- acl --------------------------------------------------------------------------------------------
+
+
+@click.group(epilog="\b\nExamples:\n"
+             "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp --port 1024-65535 \\\n"
+             "      --destination 10.1.0.0/16 --action accept\n"
+             "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 2\n"
+             "  sudo vpclab acl bind vpc-a/acl-app db\n"
+             "  sudo vpclab acl unbind vpc-a/acl-app db")
+def acl():
+    """Network ACLs, live: edit their rules, bind them to subnets or unbind them.
+
+    Stateless, at the subnet boundary: rules are ordered, the first match decides, no
+    match drops, and a reply needs a rule of its own (else: no-return).
+    """
+
+
+@acl.group("rule", epilog=RULE_FIELDS.replace(", or (security groups) a group of the same VPC", "")
+           + "\b\nExamples:\n"
+           "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --index 0 --proto tcp --port 22 \\\n"
+           "      --source 10.1.0.0/16 --action drop\n"
+           "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0")
+def acl_rule():
+    """Add or delete a rule of a network ACL (VPC/ACL)."""
+
+
+def _acl_rule_command(action: str, help_text: str):
+    @acl_rule.command(action, help=help_text, epilog=RULE_FIELDS.replace(", or (security groups) a group of the "
+                                                                         "same VPC", "")
+                      + "\b\nExamples:\n" + ACL_EXAMPLES[action])
+    @click.argument("acl", metavar="VPC/ACL")
+    @click.option("--direction", required=True, type=click.Choice(["inbound", "outbound"]),
+                  help="inbound (entering the subnet, takes --source) or outbound (leaving it, takes --destination).")
+    @_rule_options(["source", "destination"], groups=False)
+    @_lab_option
+    @_json_option
+    def command(acl, direction, index, proto, port, source, destination, rule_action, lab, as_json):
+        from . import filters_live
+
+        peer = _peer(direction, source, destination, "inbound")
+        c = filters_live.acl_rule(lab, action, acl, direction, index, proto, port, peer, rule_action)
+        _emit(_change_doc(c, acl=acl, direction=direction), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_acl_rule_command("add", "Add a rule to VPC/ACL, live (default: last; --index 0: first).")
+_acl_rule_command("del", "Delete a rule of VPC/ACL, live: the one at --index, or the one with the given fields.")
+
+
+def _acl_bind_command(action: str, help_text: str):
+    @acl.command(action, help=help_text, epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
+    @click.argument("acl", metavar="VPC/ACL")
+    @click.argument("subnet")
+    @_lab_option
+    @_json_option
+    def command(acl, subnet, lab, as_json):
+        from . import filters_live
+
+        c = filters_live.acl_bind(lab, acl, subnet, bind=action == "bind")
+        _emit(_change_doc(c, acl=acl, subnet=subnet), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_acl_bind_command("bind", "Bind the ACL to a subnet of its VPC (a subnet takes at most one ACL).")
+_acl_bind_command("unbind", "Unbind the ACL from a subnet (the subnet is then not filtered).")
+
+
+# ---- eip -------------------------------------------------------------------------------------------
+
+
+@click.group(epilog="\b\nExamples:\n  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
+             "  sudo vpclab eip associate vpc-b/cvm-1          # the next free address\n"
+             "  sudo vpclab eip disassociate vpc-a/cvm-1")
+def eip():
+    """Elastic IPs, live: give an instance a public address (1:1 NAT at its VPC router) or take it."""
+
+
+EIP_EXAMPLES = {"associate": "  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n  sudo vpclab eip associate vpc-a/cvm-1",
+                "disassociate": "  sudo vpclab eip disassociate vpc-a/cvm-1"}
+
+
+def _eip_command(action: str, help_text: str):
+    @eip.command(action, help=help_text, epilog="\b\nExamples:\n" + EIP_EXAMPLES[action])
+    @click.argument("instance", metavar="VPC/INSTANCE")
+    @click.argument("address", required=False)
+    @_lab_option
+    @_json_option
+    def command(instance, address, lab, as_json):
+        from . import filters_live
+
+        c = filters_live.eip(lab, instance, address, associate=action == "associate")
+        _emit(_change_doc(c, instance=instance), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_eip_command("associate", "Give VPC/INSTANCE an EIP: ADDRESS, or the next free address of the lab's Internet.")
+_eip_command("disassociate", "Take VPC/INSTANCE's EIP away (ADDRESS, when given, must be it).")
+
+
+def register(cli: click.Group) -> None:
+    for g in (sg, acl, eip):
+        cli.add_command(g)
+
+
+# ---- printing version-2 things in status and explain/probe -------------------------------------------
+
+
+def render_status(s: dict) -> None:
+    from .cli import table
+    from .filters_view import uses_v2
+
+    if not uses_v2(s):
+        return
+    net = s.get("internet")
+    if net is not None:
+        table(f"Internet {net['cidr']}", ["host", "ip", "ports"],
+              [[h["ref"], h["ip"], ", ".join(map(str, h["ports"])) or "icmp only"] for h in net["hosts"]])
+    table("Public addresses", ["vpc", "what", "eip"],
+          [[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"] if i["eip"]]
+          + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
+    table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"],
+          [[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
+           if i["security_groups"]]
+          + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"] for x in v["subnets"]
+             if x.get("network_acl")])
+    rows = []
+    for v in s["vpcs"]:
+        for kind, items, dirs in (("sg", v["security_groups"], ("ingress", "egress")),
+                                  ("acl", v["network_acls"], ("inbound", "outbound"))):
+            for g in items:
+                for d in dirs:
+                    for r in g[d] or [None]:
+                        if r is None:
+                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", ""])
+                            continue
+                        peer = r.get("source", r.get("destination"))
+                        rows.append([f"{kind} {v['name']}/{g['name']}", d, r["index"], r["proto"], r["port"],
+                                     f"{peer} {r['action']}"])
+    if rows:
+        table("Rules", ["group / acl", "direction", "#", "proto", "port", "peer action"], rows)
+
+
+def render_filter_reason(c, doc: dict) -> None:
+    """The filter that dropped it (group/acl, direction, rule) and the source the destination saw."""
+    r = doc.get("reason") or {}
+    owner = r.get("group") or r.get("acl")
+    if owner is not None:
+        kind = "security group" if "group" in r else "network ACL"
+        rule = "no rule matched" if r.get("rule") is None else f"rule {r['rule']}"
+        c.print(f"  filter: {kind} {owner}, {r.get('direction')}, {rule}")
+    if doc.get("seen_source"):
+        c.print(f"  seen source: {doc['seen_source']}")

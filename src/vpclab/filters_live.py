@@ -1,0 +1,65 @@
+"""The live operations of version 2 on a running lab: security group rules and
+attachments, network ACL rules and bindings, EIPs (CLI.md version 2).
+
+Each is one `controller.operate`: the model edit of `model.filter_ops` in one state
+transaction (refused with the cloud's code, changing nothing, and logged either way in
+`events`), then only the difference of plan(before) -> plan(after) applied to the kernel.
+The CLI (`cli_filters`) and the Python API (`api.Lab`) both call these.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from . import controller
+from .model import filter_ops
+
+
+def _check(**args) -> None:
+    controller.check_args(**args)
+
+
+def sg_rule(lab: Optional[str], action: str, group: str, direction: str, index: Optional[int] = None,
+            proto: Optional[str] = None, port=None, peer: Optional[str] = None, rule_action: Optional[str] = None):
+    """`action` is "add" or "del"; `peer` the rule's source (ingress) or destination (egress)."""
+    _check(lab=(lab, "str?"), action=(action, ("add", "del")), group=(group, "str"), direction=(direction, "str"),
+           index=(index, "int?"), proto=(proto, "str?"), peer=(peer, "str?"), rule_action=(rule_action, "str?"))
+    port = _port(port)
+    return controller.operate(lab, f"sg rule {action}", group, None, lambda m: filter_ops.sg_rule(
+        m, group, direction, action == "add", index, proto, port, peer, rule_action))
+
+
+def sg_attach(lab: Optional[str], instance: str, group: str, attach: bool = True):
+    _check(lab=(lab, "str?"), instance=(instance, "str"), group=(group, "str"))
+    op = filter_ops.sg_attach if attach else filter_ops.sg_detach
+    return controller.operate(lab, f"sg {'attach' if attach else 'detach'}", f"{instance} {group}", None,
+                              lambda m: op(m, instance, group))
+
+
+def acl_rule(lab: Optional[str], action: str, acl: str, direction: str, index: Optional[int] = None,
+             proto: Optional[str] = None, port=None, peer: Optional[str] = None, rule_action: Optional[str] = None):
+    _check(lab=(lab, "str?"), action=(action, ("add", "del")), acl=(acl, "str"), direction=(direction, "str"),
+           index=(index, "int?"), proto=(proto, "str?"), peer=(peer, "str?"), rule_action=(rule_action, "str?"))
+    port = _port(port)
+    return controller.operate(lab, f"acl rule {action}", acl, None, lambda m: filter_ops.acl_rule(
+        m, acl, direction, action == "add", index, proto, port, peer, rule_action))
+
+
+def acl_bind(lab: Optional[str], acl: str, subnet: str, bind: bool = True):
+    _check(lab=(lab, "str?"), acl=(acl, "str"), subnet=(subnet, "str"))
+    op = filter_ops.acl_bind if bind else filter_ops.acl_unbind
+    return controller.operate(lab, f"acl {'bind' if bind else 'unbind'}", f"{acl} {subnet}", None,
+                              lambda m: op(m, acl, subnet))
+
+
+def eip(lab: Optional[str], instance: str, address: Optional[str] = None, associate: bool = True):
+    _check(lab=(lab, "str?"), instance=(instance, "str"), address=(address, "str?"))
+    op = filter_ops.eip_associate if associate else filter_ops.eip_disassociate
+    return controller.operate(lab, f"eip {'associate' if associate else 'disassociate'}", instance, None,
+                              lambda m: op(m, instance, address))
+
+
+def _port(port):
+    """A port as the CLI or a caller gives it: a number, "A-B", "all" or None (checked by the rules)."""
+    if isinstance(port, str) and port.strip().isdigit():
+        return int(port.strip())
+    return port

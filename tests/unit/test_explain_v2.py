@@ -1,0 +1,284 @@
+"""`explain` with security groups, network ACLs, EIPs, NAT gateways and the Internet.
+
+Every expectation below was worked out by hand from CLOUD-RULES.md / TOPOLOGY.md version 2
+(the decision order to the Internet, stateful groups, stateless ACLs), not read off explain.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from topobuild import load, peer, topo, vpc
+from vpclab import analyze, loader
+from vpclab.errors import Refused
+from vpclab.model import lifecycle
+
+ROOT = Path(__file__).resolve().parents[2]
+A, B = "vpc-a/cvm-1", "vpc-b/cvm-1"
+ALL_OUT = [{"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}]
+
+
+def peered(a_extra=None, b_extra=None, **kw):
+    """vpc-a 10.0/16 and vpc-b 10.1/16, peered by pcx-ab with routes both ways."""
+    a = vpc(0, routes=[("10.1.0.0/16", "pcx-ab")])
+    b = vpc(1, routes=[("10.0.0.0/16", "pcx-ab")])
+    a.update(copy.deepcopy(a_extra or {}))
+    b.update(copy.deepcopy(b_extra or {}))
+    return topo({"vpc-a": a, "vpc-b": b}, {"pcx-ab": peer("vpc-a", "vpc-b")}, **kw)
+
+
+def ex(lab, src, dst, proto="icmp", port=None) -> dict:
+    return analyze.explain(lab, src, dst, proto, port).to_json()
+
+
+def why(doc):
+    r = doc["reason"]
+    return r["code"], r["where"], r.get("group") or r.get("acl"), r.get("direction"), r.get("rule")
+
+
+# ---- security groups ----------------------------------------------------------------------------------
+
+
+def web_group(egress=ALL_OUT):
+    return {"security_groups": {"sg-web": {
+        "ingress": [{"proto": "tcp", "port": 80, "source": "10.1.0.0/16", "action": "accept"}],
+        "egress": egress}}}
+
+
+def with_group(extra, inst="cvm-1", groups=("sg-web",), n=0):
+    extra = copy.deepcopy(extra)
+    extra["instances"] = {inst: {"subnet": "app", "ip": f"10.{n}.1.10", "security_groups": list(groups)}}
+    return extra
+
+
+def test_a_group_allowing_tcp_80_but_not_icmp_from_the_peer():
+    lab = load(peered(with_group(web_group())))
+    tcp = ex(lab, B, A, "tcp", 80)
+    assert tcp["result"] == "reachable"  # the SYN is accepted (a cvm answers RST: a reply)
+    assert tcp["seen_source"] == "10.1.1.10"  # over the peering: the private address
+    ping = ex(lab, B, A)
+    assert ping["result"] == "unreachable"
+    assert why(ping) == ("SECURITY_GROUP_DENY", "vpc-a/cvm-1", "sg-web", "ingress", None)
+    assert ping["forward"]["path"] == [B, "vpc-b", "pcx-ab", "vpc-a", A]
+    assert ex(lab, B, A, "tcp", 22)["reason"]["code"] == "SECURITY_GROUP_DENY"
+    # outward, the egress rules decide; the peer's reply passes (stateful)
+    assert ex(lab, A, B)["result"] == "reachable"
+
+
+def test_stateful_reply_passes_an_empty_egress_and_a_named_drop_rule_is_cited():
+    g = web_group(egress=[])
+    g["security_groups"]["sg-web"]["ingress"].insert(0, {"proto": "icmp", "source": "10.1.1.10/32",
+                                                         "action": "drop"})
+    lab = load(peered(with_group(g)))
+    assert ex(lab, B, A, "tcp", 80)["result"] == "reachable"  # the reply is not checked against egress
+    out = ex(lab, A, B)
+    assert why(out) == ("SECURITY_GROUP_DENY", "vpc-a/cvm-1", "sg-web", "egress", None)
+    assert out["forward"] == {"delivered": False, "last_hop": A, "path": [A]}
+    assert why(ex(lab, B, A)) == ("SECURITY_GROUP_DENY", "vpc-a/cvm-1", "sg-web", "ingress", 0)
+
+
+def test_a_group_source_means_its_members_and_groups_are_one_list_in_order():
+    a = {"security_groups": {
+        "sg-ping": {"ingress": [{"proto": "icmp", "source": "sg-ping", "action": "accept"}], "egress": ALL_OUT},
+        "sg-deny": {"ingress": [{"proto": "all", "source": "0.0.0.0/0", "action": "drop"}], "egress": ALL_OUT}},
+        "instances": {"cvm-1": {"subnet": "app", "ip": "10.0.1.10", "security_groups": ["sg-ping", "sg-deny"]},
+                      "cvm-2": {"subnet": "app", "ip": "10.0.1.11", "security_groups": ["sg-ping"]},
+                      "cvm-3": {"subnet": "app", "ip": "10.0.1.12"}}}
+    lab = load(peered(a))
+    assert ex(lab, "vpc-a/cvm-2", A)["result"] == "reachable"  # a member: sg-ping rule 0 accepts first
+    assert why(ex(lab, "vpc-a/cvm-3", A)) == ("SECURITY_GROUP_DENY", A, "sg-deny", "ingress", 0)
+    assert why(ex(lab, B, A)) == ("SECURITY_GROUP_DENY", A, "sg-deny", "ingress", 0)
+    assert ex(lab, "vpc-a/cvm-3", "vpc-a/cvm-2")["result"] == "unreachable"  # no match in sg-ping: drop
+    assert ex(lab, "vpc-a/cvm-3", "vpc-a/cvm-2")["reason"]["rule"] is None
+
+
+# ---- network ACLs -----------------------------------------------------------------------------------
+
+
+def acl(inbound, outbound, subnets=("app",)):
+    return {"network_acls": {"acl-app": {"subnets": list(subnets), "inbound": inbound, "outbound": outbound}}}
+
+
+IN_ALL = [{"proto": "all", "source": "0.0.0.0/0", "action": "accept"}]
+
+
+def test_an_acl_without_a_reply_rule_gives_no_return():
+    lab = load(peered(acl(IN_ALL, [])))
+    doc = ex(lab, B, A)
+    assert doc["result"] == "no-return"
+    assert why(doc) == ("NETWORK_ACL_DENY", "vpc-a/app", "acl-app", "outbound", None)
+    assert doc["forward"]["delivered"] and doc["return"] == {"delivered": False, "last_hop": "vpc-a",
+                                                             "path": [A, "vpc-a"]}
+    # the other way the request itself leaves through `outbound`: dropped on the way out
+    assert why(ex(lab, A, B))[:4] == ("NETWORK_ACL_DENY", "vpc-a/app", "acl-app", "outbound")
+    assert ex(lab, A, B)["result"] == "unreachable"
+
+
+def test_a_reply_rule_must_cover_the_ephemeral_ports():
+    narrow = load(peered(acl(IN_ALL, [{"proto": "tcp", "port": 80, "destination": "10.1.0.0/16",
+                                       "action": "accept"}])))
+    assert ex(narrow, B, A, "tcp", 80)["result"] == "no-return"  # the reply goes to port 32768+, not 80
+    wide = load(peered(acl(IN_ALL, [{"proto": "tcp", "port": "1024-65535", "destination": "10.1.0.0/16",
+                                     "action": "accept"}])))
+    assert ex(wide, B, A, "tcp", 80)["result"] == "reachable"
+    assert ex(wide, B, A)["result"] == "no-return"  # icmp has no rule out
+
+
+def test_an_acl_drop_rule_is_cited_inbound_and_traffic_inside_a_subnet_is_not_filtered():
+    a = acl([{"proto": "icmp", "source": "10.1.0.0/16", "action": "drop"}] + IN_ALL, [])
+    a["instances"] = {"cvm-1": {"subnet": "app", "ip": "10.0.1.10"}, "cvm-2": {"subnet": "app", "ip": "10.0.1.11"}}
+    lab = load(peered(a))
+    assert why(ex(lab, B, A)) == ("NETWORK_ACL_DENY", "vpc-a/app", "acl-app", "inbound", 0)
+    assert ex(lab, "vpc-a/cvm-2", A)["result"] == "reachable"
+
+
+def test_acls_between_two_subnets_of_one_vpc():
+    a = acl(IN_ALL, [], subnets=["db"])
+    a["subnets"] = {"app": {"cidr": "10.0.1.0/24"}, "db": {"cidr": "10.0.2.0/24"}}
+    a["instances"] = {"cvm-1": {"subnet": "app", "ip": "10.0.1.10"}, "db-1": {"subnet": "db", "ip": "10.0.2.10"}}
+    lab = load(peered(a))
+    doc = ex(lab, A, "vpc-a/db-1")
+    assert doc["result"] == "no-return" and why(doc) == ("NETWORK_ACL_DENY", "vpc-a/db", "acl-app", "outbound", None)
+
+
+# ---- EIPs, NAT gateways, the Internet ---------------------------------------------------------------
+
+
+def unpeered(a_extra=None, b_extra=None, **kw):
+    a, b = vpc(0), vpc(1)
+    a.update(copy.deepcopy(a_extra or {}))
+    b.update(copy.deepcopy(b_extra or {}))
+    t = topo({"vpc-a": a, "vpc-b": b}, **kw)
+    t["internet"] = {"hosts": {"web": {"ip": "203.0.113.200", "ports": [80]}}}
+    return t
+
+
+def eip(ip, inst="cvm-1", n=0):
+    return {"instances": {inst: {"subnet": "app", "ip": f"10.{n}.1.10", "eip": ip}}}
+
+
+def test_two_unpeered_vpcs_reach_each_other_over_their_eips():
+    lab = load(unpeered(eip("203.0.113.10"), eip("203.0.113.11", n=1)))
+    doc = ex(lab, A, "203.0.113.11")
+    assert doc["result"] == "reachable"
+    assert doc["seen_source"] == "203.0.113.10"  # the sender's EIP, not 10.0.1.10
+    assert doc["dst"] == "203.0.113.11"
+    assert doc["forward"]["path"] == [A, "vpc-a", "internet", "vpc-b", B]
+    assert doc["return"]["path"] == [B, "vpc-b", "internet", "vpc-a", A]
+    # the private address is not routed on the Internet
+    priv = ex(lab, A, B)
+    assert priv["result"] == "unreachable" and priv["reason"]["code"] == "NO_ROUTE"
+    assert priv["reason"]["where"] == "internet"
+    # an Internet host sees the EIP too
+    web = ex(lab, A, "internet/web", "tcp", 80)
+    assert web["result"] == "reachable" and web["seen_source"] == "203.0.113.10"
+    assert web["forward"]["path"] == [A, "vpc-a", "internet", "internet/web"]
+
+
+def test_over_a_peering_the_private_address_is_seen_even_with_eips():
+    t = peered(eip("203.0.113.10"), eip("203.0.113.11", n=1))
+    lab = load(t)
+    assert ex(lab, A, B)["seen_source"] == "10.0.1.10"
+    assert ex(lab, A, "203.0.113.11")["seen_source"] == "203.0.113.10"
+
+
+def test_a_private_instance_has_no_public_ip_until_its_subnet_routes_to_a_nat_gateway():
+    bare = load(unpeered())
+    doc = ex(bare, A, "internet/web", "tcp", 80)
+    assert doc["result"] == "unreachable"
+    assert doc["reason"]["code"] == "NO_PUBLIC_IP" and doc["reason"]["where"] == "vpc-a"
+    natted = load(unpeered({"nat_gateways": {"nat-1": {"eip": "203.0.113.20"}},
+                            "route_tables": {"default": {"routes": [
+                                {"destination": "0.0.0.0/0", "next_hop": "nat-1"}]}}}))
+    doc = ex(natted, A, "internet/web", "tcp", 80)
+    assert doc["result"] == "reachable" and doc["seen_source"] == "203.0.113.20"
+    assert doc["forward"]["path"] == [A, "vpc-a", "nat-1", "internet", "internet/web"]
+    assert doc["return"]["path"] == ["internet/web", "internet", "nat-1", "vpc-a", A]
+    # nothing comes in through a NAT gateway
+    other = load(unpeered({"nat_gateways": {"nat-1": {"eip": "203.0.113.20"}}}, eip("203.0.113.11", n=1)))
+    doc = ex(other, B, "203.0.113.20")
+    assert doc["result"] == "unreachable" and doc["reason"]["code"] == "NO_ROUTE"
+
+
+def test_a_route_to_the_nat_gateway_wins_over_the_eip():
+    a = {"nat_gateways": {"nat-1": {"eip": "203.0.113.20"}},
+         "route_tables": {"default": {"routes": [{"destination": "0.0.0.0/0", "next_hop": "nat-1"}]}}}
+    a.update(eip("203.0.113.10"))
+    lab = load(unpeered(a))
+    assert ex(lab, A, "internet/web")["seen_source"] == "203.0.113.20"
+
+
+def test_a_peer_vpc_cannot_use_the_nat_gateway_through_the_peering():
+    a = {"nat_gateways": {"nat-1": {"eip": "203.0.113.20"}},
+         "route_tables": {"default": {"routes": [{"destination": "0.0.0.0/0", "next_hop": "nat-1"},
+                                                 {"destination": "10.1.0.0/16", "next_hop": "pcx-ab"}]}}}
+    t = unpeered(a)
+    t["vpcs"]["vpc-b"]["route_tables"] = {"default": {"routes": [{"destination": "10.0.0.0/16",
+                                                                  "next_hop": "pcx-ab"}]}}
+    t["peerings"] = {"pcx-ab": peer("vpc-a", "vpc-b")}
+    lab = load(t)
+    doc = ex(lab, B, "internet/web", "tcp", 80)
+    assert doc["result"] == "unreachable"
+    assert doc["reason"]["code"] == "NO_PUBLIC_IP" and doc["reason"]["where"] == "vpc-b"
+    assert "vpc-a/nat-1" in doc["reason"]["detail"]
+    assert ex(lab, A, "internet/web", "tcp", 80)["result"] == "reachable"  # vpc-a itself does use it
+    assert ex(lab, B, A)["result"] == "reachable"  # and the peering still works
+    # a route over the peering cannot point outside the peer's CIDR
+    with pytest.raises(Refused) as e:
+        lifecycle.add_route(lab, "vpc-b", "0.0.0.0/0", "pcx-ab")
+    assert e.value.code == "InvalidParameterValue.VpcCidrConflict" or e.value.code.endswith("CidrNotInPeerVpc")
+
+
+def test_a_reply_to_a_peer_that_falls_on_the_nat_route_is_no_return():
+    a = {"nat_gateways": {"nat-1": {"eip": "203.0.113.20"}},
+         "route_tables": {"default": {"routes": [{"destination": "0.0.0.0/0", "next_hop": "nat-1"}]}}}
+    t = unpeered(a)
+    t["vpcs"]["vpc-b"]["route_tables"] = {"default": {"routes": [{"destination": "10.0.0.0/16",
+                                                                  "next_hop": "pcx-ab"}]}}
+    t["peerings"] = {"pcx-ab": peer("vpc-a", "vpc-b")}
+    doc = ex(load(t), B, A)
+    assert doc["result"] == "no-return" and doc["reason"]["code"] == "NO_ROUTE"
+    assert doc["reason"]["where"] == "vpc-a" and "nat-1" in doc["reason"]["detail"]
+
+
+def test_filters_apply_to_traffic_that_came_through_an_eip():
+    a = eip("203.0.113.10")
+    a["instances"]["cvm-1"]["security_groups"] = ["sg-web"]
+    a["security_groups"] = {"sg-web": {"ingress": [{"proto": "tcp", "port": 80, "source": "0.0.0.0/0",
+                                                    "action": "accept"}], "egress": ALL_OUT}}
+    a.update(acl(IN_ALL, [{"proto": "tcp", "port": "1024-65535", "destination": "0.0.0.0/0", "action": "accept"}]))
+    lab = load(unpeered(a, eip("203.0.113.11", n=1)))
+    assert ex(lab, B, "203.0.113.10", "tcp", 80)["result"] == "reachable"
+    ping = ex(lab, B, "203.0.113.10")
+    assert why(ping) == ("SECURITY_GROUP_DENY", A, "sg-web", "ingress", None)
+    # and an Internet host as the source (explain only)
+    doc = ex(lab, "internet/web", "203.0.113.10", "tcp", 80)
+    assert doc["result"] == "reachable" and doc["seen_source"] == "203.0.113.200"
+    assert doc["forward"]["path"] == ["internet/web", "internet", "vpc-a", A]
+
+
+# ---- version 1 meaning: the version-2 walk agrees with the version-1 walk ----------------------------------
+
+
+V1 = sorted(p for p in (ROOT / "topologies").glob("*.yaml") if p.name[:2] < "06")
+
+
+@pytest.mark.parametrize("path", V1, ids=lambda p: p.name)
+def test_the_v2_walk_gives_version_1_answers_on_version_1_labs(path):
+    """An empty `internet:` sends a version-1 lab through the version-2 walk: same verdicts."""
+    old = loader.load(path)
+    doc = yaml.safe_load(path.read_text())
+    doc["internet"] = {"cidr": "198.18.0.0/15"}
+    new = loader.loads(yaml.safe_dump(doc), str(path))
+    assert new.internet is not None
+    refs = [i.ref for i in old.instances()]
+    for s, d in itertools.permutations(refs, 2):
+        for proto, port in (("icmp", None), ("tcp", 3306)):
+            a = analyze.explain(old, s, d, proto, port).to_json()
+            b = analyze.explain(new, s, d, proto, port).to_json()
+            b.pop("seen_source", None)
+            assert a == b, (s, d, proto)
