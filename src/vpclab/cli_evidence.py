@@ -67,7 +67,7 @@ def render(c, doc: dict) -> None:
     for r in doc.get("counters") or []:
         colour = "red" if r["verdict"] == "drop" else "green"
         c.print(f"  rule counter: {r['at']}: [{colour}]{r['rule']}[/] ({r['verdict']}) +{r['packets']}")
-    if doc.get("seen_source"):
+    if doc.get("seen_source") and not (doc.get("reason") or {}).get("code"):  # else the reason's lines say it
         c.print(f"  {doc['dst']} saw the request come from {doc['seen_source']}")
     if doc.get("pcap"):
         c.print(f"  [dim]{doc['pcap']['packets']} packets written to {doc['pcap']['path']}[/]")

@@ -3,8 +3,8 @@
 `Counters` snapshots the nftables counters of the namespaces on a probe's path before
 and after it (probe/counters.py); the vpclab rules whose counters grew are the rules the
 probe's packets met, and one with a drop verdict names the reason:
-SECURITY_GROUP_DENY (the group, or None when no rule of the instance's groups matched;
-where = the instance) or NETWORK_ACL_DENY (the ACL; where = the subnet, `VPC/SUBNET`),
+SECURITY_GROUP_DENY (the group; when no rule matched, the instance's groups joined by
+commas, as explain names them; where = the instance) or NETWORK_ACL_DENY (the ACL; where = the subnet, `VPC/SUBNET`),
 with the direction and the rule index (None: no rule matched). The rule comes from the
 comment the kernel holds; the model is used only to name namespaces.
 """
@@ -48,6 +48,9 @@ def reason(model: Lab, hit: nftc.Hit, what: str = "the packet", ns_refs: Optiona
         at = (ns_refs or instance_of_ns(model)).get(hit.ns, hit.ns)
         group = ref.owner if ref.index is not None else None
         if group is None:
+            # the instance's default drop: named by its groups, as explain names them
+            inst = model.instance(at)
+            group = ",".join(inst.security_groups) if inst is not None and inst.security_groups else None
             detail = f"{what} matched no {ref.direction} rule of {at}'s security groups: dropped"
         else:
             detail = f"{what} was dropped by {ref.direction} {rule} of security group {group} at {at}"

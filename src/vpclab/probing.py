@@ -17,6 +17,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import analyze, controller
 from .errors import Refused
+from .analyze_filters import INTERNET, INTERNET_PREFIX
+from .model.filters import InternetHost
 from .model.types import ACTIVE, RESULTS, Instance, Lab
 from .plan import names
 from .probe.types import CapturePoint, ProbeOutcome, ProbeSpec
@@ -28,7 +30,12 @@ SINGLE_TIMEOUT = 0.6
 
 @dataclass
 class Target:
-    """One question: src instance -> dst (instance or address), proto/port."""
+    """One question: src instance -> dst (instance, address, EIP or Internet host), proto/port.
+
+    `dst_ref` is the destination as explain names it (an instance, `internet/<host>`, or
+    an address as asked: a public address stays the address); `dst` the instance that
+    holds the address (through its EIP too), `host` the Internet host.
+    """
 
     src: Instance
     dst_ref: str
@@ -36,10 +43,23 @@ class Target:
     dst: Optional[Instance]
     proto: str
     port: Optional[int]
+    host: Optional[InternetHost] = None
 
     def spec(self, lab: str) -> ProbeSpec:
         return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
                          _text(self.dst_ip), self.proto, self.port)
+
+    @property
+    def point(self) -> Optional[str]:
+        """The label of the destination's capture point (None: no known holder to watch)."""
+        if self.dst is not None:
+            return self.dst.ref
+        return self.host.ref if self.host is not None else None
+
+    @property
+    def public(self) -> bool:
+        """Whether the destination is reached over the lab's Internet (an EIP or a host)."""
+        return self.host is not None or (self.dst is not None and self.dst.eip == self.dst_ip)
 
 
 _text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
@@ -52,7 +72,15 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
     d = model.instance(dst)
     if d is not None:
         return Target(s, d.ref, d.ip, d, proto, port)
+    net = model.internet
+    if net is not None and dst.startswith(INTERNET_PREFIX):
+        h = net.hosts[dst[len(INTERNET_PREFIX):]]  # check_ends made sure it is there
+        return Target(s, h.ref, h.ip, None, proto, port, host=h)
     ip = ipaddress.IPv4Address(dst)
+    if net is not None and ip in net.cidr:  # a public address: an Internet host's, an EIP, a NAT gateway's
+        host = next((h for h in net.hosts.values() if h.ip == ip), None)
+        holder = next((i for i in model.instances() if i.eip == ip), None)
+        return Target(s, str(ip), ip, holder, proto, port, host=host)
     if model.vpc_of_ip(ip) is None:
         raise Refused(f"{ip} is not inside any VPC of lab {model.name}: vpclab probes only the lab's own addresses",
                       code="InvalidParameterValue")
@@ -69,16 +97,26 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
 
 
 def capture_points(model: Lab, t: Target, expected: analyze.Verdict) -> List[CapturePoint]:
-    """Every VPC router the request or reply may cross, then the destination instance."""
+    """Every VPC router (and the lab's Internet) the request or reply may cross, then the destination."""
     order: List[str] = []
     dst_vpc = t.dst.vpc if t.dst is not None else getattr(model.vpc_of_ip(t.dst_ip), "name", None)
-    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc]:
-        if hop in model.vpcs and hop not in order:
+    net = model.internet is not None
+    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc] + ([INTERNET] if net else []):
+        if (hop in model.vpcs or (net and hop == INTERNET)) and hop not in order:
             order.append(hop)
-    pts = [_vpc_point(model.name, v) for v in order]
+    # An Internet host lives in the Internet's namespace: that point is the destination's.
+    pts = [_internet_point(model.name, INTERNET if t.host is None else t.host.ref) if v == INTERNET
+           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and t.host is not None)]
     if t.dst is not None:
         pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
+    elif t.host is not None:
+        pts.append(_internet_point(model.name, t.host.ref))
     return pts
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _internet_point(lab: str, label: str) -> CapturePoint:
+    return CapturePoint(names.internet_ns(lab), None, label)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -131,9 +169,14 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     """
     if between is None:
         between = peerings_between(model)
-    vpcs_fwd = [l for l in o.request_seen if l in model.vpcs]
-    vpcs_back = [l for l in reversed(o.reply_seen) if l in model.vpcs]
-    arrived = t.dst is not None and t.dst.ref in o.request_seen
+    vpcs = model.vpcs
+    vpcs_fwd = [l for l in o.request_seen if l in vpcs or l == INTERNET]
+    vpcs_back = [l for l in reversed(o.reply_seen) if l in vpcs or l == INTERNET]
+    end = t.point or t.dst_ref
+    arrived = t.point is not None and t.point in o.request_seen
+    if t.host is not None:  # the host sits behind the Internet's router, in its namespace
+        vpcs_fwd = vpcs_fwd + [INTERNET] if arrived else vpcs_fwd
+        vpcs_back = [INTERNET] + vpcs_back if t.point in o.reply_seen else vpcs_back
     impostor = captured and o.replied and not arrived
     if impostor:
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
@@ -143,21 +186,21 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
         if expected.result == analyze.REACHABLE:
             fwd, ret = expected.forward.to_json(), expected.ret.to_json()
         else:
-            fwd = {"delivered": True, "last_hop": t.dst_ref,
-                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd, between) + [t.dst_ref]}
+            fwd = {"delivered": True, "last_hop": end,
+                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd, between) + [end]}
             ret = {"delivered": True, "last_hop": t.src.ref,
-                   "path": _with_peerings(model, [t.dst_ref] + vpcs_back, between) + [t.src.ref]}
+                   "path": _with_peerings(model, [end] + vpcs_back, between) + [t.src.ref]}
     else:
         # the destination's namespace got the request but sent nothing back: dropped on arrival
-        unanswered = captured and arrived and t.dst.ref not in o.reply_seen
+        unanswered = captured and arrived and t.point not in o.reply_seen
         result = analyze.NO_RETURN if arrived and not unanswered else analyze.UNREACHABLE
         fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
         if unanswered:
-            fwd = {"delivered": False, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
+            fwd = {"delivered": False, "last_hop": end, "path": fpath + [end]}
             ret = {"delivered": False, "last_hop": None, "path": []}
         elif arrived:
-            fwd = {"delivered": True, "last_hop": t.dst_ref, "path": fpath + [t.dst_ref]}
-            rpath = _with_peerings(model, [t.dst_ref] + vpcs_back, between)
+            fwd = {"delivered": True, "last_hop": end, "path": fpath + [end]}
+            rpath = _with_peerings(model, [end] + vpcs_back, between)
             ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
         else:
             fwd = {"delivered": False, "last_hop": fpath[-1], "path": fpath}
@@ -202,9 +245,12 @@ def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected
     r = probe_filters.reason(model, h, lost)
     doc["reason"] = r.to_json()
     doc["reason_from"] = "counters"
-    if expected.reason.code != r.code and doc["result"] == expected.result:
-        doc["mismatch"] = (f"the rule counters say {r.code} ({h.ref.comment()}) but explain says "
-                           f"{expected.reason.code}: one of them has a bug")
+    e = expected.reason
+    if doc["result"] == expected.result and (e.code, e.group or e.acl, e.direction, e.rule) != (
+            r.code, r.group or r.acl, r.direction, r.rule):
+        said = f"{e.code}" + (f" ({e.group or e.acl} {e.direction} rule {e.rule})" if e.direction else "")
+        doc["mismatch"] = (f"the rule counters name {r.code} ({h.ref.comment()}) but explain says {said}: "
+                           f"one of them has a bug")
 
 
 def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
@@ -236,7 +282,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     name = controller.resolve_lab(lab)
     model = controller.load_model(name)
     t = target(model, src, dst, proto, port)
-    expected = analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), proto, port)
+    expected = analyze.explain(model, t.src.ref, t.dst_ref, proto, port)
     from .probe import engine
 
     spec, points = t.spec(name), capture_points(model, t, expected)
@@ -247,7 +293,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     if hits is not None:
         doc["counters"] = probe_report.counters_json(model, hits)
     doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
-    doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.dst_ref if t.dst else None)
+    doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.point)
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
     if expect is not None:
@@ -272,7 +318,7 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
     from .probe import engine
 
     with analyze.frozen(model):
-        verdicts = [analyze.explain(model, t.src.ref, t.dst_ref if t.dst else str(t.dst_ip), t.proto, t.port)
+        verdicts = [analyze.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
                     for t in targets]
     specs = [t.spec(model.name) for t in targets]
     # The fast path for the pairs explain expects to be reachable; capture diagnosis for the

@@ -186,7 +186,7 @@ def test_real_sg_allows_tcp_80_but_not_icmp(sglab):
     assert doc["result"] == "unreachable"
     r = doc["reason"]
     assert (r["code"], r["group"], r["direction"], r["rule"], r["where"]) == (
-        "SECURITY_GROUP_DENY", None, "ingress", None, "vpc-b/cvm-1")
+        "SECURITY_GROUP_DENY", "sg-web", "ingress", None, "vpc-b/cvm-1")
     assert doc["reason_from"] == "counters"
     tcp = json.loads(run("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "--proto", "tcp", "--port", "80", "-l", sglab,
                          "--json").stdout)

@@ -106,7 +106,10 @@ def test_security_group_reasons():
     assert r.to_json()["group"] == "sg-web" and r.to_json()["rule"] == 1
     assert "the request was dropped by ingress rule 1 of security group sg-web at vpc-b/cvm-1" in r.detail
     none = probe_filters.reason(lab, nftc.Hit(DST, RuleRef("sg", "vpc-b", "cvm-1", "ingress", None), "drop", 1))
-    assert (none.group, none.rule) == (None, None) and none.to_json()["rule"] is None
+    assert (none.group, none.rule) == (None, None) and none.to_json()["rule"] is None  # v1 model: no groups
+    lab.vpcs["vpc-b"].instances["cvm-1"].security_groups = ["sg-web", "sg-db"]
+    none = probe_filters.reason(lab, nftc.Hit(DST, RuleRef("sg", "vpc-b", "cvm-1", "ingress", None), "drop", 1))
+    assert (none.group, none.rule) == ("sg-web,sg-db", None)  # named as explain names it
     assert "matched no ingress rule of vpc-b/cvm-1's security groups" in none.detail
 
 
