@@ -614,7 +614,8 @@ def matrix(lab, as_json, as_jsonl):
 def stream_matrix_json(run) -> None:
     """The `matrix --json` document, written a row at a time (one pair per line)."""
     out = sys.stdout
-    head = json.dumps({"lab": run.lab, "instances": run.instances}, indent=2)
+    head = json.dumps({"lab": run.lab, "instances": run.instances, **({"public": run.public} if run.public else {})},
+                      indent=2)
     out.write(head[:-2] + ',\n  "pairs": [')
     sep = "\n    "
     for r in run.rows():

@@ -87,3 +87,81 @@ def dropping(hits: List[nftc.Hit], prefer_ns: Iterable[str] = ()) -> Optional[nf
             if h.ns == ns:
                 return h
     return d[0]
+
+
+# ---- many probes at once: matrix and test ------------------------------------------------------
+
+ATTRIBUTE_TIMEOUT = 0.05  # a drop happens within microseconds: re-probes wait this long
+ATTRIBUTE_ROUNDS = 24
+
+
+def filtered_namespaces(model: Lab) -> List[str]:
+    """Where the lab's filters sit: instances with groups, routers of VPCs with ACLs."""
+    out = [names.instance_ns(model.name, i.vpc, i.name) for i in model.instances() if i.security_groups]
+    out += [names.vpc_ns(model.name, v.name) for v in model.vpcs.values() if v.network_acls]
+    return out
+
+
+def batch_counters(model: Lab) -> Optional[Counters]:
+    """Counters of every filtered namespace, taken now; None when the lab has no filter."""
+    if not has_filters(model) or nftc.available() is not None:
+        return None
+    spots = filtered_namespaces(model)
+    return Counters(spots) if spots else None
+
+
+def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply) -> None:
+    """Name the dropping rule of each unanswered probe of a batch from the counters.
+
+    `pending`: (index, target, row, spec) of the probes that were diagnosed; `apply(index,
+    hit)` sets a row's reason. Probes are grouped by the namespace they stopped in; where
+    one drop rule alone grew there during the batch, by one packet per probe of the group,
+    it is every probe's. Otherwise (several rules, or some probes stopped there for
+    another reason, such as a missing route) the group is probed again in halves,
+    counters read around each round, until each half is one rule's or has no drop.
+    """
+    from . import probing
+    from .probe import engine
+
+    where = set(watch.reader.ctx)
+    groups: Dict[str, list] = {}
+    for i, t, row, spec in pending:
+        if row["result"] == analyze.REACHABLE:
+            continue
+        ns = probing.stop_ns(model, row)
+        if ns in where:
+            groups.setdefault(ns, []).append((i, spec))
+    queue: Dict[str, list] = {}  # namespace -> the sub-groups still to resolve there
+    for ns, items in groups.items():
+        rules = _drop_rules(hits, ns)
+        if len(rules) == 1 and rules[0].packets == len(items):  # one packet each: every probe's
+            for i, _ in items:
+                apply(i, rules[0])
+        elif rules:  # several rules, or some probes stopped there for another reason (a route)
+            queue[ns] = [items]
+    rounds = 0
+    while queue and rounds < ATTRIBUTE_ROUNDS:
+        rounds += 1
+        now = {}  # one sub-group per namespace per round: its counter changes are that sub-group's
+        for ns, subs in queue.items():
+            items = subs.pop()
+            half = items[:max(1, len(items) // 2)]
+            now[ns] = half
+            if len(items) > len(half):
+                subs.append(items[len(half):])
+        reader = nftc.Reader(list(now))
+        before = reader.read()
+        engine.fast_probe([spec for half in now.values() for _, spec in half], timeout=ATTRIBUTE_TIMEOUT)
+        grown = nftc.grew(before, reader.read())
+        for ns, half in now.items():
+            rules = _drop_rules(grown, ns)
+            if (len(rules) == 1 and rules[0].packets == len(half)) or (rules and len(half) == 1):
+                for i, _ in half:
+                    apply(i, rules[0])
+            elif rules:
+                queue[ns].append(half)
+        queue = {ns: subs for ns, subs in queue.items() if subs}
+
+
+def _drop_rules(hits: List[nftc.Hit], ns: str) -> List[nftc.Hit]:
+    return [h for h in hits if h.ns == ns and h.verdict == nftc.DROP]

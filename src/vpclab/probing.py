@@ -229,19 +229,29 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     return doc
 
 
+def stop_ns(model: Lab, doc: dict) -> Optional[str]:
+    """The namespace where the lost direction of a verdict document was last seen."""
+    stop = doc["return"]["last_hop"] if doc["forward"]["delivered"] else doc["forward"]["last_hop"]
+    if stop in model.vpcs:
+        return names.vpc_ns(model.name, stop)
+    inst = model.instance(stop) if stop else None
+    return names.instance_ns(model.name, inst.vpc, inst.name) if inst is not None else None
+
+
 def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: analyze.Verdict) -> None:
     """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
     from . import probe_filters
 
+    stop = stop_ns(model, doc)
+    h = probe_filters.dropping(hits, [stop] if stop else [])
+    if h is not None:
+        _apply_counter_reason(model, t, doc, h, expected)
+
+
+def _apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: analyze.Verdict) -> None:
+    from . import probe_filters
+
     lost = "the reply" if doc["forward"]["delivered"] else "the request"
-    stop = doc["return"]["last_hop"] if doc["forward"]["delivered"] else doc["forward"]["last_hop"]
-    prefer = [names.vpc_ns(model.name, stop)] if stop in model.vpcs else []
-    inst = model.instance(stop) if stop else None
-    if inst is not None:
-        prefer.append(names.instance_ns(model.name, inst.vpc, inst.name))
-    h = probe_filters.dropping(hits, prefer)
-    if h is None:
-        return
     r = probe_filters.reason(model, h, lost)
     doc["reason"] = r.to_json()
     doc["reason_from"] = "counters"
@@ -332,20 +342,48 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         progress(1, 2, "fast path")
     pending = [i for i, o in enumerate(outcomes) if o is None or not o.replied]
     captured = [False] * len(outcomes)
+    # Probes over the Internet have their addresses rewritten (EIP, NAT gateway): their
+    # captures tell packets apart by ids and ports (a diagnosis of their own).
+    nat = [i for i in pending if _translated(targets[i], verdicts[i])]
+    plain = [i for i in pending if not _translated(targets[i], verdicts[i])] if nat else pending
+    watch = None
     if pending:
-        diag = (diagnoser.probe if diagnoser is not None else engine.capture_probe)(
-            [specs[i] for i in pending], [capture_points(model, targets[i], verdicts[i]) for i in pending],
-            timeout=DIAG_TIMEOUT)
-        for i, o in zip(pending, diag):
+        from . import probe_filters
+        watch = probe_filters.batch_counters(model)  # None: no filter in the lab
+    for group, translated in ((plain, False), (nat, True)):
+        if not group:
+            continue
+        if translated:
+            run = functools.partial(engine.capture_probe, translated=True)
+        else:
+            run = diagnoser.probe if diagnoser is not None else engine.capture_probe
+        diag = run([specs[i] for i in group], [capture_points(model, targets[i], verdicts[i]) for i in group],
+                   timeout=DIAG_TIMEOUT)
+        for i, o in zip(group, diag):
             outcomes[i], captured[i] = o, True
+    hits = watch.done() if watch is not None else None
     if progress:
         progress(2, 2, "diagnosis")
     between = peerings_between(model)
-    return [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+    rows = [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+    if hits is not None:
+        # Which rule dropped each unanswered probe, from the counters: batch-wide where one
+        # drop rule alone grew in the namespace it stopped in, else by re-probing in halves.
+        from . import probe_filters
+        probe_filters.attribute(model, watch, hits, [(i, targets[i], rows[i], specs[i]) for i in pending],
+                                lambda i, h: _apply_counter_reason(model, targets[i], rows[i], h, verdicts[i]))
+    return rows
 
 
-def matrix_targets(src: Instance, insts: List[Instance]) -> List[Target]:
-    """SRC to every other instance: ICMP, plus the service port of service instances."""
+def _translated(t: Target, v: analyze.Verdict) -> bool:
+    """Whether a NAT may rewrite the probe's addresses: a public destination, or a path over the Internet."""
+    return t.public or (v.forward.path and INTERNET in v.forward.path) or (v.ret.path and INTERNET in v.ret.path) \
+        or (t.dst is None and t.host is None and t.dst_ip.is_global)
+
+
+def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[InternetHost]] = None) -> List[Target]:
+    """SRC to every other instance: ICMP, plus the service port of service instances; then
+    to every other instance's EIP the same way, and to every Internet host (ICMP and its ports)."""
     out = []
     for d in insts:
         if d is src:
@@ -353,6 +391,15 @@ def matrix_targets(src: Instance, insts: List[Instance]) -> List[Target]:
         out.append(Target(src, d.ref, d.ip, d, "icmp", None))
         if d.service_port:
             out.append(Target(src, d.ref, d.ip, d, "tcp", d.service_port))
+    for d in insts:
+        if d is src or d.eip is None or d.eip == src.eip:
+            continue
+        out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
+        if d.service_port:
+            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
+    for h in hosts or ():
+        out.append(Target(src, h.ref, h.ip, None, "icmp", None, host=h))
+        out += [Target(src, h.ref, h.ip, None, "tcp", port, host=h) for port in h.ports]
     return out
 
 
@@ -370,8 +417,13 @@ class MatrixRun:
         self.model = controller.load_model(self.lab)
         self.insts = self.model.instances()
         self.instances = [i.ref for i in self.insts]
+        self.hosts = list(self.model.internet.hosts.values()) if self.model.internet is not None else []
+        # the public destinations (CLI.md v2: the matrix covers EIPs and Internet hosts)
+        self.public = [str(i.eip) for i in self.insts if i.eip is not None] + [h.ref for h in self.hosts]
         per_src = len(self.insts) - 1 + sum(1 for i in self.insts if i.service_port)
         self.total = sum(per_src - (1 if s.service_port else 0) for s in self.insts)
+        if self.public:
+            self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts)
         self.progress, self.chunk = progress, max(1, chunk)
         self.summary: Dict[str, int] = {r: 0 for r in RESULTS}
         self.mismatches = self.pairs = 0
@@ -384,7 +436,7 @@ class MatrixRun:
         batch: List[Target] = []
         with analyze.frozen(self.model), Diagnoser() as diagnoser:
             for n, s in enumerate(self.insts):
-                batch += matrix_targets(s, self.insts)
+                batch += matrix_targets(s, self.insts, self.hosts)
                 if len(batch) >= self.chunk or n == len(self.insts) - 1:
                     for r in run_many(self.model, batch, diagnoser=diagnoser):
                         self.summary[r["result"]] += 1
@@ -399,6 +451,8 @@ class MatrixRun:
     def document(self, pairs: Optional[List[dict]] = None) -> dict:
         """The `matrix --json` document (CLI.md); `pairs` left out when streamed."""
         doc = {"lab": self.lab, "instances": self.instances}
+        if self.public:
+            doc["public"] = self.public
         if pairs is not None:
             doc["pairs"] = pairs
         doc.update({"summary": self.summary, "mismatches": self.mismatches, "seconds": self.seconds})

@@ -303,10 +303,17 @@ class Diagnoser:
     away. Use from one thread, as a context manager.
     """
 
+    def __init__(self, translated: bool = False):
+        self.translated = translated  # probes whose addresses a NAT rewrites (evidence.FlowSession)
+
     def __enter__(self) -> "Diagnoser":
         self.hop = Hopper().__enter__()
         try:
-            self.session = CaptureSession(self.hop, [])
+            if self.translated:
+                from .evidence import FlowSession
+                self.session = FlowSession(self.hop, [])
+            else:
+                self.session = CaptureSession(self.hop, [])
         except BaseException:
             self.hop.close()
             raise
@@ -329,7 +336,7 @@ class Diagnoser:
         session.check_points({cp for pts in points_of for cp in pts if cp.ifname is not None})
         session.reset()
         try:
-            run = Run(specs, timeout, hop, readers=session.readers())
+            run = Run(specs, timeout, hop, readers=session.readers(), flow_index=getattr(session, "flows", None))
             try:
                 probes = run.run()
             finally:
@@ -345,17 +352,21 @@ class Diagnoser:
             outcomes.append(o)
         session.seen.clear()
         session.errors.clear()
+        if self.translated:
+            session.flows.clear()
         return outcomes
 
 
 def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
-                  timeout: float = 0.5) -> List[ProbeOutcome]:
+                  timeout: float = 0.5, translated: bool = False) -> List[ProbeOutcome]:
     """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
 
     `captures[i]` lists the points to watch for `specs[i]`, in path order. It is a list
     beside the specs, not a mapping keyed by spec: two equal specs (one source to one
     address held in two VPCs) are two probes with their own destinations to watch.
     Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
+    `translated`: the probes' addresses may be rewritten on the way (EIPs, NAT gateways):
+    packets are told apart by their ids and ports alone.
     """
-    with Diagnoser() as d:
+    with Diagnoser(translated) as d:
         return d.probe(specs, captures, timeout)
