@@ -411,6 +411,9 @@ class MatrixRun:
     `mismatches`, `pairs`, `seconds`) are complete once `rows()` is exhausted.
     """
 
+    public: List[str] = []  # EIPs and Internet hosts probed as destinations (set per run)
+    hosts: List[InternetHost] = []
+
     def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK):
         controller.require_root("matrix")
         self.lab = controller.resolve_lab(lab)
