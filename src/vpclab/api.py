@@ -125,11 +125,12 @@ class Matrix:
     summary: Dict[str, int]
     mismatches: int
     seconds: float
+    public: List[str] = field(default_factory=list)  # EIPs and Internet hosts probed as destinations
 
     @classmethod
     def from_json(cls, doc: dict) -> "Matrix":
         return cls(doc["lab"], list(doc["instances"]), [Verdict.from_json(p) for p in doc["pairs"]],
-                   dict(doc["summary"]), doc["mismatches"], doc["seconds"])
+                   dict(doc["summary"]), doc["mismatches"], doc["seconds"], list(doc.get("public", [])))
 
     def get(self, src: str, dst: str, proto: str = "icmp") -> Verdict:
         for v in self.pairs:
