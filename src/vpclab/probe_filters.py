@@ -92,7 +92,7 @@ def dropping(hits: List[nftc.Hit], prefer_ns: Iterable[str] = ()) -> Optional[nf
 # ---- many probes at once: matrix and test ------------------------------------------------------
 
 ATTRIBUTE_TIMEOUT = 0.05  # a drop happens within microseconds: re-probes wait this long
-ATTRIBUTE_ROUNDS = 24
+ATTRIBUTE_ROUNDS = 32
 
 
 def filtered_namespaces(model: Lab) -> List[str]:
@@ -140,6 +140,8 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
         elif rules:  # several rules, or some probes stopped there for another reason (a route)
             queue[ns] = [items]
     rounds = 0
+    seen: Dict[int, object] = {}  # probe -> the rule a single-probe round named
+    tries: Dict[int, int] = {}
     while queue and rounds < ATTRIBUTE_ROUNDS:
         rounds += 1
         now = {}  # one sub-group per namespace per round: its counter changes are that sub-group's
@@ -155,11 +157,26 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
         grown = nftc.grew(before, reader.read())
         for ns, half in now.items():
             rules = _drop_rules(grown, ns)
-            if (len(rules) == 1 and rules[0].packets == len(half)) or (rules and len(half) == 1):
+            clean = len(rules) == 1 and rules[0].packets == len(half)  # exactly one drop per probe
+            if clean and len(half) > 1:
                 for i, _ in half:
                     apply(i, rules[0])
-            elif rules:
-                queue[ns].append(half)
+            elif len(half) > 1:
+                if rules:
+                    queue[ns].append(half)
+            else:
+                # One probe: its drop must show twice, the same rule, before it counts, since
+                # a stray packet (a SYN-ACK a server retransmits into a drop rule) can look
+                # just like it; a probe that stopped for another reason never repeats it.
+                (i, _), = half
+                tries[i] = tries.get(i, 0) + 1
+                if clean and seen.get(i) == rules[0].ref:
+                    apply(i, rules[0])
+                    continue
+                if clean:
+                    seen[i] = rules[0].ref
+                if (rules or i in seen) and tries[i] < 4:
+                    queue[ns].append(half)
         queue = {ns: subs for ns, subs in queue.items() if subs}
 
 
