@@ -257,3 +257,27 @@ def test_a_live_group_change_replaces_one_namespaces_table_in_one_transaction(mk
     assert dict(nft.TRANSACTIONS) == {ns(lab, WEB): 1}
     assert probe(lab, B, WEB[2]).replied
     assert counters(ns(lab, WEB))["vpclab sg vpc-a/sg-web ingress 0"][0] >= 1
+
+
+def test_doctor_tries_nftables_in_a_throwaway_namespace():
+    from vpclab.kernel import features
+
+    got = {name: (ok, why) for name, ok, why in features.detect()}
+    assert got["nftables"][0] is True  # this module runs only where the binding loads
+    assert "security groups" in got["nftables"][1]
+
+
+def test_a_version1_lab_has_no_table_and_its_read_back_lists_none(mklab):
+    from labkit import TOPOLOGIES, lab_namespaces
+
+    from vpclab.kernel import nft
+    from vpclab.kernel.handlers.nft import MARK
+
+    lab, _ = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
+    spaces = lab_namespaces(lab)
+    assert spaces and all(nft.tables(n) == [] for n in spaces)
+    assert not (Path("/run/vpclab") / lab / MARK).exists()
+    lab2, _ = mklab(TOPO)
+    assert (Path("/run/vpclab") / lab2 / MARK).exists()
+    assert nft.tables(N.instance_ns(lab2, "vpc-a", "web-1")) == [("inet", "vpclab")]
+    assert nft.tables(N.instance_ns(lab2, "vpc-a", "priv-1")) == []  # no groups: not filtered

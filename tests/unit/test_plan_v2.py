@@ -192,3 +192,16 @@ def test_a_ruleset_is_one_transaction_that_replaces_the_table(lab):
     chains = [c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})]
     first_rule = next(i for i, c in enumerate(cmds) if "rule" in c.get("add", {}))
     assert len(chains) == len(rs.chains) and first_rule == 3 + len(chains)  # jump targets exist first
+
+
+def test_one_vpcs_rulesets_are_those_of_the_whole_plan(lab):
+    whole = {o.key: o for o in plan(lab).objects if isinstance(o, Ruleset)}
+    parts = [o for v in lab.vpcs for o in F.vpc_rulesets(lab, v)]
+    assert {o.key: o for o in parts} == whole and len(parts) == len(whole) == 3
+
+
+def test_the_transaction_text_is_the_transaction(lab):
+    from vpclab.kernel.handlers.nft import commands_text
+
+    for rs in (o for o in plan(lab).objects if isinstance(o, Ruleset)):
+        assert json.loads(commands_text(rs)) == {"nftables": commands(rs)}

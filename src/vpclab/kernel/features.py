@@ -26,6 +26,8 @@ KERNEL = (
     ("tbf", "no cross-region rate caps"),
     ("htb", "no class-based rate caps (tbf caps still work)"),
     ("netem", "no cross-region latency: delays are skipped, rate caps still apply"),
+    ("nftables", "no security groups, network ACLs, EIPs, NAT gateways or Internet: labs using them "
+                 "refuse (libnftables1 and its Python binding, see scripts/setup)"),
 )
 TOOLS = (
     ("iperf3", "no throughput measurement of rate caps"),
@@ -76,7 +78,36 @@ def _probe_all() -> dict:
         found["netem"] = qdisc("netem", tc.netem(10))
     finally:
         sock.close()
+    found["nftables"] = _probe_nft()
     return found
+
+
+def _probe_nft() -> bool:
+    """A table with a conntrack match and a NAT chain, in a throwaway unnamed namespace."""
+    import json
+
+    from . import nft
+
+    if not nft.available()[0]:
+        return False
+    t = {"family": nft.TABLE["family"], "table": nft.TABLE["name"]}
+    text = json.dumps({"nftables": [
+        {"add": {"table": nft.TABLE}},
+        {"add": {"chain": dict(t, name="c", type="filter", hook="input", prio=0, policy="accept")}},
+        {"add": {"chain": dict(t, name="n", type="nat", hook="postrouting", prio=100, policy="accept")}},
+        {"add": {"rule": dict(t, chain="c", expr=[
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established"]}},
+            {"counter": None}, {"accept": None}])}}]})
+
+    def inside():  # the context (and its socket) is made in, and dies with, the unnamed namespace
+        ctx = nft._module().Nftables()
+        ctx.set_json_output(True)  # JSON in needs it
+        return ctx.cmd(text)[0] == 0
+
+    try:
+        return bool(netns.anonymous(inside))
+    except (OSError, EnvironmentProblem):
+        return False
 
 
 def _probe_netem() -> bool:

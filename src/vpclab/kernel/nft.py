@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 from collections import Counter
 from typing import List, Optional, Tuple
 
@@ -32,6 +33,13 @@ def _module():
         raise EnvironmentProblem("security groups, network ACLs and the Internet need libnftables' Python "
                                  "binding (`nftables`)", hint=_HINT) from None
     return nftables
+
+
+def require() -> None:
+    """Raise EnvironmentProblem (exit 3) unless libnftables and its binding load."""
+    ok, why = available()
+    if not ok:
+        raise EnvironmentProblem(why, hint=_HINT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,10 +70,12 @@ def context(ns: str):
     return nsenter.run_in(ns, make)
 
 
-def transact(ns: str, commands: List[dict], ctx=None, what: str = "") -> None:
-    """Run `commands` (libnftables JSON objects) in `ns` as one atomic transaction."""
+def transact(ns: str, commands, ctx=None, what: str = "") -> None:
+    """Run `commands` (libnftables JSON objects, or their JSON text `{"nftables": [...]}`)
+    in `ns` as one atomic transaction."""
     ctx = ctx or context(ns)
-    rc, _, err = ctx.json_cmd({"nftables": commands})
+    text = commands if isinstance(commands, str) else json.dumps({"nftables": commands})
+    rc, _, err = ctx.cmd(text)  # JSON in: the context has JSON output set, so libnftables parses JSON
     TRANSACTIONS[ns] += 1
     if rc != 0:
         raise KernelRefused(f"nftables refused {what or 'a transaction'} in {ns}: {err.strip()}",

@@ -114,6 +114,18 @@ def objects(lab: Lab, planned: List) -> List:
     return out
 
 
+def vpc_rulesets(lab: Lab, vpc_name: str) -> List[Ruleset]:
+    """The nftables tables of one VPC (its router's and its instances'), as `objects` plans
+    them: a live filter change (`sg rule add`, `acl bind`, ...) diffs these before and after
+    instead of planning the whole lab twice. Group and ACL changes never reach another VPC
+    (a group names only groups of its own VPC); an EIP change also changes routes: plan it all."""
+    vpc = lab.vpcs[vpc_name]
+    groups = _Groups(vpc)
+    out: List = [groups.ruleset(lab, i) for i in vpc.instances.values() if i.security_groups]
+    rs = _router_ruleset(lab, vpc, internet_of(lab))
+    return out + ([rs] if rs is not None else [])
+
+
 # ---- security groups ------------------------------------------------------------------
 
 def _verdict(action: str, in_jump: bool = False) -> dict:
