@@ -437,3 +437,30 @@ def is_host_ref(lab: Lab, ref: str) -> bool:
     """Whether `ref` is `internet/<host>` of `lab`."""
     return (lab.internet is not None and isinstance(ref, str) and ref.startswith(INTERNET_PREFIX)
             and ref[len(INTERNET_PREFIX):] in lab.internet.hosts)
+
+
+def _vpc_filter_sig(lab: Lab, name: str):
+    v = lab.vpcs.get(name)
+    if v is None:
+        return None
+    from .model.codec import lab_to_dict  # one description of the v2 objects: the state codec's
+
+    doc = next(x for x in lab_to_dict(Lab(name="sig", vpcs={name: v}))["vpcs"])
+    for i in doc["instances"]:
+        i.pop("ip", None)
+    return repr((doc["security_groups"], doc["network_acls"], doc["nat_gateways"],
+                 [(i["name"], i["security_groups"], i["eip"]) for i in doc["instances"]]))
+
+
+def dirty_vpcs(old: Lab, new: Lab) -> set:
+    """For `vpclab diff`: the VPCs whose version-2 objects differ (groups, ACLs, NAT gateways,
+    instances' groups and EIPs); every VPC when the Internet differs. A difference there can
+    change any pair with an end in that VPC (paths over the Internet or a peering end there)."""
+    def net(lab):
+        n = lab.internet
+        return None if n is None else (n.cidr, sorted((h.name, h.ip, tuple(h.ports)) for h in n.hosts.values()))
+
+    names = set(old.vpcs) | set(new.vpcs)
+    if net(old) != net(new):
+        return names
+    return {n for n in names if _vpc_filter_sig(old, n) != _vpc_filter_sig(new, n)}

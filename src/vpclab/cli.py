@@ -160,7 +160,7 @@ def render_verdict(doc: dict, how: str) -> None:
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
         c.print(f"  reason: [bold]{r['code']}[/] at {r['where']}{table_}: {r['detail']}")
-        cli_filters.render_filter_reason(c, doc)  # version 2: which group/ACL rule; the source seen
+    cli_filters.render_filter_reason(c, doc)  # version 2: which group/ACL rule; the source seen
     n = doc.get("note")
     if n:
         c.print(f"  note: {n['code']}: {n['detail']}")

@@ -271,14 +271,17 @@ def render_status(s: dict) -> None:
     if net is not None:
         table(f"Internet {net['cidr']}", ["host", "ip", "ports"],
               [[h["ref"], h["ip"], ", ".join(map(str, h["ports"])) or "icmp only"] for h in net["hosts"]])
-    table("Public addresses", ["vpc", "what", "eip"],
-          [[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"] if i["eip"]]
-          + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
-    table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"],
-          [[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
-           if i["security_groups"]]
-          + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"] for x in v["subnets"]
-             if x.get("network_acl")])
+    public = ([[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"]
+               if i["eip"]]
+              + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
+    if public:
+        table("Public addresses", ["vpc", "what", "eip"], public)
+    filters = ([[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
+                if i["security_groups"]]
+               + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"]
+                  for x in v["subnets"] if x.get("network_acl")])
+    if filters:
+        table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"], filters)
     rows = []
     for v in s["vpcs"]:
         for kind, items, dirs in (("sg", v["security_groups"], ("ingress", "egress")),

@@ -107,7 +107,7 @@ def validate(file: str) -> Lab:
 def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_internet: bool = False):
     if model.instance(ref) is not None:
         return ref
-    if (allow_ip or allow_internet) and analyze_filters.is_host_ref(model, ref):  # version 2: internet/<host>
+    if allow_internet and analyze_filters.is_host_ref(model, ref):  # version 2: internet/<host> (explain)
         return ref
     if allow_ip:
         try:
@@ -131,14 +131,15 @@ def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None,
             lab: Optional[str] = None) -> analyze.Verdict:
     check_proto(proto, port)
     model = model_for(lab, file)
-    check_ends(model, src, dst, internet_source=True)
+    check_ends(model, src, dst, internet=True)
     return analyze.explain(model, src, dst, proto, port)
 
 
-def check_ends(model: Lab, src: str, dst: str, internet_source: bool = False) -> None:
-    """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain)."""
-    find_ref(model, src, "source", allow_internet=internet_source)
-    find_ref(model, dst, "destination", allow_ip=True)
+def check_ends(model: Lab, src: str, dst: str, internet: bool = False) -> None:
+    """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain).
+    `internet`: either end may also be `internet/<host>` (explain; probes do not send from or to it yet)."""
+    find_ref(model, src, "source", allow_internet=internet)
+    find_ref(model, dst, "destination", allow_ip=True, allow_internet=internet)
     for v in rules.check_probe_ends(model, src, dst):
         raise Refused(v.message, code=v.code)
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from . import analyze
+from . import analyze, analyze_filters
 from .model.types import Instance, Lab, Route
 
 Key = Tuple[str, str, str, Optional[int]]  # src, dst, proto, port
@@ -91,6 +91,7 @@ def dirt(old: Lab, new: Lab) -> Dirt:
     for name in set(old.peerings) | set(new.peerings):
         if _peering_sig(old, name) != _peering_sig(new, name):
             d.peerings.add(name)
+    d.vpcs |= analyze_filters.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
     oi = {i.ref: i for i in old.instances()}
     for i in new.instances():
         if i.ref in oi and _inst_sig(old, oi[i.ref]) != _inst_sig(new, i):

@@ -206,6 +206,10 @@ def read_instance(r, vpc: Vpc, inst: Instance, m) -> None:
     inst.security_groups = _names(r, m, "security_groups", what)
     if m.get("eip") is not None:
         inst.eip = _address(r, m, "eip", what)
+    lines = r.__dict__.setdefault("key_lines", {})  # so a rule's problem cites the key's own line
+    for key in ("security_groups", "eip"):
+        if key in m:
+            lines[(id(inst), key)] = m.lines.get(key, m.line)
 
 
 # ---- after the whole file -------------------------------------------------------------------------
@@ -216,7 +220,7 @@ def finish(r, lab: Lab) -> None:
     uses_public = any(v.nat_gateways or any(i.eip for i in v.instances.values()) for v in lab.vpcs.values())
     if lab.internet is None and uses_public:
         lab.internet = Internet()  # EIPs and NAT gateways imply the lab's Internet, default range
-    for v in filter_rules.validate(lab, getattr(r, "written_index", None)):
+    for v in filter_rules.validate(lab, getattr(r, "written_index", None), getattr(r, "key_lines", None)):
         r.problem(v.code, v.message, v.line)
 
 

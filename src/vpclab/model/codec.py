@@ -24,6 +24,7 @@ from .filters import (
     NetworkAcl,
     SecurityGroup,
 )
+from .filter_rules import parse_peer
 from .rules import as_address
 from .types import (
     ACCOUNT_NAME,
@@ -212,12 +213,12 @@ def _vpc(v: _Obj) -> Vpc:
         if i.d.get("eip") is not None:
             inst.eip = i.address("eip")
     for g in _optional_items(v, "security_groups"):
-        group = SecurityGroup(g.name("name", ITEM_NAME), vpc.name, _decode_rules(g, "ingress"),
-                              _decode_rules(g, "egress"))
+        group = SecurityGroup(g.name("name", ITEM_NAME), vpc.name, _decode_rules(g, "ingress", "sg"),
+                              _decode_rules(g, "egress", "sg"))
         _add(vpc.security_groups, group.name, group, g.where)
     for a in _optional_items(v, "network_acls"):
         acl = NetworkAcl(a.name("name", ITEM_NAME), vpc.name, a.strings("subnets", ITEM_NAME),
-                         _decode_rules(a, "inbound"), _decode_rules(a, "outbound"))
+                         _decode_rules(a, "inbound", "acl"), _decode_rules(a, "outbound", "acl"))
         for sub in acl.subnets:
             if sub not in vpc.subnets:
                 raise BadModel(f"{a.where}: subnet '{sub}' is not a subnet of {vpc.name}")
@@ -225,6 +226,10 @@ def _vpc(v: _Obj) -> Vpc:
     for n in _optional_items(v, "nat_gateways"):
         nat = NatGateway(n.name("name", ITEM_NAME), vpc.name, n.address("eip"))
         _add(vpc.nat_gateways, nat.name, nat, n.where)
+    for g in vpc.security_groups.values():
+        for r in g.ingress + g.egress:
+            if r.peer_network is None and r.peer not in vpc.security_groups:
+                raise BadModel(f"{v.where}: group '{g.name}' names group '{r.peer}', not a group of {vpc.name}")
     for inst in vpc.instances.values():
         for name in inst.security_groups:
             if name not in vpc.security_groups:
@@ -236,7 +241,7 @@ def _optional_items(obj: _Obj, key: str):
     return obj.items(key) if key in obj.d else []
 
 
-def _decode_rules(obj: _Obj, key: str) -> list:
+def _decode_rules(obj: _Obj, key: str, kind: str) -> list:
     out = []
     for r in obj.items(key):
         ports = None
@@ -246,7 +251,10 @@ def _decode_rules(obj: _Obj, key: str) -> list:
                                          for x in pair) or pair[0] > pair[1]:
                 raise BadModel(f"{r.where}.ports is {_show(pair)}, not a port range")
             ports = (pair[0], pair[1])
-        out.append(FilterRule(r.choice("proto", FILTER_PROTOS), ports, r.text("peer"), r.choice("action", ACTIONS),
+        peer, bad = parse_peer(r.text("peer"), kind)  # a CIDR, or (security groups) a group name
+        if bad is not None:
+            raise BadModel(f"{r.where}.peer: {bad.message}")
+        out.append(FilterRule(r.choice("proto", FILTER_PROTOS), ports, peer, r.choice("action", ACTIONS),
                               r.integer("line", 0, 2 ** 31, optional=True) or 0))
     return out
 
@@ -286,7 +294,10 @@ def lab_from_dict(d: Any) -> Lab:
         exp = Expectation(e.text("src"), e.text("dst"), e.choice("proto", PROTOS),
                           e.integer("port", 1, 65535, optional=True), e.choice("result", RESULTS),
                           e.integer("line", 0, 2 ** 31, optional=True) or 0)
-        if lab.instance(exp.src) is None or (lab.instance(exp.dst) is None and as_address(exp.dst) is None):
+        host = exp.dst.startswith("internet/") and lab.internet is not None and \
+            exp.dst[len("internet/"):] in lab.internet.hosts  # version 2: `internet/<host>`
+        if lab.instance(exp.src) is None or (lab.instance(exp.dst) is None and as_address(exp.dst) is None
+                                             and not host):
             raise BadModel(f"{e.where}: {_show(exp.src)} -> {_show(exp.dst)} names no instance of the lab")
         lab.expectations.append(exp)
     return lab

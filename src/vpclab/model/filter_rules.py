@@ -174,15 +174,15 @@ def check_group(lab: Lab, vpc: Vpc, group: SecurityGroup, written=None) -> List[
     return out
 
 
-def check_instance_groups(lab: Lab, vpc: Vpc, inst) -> List[Violation]:
+def check_instance_groups(lab: Lab, vpc: Vpc, inst, line: Optional[int] = None) -> List[Violation]:
     out, seen = [], set()
+    line = inst.line if line is None else line
     for name in inst.security_groups:
         if name in seen:
-            out.append(Violation(DUPLICATE, f"instance {inst.ref}: security group '{name}' is listed twice",
-                                 inst.line))
+            out.append(Violation(DUPLICATE, f"instance {inst.ref}: security group '{name}' is listed twice", line))
             continue
         seen.add(name)
-        out += check_group_name(lab, vpc, name, f"instance {inst.ref}", inst.line)
+        out += check_group_name(lab, vpc, name, f"instance {inst.ref}", line)
     return out
 
 
@@ -275,9 +275,10 @@ def is_nat_hop(lab: Lab, vpc: Vpc, next_hop: str) -> bool:
 # ---- the whole lab ----------------------------------------------------------------------------
 
 
-def validate(lab: Lab, written: Optional[Dict[int, int]] = None) -> List[Violation]:
+def validate(lab: Lab, written: Optional[Dict[int, int]] = None, key_lines: Optional[Dict] = None) -> List[Violation]:
     """Every version-2 rule over a lab (routes to NAT gateways are `rules.check_route`'s).
-    `written`: see `check_rules`."""
+    `written`: see `check_rules`; `key_lines`: (id(instance), key) -> the line of that key."""
+    key_lines = key_lines or {}
     out: List[Violation] = []
     if lab.internet is not None:
         out += check_internet(lab, lab.internet)
@@ -288,8 +289,12 @@ def validate(lab: Lab, written: Optional[Dict[int, int]] = None) -> List[Violati
         for a in vpc.network_acls.values():
             out += check_acl(lab, vpc, a, bound, written)
         for i in vpc.instances.values():
-            out += check_instance_groups(lab, vpc, i)
+            out += check_instance_groups(lab, vpc, i, key_lines.get((id(i), "security_groups"), i.line))
     taken: Dict = {}
+    eip_lines = {ip: key_lines.get((id(i), "eip")) for v in lab.vpcs.values() for i in v.instances.values()
+                 for ip in [i.eip] if ip is not None}
     for who, ip, line in public_addresses(lab):
+        if who.startswith("the EIP of "):
+            line = eip_lines.get(ip) or line
         out += check_public_address(lab, who, ip, line, taken)
     return out
