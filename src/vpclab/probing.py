@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import analyze, controller
 from .errors import Refused
+from . import analyze_filters
 from .analyze_filters import INTERNET, INTERNET_PREFIX
 from .model.filters import InternetHost
 from .model.types import ACTIVE, RESULTS, Instance, Lab
@@ -67,7 +68,9 @@ _text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddres
 
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
     controller.check_proto(proto, port)
-    controller.check_ends(model, src, dst)
+    host = analyze_filters.is_host_ref(model, dst)
+    # an Internet host is probed at its address (the same checks as for any address)
+    controller.check_ends(model, src, str(model.internet.hosts[dst[len(INTERNET_PREFIX):]].ip) if host else dst)
     s = model.instance(src)
     d = model.instance(dst)
     if d is not None:
