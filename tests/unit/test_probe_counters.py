@@ -152,3 +152,83 @@ def test_snapshots_are_not_shared_state():
     t = copy.deepcopy(s)
     nftc.grew(s, sg_snapshot(5, 5, 5))
     assert s == t
+
+
+# ---- many probes at once: which rule dropped which probe ---------------------------------------------
+# The kernel is faked here (no root): a "world" where each probe, when sent, adds one packet to
+# the counter of the rule that drops it (or to none: it stopped at a missing route), and a stray
+# packet can land on a counter at a chosen moment, like a SYN-ACK a server retransmits.
+
+
+class World:
+    def __init__(self, drops, stray_on_send=None):
+        self.drops = drops  # spec -> RuleRef that drops it (None: a route stops it)
+        self.counts = {}
+        self.sends = 0
+        self.stray_on_send = stray_on_send or {}  # specs sent -> RuleRef a stray packet hits, once
+
+    def fast_probe(self, specs, timeout=0.5):
+        self.sends += 1
+        for spec in specs:
+            ref = self.drops.get(spec)
+            if ref is not None:
+                self.counts[ref] = self.counts.get(ref, 0) + 1
+        stray = self.stray_on_send.pop(tuple(specs), None)  # once, when exactly these are sent
+        if stray is not None:
+            self.counts[stray] = self.counts.get(stray, 0) + 1
+        return []
+
+    def snapshot(self):
+        return {ROUTER: {("inet", "vpclab", "c", n): nftc.Counted(ref, "drop", c, 0)
+                         for n, (ref, c) in enumerate(sorted(self.counts.items(), key=lambda kv: kv[0].comment()))}}
+
+
+def run_attribution(monkeypatch, world, specs, first_hits):
+    from types import SimpleNamespace
+
+    from vpclab.probe import engine
+
+    lab = model()
+    world_reader = type("R", (), {"__init__": lambda self, nss: None, "read": lambda self: world.snapshot()})
+    monkeypatch.setattr(nftc, "Reader", world_reader)
+    monkeypatch.setattr(engine, "fast_probe", world.fast_probe)
+    row = {"result": "unreachable", "forward": {"delivered": False, "last_hop": "vpc-b"}, "return": {}}
+    pending = [(i, None, row, spec) for i, spec in enumerate(specs)]
+    got = {}
+    watch = SimpleNamespace(reader=SimpleNamespace(ctx={ROUTER: None}))
+    probe_filters.attribute(lab, watch, first_hits, pending, lambda i, h: got.__setitem__(i, h.ref))
+    return got
+
+
+R1 = RuleRef("acl", "vpc-b", "acl-1", "inbound", 0, "app")
+R2 = RuleRef("acl", "vpc-b", "acl-1", "inbound", None, "app")
+
+
+def test_one_rule_counting_every_probe_names_them_all_at_once(monkeypatch):
+    world = World({"p0": R1, "p1": R1, "p2": R1})
+    hits = [nftc.Hit(ROUTER, R1, "drop", 3)]
+    assert run_attribution(monkeypatch, world, ["p0", "p1", "p2"], hits) == {0: R1, 1: R1, 2: R1}
+    assert world.sends == 0  # nothing probed again
+
+
+def test_mixed_rules_and_a_route_are_told_apart_by_probing_again_in_halves(monkeypatch):
+    world = World({"p0": R1, "p1": R2, "p2": None, "p3": R1})  # p2 stopped at a missing route
+    hits = [nftc.Hit(ROUTER, R1, "drop", 2), nftc.Hit(ROUTER, R2, "drop", 1)]
+    got = run_attribution(monkeypatch, world, ["p0", "p1", "p2", "p3"], hits)
+    assert got == {0: R1, 1: R2, 3: R1}  # p2 keeps explain's reason
+    assert world.sends <= probe_filters.ATTRIBUTE_ROUNDS
+
+
+def test_a_stray_packet_is_not_taken_for_a_probes_drop(monkeypatch):
+    # p1 stopped at a route; the first time it is probed alone, a stray packet lands on R2
+    world = World({"p0": R1, "p1": None}, stray_on_send={("p1",): R2})
+    hits = [nftc.Hit(ROUTER, R1, "drop", 1), nftc.Hit(ROUTER, R2, "drop", 1)]
+    got = run_attribution(monkeypatch, world, ["p0", "p1"], hits)
+    assert got == {0: R1}
+    assert not world.stray_on_send  # the stray did land during p1's round
+
+
+def test_a_real_single_drop_is_named_after_a_stray_spoiled_round(monkeypatch):
+    world = World({"p0": R1, "p1": R2}, stray_on_send={("p1",): R1})
+    hits = [nftc.Hit(ROUTER, R1, "drop", 1), nftc.Hit(ROUTER, R2, "drop", 1)]
+    assert run_attribution(monkeypatch, world, ["p0", "p1"], hits) == {0: R1, 1: R2}

@@ -236,3 +236,30 @@ def test_api_verdict_carries_evidence_and_seen_source():
     assert [(o.at, o.dir, o.way, o.ifname) for o in v.evidence][-1] == ("vpc-b", "reply", "rx", "i-cvm-1")
     assert "packet:  0.260 ms  vpc-b router rx echo-reply" in v.describe()
     assert api.Verdict.from_json({k: doc[k] for k in doc if k not in ("evidence", "seen_source")}).evidence is None
+
+
+# ---- a batch of translated probes (EIP, NAT gateway): told apart by ids and ports -------------------
+
+
+def test_flow_session_finds_each_probe_by_ids_and_ports_whatever_its_addresses():
+    from vpclab.nsenter import Hopper
+
+    with Hopper() as hop:
+        s = ev.FlowSession(hop, [])  # no namespace: only the lookup is exercised
+        try:
+            icmp = wire.probe_keys(1, wire.addr4(A), wire.addr4(EIP), 0x1234, 0x5678)
+            tcp = wire.probe_keys(6, wire.addr4(A), wire.addr4(EIP), 40001, 80)
+            s.flows[(1, icmp[0][9:13])] = icmp
+            s.flows[(6, tcp[0][9:13])] = tcp
+            rq = bytes(IP(src="203.0.113.30", dst=B) / ICMP(type=8, id=0x1234, seq=0x5678))  # after DNAT+SNAT
+            ihl = 20
+            assert s._lookup(1, rq[ihl:ihl + 8]) == (icmp[0], icmp[1], "request")
+            rp = bytes(IP(src=B, dst="203.0.113.30") / ICMP(type=0, id=0x1234, seq=0x5678))
+            assert s._lookup(1, rp[ihl:ihl + 8])[2] == "reply"
+            syn_ack = bytes(IP(src=B, dst="203.0.113.30") / TCP(sport=80, dport=40001, flags="SA"))
+            assert s._lookup(6, syn_ack[ihl:ihl + 8]) == (tcp[0], tcp[1], "reply")
+            other = bytes(IP(src=B, dst="203.0.113.30") / TCP(sport=80, dport=40002, flags="SA"))
+            assert s._lookup(6, other[ihl:ihl + 8]) is None
+            assert s._lookup(17, syn_ack[ihl:ihl + 8]) is None
+        finally:
+            s.close()
