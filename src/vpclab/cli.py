@@ -547,7 +547,8 @@ def events(lab, as_json):
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
                     "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable\n"
-                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng")
+                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng\n"
+                    "  sudo vpclab probe vpc-c/cvm-1 internet/web --proto tcp --port 80   # over the lab's Internet")
 @click.argument("src")
 @click.argument("dst")
 @proto_options
