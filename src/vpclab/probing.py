@@ -307,6 +307,10 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
         doc["counters"] = probe_report.counters_json(model, hits)
     doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
     doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.point)
+    if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"] \
+            and "mismatch" not in doc:
+        doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
+                           f"{expected.seen_source}: one of them has a bug")
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
     if expect is not None:
