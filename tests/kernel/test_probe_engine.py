@@ -297,7 +297,8 @@ def test_udp_listener_and_closed_port(make_topo):
     assert o2.replied and o2.detail == "icmp port unreachable" and o2.rtt_ms is not None
     o1, o2 = capture_probe([open_, closed], [t.points(), t.points()])
     assert o1.replied and o1.reply_seen == ["src", "router-in", "router-out", "dst"]
-    assert o2.replied and o2.request_seen[-1] == "dst" and o2.reply_seen == []  # the error is no udp reply
+    # the port unreachable is the reply: seen where a reply travels, back to the source
+    assert o2.replied and o2.request_seen[-1] == "dst" and o2.reply_seen == ["src", "router-in", "router-out", "dst"]
     assert o2.detail == "icmp port unreachable"
     o = crafted_probe(open_, t.points())
     assert o.replied and o.detail == "udp reply"
