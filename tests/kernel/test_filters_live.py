@@ -281,3 +281,30 @@ def test_a_version1_lab_has_no_table_and_its_read_back_lists_none(mklab):
     assert (Path("/run/vpclab") / lab2 / MARK).exists()
     assert nft.tables(N.instance_ns(lab2, "vpc-a", "web-1")) == [("inet", "vpclab")]
     assert nft.tables(N.instance_ns(lab2, "vpc-a", "priv-1")) == []  # no groups: not filtered
+
+
+def test_between_two_bound_subnets_both_acls_decide(mklab):
+    """A live bind of the ACL to web-1's subnet too (one transaction, in vpc-a's router). TCP
+    from app to acl passes app's outbound rule 0 (an accept returns) and then dies at acl's
+    inbound drop: both subnets' ACLs were met, in that order."""
+    from vpclab import controller
+    from vpclab.kernel import nft
+
+    lab, _ = mklab(TOPO)
+    router = N.vpc_ns(lab, "vpc-a")
+    nft.TRANSACTIONS.clear()
+    controller.operate(lab, "acl bind", "vpc-a/acl-in-only", None,
+                       lambda m: m.vpcs["vpc-a"].network_acls["acl-in-only"].subnets.append("app"))
+    assert dict(nft.TRANSACTIONS) == {router: 1}
+    before = counters(router)
+    assert not probe(lab, WEB, ACL[2], "tcp", 22).replied
+    after = counters(router)
+    grew = {k for k in after if after[k][0] > before.get(k, (0, 0))[0]}
+    assert {"vpclab acl vpc-a/acl-in-only outbound 0 app", "vpclab acl vpc-a/acl-in-only inbound - acl"} <= grew
+    assert not any(k.startswith("vpclab acl") and k.endswith(" acl") and " outbound " in k for k in grew)
+    before = after
+    assert not probe(lab, WEB, ACL[2]).replied  # ICMP cannot even leave app (its outbound allows tcp only)
+    after = counters(router)
+    key = "vpclab acl vpc-a/acl-in-only outbound - app"
+    assert after[key][0] > before[key][0]
+    assert after["vpclab acl vpc-a/acl-in-only inbound 0 acl"][0] == before["vpclab acl vpc-a/acl-in-only inbound 0 acl"][0]

@@ -23,6 +23,8 @@
 - Instance: a namespace, a veth to the router, its address with the subnet's
   prefix and a default route to the gateway.
 - Services: listeners for cdb/cmem and CLB backends, and the CLB balancer.
+- Version 2 (plan/filters.py): nftables tables for security groups, ACLs, EIPs and NAT
+  gateways, routes to NAT gateways, the Internet's namespace; nothing for a version-1 lab.
 """
 from __future__ import annotations
 
