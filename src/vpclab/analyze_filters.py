@@ -464,3 +464,10 @@ def dirty_vpcs(old: Lab, new: Lab) -> set:
     if net(old) != net(new):
         return names
     return {n for n in names if _vpc_filter_sig(old, n) != _vpc_filter_sig(new, n)}
+
+
+def public_destinations(lab: Lab) -> List[str]:
+    """The destinations of version 2 a matrix asks besides the instances: every Internet host
+    (`internet/<host>`) and every EIP (as its address), in lab order."""
+    out = [h.ref for h in lab.internet.hosts.values()] if lab.internet is not None else []
+    return out + [str(i.eip) for v in lab.vpcs.values() for i in v.instances.values() if i.eip is not None]

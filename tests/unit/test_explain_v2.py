@@ -319,3 +319,26 @@ def test_security_groups_reasons_name_group_acl_direction_and_rule():
     assert r("vpc-a/db-1", "vpc-b/cvm-b") == ("SECURITY_GROUP_DENY", "vpc-a/db-1", "sg-db", "egress", None)
     doc = analyze.explain(lab, "vpc-b/cvm-b", "vpc-a/web-1").to_json()["reason"]
     assert doc["group"] == "sg-web" and doc["direction"] == "ingress" and doc["rule"] is None and "acl" not in doc
+
+
+def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
+    from vpclab import controller
+
+    path = str(ROOT / "topologies" / "06-internet-vs-peering.yaml")
+    v = controller.explain("internet/web", "203.0.113.10", file=path)
+    assert v.result == "reachable" and v.seen_source == "203.0.113.200"
+    for dst in ("internet/web", "203.0.113.200"):
+        with pytest.raises(Refused) as e:
+            controller.explain("internet/web", dst, file=path)
+        assert e.value.code == "InvalidParameterValue"
+    with pytest.raises(Refused) as e:  # probes do not send from or to the Internet's hosts (yet): a refusal
+        controller.check_ends(loader.load(path), "vpc-a/web-a", "internet/web")
+    assert e.value.code == "InstanceNotFound"
+
+
+def test_public_destinations_for_a_matrix():
+    from vpclab.analyze_filters import public_destinations
+
+    lab = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
+    assert public_destinations(lab) == ["internet/web", "203.0.113.10", "203.0.113.30"]
+    assert public_destinations(loader.load(ROOT / "topologies" / "01-two-vpcs.yaml")) == []

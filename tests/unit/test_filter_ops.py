@@ -5,6 +5,7 @@ it was (compared through the state codec, field by field)."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,48 @@ def test_an_eip_on_a_lab_whose_vpc_overlaps_the_default_range_is_refused():
     lab = loader.loads(TOPO.replace("10.1.0.0/16", "203.0.0.0/16").replace("10.1.1.0/24", "203.0.113.0/24")
                        .replace("10.1.1.10", "203.0.113.10"), "o.yaml")
     refused(lab, "InvalidParameterValue.Conflict", ops.eip_associate, A)
+
+
+# ---- fuzz: whatever a caller passes, an operation succeeds or is Refused (never another exception) ------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.text(max_size=12), st.floats(),
+                st.sampled_from(["vpc-a/sg-web", "vpc-a/acl-app", "vpc-a/cvm-1", "vpc-b/cvm-1", "ingress", "egress",
+                                 "inbound", "outbound", "tcp", "icmp", "all", "80", "1-2", "65535-1", "all",
+                                 "10.1.0.0/16", "sg-web", "sg-b", "accept", "drop", "203.0.113.9", "app", "db",
+                                 "a/b/c", "/", ""]),
+                st.lists(st.integers(), max_size=2))
+OPS = [(ops.sg_rule, 8), (ops.acl_rule, 8), (ops.sg_attach, 2), (ops.sg_detach, 2), (ops.acl_bind, 2),
+       (ops.acl_unbind, 2), (ops.eip_associate, 2), (ops.eip_disassociate, 2)]
+
+
+@settings(max_examples=int(__import__("os").environ.get("VPCLAB_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(range(len(OPS))), st.lists(ANY, min_size=8, max_size=8))
+def test_fuzz_operations_succeed_or_refuse(which, args):
+    lab = loader.loads(TOPO, "ops.yaml")
+    op, n = OPS[which]
+    before = lab_to_dict(lab)
+    try:
+        op(lab, *args[:n])
+    except Refused:
+        assert lab_to_dict(lab) == before
+    else:
+        loader.rules.validate(lab)  # what was accepted is still a valid lab
+        from vpclab.model import filter_rules
+        assert filter_rules.validate(lab) == []
+
+
+def test_route_add_to_a_nat_gateway_live_and_its_state():
+    from vpclab.model import lifecycle
+
+    lab = loader.load(Path(__file__).resolve().parents[2] / "topologies" / "06-internet-vs-peering.yaml")
+    r = lifecycle.add_route(lab, "vpc-a", "198.51.100.0/24", "nat-a")
+    assert lifecycle.route_state(lab, r) == "active"
+    assert analyze.explain(lab, "vpc-a/web-a", "internet/web").seen_source == "203.0.113.10"  # not that range
+    refused(lab, "InvalidParameterValue.RouteNextHopInvalid", lifecycle.add_route, "vpc-b", "0.0.0.0/0", "nat-a")
+    refused(lab, "InvalidParameterValue.VpcCidrConflict", lifecycle.add_route, "vpc-a", "10.0.9.0/24", "nat-a")
+    refused(lab, "InvalidParameterValue.Duplicate", lifecycle.add_route, "vpc-a", "198.51.100.0/24", "nat-a")
+    lifecycle.add_route(lab, "vpc-a", "0.0.0.0/0", "nat-a")  # now web-a's Internet traffic takes the gateway
+    assert analyze.explain(lab, "vpc-a/web-a", "internet/web").seen_source == "203.0.113.20"

@@ -35,6 +35,12 @@ def _refuse(violations: List[Violation]) -> None:
         raise Refused(violations[0].message, code=violations[0].code)
 
 
+def _name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise Refused(f"{what} must be a name, not {shown(value, as_repr=True)}", code="InvalidParameterValue")
+    return value
+
+
 def _split(ref: str, what: str):
     if not isinstance(ref, str) or ref.count("/") != 1:
         raise Refused(f"{what} '{shown(ref)}' must be written VPC/NAME", code="InvalidParameterValue")
@@ -74,10 +80,10 @@ def find_instance(lab: Lab, ref: str):
 def make_rule(kind: str, direction: str, proto: Optional[str], port, peer, action: Optional[str]) -> FilterRule:
     """A rule from what a person typed, refused exactly as the same text in a file would be."""
     proto = proto or "all"
-    if proto not in FILTER_PROTOS:
+    if not isinstance(proto, str) or proto not in FILTER_PROTOS:
         raise Refused(f"--proto '{shown(proto)}' must be one of {', '.join(FILTER_PROTOS)}",
                       code="InvalidParameterValue")
-    if action not in ACTIONS:
+    if not isinstance(action, (str, type(None))) or action not in ACTIONS:
         raise Refused(f"--action '{shown(action)}' must be accept or drop" if action else "a rule needs --action "
                       "accept or drop", code="InvalidParameterValue" if action else "MissingParameter")
     if peer is None:
@@ -103,7 +109,7 @@ def _index(index, rules, adding: bool) -> int:
 def _edit_rules(lab: Lab, v: Vpc, kind: str, owner, direction: str, rule: Optional[FilterRule], index,
                 adding: bool) -> FilterChange:
     directions = SG_DIRECTIONS if kind == "sg" else ACL_DIRECTIONS
-    if direction not in directions:
+    if not isinstance(direction, str) or direction not in directions:
         raise Refused(f"--direction '{shown(direction)}' must be {' or '.join(directions)}",
                       code="InvalidParameterValue")
     rules = owner.rules(direction)
@@ -145,6 +151,7 @@ def sg_rule(lab: Lab, ref: str, direction: str, adding: bool, index=None, proto=
 
 def sg_attach(lab: Lab, inst_ref: str, group: str) -> FilterChange:
     v, inst = find_instance(lab, inst_ref)
+    _name(group, "the security group")
     if group in inst.security_groups:
         raise Refused(f"instance {inst.ref} already carries security group {group}", code=FR.DUPLICATE)
     _refuse(FR.check_group_name(lab, v, group, f"instance {inst.ref}"))
@@ -154,6 +161,7 @@ def sg_attach(lab: Lab, inst_ref: str, group: str) -> FilterChange:
 
 def sg_detach(lab: Lab, inst_ref: str, group: str) -> FilterChange:
     v, inst = find_instance(lab, inst_ref)
+    _name(group, "the security group")
     if group not in inst.security_groups:
         raise NotFound(f"instance {inst.ref} does not carry security group '{shown(group)}' (it carries: "
                        f"{', '.join(inst.security_groups) or 'none'})", code=FR.NOT_FOUND)
@@ -175,6 +183,7 @@ def acl_rule(lab: Lab, ref: str, direction: str, adding: bool, index=None, proto
 
 def acl_bind(lab: Lab, ref: str, subnet: str) -> FilterChange:
     v, a = find_acl(lab, ref)
+    _name(subnet, "the subnet")
     if subnet not in v.subnets:
         raise NotFound(f"subnet '{shown(subnet)}' does not exist in {v.name}", code=FR.NOT_FOUND,
                        hint=did_you_mean(subnet, v.subnets))
@@ -189,6 +198,7 @@ def acl_bind(lab: Lab, ref: str, subnet: str) -> FilterChange:
 
 def acl_unbind(lab: Lab, ref: str, subnet: str) -> FilterChange:
     v, a = find_acl(lab, ref)
+    _name(subnet, "the subnet")
     if subnet not in a.subnets:
         raise NotFound(f"network ACL {v.name}/{a.name} is not bound to subnet '{shown(subnet)}' (bound: "
                        f"{', '.join(a.subnets) or 'none'})", code=FR.NOT_FOUND)
@@ -216,6 +226,8 @@ def eip_associate(lab: Lab, inst_ref: str, address: Optional[str] = None) -> Fil
             raise Refused(f"no free address is left in the internet cidr {net.cidr}", code="AddressQuotaLimitExceeded")
     else:
         try:
+            if not isinstance(address, str):
+                raise ValueError(address)
             ip = ipaddress.IPv4Address(address)
         except ValueError:
             raise Refused(f"'{shown(address)}' is not an IPv4 address", code=FR.MALFORMED)
