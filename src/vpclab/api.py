@@ -60,6 +60,30 @@ def story(forward: Leg, ret: Leg, reason: Reason, note: Optional[Reason] = None,
 
 
 @dataclass
+class Observation:
+    """One packet of a probe as one capture point saw it (`probe --json` "evidence"; `if` is `ifname`)."""
+
+    at: str  # the capture point: a VPC (its router), an instance, the source
+    dir: str  # "request" (travels source -> destination) or "reply"
+    t_ms: float  # after the send, by the kernel's timestamps
+    src: str
+    dst: str
+    ifname: Optional[str] = None
+    way: Optional[str] = None  # "rx" | "tx"
+    what: Optional[str] = None  # "echo-request", "SYN-ACK", "icmp port unreachable", ...
+    role: Optional[str] = None  # "source" | "router" | "instance" | "internet"
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "Observation":
+        return cls(doc["at"], doc["dir"], doc["t_ms"], doc["src"], doc["dst"], doc.get("if"), doc.get("way"),
+                   doc.get("what"), doc.get("role"))
+
+    def __str__(self) -> str:
+        where = f"{self.at} router" if self.role == "router" else self.at
+        return f"{self.t_ms:.3f} ms  {where} {self.way or ''} {self.what or self.dir}  {self.src} > {self.dst}"
+
+
+@dataclass
 class Verdict(analyze.Verdict):
     """One answer to "can SRC reach DST, and does the reply come back?" (probe or explain):
     explain's fields, and for a probe what the packets did."""
@@ -69,6 +93,7 @@ class Verdict(analyze.Verdict):
     mismatch: Optional[str] = None  # probe: packets and explain disagree
     expected: Optional[str] = None
     ok: Optional[bool] = None
+    evidence: Optional[List[Observation]] = None  # probe: every packet seen, in time order
 
     @property
     def reachable(self) -> bool:
@@ -80,12 +105,15 @@ class Verdict(analyze.Verdict):
                    Leg(**doc["return"]), Reason(**(doc.get("reason") or {})), doc.get("rtt_ms"),
                    Reason(**doc["note"]) if doc.get("note") else None, seen_source=doc.get("seen_source"),
                    explain=doc.get("explain"), observed=doc.get("observed"), mismatch=doc.get("mismatch"),
-                   expected=doc.get("expected"), ok=doc.get("ok"))
+                   expected=doc.get("expected"), ok=doc.get("ok"),
+                   evidence=[Observation.from_json(e) for e in doc["evidence"]] if doc.get("evidence") is not None
+                   else None)
 
     def describe(self) -> str:
-        """Several lines for people: the verdict, both paths, the reason."""
+        """Several lines for people: the verdict, both paths, the reason (and a probe's packets)."""
         what = self.proto + (f"/{self.port}" if self.port else "")
-        return "\n".join([f"{self.src} -> {self.dst} ({what}): {self.result}"]
+        packets = [f"  packet:  {e}" for e in self.evidence or []]
+        return "\n".join([f"{self.src} -> {self.dst} ({what}): {self.result}"] + packets
                          + story(self.forward, self.ret, self.reason, self.note, self.mismatch))
 
 
@@ -97,11 +125,12 @@ class Matrix:
     summary: Dict[str, int]
     mismatches: int
     seconds: float
+    public: List[str] = field(default_factory=list)  # EIPs and Internet hosts probed as destinations
 
     @classmethod
     def from_json(cls, doc: dict) -> "Matrix":
         return cls(doc["lab"], list(doc["instances"]), [Verdict.from_json(p) for p in doc["pairs"]],
-                   dict(doc["summary"]), doc["mismatches"], doc["seconds"])
+                   dict(doc["summary"]), doc["mismatches"], doc["seconds"], list(doc.get("public", [])))
 
     def get(self, src: str, dst: str, proto: str = "icmp") -> Verdict:
         for v in self.pairs:
@@ -351,11 +380,12 @@ class Lab(FilterOperations):
     # ---- questions ------------------------------------------------------------------------------
 
     def probe(self, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None,
-              expect: Optional[str] = None) -> Verdict:
-        """One real probe SRC -> DST with captures along the path."""
+              expect: Optional[str] = None, pcap: Optional[str] = None) -> Verdict:
+        """One real probe SRC -> DST with captures along the path (`evidence`); `pcap`: also write
+        its packets to that file."""
         from . import probing
 
-        return Verdict.from_json(probing.probe(src, dst, proto, port, expect, self.name))
+        return Verdict.from_json(probing.probe(src, dst, proto, port, expect, self.name, pcap))
 
     def explain(self, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
         """The verdict from the lab's model alone (no packets)."""

@@ -571,7 +571,8 @@ def events(lab, as_json, follow):
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
                     "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable\n"
-                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng")
+                    "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng\n"
+                    "  sudo vpclab probe vpc-c/cvm-1 internet/web --proto tcp --port 80   # over the lab's Internet")
 @click.argument("src")
 @click.argument("dst")
 @proto_options
@@ -638,7 +639,8 @@ def matrix(lab, as_json, as_jsonl):
 def stream_matrix_json(run) -> None:
     """The `matrix --json` document, written a row at a time (one pair per line)."""
     out = sys.stdout
-    head = json.dumps({"lab": run.lab, "instances": run.instances}, indent=2)
+    head = json.dumps({"lab": run.lab, "instances": run.instances, **({"public": run.public} if run.public else {})},
+                      indent=2)
     out.write(head[:-2] + ',\n  "pairs": [')
     sep = "\n    "
     for r in run.rows():

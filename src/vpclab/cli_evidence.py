@@ -64,7 +64,11 @@ def render(c, doc: dict) -> None:
     stop = stop_line(doc)
     if stop:
         c.print(f"  [red]{stop}[/]")
-    if doc.get("seen_source"):
+    for r in doc.get("counters") or []:
+        colour = "red" if r["verdict"] == "drop" else "green"
+        verdict = "pass" if r["verdict"] == "return" else r["verdict"]  # an ACL's accept returns to the next check
+        c.print(f"  rule counter: {r['at']}: [{colour}]{r['rule']}[/] ({verdict}) +{r['packets']}")
+    if doc.get("seen_source") and not (doc.get("reason") or {}).get("code"):  # else the reason's lines say it
         c.print(f"  {doc['dst']} saw the request come from {doc['seen_source']}")
     if doc.get("pcap"):
         c.print(f"  [dim]{doc['pcap']['packets']} packets written to {doc['pcap']['path']}[/]")

@@ -74,3 +74,19 @@ def write_pcap(path: str, o: ProbeOutcome) -> int:
     except OSError as e:
         raise Refused(f"cannot write the capture file {path}: {e.strerror}", code="InvalidParameterValue")
     return len(packets)
+
+
+def counters_for(model: Lab, namespaces: List[str]):
+    """A counter snapshot (probe_filters.Counters) of the namespaces on the path, taken now;
+    None when the lab has no security group or network ACL (nothing to count)."""
+    from . import probe_filters
+
+    if not probe_filters.has_filters(model):
+        return None
+    return probe_filters.Counters(namespaces)
+
+
+def counters_json(model: Lab, hits: list) -> List[dict]:
+    from . import probe_filters
+
+    return probe_filters.met(hits, probe_filters.instance_of_ns(model), model.name)

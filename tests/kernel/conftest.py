@@ -5,9 +5,14 @@ import random
 import string
 
 import pytest
+from hypothesis import Phase, settings
 
 from kernlab import TinyLab
 from vpclab.plan import names as N
+
+# `pytest --hypothesis-profile=vpclab-noshrink`: the differential tests report the first failing
+# lab as drawn (shrinking a lab that is built for every try can take many minutes)
+settings.register_profile("vpclab-noshrink", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 @pytest.fixture

@@ -230,3 +230,215 @@ def test_generator_covers_the_interesting_cases():
             "event:accept", "event:reject", "event:delete", "address held in two VPCs",
             "shared address, peered holder"}
     assert want <= seen, f"never drawn: {sorted(want - seen)}"
+
+
+# ---- version 2: security groups, network ACLs, EIPs and the lab's Internet -------------------------
+
+INTERNET_CIDR = "203.0.113.0/24"
+HOST_IP = "203.0.113.200"
+RULE_PORTS = [None, 80, 3306, 9, "1024-65535"]
+
+
+@st.composite
+def filter_rules(draw, peers, max_rules=3):
+    """An ordered list of rules, no two alike (a group refuses duplicates)."""
+    out, seen = [], set()
+    for _ in range(draw(st.integers(0, max_rules))):
+        proto = draw(st.sampled_from(["icmp", "tcp", "udp", "all"]))
+        rule = {"proto": proto}
+        port = draw(st.sampled_from(RULE_PORTS)) if proto in ("tcp", "udp") else None
+        if port is not None:
+            rule["port"] = port
+        rule["peer"] = draw(st.sampled_from(peers))
+        rule["action"] = draw(st.sampled_from(["accept", "accept", "drop"]))
+        key = (proto, port, rule["peer"])
+        if key not in seen:
+            seen.add(key)
+            out.append(rule)
+    return out
+
+
+def with_peer_key(rules, key):
+    return [{**{k: v for k, v in r.items() if k != "peer"}, key: r["peer"]} for r in rules]
+
+
+@st.composite
+def filtered_topologies(draw):
+    """2-4 VPCs (one region and account), random peerings and routes, and the version-2
+    pieces: the lab's Internet with one host (tcp/80), EIPs, security groups (rules that
+    name CIDRs, the peer's range, the Internet or a group of the VPC) attached to some
+    instances, and network ACLs (often without a rule for the replies) on some subnets."""
+    n = draw(st.integers(2, 4))
+    octets = draw(st.lists(st.integers(1, 250), min_size=n, max_size=n, unique=True))
+    names = [f"v{i}" for i in range(n)]
+    internet = draw(st.booleans()) or draw(st.booleans())
+    eips = iter(f"203.0.113.{10 + k}" for k in range(64))
+    vpcs = {}
+    for name, o in zip(names, octets):
+        cidr = f"10.{o}.0.0/16"
+        peers = ["0.0.0.0/0", "10.0.0.0/8", cidr, f"10.{o}.1.0/24"] + [f"10.{p}.0.0/16" for p in octets if p != o]
+        if internet:
+            peers.append(INTERNET_CIDR)
+        instances = {"cvm-1": {"subnet": "app", "ip": f"10.{o}.1.10"}}
+        second = draw(st.sampled_from([None, "cvm", "cdb"]))
+        if second == "cvm":
+            instances["cvm-2"] = {"subnet": draw(st.sampled_from(["app", "data"])), "ip": f"10.{o}.2.20"}
+        elif second == "cdb":
+            instances["db-1"] = {"subnet": "data", "kind": "cdb", "ip": f"10.{o}.2.20"}
+        for inst in instances.values():
+            if inst["subnet"] == "app" and inst["ip"].endswith(".2.20"):
+                inst["ip"] = f"10.{o}.1.20"
+            if internet and draw(st.integers(0, 2)) == 0:
+                inst["eip"] = next(eips)
+        body = {"region": REGIONS[0], "cidr": cidr,
+                "subnets": {"app": {"cidr": f"10.{o}.1.0/24"}, "data": {"cidr": f"10.{o}.2.0/24"}},
+                "route_tables": {"default": {"routes": []}}, "instances": instances}
+        groups = {}
+        for g in range(draw(st.integers(0, 2))):
+            gname = f"sg-{g}"
+            ingress = draw(filter_rules(peers + [f"sg-{k}" for k in range(g + 1)]))
+            egress = ([{"proto": "all", "peer": "0.0.0.0/0", "action": "accept"}] if draw(st.booleans())
+                      else draw(filter_rules(peers, 2)))
+            groups[gname] = {"ingress": with_peer_key(ingress, "source"), "egress": with_peer_key(egress, "destination")}
+        if groups:
+            body["security_groups"] = groups
+            for inst in instances.values():
+                chosen = draw(st.lists(st.sampled_from(sorted(groups)), unique=True, max_size=len(groups)))
+                if chosen:
+                    inst["security_groups"] = chosen
+        if draw(st.integers(0, 2)) == 0:
+            body["network_acls"] = {"acl-1": {
+                "subnets": draw(st.sampled_from([["app"], ["data"], ["app", "data"]])),
+                "inbound": with_peer_key(draw(filter_rules(peers)), "source"),
+                "outbound": with_peer_key(draw(filter_rules(peers)), "destination")}}
+        vpcs[name] = body
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
+    peerings = {}
+    for a, b in chosen:
+        pid = f"pcx-{a}-{b}"
+        peerings[pid] = {"vpc": a, "peer_vpc": b}
+        for side, other in ((a, b), (b, a)):
+            if draw(st.integers(0, 3)):  # mostly routed, sometimes not
+                vpcs[side]["route_tables"]["default"]["routes"].append(
+                    {"destination": vpcs[other]["cidr"], "next_hop": pid})
+    for v in vpcs.values():
+        if not v["route_tables"]["default"]["routes"]:
+            del v["route_tables"]
+    doc = {"regions": {REGIONS[0]: {}}, "vpcs": vpcs}
+    if internet:
+        doc["internet"] = {"cidr": INTERNET_CIDR, "hosts": {"web": {"ip": HOST_IP, "ports": [80]}}}
+    if peerings:
+        doc["peerings"] = peerings
+    return doc
+
+
+def filtered_targets(model):
+    """Every ordered instance pair (ICMP, TCP and UDP to a port the rules name), each instance's
+    EIP from every other instance, and the Internet host (ICMP, tcp/80)."""
+    out = []
+    insts = model.instances()
+    for s in insts:
+        for d in insts:
+            if s is d:
+                continue
+            port = d.service_port or 80
+            out += [probing.target(model, s.ref, d.ref, "icmp", None), probing.target(model, s.ref, d.ref, "tcp", port),
+                    probing.target(model, s.ref, d.ref, "udp", port)]
+            if d.eip is not None and d.eip != s.eip:
+                out += [probing.target(model, s.ref, str(d.eip), "icmp", None),
+                        probing.target(model, s.ref, str(d.eip), "tcp", port)]
+        if model.internet is not None:
+            out += [probing.target(model, s.ref, "internet/web", "icmp", None),
+                    probing.target(model, s.ref, "internet/web", "tcp", 80)]
+    return out
+
+
+def acl_order_known_issue(model, r) -> bool:
+    """The one disagreement known today (tests/kernel/test_probe_filters.py, the xfail test
+    `test_between_two_bound_subnets_the_source_outbound_acl_drops_first`): a packet from one
+    subnet to another of the same VPC, both bound to ACLs that would drop it. explain names the
+    source subnet's outbound rule; the kernel's forward chain (plan/filters.py) jumps to the
+    destination subnet's inbound chain first, so the counters name that one. The verdicts agree."""
+    s, d = model.instance(r["src"]), model.instance(r["dst"])
+    m = r.get("mismatch") or ""
+    if s is None or d is None or s.vpc != d.vpc or s.subnet == d.subnet or r["result"] != r["explain"]:
+        return False
+    return m.startswith("the rule counters name NETWORK_ACL_DENY (vpclab acl ") and " inbound " in \
+        m.split(" but ")[0] and " outbound rule " in m.split(" but ")[1]
+
+
+def filtered_disagreements(model, rows):
+    return disagreements(model, [r for r in rows if not acl_order_known_issue(model, r)])
+
+
+def check_filtered_agreement(lab: str) -> int:
+    model = controller.load_model(lab)
+    rows = probing.run_many(model, filtered_targets(model))
+    bad = filtered_disagreements(model, rows)
+    assert not bad, f"test path: {len(bad)} of {len(rows)} probes disagree:\n" + "\n".join(bad)
+    run = probing.MatrixRun(lab, chunk=5)
+    mrows = list(run.rows())
+    bad = filtered_disagreements(model, mrows)
+    assert not bad, f"matrix: {len(bad)} of {len(mrows)} rows disagree:\n" + "\n".join(bad)
+    # every unanswered pair is diagnosed: a reason, from the counters when a filter dropped it
+    for r in rows + mrows:
+        if r["result"] != "reachable":
+            assert r["reason"]["code"], r
+    return len(rows) + len(mrows)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=False, print_blob=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(filtered_topologies())
+def test_live_verdicts_equal_explain_with_filters(doc):
+    from vpclab.probe import counters
+
+    if counters.available() is not None:
+        pytest.skip(f"filters need libnftables' Python binding: {counters.available()}")
+    lab = unique_lab()
+    text = yaml.safe_dump({"lab": lab, **doc}, sort_keys=False)
+    note(f"topology:\n{text}")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"{lab}.yaml"
+        path.write_text(text)
+        try:
+            controller.up(str(path))
+            check_filtered_agreement(lab)
+        finally:
+            controller.down(lab)
+    assert_gone(lab)
+
+
+def test_filtered_generator_draws_valid_topologies_with_every_piece():
+    """Each drawn topology loads (no CLOUD-RULES violation), and the pieces the property needs appear."""
+    from vpclab import loader
+
+    seen = set()
+
+    @settings(max_examples=150, database=None, deadline=None, derandomize=True)
+    @given(filtered_topologies())
+    def draw(doc):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "t.yaml"
+            path.write_text(yaml.safe_dump({"lab": "gen", **doc}, sort_keys=False))
+            lab = loader.load(path)
+        for v in lab.vpcs.values():
+            if v.security_groups:
+                seen.add("group")
+            if any(r.action == "drop" for g in v.security_groups.values() for r in g.ingress):
+                seen.add("drop rule")
+            if any(r.peer_network is None for g in v.security_groups.values() for r in g.ingress):
+                seen.add("group as peer")
+            if v.network_acls:
+                seen.add("acl")
+            if any(not a.outbound for a in v.network_acls.values()):
+                seen.add("acl without outbound rules")
+            if any(i.eip for i in v.instances.values()):
+                seen.add("eip")
+        if lab.internet is not None:
+            seen.add("internet")
+
+    draw()
+    want = {"group", "drop rule", "group as peer", "acl", "acl without outbound rules", "eip", "internet"}
+    assert want <= seen, f"never drawn: {sorted(want - seen)}"

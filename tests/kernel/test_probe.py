@@ -21,7 +21,9 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -252,12 +254,90 @@ def test_udp_to_a_listener_is_reachable(hub):
     assert "note" not in doc
 
 
-def test_udp_to_a_closed_port_is_unreachable_no_listener(hub):
+def test_udp_to_a_closed_port_is_reachable_with_the_note_no_listener(hub):
+    # TOPOLOGY.md v2: the ICMP port unreachable is the reply
     lab, _ = hub
     doc = probe(lab, "hub/cvm-1", "s1/cvm-1", "--proto", "udp", "--port", 5353)
-    assert_verdict(doc, "unreachable", "NO_LISTENER", where="s1/cvm-1")
-    assert doc["forward"]["delivered"] is True and doc["forward"]["last_hop"] == "s1/cvm-1"
-    assert doc["return"]["delivered"] is False
+    assert_reachable(doc, "hub/cvm-1", "s1/cvm-1")
+    assert doc["note"]["code"] == "NO_LISTENER" and doc["note"]["where"] == "s1/cvm-1"
+    back = [e for e in doc["evidence"] if e["dir"] == "reply"]
+    assert back and all(e["what"] == "icmp port unreachable" for e in back)
+    assert (back[-1]["at"], back[-1]["way"]) == ("hub/cvm-1", "rx")
+
+
+def test_udp_to_a_closed_port_without_a_return_route_is_no_return(hub):
+    lab, _ = hub
+    doc = probe(lab, "hub/cvm-1", "s3/cvm-1", "--proto", "udp", "--port", 5353)
+    assert_verdict(doc, "no-return", "NO_ROUTE", where="s3")
+    assert doc["note"]["code"] == "NO_LISTENER"
+
+
+# ---- packet evidence -----------------------------------------------------------------------------
+
+
+def test_evidence_shows_each_capture_point_in_time_order(hub):
+    lab, _ = hub
+    doc = probe(lab, "hub/cvm-1", "s1/cvm-1")
+    ev = doc["evidence"]
+    assert all({"at", "dir", "t_ms", "src", "dst"} <= set(e) for e in ev)
+    assert [e["t_ms"] for e in ev] == sorted(e["t_ms"] for e in ev) and ev[0]["t_ms"] >= 0
+    # each hop in and out, both ways: source, hub router, s1 router, destination
+    want = [("hub/cvm-1", "request", "tx"), ("hub", "request", "rx"), ("hub", "request", "tx"),
+            ("s1", "request", "rx"), ("s1", "request", "tx"), ("s1/cvm-1", "request", "rx"),
+            ("s1/cvm-1", "reply", "tx"), ("s1", "reply", "rx"), ("s1", "reply", "tx"),
+            ("hub", "reply", "rx"), ("hub", "reply", "tx"), ("hub/cvm-1", "reply", "rx")]
+    assert [(e["at"], e["dir"], e["way"]) for e in ev] == want
+    assert {(e["src"], e["dst"]) for e in ev if e["dir"] == "request"} == {("10.0.1.10", "10.1.1.10")}
+    assert doc["seen_source"] == "10.0.1.10"
+    assert doc["rtt_ms"] <= ev[-1]["t_ms"] + 0.001  # kernel timestamps at the source
+
+
+def test_evidence_of_a_missing_return_route_stops_at_the_router(hub):
+    lab, _ = hub
+    doc = probe(lab, "hub/cvm-1", "s3/cvm-1")
+    replies = [(e["at"], e["way"]) for e in doc["evidence"] if e["dir"] == "reply"]
+    assert replies == [("s3/cvm-1", "tx"), ("s3", "rx")]  # in at s3's router, never out
+    text = run("probe", "hub/cvm-1", "s3/cvm-1", "-l", lab, check=0).stdout
+    assert "stopped: s3 router: reply came in on" in text and "never sent on (no route)" in text
+    assert re.search(r"\d+\.\d{3} ms\s+s3/cvm-1\s+rx .*echo-request\s+10\.0\.1\.10 > 10\.3\.1\.10", text), text
+    assert "request: hub/cvm-1 -> hub" not in text  # explain's path is not what a probe prints
+
+
+def test_evidence_of_a_missing_forward_route_is_the_source_and_its_router(hub):
+    lab, _ = hub
+    doc = probe(lab, "s3/cvm-1", "hub/cvm-1")
+    assert [(e["at"], e["dir"], e["way"]) for e in doc["evidence"]] == [
+        ("s3/cvm-1", "request", "tx"), ("s3", "request", "rx")]
+    assert doc["seen_source"] is None
+
+
+def test_pcap_holds_every_captured_packet_and_tcpdump_reads_it(hub, tmp_path):
+    from scapy.layers.inet import ICMP, IP
+    from scapy.utils import rdpcap
+
+    lab, _ = hub
+    path = tmp_path / "probe.pcapng"
+    doc = probe(lab, "hub/cvm-1", "s1/cvm-1", "--pcap", path)
+    assert doc["pcap"] == {"path": str(path), "packets": len(doc["evidence"])}
+    got = rdpcap(str(path))
+    assert len(got) == len(doc["evidence"]) == 12
+    types = [(p[IP].src, p[IP].dst, p[ICMP].type) for p in got]
+    assert ("10.0.1.10", "10.1.1.10", 8) in types and ("10.1.1.10", "10.0.1.10", 0) in types
+    assert {p.sniffed_on.split()[0] for p in got} == {"hub/cvm-1", "hub", "s1", "s1/cvm-1"}
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed (scripts/setup installs it): scapy read the file")
+    p = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.splitlines()) == 12
+    assert sum("ICMP echo request" in l for l in p.stdout.splitlines()) == 6
+
+
+def test_pcap_to_a_bad_path_is_refused_before_probing(hub, tmp_path):
+    lab, _ = hub
+    bad = tmp_path / "no-such-dir" / "x.pcapng"
+    p = run("probe", "hub/cvm-1", "s1/cvm-1", "-l", lab, "--pcap", bad, check=2)
+    assert "InvalidParameterValue" in p.stderr and "no directory" in p.stderr
+    assert p.stdout == "" and not bad.parent.exists()
 
 
 # ---- exit codes and refusals -------------------------------------------------------------------

@@ -293,15 +293,21 @@ def test_udp_listener_and_closed_port(make_topo):
     open_, closed = t.spec("udp", UDP_OPEN), t.spec("udp", CLOSED)
     o1, o2 = fast_probe([open_, closed])
     assert o1.replied and o1.detail == "udp reply"
-    assert not o2.replied and o2.detail == "icmp port unreachable"
+    # a closed port answers with ICMP port unreachable: a reply, like a TCP RST (TOPOLOGY v2)
+    assert o2.replied and o2.detail == "icmp port unreachable" and o2.rtt_ms is not None
     o1, o2 = capture_probe([open_, closed], [t.points(), t.points()])
     assert o1.replied and o1.reply_seen == ["src", "router-in", "router-out", "dst"]
-    assert not o2.replied and o2.request_seen[-1] == "dst" and o2.reply_seen == []
-    assert o2.detail == f"icmp port unreachable; request met icmp port unreachable from {B_IP}"
+    # the port unreachable is the reply: seen where a reply travels, back to the source
+    assert o2.replied and o2.request_seen[-1] == "dst" and o2.reply_seen == ["src", "router-in", "router-out", "dst"]
+    assert o2.detail == "icmp port unreachable"
     o = crafted_probe(open_, t.points())
     assert o.replied and o.detail == "udp reply"
     o = crafted_probe(closed, t.points())
-    assert not o.replied and o.detail == f"icmp port unreachable from {B_IP}"
+    assert o.replied and o.detail == f"icmp port unreachable from {B_IP}"
+    # its evidence: the datagram arriving at dst, the port unreachable leaving it
+    got = [(p.label, p.dir, p.outgoing, p.what) for p in o.packets if p.label == "dst"]
+    assert ("dst", "request", False, "udp request") in got
+    assert ("dst", "reply", True, "icmp port unreachable") in got
 
 
 # -- many at once ------------------------------------------------------------------

@@ -244,6 +244,7 @@ class FakeMatrixRun:
 
     def __init__(self, n_pairs: int):
         self.lab, self.instances = "demo", ["a/cvm-1", "b/cvm-1"]
+        self.public = []  # no EIP nor Internet host
         self.summary = {"reachable": 0, "no-return": 0, "unreachable": 0}
         self.mismatches = self.pairs = 0
         self.seconds = 0.0

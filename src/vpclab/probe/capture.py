@@ -221,6 +221,19 @@ class CaptureSession:
                 out.append(cp.label)
         return out
 
+    def answer_labels(self, req_key: bytes, points: Sequence[CapturePoint], seen: List[str]) -> List[str]:
+        """`seen` plus the points where a port unreachable quoting `req_key` was seen, in point order."""
+        where = {w for w, (t, code, _) in self.errors.get(req_key, ()) if t == wire.ICMP_UNREACH and code == 3}
+        if not where:
+            return seen
+        out = []
+        for cp in points:
+            nsi = self.index[cp.ns]
+            hit = any(w[0] == nsi for w in where) if cp.ifname is None else (nsi, cp.ifname) in where
+            if cp.label in seen or hit:
+                out.append(cp.label)
+        return out
+
     def error_note(self, key: Optional[bytes], what: str) -> str:
         """e.g. 'reply met icmp net unreachable from 10.0.0.1', or ''."""
         errs = self.errors.get(key) if key is not None else None
@@ -259,6 +272,10 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
     """Fill the seen-lists of one outcome, and say in `detail` what else the captures know."""
     o.request_seen = session.labels(req_key, points)
     o.reply_seen = session.labels(rep_key, points)
+    if o.spec.proto == "udp" and req_key is not None and req_key in session.errors:
+        # a closed UDP port's answer is an ICMP port unreachable quoting the request: it is
+        # the reply, and travels (and is seen) where a reply would
+        o.reply_seen = session.answer_labels(req_key, points, o.reply_seen)
     notes = []
     if not o.replied:
         note = session.error_note(rep_key, "reply")
@@ -286,10 +303,17 @@ class Diagnoser:
     away. Use from one thread, as a context manager.
     """
 
+    def __init__(self, translated: bool = False):
+        self.translated = translated  # probes whose addresses a NAT rewrites (evidence.FlowSession)
+
     def __enter__(self) -> "Diagnoser":
         self.hop = Hopper().__enter__()
         try:
-            self.session = CaptureSession(self.hop, [])
+            if self.translated:
+                from .evidence import FlowSession
+                self.session = FlowSession(self.hop, [])
+            else:
+                self.session = CaptureSession(self.hop, [])
         except BaseException:
             self.hop.close()
             raise
@@ -312,7 +336,7 @@ class Diagnoser:
         session.check_points({cp for pts in points_of for cp in pts if cp.ifname is not None})
         session.reset()
         try:
-            run = Run(specs, timeout, hop, readers=session.readers())
+            run = Run(specs, timeout, hop, readers=session.readers(), flow_index=getattr(session, "flows", None))
             try:
                 probes = run.run()
             finally:
@@ -328,17 +352,21 @@ class Diagnoser:
             outcomes.append(o)
         session.seen.clear()
         session.errors.clear()
+        if self.translated:
+            session.flows.clear()
         return outcomes
 
 
 def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
-                  timeout: float = 0.5) -> List[ProbeOutcome]:
+                  timeout: float = 0.5, translated: bool = False) -> List[ProbeOutcome]:
     """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
 
     `captures[i]` lists the points to watch for `specs[i]`, in path order. It is a list
     beside the specs, not a mapping keyed by spec: two equal specs (one source to one
     address held in two VPCs) are two probes with their own destinations to watch.
     Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
+    `translated`: the probes' addresses may be rewritten on the way (EIPs, NAT gateways):
+    packets are told apart by their ids and ports alone.
     """
-    with Diagnoser() as d:
+    with Diagnoser(translated) as d:
         return d.probe(specs, captures, timeout)

@@ -92,7 +92,7 @@ def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: fl
     check_spec(spec)
     points = list(captures)
     proto = wire.IPPROTO[spec.proto]
-    labels = {cp.ns: cp.label for cp in points if cp.ifname is None}
+    labels = {(cp.ns, cp.ifname) if cp.ifname else cp.ns: cp.label for cp in points}
     labels.setdefault(spec.src_ns, source_label)
     with Hopper() as hop:
         hop.check(spec.src_ns)

@@ -123,8 +123,8 @@ def _stamp(anc) -> Optional[int]:
 class RecordingSession(CaptureSession):
     """A capture session that also records, timed, every packet of one probe's flow.
 
-    Set `flow`, `watch_req`/`watch_rep` (the probe's keys) and `labels` (namespace ->
-    capture point label) before sending. What it sees of the flow is also filed under
+    `labels` maps a namespace, or a (namespace, interface), to its capture point's label.
+    Set `flow` and `watch_req`/`watch_rep` (the probe's keys) before sending. What it sees of the flow is also filed under
     the probe's own keys, so `labels()` and `error_note()` work through a translation.
     """
 
@@ -153,7 +153,8 @@ class RecordingSession(CaptureSession):
             t_ns = _stamp(anc) or time.time_ns()
             ns = self.ns[nsi]
             out = addr[2] == PACKET_OUTGOING
-            self.packets.append(Captured(t_ns, self.label_of.get(ns, ns), ns, addr[0], out, d, which, what))
+            label = self.label_of.get((ns, addr[0])) or self.label_of.get(ns, ns)
+            self.packets.append(Captured(t_ns, label, ns, addr[0], out, d, which, what))
             where = (nsi, addr[0])
             error = what.startswith("icmp ")
             # the key the probe knows this packet by, whatever addresses it carries now
@@ -186,3 +187,59 @@ def entries(packets: List[Captured], t0_ns: int) -> List[dict]:
                     "src": socket.inet_ntoa(p.data[12:16]), "dst": socket.inet_ntoa(p.data[16:20]),
                     "if": p.ifname, "way": "tx" if p.outgoing else "rx", "what": p.what})
     return out
+
+
+class FlowSession(CaptureSession):
+    """A capture session for a batch of probes whose addresses a NAT may rewrite (EIPs,
+    NAT gateways): a packet is the probe's by protocol and flow id (ICMP id and sequence,
+    TCP/UDP ports), looked up in `flows`, which the sender (fast.Run with `flow_index`)
+    fills as probes get their keys, and is filed under the probe's own keys, so
+    `labels()` and `error_note()` work as for untranslated probes."""
+
+    def __init__(self, hop, namespaces):
+        self.flows: dict = {}
+        super().__init__(hop, namespaces)
+
+    def _lookup(self, p: int, l4: bytes):
+        """(request key, reply key, REQUEST|REPLY) for an L4 header of one of the flows."""
+        flows = self.flows
+        if p == 1:
+            f = flows.get((1, l4[4:8]))
+            if f is None:
+                return None
+            return (f[0], f[1], REQUEST) if l4[0] == wire.ICMP_ECHO else \
+                (f[0], f[1], REPLY) if l4[0] == wire.ICMP_ECHO_REPLY else None
+        f = flows.get((p, l4[0:4]))
+        if f is not None:
+            return f[0], f[1], REQUEST
+        f = flows.get((p, l4[2:4] + l4[0:2]))
+        return (f[0], f[1], REPLY) if f is not None else None
+
+    def drain(self, fd: int) -> None:
+        s, nsi = self.socks[fd]
+        seen, errors = self.seen, self.errors
+        while True:
+            try:
+                d, addr = s.recvfrom(RECORD_SNAPLEN)
+            except (BlockingIOError, InterruptedError):
+                return
+            if len(d) < 28 or d[0] >> 4 != 4 or (d[6] & 0x1F) or d[7]:
+                continue
+            ihl = (d[0] & 0x0F) << 2
+            p, l4 = d[9], d[ihl:ihl + 8]
+            where = (nsi, addr[0])
+            m = self._lookup(p, l4) if p != 1 or l4[0] in (wire.ICMP_ECHO, wire.ICMP_ECHO_REPLY) else None
+            if m is not None:
+                seen.setdefault(m[0] if m[2] == REQUEST else m[1], set()).add(where)
+                continue
+            if p != 1 or l4[0] not in wire.ICMP_ERROR_TYPES:
+                continue
+            o = ihl + 8
+            if len(d) < o + 28 or d[o] >> 4 != 4:
+                continue
+            qihl = (d[o] & 0x0F) << 2
+            m = self._lookup(d[o + 9], d[o + qihl:o + qihl + 8])
+            if m is not None:
+                errs = errors.setdefault(m[0] if m[2] == REQUEST else m[1], [])
+                if len(errs) < 8:
+                    errs.append((where, (l4[0], l4[1], d[12:16])))

@@ -145,7 +145,7 @@ class Run:
     """
 
     def __init__(self, specs: Sequence[ProbeSpec], timeout: float, hopper: Hopper,
-                 readers: Optional[Dict[int, Callable[[], None]]] = None):
+                 readers: Optional[Dict[int, Callable[[], None]]] = None, flow_index: Optional[dict] = None):
         for s in specs:
             check_spec(s)
         self.timeout = max(0.0, float(timeout))
@@ -163,6 +163,11 @@ class Run:
         self.remaining = len(self.probes)
         self.ep = select.epoll()
         self.budget = 0  # set in run(), once the namespaces are open
+        # flow_index (capture of translated flows, evidence.FlowSession): filled with
+        # (protocol, flow id bytes) -> (request key, reply key) as probes get their keys;
+        # TCP/UDP source ports are then unique across the whole run, not per source address,
+        # so the ids alone name a probe wherever its addresses were rewritten.
+        self.flow_index = flow_index
 
     # -- setup ---------------------------------------------------------------
     def _icmp_socket(self, ns: str, src_ip: str) -> Tuple[Optional[socket.socket], str]:
@@ -197,6 +202,8 @@ class Run:
                 p.req_key, p.rep_key = wire.probe_keys(1, p.src4, p.dst4, p.ident >> 16, p.ident & 0xFFFF)
                 self.by_req[p.req_key] = p
                 self.by_rep[p.rep_key] = p
+                if self.flow_index is not None:
+                    self.flow_index[(1, p.req_key[9:13])] = (p.req_key, p.rep_key)
 
     # -- launching -----------------------------------------------------------
     def _launch(self, p: Probe) -> bool:
@@ -264,7 +271,7 @@ class Run:
         The ports of one (protocol, source address) are handed out in turn across all
         namespaces; a port busy in this namespace (EADDRINUSE) is skipped.
         """
-        where = (p.proto, p.src4)
+        where = (p.proto, p.src4 if self.flow_index is None else b"")
         n = self.next_port.get(where, 0)
         for tries in range(PORT_SPAN):
             port = PORT_LOW + (n + tries) % PORT_SPAN
@@ -280,6 +287,8 @@ class Run:
             self.next_port[where] = n + tries + 1
             self.flows.add(keys[0])
             p.req_key, p.rep_key = keys
+            if self.flow_index is not None:
+                self.flow_index[(p.proto, keys[0][9:13])] = keys
             return
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
