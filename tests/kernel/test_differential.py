@@ -354,22 +354,8 @@ def filtered_targets(model):
     return out
 
 
-def acl_order_known_issue(model, r) -> bool:
-    """The one disagreement known today (tests/kernel/test_probe_filters.py, the xfail test
-    `test_between_two_bound_subnets_the_source_outbound_acl_drops_first`): a packet from one
-    subnet to another of the same VPC, both bound to ACLs that would drop it. explain names the
-    source subnet's outbound rule; the kernel's forward chain (plan/filters.py) jumps to the
-    destination subnet's inbound chain first, so the counters name that one. The verdicts agree."""
-    s, d = model.instance(r["src"]), model.instance(r["dst"])
-    m = r.get("mismatch") or ""
-    if s is None or d is None or s.vpc != d.vpc or s.subnet == d.subnet or r["result"] != r["explain"]:
-        return False
-    return m.startswith("the rule counters name NETWORK_ACL_DENY (vpclab acl ") and " inbound " in \
-        m.split(" but ")[0] and " outbound rule " in m.split(" but ")[1]
-
-
 def filtered_disagreements(model, rows):
-    return disagreements(model, [r for r in rows if not acl_order_known_issue(model, r)])
+    return disagreements(model, rows)
 
 
 def check_filtered_agreement(lab: str) -> int:

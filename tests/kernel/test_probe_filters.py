@@ -293,10 +293,6 @@ vpcs:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the kernel's ACL forward chain (plan/filters.py, branch f10-kernel) "
-                   "jumps to the destination subnet's inbound chain before the source subnet's outbound one "
-                   "when the destination subnet comes first; explain (and the cloud: a packet leaves before it "
-                   "enters) drops at the source's outbound rule. Verdicts agree; the rule named differs.")
 def test_between_two_bound_subnets_the_source_outbound_acl_drops_first(mklab):
     lab, _ = mklab(TWO_SUBNETS)
     doc = json.loads(run("probe", "vpc-a/db-1", "vpc-a/cvm-1", "-l", lab, "--json").stdout)

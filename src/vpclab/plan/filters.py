@@ -19,8 +19,8 @@ every rule standing for a model rule with a counter and its RuleRef comment.
 - Network ACLs, in the VPC router (stateless: no ct match anywhere):
     chain forward (filter, hook forward, prio 0, policy accept)
         per bound subnet S, in subnet order:
-        ip saddr S ip daddr != S counter jump acl-out-S
-        ip daddr S ip saddr != S counter jump acl-in-S
+        ip saddr S ip daddr != S counter jump acl-out-S   (every subnet's, then)
+        ip daddr S ip saddr != S counter jump acl-in-S    (every subnet's)
     chain acl-in-S / acl-out-S (regular chains)
         <each rule> [ip saddr|daddr PEER] [proto/port] counter return|drop
                                                           "vpclab acl VPC/ACL inbound|outbound I S"
@@ -188,7 +188,10 @@ _DROP = J.canonical([J.COUNTER, J.DROP])
 # ---- the VPC router: ACLs, EIPs, NAT gateways --------------------------------------------
 
 def _acl_chains(vpc: Vpc) -> List[NftChain]:
-    jumps, chains = [], []
+    # Every outbound jump comes before every inbound one: a packet between two bound subnets
+    # leaves its own subnet (the source's outbound ACL) before it enters the other.
+    jumps: Dict[str, list] = {"outbound": [], "inbound": []}
+    chains = []
     made: Dict[tuple, List[str]] = {}  # (acl, direction) -> its rules' expressions, made once
     for s in vpc.subnets.values():
         acl = vpc.acl_of(s.name)
@@ -198,7 +201,8 @@ def _acl_chains(vpc: Vpc) -> List[NftChain]:
         for direction, prefix, mine, other in (("outbound", "acl-out-", J.SADDR, J.DADDR),
                                                ("inbound", "acl-in-", J.DADDR, J.SADDR)):
             name = prefix + s.name
-            jumps.append(J.canonical([J.match(mine, net), J.match(other, net, "!="), J.COUNTER, J.jump(name)]))
+            jumps[direction].append(J.canonical([J.match(mine, net), J.match(other, net, "!="), J.COUNTER,
+                                                 J.jump(name)]))
             exprs = made.get((acl.name, direction))
             if exprs is None:
                 which = J.SADDR if direction == "inbound" else J.DADDR
@@ -210,9 +214,10 @@ def _acl_chains(vpc: Vpc) -> List[NftChain]:
                      for k, e in enumerate(exprs)]
             rules.append((_DROP, RuleRef("acl", vpc.name, acl.name, direction, None, s.name).comment()))
             chains.append(NftChain(name, tuple(rules)))
-    if not jumps:
+    ordered = jumps["outbound"] + jumps["inbound"]
+    if not ordered:
         return []
-    return [NftChain("forward", tuple((j, None) for j in jumps), "forward", "filter", 0, "accept")] + chains
+    return [NftChain("forward", tuple((j, None) for j in ordered), "forward", "filter", 0, "accept")] + chains
 
 
 def _nat_chains(lab: Lab, vpc: Vpc, internet: Internet) -> List[NftChain]:
