@@ -172,22 +172,38 @@ def render_verdict(doc: dict, how: str) -> None:
 # ---- lab lifecycle ---------------------------------------------------------------------------
 
 
-@cli.command(epilog="\b\nExamples:\n  sudo vpclab up topologies/01-two-vpcs.yaml\n  vpclab up --dry-run topologies/01-two-vpcs.yaml")
+@cli.command(epilog="\b\nExamples:\n  sudo vpclab up topologies/01-two-vpcs.yaml\n  vpclab up --dry-run topologies/01-two-vpcs.yaml\n"
+                     "  sudo vpclab up topologies/04-cross-region.yaml --window 10s   # usage meter samples every 10 s")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Print the actions `up` would run, change nothing.")
+@click.option("--window", metavar="DURATION", default=None,
+              help="The usage meter's sample window, 1s..1h (a lab-only shortcut: the cloud samples every "
+                   "5m; overrides the topology's billing: window).")
 @json_option
-def up(file, dry_run, as_json):
+def up(file, dry_run, window, as_json):
     """Build the lab of FILE (idempotent: a second `up` changes nothing)."""
     from .builds import marked
+
+    window_s = None
+    if window is not None:
+        from .model.units import parse_duration
+
+        try:
+            window_s = parse_duration(window)
+        except ValueError as e:
+            raise Refused(f"--window: {e}", code="InvalidParameterValue") from None
+        if not 1 <= window_s <= 3600:
+            raise Refused(f"--window {shown(window)} is outside 1s..1h (the cloud samples every 5m)",
+                          code="InvalidParameterValue")
 
     with marked(dry_run) as mark:  # first: a teardown started with this `up` gives way to it
         from . import controller
 
         if dry_run:
-            report = controller.up(file, dry_run=True)
+            report = controller.up(file, dry_run=True, window=window_s)
         else:
             with progress_bar(f"building lab from {file}", quiet=as_json) as cb:
-                report = controller.up(file, progress=cb, mark=mark)
+                report = controller.up(file, progress=cb, mark=mark, window=window_s)
     for w in report.warnings:
         warn(w)
     doc = {"lab": report.lab, "dry_run": dry_run, "actions": [a.describe() for a in report.actions]}

@@ -217,27 +217,33 @@ def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool
 
 
 def up(file: str, dry_run: bool = False, progress: Progress = None, fresh: bool = False,
-       source: Optional[str] = None, mark=None) -> ApplyReport:
+       source: Optional[str] = None, mark=None, window: Optional[float] = None) -> ApplyReport:
     """Build (or reconcile) the lab of `file`. `fresh`: refuse a lab that already exists
     (UnsupportedOperation.LabRunning) instead of taking it over. `source`: the file to
     record as the lab's topology when `file` is a temporary renamed copy of it.
 
     From its start, a build marks itself (builds.py): a neighbour's teardown gives
     way to it (bounded). `mark`: a builds.Marker the caller took earlier (the CLI
-    takes it before importing this module)."""
+    takes it before importing this module). `window`: the usage meter's sample window in
+    seconds (`up --window`), over the topology's `billing: window`."""
     if mark is not None:
-        return _up(file, dry_run, progress, fresh, source, mark)
+        return _up(file, dry_run, progress, fresh, source, mark, window)
     from . import builds
 
     with builds.marked(dry_run) as mark:
-        return _up(file, dry_run, progress, fresh, source, mark)
+        return _up(file, dry_run, progress, fresh, source, mark, window)
 
 
 def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optional[str],
-        mark=None) -> ApplyReport:
+        mark=None, window: Optional[float] = None) -> ApplyReport:
     from . import loader
 
     model = loader.load(file)
+    if window is not None:  # `up --window`: a lab-only sample window for the usage meter
+        from .usage import prices
+
+        model.billing = dict(model.billing or prices.empty())
+        model.billing["window_s"] = float(window)
     if source is not None:
         model.source = file = source
     # Stored absolute: `ls` and `status` are read from any directory.

@@ -317,3 +317,14 @@ def test_plot_is_a_png_with_a_panel_per_peering_and_day(tmp_path):
     with pytest.raises(Exception) as e:  # nothing metered yet: a refusal, not an empty picture
         plot.draw(report.build(lab(), 0.0, [], None), {}, str(tmp_path / "none.png"))
     assert getattr(e.value, "exit_code", None) == 2
+
+
+def test_up_window_is_checked_before_anything_is_built(tmp_path, capsys):
+    """`up --window` out of 1s..1h, or not a duration, is refused (exit 2) before the file is even read."""
+    from vpclab.cli import main
+
+    for bad, words in (("2h", "outside 1s..1h"), ("soon", "--window")):
+        with pytest.raises(SystemExit) as e:
+            main(["up", str(tmp_path / "absent.yaml"), "--window", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "InvalidParameterValue" in err and words in err, err
