@@ -58,4 +58,5 @@ def usage_error(e: click.ClickException, as_json: bool) -> Refused:
             break
     else:
         code = "InvalidParameter"
-    return Refused(shown(e.format_message(), 4 * SHOWN), code=code, hint="see --help" if as_json else None)
+    message = " ".join(e.format_message().split())  # click lists choices on lines of their own
+    return Refused(shown(message, 4 * SHOWN), code=code, hint="see --help" if as_json else None)

@@ -144,6 +144,8 @@ def _leg_causes(old: Lab, new: Lab, frm: str, to: str, leg: str) -> List[dict]:
     """What changed in the route the instance `frm` uses towards `to`'s address."""
     out = []
     fo, fn, to_o, to_n = old.instance(frm), new.instance(frm), old.instance(to), new.instance(to)
+    if None in (fo, fn, to_o, to_n):  # a public end (an EIP, an Internet host): no route of its own here
+        return out
     vpc = new.vpcs[fn.vpc]
     table = _table(new, fn)
     if to_n.ip in vpc.cidr:
@@ -248,6 +250,9 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     d = dirt(old, new)
     pairs = candidates(old, new, d)
     keys = _keys(old, new, pairs)
+    from . import diff_v2
+
+    keys += [k for k in diff_v2.extra_keys(old, new, pairs) if k not in set(keys)]
     changes = []
     for key in keys:
         s, dst, proto, port = key
@@ -300,6 +305,14 @@ def full(old: Lab, new: Lab) -> Dict[Key, Tuple[str, str]]:
                 b = analyze.explain(new, s.ref, d.ref, proto, port).result
                 if a != b:
                     out[(s.ref, d.ref, proto, port)] = (a, b)
+    from . import diff_v2
+
+    pairs = [(s, d) for s in sorted(common) for d in sorted(common) if s != d]
+    for key in diff_v2.extra_keys(old, new, pairs):
+        a = analyze.explain(old, *key).result
+        b = analyze.explain(new, *key).result
+        if a != b:
+            out[key] = (a, b)
     return out
 
 

@@ -30,6 +30,8 @@ def check_pcap_path(path: str) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise Refused(f"{what}: no directory {parent}", code="InvalidParameterValue")
+    if os.path.islink(path):  # run as root: never write through a link someone planted
+        raise Refused(f"{what}: it is a symbolic link", code="InvalidParameterValue")
     if os.path.exists(path) and not os.path.isfile(path):
         raise Refused(f"{what}: not a regular file", code="InvalidParameterValue")
     target = path if os.path.exists(path) else parent
@@ -69,7 +71,8 @@ def write_pcap(path: str, o: ProbeOutcome) -> int:
     """Write the probe's packets to `path`; returns how many."""
     packets = o.packets or []
     try:
-        with open(path, "wb") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
             pcapfile.write(f, packets)
     except OSError as e:
         raise Refused(f"cannot write the capture file {path}: {e.strerror}", code="InvalidParameterValue")

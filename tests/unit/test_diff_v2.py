@@ -39,3 +39,27 @@ def test_diff_sees_every_version_2_change(edit):
     assert got == ref
     if not edit.startswith("eip"):  # diff asks instance-to-instance questions (private addresses): an EIP
         assert ref, "the edit should change some verdict"  # changes none of them, a filter does
+
+
+def test_diff_sees_a_lost_eip_and_a_removed_group_rule():
+    """Reported by review: a v2 change that only moves a public destination or a rule-named port
+    was '0 changes'. Each file is edited as text, and the expected change is worked out by hand."""
+    from pathlib import Path
+
+    from vpclab import diffreach
+    from vpclab.loader import loads
+
+    root = Path(__file__).resolve().parents[2] / "topologies"
+    six = (root / "06-internet-vs-peering.yaml").read_text()
+    old, new = loads(six), loads(six.replace(", eip: 203.0.113.10}", "}"))
+    d = diffreach.diff(old, new)
+    assert any(c["src"] == "vpc-c/cvm-c" and c["dst"] == "203.0.113.10" and c["change"] == "lost"
+               for c in d["changes"]), d["changes"]
+    seven = (root / "07-security-groups.yaml").read_text()
+    rule = "          - {proto: tcp, port: 80, source: 0.0.0.0/0, action: accept}\n"
+    assert rule in seven
+    old, new = loads(seven), loads(seven.replace(rule, ""))
+    d = diffreach.diff(old, new)
+    assert any(c["src"] == "vpc-b/cvm-b" and c["dst"] == "vpc-a/web-1" and c["proto"] == "tcp" and c["port"] == 80
+               and c["change"] == "lost" for c in d["changes"]), d["changes"]
+    assert set(diffreach.full(old, new)) == {(c["src"], c["dst"], c["proto"], c["port"]) for c in d["changes"]}

@@ -263,3 +263,28 @@ def test_flow_session_finds_each_probe_by_ids_and_ports_whatever_its_addresses()
             assert s._lookup(17, syn_ack[ihl:ihl + 8]) is None
         finally:
             s.close()
+
+
+def test_pcap_path_that_is_a_symlink_is_refused(tmp_path):
+    """probe runs as root: --pcap never writes through a link (review finding)."""
+    import os
+
+    from vpclab.errors import Refused
+    from vpclab.probe_report import check_pcap_path
+
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    link = tmp_path / "x.pcap"
+    os.symlink(target, link)
+    with pytest.raises(Refused, match="symbolic link"):
+        check_pcap_path(str(link))
+    assert target.read_text() == "keep"
+
+
+def test_a_missing_choice_option_reads_on_one_line(capsys):
+    from vpclab.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["sg", "rule", "add", "vpc-a/sg-web"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--direction" in err and "\\n" not in err and "\\t" not in err, err

@@ -1,0 +1,50 @@
+"""`vpclab diff`, version 2: the questions filters and the Internet add.
+
+A version-1 diff asks, for each pair of instances, ICMP and the destination's TCP
+service ports. With security groups, ACLs, EIPs or an Internet, a change can also move:
+- the verdict toward a public destination (an Internet host, an instance's EIP);
+- a TCP or UDP port that only a filter rule names (`tcp 80` in a group).
+So, when either model uses version 2, every common instance is also asked about every
+public destination of either model, and about every port the rules of either model name
+(the low end of each range), over TCP and UDP. A version-1 diff asks nothing more.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Set, Tuple
+
+from . import analyze_filters
+from .model.types import Lab
+
+Key = Tuple[str, str, str, Optional[int]]
+
+
+def _rule_ports(lab: Lab) -> Set[Tuple[str, int]]:
+    out = set()
+    for v in lab.vpcs.values():
+        owners = list(v.security_groups.values()) + list(v.network_acls.values())
+        for o in owners:
+            for direction in (("ingress", "egress") if hasattr(o, "ingress") else ("inbound", "outbound")):
+                for r in o.rules(direction):
+                    if r.ports is not None:
+                        for proto in (("tcp", "udp") if r.proto == "all" else (r.proto,)):
+                            if proto in ("tcp", "udp"):
+                                out.add((proto, r.ports[0]))
+    if lab.internet is not None:
+        out |= {("tcp", p) for h in lab.internet.hosts.values() for p in h.ports}
+    return out
+
+
+def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
+    """The version-2 questions: none unless either model uses groups, ACLs, EIPs or the Internet."""
+    if not (analyze_filters.in_use(old) or analyze_filters.in_use(new)):
+        return []
+    ports = sorted(_rule_ports(old) | _rule_ports(new))
+    common = sorted({i.ref for i in old.instances()} & {i.ref for i in new.instances()})
+    public = sorted(set(analyze_filters.public_destinations(old)) | set(analyze_filters.public_destinations(new)))
+    out: List[Key] = []
+    for s, d in sorted(pairs):
+        out += [(s, d, proto, port) for proto, port in ports]
+    for s in common:
+        for d in public:
+            out += [(s, d, "icmp", None)] + [(s, d, proto, port) for proto, port in ports]
+    return out
