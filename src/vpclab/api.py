@@ -332,7 +332,8 @@ class Lab(FilterOperations):
         lab = cls(target, str(path), owned=True, _workdir=workdir)
         _LIVE[lab.name] = lab
         try:
-            controller.up(str(build), fresh=True)  # refuses (under the lab's lock) a lab built meanwhile
+            # refuses (under the lab's lock) a lab built meanwhile; `ls` shows the caller's file
+            controller.up(str(build), fresh=True, source=str(path) if build != path else None)
         except Refused as e:
             if e.code != LAB_RUNNING:
                 lab.down()

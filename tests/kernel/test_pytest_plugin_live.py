@@ -112,10 +112,26 @@ def test_the_fixture_never_takes_over_a_running_lab(pytester, tmp_path):
     assert_gone(name)
 
 
-def _new_labs(before):
-    """Labs that appeared since `before` and are named as the plugin names them (other
-    helpers' tests may build labs meanwhile, under other prefixes)."""
-    return sorted(n for n in set(known_labs()) - before if n.startswith("p") and len(n) == 8)
+def _new_labs(before, root=None):
+    """Labs that appeared since `before` and are named as the plugin names them; with `root`,
+    only those built from a file under `root` (other tests run the plugin at the same time,
+    under the same naming: their labs are not this run's)."""
+    names = sorted(n for n in set(known_labs()) - before if n.startswith("p") and len(n) == 8)
+    return names if root is None else [n for n in names if _source_under(n, root)]
+
+
+def _source_under(name, root) -> bool:
+    from vpclab.store import Store
+
+    try:
+        tx = Store(name).read()
+        try:
+            source = tx.model().source or ""
+        finally:
+            tx.close()
+    except Exception:  # not written yet, or already gone: not (yet) known to be ours
+        return False
+    return os.path.realpath(source).startswith(os.path.realpath(str(root)) + os.sep)
 
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["single", "xdist-2"])
@@ -131,9 +147,9 @@ def test_ctrl_c_removes_the_labs(pytester, workers):
                          start_new_session=True, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not _new_labs(before) and time.monotonic() < deadline and p.poll() is None:
+        while not _new_labs(before, pytester.path) and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
-        mine = _new_labs(before)
+        mine = _new_labs(before, pytester.path)
         assert mine, "the run built no lab"
         os.killpg(p.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
         out, _ = p.communicate(timeout=120)

@@ -44,7 +44,12 @@ def grade(ex: Exercise, lab: str) -> List[Result]:
     controller.require_root("lab check")
     model = controller.load_model(lab)
     out = {}
-    probes = [i for i in ex.items if i.kind == "probe"]
+    # An item that names the source the destination must see needs the single probe, which
+    # captures at the destination (the batch path classifies without capturing there).
+    for i in [i for i in ex.items if i.kind == "probe" and "seen_source" in i.spec]:
+        out[i.id] = _probe_result(i, probing.probe(i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
+                                                   i.spec.get("port"), lab=lab))
+    probes = [i for i in ex.items if i.kind == "probe" and "seen_source" not in i.spec]
     if probes:
         targets = [probing.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
                                   i.spec.get("port")) for i in probes]
