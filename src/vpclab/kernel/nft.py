@@ -102,7 +102,10 @@ def retire(ctx) -> None:
         with _FREEING_LOCK:
             if not _FREEING:
                 _FREEING.append(ThreadPoolExecutor(max_workers=8, thread_name_prefix="vpclab-nft-free"))
-    _FREEING[0].submit(_drop, ctx)
+    try:
+        _FREEING[0].submit(_drop, ctx)
+    except RuntimeError:  # the interpreter is shutting down: free it here
+        pass
 
 
 def _drop(ctx) -> None:
