@@ -594,7 +594,8 @@ def events(lab: Optional[str]) -> List[dict]:
 
 def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optional[str],
             change: Callable[[Lab], object], progress: Progress = None,
-            default_actor: Optional[Callable[[Lab, object], Optional[str]]] = None):
+            default_actor: Optional[Callable[[Lab, object], Optional[str]]] = None,
+            scope: Optional[Callable[[Lab], Optional[list]]] = None):
     """Run one lifecycle operation: change the model in one transaction, then apply the difference.
 
     When the kernel is known to hold the model as it was before (the last command
@@ -602,7 +603,10 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     command died between its state write and its apply, and this one repairs the
     kernel with a full read-back. A refusal changes nothing and is still logged.
     `default_actor(model, peering)` names the actor logged when `actor` is None
-    (default: the requester's account).
+    (default: the requester's account). `scope(model)`: the plan of the only part of
+    the lab `change` can touch (a live filter change: one VPC's nftables tables), or
+    None when it cannot tell; given, that part alone is planned before and after and
+    diffed, instead of the whole lab twice (the model is decoded once).
     """
     require_root(action.split()[0])
     default_actor = default_actor or _default_actor
@@ -611,16 +615,21 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     with store.lock():
         if not store.exists():  # removed by `down` while this command waited for the lock
             raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
-        if _status(store) == DELETING:
+        if _status_only(store) == DELETING:
             raise NotFound(f"lab '{name}' is half removed: a `vpclab down` of it was interrupted",
                            code="LabNotFound", hint=f"`vpclab down {name}` or `vpclab cleanup {name}` finishes it")
+        before = part = None
         try:
             with store.tx() as tx:
                 model = tx.model()
-                applied = tx.get(APPLIED)
-                before = lab_from_dict(applied) if applied is not None and applied == lab_to_dict(model) else None
+                applied = tx.text(APPLIED)  # the kernel holds the model iff the two texts are one
+                if applied is not None and applied == tx.text("model"):
+                    part = _part(scope, model)
+                    if part is None:
+                        before = lab_from_dict(json.loads(applied))
                 result = change(model)
-                tx.save_model(model)
+                text = json.dumps(lab_to_dict(model))
+                tx.put_text("model", text)
                 tx.event(model.clock, actor or default_actor(model, result), action,
                          target if target else _target(result), "ok", _detail(result))
         except Refused as e:
@@ -632,11 +641,39 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
         from . import builds
 
         with builds.building(name):
-            reconcile(model, store, progress, before=before)
+            if part is not None:  # the part before and after; the rest of the lab cannot have changed
+                from .kernel import engine
+                from .plan import diff as plandiff
+
+                engine.apply(plandiff.diff(scope(model), part), progress=progress,
+                             context=engine.Context(name, store.dir, (), full=False))
+            else:
+                reconcile(model, store, progress, before=before)
         with store.tx() as tx:
-            tx.put(APPLIED, lab_to_dict(model))
-        _meter(model, store)  # a lab's first peering may be made live
+            tx.put_text(APPLIED, text)
+        if part is None:
+            _meter(model, store)  # a lab's first peering may be made live (a scoped change makes none)
     return result
+
+
+def _part(scope, model: Lab) -> Optional[list]:
+    """scope(model), or None (the whole lab is planned) when there is no scope or it cannot tell:
+    a name the change is about to refuse."""
+    if scope is None:
+        return None
+    try:
+        return scope(model)
+    except Refused:
+        return None
+
+
+def _status_only(store: Store) -> Optional[str]:
+    """The lab's status as stored, without decoding its model (the caller decodes it once)."""
+    tx = store.read()
+    try:
+        return tx.status
+    finally:
+        tx.close()
 
 
 def _default_actor(model: Lab, result) -> Optional[str]:

@@ -239,6 +239,15 @@ class Tx:
     def put(self, key: str, value) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def text(self, key: str) -> Optional[str]:
+        """A value as stored (its JSON text, undecoded), or None: two values compare as texts."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows and isinstance(rows[0][0], str) else None
+
+    def put_text(self, key: str, text: str) -> None:
+        """Store a value already encoded as JSON (one encoding written under two keys)."""
+        self.con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+
     def model(self, required: bool = True) -> Optional[Lab]:
         """The lab's model, checked: it decodes, and it is this lab's (a model naming another
         lab would build namespaces no `down` of this one removes). Without `required`, None

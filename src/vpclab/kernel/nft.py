@@ -14,7 +14,9 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Tuple
 
 from .. import nsenter
@@ -72,14 +74,42 @@ def context(ns: str):
 
 def transact(ns: str, commands, ctx=None, what: str = "") -> None:
     """Run `commands` (libnftables JSON objects, or their JSON text `{"nftables": [...]}`)
-    in `ns` as one atomic transaction."""
+    in `ns` as one atomic transaction. A context made here is freed by `retire`."""
+    own = ctx is None
     ctx = ctx or context(ns)
     text = commands if isinstance(commands, str) else json.dumps({"nftables": commands})
-    rc, _, err = ctx.cmd(text)  # JSON in: the context has JSON output set, so libnftables parses JSON
+    try:
+        rc, _, err = ctx.cmd(text)  # JSON in: the context has JSON output set, so libnftables parses JSON
+    finally:
+        if own:
+            retire(ctx)
     TRANSACTIONS[ns] += 1
     if rc != 0:
         raise KernelRefused(f"nftables refused {what or 'a transaction'} in {ns}: {err.strip()}",
                             obj=what or ns, errno=errno.EINVAL)
+
+
+_FREEING: List[ThreadPoolExecutor] = []
+_FREEING_LOCK = threading.Lock()
+
+
+def retire(ctx) -> None:
+    """Free a context off the caller's path. Freeing one that ran a transaction waits on the
+    kernel (~10-20 ms wall, the release of its netlink socket, no CPU): a live `sg rule
+    add` would wait that long in each member namespace. Threads free them instead (ctypes
+    drops the GIL), 8 at once as `up` sends tables; the interpreter waits for them at exit."""
+    if not _FREEING:
+        with _FREEING_LOCK:
+            if not _FREEING:
+                _FREEING.append(ThreadPoolExecutor(max_workers=8, thread_name_prefix="vpclab-nft-free"))
+    try:
+        _FREEING[0].submit(_drop, ctx)
+    except RuntimeError:  # the interpreter is shutting down: free it here
+        pass
+
+
+def _drop(ctx) -> None:
+    """The pool's work item holds the context until here: it is freed in the pool's thread."""
 
 
 def table(ns: str, ctx=None) -> Optional[list]:

@@ -166,10 +166,16 @@ class _Obj:
 
     def _parsed(self, key: str, parse, what: str):
         v = self.text(key)
+        got = _PARSED.get((parse, v))  # a lab repeats its CIDRs: ipaddress parses each text once
+        if got is not None:
+            return got
         try:
-            return parse(v)
+            got = parse(v)
         except ValueError:
             raise BadModel(f"{self.where}.{key} {_show(v)} is not {what}") from None
+        if len(_PARSED) < _CACHED:
+            _PARSED[(parse, v)] = got
+        return got
 
     def items(self, key: str):
         v = self.get(key, list, "a list")
@@ -181,6 +187,21 @@ class _Obj:
             if not isinstance(x, str) or (pattern is not None and not pattern.match(x)):
                 raise BadModel(f"{self.where}.{key}[{n}] {_show(x)} is not a valid name")
         return list(v)
+
+
+_PARSED: dict = {}  # (parser, text) -> its IPv4Network/IPv4Address (immutable values): decoding
+_PEERS: dict = {}  # (text, kind) -> a rule peer's canonical text; both bounded by _CACHED
+_CACHED = 100_000
+
+
+def _peer(text, kind: str):
+    got = _PEERS.get((text, kind)) if isinstance(text, str) else None
+    if got is not None:
+        return got, None
+    peer, bad = parse_peer(text, kind)
+    if bad is None and len(_PEERS) < _CACHED:
+        _PEERS[(text, kind)] = peer
+    return peer, bad
 
 
 def _add(table: dict, name: str, value, where: str) -> None:
@@ -252,7 +273,7 @@ def _decode_rules(obj: _Obj, key: str, kind: str) -> list:
                                          for x in pair) or pair[0] > pair[1]:
                 raise BadModel(f"{r.where}.ports is {_show(pair)}, not a port range")
             ports = (pair[0], pair[1])
-        peer, bad = parse_peer(r.text("peer"), kind)  # a CIDR, or (security groups) a group name
+        peer, bad = _peer(r.text("peer"), kind)  # a CIDR, or (security groups) a group name
         if bad is not None:
             raise BadModel(f"{r.where}.peer: {bad.message}")
         out.append(FilterRule(r.choice("proto", FILTER_PROTOS), ports, peer, r.choice("action", ACTIONS),

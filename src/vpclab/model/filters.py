@@ -17,6 +17,7 @@ Semantics (the cloud's, see docs/rules.md):
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -52,10 +53,7 @@ class FilterRule:
     @property
     def peer_network(self) -> Optional[IPv4Network]:
         """The peer as a network, or None when it names a group."""
-        try:
-            return ipaddress.IPv4Network(self.peer, strict=False)
-        except ValueError:
-            return None
+        return _network(self.peer)
 
     def port_text(self) -> str:
         if self.ports is None:
@@ -152,3 +150,12 @@ class RuleRef:
         vpc, _, owner = parts[2].partition("/")
         return cls(parts[1], vpc, owner, parts[3], None if parts[4] == "-" else int(parts[4]),
                    parts[5] if len(parts) == 6 else None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(text: str) -> Optional[IPv4Network]:
+    """A rule peer's network (IPv4Network is immutable: one object serves every rule naming it)."""
+    try:
+        return ipaddress.IPv4Network(text, strict=False)
+    except (TypeError, ValueError):
+        return None
