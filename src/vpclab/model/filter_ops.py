@@ -47,34 +47,27 @@ def _split(ref: str, what: str):
     return ref.split("/")
 
 
-def find_group(lab: Lab, ref: str):
-    vname, gname = _split(ref, "security group")
+def _find(lab: Lab, ref: str, what: str, table: str):
+    """VPC/NAME -> (the VPC, its `table`[NAME]), or the cloud's ResourceNotFound with a hint."""
+    vname, name = _split(ref, what)
     v = find_vpc(lab, vname)
-    g = v.security_groups.get(gname)
-    if g is None:
-        raise NotFound(f"security group '{shown(gname)}' does not exist in {v.name}", code=FR.NOT_FOUND,
-                       hint=did_you_mean(gname, v.security_groups))
-    return v, g
+    found = getattr(v, table).get(name)
+    if found is None:
+        raise NotFound(f"{what} '{shown(name)}' does not exist in {v.name}", code=FR.NOT_FOUND,
+                       hint=did_you_mean(name, getattr(v, table)))
+    return v, found
+
+
+def find_group(lab: Lab, ref: str):
+    return _find(lab, ref, "security group", "security_groups")
 
 
 def find_acl(lab: Lab, ref: str):
-    vname, aname = _split(ref, "network ACL")
-    v = find_vpc(lab, vname)
-    a = v.network_acls.get(aname)
-    if a is None:
-        raise NotFound(f"network ACL '{shown(aname)}' does not exist in {v.name}", code=FR.NOT_FOUND,
-                       hint=did_you_mean(aname, v.network_acls))
-    return v, a
+    return _find(lab, ref, "network ACL", "network_acls")
 
 
 def find_instance(lab: Lab, ref: str):
-    vname, iname = _split(ref, "instance")
-    v = find_vpc(lab, vname)
-    i = v.instances.get(iname)
-    if i is None:
-        raise NotFound(f"instance '{shown(iname)}' does not exist in {v.name}", code=FR.NOT_FOUND,
-                       hint=did_you_mean(iname, v.instances))
-    return v, i
+    return _find(lab, ref, "instance", "instances")
 
 
 def make_rule(kind: str, direction: str, proto: Optional[str], port, peer, action: Optional[str]) -> FilterRule:
