@@ -405,6 +405,12 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
         return _Arrival(True, [there.ref, svpc.name, src.ref])
     dtable = dsub.route_table
     route = A.lookup(dvpc, dtable, src.ip)
+    toward_internet = (route is not None and route.next_hop in dvpc.nat_gateways) or (
+        route is None and there.eip is not None and lab.internet is not None)
+    if toward_internet:  # as the request does: it leaves the subnet (its ACL) before the Internet drops it
+        deny = acl_check(lab, dvpc, dsub, "outbound", out)
+        if deny is not None:
+            return _Arrival(False, [there.ref, dvpc.name], deny)
     if route is not None and route.next_hop in dvpc.nat_gateways:
         return _Arrival(False, [there.ref, dvpc.name], A.Reason(
             A.NO_ROUTE, dvpc.name, dtable,

@@ -342,3 +342,39 @@ def test_public_destinations_for_a_matrix():
     lab = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
     assert public_destinations(lab) == ["internet/web", "203.0.113.10", "203.0.113.30"]
     assert public_destinations(loader.load(ROOT / "topologies" / "01-two-vpcs.yaml")) == []
+
+
+def test_a_reply_leaving_by_its_eip_meets_the_subnet_acl_before_the_internet():
+    """Found by the 200-example differential: v2 has no route back to v3, so cvm-1's reply to
+    v3's private address leaves by its EIP toward the Internet; the kernel's ACL at the subnet
+    boundary drops it first (outbound, no rule matched), as it does for a request."""
+    from vpclab import analyze
+    from vpclab.loader import loads
+
+    lab = loads("""
+lab: order
+regions: {r1: {}}
+internet: {cidr: 203.0.113.0/24}
+vpcs:
+  v2:
+    region: r1
+    cidr: 10.205.0.0/16
+    subnets: {app: {cidr: 10.205.1.0/24}}
+    network_acls:
+      acl-1:
+        subnets: [app]
+        inbound: [{proto: all, source: 10.201.0.0/16, action: accept}]
+        outbound: [{proto: icmp, destination: 203.0.113.0/24, action: drop}]
+    instances: {cvm-1: {subnet: app, ip: 10.205.1.10, eip: 203.0.113.11}}
+  v3:
+    region: r1
+    cidr: 10.201.0.0/16
+    subnets: {app: {cidr: 10.201.1.0/24}}
+    route_tables: {default: {routes: [{destination: 10.205.0.0/16, next_hop: pcx-v2-v3}]}}
+    instances: {cvm-1: {subnet: app, ip: 10.201.1.10}}
+peerings:
+  pcx-v2-v3: {vpc: v2, peer_vpc: v3}
+""")
+    v = analyze.explain(lab, "v3/cvm-1", "v2/cvm-1", "icmp", None)
+    assert v.result == "no-return"
+    assert v.reason.code == "NETWORK_ACL_DENY" and v.reason.direction == "outbound" and v.reason.rule is None
