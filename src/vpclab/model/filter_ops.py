@@ -134,12 +134,18 @@ def _edit_rules(lab: Lab, v: Vpc, kind: str, owner, direction: str, rule: Option
 # ---- security groups ---------------------------------------------------------------------------
 
 
+def _rule(lab: Lab, kind: str, ref: str, direction: str, adding: bool, index, proto, port, peer,
+          action) -> FilterChange:
+    """Add a rule to, or delete one from (by index, or by its fields), a group (`sg`) or an ACL."""
+    v, owner = (find_group if kind == "sg" else find_acl)(lab, ref)
+    fields = (proto, port, peer, action) != (None, None, None, None)
+    rule = make_rule(kind, direction, proto, port, peer, action) if adding or fields else None
+    return _edit_rules(lab, v, kind, owner, direction, rule, index, adding)
+
+
 def sg_rule(lab: Lab, ref: str, direction: str, adding: bool, index=None, proto=None, port=None, peer=None,
             action=None) -> FilterChange:
-    v, g = find_group(lab, ref)
-    fields = (proto, port, peer, action) != (None, None, None, None)
-    rule = make_rule("sg", direction, proto, port, peer, action) if adding or fields else None
-    return _edit_rules(lab, v, "sg", g, direction, rule, index, adding)
+    return _rule(lab, "sg", ref, direction, adding, index, proto, port, peer, action)
 
 
 def sg_attach(lab: Lab, inst_ref: str, group: str) -> FilterChange:
@@ -168,10 +174,7 @@ def sg_detach(lab: Lab, inst_ref: str, group: str) -> FilterChange:
 
 def acl_rule(lab: Lab, ref: str, direction: str, adding: bool, index=None, proto=None, port=None, peer=None,
              action=None) -> FilterChange:
-    v, a = find_acl(lab, ref)
-    fields = (proto, port, peer, action) != (None, None, None, None)
-    rule = make_rule("acl", direction, proto, port, peer, action) if adding or fields else None
-    return _edit_rules(lab, v, "acl", a, direction, rule, index, adding)
+    return _rule(lab, "acl", ref, direction, adding, index, proto, port, peer, action)
 
 
 def acl_bind(lab: Lab, ref: str, subnet: str) -> FilterChange:
