@@ -14,7 +14,8 @@ The walk follows the packet, in the order the kernel meets things:
 An ACL filters only traffic crossing its subnet's boundary: not between two instances of
 one subnet. A rule's `port` is the packet's destination port; a reply goes to the
 request's source port, one of the ephemeral ports 32768-65535, so an ACL rule matches a
-reply only when its range covers all of them (e.g. 1024-65535).
+reply only when its range covers all of them (e.g. 1024-65535). The matching itself is in
+`filter_match`; this module walks the path.
 
 The router's decision toward an address outside the VPC (TOPOLOGY.md, version 2):
   1. the subnet's route table, longest prefix (a peering or a NAT gateway);
@@ -29,15 +30,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from . import analyze as A
-from .model.filters import FilterRule, InternetHost
-from .model.types import Instance, Lab, Subnet, Vpc
+from .filter_match import acl_check, crossing, packet, sg_check
+from .model.filters import InternetHost
+from .model.types import Instance, Lab, Vpc
 
 INTERNET = "internet"
 INTERNET_PREFIX = "internet/"
-EPHEMERAL = (32768, 65535)  # the request's source port: Linux's ephemeral range and the crafted probes'
 
 
 def in_use(lab: Lab) -> bool:
@@ -45,108 +46,6 @@ def in_use(lab: Lab) -> bool:
     if lab.internet is not None:
         return True
     return any(v.security_groups or v.network_acls or v.nat_gateways for v in lab.vpcs.values())
-
-
-# ---- matching one packet against rules ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Packet:
-    """What a filter sees: proto, the destination port range (None for ICMP), the far end."""
-
-    proto: str
-    ports: Optional[Tuple[int, int]]
-    peer: ipaddress.IPv4Address
-    reply: bool = False
-
-    def text(self, way: str) -> str:
-        if self.proto == "icmp":
-            what = "icmp" + (" echo reply" if self.reply else "")
-        elif self.reply:
-            what = f"the {self.proto} reply (to an ephemeral port {EPHEMERAL[0]}-{EPHEMERAL[1]})"
-        else:
-            what = f"{self.proto}/{self.ports[0]}"
-        return f"{what} {way} {self.peer}"
-
-
-def _packet(proto: str, port: Optional[int], peer, reply: bool) -> Packet:
-    if proto == "icmp":
-        return Packet(proto, None, peer, reply)
-    return Packet(proto, EPHEMERAL if reply else (port, port), peer, reply)
-
-
-def members(vpc: Vpc, group: str) -> List[ipaddress.IPv4Address]:
-    """The private addresses of the instances that carry `group`."""
-    return [i.ip for i in vpc.instances.values() if group in i.security_groups and i.ip is not None]
-
-
-def matches(vpc: Vpc, rule: FilterRule, pkt: Packet) -> bool:
-    if rule.proto != "all" and rule.proto != pkt.proto:
-        return False
-    if rule.ports is not None:
-        if pkt.ports is None or not (rule.ports[0] <= pkt.ports[0] and pkt.ports[1] <= rule.ports[1]):
-            return False
-    net = rule.peer_network
-    if net is not None:
-        return pkt.peer in net
-    return pkt.peer in members(vpc, rule.peer)
-
-
-def _rule_text(rule: FilterRule, direction: str) -> str:
-    from .model.filter_rules import rule_text
-    return rule_text(rule, direction)
-
-
-def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[A.Reason]:
-    """None when `inst`'s groups let `pkt` pass in `direction`, else SECURITY_GROUP_DENY."""
-    if not inst.security_groups:
-        return None
-    vpc = lab.vpcs[inst.vpc]
-    way = "from" if direction == "ingress" else "to"
-    for gname in inst.security_groups:
-        g = vpc.security_groups.get(gname)
-        for i, rule in enumerate(g.rules(direction) if g is not None else ()):
-            if matches(vpc, rule, pkt):
-                if rule.action == "accept":
-                    return None
-                return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
-                                f"security group {gname} of {inst.ref}, {direction} rule {i} "
-                                f"({_rule_text(rule, direction)}), drops {pkt.text(way)}",
-                                group=gname, direction=direction, rule=i)
-    names = ", ".join(inst.security_groups)
-    return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
-                    f"no {direction} rule of {inst.ref}'s security groups ({names}) accepts {pkt.text(way)}; "
-                    "a packet no rule matches is dropped", group=",".join(inst.security_groups),
-                    direction=direction, rule=None)
-
-
-def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -> Optional[A.Reason]:
-    """None when the ACL bound to `subnet` (if any) lets `pkt` pass, else NETWORK_ACL_DENY."""
-    acl = vpc.acl_of(subnet.name)
-    if acl is None:
-        return None
-    way = "from" if direction == "inbound" else "to"
-    where = f"{vpc.name}/{subnet.name}"
-    stateless = (f"; network ACLs are stateless: the reply needs its own {direction} rule" if pkt.reply else "")
-    for i, rule in enumerate(acl.rules(direction)):
-        if matches(vpc, rule, pkt):
-            if rule.action == "accept":
-                return None
-            return A.Reason(A.NETWORK_ACL_DENY, where, None,
-                            f"network ACL {acl.name} of subnet {where}, {direction} rule {i} "
-                            f"({_rule_text(rule, direction)}), drops {pkt.text(way)}{stateless}",
-                            acl=acl.name, direction=direction, rule=i)
-    return A.Reason(A.NETWORK_ACL_DENY, where, None,
-                    f"no {direction} rule of network ACL {acl.name} (subnet {where}) accepts {pkt.text(way)}; a "
-                    f"packet no rule matches is dropped{stateless}", acl=acl.name, direction=direction, rule=None)
-
-
-def _crossing(lab: Lab, vpc: Vpc, a: Subnet, b: Optional[Subnet], pkt_out: Packet, pkt_in: Packet):
-    """ACL outbound of `a`, then ACL inbound of `b`, when the packet crosses from a to b (None: b outside)."""
-    if b is not None and a.name == b.name:
-        return None
-    return acl_check(lab, vpc, a, "outbound", pkt_out) or (
-        acl_check(lab, vpc, b, "inbound", pkt_in) if b is not None else None)
 
 
 # ---- the ends of a question ----------------------------------------------------------------------
@@ -251,18 +150,18 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
     svpc = lab.vpcs[src.vpc]
     ssub = svpc.subnets[src.subnet]
     path = [src.ref]
-    deny = sg_check(lab, src, "egress", _packet(proto, port, d.ip, False))
+    deny = sg_check(lab, src, "egress", packet(proto, port, d.ip, False))
     if deny is not None:
         return _Arrival(False, path, deny)
     path.append(svpc.name)
-    out = _packet(proto, port, d.ip, False)
-    inn = _packet(proto, port, src.ip, False)
+    out = packet(proto, port, d.ip, False)
+    inn = packet(proto, port, src.ip, False)
     if d.ip in svpc.cidr:  # the local route always wins
         dsub = svpc.subnet_of(d.ip)
         there = A._holder(svpc, d.ip)
         if there is None or dsub is None or (d.inst is not None and d.inst is not there):
             return _Arrival(False, path, _nobody(lab, svpc, d, there), dvpc=svpc)
-        deny = _crossing(lab, svpc, ssub, dsub, out, inn)
+        deny = crossing(lab, svpc, ssub, dsub, out, inn)
         if deny is not None:
             return _Arrival(False, path, deny, last=svpc.name)
         return _deliver(lab, path, there, src.ip, svpc, [], proto, port)
@@ -310,7 +209,7 @@ def _deliver(lab: Lab, path, there: Instance, seen, dvpc: Vpc, crossed, proto, p
              nat=None) -> _Arrival:
     """At the destination instance: its groups' ingress rules see the source as `seen`
     (`public_src` set: the request came over the Internet, through `there`'s EIP)."""
-    deny = sg_check(lab, there, "ingress", _packet(proto, port, seen, False))
+    deny = sg_check(lab, there, "ingress", packet(proto, port, seen, False))
     path = path + [there.ref]
     if deny is not None:
         return _Arrival(False, path, deny, dvpc=dvpc)
@@ -328,7 +227,7 @@ def _over_internet(lab: Lab, path, dst_ip, public_src, proto, port, nat) -> _Arr
         for i in v.instances.values():
             if i.eip == dst_ip:
                 dsub = v.subnets[i.subnet]
-                deny = acl_check(lab, v, dsub, "inbound", _packet(proto, port, public_src, False))
+                deny = acl_check(lab, v, dsub, "inbound", packet(proto, port, public_src, False))
                 if deny is not None:
                     return _Arrival(False, path + [v.name], deny)
                 return _deliver(lab, path + [v.name], i, public_src, v, [], proto, port, public_src, nat)
@@ -377,7 +276,7 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
             dvpc = lab.vpcs[t.inst.vpc]
             path.append(dvpc.name)
             deny = acl_check(lab, dvpc, dvpc.subnets[t.inst.subnet], "outbound",
-                             _packet(proto, port, arr.public_src, True))
+                             packet(proto, port, arr.public_src, True))
             if deny is not None:
                 return _Arrival(False, path, deny)
             here = t.inst.eip
@@ -388,7 +287,7 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
             return _Arrival(True, path + [s.ref])
         svpc = lab.vpcs[s.inst.vpc]
         path += ([arr.nat] if arr.nat else []) + [svpc.name]
-        deny = acl_check(lab, svpc, svpc.subnets[s.inst.subnet], "inbound", _packet(proto, port, here, True))
+        deny = acl_check(lab, svpc, svpc.subnets[s.inst.subnet], "inbound", packet(proto, port, here, True))
         if deny is not None:
             return _Arrival(False, path, deny)
         return _Arrival(True, path + [s.ref])
@@ -396,10 +295,10 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
     src, there, dvpc = s.inst, t.inst, arr.dvpc
     svpc = lab.vpcs[src.vpc]
     ssub, dsub = svpc.subnets[src.subnet], dvpc.subnets[there.subnet]
-    out = _packet(proto, port, src.ip, True)
-    inn = _packet(proto, port, there.ip, True)
+    out = packet(proto, port, src.ip, True)
+    inn = packet(proto, port, there.ip, True)
     if dvpc is svpc:
-        deny = _crossing(lab, svpc, dsub, ssub, out, inn)
+        deny = crossing(lab, svpc, dsub, ssub, out, inn)
         if deny is not None:
             return _Arrival(False, [there.ref, svpc.name], deny)
         return _Arrival(True, [there.ref, svpc.name, src.ref])
