@@ -87,8 +87,25 @@ def dot_lines(lab: Lab, router=lambda vpc: vpc) -> List[str]:
             out.append(f"  {_q(router(v.name))} -- {_q(nid)} -- internet [style=dashed];")
         if any(i.eip is not None for i in v.instances.values()):
             eips = ", ".join(str(i.eip) for i in v.instances.values() if i.eip is not None)
-            out.append(f"  {_q(router(v.name))} -- internet [label={_q('EIP ' + eips)} style=dashed];")
+            # No edge label (it could land on a box title): each EIP is named on its instance.
+            out.append(f"  {_q(router(v.name))} -- internet [style=dashed tooltip={_q('EIP ' + eips)}];")
     return out
+
+
+def legend_rows(lab: Lab) -> List[tuple]:
+    """The diagram legend's rows for what the lab has of version 2: (sample, colour, text)."""
+    rows = []
+    if lab.internet is not None:
+        rows.append(("\u254d\u254d\u254d", "#24292f", "a VPC's way to the lab's Internet: by its instances' EIPs "
+                     "or by a NAT gateway (hexagon)"))
+        rows.append(("Internet", "#24292f", "a namespace of the lab that holds the public range and its "
+                     "hosts (never linked to this machine)"))
+    vpcs = lab.vpcs.values()
+    if any(i.security_groups for v in vpcs for i in v.instances.values()):
+        rows.append(("sg:", "#24292f", "the instance's security groups (stateful: a reply always passes)"))
+    if any(v.acl_of(s.name) is not None for v in vpcs for s in v.subnets.values()):
+        rows.append(("acl:", "#24292f", "the network ACL bound to the subnet (stateless: replies need rules)"))
+    return rows
 
 
 def json_parts(lab: Lab, nodes: list, edges: list) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from html import escape
 from typing import Dict, List, Optional, Tuple
 
-from .filters_view import dot_lines, subnet_label
+from .filters_view import dot_lines, legend_rows, subnet_label
 from .filters_view import instance_label as v2_instance_label
 from .model.lifecycle import route_state
 from .model.types import ACTIVE, PENDING, Lab, Peering
@@ -287,6 +287,7 @@ def legend(lab: Lab, accounts: List[str], fill: Dict[str, str], ov: Optional[Ove
         row("\u254d\u254d\u25b6", BLUE, "a CLB and its backends"),
         row("a \u2192 pcx", GREEN, "a route in a VPC router's table (red: a blackhole)"),
     ]
+    rows += [row(*r) for r in legend_rows(lab)]  # version 2: the Internet, groups, ACLs
     for a in accounts:
         rows.append(f'<TR><TD BGCOLOR="{fill[a]}" BORDER="1">    </TD><TD ALIGN="LEFT">a VPC of account '
                     f'<B>{_h(a)}</B></TD></TR>')

@@ -75,6 +75,20 @@ def test_graph_shows_the_internet_nat_gateways_eips_groups_and_acls():
     assert "internet" not in graph.dot(loader.load(ROOT / "topologies" / "01-two-vpcs.yaml"))
 
 
+def test_the_legend_explains_the_internet_groups_and_acls_only_where_the_lab_has_them():
+    inet, sgs = graph.dot(loader.load(INET)), graph.dot(loader.load(SGS))
+    plain = graph.dot(loader.load(ROOT / "topologies" / "01-two-vpcs.yaml"))
+    assert "NAT gateway (hexagon)" in inet and "never linked to this machine" in inet
+    assert "sg:" not in inet.rsplit("label=<<TABLE", 1)[1]  # 06 has no groups or ACLs
+    legend = sgs.rsplit("label=<<TABLE", 1)[1]
+    assert "security groups (stateful" in legend and "network ACL bound to the subnet (stateless" in legend
+    assert "Internet" not in legend
+    for text in ("NAT gateway", "security groups", "network ACL"):
+        assert text not in plain
+    # Each EIP is named on its instance, not on a line (an edge label could sit on a box title).
+    assert not [line for line in inet.splitlines() if " -- internet" in line and "label=" in line]
+
+
 def test_explain_prints_the_filter_and_the_seen_source():
     r = CliRunner().invoke(cli, ["explain", "vpc-b/cvm-b", "vpc-a/web-1", "-f", str(SGS)])
     assert r.exit_code == 0
