@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Set
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from .model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
@@ -47,6 +47,9 @@ class Reason:
     acl: Optional[str] = None
     direction: Optional[str] = None
     rule: Optional[int] = None
+    # The destination ports the filter drops, for a reply (all of EPHEMERAL or part of it): a
+    # probe sends from one of them so that its packets show the drop. Not in the JSON.
+    ports: Optional[Tuple[int, int]] = None
 
     def to_json(self) -> dict:
         doc = {"code": self.code, "where": self.where, "table": self.table, "detail": self.detail}

@@ -114,11 +114,13 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
     """Name the dropping rule of each unanswered probe of a batch from the counters.
 
     `pending`: (index, target, row, spec) of the probes that were diagnosed; `apply(index,
-    hit)` sets a row's reason. Probes are grouped by the namespace they stopped in; where
-    one drop rule alone grew there during the batch, by one packet per probe of the group,
-    it is every probe's. Otherwise (several rules, or some probes stopped there for
-    another reason, such as a missing route) the group is probed again in halves,
-    counters read around each round, until each half is one rule's or has no drop.
+    hit)` sets a row's reason. Probes are grouped by the namespace they stopped in. A group
+    is the rule's when one drop rule alone grew there, by one packet per probe of the group,
+    twice in a row (the batch itself counts as the first time): once could be a coincidence,
+    some probes having stopped for another reason (a missing route) while a stray packet (a
+    SYN-ACK a server retransmits into a drop rule) made up the count. A group that is not
+    clean is probed again in halves, counters read around each round, until each half is
+    one rule's or has no drop.
     """
     from . import probing
     from .probe import engine
@@ -132,52 +134,45 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
         if ns in where:
             groups.setdefault(ns, []).append((i, spec))
     queue: Dict[str, list] = {}  # namespace -> the sub-groups still to resolve there
+    seen: Dict[frozenset, object] = {}  # sub-group -> the rule one clean round named
     for ns, items in groups.items():
         rules = _drop_rules(hits, ns)
-        if len(rules) == 1 and rules[0].packets == len(items):  # one packet each: every probe's
-            for i, _ in items:
-                apply(i, rules[0])
-        elif rules:  # several rules, or some probes stopped there for another reason (a route)
+        if len(rules) == 1 and rules[0].packets == len(items):
+            seen[_key(items)] = rules[0].ref
+        if rules:
             queue[ns] = [items]
     rounds = 0
-    seen: Dict[int, object] = {}  # probe -> the rule a single-probe round named
-    tries: Dict[int, int] = {}
+    tries: Dict[frozenset, int] = {}
     while queue and rounds < ATTRIBUTE_ROUNDS:
         rounds += 1
-        now = {}  # one sub-group per namespace per round: its counter changes are that sub-group's
-        for ns, subs in queue.items():
-            items = subs.pop()
-            half = items[:max(1, len(items) // 2)]
-            now[ns] = half
-            if len(items) > len(half):
-                subs.append(items[len(half):])
+        now = {ns: subs.pop() for ns, subs in queue.items()}  # one sub-group per namespace per round
         reader = nftc.Reader(list(now))
         before = reader.read()
-        engine.fast_probe([spec for half in now.values() for _, spec in half], timeout=ATTRIBUTE_TIMEOUT)
+        engine.fast_probe([spec for items in now.values() for _, spec in items], timeout=ATTRIBUTE_TIMEOUT)
         grown = nftc.grew(before, reader.read())
-        for ns, half in now.items():
+        for ns, items in now.items():
             rules = _drop_rules(grown, ns)
-            clean = len(rules) == 1 and rules[0].packets == len(half)  # exactly one drop per probe
-            if clean and len(half) > 1:
-                for i, _ in half:
-                    apply(i, rules[0])
-            elif len(half) > 1:
-                if rules:
-                    queue[ns].append(half)
-            else:
-                # One probe: its drop must show twice, the same rule, before it counts, since
-                # a stray packet (a SYN-ACK a server retransmits into a drop rule) can look
-                # just like it; a probe that stopped for another reason never repeats it.
-                (i, _), = half
-                tries[i] = tries.get(i, 0) + 1
-                if clean and seen.get(i) == rules[0].ref:
-                    apply(i, rules[0])
+            key = _key(items)
+            tries[key] = tries.get(key, 0) + 1
+            if len(rules) == 1 and rules[0].packets == len(items):  # exactly one drop per probe
+                if seen.get(key) == rules[0].ref:
+                    for i, _ in items:
+                        apply(i, rules[0])
                     continue
-                if clean:
-                    seen[i] = rules[0].ref
-                if (rules or i in seen) and tries[i] < 4:
-                    queue[ns].append(half)
+                seen[key] = rules[0].ref
+                if tries[key] < 4:
+                    queue[ns].append(items)
+            elif len(items) > 1:
+                if rules:
+                    half = len(items) // 2
+                    queue[ns] += [items[half:], items[:half]]
+            elif (rules or key in seen) and tries[key] < 4:
+                queue[ns].append(items)  # one probe: a stray packet, or its drop; look again
         queue = {ns: subs for ns, subs in queue.items() if subs}
+
+
+def _key(items) -> frozenset:
+    return frozenset(i for i, _ in items)
 
 
 def _drop_rules(hits: List[nftc.Hit], ns: str) -> List[nftc.Hit]:

@@ -19,10 +19,11 @@ from . import analyze, controller
 from .errors import Refused
 from . import analyze_filters
 from .analyze_filters import INTERNET, INTERNET_PREFIX
+from .filter_match import EPHEMERAL
 from .model.filters import InternetHost
 from .model.types import ACTIVE, RESULTS, Instance, Lab
 from .plan import names
-from .probe.types import CapturePoint, ProbeOutcome, ProbeSpec
+from .probe.types import CRAFTED_PORTS, CapturePoint, ProbeOutcome, ProbeSpec
 
 FAST_TIMEOUT = 0.5
 DIAG_TIMEOUT = 0.5
@@ -46,9 +47,9 @@ class Target:
     port: Optional[int]
     host: Optional[InternetHost] = None
 
-    def spec(self, lab: str) -> ProbeSpec:
+    def spec(self, lab: str, expected: Optional[analyze.Verdict] = None) -> ProbeSpec:
         return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
-                         _text(self.dst_ip), self.proto, self.port)
+                         _text(self.dst_ip), self.proto, self.port, reply_ports(expected))
 
     @property
     def point(self) -> Optional[str]:
@@ -298,7 +299,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     expected = analyze.explain(model, t.src.ref, t.dst_ref, proto, port)
     from .probe import engine
 
-    spec, points = t.spec(name), capture_points(model, t, expected)
+    spec, points = t.spec(name, expected), capture_points(model, t, expected)
     watch = probe_report.counters_for(model, [spec.src_ns] + [p.ns for p in points])
     outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
     hits = watch.done() if watch is not None else None
@@ -319,6 +320,17 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     return doc
 
 
+def reply_ports(expected: Optional[analyze.Verdict]) -> Optional[Tuple[int, int]]:
+    """The source ports to probe from when explain says a filter drops the replies to some ports
+    only (an ACL rule covering part of the ephemeral range): those, so that the packets show the
+    drop; the crafted probes' own ports among them if there are any. None: any port will do."""
+    ports = expected.reason.ports if expected is not None and expected.result == analyze.NO_RETURN else None
+    if ports is None or ports == EPHEMERAL:
+        return None
+    lo, hi = max(ports[0], CRAFTED_PORTS[0]), min(ports[1], CRAFTED_PORTS[1])
+    return (lo, hi) if lo <= hi else ports
+
+
 # ---- many probes: matrix and test ----------------------------------------------------------
 
 MATRIX_CHUNK = 40_000  # pairs probed at once by `matrix`: rows stream out chunk by chunk
@@ -337,7 +349,7 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
     with analyze.frozen(model):
         verdicts = [analyze.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
                     for t in targets]
-    specs = [t.spec(model.name) for t in targets]
+    specs = [t.spec(model.name, v) for t, v in zip(targets, verdicts)]
     # The fast path for the pairs explain expects to be reachable; capture diagnosis for the
     # others (sent once, straight away: an answer explain did not expect is checked on the
     # spot, was it really DST?) and for the expected answers that did not come.

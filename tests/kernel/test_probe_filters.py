@@ -2,15 +2,11 @@
 
 Two kinds of cases:
 - CANNED rulesets: the test installs, inside its own lab's namespaces, a few nftables
-  rules carrying counters and vpclab's rule comments (RuleRef), the shape the kernel
-  layer's filter handlers install. They stand in for those handlers, which come from
-  another branch, so the probe side (counters read around the probe, the reason named
-  from them, no-return/unreachable found by packets) is tested on real packets today.
-  The model of these labs has no filters, so explain disagrees: the `mismatch` is
-  expected and asserted.
-- REAL filters (a topology with security_groups / network_acls built by `vpclab up`):
-  these skip, saying which piece is missing, until the loader and the nftables
-  handlers are there.
+  rules carrying counters and vpclab's rule comments (RuleRef). The model of these labs
+  has no filters, so explain disagrees: the `mismatch` is expected and asserted. They test
+  the probe side (counters read around the probe, the reason named from them) apart from
+  the planner.
+- REAL filters: a topology with security_groups / network_acls built by `vpclab up`.
 """
 from __future__ import annotations
 
@@ -287,3 +283,60 @@ def test_between_two_bound_subnets_the_source_outbound_acl_drops_first(mklab):
     r = doc["reason"]
     assert (r["code"], r["direction"], r["where"]) == ("NETWORK_ACL_DENY", "outbound", "vpc-a/data"), doc
     assert "mismatch" not in doc
+
+
+# ---- reply rules that cover part of the ephemeral ports ------------------------------------------
+
+PARTIAL_REPLY_RULES = """\
+lab: part
+regions:
+  ap-guangzhou: {}
+vpcs:
+  vpc-a:
+    region: ap-guangzhou
+    cidr: 10.0.0.0/16
+    subnets:
+      web: {cidr: 10.0.1.0/24}
+      db: {cidr: 10.0.2.0/24}
+      cache: {cidr: 10.0.3.0/24}
+    network_acls:
+      acl-db:        # drops the replies to the high ephemeral ports, then accepts everything
+        subnets: [db]
+        inbound:
+          - {proto: all, source: 0.0.0.0/0, action: accept}
+        outbound:
+          - {proto: tcp, port: 50000-65535, destination: 0.0.0.0/0, action: drop}
+          - {proto: all, destination: 0.0.0.0/0, action: accept}
+      acl-cache:     # accepts the replies to Linux's ephemeral ports only
+        subnets: [cache]
+        inbound:
+          - {proto: all, source: 0.0.0.0/0, action: accept}
+        outbound:
+          - {proto: tcp, port: 32768-60999, destination: 10.0.0.0/16, action: accept}
+    instances:
+      web-1: {subnet: web, ip: 10.0.1.10}
+      db-1: {subnet: db, ip: 10.0.2.10, kind: cdb}
+      cache-1: {subnet: cache, ip: 10.0.3.10, kind: cmem}
+"""
+
+
+def test_a_reply_rule_covering_part_of_the_ephemeral_ports_is_no_return_by_packets(mklab):
+    """Some clients would get their replies and others not: explain says no-return with the lost
+    ports, and the probe sends from one of them, so its packets show the drop (before, a
+    single probe from 61000-65535 disagreed with explain on one lab or the other)."""
+    lab, _ = mklab(PARTIAL_REPLY_RULES)
+    for dst, port, rule in (("vpc-a/db-1", 3306, 0), ("vpc-a/cache-1", 6379, None)):
+        doc = json.loads(run("probe", "vpc-a/web-1", dst, "--proto", "tcp", "--port", str(port), "-l", lab,
+                             "--json").stdout)
+        assert doc["result"] == "no-return", doc
+        r = doc["reason"]
+        assert (r["code"], r["direction"], r["rule"]) == ("NETWORK_ACL_DENY", "outbound", rule), r
+        assert doc["reason_from"] == "counters" and "mismatch" not in doc, doc.get("mismatch")
+        replies = [e for e in doc["evidence"] if e["dir"] == "reply"]
+        assert replies and all(e["at"] != "vpc-a/web-1" for e in replies), replies
+    rows = json.loads(run("matrix", "-l", lab, "--json", check=0).stdout)
+    assert rows["mismatches"] == 0, [r for r in rows["pairs"] if r.get("mismatch")]
+    got = {(r["src"], r["dst"], r["proto"]): r["result"] for r in rows["pairs"]}
+    assert got[("vpc-a/web-1", "vpc-a/db-1", "tcp")] == "no-return"
+    assert got[("vpc-a/web-1", "vpc-a/cache-1", "tcp")] == "no-return"
+    assert got[("vpc-a/web-1", "vpc-a/db-1", "icmp")] == "reachable"

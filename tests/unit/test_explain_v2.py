@@ -128,6 +128,58 @@ def test_a_reply_rule_must_cover_the_ephemeral_ports():
     assert ex(wide, B, A)["result"] == "no-return"  # icmp has no rule out
 
 
+def reply_lab(outbound):
+    return load(peered(acl(IN_ALL, outbound)))
+
+
+OUT_ALL = {"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}
+
+
+@pytest.mark.parametrize("outbound, rule, lost", [
+    # a drop rule over the high ports before an accept-all: only those replies are lost
+    ([{"proto": "tcp", "port": "50000-65535", "destination": "0.0.0.0/0", "action": "drop"}, OUT_ALL],
+     0, (50000, 65535)),
+    # an accept over Linux's ephemeral ports only: the replies to 61000-65535 match nothing
+    ([{"proto": "tcp", "port": "32768-60999", "destination": "10.1.0.0/16", "action": "accept"}],
+     None, (61000, 65535)),
+    # two accepts that leave a hole between them: the hole is lost
+    ([{"proto": "tcp", "port": "32768-40000", "destination": "10.1.0.0/16", "action": "accept"},
+      {"proto": "tcp", "port": "40100-65535", "destination": "10.1.0.0/16", "action": "accept"}],
+     None, (40001, 40099)),
+    # a drop after accepts that cover everything is never reached
+    ([{"proto": "tcp", "port": "1024-40000", "destination": "10.1.0.0/16", "action": "accept"},
+      {"proto": "tcp", "port": "40001-65535", "destination": "10.1.0.0/16", "action": "accept"},
+      {"proto": "tcp", "port": "32768-65535", "destination": "0.0.0.0/0", "action": "drop"}],
+     "passes", None),
+])
+def test_a_reply_rule_covering_part_of_the_ephemeral_ports_loses_those_replies(outbound, rule, lost):
+    lab = reply_lab(outbound)
+    v = analyze.explain(lab, B, A, "tcp", 80)
+    if rule == "passes":
+        assert v.result == "reachable", v.to_json()
+        return
+    assert v.result == "no-return"
+    assert (v.reason.code, v.reason.direction, v.reason.rule, v.reason.ports) == (
+        "NETWORK_ACL_DENY", "outbound", rule, lost)
+    assert f"ports {lost[0]}-{lost[1]}" in v.reason.detail
+    assert "ports" not in v.reason.to_json()  # the JSON keeps its shape
+
+
+def test_a_probe_sends_from_a_port_whose_reply_the_acl_drops():
+    from vpclab import probing
+    from vpclab.probe.types import CRAFTED_PORTS
+
+    lost_high = analyze.explain(reply_lab([{"proto": "tcp", "port": "50000-65535", "destination": "0.0.0.0/0",
+                                            "action": "drop"}, OUT_ALL]), B, A, "tcp", 80)
+    assert probing.reply_ports(lost_high) == CRAFTED_PORTS  # the crafted probes' own ports are among them
+    lost_low = analyze.explain(reply_lab([{"proto": "tcp", "port": "32768-40000", "destination": "0.0.0.0/0",
+                                           "action": "drop"}, OUT_ALL]), B, A, "tcp", 80)
+    assert probing.reply_ports(lost_low) == (32768, 40000)
+    everything = analyze.explain(reply_lab([]), B, A, "tcp", 80)  # no reply rule at all: any port shows it
+    assert everything.result == "no-return" and probing.reply_ports(everything) is None
+    assert probing.reply_ports(analyze.explain(reply_lab([OUT_ALL]), B, A, "tcp", 80)) is None
+
+
 def test_an_acl_drop_rule_is_cited_inbound_and_traffic_inside_a_subnet_is_not_filtered():
     a = acl([{"proto": "icmp", "source": "10.1.0.0/16", "action": "drop"}] + IN_ALL, [])
     a["instances"] = {"cvm-1": {"subnet": "app", "ip": "10.0.1.10"}, "cvm-2": {"subnet": "app", "ip": "10.0.1.11"}}

@@ -30,10 +30,9 @@ from .capture import annotate
 from .evidence import Flow, RecordingSession, is_port_unreachable, rtt_ms
 from .fast import errno_detail
 from ..nsenter import Hopper
-from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_spec
+from .types import CRAFTED_PORTS, CapturePoint, ProbeOutcome, ProbeSpec, check_spec
 
 _scapy_ns: Optional[str] = None  # the namespace scapy's tables were read in
-CRAFTED_PORTS = (61000, 65535)  # above Linux's ephemeral range: no clash with a real socket
 
 
 def _scapy_here(ns: str):
@@ -70,7 +69,7 @@ def _craft(spec: ProbeSpec, layers):
         pkt = ip / ICMP(type=8, id=ident, seq=seq) / Raw(wire.ECHO_PAYLOAD)
         req, rep = wire.probe_keys(proto, src4, dst4, ident, seq)
     else:
-        sport = random.randint(*CRAFTED_PORTS)
+        sport = random.randint(*(spec.sports or CRAFTED_PORTS))
         if spec.proto == "tcp":
             pkt = ip / TCP(sport=sport, dport=spec.port, flags="S", seq=random.getrandbits(32),
                            window=64240)

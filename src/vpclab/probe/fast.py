@@ -271,10 +271,13 @@ class Run:
         The ports of one (protocol, source address) are handed out in turn across all
         namespaces; a port busy in this namespace (EADDRINUSE) is skipped.
         """
-        where = (p.proto, p.src4 if self.flow_index is None else b"")
+        low, span = PORT_LOW, PORT_SPAN
+        if p.spec.sports is not None:  # explain says only the replies to these ports are dropped
+            low, span = p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1
+        where = (p.proto, p.src4 if self.flow_index is None else b"", low)
         n = self.next_port.get(where, 0)
-        for tries in range(PORT_SPAN):
-            port = PORT_LOW + (n + tries) % PORT_SPAN
+        for tries in range(span):
+            port = low + (n + tries) % span
             keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
             if keys[0] in self.flows:
                 continue

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import Refused
 from ..nsenter import check_name as check_ns_name
 
 PROTOS = ("icmp", "tcp", "udp")
+
+
+CRAFTED_PORTS = (61000, 65535)  # a crafted probe's source ports: above Linux's ephemeral range, no clash with a real socket
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class ProbeSpec:
     dst_ip: str
     proto: str  # "icmp" | "tcp" | "udp"
     port: Optional[int] = None  # tcp/udp destination port; None for icmp
+    # tcp/udp source ports to probe from (None: the engine's own: CRAFTED_PORTS for a crafted
+    # probe, the fast path's range for sockets). Set when explain says a filter drops only the
+    # replies to some ports: the probe sends from one of them.
+    sports: Optional[Tuple[int, int]] = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ def check_spec(spec: ProbeSpec) -> None:
             raise Refused("an icmp probe takes no port")
     elif not isinstance(spec.port, int) or not 0 < spec.port < 65536:
         raise Refused(f"a {spec.proto} probe needs a port in 1..65535, got {spec.port!r}")
+    if spec.sports is not None and not (spec.proto != "icmp" and 0 < spec.sports[0] <= spec.sports[1] < 65536):
+        raise Refused(f"bad source ports {spec.sports!r} for a {spec.proto} probe")
     for what, addr in (("source", spec.src_ip), ("destination", spec.dst_ip)):
         try:
             socket.inet_pton(socket.AF_INET, addr)  # strict dotted quad; ipaddress is 10x slower
