@@ -236,7 +236,7 @@ def test_generator_covers_the_interesting_cases():
 
 INTERNET_CIDR = "203.0.113.0/24"
 HOST_IP = "203.0.113.200"
-RULE_PORTS = [None, 80, 3306, 9, "1024-65535"]
+RULE_PORTS = [None, 80, 3306, 9, "1024-65535", "32768-60999", "50000-65535"]  # the last two: part of the reply ports
 
 
 @st.composite
