@@ -48,3 +48,37 @@ def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
         for d in public:
             out += [(s, d, "icmp", None)] + [(s, d, proto, port) for proto, port in ports]
     return out
+
+
+def dest_in(lab: Lab, other: Lab, dst: str) -> str:
+    """`dst` as `lab` can be asked about it: an Internet host that only `other` has (added or
+    removed by the change) is asked about by its address, which in `lab` is nobody's."""
+    if not dst.startswith(analyze_filters.INTERNET_PREFIX) or analyze_filters.is_host_ref(lab, dst):
+        return dst
+    host = other.internet.hosts[dst[len(analyze_filters.INTERNET_PREFIX):]] if other.internet else None
+    return str(host.ip) if host is not None else dst
+
+
+def internet_cause(old: Lab, new: Lab, refs) -> List[dict]:
+    """A cause for a change toward (or from) the Internet when the lab's Internet itself changed."""
+    if not any(r.startswith(analyze_filters.INTERNET_PREFIX) or _is_address(r) for r in refs):
+        return []
+
+    def hosts(lab):
+        n = lab.internet
+        return {} if n is None else {h.name: (str(h.ip), tuple(h.ports)) for h in n.hosts.values()}
+
+    def cidr(lab):
+        return str(lab.internet.cidr) if lab.internet is not None else None
+
+    a, b = hosts(old), hosts(new)
+    what = [f"host {h} added" for h in sorted(set(b) - set(a))] + [f"host {h} removed" for h in sorted(set(a) - set(b))]
+    what += [f"host {h} changed" for h in sorted(set(a) & set(b)) if a[h] != b[h]]
+    if cidr(old) != cidr(new):
+        what.insert(0, f"cidr {cidr(old)} -> {cidr(new)}")
+    return [{"kind": "internet", "where": "internet", "detail": "internet: " + ", ".join(what)}] if what else []
+
+
+def _is_address(ref: str) -> bool:
+    return ref[:1].isdigit()
+

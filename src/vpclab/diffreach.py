@@ -205,6 +205,8 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
         v = ref.partition("/")[0]
         if v in d.vpcs:
             out.append({"kind": "vpc", "where": v, "detail": f"{v}: {_changes(_vpc_view(old, v), _vpc_view(new, v))}"})
+    from . import diff_v2
+    out += diff_v2.internet_cause(old, new, (src, dst))
     seen, uniq = set(), []
     for c in out:
         if c["detail"] not in seen:
@@ -256,8 +258,8 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     changes = []
     for key in keys:
         s, dst, proto, port = key
-        vo = analyze.explain(old, s, dst, proto, port)
-        vn = analyze.explain(new, s, dst, proto, port)
+        vo = analyze.explain(old, s, diff_v2.dest_in(old, new, dst), proto, port)
+        vn = analyze.explain(new, s, diff_v2.dest_in(new, old, dst), proto, port)
         if vo.result != vn.result:
             changes.append({"src": s, "dst": dst, "proto": proto, "port": port,
                             "change": change_kind(vo.result, vn.result),

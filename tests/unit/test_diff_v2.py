@@ -63,3 +63,22 @@ def test_diff_sees_a_lost_eip_and_a_removed_group_rule():
     assert any(c["src"] == "vpc-b/cvm-b" and c["dst"] == "vpc-a/web-1" and c["proto"] == "tcp" and c["port"] == 80
                and c["change"] == "lost" for c in d["changes"]), d["changes"]
     assert set(diffreach.full(old, new)) == {(c["src"], c["dst"], c["proto"], c["port"]) for c in d["changes"]}
+
+
+def test_an_internet_host_added_or_removed_is_compared_by_its_address():
+    """Reported by review: a host only one model has made `diff` end in a KeyError traceback."""
+    from vpclab.loader import loads
+
+    six = (ROOT / "topologies" / "06-internet-vs-peering.yaml").read_text()
+    host = "    web: {ip: 203.0.113.200, ports: [80]}\n"
+    assert host in six
+    without, with_host = loads(six), loads(six.replace(host, host + "    api: {ip: 203.0.113.201, ports: [443]}\n"))
+    gone = diffreach.diff(with_host, without)
+    lost = {(c["src"], c["proto"], c["port"]) for c in gone["changes"] if c["dst"] == "internet/api"
+            and c["change"] == "lost"}
+    assert ("vpc-a/web-a", "icmp", None) in lost and ("vpc-c/cvm-c", "tcp", 443) in lost
+    causes = [x["detail"] for c in gone["changes"] if c["dst"] == "internet/api" for x in c["causes"]]
+    assert "internet: host api removed" in causes
+    back = diffreach.diff(without, with_host)
+    assert {(c["src"], c["proto"], c["port"]) for c in back["changes"] if c["dst"] == "internet/api"
+            and c["change"] == "gained"} == lost
