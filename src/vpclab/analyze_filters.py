@@ -258,7 +258,8 @@ def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> A.Reason:
 
 
 def _no_public_ip(lab: Lab, vpc: Vpc, src: Instance, table: str, d: _End) -> A.Reason:
-    detail = (f"{d.ref} ({d.ip}) is a public address; {src.ref} has no EIP and table {table} has no route to a NAT "
+    named = d.ref if d.ref == str(d.ip) else f"{d.ref} ({d.ip})"
+    detail = (f"{named} is a public address; {src.ref} has no EIP and table {table} has no route to a NAT "
               "gateway for it")
     peers_nat = sorted(f"{lab.vpcs[p.other(vpc.name)].name}/{g}" for p in lab.peerings_of(vpc.name)
                        for g in lab.vpcs[p.other(vpc.name)].nat_gateways if p.other(vpc.name) in lab.vpcs)

@@ -179,7 +179,8 @@ class _Reader:
         if v is None:
             return default
         if v not in choices:
-            self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}",
+            why = " (YAML reads an unquoted yes/no/on/off/true/false as a boolean)" if isinstance(v, bool) else ""
+            self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}{why}",
                          m.lines.get(key, m.line), self.hint(v, choices))
             return None
         return v
@@ -520,6 +521,11 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
         if lab.instance(ref) is None:
             ok = False
             if ref.partition("/")[0] in r.unreadable_vpcs:
+                continue
+            if key == "from" and loader_v2.public_ref(lab, ref) is None:
+                r.problem(VALUE, f"expectation from '{shown(ref)}': an expectation starts at an instance "
+                          "(<vpc>/<instance>); Internet hosts and public addresses can only be destinations",
+                          m.lines.get(key, line))
                 continue
             r.problem(NOT_FOUND, f"expectation {key} '{shown(ref)}': no such instance (use <vpc>/<instance>)",
                       m.lines.get(key, line), r.hint(ref, r.refs(lab)))

@@ -24,7 +24,7 @@ from .model.filters import (
     NetworkAcl,
     SecurityGroup,
 )
-from .model.types import ITEM_NAME, Instance, Lab, Vpc
+from .model.types import ITEM_NAME, VPC_NAME, Instance, Lab, Vpc
 
 TYPE = "InvalidParameter"
 MALFORMED = "InvalidParameterValue.Malformed"
@@ -66,7 +66,7 @@ def read_internet(r, lab: Lab, doc) -> None:
             net.cidr = cidr
             net.line = m.lines.get("cidr", line)
     for name, body, hline in r.items(m, "hosts", "internet hosts"):
-        hm = r.entry(name, "Internet host", ITEM_NAME, body, hline, "internet_host", f"Internet host {name}")
+        hm = r.entry(name, "Internet host", VPC_NAME, body, hline, "internet_host", f"Internet host {name}")
         if hm is None:
             continue
         ip = _address(r, hm, "ip", f"Internet host {name}")
@@ -115,14 +115,14 @@ def _port_list(r, m, what: str) -> List[int]:
 def read_vpc(r, vpc: Vpc, m) -> None:
     for name, body, line in r.items(m, "security_groups", f"VPC {vpc.name} security_groups"):
         what = f"security group {vpc.name}/{name}"
-        gm = r.entry(name, "security group", ITEM_NAME, body, line, "security_group", what)
+        gm = r.entry(name, "security group", VPC_NAME, body, line, "security_group", what)
         if gm is None:
             continue
         vpc.security_groups[name] = SecurityGroup(name, vpc.name, _rules(r, gm, "ingress", "sg", what),
                                                   _rules(r, gm, "egress", "sg", what), line)
     for name, body, line in r.items(m, "network_acls", f"VPC {vpc.name} network_acls"):
         what = f"network ACL {vpc.name}/{name}"
-        am = r.entry(name, "network ACL", ITEM_NAME, body, line, "network_acl", what)
+        am = r.entry(name, "network ACL", VPC_NAME, body, line, "network_acl", what)
         if am is None:
             continue
         vpc.network_acls[name] = NetworkAcl(name, vpc.name, _names(r, am, "subnets", what),
@@ -130,7 +130,7 @@ def read_vpc(r, vpc: Vpc, m) -> None:
                                             _rules(r, am, "outbound", "acl", what), line)
     for name, body, line in r.items(m, "nat_gateways", f"VPC {vpc.name} nat_gateways"):
         what = f"NAT gateway {vpc.name}/{name}"
-        nm = r.entry(name, "NAT gateway", ITEM_NAME, body, line, "nat_gateway", what)
+        nm = r.entry(name, "NAT gateway", VPC_NAME, body, line, "nat_gateway", what)
         if nm is None:
             r.unreadable_peerings.add(name)  # a route via it is not reported a second time
             continue
@@ -154,8 +154,9 @@ def _names(r, m, key: str, what: str) -> List[str]:
         if isinstance(v, str) and ITEM_NAME.match(v):
             out.append(v)
         else:
+            entry = "an empty entry" if v is None else f"entry {shown(v, as_repr=True)}"
             r.problem(TYPE if not isinstance(v, str) else "InvalidParameterValue",
-                      f"{what}: {key} entry {shown(v, as_repr=True)} is not a name", vline)
+                      f"{what}: {key} has {entry}, which is not a name", vline)
     return out
 
 

@@ -136,3 +136,15 @@ def test_fuzz_rule_fields(ingress, outbound, eip, nat, cidr, groups):
     doc["internet"] = {"cidr": cidr, "hosts": {"web": {"ip": eip, "ports": nat}}}
     doc["vpcs"]["vpc-b"] = {"region": "ap-guangzhou", "cidr": "10.1.0.0/16", "security_groups": {"sg-b": None}}
     check(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+
+
+def test_a_peering_cannot_be_created_under_a_nat_gateways_name():
+    """Live too: a route's next hop must name one thing (found by review)."""
+    from vpclab.errors import Refused
+    from vpclab.model import lifecycle
+
+    lab = loader.load(str(Path(__file__).resolve().parents[2] / "topologies" / "06-internet-vs-peering.yaml"))
+    with pytest.raises(Refused) as e:
+        lifecycle.create(lab, "vpc-b", "vpc-c", name="nat-a")
+    assert e.value.code == "InvalidParameterValue.Duplicate" and "NAT gateway of vpc-a" in str(e.value)
+    assert "nat-a" not in lab.peerings

@@ -205,3 +205,17 @@ def test_the_transaction_text_is_the_transaction(lab):
 
     for rs in (o for o in plan(lab).objects if isinstance(o, Ruleset)):
         assert json.loads(commands_text(rs)) == {"nftables": commands(rs)}
+
+
+@pytest.mark.parametrize("topology", sorted((Path(__file__).resolve().parents[2] / "topologies").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_no_two_planned_objects_share_a_key(topology):
+    """Found by review: a table routing 0.0.0.0/0 to a NAT gateway also got the blackhole default,
+    two routes with one key, and only the plan's order decided which one the kernel got."""
+    import collections
+
+    from vpclab import loader
+    from vpclab.plan import planner
+
+    keys = collections.Counter(o.key for o in planner.plan(loader.load(str(topology))).objects)
+    assert [k for k, n in keys.items() if n > 1] == []

@@ -35,6 +35,7 @@ CONFLICT = "InvalidParameterValue.Conflict"
 NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
 VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
 MALFORMED = "InvalidParameterValue.Malformed"
+INTERNET_NAME = "internet"  # the lab's Internet: its namespace and `internet/<host>`
 MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
 
 PEER_KEY = {"ingress": "source", "inbound": "source", "egress": "destination", "outbound": "destination"}
@@ -220,9 +221,14 @@ def check_internet(lab: Lab, net: Internet) -> List[Violation]:
         out.append(Violation(RANGE, f"internet cidr {net.cidr} is too small: the prefix must be at most "
                              f"/{MAX_INTERNET_PREFIX}", net.line))
     for v in lab.vpcs.values():
-        if v.cidr.overlaps(net.cidr):
+        if v.cidr.overlaps(net.cidr) and net.line:
             out.append(Violation(CONFLICT, f"internet cidr {net.cidr} overlaps VPC {v.name} {v.cidr}: public and "
                                  "private ranges must not overlap", net.line))
+        elif v.cidr.overlaps(net.cidr):  # no `internet:` key: the EIPs or NAT gateways imply the default range
+            out.append(Violation(CONFLICT, f"VPC {v.name} {v.cidr} overlaps the lab's Internet, {net.cidr}: the lab "
+                                 "has EIPs or NAT gateways, so it has an Internet, with this default range when the "
+                                 "file has no `internet: {cidr: ...}`; public and private ranges must not overlap",
+                                 v.line))
     return out
 
 
@@ -268,6 +274,22 @@ def check_nat_route(lab: Lab, vpc: Vpc, table: str, route: Route) -> List[Violat
     return []
 
 
+def check_names(lab: Lab) -> List[Violation]:
+    """Names a version-2 lab cannot share: a NAT gateway's with a peering's (a route's next hop
+    must name one thing), a VPC's with the lab's Internet (`internet/<host>`, its namespace)."""
+    out = []
+    for v in lab.vpcs.values():
+        for n in v.nat_gateways.values():
+            if n.name in lab.peerings:
+                out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a "
+                                     "peering, and a route's next hop must name one of them; rename the gateway",
+                                     n.line))
+    if lab.internet is not None and INTERNET_NAME in lab.vpcs:
+        out.append(Violation(DUPLICATE, f"VPC {INTERNET_NAME}: the name belongs to the lab's Internet (its hosts "
+                             f"are {INTERNET_NAME}/<host>); rename the VPC", lab.vpcs[INTERNET_NAME].line))
+    return out
+
+
 def is_nat_hop(lab: Lab, vpc: Vpc, next_hop: str) -> bool:
     return next_hop in vpc.nat_gateways
 
@@ -282,6 +304,7 @@ def validate(lab: Lab, written: Optional[Dict[int, int]] = None, key_lines: Opti
     out: List[Violation] = []
     if lab.internet is not None:
         out += check_internet(lab, lab.internet)
+    out += check_names(lab)
     for vpc in lab.vpcs.values():
         for g in vpc.security_groups.values():
             out += check_group(lab, vpc, g, written)

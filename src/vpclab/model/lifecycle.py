@@ -125,6 +125,10 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
     if name is not None and name in lab.peerings:
         raise Refused(f"a peering named '{name}' already exists ({lab.peerings[name].state})",
                       code=rules.ALREADY_EXIST)
+    nat = next((v.name for v in lab.vpcs.values() if name is not None and name in v.nat_gateways), None)
+    if nat is not None:
+        raise Refused(f"'{name}' is the name of a NAT gateway of {nat}, and a route's next hop must name one "
+                      "thing", code="InvalidParameterValue.Duplicate", hint="choose another name")
     p = Peering(
         name=name or f"{a.name} -> {b.name}",  # the id is drawn once the rules say yes
         vpc=a.name,

@@ -158,7 +158,8 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
 def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable[Route]) -> List[Violation]:
     """A route in `table` of `vpc`, against the routes already in that table (`siblings`)."""
     line = route.line
-    if any(route.next_hop in v.nat_gateways for v in lab.vpcs.values()):  # version 2: a NAT gateway
+    if route.next_hop in vpc.nat_gateways or (route.next_hop not in lab.peerings and any(
+            route.next_hop in v.nat_gateways for v in lab.vpcs.values())):  # version 2: a NAT gateway
         from .filter_rules import check_nat_route
         out = check_nat_route(lab, vpc, table, route)
         return out or _duplicate_route(vpc, table, route, siblings)
@@ -171,7 +172,9 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
         hint = f"peerings of {vpc.name}: {', '.join(mine[:10]) or 'none'}" + (", ..." if len(mine) > 10 else "")
         if vpc.nat_gateways:
             hint += f"; NAT gateways: {', '.join(sorted(vpc.nat_gateways)[:10])}"
-        what = "a peering or NAT gateway" if vpc.nat_gateways else "a peering"
+        elif lab.internet is not None:  # version 2: a next hop may be a NAT gateway
+            hint += "; NAT gateways: none"
+        what = "a peering or NAT gateway" if vpc.nat_gateways or lab.internet is not None else "a peering"
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
                           f"'{shown(route.next_hop)}' is not {what} of {vpc.name} ({hint})", line)]
     if route.destination.overlaps(vpc.cidr):

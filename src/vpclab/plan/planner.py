@@ -113,15 +113,17 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
         vpc_cidr = str(vpc.cidr)
         covered = vpc_cidr in subnet_routes
 
-        def local_routes(table: int):
+        def local_routes(table: int, default: bool = True):
             for dst in subnet_routes:
                 add(Route(ns, table, dst, type="throw"))
             if not covered:
                 add(Route(ns, table, vpc_cidr, type="blackhole"))
-            add(Route(ns, table, DEFAULT, type="blackhole"))
+            if default:
+                add(Route(ns, table, DEFAULT, type="blackhole"))
 
         for tname, tid in tids.items():
-            local_routes(tid)
+            # a route of the table's own to 0.0.0.0/0 (a NAT gateway) replaces the blackhole default
+            local_routes(tid, not any(str(r.destination) == DEFAULT for r in vpc.route_tables[tname].routes))
             for r in vpc.route_tables[tname].routes:
                 p = lab.peerings.get(r.next_hop)
                 if p is not None and p.state == ACTIVE:
