@@ -120,8 +120,13 @@ def proto_options(f):
     return f
 
 
-@cli.command(epilog="\b\nExamples:\n  vpclab explain vpc-a/cvm-1 vpc-b/cvm-1 -f topologies/01-two-vpcs.yaml\n"
-                    "  vpclab explain vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 -f topo.yaml --json")
+@cli.command(short_help="Can SRC reach DST, and can DST reply?",
+             epilog="\b\nExamples:\n  vpclab explain vpc-a/cvm-1 vpc-b/cvm-1 -f topologies/01-two-vpcs.yaml\n"
+                    "  vpclab explain vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 -f topo.yaml --json\n"
+                    "  # to a server on the lab's Internet, and to another VPC's EIP (no peering):\n"
+                    "  vpclab explain vpc-a/web-a internet/web --proto tcp --port 80 \\\n"
+                    "      -f topologies/06-internet-vs-peering.yaml\n"
+                    "  vpclab explain vpc-c/cvm-c 203.0.113.10 -f topologies/06-internet-vs-peering.yaml")
 @click.argument("src")
 @click.argument("dst")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False), help="Answer from a topology file (no lab, no root).")
@@ -129,7 +134,17 @@ def proto_options(f):
 @proto_options
 @json_option
 def explain(src, dst, file, lab, proto, port, as_json):
-    """Can SRC reach DST, and does the reply come back? Answered from the model alone, hop by hop."""
+    """Can SRC reach DST, and does the reply come back? Answered from the model alone, hop by hop.
+
+    SRC is VPC/INSTANCE or internet/<host>; DST is VPC/INSTANCE, internet/<host> or an
+    address (an instance's private address or EIP, any address of the lab's Internet).
+
+    `seen source`: the source address DST sees (a private address over a peering, the
+    sender's EIP or NAT gateway address over the Internet). SECURITY_GROUP_DENY /
+    NETWORK_ACL_DENY: a security group / network ACL dropped it (named, with the
+    direction and the rule index, or "no rule matched"); NO_PUBLIC_IP: DST is public, but SRC has no EIP and no
+    route to a NAT gateway.
+    """
     from . import controller
 
     v = controller.explain(src, dst, proto, port, file=file, lab=lab)

@@ -9,16 +9,6 @@ import click
 
 from .errors import Refused
 
-RULE_FIELDS = """
-\b
-Rule fields (as in a topology file):
-  --proto   tcp | udp | icmp | all (default all)
-  --port    a port, a range A-B or all (tcp/udp only; default all)
-  --source / --destination   a CIDR, or (security groups) a group of the same VPC
-  --action  accept | drop
-"""
-
-
 def _json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
 
@@ -36,19 +26,33 @@ def _emit(doc: dict, as_json: bool, text: str) -> None:
     emit(doc, as_json, lambda: click.echo(text))
 
 
-def _rule_options(peer_names, groups: bool = True):
+PORT_HELP = ("The packet's destination port: a port, a range A-B or all (tcp/udp only; default all). "
+             "A reply goes to the client's ephemeral port (32768-65535 for vpclab's probes), so a rule "
+             "for replies needs e.g. 1024-65535.")
+
+
+def _rule_options(action: str, groups: bool = True):
+    """The rule options of `rule add` or `rule del` (same names and behaviour, each with its own help)."""
+    adding = action == "add"
+    peer_forms = "a CIDR" + (", or a security group of the same VPC" if groups else "")
+
     def deco(f):
         f = click.option("--action", "rule_action", type=click.Choice(["accept", "drop"]),
-                         help="accept or drop (required for add).")(f)
-        for name in reversed(peer_names):
+                         help="accept or drop (required)." if adding else
+                         "The rule's action, accept or drop (required to delete by fields).")(f)
+        for name, direction in reversed((("source", "ingress" if groups else "inbound"),
+                                         ("destination", "egress" if groups else "outbound"))):
             f = click.option(f"--{name}", name, metavar="CIDR|GROUP" if groups else "CIDR",
-                             help=f"The rule's {name}: a CIDR" + (", or a security group of the same VPC"
-                                                                  if groups else "") + ".")(f)
-        f = click.option("--port", help="A port, a range A-B or all (tcp/udp only; default all).")(f)
+                             help=(f"The rule's {name} ({direction} only, required there): {peer_forms}." if adding
+                                   else f"The rule's {name} ({direction} only; required to delete by fields)."))(f)
+        f = click.option("--port", metavar="N|A-B|all", help=PORT_HELP if adding else
+                         "The rule's destination port: a port, a range A-B or all (tcp/udp only; default all).")(f)
         f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
-                         help="tcp, udp, icmp or all (default all).")(f)
-        f = click.option("--index", type=click.IntRange(0, None),
-                         help="add: insert at N (0 = first; default: append). del: the rule at N.")(f)
+                         help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)
+        f = click.option("--index", type=click.IntRange(0, None), metavar="N",
+                         help="Insert the rule at N: rules are numbered from 0, 0 is first (default: last)."
+                         if adding else "Delete the rule at N (numbered from 0, as `vpclab status` lists them). "
+                         "With fields too, that rule must have them.")(f)
         return f
     return deco
 
@@ -69,7 +73,8 @@ def _change_doc(c, **extra) -> dict:
 # ---- sg ---------------------------------------------------------------------------------------------
 
 
-@click.group(epilog="\b\nExamples:\n"
+@click.group(short_help="Security groups, live: rules, attach, detach.",
+             epilog="\b\nExamples:\n"
              "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
              "      --source 10.1.0.0/16 --action accept\n"
              "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
@@ -83,38 +88,81 @@ def sg():
     """
 
 
-@sg.group("rule", epilog=RULE_FIELDS + "\b\nExamples:\n"
-          "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto icmp --source sg-web --action accept\n"
-          "  sudo vpclab sg rule add vpc-a/sg-web --direction egress --index 0 --proto all \\\n"
+@sg.group("rule", short_help="Add or delete a rule of a security group.",
+          epilog="\b\nExamples:\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto icmp \\\n"
+          "      --source sg-web --action accept\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction egress --index 0 \\\n"
           "      --destination 10.9.0.0/16 --action drop\n"
-          "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
-          "      --source 10.1.0.0/16 --action accept")
+          "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0")
 def sg_rule():
-    """Add or delete a rule of a security group (VPC/GROUP)."""
+    """Add or delete a rule of a security group (VPC/GROUP), live."""
 
 
+SG_HELP = {
+    "add": ("Add a rule to a security group, live.",
+            """Add a rule to security group VPC/GROUP, live.
+
+            An ingress rule (traffic arriving at the instance) names --source, an egress rule
+            (traffic it sends) --destination; --action is required. The rules of a direction
+            are numbered from 0 and checked in order: the first match decides, no match drops.
+            The new rule goes last, or at --index N (the rules from N on move down one).
+            Stateful: the reply of an allowed flow passes without a rule of its own."""),
+    "del": ("Delete a rule of a security group, live.",
+            """Delete a rule of security group VPC/GROUP, live.
+
+            Either the rule at --index N (rules are numbered from 0 in each direction, as
+            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            (ingress) or --destination (egress), and --action, are required then; --proto and
+            --port left out mean all. The rules after it move up one."""),
+}
 SG_EXAMPLES = {
     "add": "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
            "      --source 10.1.0.0/16 --action accept\n"
            "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --index 0 --proto icmp \\\n"
            "      --source sg-web --action accept",
     "del": "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
-           "  sudo vpclab sg rule del vpc-a/sg-web --direction egress --proto all --destination 0.0.0.0/0 \\\n"
-           "      --action accept",
+           "  sudo vpclab sg rule del vpc-a/sg-web --direction egress --proto all \\\n"
+           "      --destination 0.0.0.0/0 --action accept",
+}
+ACL_HELP = {
+    "add": ("Add a rule to a network ACL, live.",
+            """Add a rule to network ACL VPC/ACL, live.
+
+            An inbound rule (traffic entering a bound subnet) names --source, an outbound rule
+            (traffic leaving it) --destination, a CIDR; --action is required. The rules of a
+            direction are numbered from 0 and checked in order: the first match decides, no
+            match drops. The new rule goes last, or at --index N (the rules from N on move
+            down one). Stateless: a reply needs a rule of its own in the other direction, for
+            the client's ephemeral ports (e.g. --port 1024-65535), else no-return."""),
+    "del": ("Delete a rule of a network ACL, live.",
+            """Delete a rule of network ACL VPC/ACL, live.
+
+            Either the rule at --index N (rules are numbered from 0 in each direction, as
+            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            (inbound) or --destination (outbound), and --action, are required then; --proto
+            and --port left out mean all. The rules after it move up one."""),
 }
 ACL_EXAMPLES = {
-    "add": "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp --port 1024-65535 \\\n"
-           "      --destination 10.1.0.0/16 --action accept",
-    "del": "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0",
+    "add": "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --proto tcp --port 80 \\\n"
+           "      --source 10.1.0.0/16 --action accept\n"
+           "  # the replies to those requests, to the client's ephemeral port:\n"
+           "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp \\\n"
+           "      --port 1024-65535 --destination 10.1.0.0/16 --action accept",
+    "del": "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0\n"
+           "  sudo vpclab acl rule del vpc-a/acl-app --direction outbound --proto tcp \\\n"
+           "      --port 1024-65535 --destination 10.1.0.0/16 --action accept",
 }
 
 
-def _sg_rule_command(action: str, help_text: str):
-    @sg_rule.command(action, help=help_text, epilog=RULE_FIELDS + "\b\nExamples:\n" + SG_EXAMPLES[action])
+def _sg_rule_command(action: str):
+    short, text = SG_HELP[action]
+
+    @sg_rule.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + SG_EXAMPLES[action])
     @click.argument("group", metavar="VPC/GROUP")
     @click.option("--direction", required=True, type=click.Choice(["ingress", "egress"]),
                   help="ingress (arriving, takes --source) or egress (sent, takes --destination).")
-    @_rule_options(["source", "destination"])
+    @_rule_options(action)
     @_lab_option
     @_json_option
     def command(group, direction, index, proto, port, source, destination, rule_action, lab, as_json):
@@ -127,12 +175,13 @@ def _sg_rule_command(action: str, help_text: str):
     return command
 
 
-_sg_rule_command("add", "Add a rule to VPC/GROUP, live (default: last; --index 0: first).")
-_sg_rule_command("del", "Delete a rule of VPC/GROUP, live: the one at --index, or the one with the given fields.")
+_sg_rule_command("add")
+_sg_rule_command("del")
 
 
-def _sg_attach_command(action: str, help_text: str):
-    @sg.command(action, help=help_text, epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
+def _sg_attach_command(action: str, short: str, help_text: str):
+    @sg.command(action, short_help=short, help=help_text,
+                epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
     @click.argument("instance", metavar="VPC/INSTANCE")
     @click.argument("group")
     @_lab_option
@@ -146,45 +195,49 @@ def _sg_attach_command(action: str, help_text: str):
     return command
 
 
-_sg_attach_command("attach", "Attach a security group of the instance's VPC (its rules come after the groups it "
-                             "already carries).")
-_sg_attach_command("detach", "Detach a security group from an instance (with none left it is not filtered).")
+_sg_attach_command("attach", "Attach a security group to an instance.",
+                   "Attach GROUP, a security group of the instance's VPC, to VPC/INSTANCE, live. Its rules are "
+                   "checked after those of the groups the instance already carries.")
+_sg_attach_command("detach", "Detach a security group from an instance.",
+                   "Detach security group GROUP from VPC/INSTANCE, live. With no group left, the instance is "
+                   "not filtered.")
 
 
 # ---- acl --------------------------------------------------------------------------------------------
 
 
-@click.group(epilog="\b\nExamples:\n"
-             "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp --port 1024-65535 \\\n"
-             "      --destination 10.1.0.0/16 --action accept\n"
+@click.group(short_help="Network ACLs, live: rules, bind, unbind.",
+             epilog="\b\nExamples:\n"
+             "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp \\\n"
+             "      --port 1024-65535 --destination 10.1.0.0/16 --action accept\n"
              "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 2\n"
              "  sudo vpclab acl bind vpc-a/acl-app db\n"
              "  sudo vpclab acl unbind vpc-a/acl-app db")
 def acl():
     """Network ACLs, live: edit their rules, bind them to subnets or unbind them.
 
-    Stateless, at the subnet boundary: rules are ordered, the first match decides, no
-    match drops, and a reply needs a rule of its own (else: no-return).
+    Stateless, at the subnet boundary: a reply needs a rule of its own (else: no-return);
+    rules are ordered, the first match decides, no match drops.
     """
 
 
-@acl.group("rule", epilog=RULE_FIELDS.replace(", or (security groups) a group of the same VPC", "")
-           + "\b\nExamples:\n"
-           "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --index 0 --proto tcp --port 22 \\\n"
-           "      --source 10.1.0.0/16 --action drop\n"
+@acl.group("rule", short_help="Add or delete a rule of a network ACL.",
+           epilog="\b\nExamples:\n"
+           "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --index 0 --proto tcp \\\n"
+           "      --port 22 --source 10.1.0.0/16 --action drop\n"
            "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0")
 def acl_rule():
-    """Add or delete a rule of a network ACL (VPC/ACL)."""
+    """Add or delete a rule of a network ACL (VPC/ACL), live."""
 
 
-def _acl_rule_command(action: str, help_text: str):
-    @acl_rule.command(action, help=help_text, epilog=RULE_FIELDS.replace(", or (security groups) a group of the "
-                                                                         "same VPC", "")
-                      + "\b\nExamples:\n" + ACL_EXAMPLES[action])
+def _acl_rule_command(action: str):
+    short, text = ACL_HELP[action]
+
+    @acl_rule.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + ACL_EXAMPLES[action])
     @click.argument("acl", metavar="VPC/ACL")
     @click.option("--direction", required=True, type=click.Choice(["inbound", "outbound"]),
                   help="inbound (entering the subnet, takes --source) or outbound (leaving it, takes --destination).")
-    @_rule_options(["source", "destination"], groups=False)
+    @_rule_options(action, groups=False)
     @_lab_option
     @_json_option
     def command(acl, direction, index, proto, port, source, destination, rule_action, lab, as_json):
@@ -197,12 +250,13 @@ def _acl_rule_command(action: str, help_text: str):
     return command
 
 
-_acl_rule_command("add", "Add a rule to VPC/ACL, live (default: last; --index 0: first).")
-_acl_rule_command("del", "Delete a rule of VPC/ACL, live: the one at --index, or the one with the given fields.")
+_acl_rule_command("add")
+_acl_rule_command("del")
 
 
-def _acl_bind_command(action: str, help_text: str):
-    @acl.command(action, help=help_text, epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
+def _acl_bind_command(action: str, short: str, help_text: str):
+    @acl.command(action, short_help=short, help=help_text,
+                 epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
     @click.argument("acl", metavar="VPC/ACL")
     @click.argument("subnet")
     @_lab_option
@@ -216,26 +270,42 @@ def _acl_bind_command(action: str, help_text: str):
     return command
 
 
-_acl_bind_command("bind", "Bind the ACL to a subnet of its VPC (a subnet takes at most one ACL).")
-_acl_bind_command("unbind", "Unbind the ACL from a subnet (the subnet is then not filtered).")
+_acl_bind_command("bind", "Bind the ACL to a subnet of its VPC.",
+                  "Bind network ACL VPC/ACL to SUBNET, a subnet of its VPC, live (a subnet takes at most one ACL).")
+_acl_bind_command("unbind", "Unbind the ACL from a subnet.",
+                  "Unbind network ACL VPC/ACL from SUBNET, live (the subnet is then not filtered).")
 
 
 # ---- eip -------------------------------------------------------------------------------------------
 
 
-@click.group(epilog="\b\nExamples:\n  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
+@click.group(short_help="Elastic IPs, live: associate, disassociate.",
+             epilog="\b\nExamples:\n  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
              "  sudo vpclab eip associate vpc-b/cvm-1          # the next free address\n"
              "  sudo vpclab eip disassociate vpc-a/cvm-1")
 def eip():
     """Elastic IPs, live: give an instance a public address (1:1 NAT at its VPC router) or take it."""
 
 
-EIP_EXAMPLES = {"associate": "  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n  sudo vpclab eip associate vpc-a/cvm-1",
+EIP_EXAMPLES = {"associate": "  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
+                             "  sudo vpclab eip associate vpc-a/cvm-1          # the next free address",
                 "disassociate": "  sudo vpclab eip disassociate vpc-a/cvm-1"}
+EIP_HELP = {
+    "associate": ("Give an instance an EIP.",
+                  """Give VPC/INSTANCE an EIP, live: ADDRESS, or the next free address of the lab's Internet.
+
+                  ADDRESS must be inside the lab's `internet.cidr`, not its network or broadcast
+                  address, and not used by an Internet host, a NAT gateway or another EIP. A lab
+                  whose file has no `internet:` key gets the range 203.0.113.0/24."""),
+    "disassociate": ("Take an instance's EIP away.",
+                     "Take VPC/INSTANCE's EIP away, live (ADDRESS, when given, must be it)."),
+}
 
 
-def _eip_command(action: str, help_text: str):
-    @eip.command(action, help=help_text, epilog="\b\nExamples:\n" + EIP_EXAMPLES[action])
+def _eip_command(action: str):
+    short, text = EIP_HELP[action]
+
+    @eip.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + EIP_EXAMPLES[action])
     @click.argument("instance", metavar="VPC/INSTANCE")
     @click.argument("address", required=False)
     @_lab_option
@@ -249,8 +319,8 @@ def _eip_command(action: str, help_text: str):
     return command
 
 
-_eip_command("associate", "Give VPC/INSTANCE an EIP: ADDRESS, or the next free address of the lab's Internet.")
-_eip_command("disassociate", "Take VPC/INSTANCE's EIP away (ADDRESS, when given, must be it).")
+_eip_command("associate")
+_eip_command("disassociate")
 
 
 def register(cli: click.Group) -> None:

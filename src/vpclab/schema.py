@@ -129,7 +129,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
 
 # Version 2: filtering and the Internet (every key optional; a version-1 file is unchanged).
 FILTER_PORT = {"anyOf": [PORT, _s(r"^\s*([0-9]{1,5}(\s*-\s*[0-9]{1,5})?|all)\s*$")],
-               "description": "tcp/udp only: a port, a range `A-B` or `all` (default all)."}
+               "description": "The packet's destination port, tcp/udp only: a port, a range `A-B` or `all` "
+                              "(default all). Replies go to the client's ephemeral port (32768-65535 for "
+                              "vpclab's probes): a rule for replies needs e.g. `1024-65535`."}
 RULES = {"type": ["array", "null"], "maxItems": MAX_RULES_PER_DIRECTION}
 
 
@@ -158,7 +160,7 @@ KEYS.update({
     "internet_host": {
         "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
         "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT,
-                  "description": "TCP ports it listens on (default none: ICMP only)."},
+                  "description": "Ports it answers TCP and UDP on (default none: ICMP only)."},
     },
     "security_group": {
         "ingress": dict(RULES, items={"$ref": "#/$defs/rule_source"},
