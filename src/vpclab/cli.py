@@ -1157,3 +1157,40 @@ def import_terraform(plan, output, lab, as_json):
         f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
         f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
         if output else r.text, nl=bool(output)))
+
+
+# The one-line summaries of `vpclab --help` (click cuts a docstring's first sentence at the
+# listing's width; each command's own --help keeps its whole text).
+SUMMARIES = {
+    "cleanup": "Remove what crashed or killed commands left.",
+    "diff": "What a topology change gains and loses.",
+    "down": "Remove everything of a lab.",
+    "events": "The lab's event log: who did what, when.",
+    "graph": "A topology diagram (DOT, SVG, PNG).",
+    "lab": "Exercises: break, fix, check, grade.",
+    "matrix": "Probe every instance pair.",
+    "peering": "Peering connections and their lifecycle.",
+    "probe": "Send one real probe and show its path.",
+    "route": "Route tables: add, del, list.",
+    "schema": "The topology format as JSON Schema.",
+    "status": "VPCs, instances, peerings and routes.",
+    "test": "Check the topology's expect: list with probes.",
+    "ui": "A live web view on 127.0.0.1.",
+    "up": "Build (or update) the lab of FILE.",
+    "usage": "Peering usage and cost per lab day.",
+    "validate": "Check a topology file (FILE:LINE: CODE).",
+}
+SUB_SUMMARIES = {
+    ("peering", "create"): "Request a peering (PENDING across accounts).",
+    ("peering", "delete"): "Delete a PENDING or ACTIVE peering.",
+    ("lab", "check"): "Grade the live lab: a checklist.",
+    ("lab", "hint"): "The next hint for the first failing item.",
+    ("import", "terraform"): "A topology from `terraform show -json`.",
+}
+for _name, _text in SUMMARIES.items():
+    if _name in cli.commands and not cli.commands[_name].short_help:
+        cli.commands[_name].short_help = _text
+for (_group, _name), _text in SUB_SUMMARIES.items():
+    _cmd = getattr(cli.commands.get(_group), "commands", {}).get(_name)
+    if _cmd is not None and not _cmd.short_help:
+        _cmd.short_help = _text

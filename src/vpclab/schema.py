@@ -142,20 +142,20 @@ def _rule_key(key: str, what: str) -> dict:
 KEYS["top"]["internet"] = {"type": ["object", "null"], "$ref": "#/$defs/internet",
                            "description": "The lab's own emulated Internet (public range, hosts)."}
 KEYS["vpc"].update({
-    "security_groups": _named("security_group", ITEM_NAME, "Security groups (stateful, at the instance)."),
-    "network_acls": _named("network_acl", ITEM_NAME, "Network ACLs (stateless, at the subnet boundary)."),
-    "nat_gateways": _named("nat_gateway", ITEM_NAME, "NAT gateways: SNAT to their EIP for the subnets routed "
+    "security_groups": _named("security_group", VPC_NAME, "Security groups (stateful, at the instance)."),
+    "network_acls": _named("network_acl", VPC_NAME, "Network ACLs (stateless, at the subnet boundary)."),
+    "nat_gateways": _named("nat_gateway", VPC_NAME, "NAT gateways: SNAT to their EIP for the subnets routed "
                                                      "to them."),
 })
 KEYS["instance"].update({
-    "security_groups": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ITEM_NAME),
+    "security_groups": {"type": ["array", "null"], "uniqueItems": True, "items": _s(VPC_NAME),
                         "description": "Ordered security groups of this VPC (absent: not filtered)."},
     "eip": _s(IPV4, description="An elastic IP: an address of `internet.cidr` (1:1 NAT at the VPC router)."),
 })
 KEYS.update({
     "internet": {
         "cidr": _s(CIDR, default=str(DEFAULT_INTERNET_CIDR), description="The public range; overlaps no VPC."),
-        "hosts": _named("internet_host", ITEM_NAME, "Servers on the Internet: name -> host (`internet/<name>`)."),
+        "hosts": _named("internet_host", VPC_NAME, "Servers on the Internet: name -> host (`internet/<name>`)."),
     },
     "internet_host": {
         "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),

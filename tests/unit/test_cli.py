@@ -297,3 +297,23 @@ def test_matrix_view_keeps_only_what_it_prints(capsys):
     assert "MISMATCH a/cvm-1 -> b/cvm-1 icmp: made up" in out
     counts = [line.split() for line in out.splitlines() if "NO_ROUTE" in line]
     assert [c for c in counts if c[0] == "no-return"][0][-1] == "33"
+
+
+def test_no_command_summary_is_cut_off_in_a_listing():
+    """`vpclab --help` and each group's --help list one line per command: none ends in '...'."""
+    import click
+
+    from vpclab.cli import cli as root
+
+    def groups(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            if isinstance(sub, click.Group):
+                yield from groups(sub, path + [name])
+
+    cut = []
+    for path, group in groups(root, []):
+        out = CliRunner().invoke(root, path + ["--help"], terminal_width=80).output
+        listing = out.split("Commands:", 1)[1] if "Commands:" in out else ""
+        cut += [" ".join(path) + ": " + line.strip() for line in listing.splitlines() if line.rstrip().endswith("...")]
+    assert cut == []
