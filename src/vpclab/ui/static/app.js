@@ -381,8 +381,15 @@ function stopMark(pt, stop) {
   const need = 14 + 7.2 * Math.max(words.length, stop.code.length);  // ~ width of 12-13 px bold text
   const left = ui.view && pt[0] + need > ui.view.x + ui.view.w;
   const at = left ? { x: -14, "text-anchor": "end" } : { x: 14 };
-  el("text", { class: "code", y: 22, ...at }, g, stop.code);
-  el("text", { class: "words", y: 36, ...at }, g, words);
+  const code = el("text", { class: "code", y: 22, ...at }, g, stop.code);
+  const text = el("text", { class: "words", y: 36, ...at }, g, words);
+  // A card behind the words, so that they stay readable over a box title or a line.
+  try {
+    const a = code.getBBox(), b = text.getBBox();
+    const x = Math.min(a.x, b.x) - 4, y = a.y - 3, w = Math.max(a.x + a.width, b.x + b.width) - x + 4;
+    const card = el("rect", { class: "card", x, y, width: w, height: b.y + b.height - y + 3, rx: 4 }, g);
+    g.insertBefore(card, code);
+  } catch (e) { /* not laid out (hidden view): the halo alone */ }
 }
 
 // The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
@@ -634,9 +641,13 @@ function wire() {
   $("#explain-go").addEventListener("click", () => runProbe("explain"));
   $("#probe-src").addEventListener("change", (e) => { ui.src = e.target.value || null; markSelection(); });
   $("#probe-dst").addEventListener("change", (e) => { ui.dst = e.target.value || null; markSelection(); });
+  $("#probe-port").disabled = $("#probe-proto").value === "icmp";
   $("#probe-proto").addEventListener("change", (e) => {
     const dst = instances().find((i) => i.ref === ui.dst);
-    if (e.target.value !== "icmp" && !$("#probe-port").value && dst && dst.port) $("#probe-port").value = dst.port;
+    const icmp = e.target.value === "icmp";
+    $("#probe-port").disabled = icmp;  // icmp has no port: the field is not sent
+    if (icmp) $("#probe-port").value = "";
+    if (!icmp && !$("#probe-port").value && dst && dst.port) $("#probe-port").value = dst.port;
   });
   $("#clock-go").addEventListener("click", clockAdvance);
   $("#matrix-go").addEventListener("click", runMatrix);
@@ -647,7 +658,7 @@ function wire() {
   $("#matrix").addEventListener("click", (ev) => {
     const p = matrixCell(ev);
     if (!p) return;
-    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; $("#probe-port").value = "";
+    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; $("#probe-port").value = ""; $("#probe-port").disabled = true;
     markSelection(); showTab("probe"); runProbe("probe", { src: p.src, dst: p.dst, proto: "icmp", port: null });
   });
 }
