@@ -13,9 +13,10 @@ The walk follows the packet, in the order the kernel meets things:
             filtered in its own direction, so a missing reply rule gives `no-return`.
 An ACL filters only traffic crossing its subnet's boundary: not between two instances of
 one subnet. A rule's `port` is the packet's destination port; a reply goes to the
-request's source port, one of the ephemeral ports 32768-65535, so an ACL rule matches a
-reply only when its range covers all of them (e.g. 1024-65535). The matching itself is in
-`filter_match`; this module walks the path.
+request's source port, one of the ephemeral ports 32768-65535, and the reply passes only
+when the replies to all of them do (a reply rule needs e.g. 1024-65535; one covering part
+of them gives `no-return` with the lost ports). The matching itself is in `filter_match`;
+this module walks the path.
 
 The router's decision toward an address outside the VPC (TOPOLOGY.md, version 2):
   1. the subnet's route table, longest prefix (a peering or a NAT gateway);

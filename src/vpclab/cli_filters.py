@@ -26,9 +26,9 @@ def _emit(doc: dict, as_json: bool, text: str) -> None:
     emit(doc, as_json, lambda: click.echo(text))
 
 
-PORT_HELP = ("The packet's destination port: a port, a range A-B or all (tcp/udp only; default all). "
-             "A reply goes to the client's ephemeral port (32768-65535 for vpclab's probes), so a rule "
-             "for replies needs e.g. 1024-65535.")
+PORT_HELP = "The packet's destination port: a port, a range A-B or all (tcp/udp only; default all)."
+ACL_PORT_HELP = (PORT_HELP + " ACLs are stateless: a reply goes to the client's ephemeral port "
+                 "(32768-65535 for vpclab's probes), so a rule for replies needs e.g. 1024-65535.")
 
 
 def _rule_options(action: str, groups: bool = True):
@@ -45,7 +45,7 @@ def _rule_options(action: str, groups: bool = True):
             f = click.option(f"--{name}", name, metavar="CIDR|GROUP" if groups else "CIDR",
                              help=(f"The rule's {name} ({direction} only, required there): {peer_forms}." if adding
                                    else f"The rule's {name} ({direction} only; required to delete by fields)."))(f)
-        f = click.option("--port", metavar="N|A-B|all", help=PORT_HELP if adding else
+        f = click.option("--port", metavar="N|A-B|all", help=(ACL_PORT_HELP if not groups else PORT_HELP) if adding else
                          "The rule's destination port: a port, a range A-B or all (tcp/udp only; default all).")(f)
         f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
                          help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)

@@ -121,10 +121,10 @@ def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_inte
         except ValueError:
             pass
     refs = [i.ref for i in model.instances()]
-    if allow_internet and isinstance(ref, str) and ref.startswith("internet/"):
+    if allow_internet and model.internet is not None and isinstance(ref, str) and ref.startswith("internet/"):
         from .loader_v2 import public_ref
 
-        hint = did_you_mean(ref[len("internet/"):], model.internet.hosts if model.internet else ())
+        hint = did_you_mean(ref[len("internet/"):], model.internet.hosts)
         raise NotFound(f"{what} {public_ref(model, ref)}", code="InstanceNotFound",
                        hint=hint and hint.replace("mean '", "mean 'internet/"))
     raise NotFound(f"{what} '{shown(ref)}' is not an instance of lab {model.name} (use <vpc>/<instance>)",

@@ -60,25 +60,27 @@ def dest_in(lab: Lab, other: Lab, dst: str) -> str:
 
 
 def internet_cause(old: Lab, new: Lab, refs) -> List[dict]:
-    """A cause for a change toward (or from) the Internet when the lab's Internet itself changed."""
-    if not any(r.startswith(analyze_filters.INTERNET_PREFIX) or _is_address(r) for r in refs):
-        return []
-
+    """A cause for a change toward an Internet host (or a public address) that the change to
+    the lab's Internet touched: its range, or that host added, removed or changed."""
     def hosts(lab):
         n = lab.internet
         return {} if n is None else {h.name: (str(h.ip), tuple(h.ports)) for h in n.hosts.values()}
 
     def cidr(lab):
-        return str(lab.internet.cidr) if lab.internet is not None else None
+        return str(lab.internet.cidr) if lab.internet is not None else "none"
 
     a, b = hosts(old), hosts(new)
-    what = [f"host {h} added" for h in sorted(set(b) - set(a))] + [f"host {h} removed" for h in sorted(set(a) - set(b))]
-    what += [f"host {h} changed" for h in sorted(set(a) & set(b)) if a[h] != b[h]]
-    if cidr(old) != cidr(new):
-        what.insert(0, f"cidr {cidr(old)} -> {cidr(new)}")
+    touched = {h for h in set(a) | set(b) if a.get(h) != b.get(h)}
+    addresses = {x[0] for h in touched for x in (a.get(h), b.get(h)) if x is not None}
+    mine = {r[len(analyze_filters.INTERNET_PREFIX):] for r in refs if r.startswith(analyze_filters.INTERNET_PREFIX)}
+    what = []
+    if cidr(old) != cidr(new) and (mine or any(_is_address(r) for r in refs)):
+        what.append(f"cidr {cidr(old)} -> {cidr(new)}")
+    for h in sorted(touched):
+        if h in mine or any(r in addresses for r in refs):
+            what.append(f"host {h} " + ("added" if h not in a else "removed" if h not in b else "changed"))
     return [{"kind": "internet", "where": "internet", "detail": "internet: " + ", ".join(what)}] if what else []
 
 
 def _is_address(ref: str) -> bool:
     return ref[:1].isdigit()
-

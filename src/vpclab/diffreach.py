@@ -311,8 +311,9 @@ def full(old: Lab, new: Lab) -> Dict[Key, Tuple[str, str]]:
 
     pairs = [(s, d) for s in sorted(common) for d in sorted(common) if s != d]
     for key in diff_v2.extra_keys(old, new, pairs):
-        a = analyze.explain(old, *key).result
-        b = analyze.explain(new, *key).result
+        s, dst, proto, port = key
+        a = analyze.explain(old, s, diff_v2.dest_in(old, new, dst), proto, port).result
+        b = analyze.explain(new, s, diff_v2.dest_in(new, old, dst), proto, port).result
         if a != b:
             out[key] = (a, b)
     return out

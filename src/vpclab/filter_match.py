@@ -4,7 +4,9 @@
 group or ACL, the direction and the rule index (None: no rule matched). The first rule that
 matches decides; a packet no rule matches is dropped. A rule's `port` is the packet's
 destination port; a reply goes to the request's source port, one of the ephemeral ports
-32768-65535 (`EPHEMERAL`), so a rule matches a reply only when its range covers all of them.
+32768-65535 (`EPHEMERAL`), so a reply stands for all of them: a rule takes (accepts or
+drops) the part its range covers, the next rules see the rest, and the reply passes only
+when every one of those ports is accepted (`first_drop`).
 """
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ def read_vpc(r, vpc: Vpc, m) -> None:
         vpc.nat_gateways[name] = NatGateway(name, vpc.name, eip, nm.lines.get("eip", line))
 
 
-def _names(r, m, key: str, what: str) -> List[str]:
+def _names(r, m, key: str, what: str, pattern=ITEM_NAME) -> List[str]:
     value = m.get(key)
     if value is None:
         return []
@@ -151,7 +151,7 @@ def _names(r, m, key: str, what: str) -> List[str]:
         return []
     out = []
     for v, vline in zip(value, value.lines):
-        if isinstance(v, str) and ITEM_NAME.match(v):
+        if isinstance(v, str) and pattern.match(v):
             out.append(v)
         else:
             entry = "an empty entry" if v is None else f"entry {shown(v, as_repr=True)}"
@@ -204,7 +204,7 @@ def _kind(v) -> str:
 
 def read_instance(r, vpc: Vpc, inst: Instance, m) -> None:
     what = f"instance {vpc.name}/{inst.name}"
-    inst.security_groups = _names(r, m, "security_groups", what)
+    inst.security_groups = _names(r, m, "security_groups", what, VPC_NAME)
     if m.get("eip") is not None:
         inst.eip = _address(r, m, "eip", what)
     lines = r.__dict__.setdefault("key_lines", {})  # so a rule's problem cites the key's own line

@@ -92,7 +92,8 @@ def dropping(hits: List[nftc.Hit], prefer_ns: Iterable[str] = ()) -> Optional[nf
 # ---- many probes at once: matrix and test ------------------------------------------------------
 
 ATTRIBUTE_TIMEOUT = 0.05  # a drop happens within microseconds: re-probes wait this long
-ATTRIBUTE_ROUNDS = 32
+ATTRIBUTE_ROUNDS = 32  # the least budget of re-probing rounds of one batch
+ATTRIBUTE_MAX_ROUNDS = 256  # and the most (a lab whose drops mix many rules in one namespace)
 
 
 def filtered_namespaces(model: Lab) -> List[str]:
@@ -143,7 +144,11 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
             queue[ns] = [items]
     rounds = 0
     tries: Dict[frozenset, int] = {}
-    while queue and rounds < ATTRIBUTE_ROUNDS:
+    # Each probe may need a round of its own, and each answer two: a budget that grows with
+    # the largest group (a round is one fast probe of every namespace's sub-group, ~50 ms).
+    budget = max(ATTRIBUTE_ROUNDS, min(4 * max((len(s[0]) for s in queue.values()), default=0),
+                                       ATTRIBUTE_MAX_ROUNDS))
+    while queue and rounds < budget:
         rounds += 1
         now = {ns: subs.pop() for ns, subs in queue.items()}  # one sub-group per namespace per round
         reader = nftc.Reader(list(now))
@@ -158,6 +163,10 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
                 if seen.get(key) == rules[0].ref:
                     for i, _ in items:
                         apply(i, rules[0])
+                    continue
+                if key in seen and len(items) > 1:  # clean twice, but not the same rule: split
+                    half = len(items) // 2
+                    queue[ns] += [items[half:], items[:half]]
                     continue
                 seen[key] = rules[0].ref
                 if tries[key] < 4:

@@ -130,8 +130,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
 # Version 2: filtering and the Internet (every key optional; a version-1 file is unchanged).
 FILTER_PORT = {"anyOf": [PORT, _s(r"^\s*([0-9]{1,5}(\s*-\s*[0-9]{1,5})?|all)\s*$")],
                "description": "The packet's destination port, tcp/udp only: a port, a range `A-B` or `all` "
-                              "(default all). Replies go to the client's ephemeral port (32768-65535 for "
-                              "vpclab's probes): a rule for replies needs e.g. `1024-65535`."}
+                              "(default all). In a network ACL (stateless), replies go to the client's ephemeral "
+                              "port (32768-65535 for vpclab's probes): a rule for replies needs e.g. `1024-65535`; "
+                              "a security group (stateful) needs no rule for replies."}
 RULES = {"type": ["array", "null"], "maxItems": MAX_RULES_PER_DIRECTION}
 
 

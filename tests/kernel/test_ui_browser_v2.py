@@ -58,7 +58,7 @@ def test_the_internet_eips_groups_nat_gateways_and_acls_are_drawn_and_their_rule
         acl = model.vpcs["vpc-b"].network_acls["data-acl"]
         rows = page.eval_on_selector_all("#routes table[data-rules='acl data-acl inbound'] tr",
                                          "els => els.slice(1).map(e => [...e.children].map(c => c.textContent))")
-        assert rows[:-1] == [[str(k + 1), r.proto, r.port_text(), r.peer, r.action] for k, r in enumerate(acl.inbound)]
+        assert rows[:-1] == [[str(k), r.proto, r.port_text(), r.peer, r.action] for k, r in enumerate(acl.inbound)]
         assert rows[-1][-1] == "drop"  # no rule matched
         for g in model.vpcs["vpc-b"].security_groups.values():
             n = page.locator(f"#routes table[data-rules='sg {g.name} ingress'] tr").count()

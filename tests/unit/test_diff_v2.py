@@ -79,6 +79,9 @@ def test_an_internet_host_added_or_removed_is_compared_by_its_address():
     assert ("vpc-a/web-a", "icmp", None) in lost and ("vpc-c/cvm-c", "tcp", 443) in lost
     causes = [x["detail"] for c in gone["changes"] if c["dst"] == "internet/api" for x in c["causes"]]
     assert "internet: host api removed" in causes
+    # the unpruned reference agrees (it too used to end in a KeyError)
+    assert diffreach.full(with_host, without) == {(c["src"], c["dst"], c["proto"], c["port"]): (
+        c["old"]["result"], c["new"]["result"]) for c in gone["changes"]}
     back = diffreach.diff(without, with_host)
     assert {(c["src"], c["proto"], c["port"]) for c in back["changes"] if c["dst"] == "internet/api"
             and c["change"] == "gained"} == lost

@@ -228,7 +228,8 @@ def eip_associate(lab: Lab, inst_ref: str, address: Optional[str] = None) -> Fil
         except ValueError:
             raise Refused(f"'{shown(address)}' is not an IPv4 address", code=FR.MALFORMED)
     if lab.internet is None:
-        for c in FR.check_internet(lab, net):  # a version-1 lab gets the default Internet with its first EIP
+        # a version-1 lab gets the default Internet with its first EIP
+        for c in FR.check_internet(lab, net) + FR.check_names(Lab(name=lab.name, vpcs=lab.vpcs, internet=net)):
             raise Refused(c.message, code=c.code)
     probe = Lab(name=lab.name, internet=net)
     _refuse(FR.check_public_address(probe, f"the EIP of {inst.ref}", ip, 0, taken))

@@ -269,30 +269,36 @@ class Run:
         """Bind `s` to a source port giving `p` a flow key no other probe of the run has.
 
         The ports of one (protocol, source address) are handed out in turn across all
-        namespaces; a port busy in this namespace (EADDRINUSE) is skipped.
+        namespaces; a port busy in this namespace (EADDRINUSE) is skipped. A probe with
+        `spec.sports` (explain says only the replies to those ports are lost) takes one of
+        them, sharing a port with another probe of its namespace if it must (SO_REUSEADDR:
+        the two flows differ by destination); the usual range if none is free.
         """
-        low, span = PORT_LOW, PORT_SPAN
-        if p.spec.sports is not None:  # explain says only the replies to these ports are dropped
-            low, span = p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1
-        where = (p.proto, p.src4 if self.flow_index is None else b"", low)
-        n = self.next_port.get(where, 0)
-        for tries in range(span):
-            port = low + (n + tries) % span
-            keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
-            if keys[0] in self.flows:
-                continue
-            try:
-                s.bind((p.spec.src_ip, port))
-            except OSError as e:
-                if e.errno != errno.EADDRINUSE:
-                    raise
-                continue
-            self.next_port[where] = n + tries + 1
-            self.flows.add(keys[0])
-            p.req_key, p.rep_key = keys
-            if self.flow_index is not None:
-                self.flow_index[(p.proto, keys[0][9:13])] = keys
-            return
+        ranges = [(PORT_LOW, PORT_SPAN)]
+        if p.spec.sports is not None:
+            ranges.insert(0, (p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for low, span in ranges:
+            where = (p.proto, p.src4 if self.flow_index is None else b"", low)
+            n = self.next_port.get(where, 0)
+            for tries in range(span):
+                port = low + (n + tries) % span
+                keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
+                if keys[0] in self.flows or (self.flow_index is not None
+                                             and (p.proto, keys[0][9:13]) in self.flow_index):
+                    continue  # one flow per probe; translated probes are told apart by their ports alone
+                try:
+                    s.bind((p.spec.src_ip, port))
+                except OSError as e:
+                    if e.errno != errno.EADDRINUSE:
+                        raise
+                    continue
+                self.next_port[where] = n + tries + 1
+                self.flows.add(keys[0])
+                p.req_key, p.rep_key = keys
+                if self.flow_index is not None:
+                    self.flow_index[(p.proto, keys[0][9:13])] = keys
+                return
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
     # -- completion ----------------------------------------------------------

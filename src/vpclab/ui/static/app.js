@@ -386,6 +386,7 @@ function stopMark(pt, stop) {
   // A card behind the words, so that they stay readable over a box title or a line.
   try {
     const a = code.getBBox(), b = text.getBBox();
+    if (!b.width) return;  // not laid out (a hidden view): the halo alone
     const x = Math.min(a.x, b.x) - 4, y = a.y - 3, w = Math.max(a.x + a.width, b.x + b.width) - x + 4;
     const card = el("rect", { class: "card", x, y, width: w, height: b.y + b.height - y + 3, rx: 4 }, g);
     g.insertBefore(card, code);
@@ -471,7 +472,8 @@ function ruleTable(kind, owner, direction, rules, peer) {
   rules.forEach((r, k) => {
     const tr = h("tr", { class: r.action });
     const ports = r.ports ? (r.ports[0] === r.ports[1] ? String(r.ports[0]) : `${r.ports[0]}-${r.ports[1]}`) : "all";
-    tr.append(h("td", {}, String(k + 1)), h("td", {}, r.proto), h("td", {}, ports), h("td", {}, r.peer));
+    // numbered from 0, as the CLI's --index, explain's "rule N" and `vpclab status` number them
+    tr.append(h("td", {}, String(k)), h("td", {}, r.proto), h("td", {}, ports), h("td", {}, r.peer));
     const td = h("td"); td.append(h("span", { class: "tag" + (r.action === "accept" ? " ok" : "") }, r.action)); tr.append(td);
     tab.append(tr);
   });
