@@ -155,28 +155,34 @@ ACL_EXAMPLES = {
 }
 
 
-def _sg_rule_command(action: str):
-    short, text = SG_HELP[action]
+def _rule_command(parent, kind: str, action: str):
+    """`sg rule add|del` and `acl rule add|del`: the same command over a group or an ACL."""
+    groups = kind == "sg"
+    short, text = (SG_HELP if groups else ACL_HELP)[action]
+    examples = (SG_EXAMPLES if groups else ACL_EXAMPLES)[action]
+    incoming, outgoing = ("ingress", "egress") if groups else ("inbound", "outbound")
+    ways = ("ingress (arriving, takes --source) or egress (sent, takes --destination)." if groups else
+            "inbound (entering the subnet, takes --source) or outbound (leaving it, takes --destination).")
 
-    @sg_rule.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + SG_EXAMPLES[action])
-    @click.argument("group", metavar="VPC/GROUP")
-    @click.option("--direction", required=True, type=click.Choice(["ingress", "egress"]),
-                  help="ingress (arriving, takes --source) or egress (sent, takes --destination).")
-    @_rule_options(action)
+    @parent.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + examples)
+    @click.argument("ref", metavar="VPC/GROUP" if groups else "VPC/ACL")
+    @click.option("--direction", required=True, type=click.Choice([incoming, outgoing]), help=ways)
+    @_rule_options(action, groups=groups)
     @_lab_option
     @_json_option
-    def command(group, direction, index, proto, port, source, destination, rule_action, lab, as_json):
+    def command(ref, direction, index, proto, port, source, destination, rule_action, lab, as_json):
         from . import filters_live
 
-        peer = _peer(direction, source, destination, "ingress")
-        c = filters_live.sg_rule(lab, action, group, direction, index, proto, port, peer, rule_action)
-        _emit(_change_doc(c, group=group, direction=direction), as_json, f"{c.name}: {c.state}")
+        peer = _peer(direction, source, destination, incoming)
+        c = filters_live.rule(lab, kind, action, ref, direction, index, proto, port, peer, rule_action)
+        _emit(_change_doc(c, **{"group" if groups else "acl": ref}, direction=direction), as_json,
+              f"{c.name}: {c.state}")
 
     return command
 
 
-_sg_rule_command("add")
-_sg_rule_command("del")
+_rule_command(sg_rule, "sg", "add")
+_rule_command(sg_rule, "sg", "del")
 
 
 def _sg_attach_command(action: str, short: str, help_text: str):
@@ -230,28 +236,8 @@ def acl_rule():
     """Add or delete a rule of a network ACL (VPC/ACL), live."""
 
 
-def _acl_rule_command(action: str):
-    short, text = ACL_HELP[action]
-
-    @acl_rule.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + ACL_EXAMPLES[action])
-    @click.argument("acl", metavar="VPC/ACL")
-    @click.option("--direction", required=True, type=click.Choice(["inbound", "outbound"]),
-                  help="inbound (entering the subnet, takes --source) or outbound (leaving it, takes --destination).")
-    @_rule_options(action, groups=False)
-    @_lab_option
-    @_json_option
-    def command(acl, direction, index, proto, port, source, destination, rule_action, lab, as_json):
-        from . import filters_live
-
-        peer = _peer(direction, source, destination, "inbound")
-        c = filters_live.acl_rule(lab, action, acl, direction, index, proto, port, peer, rule_action)
-        _emit(_change_doc(c, acl=acl, direction=direction), as_json, f"{c.name}: {c.state}")
-
-    return command
-
-
-_acl_rule_command("add")
-_acl_rule_command("del")
+_rule_command(acl_rule, "acl", "add")
+_rule_command(acl_rule, "acl", "del")
 
 
 def _acl_bind_command(action: str, short: str, help_text: str):

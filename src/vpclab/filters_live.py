@@ -22,14 +22,21 @@ def _check(**args) -> None:
     controller.check_args(**args)
 
 
-def sg_rule(lab: Optional[str], action: str, group: str, direction: str, index: Optional[int] = None,
-            proto: Optional[str] = None, port=None, peer: Optional[str] = None, rule_action: Optional[str] = None):
-    """`action` is "add" or "del"; `peer` the rule's source (ingress) or destination (egress)."""
-    _check(lab=(lab, "str?"), action=(action, ("add", "del")), group=(group, "str"), direction=(direction, "str"),
-           index=(index, "int?"), proto=(proto, "str?"), peer=(peer, "str?"), rule_action=(rule_action, "str?"))
+def rule(lab: Optional[str], kind: str, action: str, ref: str, direction: str, index: Optional[int] = None,
+         proto: Optional[str] = None, port=None, peer: Optional[str] = None, rule_action: Optional[str] = None):
+    """Add (`action` "add") or delete ("del") a rule of a security group (`kind` "sg") or a network
+    ACL ("acl"); `peer` is the rule's source (ingress, inbound) or destination (egress, outbound)."""
+    _check(lab=(lab, "str?"), kind=(kind, ("sg", "acl")), action=(action, ("add", "del")), ref=(ref, "str"),
+           direction=(direction, "str"), index=(index, "int?"), proto=(proto, "str?"), peer=(peer, "str?"),
+           rule_action=(rule_action, "str?"))
+    edit = filter_ops.sg_rule if kind == "sg" else filter_ops.acl_rule
     port = _port(port)
-    return controller.operate(lab, f"sg rule {action}", group, None, lambda m: filter_ops.sg_rule(
-        m, group, direction, action == "add", index, proto, port, peer, rule_action), scope=_vpc(group))
+    return controller.operate(lab, f"{kind} rule {action}", ref, None, lambda m: edit(
+        m, ref, direction, action == "add", index, proto, port, peer, rule_action), scope=_vpc(ref))
+
+
+def sg_rule(lab: Optional[str], action: str, group: str, direction: str, *args, **kw):
+    return rule(lab, "sg", action, group, direction, *args, **kw)
 
 
 def sg_attach(lab: Optional[str], instance: str, group: str, attach: bool = True):
@@ -39,13 +46,8 @@ def sg_attach(lab: Optional[str], instance: str, group: str, attach: bool = True
                               lambda m: op(m, instance, group), scope=_vpc(instance))
 
 
-def acl_rule(lab: Optional[str], action: str, acl: str, direction: str, index: Optional[int] = None,
-             proto: Optional[str] = None, port=None, peer: Optional[str] = None, rule_action: Optional[str] = None):
-    _check(lab=(lab, "str?"), action=(action, ("add", "del")), acl=(acl, "str"), direction=(direction, "str"),
-           index=(index, "int?"), proto=(proto, "str?"), peer=(peer, "str?"), rule_action=(rule_action, "str?"))
-    port = _port(port)
-    return controller.operate(lab, f"acl rule {action}", acl, None, lambda m: filter_ops.acl_rule(
-        m, acl, direction, action == "add", index, proto, port, peer, rule_action), scope=_vpc(acl))
+def acl_rule(lab: Optional[str], action: str, acl: str, direction: str, *args, **kw):
+    return rule(lab, "acl", action, acl, direction, *args, **kw)
 
 
 def acl_bind(lab: Optional[str], acl: str, subnet: str, bind: bool = True):
