@@ -13,6 +13,16 @@ def _doc(c, **extra) -> dict:
     return dict({"target": c.name, "change": c.state}, **c.data, **extra)
 
 
+def _rule(lab: str, kind: str, action: str, ref: str, direction: str, index, proto, port, source, destination,
+          rule_action) -> dict:
+    """One rule edit of a group (`kind` "sg") or an ACL: the peer is the source for traffic coming in."""
+    from . import filters_live
+
+    peer = source if direction in ("ingress", "inbound") else destination
+    c = filters_live.rule(lab, kind, action, ref, direction, index, proto, port, peer, rule_action)
+    return _doc(c, **{"group" if kind == "sg" else "acl": ref}, direction=direction)
+
+
 class FilterOperations:
     """Mixed into `api.Lab` (which has `name`)."""
 
@@ -23,21 +33,15 @@ class FilterOperations:
                     index: Optional[int] = None) -> dict:
         """Add a rule to `group` ("vpc/sg-name"): `sg_rule_add("vpc-a/sg-web", "ingress", proto="tcp",
         port=80, source="10.1.0.0/16", action="accept")`. `index` 0 inserts it first; default last."""
-        from . import filters_live
-
-        c = filters_live.sg_rule(self.name, "add", group, direction, index, proto, port,
-                                 source if direction == "ingress" else destination, action)
-        return _doc(c, group=group, direction=direction)
+        return _rule(self.name, "sg", "add", group, direction, index, proto, port, source, destination,
+                     action)
 
     def sg_rule_del(self, group: str, direction: str, *, index: Optional[int] = None, proto: Optional[str] = None,
                     port: Port = None, source: Optional[str] = None, destination: Optional[str] = None,
                     action: Optional[str] = None) -> dict:
         """Delete the rule at `index`, or the rule with the given fields."""
-        from . import filters_live
-
-        c = filters_live.sg_rule(self.name, "del", group, direction, index, proto, port,
-                                 source if direction == "ingress" else destination, action)
-        return _doc(c, group=group, direction=direction)
+        return _rule(self.name, "sg", "del", group, direction, index, proto, port, source, destination,
+                     action)
 
     def sg_attach(self, instance: str, group: str) -> dict:
         from . import filters_live
@@ -53,20 +57,15 @@ class FilterOperations:
                      source: Optional[str] = None, destination: Optional[str] = None, action: Optional[str] = None,
                      index: Optional[int] = None) -> dict:
         """Add a rule to `acl` ("vpc/acl-name"); `direction` inbound (takes `source`) or outbound."""
-        from . import filters_live
-
-        c = filters_live.acl_rule(self.name, "add", acl, direction, index, proto, port,
-                                  source if direction == "inbound" else destination, action)
-        return _doc(c, acl=acl, direction=direction)
+        return _rule(self.name, "acl", "add", acl, direction, index, proto, port, source, destination,
+                     action)
 
     def acl_rule_del(self, acl: str, direction: str, *, index: Optional[int] = None, proto: Optional[str] = None,
                      port: Port = None, source: Optional[str] = None, destination: Optional[str] = None,
                      action: Optional[str] = None) -> dict:
-        from . import filters_live
-
-        c = filters_live.acl_rule(self.name, "del", acl, direction, index, proto, port,
-                                  source if direction == "inbound" else destination, action)
-        return _doc(c, acl=acl, direction=direction)
+        """Delete the rule at `index`, or the rule with the given fields."""
+        return _rule(self.name, "acl", "del", acl, direction, index, proto, port, source, destination,
+                     action)
 
     def acl_bind(self, acl: str, subnet: str) -> dict:
         from . import filters_live
