@@ -109,26 +109,22 @@ def validate(file: str) -> Lab:
 def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_internet: bool = False):
     if model.instance(ref) is not None:
         return ref
-    if allow_internet:  # version 2: internet/<host> (explain)
-        from . import analyze_filters
-
-        if analyze_filters.is_host_ref(model, ref):
-            return ref
     if allow_ip:
         try:
             ipaddress.IPv4Address(ref)
             return ref
         except ValueError:
             pass
-    refs = [i.ref for i in model.instances()]
     if allow_internet and model.internet is not None and isinstance(ref, str) and ref.startswith("internet/"):
-        from .loader_v2 import public_ref
+        from .loader_v2 import public_ref  # version 2: internet/<host> (explain)
 
+        if ref[len("internet/"):] in model.internet.hosts:
+            return ref
         hint = did_you_mean(ref[len("internet/"):], model.internet.hosts)
         raise NotFound(f"{what} {public_ref(model, ref)}", code="InstanceNotFound",
                        hint=hint and hint.replace("mean '", "mean 'internet/"))
     raise NotFound(f"{what} '{shown(ref)}' is not an instance of lab {model.name} (use <vpc>/<instance>)",
-                   code="InstanceNotFound", hint=did_you_mean(ref, refs))
+                   code="InstanceNotFound", hint=did_you_mean(ref, [i.ref for i in model.instances()]))
 
 
 def check_proto(proto: str, port: Optional[int]) -> None:
