@@ -69,17 +69,16 @@ _text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddres
 
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
     controller.check_proto(proto, port)
-    host = analyze_filters.is_host_ref(model, dst)
+    net = model.internet
+    h = net.hosts[dst[len(INTERNET_PREFIX):]] if analyze_filters.is_host_ref(model, dst) else None
     # an Internet host is probed at its address (the same checks as for any address)
-    controller.check_ends(model, src, str(model.internet.hosts[dst[len(INTERNET_PREFIX):]].ip) if host else dst)
+    controller.check_ends(model, src, str(h.ip) if h is not None else dst)
     s = model.instance(src)
+    if h is not None:
+        return Target(s, h.ref, h.ip, None, proto, port, host=h)
     d = model.instance(dst)
     if d is not None:
         return Target(s, d.ref, d.ip, d, proto, port)
-    net = model.internet
-    if net is not None and dst.startswith(INTERNET_PREFIX):
-        h = net.hosts[dst[len(INTERNET_PREFIX):]]  # check_ends made sure it is there
-        return Target(s, h.ref, h.ip, None, proto, port, host=h)
     ip = ipaddress.IPv4Address(dst)
     if net is not None and ip in net.cidr:  # a public address: an Internet host's, an EIP, a NAT gateway's
         host = next((h for h in net.hosts.values() if h.ip == ip), None)
