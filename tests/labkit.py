@@ -19,6 +19,27 @@ TOPOLOGIES = REPO / "topologies"
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 ROOT = os.geteuid() == 0
 
+# Two accounts, one region, one instance each, no peering yet: tests make the peering and
+# its routes live (lifecycle and student-trip tests).
+XACCT = """\
+lab: placeholder
+accounts: [alice, bob]
+regions: {ap-guangzhou: {}}
+vpcs:
+  alice-vpc:
+    account: alice
+    region: ap-guangzhou
+    cidr: 172.16.0.0/16
+    subnets: {app: {cidr: 172.16.1.0/24}}
+    instances: {cvm-1: {subnet: app, ip: 172.16.1.10}}
+  bob-vpc:
+    account: bob
+    region: ap-guangzhou
+    cidr: 192.168.0.0/16
+    subnets: {app: {cidr: 192.168.1.0/24}}
+    instances: {cvm-1: {subnet: app, ip: 192.168.1.10}}
+"""
+
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root: builds real network namespaces")
 
 

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from labkit import VPCLAB, lab_namespaces, needs_root, run, run_json
+from labkit import VPCLAB, XACCT, lab_namespaces, needs_root, run, run_json
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
@@ -36,26 +36,6 @@ QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"
 ALREADY = "UnsupportedOperation.VpcPeerAlreadyExist"
 NOT_FOUND = "ResourceNotFound"
 
-# Two accounts, one region, one instance each, no peering yet: the peering and its
-# routes are made live by the tests.
-XACCT = """\
-lab: placeholder
-accounts: [alice, bob]
-regions: {ap-guangzhou: {}}
-vpcs:
-  alice-vpc:
-    account: alice
-    region: ap-guangzhou
-    cidr: 172.16.0.0/16
-    subnets: {app: {cidr: 172.16.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 172.16.1.10}}
-  bob-vpc:
-    account: bob
-    region: ap-guangzhou
-    cidr: 192.168.0.0/16
-    subnets: {app: {cidr: 192.168.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 192.168.1.10}}
-"""
 
 # Cross-region (gz <-> sg, capped 20 Mbps), cross-account pending (alice-gz <-> bob-gz)
 # and a regional same-account peering with a CLB behind it: something of every kind

@@ -7,40 +7,18 @@ that its typo is known to be close to it and to no other helper's lab.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
 import string
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from labkit import VPCLAB, TOPOLOGIES, assert_gone, needs_root, renamed, run, run_json
+from labkit import VPCLAB, TOPOLOGIES, XACCT, assert_gone, needs_root, renamed, run, run_json
 
 pytestmark = [pytest.mark.kernel, needs_root]
-
-# Two accounts, no peering yet: the tests create it live.
-XACCT = """\
-lab: placeholder
-accounts: [alice, bob]
-regions: {ap-guangzhou: {}}
-vpcs:
-  alice-vpc:
-    account: alice
-    region: ap-guangzhou
-    cidr: 172.16.0.0/16
-    subnets: {app: {cidr: 172.16.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 172.16.1.10}}
-  bob-vpc:
-    account: bob
-    region: ap-guangzhou
-    cidr: 192.168.0.0/16
-    subnets: {app: {cidr: 192.168.1.0/24}}
-    instances: {cvm-1: {subnet: app, ip: 192.168.1.10}}
-"""
 
 
 def test_a_student_walks_through_a_cross_account_peering(mklab, tmp_path):
