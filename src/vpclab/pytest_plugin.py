@@ -11,7 +11,8 @@
   `lab = vpclab_lab("topo.yaml")`; every lab it built is removed after the test.
 
 Every lab is removed at the end of the session, also on Ctrl-C or a crash of a test
-(pytest runs `pytest_sessionfinish` then), and at interpreter exit at the latest.
+(pytest runs `pytest_sessionfinish` then), when pytest unconfigures (Ctrl-C before the
+session started), and at interpreter exit at the latest.
 Without `--vpclab` and without the fixture the plugin does nothing: it imports
 only `vpclab` itself until it is used.
 """
@@ -112,6 +113,14 @@ class ExpectationsPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
+        self.close()
+
+    def pytest_unconfigure(self, config):
+        """Also here: pytest skips `pytest_sessionfinish` when the session never started,
+        e.g. Ctrl-C while xdist is still bringing up its workers and the lab is up."""
+        self.close()
+
+    def close(self) -> None:
         try:
             for r in self.runs.values():
                 r.close()

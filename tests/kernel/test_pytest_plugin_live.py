@@ -134,30 +134,54 @@ def _source_under(name, root) -> bool:
     return os.path.realpath(source).startswith(os.path.realpath(str(root)) + os.sep)
 
 
-@pytest.mark.parametrize("workers", [None, "2"], ids=["single", "xdist-2"])
-def test_ctrl_c_removes_the_labs(pytester, workers):
-    # A slow first expectation keeps the run busy: the probe of a no-return pair waits for
-    # its capture diagnosis; Ctrl-C comes as soon as the lab exists.
+@pytest.mark.parametrize("workers,moment", [(None, "lab"), ("2", "start"), ("2", "probing")],
+                         ids=["single", "xdist-2-start", "xdist-2-probing"])
+def test_ctrl_c_removes_the_labs(pytester, workers, moment):
+    # When Ctrl-C comes (this run's conftest holds or marks the moment):
+    # - "lab": as soon as the lab exists; without xdist it is built by the first item.
+    # - "start": under xdist the controller builds the lab while it brings up the workers;
+    #   the conftest holds the bring-up, so Ctrl-C comes before the session has started,
+    #   when pytest runs no `pytest_sessionfinish`.
+    # - "probing": once a worker runs the first item. A slow first expectation keeps the run
+    #   busy: the probe of a no-return pair waits for its capture diagnosis.
     pytester.makefile(".yaml", oneway=FAILING)
+    started = pytester.path / "item-started"
+    hooks = f"""
+        def pytest_runtest_setup(item):
+            open({str(started)!r}, "w").close()
+    """
+    if moment == "start":
+        hooks += """
+        def pytest_xdist_newgateway(gateway):
+            import time
+            time.sleep(30)
+    """
+    pytester.makeconftest(hooks)
     args = [sys.executable, "-m", "pytest", "--vpclab", "oneway.yaml", "-p", "no:cacheprovider", "-q"]
     if workers:
         args += ["-n", workers]
     before = set(known_labs())
     p = subprocess.Popen(args, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True, text=True)
+
+    def ready():
+        return _new_labs(before, pytester.path) and (moment != "probing" or started.exists())
+
     try:
         deadline = time.monotonic() + 120
-        while not _new_labs(before, pytester.path) and time.monotonic() < deadline and p.poll() is None:
+        while not ready() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
         mine = _new_labs(before, pytester.path)
         assert mine, "the run built no lab"
+        assert p.poll() is None, "the run ended before Ctrl-C"
         os.killpg(p.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
         out, _ = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
-    assert p.returncode == pytest.ExitCode.INTERRUPTED, out
     for n in mine:
         if n in set(known_labs()):
             pytest.fail(f"lab {n} left after Ctrl-C:\n{out}")
         assert_gone(n)
+    assert not started.exists() or moment != "start", "Ctrl-C came after the session started"
+    assert p.returncode == pytest.ExitCode.INTERRUPTED, out
