@@ -116,19 +116,27 @@ class ExpectationsPlugin:
         self.close()
 
     def pytest_unconfigure(self, config):
-        """Also here: pytest skips `pytest_sessionfinish` when the session never started,
-        e.g. Ctrl-C while xdist is still bringing up its workers and the lab is up."""
+        """Also here: pytest runs no `pytest_sessionfinish` when Ctrl-C comes before the
+        session has started, e.g. while xdist brings up its workers and the controller's
+        thread builds the lab (`close` waits for that build, then removes the lab; execnet's
+        exit handler ends the workers)."""
         self.close()
 
     def close(self) -> None:
-        try:
-            for r in self.runs.values():
+        """Remove every lab this process built; each run is closed even if another fails,
+        and closing twice is harmless."""
+        failed: Optional[BaseException] = None
+        for r in self.runs.values():
+            try:
                 r.close()
-        finally:
-            if self.signals is not None:
-                import shutil
+            except BaseException as e:  # noqa: BLE001 - the other labs go too; the first error is raised
+                failed = failed or e
+        if self.signals is not None:
+            import shutil
 
-                shutil.rmtree(self.signals, ignore_errors=True)
+            shutil.rmtree(self.signals, ignore_errors=True)
+        if failed is not None:
+            raise failed
 
 
 def _has_workers(config) -> bool:

@@ -7,11 +7,13 @@ wrote, and check that nothing of them is left.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -137,24 +139,26 @@ def _source_under(name, root) -> bool:
 @pytest.mark.parametrize("workers,moment", [(None, "lab"), ("2", "start"), ("2", "probing")],
                          ids=["single", "xdist-2-start", "xdist-2-probing"])
 def test_ctrl_c_removes_the_labs(pytester, workers, moment):
-    # When Ctrl-C comes (this run's conftest holds or marks the moment):
-    # - "lab": as soon as the lab exists; without xdist it is built by the first item.
+    # When Ctrl-C comes (this run's own conftest holds or marks the moment):
+    # - "lab": as soon as the lab exists; without xdist the first item builds it.
     # - "start": under xdist the controller builds the lab while it brings up the workers;
     #   the conftest holds the bring-up, so Ctrl-C comes before the session has started,
     #   when pytest runs no `pytest_sessionfinish`.
-    # - "probing": once a worker runs the first item. A slow first expectation keeps the run
-    #   busy: the probe of a no-return pair waits for its capture diagnosis.
+    # - "probing": once the lab is ready and a worker has begun the first item. A slow first
+    #   expectation keeps the run busy: the probe of a no-return pair waits for its capture
+    #   diagnosis.
     pytester.makefile(".yaml", oneway=FAILING)
-    started = pytester.path / "item-started"
+    started, holding = pytester.path / "item-started", pytester.path / "holding-bring-up"
     hooks = f"""
         def pytest_runtest_setup(item):
             open({str(started)!r}, "w").close()
     """
     if moment == "start":
-        hooks += """
+        hooks += f"""
         def pytest_xdist_newgateway(gateway):
             import time
-            time.sleep(30)
+            open({str(holding)!r}, "w").close()
+            time.sleep(600)  # Ctrl-C ends it
     """
     pytester.makeconftest(hooks)
     args = [sys.executable, "-m", "pytest", "--vpclab", "oneway.yaml", "-p", "no:cacheprovider", "-q"]
@@ -165,15 +169,23 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
                          start_new_session=True, text=True)
 
     def ready():
-        return _new_labs(before, pytester.path) and (moment != "probing" or started.exists())
+        mine = _new_labs(before, pytester.path)
+        if not mine:
+            return False
+        if moment == "start":
+            return holding.exists()
+        if moment == "probing":  # the controller has built the lab, and a worker runs an item
+            return started.exists() and all(n + ".ready" in _signals(n) for n in mine)
+        return True
 
     try:
         deadline = time.monotonic() + 120
         while not ready() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
         mine = _new_labs(before, pytester.path)
-        assert mine, "the run built no lab"
-        assert p.poll() is None, "the run ended before Ctrl-C"
+        if not ready() or p.poll() is not None:
+            os.killpg(p.pid, signal.SIGKILL)
+            pytest.fail(f"the run never reached the moment {moment!r} (labs: {mine}):\n{p.communicate()[0]}")
         os.killpg(p.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
         out, _ = p.communicate(timeout=120)
     finally:
@@ -183,5 +195,15 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
         if n in set(known_labs()):
             pytest.fail(f"lab {n} left after Ctrl-C:\n{out}")
         assert_gone(n)
-    assert not started.exists() or moment != "start", "Ctrl-C came after the session started"
+        assert not _signals(n), "the controller left its folder of build signals"
     assert p.returncode == pytest.ExitCode.INTERRUPTED, out
+    # The summary line comes from `pytest_sessionfinish`: none when the session never started.
+    if moment == "start":
+        assert not started.exists() and "built and removed" not in out, out
+    if moment == "probing":
+        assert built(out) == mine
+
+
+def _signals(name):
+    """The files of the xdist controller's build signals for lab `name` (in its temporary folder)."""
+    return [os.path.basename(f) for f in glob.glob(f"{tempfile.gettempdir()}/vpclab-pytest-*/{name}.*")]
