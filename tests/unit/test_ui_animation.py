@@ -154,7 +154,7 @@ def test_a_reachable_probe_with_evidence_ends_at_its_source():
     ({"code": "SECURITY_GROUP_DENY", "where": "vpc-b/web-1", "group": "web", "direction": "ingress", "rule": None},
      "(security group web, ingress, no rule matched)"),
     ({"code": "NETWORK_ACL_DENY", "where": "vpc-b", "acl": "strict", "direction": "inbound", "rule": 2},
-     "(ACL strict, inbound, rule 3)"),
+     "(ACL strict, inbound, rule 2)"),  # numbered from 0, as the CLI does
     ({"code": "NO_PUBLIC_IP", "where": "vpc-a/cvm-1"}, animation.WHY["NO_PUBLIC_IP"]),
 ])
 def test_the_filtering_reasons_name_the_group_or_acl_and_the_rule(reason, words):

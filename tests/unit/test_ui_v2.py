@@ -184,3 +184,32 @@ def test_a_version_2_topology_file_is_drawn_whole(run_dir):
     nat = [r for r in doc["status"]["routes"] if r["next_hop"] == "nat-1"]
     assert [(r["state"], r.get("nat")) for r in nat] == [("active", True)]  # not a blackhole
     assert all(not r.get("nat") for r in doc["status"]["routes"] if r["next_hop"] != "nat-1")
+
+
+def test_a_path_through_a_nat_gateway_is_animated_through_its_box(run_dir):
+    """The analysed path names the NAT gateway by its own name (`nat-1`); the picture draws
+    it in its VPC's box (`vpc-a/nat-1`), and the dot passes there, both ways."""
+    yaml_file = Path(__file__).resolve().parents[1] / "ui_v2_lab.yaml"
+    lab = seed(run_dir, yaml_file, "uiv2nat")
+    nodes = server.state_doc(lab)["layout"]["nodes"]
+
+    async def go(c, port):
+        r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},
+                         headers={"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN})
+        return await r.json()
+    doc = with_client(lab, go)
+    assert doc["result"] == "reachable" and "nat-1" in doc["forward"]["path"], doc
+    moves = doc["animation"]["moves"]
+    assert all(m["from"] in nodes and m["to"] in nodes for m in moves), moves
+    hops = [(m["dir"], m["from"], m["to"]) for m in moves]
+    assert ("request", "vpc-a", "vpc-a/nat-1") in hops and ("request", "vpc-a/nat-1", "internet") in hops
+    assert ("reply", "internet", "vpc-a/nat-1") in hops and ("reply", "vpc-a/nat-1", "vpc-a") in hops
+
+
+def test_nat_gateway_hops_are_placed_in_the_box_of_the_router_beside_them():
+    doc = {"forward": {"path": ["vpc-b/x", "vpc-b", "nat-1", "internet", "internet/web"]},
+           "return": {"path": ["internet/web", "internet", "nat-1", "vpc-b", "vpc-b/x"]}, "result": "reachable"}
+    out = animation.placed(doc, ["vpc-a/nat-1", "vpc-b/nat-1"])  # the same name in two VPCs
+    assert out["forward"]["path"][2] == out["return"]["path"][2] == "vpc-b/nat-1"
+    assert doc["forward"]["path"][2] == "nat-1"  # the probe's own document is left as it is
+    assert animation.placed(doc, []) is doc

@@ -68,7 +68,7 @@ def _rule_words(reason: dict) -> str:
         return ""
     kind = "security group" if reason.get("group") else "ACL"
     rule = reason.get("rule")
-    which = "no rule matched" if rule is None else f"rule {rule + 1}" if isinstance(rule, int) else f"rule {rule}"
+    which = "no rule matched" if rule is None else f"rule {rule}"  # numbered from 0, as the CLI and the table
     parts = [f"{kind} {owner}"] + [x for x in (reason.get("direction"), which) if x]
     return " (" + ", ".join(parts) + ")"
 
@@ -223,8 +223,29 @@ def _from_paths(doc: dict) -> dict:
     return {"source": "paths", "moves": moves, "end": end, "stop_dir": stop_dir, "delivered": delivered}
 
 
+def placed(doc: dict, nat_gateways=()) -> dict:
+    """`doc` with its paths' NAT gateway hops named as the picture names them.
+
+    A path names a NAT gateway by its own name (`nat-a`, next to its VPC's router:
+    `vpc-a -> nat-a -> internet`); the picture draws it in its VPC's box as `vpc-a/nat-a`
+    (NAT gateway names are unique per VPC only). `nat_gateways` is those `VPC/NAT` names."""
+    keys = set(nat_gateways)
+    if not keys:
+        return doc
+    out = dict(doc)
+    for key in ("forward", "return"):
+        path = _path(doc, key)
+        named = []
+        for i, h in enumerate(path):
+            near = [path[j] for j in (i - 1, i + 1) if 0 <= j < len(path)]
+            named.append(next((f"{n}/{h}" for n in near if f"{n}/{h}" in keys), h))
+        if named != path:
+            out[key] = dict(doc[key], path=named)
+    return out
+
+
 def steps(doc: dict) -> dict:
-    """The animation of a probe document.
+    """The animation of a probe document (with its NAT gateway hops `placed`).
 
     {"source": "evidence" | "paths",
      "start": hop where the dot appears,

@@ -149,7 +149,7 @@ def layout(status: dict) -> dict:
                 nats.append({"name": g["name"], "eip": g["eip"], "x": nx, "y": ny, "w": NAT_W - 10, "h": NAT_ROW_H - 8})
                 key = f"{v['name']}/{g['name']}"
                 if key not in nodes:  # an instance of that name keeps its own
-                    nodes[key] = [nx + 12, ny + (NAT_ROW_H - 8) / 2]
+                    nodes[key] = [nx + (NAT_W - 10) / 2, ny]  # the top of its box: trails touch it, not its words
             out_vpcs.append({"name": v["name"], "cidr": v["cidr"], "account": v["account"], "region": v["region"],
                              "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets,
                              "nat_gateways": nats,

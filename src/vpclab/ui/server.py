@@ -353,7 +353,7 @@ async def probe(request: web.Request) -> web.Response:
 
     src, dst, proto, port = _probe_args(await _body(request))
     doc = await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB])
-    return web.json_response(dict(doc, animation=animation.steps(doc)))
+    return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
 
 @api
@@ -361,7 +361,16 @@ async def explain(request: web.Request) -> web.Response:
     src, dst, proto, port = _probe_args(await _body(request))
     v = await _read(request, functools.partial(controller.explain, src, dst, proto, port, lab=request.app[LAB]))
     doc = v.to_json()
-    return web.json_response(dict(doc, animation=animation.steps(doc)))
+    return web.json_response(dict(doc, animation=await _animation(request, doc)))
+
+
+def _nat_gateways(lab: str) -> list:
+    return [f"{v.name}/{n}" for v in controller.load_model(lab).vpcs.values() for n in v.nat_gateways]
+
+
+async def _animation(request: web.Request, doc: dict) -> dict:
+    """The probe's animation, its NAT gateway hops drawn where the picture draws them."""
+    return animation.steps(animation.placed(doc, await _read(request, _nat_gateways, request.app[LAB])))
 
 
 @api
