@@ -72,7 +72,7 @@ def test_the_page_plays_evidence_and_stops_where_the_captures_last_saw_the_packe
     doc = analyze.explain(model, "vpc-a/cvm-1", "vpc-b/db-1", "tcp", 3306).to_json()
     # the captures saw the request reach vpc-b's router and nothing after (dropped there)
     doc["result"] = "unreachable"
-    doc["reason"] = {"code": "NETWORK_ACL_DENY", "where": "vpc-b", "table": None, "detail": "inbound rule 2",
+    doc["reason"] = {"code": "NETWORK_ACL_DENY", "where": "vpc-b", "table": None, "detail": "inbound rule 1",
                      "acl": "data-acl", "direction": "inbound", "rule": 1}
     doc["evidence"] = [{"at": "vpc-a/cvm-1", "dir": "request", "t_ms": 0.0},
                        {"at": "vpc-a", "dir": "request", "t_ms": 0.03},
@@ -91,6 +91,6 @@ def test_the_page_plays_evidence_and_stops_where_the_captures_last_saw_the_packe
         assert page.locator("#overlay .trail.ret").count() == 0
         assert page.locator("#overlay .trail.fwd").count() == 3  # cvm-1 -> vpc-a -> pcx-ab -> vpc-b
         text = page.inner_text("#verdict")
-        assert "The request stopped at vpc-b: a network ACL drops it (ACL data-acl, inbound, rule 2)." in text
+        assert "The request stopped at vpc-b: a network ACL drops it (ACL data-acl, inbound, rule 1)." in text
         assert "follows the probe's captures" in text
         assert page.errors == []
