@@ -276,11 +276,16 @@ def check_nat_route(lab: Lab, vpc: Vpc, table: str, route: Route) -> List[Violat
 
 def check_names(lab: Lab) -> List[Violation]:
     """Names a version-2 lab cannot share: a NAT gateway's with a peering's (a route's next hop
-    must name one thing), a VPC's with the lab's Internet (`internet/<host>`, its namespace)."""
+    must name one thing), a VPC's or a NAT gateway's with the lab's Internet (`internet/<host>`,
+    its namespace, the `internet` hop of a path)."""
     out = []
     for v in lab.vpcs.values():
         for n in v.nat_gateways.values():
-            if n.name in lab.peerings:
+            if n.name == INTERNET_NAME:
+                out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: the name belongs to the lab's "
+                                     f"Internet, the hop after every NAT gateway on a path; rename the gateway",
+                                     n.line))
+            elif n.name in lab.peerings:
                 out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a "
                                      "peering, and a route's next hop must name one of them; rename the gateway",
                                      n.line))
