@@ -58,6 +58,7 @@ class ExpectationsPlugin:
         self.paths = paths
         self.runs: Dict[Path, _Run] = {p: _Run(p) for p in paths}
         self.signals: Optional[str] = None
+        self.stopping = None  # the controller's: set when the session closes, no more builds
         worker = getattr(config, "workerinput", None)
         if worker is not None:  # an xdist worker: the controller may be building the labs
             for path, name in worker.get("vpclab_labs", {}).items():
@@ -75,8 +76,18 @@ class ExpectationsPlugin:
             for r in runs:
                 r.name_for_workers(self.signals)
             # One thread builds the labs one after the other (namespace switches are per
-            # thread, and the kernel serializes most of the work anyway).
-            builder = threading.Thread(target=lambda: [r.build() for r in runs], name="vpclab-up", daemon=True)
+            # thread, and the kernel serializes most of the work anyway); once the session
+            # closes (Ctrl-C during the builds) it builds no more.
+            stopping = self.stopping = threading.Event()
+
+            def build_all():
+                for r in runs:
+                    if stopping.is_set():
+                        r.fail("not built: the session ended first")
+                    else:
+                        r.build()
+
+            builder = threading.Thread(target=build_all, name="vpclab-up", daemon=True)
             for r in runs:
                 r.thread = builder
             builder.start()
@@ -125,6 +136,8 @@ class ExpectationsPlugin:
     def close(self) -> None:
         """Remove every lab this process built; each run is closed even if another fails,
         and closing twice is harmless."""
+        if self.stopping is not None:
+            self.stopping.set()
         failed: Optional[BaseException] = None
         for r in self.runs.values():
             try:
@@ -177,14 +190,16 @@ class _Run:
         from .api import Lab
         from .errors import VpclabError
 
-        sig = Path(self.signals) / self.name
         try:
             self.lab = Lab.up(self.path, name=self.name)
         except BaseException as e:  # noqa: BLE001 - handed to the workers, which report it per item
-            lines = e.lines() if isinstance(e, VpclabError) else [f"{type(e).__name__}: {e}"]
-            sig.with_suffix(".error").write_text("\n".join(lines))
+            self.fail(*(e.lines() if isinstance(e, VpclabError) else [f"{type(e).__name__}: {e}"]))
             return
-        sig.with_suffix(".ready").write_text("")
+        (Path(self.signals) / self.name).with_suffix(".ready").write_text("")
+
+    def fail(self, *lines: str) -> None:
+        """Tell the workers that this lab will not be there (they report `lines` per item)."""
+        (Path(self.signals) / self.name).with_suffix(".error").write_text("\n".join(lines))
 
     def attach_to(self, name: str, signals: str) -> None:
         self.name, self.signals = name, signals

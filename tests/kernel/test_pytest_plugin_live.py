@@ -141,13 +141,14 @@ def _source_under(name, root) -> bool:
 def test_ctrl_c_removes_the_labs(pytester, workers, moment):
     # When Ctrl-C comes (this run's own conftest holds or marks the moment):
     # - "lab": as soon as the lab exists; without xdist the first item builds it.
-    # - "start": under xdist the controller builds the lab while it brings up the workers;
-    #   the conftest holds the bring-up, so Ctrl-C comes before the session has started,
-    #   when pytest runs no `pytest_sessionfinish`.
+    # - "start": under xdist the controller builds the labs (of two files here) while it
+    #   brings up the workers; the conftest holds the bring-up, so Ctrl-C comes before the
+    #   session has started, when pytest runs no `pytest_sessionfinish`.
     # - "probing": once the lab is ready and a worker has begun the first item. A slow first
     #   expectation keeps the run busy: the probe of a no-return pair waits for its capture
     #   diagnosis.
-    pytester.makefile(".yaml", oneway=FAILING)
+    files = {"oneway": FAILING} if moment != "start" else {"oneway": FAILING, "second": ONE_WAY}
+    pytester.makefile(".yaml", **files)
     started, holding = pytester.path / "item-started", pytester.path / "holding-bring-up"
     hooks = f"""
         def pytest_runtest_setup(item):
@@ -161,7 +162,7 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
             time.sleep(600)  # Ctrl-C ends it
     """
     pytester.makeconftest(hooks)
-    args = [sys.executable, "-m", "pytest", "--vpclab", "oneway.yaml", "-p", "no:cacheprovider", "-q"]
+    args = [sys.executable, "-m", "pytest", "--vpclab", *[f"{f}.yaml" for f in files], "-p", "no:cacheprovider", "-q"]
     if workers:
         args += ["-n", workers]
     before = set(known_labs())
@@ -196,6 +197,8 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
             pytest.fail(f"lab {n} left after Ctrl-C:\n{out}")
         assert_gone(n)
         assert not _signals(n), "the controller left its folder of build signals"
+    # "start": the second file's lab, if its build had begun, was finished and removed too
+    assert not _new_labs(before, pytester.path), out
     assert p.returncode == pytest.ExitCode.INTERRUPTED, out
     # The summary line comes from `pytest_sessionfinish`: none when the session never started.
     if moment == "start":
