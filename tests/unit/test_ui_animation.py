@@ -207,3 +207,21 @@ def test_a_reachable_udp_probe_answered_by_port_unreachable_animates_that_answer
     assert a["stop"] is None
     seen_back = [m["to"] for m in a["moves"] if m["dir"] == REPLY and m["seen"] and m["from"] != m["to"]]
     assert seen_back == back[1:]
+
+
+def test_a_probe_through_a_nat_gateway_passes_its_box_between_the_captures():
+    """Evidence from a probe to an Internet host (topology 06: job-a leaves through nat-a):
+    no capture point sits at the NAT gateway, so the dot passes it between the router's
+    capture and the host's, out and back, once the caller has `placed` it."""
+    from vpclab.ui.layout import nat_node
+
+    doc = analyze.explain(loader.load(str(TOPO / "06-internet-vs-peering.yaml")), "vpc-a/job-a", "internet/web",
+                          "tcp", 80).to_json()
+    assert doc["result"] == "reachable" and "nat-a" in doc["forward"]["path"]
+    doc["evidence"] = [ev("vpc-a/job-a", REQUEST, 0.0), ev("vpc-a", REQUEST, 0.02), ev("internet/web", REQUEST, 0.05),
+                       ev("internet/web", REPLY, 0.06), ev("vpc-a", REPLY, 0.09), ev("vpc-a/job-a", REPLY, 0.1)]
+    gw = nat_node("vpc-a", "nat-a")
+    a = steps(animation.placed(doc, [("vpc-a", "nat-a")]))
+    assert a["source"] == "evidence" and a["stop"] is None
+    assert walk(a) == [(REQUEST, "vpc-a"), (REQUEST, gw), (REQUEST, "internet"), (REQUEST, "internet/web"),
+                       (REPLY, "internet"), (REPLY, gw), (REPLY, "vpc-a"), (REPLY, "vpc-a/job-a")]

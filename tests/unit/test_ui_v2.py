@@ -114,9 +114,12 @@ def test_the_v2_layout_draws_everything_inside_its_box_and_nothing_on_top_of_ano
     assert [s["acl"] for s in b["subnets"]] == [None, "data-acl"]
     assert "ACL data-acl" in b["subnets"][1]["label"]
     assert b["public"] and {v["name"]: v for v in lay["vpcs"]}["vpc-a"]["public"]
-    # Every hop a probe can name has a point: instances, VPCs, peerings, hosts, NAT gateways.
+    # Every hop a probe can name has a point: instances, VPCs, peerings, hosts, and NAT gateways
+    # (as `animation.placed` names them).
     hops = {i.ref for i in model.instances()} | set(model.vpcs) | set(model.peerings) | \
-        {h.ref for h in model.internet.hosts.values()} | {"vpc-b/nat-1", "internet"}
+        {h.ref for h in model.internet.hosts.values()} | {"internet"} | \
+        {layout.nat_node(v.name, n) for v in model.vpcs.values() for n in v.nat_gateways}
+    assert layout.nat_node("vpc-b", "nat-1") in hops
     assert hops <= set(lay["nodes"])
 
 
@@ -186,12 +189,22 @@ def test_a_version_2_topology_file_is_drawn_whole(run_dir):
     assert all(not r.get("nat") for r in doc["status"]["routes"] if r["next_hop"] != "nat-1")
 
 
-def test_a_path_through_a_nat_gateway_is_animated_through_its_box(run_dir):
+def test_a_path_through_a_nat_gateway_is_animated_through_its_box(run_dir, tmp_path):
     """The analysed path names the NAT gateway by its own name (`nat-1`); the picture draws
-    it in its VPC's box (`vpc-a/nat-1`), and the dot passes there, both ways."""
-    yaml_file = Path(__file__).resolve().parents[1] / "ui_v2_lab.yaml"
+    it in its VPC's box, and the dot passes there, both ways, even when an instance of the
+    VPC has the same name."""
+    text = (Path(__file__).resolve().parents[1] / "ui_v2_lab.yaml").read_text()
+    text = text.replace("      job-1: {subnet: priv, ip: 10.0.2.10}\n",
+                        "      job-1: {subnet: priv, ip: 10.0.2.10}\n      nat-1: {subnet: app, ip: 10.0.1.11}\n")
+    assert "nat-1: {subnet: app" in text
+    yaml_file = tmp_path / "nat.yaml"
+    yaml_file.write_text(text)
     lab = seed(run_dir, yaml_file, "uiv2nat")
-    nodes = server.state_doc(lab)["layout"]["nodes"]
+    lay = server.state_doc(lab)["layout"]
+    box = next(n for v in lay["vpcs"] if v["name"] == "vpc-a" for n in v["nat_gateways"] if n["name"] == "nat-1")
+    gw = layout.nat_node("vpc-a", "nat-1")
+    assert lay["nodes"][gw] == [box["x"] + box["w"] / 2, box["y"]]  # the top of the NAT gateway's box
+    assert lay["nodes"]["vpc-a/nat-1"] != lay["nodes"][gw]  # the instance keeps its own point
 
     async def go(c, port):
         r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},
@@ -200,16 +213,21 @@ def test_a_path_through_a_nat_gateway_is_animated_through_its_box(run_dir):
     doc = with_client(lab, go)
     assert doc["result"] == "reachable" and "nat-1" in doc["forward"]["path"], doc
     moves = doc["animation"]["moves"]
-    assert all(m["from"] in nodes and m["to"] in nodes for m in moves), moves
+    assert all(m["from"] in lay["nodes"] and m["to"] in lay["nodes"] for m in moves), moves
     hops = [(m["dir"], m["from"], m["to"]) for m in moves]
-    assert ("request", "vpc-a", "vpc-a/nat-1") in hops and ("request", "vpc-a/nat-1", "internet") in hops
-    assert ("reply", "internet", "vpc-a/nat-1") in hops and ("reply", "vpc-a/nat-1", "vpc-a") in hops
+    assert ("request", "vpc-a", gw) in hops and ("request", gw, "internet") in hops
+    assert ("reply", "internet", gw) in hops and ("reply", gw, "vpc-a") in hops
+    assert not any("vpc-a/nat-1" in (m["from"], m["to"]) for m in moves)
 
 
 def test_nat_gateway_hops_are_placed_in_the_box_of_the_router_beside_them():
     doc = {"forward": {"path": ["vpc-b/x", "vpc-b", "nat-1", "internet", "internet/web"]},
            "return": {"path": ["internet/web", "internet", "nat-1", "vpc-b", "vpc-b/x"]}, "result": "reachable"}
-    out = animation.placed(doc, ["vpc-a/nat-1", "vpc-b/nat-1"])  # the same name in two VPCs
-    assert out["forward"]["path"][2] == out["return"]["path"][2] == "vpc-b/nat-1"
+    out = animation.placed(doc, [("vpc-a", "nat-1"), ("vpc-b", "nat-1")])  # the same name in two VPCs
+    assert out["forward"]["path"][2] == out["return"]["path"][2] == layout.nat_node("vpc-b", "nat-1")
     assert doc["forward"]["path"][2] == "nat-1"  # the probe's own document is left as it is
     assert animation.placed(doc, []) is doc
+    # an EIP path has no NAT hop: the Internet stays the Internet, whatever the gateways' names
+    eip = {"forward": {"path": ["vpc-a/w", "vpc-a", "internet", "internet/web"]},
+           "return": {"path": ["internet/web", "internet", "vpc-a", "vpc-a/w"]}}
+    assert animation.placed(eip, [("vpc-a", "internet"), ("vpc-a", "w")]) == eip

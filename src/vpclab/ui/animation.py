@@ -26,7 +26,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from .layout import nat_node
+
 REQUEST, REPLY = "request", "reply"
+INTERNET = "internet"  # the hop of the lab's Internet in a path
 MIN_HOP_MS = 300.0  # the shortest move on screen
 MAX_HOP_MS = 1100.0  # the move of the longest gap between two captures
 EVEN_HOP_MS = 420.0  # each move when there is no evidence to pace by
@@ -226,26 +229,28 @@ def _from_paths(doc: dict) -> dict:
 def placed(doc: dict, nat_gateways=()) -> dict:
     """`doc` with its paths' NAT gateway hops named as the picture names them.
 
-    A path names a NAT gateway by its own name (`nat-a`, next to its VPC's router:
-    `vpc-a -> nat-a -> internet`); the picture draws it in its VPC's box as `vpc-a/nat-a`
-    (NAT gateway names are unique per VPC only). `nat_gateways` is those `VPC/NAT` names."""
-    keys = set(nat_gateways)
-    if not keys:
+    A path names a NAT gateway by its own name, between its VPC's router and the Internet
+    (`vpc-a -> nat-a -> internet`, and back); the picture draws it in its VPC's box, as the
+    point `layout.nat_node(vpc, name)` (names are unique per VPC only). `nat_gateways` is
+    the lab's (vpc, name) pairs. The probe's own document is left as it is."""
+    nats = set(nat_gateways)
+    if not nats:
         return doc
     out = dict(doc)
     for key in ("forward", "return"):
         path = _path(doc, key)
-        named = []
-        for i, h in enumerate(path):
-            near = [path[j] for j in (i - 1, i + 1) if 0 <= j < len(path)]
-            named.append(next((f"{n}/{h}" for n in near if f"{n}/{h}" in keys), h))
+        named = list(path)
+        for i in range(1, len(path) - 1):
+            router = {path[i - 1], path[i + 1]} - {INTERNET}
+            if INTERNET in (path[i - 1], path[i + 1]) and len(router) == 1 and (*router, path[i]) in nats:
+                named[i] = nat_node(*router, path[i])
         if named != path:
             out[key] = dict(doc[key], path=named)
     return out
 
 
 def steps(doc: dict) -> dict:
-    """The animation of a probe document (with its NAT gateway hops `placed`).
+    """The animation of a probe document (its NAT gateway hops `placed` first, by the caller).
 
     {"source": "evidence" | "paths",
      "start": hop where the dot appears,

@@ -79,6 +79,12 @@ def _edge(box: dict, other: dict) -> List[float]:
     return [cx + dx * t, cy + dy * t]
 
 
+def nat_node(vpc: str, name: str) -> str:
+    """The point of a NAT gateway: `VPC/nat:NAME` (never an instance's `VPC/NAME`: names are
+    unique per kind and per VPC only, and `:` is in no name)."""
+    return f"{vpc}/nat:{name}"
+
+
 def layout(status: dict) -> dict:
     vpcs = status["vpcs"]
     regions: List[str] = []
@@ -147,9 +153,8 @@ def layout(status: dict) -> dict:
             for n, g in enumerate(v.get("nat_gateways") or []):
                 nx, ny = vx + 12 + n * NAT_W, vy + h - 8 - NAT_ROW_H + 4
                 nats.append({"name": g["name"], "eip": g["eip"], "x": nx, "y": ny, "w": NAT_W - 10, "h": NAT_ROW_H - 8})
-                key = f"{v['name']}/{g['name']}"
-                if key not in nodes:  # an instance of that name keeps its own
-                    nodes[key] = [nx + (NAT_W - 10) / 2, ny]  # the top of its box: trails touch it, not its words
+                # the top of its box: trails touch it, not its words
+                nodes[nat_node(v["name"], g["name"])] = [nx + (NAT_W - 10) / 2, ny]
             out_vpcs.append({"name": v["name"], "cidr": v["cidr"], "account": v["account"], "region": v["region"],
                              "x": vx, "y": vy, "w": w, "h": h, "router": router, "subnets": subnets,
                              "nat_gateways": nats,

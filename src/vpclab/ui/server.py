@@ -365,12 +365,17 @@ async def explain(request: web.Request) -> web.Response:
 
 
 def _nat_gateways(lab: str) -> list:
-    return [f"{v.name}/{n}" for v in controller.load_model(lab).vpcs.values() for n in v.nat_gateways]
+    return [(v.name, n) for v in controller.load_model(lab).vpcs.values() for n in v.nat_gateways]
 
 
 async def _animation(request: web.Request, doc: dict) -> dict:
-    """The probe's animation, its NAT gateway hops drawn where the picture draws them."""
-    return animation.steps(animation.placed(doc, await _read(request, _nat_gateways, request.app[LAB])))
+    """The probe's animation, its NAT gateway hops drawn where the picture draws them (if the
+    lab is gone by now, the answer stays, drawn without them)."""
+    try:
+        nats = await _read(request, _nat_gateways, request.app[LAB])
+    except VpclabError:
+        nats = []
+    return animation.steps(animation.placed(doc, nats))
 
 
 @api
