@@ -83,7 +83,7 @@ class ExpectationsPlugin:
             def build_all():
                 for r in runs:
                     if stopping.is_set():
-                        r.fail("not built: the session ended first")
+                        r.fail(f"lab {r.name} of {r.path} was not built: the session ended first")
                     else:
                         r.build()
 
@@ -119,7 +119,7 @@ class ExpectationsPlugin:
 
     def pytest_terminal_summary(self, terminalreporter):
         for r in self.runs.values():
-            if (r.name is not None and r.signals is None) or r.thread is not None:  # builder, not a worker
+            if r.built:  # by this process (not a worker's: the controller builds and removes those)
                 terminalreporter.write_line(f"vpclab: {r.path}: lab {r.name} built and removed")
 
     @pytest.hookimpl(trylast=True)
@@ -180,6 +180,7 @@ class _Run:
         self.error: Optional[BaseException] = None
         self.thread = None
         self.signals: Optional[str] = None
+        self.built = False  # this process built the lab (and removes it)
 
     def name_for_workers(self, signals: str) -> None:
         from .api import unique_name
@@ -195,11 +196,21 @@ class _Run:
         except BaseException as e:  # noqa: BLE001 - handed to the workers, which report it per item
             self.fail(*(e.lines() if isinstance(e, VpclabError) else [f"{type(e).__name__}: {e}"]))
             return
-        (Path(self.signals) / self.name).with_suffix(".ready").write_text("")
+        self.built = True
+        self._signal(".ready", "")
 
     def fail(self, *lines: str) -> None:
         """Tell the workers that this lab will not be there (they report `lines` per item)."""
-        (Path(self.signals) / self.name).with_suffix(".error").write_text("\n".join(lines))
+        self._signal(".error", "\n".join(lines))
+
+    def _signal(self, suffix: str, text: str) -> None:
+        """Write NAME.ready or NAME.error whole (a worker polls for it: it never sees half)."""
+        import os
+
+        sig = (Path(self.signals) / self.name).with_suffix(suffix)
+        part = sig.with_suffix(suffix + ".part")
+        part.write_text(text)
+        os.replace(part, sig)
 
     def attach_to(self, name: str, signals: str) -> None:
         self.name, self.signals = name, signals
@@ -229,7 +240,7 @@ class _Run:
                     lab = Lab(self.name, str(self.path))
                 else:
                     lab = self.lab = Lab.up(self.path, unique=True)
-                    self.name = lab.name
+                    self.name, self.built = lab.name, True
                 self.cases = lab.test().cases
             except Exception as e:  # noqa: BLE001 - every item of the file reports the same error
                 self.error = e

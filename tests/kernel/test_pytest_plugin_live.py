@@ -154,12 +154,45 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
         def pytest_runtest_setup(item):
             open({str(started)!r}, "w").close()
     """
+    building = pytester.path / "builds"
     if moment == "start":
+        # Besides holding the bring-up: log each build of the controller, and hold the second
+        # file's build back until the session closes (a plugin that did not stop its builds
+        # then would build it, and the log would show it).
         hooks += f"""
+        import threading
+        import time
+
+        import vpclab.pytest_plugin as plugin_module
+
+        _config, _interrupted, _build = [], threading.Event(), plugin_module._Run.build
+
+        def pytest_configure(config):
+            _config.append(config)
+
+        def pytest_keyboard_interrupt(excinfo):
+            _interrupted.set()
+
         def pytest_xdist_newgateway(gateway):
-            import time
             open({str(holding)!r}, "w").close()
             time.sleep(600)  # Ctrl-C ends it
+
+        def build(self):
+            with open({str(building)!r}, "a") as f:
+                f.write(self.path.name + "\\n")
+            _build(self)
+            deadline = time.monotonic() + 60
+            while self.path.name == "oneway.yaml" and time.monotonic() < deadline:
+                plugin = _config[0].pluginmanager.get_plugin("_vpclab_plugin") if _config else None
+                stopping = getattr(plugin, "stopping", None)
+                if stopping is not None and stopping.is_set():
+                    break
+                if stopping is None and _interrupted.wait(0.02):
+                    time.sleep(1)  # a plugin without the stop: the next build would begin now
+                    break
+                time.sleep(0.02)
+
+        plugin_module._Run.build = build
     """
     pytester.makeconftest(hooks)
     args = [sys.executable, "-m", "pytest", "--vpclab", *[f"{f}.yaml" for f in files], "-p", "no:cacheprovider", "-q"]
@@ -203,6 +236,7 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
     # The summary line comes from `pytest_sessionfinish`: none when the session never started.
     if moment == "start":
         assert not started.exists() and "built and removed" not in out, out
+        assert building.read_text().split() == ["oneway.yaml"], "a build began after Ctrl-C"
     if moment == "probing":
         assert built(out) == mine
 

@@ -231,3 +231,22 @@ def test_nat_gateway_hops_are_placed_in_the_box_of_the_router_beside_them():
     eip = {"forward": {"path": ["vpc-a/w", "vpc-a", "internet", "internet/web"]},
            "return": {"path": ["internet/web", "internet", "vpc-a", "vpc-a/w"]}}
     assert animation.placed(eip, [("vpc-a", "internet"), ("vpc-a", "w")]) == eip
+
+
+def test_an_answer_is_drawn_without_nat_points_when_the_model_cannot_be_read_after_it(run_dir, monkeypatch):
+    """The lab may be taken down between the probe and the drawing: the answer still comes back."""
+    from vpclab.errors import NotFound
+
+    lab = seed(run_dir, Path(__file__).resolve().parents[1] / "ui_v2_lab.yaml", "uiv2gone")
+
+    def gone(name):
+        raise NotFound(f"no lab {name}")
+    monkeypatch.setattr(server, "_nat_gateways", gone)
+
+    async def go(c, port):
+        r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},
+                         headers={"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN})
+        return r.status, await r.json()
+    status, doc = with_client(lab, go)
+    assert status == 200 and doc["result"] == "reachable", doc
+    assert ("request", "vpc-a", "nat-1") in [(m["dir"], m["from"], m["to"]) for m in doc["animation"]["moves"]]

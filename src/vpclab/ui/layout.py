@@ -8,7 +8,8 @@ route being added moves nothing). Regions are a grid of boxes; inside one, its V
 are a grid of boxes; inside a VPC, one row per subnet with its instances. Each VPC's
 router sits on the top edge of its box; a peering is a line between two routers.
 `nodes` maps every hop name a probe path can hold (instance ref, VPC, peering id,
-Internet host ref, NAT gateway as VPC/NAME) to the point the animation passes through.
+Internet host ref, NAT gateway as `nat_node`'s VPC/nat:NAME) to the point the animation
+passes through.
 
 Version 2 (ui/filtering.py adds it to the status): a lab with an Internet gets it as
 its own box above the regions, one node per host and `internet` for the box; a VPC
