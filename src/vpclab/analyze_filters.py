@@ -35,11 +35,8 @@ from typing import List, Optional
 
 from . import analyze as A
 from .filter_match import acl_check, crossing, packet, sg_check
-from .model.filters import InternetHost
+from .model.filters import INTERNET, INTERNET_PREFIX, InternetHost  # noqa: F401 (re-exported)
 from .model.types import Instance, Lab, Vpc
-
-INTERNET = "internet"
-INTERNET_PREFIX = "internet/"
 
 
 def in_use(lab: Lab) -> bool:
@@ -342,8 +339,7 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
 
 def is_host_ref(lab: Lab, ref: str) -> bool:
     """Whether `ref` is `internet/<host>` of `lab`."""
-    return (lab.internet is not None and isinstance(ref, str) and ref.startswith(INTERNET_PREFIX)
-            and ref[len(INTERNET_PREFIX):] in lab.internet.hosts)
+    return lab.internet is not None and lab.internet.host(ref) is not None
 
 
 def _vpc_filter_sig(lab: Lab, name: str):

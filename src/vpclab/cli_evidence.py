@@ -50,7 +50,7 @@ def evidence_lines(doc: dict) -> List[str]:
     wat = max(len(place(e)) for e in ev)
     wif = max(len(e["if"]) for e in ev)
     wwhat = max(len(e["what"]) for e in ev)
-    out = [f"  [dim]packets seen (ms after the send):[/]"]
+    out = ["  [dim]packets seen (ms after the send):[/]"]
     for e in ev:
         out.append(f"  {e['t_ms']:9.3f} ms  {place(e):<{wat}}  {WAY.get(e['way'], e['way'])} {e['if']:<{wif}}  "
                    f"{e['what']:<{wwhat}}  {e['src']} > {e['dst']}")

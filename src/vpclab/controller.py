@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
+from .model.filters import INTERNET_PREFIX
 from .model.types import Lab
 from .model.units import format_duration
 from .plan import names
@@ -115,14 +116,15 @@ def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_inte
             return ref
         except ValueError:
             pass
-    if allow_internet and model.internet is not None and isinstance(ref, str) and ref.startswith("internet/"):
+    if allow_internet and model.internet is not None and isinstance(ref, str) and ref.startswith(INTERNET_PREFIX):
         from .loader_v2 import public_ref  # version 2: internet/<host> (explain)
 
-        if ref[len("internet/"):] in model.internet.hosts:
+        host = ref[len(INTERNET_PREFIX):]
+        if host in model.internet.hosts:
             return ref
-        hint = did_you_mean(ref[len("internet/"):], model.internet.hosts)
+        hint = did_you_mean(host, model.internet.hosts)
         raise NotFound(f"{what} {public_ref(model, ref)}", code="InstanceNotFound",
-                       hint=hint and hint.replace("mean '", "mean 'internet/"))
+                       hint=hint and hint.replace("mean '", "mean '" + INTERNET_PREFIX))
     raise NotFound(f"{what} '{shown(ref)}' is not an instance of lab {model.name} (use <vpc>/<instance>)",
                    code="InstanceNotFound", hint=did_you_mean(ref, [i.ref for i in model.instances()]))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Set, Tuple
 
-from . import analyze_filters
+from . import analyze, analyze_filters
 from .model.types import Lab
 
 Key = Tuple[str, str, str, Optional[int]]
@@ -50,12 +50,19 @@ def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
     return out
 
 
+def verdicts(old: Lab, new: Lab, key) -> Tuple[analyze.Verdict, analyze.Verdict]:
+    """Both labs' verdicts on `key` (src, dst, proto, port), each asking about `dst` as it can."""
+    s, dst, proto, port = key
+    return (analyze.explain(old, s, dest_in(old, new, dst), proto, port),
+            analyze.explain(new, s, dest_in(new, old, dst), proto, port))
+
+
 def dest_in(lab: Lab, other: Lab, dst: str) -> str:
     """`dst` as `lab` can be asked about it: an Internet host that only `other` has (added or
     removed by the change) is asked about by its address, which in `lab` is nobody's."""
-    if not dst.startswith(analyze_filters.INTERNET_PREFIX) or analyze_filters.is_host_ref(lab, dst):
+    if analyze_filters.is_host_ref(lab, dst):
         return dst
-    host = other.internet.hosts[dst[len(analyze_filters.INTERNET_PREFIX):]] if other.internet else None
+    host = other.internet.host(dst) if other.internet else None
     return str(host.ip) if host is not None else dst
 
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from . import analyze, analyze_filters
+from . import analyze, analyze_filters, diff_v2
 from .model.types import Instance, Lab, Route
 
 Key = Tuple[str, str, str, Optional[int]]  # src, dst, proto, port
@@ -205,7 +205,6 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
         v = ref.partition("/")[0]
         if v in d.vpcs:
             out.append({"kind": "vpc", "where": v, "detail": f"{v}: {_changes(_vpc_view(old, v), _vpc_view(new, v))}"})
-    from . import diff_v2
     out += diff_v2.internet_cause(old, new, (src, dst))
     seen, uniq = set(), []
     for c in out:
@@ -252,14 +251,12 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     d = dirt(old, new)
     pairs = candidates(old, new, d)
     keys = _keys(old, new, pairs)
-    from . import diff_v2
-
-    keys += [k for k in diff_v2.extra_keys(old, new, pairs) if k not in set(keys)]
+    have = set(keys)
+    keys += [k for k in diff_v2.extra_keys(old, new, pairs) if k not in have]
     changes = []
     for key in keys:
         s, dst, proto, port = key
-        vo = analyze.explain(old, s, diff_v2.dest_in(old, new, dst), proto, port)
-        vn = analyze.explain(new, s, diff_v2.dest_in(new, old, dst), proto, port)
+        vo, vn = diff_v2.verdicts(old, new, key)
         if vo.result != vn.result:
             changes.append({"src": s, "dst": dst, "proto": proto, "port": port,
                             "change": change_kind(vo.result, vn.result),
@@ -307,15 +304,11 @@ def full(old: Lab, new: Lab) -> Dict[Key, Tuple[str, str]]:
                 b = analyze.explain(new, s.ref, d.ref, proto, port).result
                 if a != b:
                     out[(s.ref, d.ref, proto, port)] = (a, b)
-    from . import diff_v2
-
     pairs = [(s, d) for s in sorted(common) for d in sorted(common) if s != d]
     for key in diff_v2.extra_keys(old, new, pairs):
-        s, dst, proto, port = key
-        a = analyze.explain(old, s, diff_v2.dest_in(old, new, dst), proto, port).result
-        b = analyze.explain(new, s, diff_v2.dest_in(new, old, dst), proto, port).result
-        if a != b:
-            out[key] = (a, b)
+        vo, vn = diff_v2.verdicts(old, new, key)
+        if vo.result != vn.result:
+            out[key] = (vo.result, vn.result)
     return out
 
 

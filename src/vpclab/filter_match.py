@@ -95,8 +95,8 @@ def _cut(left: List[Ports], r: Ports) -> Tuple[List[Ports], List[Ports]]:
 
 def first_drop(vpc: Vpc, rules: Sequence[Tuple[object, FilterRule]], pkt: Packet):
     """None when every port of `pkt` passes `rules` (first match decides, no match drops), else
-    (label of the dropping rule, or None for "no rule matched"; the first dropped port range,
-    None for ICMP). `rules` are (label, rule) pairs in order."""
+    (label of the dropping rule, or None for "no rule matched"; the first dropped port range of
+    a reply, None for a request or ICMP). `rules` are (label, rule) pairs in order."""
     left: List[Optional[Ports]] = [pkt.ports] if pkt.ports is not None else [None]
     for label, rule in rules:
         if not _applies(vpc, rule, pkt):
@@ -108,11 +108,11 @@ def first_drop(vpc: Vpc, rules: Sequence[Tuple[object, FilterRule]], pkt: Packet
         if not hit:
             continue
         if rule.action != "accept":
-            return label, hit[0]
+            return label, hit[0] if pkt.reply else None
         left = rest
         if not left:
             return None
-    return None, left[0]
+    return None, left[0] if pkt.reply else None
 
 
 def _rule_text(rule: FilterRule, direction: str) -> str:
@@ -139,12 +139,12 @@ def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[
         return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
                         f"security group {gname} of {inst.ref}, {direction} rule {i} "
                         f"({_rule_text(rule, direction)}), drops {pkt.text(way, ports)}",
-                        group=gname, direction=direction, rule=i, ports=ports if pkt.reply else None)
+                        group=gname, direction=direction, rule=i, ports=ports)
     names = ", ".join(inst.security_groups)
     return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
                     f"no {direction} rule of {inst.ref}'s security groups ({names}) accepts {pkt.text(way, ports)}; "
                     "a packet no rule matches is dropped", group=",".join(inst.security_groups),
-                    direction=direction, rule=None, ports=ports if pkt.reply else None)
+                    direction=direction, rule=None, ports=ports)
 
 
 def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -> Optional[A.Reason]:
@@ -165,11 +165,11 @@ def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -
         return A.Reason(A.NETWORK_ACL_DENY, where, None,
                         f"network ACL {acl.name} of subnet {where}, {direction} rule {i} "
                         f"({_rule_text(rules[i], direction)}), drops {pkt.text(way, ports)}{stateless}",
-                        acl=acl.name, direction=direction, rule=i, ports=ports if pkt.reply else None)
+                        acl=acl.name, direction=direction, rule=i, ports=ports)
     return A.Reason(A.NETWORK_ACL_DENY, where, None,
                     f"no {direction} rule of network ACL {acl.name} (subnet {where}) accepts {pkt.text(way, ports)}; a "
                     f"packet no rule matches is dropped{stateless}", acl=acl.name, direction=direction, rule=None,
-                    ports=ports if pkt.reply else None)
+                    ports=ports)
 
 
 def crossing(lab: Lab, vpc: Vpc, a: Subnet, b: Optional[Subnet], pkt_out: Packet, pkt_in: Packet):

@@ -17,7 +17,6 @@ older than a day are pruned when a new one is written.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path

@@ -17,6 +17,7 @@ from .model import filter_rules
 from .model.filters import (
     ACTIONS,
     FILTER_PROTOS,
+    INTERNET_PREFIX,
     FilterRule,
     Internet,
     InternetHost,
@@ -30,7 +31,6 @@ TYPE = "InvalidParameter"
 MALFORMED = "InvalidParameterValue.Malformed"
 MISSING = "MissingParameter"
 NOT_FOUND = "ResourceNotFound"
-INTERNET_PREFIX = "internet/"
 
 # Added to loader.SCHEMA: the new keys of existing mappings, and the new mappings.
 NEW_KEYS = {"top": {"internet"}, "vpc": {"security_groups", "network_acls", "nat_gateways"},

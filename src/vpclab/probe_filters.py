@@ -165,16 +165,14 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
                         apply(i, rules[0])
                     continue
                 if key in seen and len(items) > 1:  # clean twice, but not the same rule: split
-                    half = len(items) // 2
-                    queue[ns] += [items[half:], items[:half]]
+                    queue[ns] += _halves(items)
                     continue
                 seen[key] = rules[0].ref
                 if tries[key] < 4:
                     queue[ns].append(items)
             elif len(items) > 1:
                 if rules:
-                    half = len(items) // 2
-                    queue[ns] += [items[half:], items[:half]]
+                    queue[ns] += _halves(items)
             elif (rules or key in seen) and tries[key] < 4:
                 queue[ns].append(items)  # one probe: a stray packet, or its drop; look again
         queue = {ns: subs for ns, subs in queue.items() if subs}
@@ -182,6 +180,12 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
 
 def _key(items) -> frozenset:
     return frozenset(i for i, _ in items)
+
+
+def _halves(items: list) -> list:
+    """A sub-group split in two, the first half to be probed next (the queue pops its end)."""
+    half = len(items) // 2
+    return [items[half:], items[:half]]
 
 
 def _drop_rules(hits: List[nftc.Hit], ns: str) -> List[nftc.Hit]:

@@ -12,12 +12,12 @@ import os
 from typing import List, Optional
 
 from .errors import Refused
+from .model.filters import INTERNET
 from .model.types import Lab
 from .probe import evidence as ev
 from .probe import pcap as pcapfile
 from .probe.types import ProbeOutcome
 
-INTERNET = "internet"
 
 
 def check_pcap_path(path: str) -> None:

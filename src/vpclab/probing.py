@@ -17,10 +17,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import analyze, controller
 from .errors import Refused
-from . import analyze_filters
-from .analyze_filters import INTERNET, INTERNET_PREFIX
 from .filter_match import EPHEMERAL
-from .model.filters import InternetHost
+from .model.filters import INTERNET, InternetHost
 from .model.types import ACTIVE, RESULTS, Instance, Lab
 from .plan import names
 from .probe.types import CRAFTED_PORTS, CapturePoint, ProbeOutcome, ProbeSpec
@@ -70,7 +68,7 @@ _text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddres
 def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
     controller.check_proto(proto, port)
     net = model.internet
-    h = net.hosts[dst[len(INTERNET_PREFIX):]] if analyze_filters.is_host_ref(model, dst) else None
+    h = net.host(dst) if net is not None else None
     # an Internet host is probed at its address (the same checks as for any address)
     controller.check_ends(model, src, str(h.ip) if h is not None else dst)
     s = model.instance(src)

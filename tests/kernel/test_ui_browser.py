@@ -37,6 +37,15 @@ def test_the_page_draws_a_shipped_lab_and_its_routes(mklab):
         rows = page.eval_on_selector_all("#routes table[data-table='default'] tr",
                                          "els => els.slice(1).map(e => e.children[0].textContent)")
         assert rows == ["10.0.0.0/16"] + [r["destination"] for r in status["routes"] if r["vpc"] == "hub"]
+        # The port field follows the protocol: none for icmp, a service instance's own port for tcp.
+        db = next(i for v in status["vpcs"] if v["name"] == "hub" for i in v["instances"] if i["name"] == "db-1")
+        page.click("button.tab[data-tab='probe']")
+        assert db["port"] and page.is_disabled("#probe-port")
+        page.select_option("#probe-dst", "hub/db-1")
+        page.select_option("#probe-proto", "tcp")
+        assert not page.is_disabled("#probe-port") and page.input_value("#probe-port") == str(db["port"])
+        page.select_option("#probe-proto", "icmp")
+        assert page.is_disabled("#probe-port") and page.input_value("#probe-port") == ""
         assert page.errors == []
 
 

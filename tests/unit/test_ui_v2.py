@@ -241,7 +241,7 @@ def test_an_answer_is_drawn_without_nat_points_when_the_model_cannot_be_read_aft
 
     def gone(name):
         raise NotFound(f"no lab {name}")
-    monkeypatch.setattr(server, "_nat_gateways", gone)
+    monkeypatch.setattr(server, "state_doc", gone)  # the state the drawing reads, after the answer
 
     async def go(c, port):
         r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 
 from .. import loader
 from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
+from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES
 
 LABS_ENV = "VPCLAB_LABS"
@@ -247,6 +248,6 @@ def _public_target(model, ref) -> bool:
     net = model.internet
     if net is None:
         return False
-    if str(ref).startswith("internet/"):
-        return str(ref)[len("internet/"):] in net.hosts
+    if str(ref).startswith(INTERNET_PREFIX):
+        return net.host(str(ref)) is not None
     return _is_address(ref) and ipaddress.IPv4Address(str(ref)) in net.cidr

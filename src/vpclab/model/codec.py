@@ -316,8 +316,7 @@ def lab_from_dict(d: Any) -> Lab:
         exp = Expectation(e.text("src"), e.text("dst"), e.choice("proto", PROTOS),
                           e.integer("port", 1, 65535, optional=True), e.choice("result", RESULTS),
                           e.integer("line", 0, 2 ** 31, optional=True) or 0)
-        host = exp.dst.startswith("internet/") and lab.internet is not None and \
-            exp.dst[len("internet/"):] in lab.internet.hosts  # version 2: `internet/<host>`
+        host = lab.internet is not None and lab.internet.host(exp.dst) is not None  # version 2: `internet/<host>`
         if lab.instance(exp.src) is None or (lab.instance(exp.dst) is None and as_address(exp.dst) is None
                                              and not host):
             raise BadModel(f"{e.where}: {_show(exp.src)} -> {_show(exp.dst)} names no instance of the lab")

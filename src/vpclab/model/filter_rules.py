@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from ..errors import shown
 from .filters import (
     ACL_DIRECTIONS,
+    INTERNET,
     MAX_RULES_PER_DIRECTION,
     SG_DIRECTIONS,
     FilterRule,
@@ -35,7 +36,6 @@ CONFLICT = "InvalidParameterValue.Conflict"
 NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
 VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
 MALFORMED = "InvalidParameterValue.Malformed"
-INTERNET_NAME = "internet"  # the lab's Internet: its namespace and `internet/<host>`
 MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
 
 PEER_KEY = {"ingress": "source", "inbound": "source", "egress": "destination", "outbound": "destination"}
@@ -281,7 +281,7 @@ def check_names(lab: Lab) -> List[Violation]:
     out = []
     for v in lab.vpcs.values():
         for n in v.nat_gateways.values():
-            if n.name == INTERNET_NAME:
+            if n.name == INTERNET:
                 out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: the name belongs to the lab's "
                                      f"Internet, the hop after every NAT gateway on a path; rename the gateway",
                                      n.line))
@@ -289,9 +289,9 @@ def check_names(lab: Lab) -> List[Violation]:
                 out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a "
                                      "peering, and a route's next hop must name one of them; rename the gateway",
                                      n.line))
-    if lab.internet is not None and INTERNET_NAME in lab.vpcs:
-        out.append(Violation(DUPLICATE, f"VPC {INTERNET_NAME}: the name belongs to the lab's Internet (its hosts "
-                             f"are {INTERNET_NAME}/<host>); rename the VPC", lab.vpcs[INTERNET_NAME].line))
+    if lab.internet is not None and INTERNET in lab.vpcs:
+        out.append(Violation(DUPLICATE, f"VPC {INTERNET}: the name belongs to the lab's Internet (its hosts "
+                             f"are {INTERNET}/<host>); rename the VPC", lab.vpcs[INTERNET].line))
     return out
 
 

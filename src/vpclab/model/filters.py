@@ -31,6 +31,8 @@ SG_DIRECTIONS = ("ingress", "egress")
 ACL_DIRECTIONS = ("inbound", "outbound")
 MAX_RULES_PER_DIRECTION = 100
 DEFAULT_INTERNET_CIDR = ipaddress.IPv4Network("203.0.113.0/24")
+INTERNET = "internet"  # the lab's Internet: the hop of a path, its namespace, and no VPC's or NAT gateway's name
+INTERNET_PREFIX = INTERNET + "/"  # its hosts: internet/<host>
 ANY = ipaddress.IPv4Network("0.0.0.0/0")
 
 
@@ -104,7 +106,7 @@ class InternetHost:
 
     @property
     def ref(self) -> str:
-        return f"internet/{self.name}"
+        return INTERNET_PREFIX + self.name
 
 
 @dataclass
@@ -113,6 +115,12 @@ class Internet:
     cidr: IPv4Network = DEFAULT_INTERNET_CIDR
     hosts: Dict[str, InternetHost] = field(default_factory=dict)
     line: int = field(default=0, compare=False)
+
+    def host(self, ref) -> Optional[InternetHost]:
+        """The host `ref` (`internet/<name>`) names, or None."""
+        if isinstance(ref, str) and ref.startswith(INTERNET_PREFIX):
+            return self.hosts.get(ref[len(INTERNET_PREFIX):])
+        return None
 
 
 # ---- the name of a kernel rule ---------------------------------------------------------

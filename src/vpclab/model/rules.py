@@ -141,9 +141,9 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
     """A probe from an instance to itself or to its own address proves nothing: its own
     kernel answers without a packet leaving it. One rule for probe, explain and `expect:`."""
     s = lab.instance(src)
-    if s is None and lab.internet is not None and src.startswith("internet/"):  # version 2: an Internet host
-        s = lab.internet.hosts.get(src[len("internet/"):])
-        s = s and Instance(src, "", "", s.ip)
+    if s is None and lab.internet is not None:  # version 2: an Internet host
+        h = lab.internet.host(src)
+        s = h and Instance(src, "", "", h.ip)
     own = {a for a in (s.ip, s.eip) if a is not None} if s is not None else set()
     if s is None or (dst != src and as_address(dst) not in own):
         return []

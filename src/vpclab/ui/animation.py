@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from ..model.filters import INTERNET
 from .layout import nat_node
 
 REQUEST, REPLY = "request", "reply"
-INTERNET = "internet"  # the hop of the lab's Internet in a path
 MIN_HOP_MS = 300.0  # the shortest move on screen
 MAX_HOP_MS = 1100.0  # the move of the longest gap between two captures
 EVEN_HOP_MS = 420.0  # each move when there is no evidence to pace by

@@ -247,6 +247,7 @@ async def _state_json(app: web.Application) -> str:
         # signature, which the next request rebuilds. Never an older one under a newer.
         doc = await asyncio.get_running_loop().run_in_executor(None, state_doc, app[LAB])
         cache["sig"], cache["json"] = sig, json.dumps(doc)
+        cache["nat_gateways"] = [(v["name"], n["name"]) for v in doc["status"]["vpcs"] for n in v["nat_gateways"]]
     return cache["json"]
 
 
@@ -364,15 +365,13 @@ async def explain(request: web.Request) -> web.Response:
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
 
-def _nat_gateways(lab: str) -> list:
-    return [(v.name, n) for v in controller.load_model(lab).vpcs.values() for n in v.nat_gateways]
-
-
 async def _animation(request: web.Request, doc: dict) -> dict:
-    """The probe's animation, its NAT gateway hops drawn where the picture draws them (if the
-    lab is gone by now, the answer stays, drawn without them)."""
+    """The probe's animation, its NAT gateway hops drawn where the picture draws them: the
+    page's own state, read again only if the lab changed (if the lab is gone by now, the
+    answer stays, drawn without them)."""
     try:
-        nats = await _read(request, _nat_gateways, request.app[LAB])
+        await _state_json(request.app)
+        nats = request.app[STATE_CACHE]["nat_gateways"]
     except VpclabError:
         nats = []
     return animation.steps(animation.placed(doc, nats))

@@ -636,6 +636,16 @@ async function load() {
   document.body.dataset.ready = "1";
 }
 
+// The port field follows the protocol: icmp has none (the field is emptied, disabled and not
+// sent); tcp or udp to a service instance gets its port filled in.
+function portFor(proto) {
+  const field = $("#probe-port"), icmp = proto === "icmp";
+  field.disabled = icmp;
+  if (icmp) { field.value = ""; return; }
+  const dst = ui.state && instances().find((i) => i.ref === ui.dst);
+  if (!field.value && dst && dst.port) field.value = dst.port;
+}
+
 function wire() {
   wireZoom();
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
@@ -643,14 +653,8 @@ function wire() {
   $("#explain-go").addEventListener("click", () => runProbe("explain"));
   $("#probe-src").addEventListener("change", (e) => { ui.src = e.target.value || null; markSelection(); });
   $("#probe-dst").addEventListener("change", (e) => { ui.dst = e.target.value || null; markSelection(); });
-  $("#probe-port").disabled = $("#probe-proto").value === "icmp";
-  $("#probe-proto").addEventListener("change", (e) => {
-    const dst = instances().find((i) => i.ref === ui.dst);
-    const icmp = e.target.value === "icmp";
-    $("#probe-port").disabled = icmp;  // icmp has no port: the field is not sent
-    if (icmp) $("#probe-port").value = "";
-    if (!icmp && !$("#probe-port").value && dst && dst.port) $("#probe-port").value = dst.port;
-  });
+  portFor($("#probe-proto").value);
+  $("#probe-proto").addEventListener("change", (e) => portFor(e.target.value));
   $("#clock-go").addEventListener("click", clockAdvance);
   $("#matrix-go").addEventListener("click", runMatrix);
   $("#matrix").addEventListener("mousemove", (ev) => {
@@ -660,7 +664,7 @@ function wire() {
   $("#matrix").addEventListener("click", (ev) => {
     const p = matrixCell(ev);
     if (!p) return;
-    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; $("#probe-port").value = ""; $("#probe-port").disabled = true;
+    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; portFor("icmp");
     markSelection(); showTab("probe"); runProbe("probe", { src: p.src, dst: p.dst, proto: "icmp", port: null });
   });
 }
