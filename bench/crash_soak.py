@@ -90,9 +90,9 @@ OPERATIONS = [
 
 def kernel_diff(model) -> List[str]:
     """What `up` would still have to do for `model`: [] when the kernel holds its plan."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.plan import diff
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     have = controller.actual(model.name, Store(model.name).dir)
     return [a.describe() for a in diff.diff(controller.desired(model).objects, have)]
@@ -100,7 +100,8 @@ def kernel_diff(model) -> List[str]:
 
 def probe_disagreements(lab: str) -> List[str]:
     """Pairs where `vpclab matrix --json` (real packets) and `explain` (the model) differ."""
-    from vpclab import analyze, controller
+    from vpclab.explain import routes as analyze
+    from vpclab.controller import core as controller
 
     p = run("matrix", "-l", lab, "--json")
     if p.returncode != 0:
@@ -119,7 +120,7 @@ REPAIR_SECONDS: List[float] = []  # how long each `up` again took
 
 def repaired(lab: str, path: Path) -> List[str]:
     """Run `up` again; what is wrong after it ([] if the lab is whole and agrees with explain)."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     t0 = time.monotonic()
     p = run("up", path)
@@ -141,7 +142,7 @@ def removed(lab: str, cmd: List[str], whole_ok: bool) -> List[str]:
     if whole_ok and Path(f"/run/vpclab/{lab}/state.db").exists():
         st = run("status", "-l", lab, "--json")
         if st.returncode == 0 and json.loads(st.stdout)["status"] == "ready":
-            from vpclab import controller
+            from vpclab.controller import core as controller
 
             problems = kernel_diff(controller.load_model(lab))
             run("down", lab)

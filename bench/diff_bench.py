@@ -26,7 +26,8 @@ from scale_topology import scale  # noqa: E402
 
 import yaml  # noqa: E402
 
-from vpclab import diffreach, loader  # noqa: E402
+from vpclab.explain import diff as diffreach
+from vpclab.topology import load as loader  # noqa: E402
 
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 LIMIT_S = 1.0

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "unit"))
 from scale_topology import scale_yaml  # noqa: E402
 
-from vpclab import loader  # noqa: E402
+from vpclab.topology import load as loader  # noqa: E402
 from vpclab.kernel import rtnl, tc  # noqa: E402
 from vpclab.kernel.handlers import address, link, route, rule  # noqa: E402
 from vpclab.plan.planner import plan  # noqa: E402

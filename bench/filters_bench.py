@@ -34,7 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_topology  # noqa: E402
 
-from vpclab import controller, filters_live, probing  # noqa: E402
+from vpclab.controller import core as controller, operate as filters_live, probing  # noqa: E402
 from vpclab.kernel import engine, nft  # noqa: E402
 from vpclab.model.filters import FilterRule  # noqa: E402
 from vpclab.plan import diff as plandiff  # noqa: E402

@@ -18,7 +18,7 @@ import time
 
 import yaml
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import TopologyInvalid
 
 

@@ -2,7 +2,7 @@
 scale topology (bench/scale_topology.py: 50 VPCs, 200 instances, 100 peerings, ~2,400
 kernel objects), against rebuilding the lab (`down` + `up`) for the same change.
 
-Goals: <= 50 ms median in-process (the `vpclab.controller` functions), <= 0.5 s through
+Goals: <= 50 ms median in-process (the `vpclab.controller.core` functions), <= 0.5 s through
 the CLI (a fresh `vpclab` process each time, start-up included).
 
 A PENDING peering to accept on a one-account topology: the generated topology gets a
@@ -45,7 +45,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from scale_topology import scale  # noqa: E402
 
-from vpclab import controller  # noqa: E402
+from vpclab.controller import core as controller  # noqa: E402
 
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 OTHER = [f"vpc-{i:02d}" for i in range(45, 50)]
@@ -125,7 +125,7 @@ def cycle_inproc(lab: str, times: dict) -> None:
 def check_matches(lab: str) -> None:
     """The benchmark measures correct work only: the kernel matches the state."""
     from vpclab.plan import diff as plandiff
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     model = controller.load_model(lab)
     left = plandiff.diff(controller.desired(model).objects, controller.actual(lab, Store(lab).dir))

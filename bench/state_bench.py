@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from scale_topology import scale_yaml  # noqa: E402
 
-from vpclab import loader  # noqa: E402
+from vpclab.topology import load as loader  # noqa: E402
 from vpclab.model.codec import lab_from_dict, lab_to_dict  # noqa: E402
 
 REPS = 15

@@ -12,7 +12,7 @@ Methods (each builds the lab, then tears it down; every teardown is timed
 until the kernel has destroyed the namespaces, see nswatch.py):
   vpclab CLI     `vpclab up FILE` / `vpclab down LAB` as subprocesses, end to end
                  (interpreter start, imports, YAML, plan, state store, apply)
-  vpclab lib     vpclab.controller.up(FILE) / .down(LAB) in this process
+  vpclab lib     vpclab.controller.core.up(FILE) / .down(LAB) in this process
   ip-batch       baseline 1, generated from vpclab's own plan objects (so it is
                  the same object set; checked with vpclab's read-back in rep 1):
                  one root `ip -batch` (netns add, veths born in their namespaces),
@@ -49,7 +49,8 @@ from scale_topology import scale_yaml  # noqa: E402
 
 import bytecode  # noqa: E402
 import nswatch  # noqa: E402
-from vpclab import controller, loader  # noqa: E402
+from vpclab.controller import core as controller
+from vpclab.topology import load as loader  # noqa: E402
 from vpclab.kernel import netns, teardown  # noqa: E402
 from vpclab.kernel.inspect import read_lab  # noqa: E402
 from vpclab.plan import names  # noqa: E402

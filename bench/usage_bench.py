@@ -48,7 +48,7 @@ def ticks(pid: int) -> int:
 
 def proc_loop_round(targets) -> None:
     """The baseline: a link's counters from /proc/thread-self/net/dev inside each end's namespace."""
-    from vpclab import nsenter
+    from vpclab.kernel import nsenter
 
     with nsenter.Hopper() as h:
         for _name, ns, peer_ns, ifname, cap in targets:

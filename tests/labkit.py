@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.relabel import renamed_text
+from vpclab.topology.relabel import renamed_text
 
 REPO = Path(__file__).resolve().parent.parent
 TOPOLOGIES = REPO / "topologies"
@@ -87,7 +87,7 @@ def lab_pids(lab: str):
             cmd = (p / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"vpclab.services.daemon" in b" ".join(cmd) and lab.encode() in cmd:
+        if b"vpclab.kernel.services.daemon" in b" ".join(cmd) and lab.encode() in cmd:
             out.append(int(p.name))
     return out
 

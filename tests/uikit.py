@@ -22,7 +22,8 @@ def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
     kernel objects: for tests that only read state or are refused before the kernel."""
     import re
 
-    from vpclab import loader, store
+    from vpclab.topology import load as loader
+    from vpclab.state import store
 
     # Never beside real labs: the caller points the store at a temporary directory first.
     assert store.RUN_DIR == Path(run_dir), f"seed() writes to {store.RUN_DIR}, not to {run_dir}"
@@ -43,7 +44,7 @@ def v2_model(name: str = "uiv2"):
     instances, a network ACL bound to vpc-b's `data` subnet, a NAT gateway in vpc-b."""
     import ipaddress
 
-    from vpclab import loader
+    from vpclab.topology import load as loader
     from vpclab.model.filters import FilterRule, Internet, InternetHost, NatGateway, NetworkAcl, SecurityGroup
 
     ip = ipaddress.IPv4Address
@@ -74,7 +75,7 @@ def v2_model(name: str = "uiv2"):
 
 def seed_model(run_dir: Path, model) -> str:
     """A model's state as `up` leaves it in the store, no kernel objects (see seed)."""
-    from vpclab import store
+    from vpclab.state import store
 
     assert store.RUN_DIR == Path(run_dir), f"seed_model() writes to {store.RUN_DIR}, not to {run_dir}"
     with store.Store(model.name).tx() as tx:

@@ -1,3 +1,3 @@
-from vpclab.cli import main
+from vpclab.cli.main import main
 
 main()

@@ -9,7 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 from labkit import REPO, TOPOLOGIES, assert_gone, needs_root
-from vpclab import loader
+from vpclab.topology import load as loader
 
 pytestmark = needs_root
 

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from labkit import VPCLAB, needs_root, run_json
-from vpclab.store import lab_to_dict
+from vpclab.state.store import lab_to_dict
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
@@ -60,7 +60,7 @@ def _start_all(lab, commands):
 def _replay_in_log_order(lab, initial, commands):
     """Replay the commands on the initial model in the order the event log records them;
     each must do there what it did live. Returns the replayed model."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.errors import Refused
     from vpclab.model import lifecycle
 
@@ -84,9 +84,9 @@ def _replay_in_log_order(lab, initial, commands):
 
 
 def _check(lab, commands, results):
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.plan import diff as plandiff
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     for (argv, _, _), (rc, stdout, stderr) in zip(commands, results):
         assert rc in (0, 2), f"vpclab {' '.join(argv)}: exit {rc}\n{stdout}{stderr}"
@@ -111,7 +111,7 @@ def _check(lab, commands, results):
 def test_parallel_route_adds_all_land(mklab):
     """Ten `route add`s at once on existing peerings, distinct destinations: all succeed,
     all ten are in the state and in the kernel."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     lab, _ = mklab(SIX)
     commands = [_route("v4", f"10.5.{k}.0/24", "pcx-45") for k in range(5)] + \
@@ -134,7 +134,7 @@ def test_parallel_creates_and_routes_serialize(mklab):
     creates of distinct pairs, and route adds whose next hop may not exist yet (refused
     RouteNextHopInvalid when they ran first). The result equals the serial order of the
     event log, and the kernel matches it."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     lab, _ = mklab(SIX)
     commands = [

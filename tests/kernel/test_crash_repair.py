@@ -35,7 +35,7 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
     """What a killed `up` can leave: ends of veths still down (the kernel
     then drops the routes through them), an address and a qdisc not yet added, the
     namespace sysctls and `lo` not yet set. `up` again repairs every one of them."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.kernel import netns, tc
     from vpclab.plan import names as N
 
@@ -76,8 +76,8 @@ def test_a_killed_down_leaves_a_leftover_that_cleanup_and_down_finish(mklab, mon
     death is simulated by an exception at that point, in process). The lab is then
     `deleting`, not `ready`: `ls` and `status` say so, a live operation refuses, and
     `cleanup LAB` removes it. A second lab killed the same way is finished by `down`."""
-    from vpclab import controller
-    from vpclab.store import Store
+    from vpclab.controller import core as controller
+    from vpclab.state.store import Store
 
     class Killed(BaseException):
         pass
@@ -107,8 +107,8 @@ def test_a_killed_down_leaves_a_leftover_that_cleanup_and_down_finish(mklab, mon
 def test_up_after_a_killed_down_starts_from_the_file(tmp_path):
     """A lab whose `down` was killed is finished off by `up` before it is built again:
     the live changes the user meant to throw away do not come back."""
-    from vpclab import controller
-    from vpclab.store import Store
+    from vpclab.controller import core as controller
+    from vpclab.state.store import Store
 
     lab = lab_name()
     path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", lab, tmp_path)

@@ -43,7 +43,8 @@ from hypothesis import HealthCheck, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from labkit import assert_gone  # noqa: E402
-from vpclab import analyze, controller, probing  # noqa: E402
+from vpclab.explain import routes as analyze
+from vpclab.controller import core as controller, probing  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
@@ -401,7 +402,7 @@ def test_live_verdicts_equal_explain_with_filters(doc):
 
 def test_filtered_generator_draws_valid_topologies_with_every_piece():
     """Each drawn topology loads (no CLOUD-RULES violation), and the pieces the property needs appear."""
-    from vpclab import loader
+    from vpclab.topology import load as loader
 
     seen = set()
 

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labkit import TOPOLOGIES, VPCLAB, needs_root
-from vpclab import analyze, loader
-from vpclab.analyze_filters import public_destinations
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
+from vpclab.explain.filtered import public_destinations
 
 pytestmark = [pytest.mark.kernel, needs_root]
 

@@ -17,13 +17,13 @@ pytestmark = needs_root
 
 RUN = """
 import json, sys
-from vpclab.cli import main
+from vpclab.cli.main import main
 try:
     main({argv!r})
 except SystemExit as e:
     code = e.code
 print(json.dumps({{"code": code, "mods": sorted(m for m in sys.modules if m.split(".")[0] in
-                   ("pyroute2", "yaml", "rich", "scapy") or m in ("vpclab.loader", "vpclab.analyze"))}}))
+                   ("pyroute2", "yaml", "rich", "scapy") or m in ("vpclab.topology.load", "vpclab.explain.routes"))}}))
 """
 
 
@@ -57,7 +57,7 @@ def test_fresh_up_packs_by_hand_and_down_imports_no_loader(tmp_path):
     assert_gone(lab)
 
 
-# ---- a teardown yields the kernel to builds (vpclab.builds, kernel/teardown.py) ----------------------
+# ---- a teardown yields the kernel to builds (vpclab.state.builds, kernel/teardown.py) ----------------------
 
 
 def _build_tiny(lab):
@@ -108,7 +108,8 @@ def test_down_gives_way_to_a_build_no_longer_than_its_budget(lab, monkeypatch, t
     same once VPCLAB_TEARDOWN_YIELD seconds are spent; it never waits for its own lab's."""
     import time
 
-    from vpclab import builds, controller
+    from vpclab.state import builds
+    from vpclab.controller import core as controller
     from vpclab.kernel import netns
 
     other = "o" + lab[1:]  # another lab's build (a marker only)

@@ -19,7 +19,7 @@ from labkit import ROOT, needs_root, run
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
-from vpclab import nsenter  # noqa: E402
+from vpclab.kernel import nsenter  # noqa: E402
 from vpclab.plan import names as N  # noqa: E402
 from vpclab.probe.engine import CapturePoint, ProbeSpec, capture_probe, fast_probe  # noqa: E402
 
@@ -154,7 +154,7 @@ def test_a_peer_vpc_cannot_use_the_nat_gateway_through_the_peering(mklab):
         "--table", "private", check=0)
     b_router, a_router = N.vpc_ns(lab, "vpc-b"), N.vpc_ns(lab, "vpc-a")
     port = N.peering_port(lab, "pcx-ab")
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     model = controller.load_model(lab)
     req, _ = link_addresses(model.peerings["pcx-ab"])
@@ -222,7 +222,7 @@ def test_the_root_namespace_is_unchanged_and_nothing_routes_to_the_labs_internet
 
 
 def test_a_deleted_table_is_read_back_and_repaired_by_up(mklab):
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.kernel import nft
     from vpclab.kernel.handlers.nft import DELETE
     from vpclab.plan import diff
@@ -242,7 +242,7 @@ def test_a_deleted_table_is_read_back_and_repaired_by_up(mklab):
 
 
 def test_a_live_group_change_replaces_one_namespaces_table_in_one_transaction(mklab):
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.kernel import nft
     from vpclab.model.filters import FilterRule
 
@@ -287,7 +287,7 @@ def test_between_two_bound_subnets_both_acls_decide(mklab):
     """A live bind of the ACL to web-1's subnet too (one transaction, in vpc-a's router). TCP
     from app to acl passes app's outbound rule 0 (an accept returns) and then dies at acl's
     inbound drop: both subnets' ACLs were met, in that order."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.kernel import nft
 
     lab, _ = mklab(TOPO)

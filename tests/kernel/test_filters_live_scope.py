@@ -67,7 +67,7 @@ def _rules(table):
 
 
 def test_a_live_sg_rule_add_changes_only_its_vpcs_tables_one_transaction_each(mklab, monkeypatch):
-    from vpclab import controller, filters_live
+    from vpclab.controller import core as controller, operate as filters_live
     from vpclab.kernel import nft
 
     lab, _ = mklab(TOPO)
@@ -88,7 +88,7 @@ def test_a_live_sg_rule_add_changes_only_its_vpcs_tables_one_transaction_each(mk
     for m in members:  # the new rule is there, commented with its RuleRef
         assert len(_rules(after[m])) == len(_rules(before[m])) + 1
         assert "vpclab sg vpc-a/sg-app ingress 2" in nft.counters(m)
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     tx = Store(lab).read()
     try:
@@ -100,7 +100,7 @@ def test_a_live_sg_rule_add_changes_only_its_vpcs_tables_one_transaction_each(mk
 
 
 def test_an_acl_rule_del_sends_one_transaction_to_its_vpcs_router_only(mklab):
-    from vpclab import filters_live
+    from vpclab.controller import operate as filters_live
     from vpclab.kernel import nft
 
     lab, _ = mklab(TOPO)
@@ -114,7 +114,7 @@ def test_an_acl_rule_del_sends_one_transaction_to_its_vpcs_router_only(mklab):
 
 
 def test_an_apply_interrupted_after_the_state_write_is_repaired_by_the_next_live_op(mklab, monkeypatch):
-    from vpclab import controller, filters_live
+    from vpclab.controller import core as controller, operate as filters_live
     from vpclab.kernel import engine, nft
 
     lab, _ = mklab(TOPO)

@@ -111,9 +111,9 @@ def kernel(lab):
 
 def kernel_diff(lab):
     """What the kernel lacks or has too much compared with the lab's state (empty: they match)."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.plan import diff as plandiff
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     model = controller.load_model(lab)
     return plandiff.diff(controller.desired(model).objects, controller.actual(lab, Store(lab).dir))
@@ -121,7 +121,7 @@ def kernel_diff(lab):
 
 def planned(lab):
     """The kernel objects the lab's current state needs (services left out)."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     return {o for o in controller.desired(controller.load_model(lab)).objects if o.key[0] != "service"}
 
@@ -140,7 +140,7 @@ def ifindexes(lab):
 
 def peering_ends(lab, pid):
     """The two VPC-side ends of a peering's veth, as keys of `ifindexes`."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
     from vpclab.plan import names
 
     p = controller.load_model(lab).peerings[pid]
@@ -187,7 +187,7 @@ def events(lab):
 def status(lab):
     """The document `vpclab status --json` prints, read in this process (the CLI only
     renders `controller.status`; skipping a process start per snapshot keeps the tests quick)."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     return json.loads(json.dumps(controller.status(lab)))
 
@@ -195,7 +195,7 @@ def status(lab):
 def refused(lab, code, *args):
     """Run `vpclab ARGS -l LAB --json`: it must exit 2 with `code`, change neither the
     state nor the kernel, and add exactly one event, `refused: code`."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     status_before, kernel_before, n = status(lab), kernel(lab), len(controller.events(lab))
     p = run(*args, "-l", lab, "--json")
@@ -469,7 +469,7 @@ def _change_state_only(lab, event, pid, account):
     """What a command killed between its state write and its kernel apply leaves: the
     model changed in one committed transaction, the kernel not touched at all."""
     from vpclab.model import lifecycle
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     store = Store(lab)
     with store.lock():

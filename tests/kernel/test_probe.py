@@ -432,7 +432,8 @@ def test_bare_address_inside_the_lab_is_refused_or_agrees_with_explain(hub, dst,
 
 
 def test_matrix_every_pair_agrees_with_explain(hub):
-    from vpclab import analyze, controller
+    from vpclab.explain import routes as analyze
+    from vpclab.controller import core as controller
 
     lab, _ = hub
     doc = json.loads(run("matrix", "-l", lab, "--json", check=0).stdout)

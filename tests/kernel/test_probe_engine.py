@@ -28,9 +28,7 @@ pytestmark = [
 from pyroute2 import IPRoute, netns  # noqa: E402
 
 from vpclab.errors import NotFound, Refused  # noqa: E402
-from vpclab.probe.engine import (  # noqa: E402
-    CapturePoint, ProbeSpec, capture_probe, crafted_probe, fast_probe,
-)
+from vpclab.probe.engine import CapturePoint, ProbeSpec, capture_probe, crafted_probe, fast_probe
 
 A_IP, R_A_IP, R_B_IP, B_IP = "10.99.1.2", "10.99.1.1", "10.99.2.1", "10.99.2.2"
 TCP_OPEN, UDP_OPEN, CLOSED = 7001, 7002, 7003

@@ -36,7 +36,7 @@ def nft(ns: str, *commands: str) -> None:
     """Run nft commands inside a namespace this test's lab made."""
     from nftables import Nftables
 
-    from vpclab import nsenter
+    from vpclab.kernel import nsenter
 
     with nsenter.entered(ns):
         n = Nftables()
@@ -47,7 +47,7 @@ def nft(ns: str, *commands: str) -> None:
 
 def canned_probe(monkeypatch, lab, src, dst, proto="icmp", port=None):
     """probing.probe in-process, counters read although the lab's model has no filters."""
-    from vpclab import probe_filters, probing
+    from vpclab.controller import attribution as probe_filters, probing
 
     monkeypatch.setattr(probe_filters, "has_filters", lambda model: True)
     return probing.probe(src, dst, proto, port, lab=lab)
@@ -104,7 +104,7 @@ def test_canned_security_group_drop_at_the_instance_is_unreachable(mklab, monkey
 
 
 def test_canned_security_group_drop_in_the_matrix_is_unreachable_by_packets(mklab):
-    from vpclab import controller, probing
+    from vpclab.controller import core as controller, probing
 
     lab, _ = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
     nft(f"vpclab-{lab}-vpc-b.cvm-1", "add table inet vpclabtest",

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labkit import TOPOLOGIES, assert_gone, needs_root
-from vpclab.store import known_labs
+from vpclab.state.store import known_labs
 
 pytestmark = needs_root
 pytest_plugins = ["pytester"]
@@ -123,7 +123,7 @@ def _new_labs(before, root=None):
 
 
 def _source_under(name, root) -> bool:
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     try:
         tx = Store(name).read()
@@ -163,7 +163,7 @@ def test_ctrl_c_removes_the_labs(pytester, workers, moment):
         import threading
         import time
 
-        import vpclab.pytest_plugin as plugin_module
+        import vpclab.api.pytest_plugin as plugin_module
 
         _config, _interrupted, _build = [], threading.Event(), plugin_module._Run.build
 

@@ -20,7 +20,7 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 PRELUDE = r"""
 import json, sys
-from vpclab import api
+from vpclab.api import lab as api
 built = []
 _up = api.Lab.up.__func__
 def up(cls, *a, **kw):
@@ -63,7 +63,9 @@ def test_with_block_tears_down_on_an_exception_and_names_are_unique():
 
 
 def test_a_half_built_lab_is_removed_when_up_is_interrupted(monkeypatch):
-    from vpclab import Lab, api, controller
+    from vpclab import Lab
+    from vpclab.api import lab as api
+    from vpclab.controller import core as controller
 
     seen = []
     real = controller.reconcile
@@ -98,7 +100,9 @@ def test_typed_results_match_the_cli_json(tmp_path):
 def test_up_never_takes_over_a_lab_it_did_not_build(tmp_path, monkeypatch):
     """A lab built by someone else (the CLI here) under the same name is refused, never
     adopted: it would be removed when the `with` block, the test or the interpreter ends."""
-    from vpclab import Lab, api, controller
+    from vpclab import Lab
+    from vpclab.api import lab as api
+    from vpclab.controller import core as controller
     from vpclab.errors import Refused
     from labkit import lab_name, renamed, run, run_json
 

@@ -87,11 +87,11 @@ def test_cleanup_keeps_a_ready_lab_and_removes_a_half_built_one(tmp_path, mklab)
     half = lab_name()
     path = renamed(TOPOLOGIES / "01-two-vpcs.yaml", half, tmp_path)
     # A half-built lab: state says "building" and some of its namespaces exist.
-    from vpclab import loader
+    from vpclab.topology import load as loader
     from vpclab.kernel import engine as kapply
     from vpclab.plan.diff import diff
     from vpclab.plan.planner import plan
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     model = loader.load(path)
     st = Store(half)

@@ -1,4 +1,4 @@
-"""Kernel tests of the service daemon (vpclab.services): real namespaces, real sockets.
+"""Kernel tests of the service daemon (vpclab.kernel.services): real namespaces, real sockets.
 
 Every test builds its own namespaces `vpclab-t<random6>-...` with pyroute2 (no
 `ip`), uses lab name `t<random6>`, talks only between its own namespaces, and
@@ -31,7 +31,7 @@ except ImportError:  # the package is not installed: use this checkout's src/
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src"))
 
 from vpclab.errors import KernelRefused, Refused  # noqa: E402
-from vpclab import services as S  # noqa: E402
+from vpclab.kernel import services as S  # noqa: E402
 from vpclab.plan.objects import Service  # noqa: E402
 
 pytestmark = pytest.mark.kernel
@@ -99,7 +99,7 @@ def daemons_of(lab: str):
                 args = f.read().split(b"\0")
         except OSError:
             continue
-        if b"vpclab.services.daemon" in args and lab.encode() in args:
+        if b"vpclab.kernel.services.daemon" in args and lab.encode() in args:
             found.append(int(entry))
     return found
 
@@ -281,7 +281,7 @@ def test_stop_signals_exactly_our_pid(env):
     decoys = [
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]),
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                          "vpclab.services.daemon", "--lab", env.lab, "--spec", "/nonexistent"]),
+                          "vpclab.kernel.services.daemon", "--lab", env.lab, "--spec", "/nonexistent"]),
     ]
     try:
         pid = S.start(env.lab, svcs, env.run)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import analyze, api, loader
+from vpclab.explain import routes as analyze
+from vpclab.api import lab as api
+from vpclab.topology import load as loader
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model.types import LAB_NAME
 

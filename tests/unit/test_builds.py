@@ -1,4 +1,4 @@
-"""vpclab.builds: the machine-wide mark of builds in progress, and a teardown's hand-over
+"""vpclab.state.builds: the machine-wide mark of builds in progress, and a teardown's hand-over
 of its namespaces in groups between builds (kernel/teardown.py), without root: the marker
 lives in a temporary run directory, the namespaces' fds are plain files."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from vpclab import builds, store
+from vpclab.state import builds, store
 from vpclab.kernel import teardown
 
 

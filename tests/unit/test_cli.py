@@ -1,6 +1,6 @@
 """The command line (CLI.md) on the paths that need no root: version, help, validate, explain.
 
-Driven through `vpclab.cli.main(argv)`, the real entry point and the one place
+Driven through `vpclab.cli.main.main(argv)`, the real entry point and the one place
 errors become exit codes, with pytest's capsys; CliRunner where the click group
 alone is meant.
 """
@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import vpclab
-from vpclab.cli import cli, main
+from vpclab.cli.main import cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
 T01 = str(ROOT / "topologies" / "01-two-vpcs.yaml")
@@ -265,14 +265,14 @@ class FakeMatrixRun:
         self.seconds = 1.5
 
     def document(self, pairs=None):
-        from vpclab.probing import MatrixRun
+        from vpclab.controller.probing import MatrixRun
 
         return MatrixRun.document(self, pairs)
 
 
 @pytest.mark.parametrize("n", [0, 1, 7])
 def test_matrix_json_is_written_row_by_row_as_one_document(n, capsys):
-    from vpclab.cli import stream_matrix_json
+    from vpclab.cli.main import stream_matrix_json
 
     stream_matrix_json(FakeMatrixRun(n))
     doc = one_json(capsys.readouterr().out)
@@ -284,7 +284,7 @@ def test_matrix_json_is_written_row_by_row_as_one_document(n, capsys):
 
 
 def test_matrix_view_keeps_only_what_it_prints(capsys):
-    from vpclab.cli import MatrixView
+    from vpclab.cli.main import MatrixView
 
     run = FakeMatrixRun(100)
     view = MatrixView(run)
@@ -303,7 +303,7 @@ def test_no_command_summary_is_cut_off_in_a_listing():
     """`vpclab --help` and each group's --help list one line per command: none ends in '...'."""
     import click
 
-    from vpclab.cli import cli as root
+    from vpclab.cli.main import cli as root
 
     def groups(cmd, path):
         yield path, cmd

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.plan.diff import diff
 from vpclab.plan.planner import plan
 

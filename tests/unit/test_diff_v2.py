@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import diffreach, loader
+from vpclab.explain import diff as diffreach
+from vpclab.topology import load as loader
 from vpclab.model import filter_ops as ops
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +47,8 @@ def test_diff_sees_a_lost_eip_and_a_removed_group_rule():
     was '0 changes'. Each file is edited as text, and the expected change is worked out by hand."""
     from pathlib import Path
 
-    from vpclab import diffreach
-    from vpclab.loader import loads
+    from vpclab.explain import diff as diffreach
+    from vpclab.topology.load import loads
 
     root = Path(__file__).resolve().parents[2] / "topologies"
     six = (root / "06-internet-vs-peering.yaml").read_text()
@@ -67,7 +68,7 @@ def test_diff_sees_a_lost_eip_and_a_removed_group_rule():
 
 def test_an_internet_host_added_or_removed_is_compared_by_its_address():
     """Reported by review: a host only one model has made `diff` end in a KeyError traceback."""
-    from vpclab.loader import loads
+    from vpclab.topology.load import loads
 
     six = (ROOT / "topologies" / "06-internet-vs-peering.yaml").read_text()
     host = "    web: {ip: 203.0.113.200, ports: [80]}\n"

@@ -17,7 +17,7 @@ from test_properties import PROPS, topology_dicts
 from test_cli import run
 from topobuild import load, peer, text, topo, two_vpcs, vpc
 
-from vpclab import diffreach
+from vpclab.explain import diff as diffreach
 from vpclab.errors import TopologyInvalid
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY_MD = (ROOT / "docs" / "topology.md").read_text()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vpclab import analyze
-from vpclab.cli import cli
+from vpclab.explain import routes as analyze
+from vpclab.cli.main import cli
 from vpclab.model import filter_ops, filter_rules
 
 ROOT = Path(__file__).resolve().parents[2]

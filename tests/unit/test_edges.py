@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model import lifecycle
 from vpclab.model.units import parse_bandwidth, parse_duration

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import loader
-from vpclab.cli import main
-from vpclab.controller import digest
+from vpclab.topology import load as loader
+from vpclab.cli.main import main
+from vpclab.controller.core import digest
 from vpclab.errors import EnvironmentProblem, NotFound, TopologyInvalid
 from vpclab.exercises import catalog, grader
 from vpclab.model import lifecycle

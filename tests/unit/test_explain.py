@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from topobuild import load, peer, topo, two_vpcs, vpc
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.model import lifecycle
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from topobuild import load, peer, topo, vpc
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.model import lifecycle
 
@@ -166,7 +167,7 @@ def test_a_reply_rule_covering_part_of_the_ephemeral_ports_loses_those_replies(o
 
 
 def test_a_probe_sends_from_a_port_whose_reply_the_acl_drops():
-    from vpclab import probing
+    from vpclab.controller import probing
     from vpclab.probe.types import CRAFTED_PORTS
 
     lost_high = analyze.explain(reply_lab([{"proto": "tcp", "port": "50000-65535", "destination": "0.0.0.0/0",
@@ -374,7 +375,7 @@ def test_security_groups_reasons_name_group_acl_direction_and_rule():
 
 
 def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     path = str(ROOT / "topologies" / "06-internet-vs-peering.yaml")
     v = controller.explain("internet/web", "203.0.113.10", file=path)
@@ -389,7 +390,7 @@ def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
 
 
 def test_public_destinations_for_a_matrix():
-    from vpclab.analyze_filters import public_destinations
+    from vpclab.explain.filtered import public_destinations
 
     lab = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
     assert public_destinations(lab) == ["internet/web", "203.0.113.10", "203.0.113.30"]
@@ -400,8 +401,8 @@ def test_a_reply_leaving_by_its_eip_meets_the_subnet_acl_before_the_internet():
     """Found by the 200-example differential: v2 has no route back to v3, so cvm-1's reply to
     v3's private address leaves by its EIP toward the Internet; the kernel's ACL at the subnet
     boundary drops it first (outbound, no rule matched), as it does for a request."""
-    from vpclab import analyze
-    from vpclab.loader import loads
+    from vpclab.explain import routes as analyze
+    from vpclab.topology.load import loads
 
     lab = loads("""
 lab: order

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.model import filter_ops as ops
 from vpclab.model.codec import lab_to_dict

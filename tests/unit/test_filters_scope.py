@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import filters_live, loader
+from vpclab.controller import operate as filters_live
+from vpclab.topology import load as loader
 from vpclab.model import filter_ops
 from vpclab.plan import diff
 from vpclab.plan.planner import plan

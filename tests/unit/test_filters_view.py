@@ -7,9 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from vpclab import graph, loader
-from vpclab.cli import cli
-from vpclab.filters_view import extend_status, uses_v2
+from vpclab.cli.render import graph
+from vpclab.topology import load as loader
+from vpclab.cli.main import cli
+from vpclab.controller.view import extend_status, uses_v2
 
 ROOT = Path(__file__).resolve().parents[2]
 INET = ROOT / "topologies" / "06-internet-vs-peering.yaml"

@@ -27,9 +27,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpclab import cli as cli_module
-from vpclab import controller, store
-from vpclab.cli import cli, main
+from vpclab.cli import main as cli_module
+from vpclab.controller import core as controller
+from vpclab.state import store
+from vpclab.cli.main import cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("VPCLAB_FUZZ_EXAMPLES", "150"))
@@ -65,7 +66,7 @@ COMMANDS = sorted(commands(), key=lambda pc: pc[0])
                                                         "allow_interspersed_args": False})
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def entry(argv):
-    """`vpclab.cli.main` for CliRunner; argv[0] is a placeholder so that `--` reaches main untouched."""
+    """`vpclab.cli.main.main` for CliRunner; argv[0] is a placeholder so that `--` reaches main untouched."""
     main(list(argv[1:]))
 
 

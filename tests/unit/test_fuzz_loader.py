@@ -18,9 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import TopologyInvalid
-from vpclab.loader import SCHEMA
+from vpclab.topology.load import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {p.name: p.read_text() for p in sorted((ROOT / "topologies").glob("*.yaml"))}

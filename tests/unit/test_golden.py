@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from vpclab.cli import cli, main
+from vpclab.cli.main import cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted(p.stem for p in (ROOT / "tests" / "golden").glob("*.yaml"))
@@ -24,7 +24,7 @@ SHIPPED = sorted(p.name for p in (ROOT / "topologies").glob("*.yaml"))
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def main_command(ctx):
-    """`vpclab.cli.main(argv)` (the entry point, which ends in sys.exit) wrapped for CliRunner."""
+    """`vpclab.cli.main.main(argv)` (the entry point, which ends in sys.exit) wrapped for CliRunner."""
     main(list(ctx.args))
 
 

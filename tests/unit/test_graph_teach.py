@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from graphgeom import problems
-from vpclab import cli, graph, graph_draw, loader
+from vpclab.cli import main as cli
+from vpclab.cli.render import graph, dot as graph_draw
+from vpclab.topology import load as loader
 from vpclab.model import lifecycle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +112,7 @@ PROBES = {"01-two-vpcs.yaml": ("vpc-a/cvm-1", "vpc-b/db-1", "tcp", 3306),
 @needs_dot
 @pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.name)
 def test_no_label_node_or_line_sits_on_a_box_title(topology):
-    from vpclab import analyze
+    from vpclab.explain import routes as analyze
 
     lab = loader.load(str(topology))
     assert problems(graph.dot(lab)) == []

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import controller, loader, store
-from vpclab.cli import main
+from vpclab.controller import core as controller
+from vpclab.topology import load as loader
+from vpclab.state import store
+from vpclab.cli.main import main
 from vpclab.errors import SHOWN, TopologyInvalid, shown
 from vpclab.model import lifecycle, rules
 from vpclab.model.types import ACCOUNT_NAME, ITEM_NAME, LAB_NAME, PEERING_NAME, VPC_NAME

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from test_cli import run
 
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.errors import ImportInvalid, Refused
-from vpclab.importers import terraform
+from vpclab.topology.importers import terraform
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
 

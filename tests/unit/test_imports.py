@@ -1,7 +1,7 @@
 """The layering of ARCHITECTURE.md, checked in fresh interpreters.
 
-The pure layers (`vpclab.model.*`, `vpclab.analyze`, `vpclab.plan.*`,
-`vpclab.errors`) import nothing outside the standard library; `vpclab.loader`
+The pure layers (`vpclab.model.*`, `vpclab.explain.routes`, `vpclab.plan.*`,
+`vpclab.errors`) import nothing outside the standard library; `vpclab.topology.load`
 adds only `yaml`. And the CLI paths that need no kernel (`--help`, `validate`,
 `explain --json`) do not import pyroute2, scapy or rich. Each check runs in a
 subprocess so that what other tests imported cannot mask an import.
@@ -53,15 +53,15 @@ def top(mods):
 
 
 PURE = ["vpclab.errors", "vpclab.model.types", "vpclab.model.units", "vpclab.model.rules",
-        "vpclab.model.lifecycle", "vpclab.analyze", "vpclab.plan.objects", "vpclab.plan.names",
+        "vpclab.model.lifecycle", "vpclab.explain.routes", "vpclab.plan.objects", "vpclab.plan.names",
         "vpclab.plan.planner", "vpclab.plan.diff"]
 # What each pure module may pull in from vpclab itself (ARCHITECTURE.md "may import").
 ALLOWED_INTERNAL = {
     "model": ("vpclab", "vpclab.model", "vpclab.errors"),
-    "analyze": ("vpclab", "vpclab.model", "vpclab.errors", "vpclab.analyze"),
+    "analyze": ("vpclab", "vpclab.model", "vpclab.errors", "vpclab.explain.routes"),
     "plan": ("vpclab", "vpclab.model", "vpclab.errors", "vpclab.plan"),
     "errors": ("vpclab", "vpclab.errors"),
-    "loader": ("vpclab", "vpclab.model", "vpclab.errors", "vpclab.loader"),
+    "loader": ("vpclab", "vpclab.model", "vpclab.errors", "vpclab.topology.load"),
 }
 
 
@@ -79,7 +79,7 @@ def test_pure_layers_import_only_the_standard_library(mod):
 
 
 def test_loader_adds_only_yaml():
-    got = imported_by("import vpclab.loader")
+    got = imported_by("import vpclab.topology.load")
     # libyaml's Cython extension (yaml._yaml) registers its runtime modules too
     foreign = [m for m in top(got["foreign"]) if not (m.startswith("_cython") or m == "cython_runtime")]
     assert "yaml" in foreign and set(foreign) <= {"yaml", "_yaml"}, foreign
@@ -92,11 +92,11 @@ def test_nsenter_is_low_level_and_the_probes_stay_off_the_kernel_layer():
     """Entering namespaces is one module every layer may use (kernel, probes, services'
     daemon): it needs the standard library and vpclab's errors only. The probes reach
     namespaces through it, never through the kernel layer (ARCHITECTURE.md)."""
-    got = imported_by("import vpclab.nsenter")
-    assert got["foreign"] == [] and set(got["vpclab"]) <= {"vpclab", "vpclab.nsenter", "vpclab.errors"}
+    got = imported_by("import vpclab.kernel.nsenter")
+    assert got["foreign"] == [] and set(got["vpclab"]) <= {"vpclab", "vpclab.kernel.nsenter", "vpclab.errors"}
     for mod in ("vpclab.probe.fast", "vpclab.probe.capture", "vpclab.probe.crafted"):
         got = imported_by(f"import {mod}")
-        assert not [m for m in got["vpclab"] if m.startswith(("vpclab.kernel", "vpclab.services"))], mod
+        assert not [m for m in got["vpclab"] if m.startswith(("vpclab.kernel", "vpclab.kernel.services"))], mod
 
 
 def test_the_probe_sees_heavy_imports():
@@ -108,7 +108,7 @@ def test_the_probe_sees_heavy_imports():
 HEAVY = {"pyroute2", "scapy", "rich"}
 
 CLI = """
-from vpclab.cli import main
+from vpclab.cli.main import main
 try:
     main({argv!r})
 except SystemExit:
@@ -138,7 +138,7 @@ def test_import_vpclab_is_cheap():
 
 
 def test_the_api_and_the_plugin_import_no_heavy_module():
-    got = imported_by("from vpclab import Lab; import vpclab.pytest_plugin")
+    got = imported_by("from vpclab import Lab; import vpclab.api.pytest_plugin")
     assert HEAVY.isdisjoint(top(got["foreign"])), top(got["foreign"])
     assert not any(m.startswith("vpclab.kernel") or m.startswith("vpclab.probe") for m in got["vpclab"])
 

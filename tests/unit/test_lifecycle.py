@@ -17,7 +17,7 @@ from topobuild import GZ, SG, load, peer, topo, vpc
 from vpclab.errors import NotFound, Refused
 from vpclab.model import lifecycle
 from vpclab.model.types import ACTIVE, DELETED, EXPIRED, PENDING, REJECTED, STATES
-from vpclab.store import lab_to_dict
+from vpclab.state.store import lab_to_dict
 
 STATE_CHANGE = "UnsupportedOperation.VpcPeerInvalidStateChange"
 PURVIEW = "UnsupportedOperation.VpcPeerPurviewError"
@@ -197,7 +197,8 @@ def test_cli_accept_without_as_acts_as_the_accepter(monkeypatch):
     """`vpclab peering accept ID` without --as passes no account down; the accepter's applies."""
     from click.testing import CliRunner
 
-    from vpclab import cli, controller
+    from vpclab.cli import main as cli
+    from vpclab.controller import core as controller
 
     seen = {}
 
@@ -294,7 +295,7 @@ def test_clock_only_moves_forward():
 
 @pytest.mark.parametrize("end", [REJECTED, EXPIRED, DELETED])
 def test_terminal_states_stay_listed(end):
-    from vpclab.controller import peering_rows
+    from vpclab.controller.core import peering_rows
 
     lab = alice_bob()
     if end == EXPIRED:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import controller, store
+from vpclab.controller import core as controller
+from vpclab.state import store
 from vpclab.errors import Refused
 
 from uikit import seed  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz_loader import FUZZ, check
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import TopologyInvalid
 from vpclab.model.filters import DEFAULT_INTERNET_CIDR, FilterRule
 

@@ -17,7 +17,7 @@ pytest.importorskip("pyroute2")
 
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl  # noqa: E402
 
-from vpclab import loader  # noqa: E402
+from vpclab.topology import load as loader  # noqa: E402
 from vpclab.kernel import rtnl, tc  # noqa: E402
 from vpclab.kernel.handlers import address, link, namespace, qdisc, route, rule  # noqa: E402
 from vpclab.plan.objects import RTPROT_VPCLAB, Qdisc  # noqa: E402

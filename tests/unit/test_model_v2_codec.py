@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vpclab.loader import loads
+from vpclab.topology.load import loads
 from vpclab.model.codec import BadModel, lab_from_dict, lab_to_dict
 from vpclab.model.filters import FilterRule, Internet, InternetHost, NatGateway, NetworkAcl, SecurityGroup
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from vpclab import cli
+from vpclab.cli import main as cli
 
 
 @pytest.mark.parametrize("argv", [

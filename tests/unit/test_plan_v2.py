@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.kernel.handlers.nft import commands
 from vpclab.model.filters import FilterRule, RuleRef, SecurityGroup
@@ -214,7 +214,7 @@ def test_no_two_planned_objects_share_a_key(topology):
     two routes with one key, and only the plan's order decided which one the kernel got."""
     import collections
 
-    from vpclab import loader
+    from vpclab.topology import load as loader
     from vpclab.plan import planner
 
     keys = collections.Counter(o.key for o in planner.plan(loader.load(str(topology))).objects)

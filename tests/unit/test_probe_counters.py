@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 
-from vpclab import analyze, probe_filters
+from vpclab.explain import routes as analyze
+from vpclab.controller import attribution as probe_filters
 from vpclab.model.filters import RuleRef
 from vpclab.model.types import Lab
 from vpclab.probe import counters as nftc
@@ -87,7 +88,7 @@ def test_a_rule_new_since_the_first_snapshot_counts_from_zero_and_a_replaced_one
 
 
 def model() -> Lab:
-    from vpclab import loader
+    from vpclab.topology import load as loader
     from pathlib import Path
 
     lab = loader.load(Path(__file__).resolve().parents[2] / "topologies" / "01-two-vpcs.yaml")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import loader, probing
+from vpclab.topology import load as loader
+from vpclab.controller import probing
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model import rules
 

@@ -17,8 +17,10 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 from scapy.packet import Raw
 from scapy.utils import rdpcap
 
-from vpclab import api, cli_evidence, probe_report
-from vpclab.cli import main
+from vpclab.api import lab as api
+from vpclab.cli.render import evidence as cli_evidence
+from vpclab.controller import verdicts as probe_report
+from vpclab.cli.main import main
 from vpclab.errors import Refused
 from vpclab.probe import evidence as ev
 from vpclab.probe import pcap, wire
@@ -242,7 +244,7 @@ def test_api_verdict_carries_evidence_and_seen_source():
 
 
 def test_flow_session_finds_each_probe_by_ids_and_ports_whatever_its_addresses():
-    from vpclab.nsenter import Hopper
+    from vpclab.kernel.nsenter import Hopper
 
     with Hopper() as hop:
         s = ev.FlowSession(hop, [])  # no namespace: only the lookup is exercised
@@ -270,7 +272,7 @@ def test_pcap_path_that_is_a_symlink_is_refused(tmp_path):
     import os
 
     from vpclab.errors import Refused
-    from vpclab.probe_report import check_pcap_path
+    from vpclab.controller.verdicts import check_pcap_path
 
     target = tmp_path / "victim"
     target.write_text("keep")
@@ -282,7 +284,7 @@ def test_pcap_path_that_is_a_symlink_is_refused(tmp_path):
 
 
 def test_a_missing_choice_option_reads_on_one_line(capsys):
-    from vpclab.cli import main
+    from vpclab.cli.main import main
 
     with pytest.raises(SystemExit) as e:
         main(["sg", "rule", "add", "vpc-a/sg-web"])

@@ -23,13 +23,14 @@ import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from vpclab import analyze, loader
+from vpclab.explain import routes as analyze
+from vpclab.topology import load as loader
 from vpclab.errors import TopologyInvalid
 from vpclab.plan import names
 from vpclab.plan.diff import category, diff
 from vpclab.plan.objects import ORDER
 from vpclab.plan.planner import plan
-from vpclab.store import lab_from_dict, lab_to_dict
+from vpclab.state.store import lab_from_dict, lab_to_dict
 
 REGIONS = ["ap-guangzhou", "ap-singapore", "ap-tokyo"]
 ACCOUNTS = ["alice", "bob"]

@@ -7,9 +7,9 @@ from pathlib import Path
 import hypothesis  # noqa: F401 - imported once here, not again by every in-process run below
 import pytest
 
-import vpclab.api  # noqa: F401 - likewise
-import vpclab.loader  # noqa: F401
-import vpclab.pytest_plugin  # noqa: F401
+import vpclab.api.lab
+import vpclab.topology.load
+import vpclab.api.pytest_plugin
 
 pytest_plugins = ["pytester"]
 

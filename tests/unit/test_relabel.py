@@ -1,4 +1,4 @@
-"""A topology under another lab name (`vpclab.relabel`): used by the Python API, the
+"""A topology under another lab name (`vpclab.topology.relabel`): used by the Python API, the
 exercises and the tests. The copy keeps every line; block and flow style alike."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from vpclab import loader
-from vpclab.relabel import renamed_text, write_renamed
+from vpclab.topology import load as loader
+from vpclab.topology.relabel import renamed_text, write_renamed
 
 ROOT = Path(__file__).resolve().parents[2]
 T02 = ROOT / "topologies" / "02-one-way-route.yaml"

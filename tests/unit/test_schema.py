@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given
 from test_properties import PROPS, topology_dicts
 
-from vpclab import loader, schema
+from vpclab.topology import load as loader, schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -69,7 +69,7 @@ def test_shipped_schema_file_is_current():
 
 
 def test_cli_prints_the_schema(capsys):
-    from vpclab.cli import main
+    from vpclab.cli.main import main
 
     with pytest.raises(SystemExit) as e:
         main(["schema"])

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import loader, store
+from vpclab.topology import load as loader
+from vpclab.state import store
 from vpclab.errors import StateError
 from vpclab.model.codec import BadModel, lab_from_dict, lab_to_dict
 
@@ -258,7 +259,8 @@ def test_any_one_wrong_value_or_missing_key_decodes_or_raises_bad_model(path):
     body) or raises BadModel; never KeyError, TypeError, AttributeError. What it accepts,
     every reader can use (status, route and peering lists, explain of every pair, the
     planner behind `up`)."""
-    from vpclab import analyze, controller
+    from vpclab.explain import routes as analyze
+    from vpclab.controller import core as controller
     from vpclab.plan.planner import plan
 
     refused = 0

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from vpclab import cli, cli_events, cli_notes, controller, gone, kernelnames, loader, outpath, probing, store
+from vpclab.cli import main as cli, events as cli_events, notes as cli_notes
+from vpclab.controller import core as controller, outfiles as outpath, probing
+from vpclab.state import gone, store
+from vpclab.plan import kernelnames
+from vpclab.topology import load as loader
 from vpclab.errors import NotFound, Refused
 from vpclab.model import lifecycle
 

@@ -23,7 +23,8 @@ import pytest
 pytest.importorskip("aiohttp")
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
-from vpclab import loader, store  # noqa: E402
+from vpclab.topology import load as loader
+from vpclab.state import store  # noqa: E402
 from vpclab.ui import layout, server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +177,7 @@ def test_refusals_come_back_as_the_cli_error_document(run_dir):
 def test_a_value_of_the_wrong_type_is_a_400_not_a_500_nor_another_value(run_dir, monkeypatch):
     """Each field of a request, checked in the handler: a list where the account belongs once came
     back as a 500 'state is damaged' (SQLite could not bind it), and `"port": true` or 1.9 as port 1."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     lab = seed(run_dir, TOPO / "05-cross-account.yaml")
     reached = []
@@ -243,7 +244,7 @@ def test_an_event_written_by_another_process_reaches_the_stream_quickly(run_dir)
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
         assert (await resp.content.readline()).startswith(b": hello")
         await asyncio.sleep(3 * server.POLL_S)  # the watcher has seen the log as it is
-        child = ("import sys, pathlib\nfrom vpclab import store\nstore.RUN_DIR = pathlib.Path(sys.argv[1])\n"
+        child = ("import sys, pathlib\nfrom vpclab.state import store\nstore.RUN_DIR = pathlib.Path(sys.argv[1])\n"
                  "with store.Store(sys.argv[2]).tx() as t:\n"
                  "    t.event(0, 'bob', 'route add', 'vpc-b/default 10.0.0.0/16', 'ok')\n")
         t0 = time.monotonic()
@@ -269,7 +270,7 @@ def test_an_event_written_by_another_process_reaches_the_stream_quickly(run_dir)
 
 def _status(topology_text: str, tmp_path: Path) -> dict:
     """A status document as controller.status builds it, from a topology (no lab)."""
-    from vpclab import controller
+    from vpclab.controller import core as controller
 
     p = tmp_path / "t.yaml"
     p.write_text(topology_text)
@@ -358,14 +359,14 @@ def test_vpclab_ui_listens_on_loopback_only_prints_a_token_url_and_stops_on_ctrl
 
 def _vpclab_ui(tmp_path, *args, pre: str = ""):
     """`vpclab ui ARGS` in a fresh interpreter against a run directory of its own (no lab unless seeded)."""
-    code = f"import sys\n{pre}\nfrom vpclab.cli import main\nmain(sys.argv[1:])"
+    code = f"import sys\n{pre}\nfrom vpclab.cli.main import main\nmain(sys.argv[1:])"
     env = dict(os.environ, VPCLAB_RUN_DIR=str(tmp_path))
     return subprocess.run([sys.executable, "-c", code, "ui", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 
 def test_vpclab_ui_help_has_an_example_and_imports_no_server():
-    code = ("import sys\nfrom vpclab.cli import main\ntry:\n    main(['ui', '--help'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom vpclab.cli.main import main\ntry:\n    main(['ui', '--help'])\nexcept SystemExit:\n    pass\n"
             "print('aiohttp' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "sudo vpclab ui" in r.stdout and "127.0.0.1" in r.stdout

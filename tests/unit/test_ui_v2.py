@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("aiohttp")
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
-from vpclab import store  # noqa: E402
+from vpclab.state import store  # noqa: E402
 from vpclab.ui import animation, layout, server  # noqa: E402
 from uikit import free_port, seed, seed_model, v2_model  # noqa: E402
 
@@ -162,7 +162,7 @@ def test_probe_answers_carry_the_animation_steps(run_dir):
 def test_a_version_2_topology_file_is_drawn_whole(run_dir):
     """The loader's model of a v2 YAML (tests/ui_v2_lab.yaml) reaches the page: every group, ACL,
     NAT gateway, EIP and Internet host, each with a point to animate through."""
-    from vpclab import loader
+    from vpclab.topology import load as loader
 
     yaml_file = Path(__file__).resolve().parents[1] / "ui_v2_lab.yaml"
     model = loader.load(str(yaml_file))

@@ -10,10 +10,11 @@ import textwrap
 
 import pytest
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import StateError, TopologyInvalid
 from vpclab.model.codec import lab_from_dict, lab_to_dict
-from vpclab.usage import meterctl, prices, report, samples
+from vpclab.usage import meterctl, report, samples
+from vpclab.topology import billing as prices
 from vpclab.usage.samples import Sample
 
 TOPO = """\
@@ -321,7 +322,7 @@ def test_plot_is_a_png_with_a_panel_per_peering_and_day(tmp_path):
 
 def test_up_window_is_checked_before_anything_is_built(tmp_path, capsys):
     """`up --window` out of 1s..1h, or not a duration, is refused (exit 2) before the file is even read."""
-    from vpclab.cli import main
+    from vpclab.cli.main import main
 
     for bad, words in (("2h", "outside 1s..1h"), ("soon", "--window")):
         with pytest.raises(SystemExit) as e:

@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 import pytest
 import yaml
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import TopologyInvalid
 
 GZ, SG, TK = "ap-guangzhou", "ap-singapore", "ap-tokyo"

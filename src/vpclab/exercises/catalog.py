@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .. import loader
+from ..topology import load as loader
 from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
 from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES

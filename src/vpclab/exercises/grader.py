@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .. import controller, probing
+from ..controller import core as controller, probing
 from ..errors import Refused
 from ..model import lifecycle
 from ..model.types import LIVE_STATES, Lab
 from ..model.units import parse_bandwidth
-from ..store import lab_from_dict, lab_to_dict
+from ..state.store import lab_from_dict, lab_to_dict
 from .catalog import Exercise, Item
 
 

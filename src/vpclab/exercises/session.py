@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from .. import controller
+from ..controller import core as controller
 from ..errors import NotFound, Refused, VpclabError
-from ..relabel import renamed_text
-from ..store import Store, known_labs
+from ..topology.relabel import renamed_text
+from ..state.store import Store, known_labs
 from . import catalog, grader
 from .catalog import Exercise
 

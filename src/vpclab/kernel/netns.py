@@ -4,7 +4,7 @@ Owns: creating (unshare + bind mount under /var/run/netns, like `ip netns add`,
 so `ip netns exec` works), listing and removing named namespaces; sockets
 opened inside one; sysctl writes inside one; bulk removal of a lab that waits
 until the kernel has really torn the namespaces down. Entering a namespace is
-vpclab.nsenter's (re-exported here for the kernel layer's callers).
+vpclab.kernel.nsenter's (re-exported here for the kernel layer's callers).
 
 Everything here acts on the calling thread only (setns/unshare are per
 thread); the thread always returns to the namespace it came from.
@@ -20,7 +20,7 @@ import threading
 from typing import Callable, Dict, List, Optional, TypeVar
 
 from ..errors import EnvironmentProblem
-from ..nsenter import NETNS_DIR, SELF_NS, entered, enter, open_fd, path_of, run_in, setns
+from .nsenter import NETNS_DIR, SELF_NS, entered, enter, open_fd, path_of, run_in, setns
 
 __all__ = ["entered", "enter", "open_fd", "path_of", "run_in"]  # from nsenter, for the kernel layer's callers
 

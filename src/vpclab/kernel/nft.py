@@ -19,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Tuple
 
-from .. import nsenter
+from . import nsenter
 from ..errors import EnvironmentProblem, KernelRefused
 from ..plan.objects import NFT_FAMILY, NFT_TABLE
 

@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
-from ..nsenter import Hopper
+from ..kernel.nsenter import Hopper
 from .fast import Run, raise_fd_limit
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 

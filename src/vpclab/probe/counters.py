@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import EnvironmentProblem, KernelRefused
 from ..model.filters import RuleRef
-from .. import nsenter
+from ..kernel import nsenter
 
 DROP, ACCEPT = "drop", "accept"
 RuleKey = Tuple[str, str, str, int]  # (family, table, chain, handle)

@@ -29,7 +29,7 @@ from . import wire
 from .capture import annotate
 from .evidence import Flow, RecordingSession, is_port_unreachable, rtt_ms
 from .fast import errno_detail
-from ..nsenter import Hopper
+from ..kernel.nsenter import Hopper
 from .types import CRAFTED_PORTS, CapturePoint, ProbeOutcome, ProbeSpec, check_spec
 
 _scapy_ns: Optional[str] = None  # the namespace scapy's tables were read in

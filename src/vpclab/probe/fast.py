@@ -42,7 +42,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem
 from . import wire
-from ..nsenter import Hopper
+from ..kernel.nsenter import Hopper
 from .types import ProbeOutcome, ProbeSpec, check_spec
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)

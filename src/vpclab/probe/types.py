@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from ..errors import Refused
-from ..nsenter import check_name as check_ns_name
+from ..kernel.nsenter import check_name as check_ns_name
 
 PROTOS = ("icmp", "tcp", "udp")
 

@@ -38,7 +38,7 @@ from typing import Optional
 
 from aiohttp import web
 
-from .. import controller
+from ..controller import core as controller
 from ..errors import NotFound, Refused, VpclabError, shown
 from . import animation, filtering, layout
 
@@ -221,7 +221,7 @@ def _db_signature(lab: str) -> Optional[tuple]:
     every committed write in rollback-journal mode) and, should the store use WAL, the WAL
     file's size and mtime.
     """
-    from ..store import Store
+    from ..state.store import Store
 
     db = Store(lab).db_path
     try:
@@ -350,7 +350,7 @@ def _probe_args(doc: dict):
 
 @api
 async def probe(request: web.Request) -> web.Response:
-    from .. import probing
+    from ..controller import probing
 
     src, dst, proto, port = _probe_args(await _body(request))
     doc = await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB])
@@ -379,7 +379,7 @@ async def _animation(request: web.Request, doc: dict) -> dict:
 
 @api
 async def matrix(request: web.Request) -> web.Response:
-    from .. import probing
+    from ..controller import probing
 
     return web.json_response(await _work(request, probing.matrix, request.app[LAB]))
 

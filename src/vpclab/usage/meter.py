@@ -79,7 +79,7 @@ class Links:
 
     def _dev(self, ns: str, ifname: str) -> Optional[Tuple[int, int, float]]:
         """(tx, rx, when) of a link from the namespace's /proc/net/dev, read once a round."""
-        from .. import nsenter
+        from ..kernel import nsenter
 
         got = self.devs.get(ns)
         if got is None:
@@ -103,7 +103,7 @@ class Links:
         return (c[0], c[1], got[0]) if c is not None else None
 
     def _sock(self, ns: str):
-        from .. import nsenter
+        from ..kernel import nsenter
         from ..kernel import rtnl
 
         s = self.socks.get(ns)
@@ -173,7 +173,7 @@ class Links:
 
 class Meter:
     def __init__(self, lab: str, run_dir: Path):
-        from ..store import Store
+        from ..state.store import Store
 
         self.lab, self.run_dir = lab, Path(run_dir)
         self.store = Store(lab)
@@ -201,7 +201,7 @@ class Meter:
         """Read the model; False when the lab is going (deleting, or no model)."""
         from ..errors import VpclabError
         from ..plan import names
-        from .prices import DEFAULT_WINDOW_S
+        from ..topology.billing import DEFAULT_WINDOW_S
 
         try:
             tx = self.store.read()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..model.types import Lab
-from .prices import DAY_MAX, DEFAULT_WINDOW_S, MONTH_95, pair
+from ..topology.billing import DAY_MAX, DEFAULT_WINDOW_S, MONTH_95, pair
 from .samples import Sample
 
 DAY_S = 86400.0

@@ -1,4 +1,4 @@
-"""Services: the lab's listener processes, run by one supervised daemon (vpclab.services).
+"""Services: the lab's listener processes, run by one supervised daemon (vpclab.kernel.services).
 
 Every service action of an apply ends in one call to the supervisor with the
 whole desired set: it keeps the daemon if it serves exactly that set and every
@@ -8,7 +8,7 @@ daemon serves, from the lab's run directory.
 """
 from __future__ import annotations
 
-from ... import services
+from .. import services
 from .base import Handler
 
 

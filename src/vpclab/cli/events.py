@@ -1,0 +1,92 @@
+"""`vpclab events [--follow]`: the event log as a table, or streamed as it grows.
+
+The table keeps every refusal code whole whatever the terminal's width (the
+detail column wraps instead): a code cut to `UnsupportedOperat…` is the one
+thing a student needs to read. `--follow` prints what is logged already, then
+each new event as one line as it is written, until Ctrl-C (exit 0) or until
+the lab is removed; `--json --follow` prints one JSON object per line.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable, List, Optional
+
+import click
+
+NARROW = 50  # the room the other columns need beside the result; narrower: one line per event
+POLL_S = 0.25  # how often --follow reads the log; a lab logs a handful of events a minute
+
+
+def render_table(rows: List[dict], console) -> None:
+    """A table when the terminal is wide enough for the longest result and some detail,
+    else one event per line (as --follow prints them): a code is never cut."""
+    from rich.table import Table
+
+    from ..model.units import format_duration
+
+    widest = max((len(e["result"]) for e in rows), default=0)
+    if console.width < widest + NARROW:
+        for e in rows:
+            console.print(line(e))
+        return
+
+    t = Table(title=None, show_edge=False, pad_edge=False)
+    t.add_column("#", no_wrap=True, justify="right")
+    t.add_column("lab time", no_wrap=True)
+    t.add_column("actor", no_wrap=True)
+    t.add_column("action", no_wrap=True)
+    t.add_column("target")
+    results = [e["result"] for e in rows]
+    # The code is never cut nor folded: its column is as wide as the longest result.
+    t.add_column("result", no_wrap=True, min_width=max(map(len, results), default=6))
+    t.add_column("detail", ratio=1, min_width=12)
+    for e in rows:
+        colour = "green" if e["result"] == "ok" else "red" if e["result"].startswith("refused") else "yellow"
+        t.add_row(str(e["id"]), format_duration(e["lab_time"]), e["actor"] or "-", e["action"], e["target"] or "",
+                  f"[{colour}]{e['result']}[/]", e["detail"] or "")
+    console.print(t)
+
+
+def line(e: dict) -> str:
+    """One event as one line of rich markup (--follow)."""
+    from rich.markup import escape
+
+    from ..model.units import format_duration
+
+    colour = "green" if e["result"] == "ok" else "red" if e["result"].startswith("refused") else "yellow"
+    detail = f"  [dim]{escape(e['detail'])}[/]" if e["detail"] else ""
+    return (f"[bold]#{e['id']}[/] {format_duration(e['lab_time']):>6}  {escape(e['actor'] or '-')}  "
+            f"{escape(e['action'])} {escape(e['target'] or '')}  [{colour}]{escape(e['result'])}[/]{detail}")
+
+
+def follow(lab: Optional[str], as_json: bool, console, stopped: Callable[[str], None],
+           poll_s: float = POLL_S) -> None:
+    """Print the log, then every new event as it is written; returns on Ctrl-C or when the lab goes."""
+    from ..controller import core as controller
+    from ..errors import NotFound
+    from ..state.store import Store
+
+    last = 0
+    try:
+        name = controller.resolve_lab(lab)
+        while True:
+            try:
+                tx = Store(name).read()
+                try:
+                    rows = tx.events(after=last)
+                finally:
+                    tx.close()
+            except NotFound:
+                stopped(f"lab {name} was removed: no more events")
+                return
+            for e in rows:
+                if as_json:
+                    click.echo(json.dumps(e))
+                else:
+                    console.print(line(e))
+                console.file.flush()  # a pipe (a projector's tee, a test) sees each event at once
+                last = e["id"]
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        stopped("stopped following")

@@ -1,0 +1,367 @@
+"""The `sg`, `acl` and `eip` commands (CLI.md version 2), and how `status` and `explain`
+print version-2 things. Registered in `cli`; errors go up to `cli.main` like every
+command's (a refusal: exit 2 with the cloud's code, nothing changed)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from ..errors import Refused
+
+def _json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
+
+
+def _lab_option(f):
+    from .options import explicit_lab
+
+    return click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                        help="The lab (may be left out when one runs).")(f)
+
+
+def _emit(doc: dict, as_json: bool, text: str) -> None:
+    from .main import emit
+
+    emit(doc, as_json, lambda: click.echo(text))
+
+
+PORT_HELP = "The packet's destination port: a port, a range A-B or all (tcp/udp only; default all)."
+ACL_PORT_HELP = (PORT_HELP + " ACLs are stateless: a reply goes to the client's ephemeral port "
+                 "(32768-65535 for vpclab's probes), so a rule for replies needs e.g. 1024-65535.")
+
+
+def _rule_options(action: str, groups: bool = True):
+    """The rule options of `rule add` or `rule del` (same names and behaviour, each with its own help)."""
+    adding = action == "add"
+    peer_forms = "a CIDR" + (", or a security group of the same VPC" if groups else "")
+
+    def deco(f):
+        f = click.option("--action", "rule_action", type=click.Choice(["accept", "drop"]),
+                         help="accept or drop (required)." if adding else
+                         "The rule's action, accept or drop (required to delete by fields).")(f)
+        for name, direction in reversed((("source", "ingress" if groups else "inbound"),
+                                         ("destination", "egress" if groups else "outbound"))):
+            f = click.option(f"--{name}", name, metavar="CIDR|GROUP" if groups else "CIDR",
+                             help=(f"The rule's {name} ({direction} only, required there): {peer_forms}." if adding
+                                   else f"The rule's {name} ({direction} only; required to delete by fields)."))(f)
+        f = click.option("--port", metavar="N|A-B|all", help=(ACL_PORT_HELP if not groups else PORT_HELP) if adding else
+                         "The rule's destination port: a port, a range A-B or all (tcp/udp only; default all).")(f)
+        f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
+                         help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)
+        f = click.option("--index", type=click.IntRange(0, None), metavar="N",
+                         help="Insert the rule at N: rules are numbered from 0, 0 is first (default: last)."
+                         if adding else "Delete the rule at N (numbered from 0, as `vpclab status` lists them). "
+                         "With fields too, that rule must have them.")(f)
+        return f
+    return deco
+
+
+def _peer(direction: str, source, destination, incoming: str) -> Optional[str]:
+    """The one of --source/--destination the direction takes; the other is refused."""
+    want, other = ("source", destination) if direction == incoming else ("destination", source)
+    if other is not None:
+        wrong = "--destination" if want == "source" else "--source"
+        raise Refused(f"a {direction} rule takes --{want}, not {wrong}", code="InvalidParameterCombination")
+    return source if want == "source" else destination
+
+
+def _change_doc(c, **extra) -> dict:
+    return dict({"target": c.name, "change": c.state}, **c.data, **extra)
+
+
+# ---- sg ---------------------------------------------------------------------------------------------
+
+
+@click.group(short_help="Security groups, live: rules, attach, detach.",
+             epilog="\b\nExamples:\n"
+             "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
+             "      --source 10.1.0.0/16 --action accept\n"
+             "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
+             "  sudo vpclab sg attach vpc-a/cvm-1 sg-web\n"
+             "  sudo vpclab sg detach vpc-a/cvm-1 sg-web")
+def sg():
+    """Security groups, live: edit their rules, attach them to instances or detach them.
+
+    Stateful, at the instance: rules per direction are ordered, the first match decides,
+    no match drops; the reply of an allowed flow always passes.
+    """
+
+
+@sg.group("rule", short_help="Add or delete a rule of a security group.",
+          epilog="\b\nExamples:\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto icmp \\\n"
+          "      --source sg-web --action accept\n"
+          "  sudo vpclab sg rule add vpc-a/sg-web --direction egress --index 0 \\\n"
+          "      --destination 10.9.0.0/16 --action drop\n"
+          "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0")
+def sg_rule():
+    """Add or delete a rule of a security group (VPC/GROUP), live."""
+
+
+SG_HELP = {
+    "add": ("Add a rule to a security group, live.",
+            """Add a rule to security group VPC/GROUP, live.
+
+            An ingress rule (traffic arriving at the instance) names --source, an egress rule
+            (traffic it sends) --destination; --action is required. The rules of a direction
+            are numbered from 0 and checked in order: the first match decides, no match drops.
+            The new rule goes last, or at --index N (the rules from N on move down one).
+            Stateful: the reply of an allowed flow passes without a rule of its own."""),
+    "del": ("Delete a rule of a security group, live.",
+            """Delete a rule of security group VPC/GROUP, live.
+
+            Either the rule at --index N (rules are numbered from 0 in each direction, as
+            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            (ingress) or --destination (egress), and --action, are required then; --proto and
+            --port left out mean all. The rules after it move up one."""),
+}
+SG_EXAMPLES = {
+    "add": "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto tcp --port 80 \\\n"
+           "      --source 10.1.0.0/16 --action accept\n"
+           "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --index 0 --proto icmp \\\n"
+           "      --source sg-web --action accept",
+    "del": "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0\n"
+           "  sudo vpclab sg rule del vpc-a/sg-web --direction egress --proto all \\\n"
+           "      --destination 0.0.0.0/0 --action accept",
+}
+ACL_HELP = {
+    "add": ("Add a rule to a network ACL, live.",
+            """Add a rule to network ACL VPC/ACL, live.
+
+            An inbound rule (traffic entering a bound subnet) names --source, an outbound rule
+            (traffic leaving it) --destination, a CIDR; --action is required. The rules of a
+            direction are numbered from 0 and checked in order: the first match decides, no
+            match drops. The new rule goes last, or at --index N (the rules from N on move
+            down one). Stateless: a reply needs a rule of its own in the other direction, for
+            the client's ephemeral ports (e.g. --port 1024-65535), else no-return."""),
+    "del": ("Delete a rule of a network ACL, live.",
+            """Delete a rule of network ACL VPC/ACL, live.
+
+            Either the rule at --index N (rules are numbered from 0 in each direction, as
+            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            (inbound) or --destination (outbound), and --action, are required then; --proto
+            and --port left out mean all. The rules after it move up one."""),
+}
+ACL_EXAMPLES = {
+    "add": "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --proto tcp --port 80 \\\n"
+           "      --source 10.1.0.0/16 --action accept\n"
+           "  # the replies to those requests, to the client's ephemeral port:\n"
+           "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp \\\n"
+           "      --port 1024-65535 --destination 10.1.0.0/16 --action accept",
+    "del": "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0\n"
+           "  sudo vpclab acl rule del vpc-a/acl-app --direction outbound --proto tcp \\\n"
+           "      --port 1024-65535 --destination 10.1.0.0/16 --action accept",
+}
+
+
+def _rule_command(parent, kind: str, action: str):
+    """`sg rule add|del` and `acl rule add|del`: the same command over a group or an ACL."""
+    groups = kind == "sg"
+    short, text = (SG_HELP if groups else ACL_HELP)[action]
+    examples = (SG_EXAMPLES if groups else ACL_EXAMPLES)[action]
+    incoming, outgoing = ("ingress", "egress") if groups else ("inbound", "outbound")
+    ways = ("ingress (arriving, takes --source) or egress (sent, takes --destination)." if groups else
+            "inbound (entering the subnet, takes --source) or outbound (leaving it, takes --destination).")
+
+    @parent.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + examples)
+    @click.argument("ref", metavar="VPC/GROUP" if groups else "VPC/ACL")
+    @click.option("--direction", required=True, type=click.Choice([incoming, outgoing]), help=ways)
+    @_rule_options(action, groups=groups)
+    @_lab_option
+    @_json_option
+    def command(ref, direction, index, proto, port, source, destination, rule_action, lab, as_json):
+        from ..controller import operate as filters_live
+
+        peer = _peer(direction, source, destination, incoming)
+        c = filters_live.rule(lab, kind, action, ref, direction, index, proto, port, peer, rule_action)
+        _emit(_change_doc(c, **{"group" if groups else "acl": ref}, direction=direction), as_json,
+              f"{c.name}: {c.state}")
+
+    return command
+
+
+_rule_command(sg_rule, "sg", "add")
+_rule_command(sg_rule, "sg", "del")
+
+
+def _sg_attach_command(action: str, short: str, help_text: str):
+    @sg.command(action, short_help=short, help=help_text,
+                epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
+    @click.argument("instance", metavar="VPC/INSTANCE")
+    @click.argument("group")
+    @_lab_option
+    @_json_option
+    def command(instance, group, lab, as_json):
+        from ..controller import operate as filters_live
+
+        c = filters_live.sg_attach(lab, instance, group, attach=action == "attach")
+        _emit(_change_doc(c, instance=instance, group=group), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_sg_attach_command("attach", "Attach a security group to an instance.",
+                   "Attach GROUP, a security group of the instance's VPC, to VPC/INSTANCE, live. Its rules are "
+                   "checked after those of the groups the instance already carries.")
+_sg_attach_command("detach", "Detach a security group from an instance.",
+                   "Detach security group GROUP from VPC/INSTANCE, live. With no group left, the instance is "
+                   "not filtered.")
+
+
+# ---- acl --------------------------------------------------------------------------------------------
+
+
+@click.group(short_help="Network ACLs, live: rules, bind, unbind.",
+             epilog="\b\nExamples:\n"
+             "  sudo vpclab acl rule add vpc-a/acl-app --direction outbound --proto tcp \\\n"
+             "      --port 1024-65535 --destination 10.1.0.0/16 --action accept\n"
+             "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 2\n"
+             "  sudo vpclab acl bind vpc-a/acl-app db\n"
+             "  sudo vpclab acl unbind vpc-a/acl-app db")
+def acl():
+    """Network ACLs, live: edit their rules, bind them to subnets or unbind them.
+
+    Stateless, at the subnet boundary: a reply needs a rule of its own (else: no-return);
+    rules are ordered, the first match decides, no match drops.
+    """
+
+
+@acl.group("rule", short_help="Add or delete a rule of a network ACL.",
+           epilog="\b\nExamples:\n"
+           "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --index 0 --proto tcp \\\n"
+           "      --port 22 --source 10.1.0.0/16 --action drop\n"
+           "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0")
+def acl_rule():
+    """Add or delete a rule of a network ACL (VPC/ACL), live."""
+
+
+_rule_command(acl_rule, "acl", "add")
+_rule_command(acl_rule, "acl", "del")
+
+
+def _acl_bind_command(action: str, short: str, help_text: str):
+    @acl.command(action, short_help=short, help=help_text,
+                 epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
+    @click.argument("acl", metavar="VPC/ACL")
+    @click.argument("subnet")
+    @_lab_option
+    @_json_option
+    def command(acl, subnet, lab, as_json):
+        from ..controller import operate as filters_live
+
+        c = filters_live.acl_bind(lab, acl, subnet, bind=action == "bind")
+        _emit(_change_doc(c, acl=acl, subnet=subnet), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_acl_bind_command("bind", "Bind the ACL to a subnet of its VPC.",
+                  "Bind network ACL VPC/ACL to SUBNET, a subnet of its VPC, live (a subnet takes at most one ACL).")
+_acl_bind_command("unbind", "Unbind the ACL from a subnet.",
+                  "Unbind network ACL VPC/ACL from SUBNET, live (the subnet is then not filtered).")
+
+
+# ---- eip -------------------------------------------------------------------------------------------
+
+
+@click.group(short_help="Elastic IPs, live: associate, disassociate.",
+             epilog="\b\nExamples:\n  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
+             "  sudo vpclab eip associate vpc-b/cvm-1          # the next free address\n"
+             "  sudo vpclab eip disassociate vpc-a/cvm-1")
+def eip():
+    """Elastic IPs, live: give an instance a public address (1:1 NAT at its VPC router) or take it."""
+
+
+EIP_EXAMPLES = {"associate": "  sudo vpclab eip associate vpc-a/cvm-1 203.0.113.10\n"
+                             "  sudo vpclab eip associate vpc-a/cvm-1          # the next free address",
+                "disassociate": "  sudo vpclab eip disassociate vpc-a/cvm-1"}
+EIP_HELP = {
+    "associate": ("Give an instance an EIP.",
+                  """Give VPC/INSTANCE an EIP, live: ADDRESS, or the next free address of the lab's Internet.
+
+                  ADDRESS must be inside the lab's `internet.cidr`, not its network or broadcast
+                  address, and not used by an Internet host, a NAT gateway or another EIP. A lab
+                  whose file has no `internet:` key gets the range 203.0.113.0/24."""),
+    "disassociate": ("Take an instance's EIP away.",
+                     "Take VPC/INSTANCE's EIP away, live (ADDRESS, when given, must be it)."),
+}
+
+
+def _eip_command(action: str):
+    short, text = EIP_HELP[action]
+
+    @eip.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + EIP_EXAMPLES[action])
+    @click.argument("instance", metavar="VPC/INSTANCE")
+    @click.argument("address", required=False)
+    @_lab_option
+    @_json_option
+    def command(instance, address, lab, as_json):
+        from ..controller import operate as filters_live
+
+        c = filters_live.eip(lab, instance, address, associate=action == "associate")
+        _emit(_change_doc(c, instance=instance), as_json, f"{c.name}: {c.state}")
+
+    return command
+
+
+_eip_command("associate")
+_eip_command("disassociate")
+
+
+def register(cli: click.Group) -> None:
+    for g in (sg, acl, eip):
+        cli.add_command(g)
+
+
+# ---- printing version-2 things in status and explain/probe -------------------------------------------
+
+
+def render_status(s: dict) -> None:
+    from .main import table
+    from ..controller.view import uses_v2
+
+    if not uses_v2(s):
+        return
+    net = s.get("internet")
+    if net is not None:
+        table(f"Internet {net['cidr']}", ["host", "ip", "ports"],
+              [[h["ref"], h["ip"], ", ".join(map(str, h["ports"])) or "icmp only"] for h in net["hosts"]])
+    public = ([[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"]
+               if i["eip"]]
+              + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
+    if public:
+        table("Public addresses", ["vpc", "what", "eip"], public)
+    filters = ([[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
+                if i["security_groups"]]
+               + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"]
+                  for x in v["subnets"] if x.get("network_acl")])
+    if filters:
+        table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"], filters)
+    rows = []
+    for v in s["vpcs"]:
+        for kind, items, dirs in (("sg", v["security_groups"], ("ingress", "egress")),
+                                  ("acl", v["network_acls"], ("inbound", "outbound"))):
+            for g in items:
+                for d in dirs:
+                    for r in g[d] or [None]:
+                        if r is None:
+                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", ""])
+                            continue
+                        peer = r.get("source", r.get("destination"))
+                        rows.append([f"{kind} {v['name']}/{g['name']}", d, r["index"], r["proto"], r["port"],
+                                     f"{peer} {r['action']}"])
+    if rows:
+        table("Rules", ["group / acl", "direction", "#", "proto", "port", "peer action"], rows)
+
+
+def render_filter_reason(c, doc: dict) -> None:
+    """The filter that dropped it (group/acl, direction, rule) and the source the destination saw."""
+    r = doc.get("reason") or {}
+    owner = r.get("group") or r.get("acl")
+    if owner is not None:
+        kind = "security group" if "group" in r else "network ACL"
+        rule = "no rule matched" if r.get("rule") is None else f"rule {r['rule']}"
+        c.print(f"  filter: {kind} {owner}, {r.get('direction')}, {rule}")
+    if doc.get("seen_source"):
+        c.print(f"  seen source: {doc['seen_source']}")

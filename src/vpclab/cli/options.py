@@ -1,0 +1,62 @@
+"""The command line's own argument checks, shared by its commands (cli.py uses them).
+
+A lab named explicitly but empty, `exec`'s split between vpclab's options and the
+command it runs, and click's usage errors as refusals with a parameter code.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from ..errors import SHOWN, Refused, shown
+
+
+def explicit_lab(ctx, param, value):
+    """Every lab option and argument: an explicitly empty name is refused, never taken as
+    "the only lab running" (a script's unset `$LAB` must not reach someone else's lab)."""
+    what = param.opts[-1] if isinstance(param, click.Option) else param.human_readable_name
+    for v in value if isinstance(value, tuple) else (value,):
+        refuse_empty_lab(v, what)
+    return value
+
+
+def refuse_empty_lab(value: Optional[str], what: str) -> None:
+    if value is not None and not value.strip():
+        raise Refused(f"{what} is empty: name a lab, or leave {what} out when one lab runs",
+                      code="InvalidParameterValue", hint="an unset shell variable? `vpclab ls` lists the labs")
+
+
+def exec_arguments(cmd, lab):
+    """(CMD, lab) from what follows INSTANCE: `[-l LAB] -- CMD...` or just `CMD...`."""
+    if not cmd or not cmd[0].startswith("-"):
+        return cmd, lab
+    if "--" not in cmd:
+        raise Refused(f"CMD starts with an option ({shown(cmd[0])})", code="UnknownParameter",
+                      hint="vpclab exec [-l LAB] INSTANCE [-l LAB] -- CMD [ARGS]...: vpclab's options go before --")
+    end = cmd.index("--")
+    head, argv = cmd[:end], cmd[end + 1:]
+    while head:
+        opt = head.pop(0)
+        name, eq, value = opt.partition("=")
+        if name in ("-l", "--lab") and (eq or head):
+            lab = value if eq else head.pop(0)
+        elif opt.startswith("-l") and not opt.startswith("--"):
+            lab = opt[2:]
+        else:
+            raise Refused(f"vpclab exec has no option {shown(opt)} (its options: -l/--lab)", code="UnknownParameter",
+                          hint="vpclab's options go before --, the command and its options after it")
+        refuse_empty_lab(lab, "--lab")
+    return argv, lab
+
+
+def usage_error(e: click.ClickException, as_json: bool) -> Refused:
+    """A click usage error as a refusal with a parameter code; the message quotes at most a short value."""
+    for kind, code in ((click.MissingParameter, "MissingParameter"), (click.NoSuchOption, "UnknownParameter"),
+                       (click.BadParameter, "InvalidParameterValue")):
+        if isinstance(e, kind):
+            break
+    else:
+        code = "InvalidParameter"
+    message = " ".join(e.format_message().split())  # click lists choices on lines of their own
+    return Refused(shown(message, 4 * SHOWN), code=code, hint="see --help" if as_json else None)

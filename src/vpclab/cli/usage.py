@@ -1,0 +1,106 @@
+"""`vpclab usage`: what each peering carried per lab day, its billed bandwidth and cost.
+
+Registered in cli.py; the work is in usage/ (meter, report, prices, plot).
+"""
+from __future__ import annotations
+
+import click
+
+from .options import explicit_lab
+
+# the same options as cli.py's (not imported from it: cli.py imports this module)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                          help="The lab (may be left out when one runs).")
+
+EPILOG = """
+\b
+Examples:
+  sudo vpclab usage                        # per peering and lab day: bytes, peak, p95, payer
+  sudo vpclab usage --prices prices.yaml   # adds the cost and the totals per paying account
+  sudo vpclab usage -l demo --json
+  sudo vpclab usage --plot usage.png       # rate over lab time, the cap, each day's peak
+\b
+A price file (YAML; the topology's billing: key takes the same keys):
+  currency: CNY
+  prices:                                  # per Mbps-day, per region pair (either order)
+    ap-guangzhou/ap-singapore: 1.5
+  charge_types:                            # per peering, default POSTPAID_BY_DAY_MAX
+    pcx-ab: POSTPAID_BY_MONTH_95
+\b
+The meter samples every 5 minutes like the cloud; a lab may sample faster with
+`billing: {window: 10s}` in its topology. A billing day is a day of lab time:
+real time since `up` plus every `vpclab clock advance`.
+"""
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f}"
+
+
+@click.command(epilog=EPILOG)
+@lab_option
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Prices per Mbps-day per region pair (YAML); adds a cost column and totals.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Also draw the rate over lab time per peering (needs matplotlib: vpclab[plot]).")
+@json_option
+def usage(lab, prices_file, plot_file, as_json):
+    """Peering usage per lab day: bytes each way, peak and 95th percentile, payer, cost.
+
+    Cross-region peerings are billed to the requester VPC's account: by the day's
+    peak (POSTPAID_BY_DAY_MAX, the default: the highest outbound plus the highest
+    inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
+    95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
+    """
+    from .main import emit
+    from ..controller import usage as query
+
+    doc, series = query.usage(lab, prices_file)
+    if plot_file:
+        from ..usage import plot
+
+        doc["plot"] = plot.draw(doc, series, plot_file)
+    emit(doc, as_json, lambda: _human(doc))
+
+
+def _human(doc: dict) -> None:
+    from .main import plural, table
+
+    cur = doc["currency"] or ""
+    rows = []
+    for p in doc["peerings"]:
+        who = f"{p['vpc']}->{p['peer_vpc']}"
+        if not p["days"]:
+            rows.append([p["id"], who, "-", "", "", "", "", "", p["payer"], "free" if p["free"] else ""])
+            continue
+        for d in p["days"]:
+            if p["free"]:
+                cost = "free"
+            elif d["cost"] is not None:
+                cost = f"{d['cost']:.2f} {cur}".strip()
+            elif p["charge_type"] == "POSTPAID_BY_MONTH_95" and doc["priced"]:
+                cost = "(monthly)"
+            else:
+                cost = ""
+            rows.append([p["id"], who, d["day"], _mb(d["out_bytes"]), _mb(d["in_bytes"]),
+                         f"{d['peak_mbps']:.2f}", f"{d['p95_mbps']:.2f}",
+                         "-" if d["cap_mbps"] is None else d["cap_mbps"], p["payer"], cost])
+        for m in p["months"]:
+            rows.append([p["id"], who, f"month {m['month']}", "", "", "", f"{m['p95_mbps']:.2f}", "", p["payer"],
+                         f"{m['cost']:.2f} {cur}".strip() if m["cost"] is not None else ""])
+    columns = ["peering", "vpcs", "day", "out MB", "in MB", "peak Mbps", "p95 Mbps", "cap Mbps", "payer",
+               "cost" if doc["priced"] else ""]
+    table(f"lab {doc['lab']}: usage per lab day ({doc['window_s']:g} s windows, {plural(doc['samples'], 'sample')})",
+          columns, rows)
+    if doc["note"]:
+        click.echo(doc["note"])
+    for t in doc["totals"]:
+        click.echo(f"total {t['account']}: {t['cost']:.2f} {cur}".rstrip())
+    if not doc.get("metering") and any(p.get("cross_region") for p in doc["peerings"]):
+        click.echo("warning: the meter of this lab is not running (`vpclab up FILE` starts it again)", err=True)
+    elif not doc.get("metering") and doc["peerings"]:
+        click.echo("note: every peering of this lab is regional, so free: no meter runs (a `billing:` "
+                   "section in the topology meters them anyway)")
+    if doc.get("plot"):
+        click.echo(f"plot: {doc['plot']['file']}")

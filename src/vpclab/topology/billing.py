@@ -1,0 +1,181 @@
+"""Billing settings: the topology's `billing:` key and `vpclab usage --prices FILE`.
+
+Owns: reading them (with FILE:LINE for every problem), the charge types, and the
+normalised form kept in the model (`Lab.billing`, a plain dict):
+
+    {"currency": "CNY" | None, "window_s": 300.0,
+     "prices": {"REGION/REGION": price per Mbps-day, ...},   # region pair, sorted
+     "charge_types": {"PEERING": "POSTPAID_BY_MONTH_95", ...}}
+
+Prices come from the user: no public price table per region pair exists.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, List, Optional
+
+from ..errors import Problem, TopologyInvalid, did_you_mean, shown
+from ..model.units import parse_duration
+from .yamltree import LDict, parse_yaml
+
+DAY_MAX = "POSTPAID_BY_DAY_MAX"
+MONTH_95 = "POSTPAID_BY_MONTH_95"
+CHARGE_TYPES = (DAY_MAX, MONTH_95)
+DEFAULT_WINDOW_S = 300.0  # the cloud's 5-minute sample
+MIN_WINDOW_S = 1.0  # labs may sample faster than the cloud (documented); below 1 s rates are noise
+MAX_WINDOW_S = 3600.0
+
+UNKNOWN_KEY = "UnknownParameter"
+TYPE = "InvalidParameter"
+VALUE = "InvalidParameterValue"
+NOT_FOUND = "ResourceNotFound"
+
+TOPOLOGY_KEYS = ("window", "currency", "prices", "charge_types")
+FILE_KEYS = ("currency", "prices", "charge_types")
+
+
+def empty(window_s: float = DEFAULT_WINDOW_S) -> dict:
+    return {"currency": None, "window_s": window_s, "prices": {}, "charge_types": {}}
+
+
+def pair(r1: str, r2: str) -> str:
+    return "/".join(sorted((r1, r2)))
+
+
+class _Collect:
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: List[Problem] = []
+
+    def add(self, code: str, message: str, line: int, hint: Optional[str] = None) -> None:
+        self.problems.append(Problem(code, message, self.file, line or 1, hint))
+
+
+def read(node, file: str, line: int, problems: List[Problem], regions: Iterable[str] = (),
+         peerings: Iterable[str] = (), allowed=TOPOLOGY_KEYS) -> Optional[dict]:
+    """A `billing:` mapping -> the normalised dict; problems are appended (FILE:LINE: CODE)."""
+    c = _Collect(file)
+    out = _read(c, node, line, list(regions), list(peerings), allowed)
+    problems.extend(c.problems)
+    return None if c.problems else out
+
+
+def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str], allowed) -> dict:
+    out = empty()
+    if node is None:
+        return out
+    if not isinstance(node, dict):
+        c.add(TYPE, f"billing must be a mapping, not {type(node).__name__}", line)
+        return out
+    lines = getattr(node, "lines", {})
+    at = lambda k: lines.get(k, getattr(node, "line", line))
+    for k in node:
+        if k not in allowed:
+            hint = did_you_mean(str(k), list(allowed))
+            if k == "window" and "window" not in allowed:
+                hint = "the sample window is set in the topology's billing: key"
+            c.add(UNKNOWN_KEY, f"unknown key '{shown(k)}' in billing", at(k), hint)
+    if node.get("window") is not None and "window" in allowed:
+        try:
+            w = parse_duration(node["window"])
+        except ValueError as e:
+            c.add(VALUE, f"billing window: {e}", at("window"))
+        else:
+            if not MIN_WINDOW_S <= w <= MAX_WINDOW_S:
+                c.add(VALUE, f"billing window {shown(node['window'])} is outside 1s..1h (the cloud samples every 5m)",
+                      at("window"))
+            else:
+                out["window_s"] = w
+    cur = node.get("currency")
+    if cur is not None:
+        if not isinstance(cur, str) or not cur.strip() or len(cur) > 16:
+            c.add(VALUE, f"billing currency must be a short name like CNY or USD, not {shown(cur)}", at("currency"))
+        else:
+            out["currency"] = cur.strip()
+    prices = node.get("prices")
+    if prices is not None:
+        if not isinstance(prices, dict):
+            c.add(TYPE, "billing prices must be a mapping REGION/REGION: price per Mbps-day", at("prices"))
+        else:
+            plines = getattr(prices, "lines", {})
+            for key, value in prices.items():
+                pl = plines.get(key, at("prices"))
+                parts = str(key).split("/")
+                if len(parts) != 2 or not all(parts):
+                    c.add(VALUE, f"price key '{shown(key)}' must be REGION/REGION", pl)
+                    continue
+                if parts[0] == parts[1]:
+                    c.add(VALUE, f"price key '{shown(key)}' names one region: a regional peering is free", pl)
+                    continue
+                for reg in parts:
+                    if regions and reg not in regions:
+                        c.add(NOT_FOUND, f"price names unknown region '{shown(reg)}'", pl, did_you_mean(reg, regions))
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        or value < 0:
+                    c.add(VALUE, f"price of {shown(key)} must be a number >= 0 (per Mbps-day), not {shown(value)}", pl)
+                    continue
+                k = pair(*parts)
+                if k in out["prices"]:
+                    c.add(VALUE, f"price of {shown(key)} is given twice (either order names one pair)", pl)
+                out["prices"][k] = float(value)
+    charge = node.get("charge_types")
+    if charge is not None:
+        if not isinstance(charge, dict):
+            c.add(TYPE, "billing charge_types must be a mapping PEERING: " + " | ".join(CHARGE_TYPES),
+                  at("charge_types"))
+        else:
+            clines = getattr(charge, "lines", {})
+            for key, value in charge.items():
+                cl = clines.get(key, at("charge_types"))
+                if peerings and key not in peerings:
+                    c.add(NOT_FOUND, f"charge_types names unknown peering '{shown(key)}'", cl,
+                          did_you_mean(str(key), peerings))
+                    continue
+                if value not in CHARGE_TYPES:
+                    c.add(VALUE, f"charge type of {shown(key)} must be one of {', '.join(CHARGE_TYPES)}, "
+                                 f"not {shown(value)}", cl, did_you_mean(str(value), list(CHARGE_TYPES)))
+                    continue
+                out["charge_types"][str(key)] = value
+    return out
+
+
+def load_file(path: str, lab=None) -> dict:
+    """A price file (YAML: currency, prices, charge_types; or those under one `billing:` key).
+    Raises TopologyInvalid (exit 2) listing every problem as FILE:LINE: CODE: message."""
+    from .load import read_regular_file
+
+    text = read_regular_file(path, "a price file is a YAML file")
+    doc = parse_yaml(text, path)
+    if isinstance(doc, dict) and set(doc) == {"billing"}:
+        doc = doc["billing"]
+    line = getattr(doc, "line", 1)
+    problems: List[Problem] = []
+    if doc is None:
+        problems.append(Problem(TYPE, "the price file is empty: it needs 'prices' (REGION/REGION: price per Mbps-day)",
+                                path, 1))
+        raise TopologyInvalid(problems)
+    # a price table may cover regions this lab does not use: only charge types are checked against the lab
+    out = read(doc, path, line, problems, (), list(lab.peerings) if lab is not None else (), FILE_KEYS)
+    if problems:
+        raise TopologyInvalid(sorted(problems, key=lambda p: p.line or 0))
+    return out
+
+
+def merged(base: Optional[dict], override: Optional[dict]) -> Optional[dict]:
+    """The topology's billing with a price file's settings on top (a file's prices win)."""
+    if override is None:
+        return base
+    out = dict(base or empty())
+    out["currency"] = override["currency"] or out.get("currency")
+    out["prices"] = {**out.get("prices", {}), **override["prices"]}
+    out["charge_types"] = {**out.get("charge_types", {}), **override["charge_types"]}
+    return out
+
+
+def hook(r, doc: LDict, lab) -> None:
+    """The loader's hook for the top-level `billing:` key (called after VPCs and peerings are read)."""
+    if "billing" not in doc:
+        return
+    regions = sorted(set(lab.regions) | {v.region for v in lab.vpcs.values()})
+    lab.billing = read(doc["billing"], r.file, doc.lines.get("billing", 1), r.problems, regions,
+                       list(lab.peerings) + sorted(r.unreadable_peerings))

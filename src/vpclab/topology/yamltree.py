@@ -1,0 +1,198 @@
+"""YAML text -> plain dicts and lists that remember their line numbers, safely.
+
+Safe means: only plain YAML types (SafeLoader), a duplicate key is an error, and
+the document is measured before a single object is built: aliases may share a
+value but not blow it up (a few hundred bytes of nested aliases can stand for
+billions of nodes), and nesting has a depth limit (deeper trees exhaust Python's
+stack). Every problem is a `TopologyInvalid` carrying FILE:LINE: CODE.
+"""
+from __future__ import annotations
+
+import gc
+from typing import Any, Dict, List
+
+import yaml
+
+from ..errors import Problem, TopologyInvalid, shown
+
+SYNTAX = "InvalidParameter.YamlSyntax"
+DUP_KEY = "InvalidParameter.DuplicateKey"
+TOO_LARGE = "InvalidParameter.YamlTooLarge"
+
+# Aliases may add at most this many nodes beyond those written in the file; a
+# topology that reuses a block by alias a few times stays far below it.
+MAX_ALIAS_NODES = 10_000
+MAX_DEPTH = 64  # a topology nests about 8 deep
+
+
+class LDict(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lines: Dict[Any, int] = {}
+
+
+class LList(list):
+    line = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lines: List[int] = []
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, line, first):
+        self.key, self.line, self.first = key, line, first
+
+
+class _TooLarge(Exception):
+    def __init__(self, message, line, code=TOO_LARGE):
+        self.message, self.line, self.code = message, line, code
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            measure(node)
+        return node
+
+
+def measure(root) -> int:
+    """The number of values the document stands for once its aliases are expanded.
+
+    Raises _TooLarge when the aliases add more than MAX_ALIAS_NODES values, when
+    the document nests deeper than MAX_DEPTH, or when an alias refers to a value that
+    contains it. One pass visits each node once (iteratively: a deep tree cannot
+    exhaust the stack here); only a document that shares a node (uses an alias)
+    gets the second pass, which computes expanded sizes and heights.
+    """
+    seen = {id(root)}
+    stack = [(root, 1)]
+    shared = False
+    while stack:
+        node, depth = stack.pop()
+        if type(node.value) is str:  # a scalar
+            continue
+        if depth > MAX_DEPTH:
+            raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        for c in _children(node):
+            if id(c) in seen:
+                shared = True
+            else:
+                seen.add(id(c))
+                stack.append((c, depth + 1))
+    return _expanded(root, len(seen)) if shared else len(seen)
+
+
+def _expanded(root, distinct: int) -> int:
+    """Expanded size and height of a document whose nodes are shared, by a post-order walk."""
+    size: Dict[int, int] = {}
+    height: Dict[int, int] = {}
+    open_ = set()  # the nodes on the current path: a child among them is a cycle
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _children(node)
+        if done:
+            open_.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+            if height[id(node)] > MAX_DEPTH + 1:
+                raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels (through its aliases)",
+                                node.start_mark.line + 1)
+            continue
+        if id(node) in size:
+            continue
+        if any(id(c) in open_ or c is node for c in children):
+            raise _TooLarge("an alias refers to a value that contains it (a recursive structure)",
+                            node.start_mark.line + 1, SYNTAX)
+        open_.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    total = size[id(root)]
+    if total - distinct > MAX_ALIAS_NODES:
+        raise _TooLarge(f"aliases expand the document to {total:,} values, {total - distinct:,} more than written "
+                        f"(at most {MAX_ALIAS_NODES:,} more are allowed): write the values out", 1)
+    return total
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
+
+
+def _mapping(loader, node):
+    m = LDict()
+    m.line = node.start_mark.line + 1
+    loader.flatten_mapping(node)
+    for k_node, v_node in node.value:
+        key = loader.construct_object(k_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            key = shown(key)
+        line = k_node.start_mark.line + 1
+        if key in m:
+            raise _DuplicateKey(key, line, m.lines[key])
+        m[key] = loader.construct_object(v_node, deep=True)
+        m.lines[key] = line
+    return m
+
+
+def _sequence(loader, node):
+    seq = LList()
+    seq.line = node.start_mark.line + 1
+    for item in node.value:
+        seq.append(loader.construct_object(item, deep=True))
+        seq.lines.append(item.start_mark.line + 1)
+    return seq
+
+
+def _int(loader, node):
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise yaml.constructor.ConstructorError(None, None, f"the number {shown(node.value)} is too long",
+                                                node.start_mark)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
+def parse_yaml(text: str, file: str):
+    """YAML text -> LDict/LList tree; raises TopologyInvalid for syntax problems.
+
+    The garbage collector pauses meanwhile: the tree is acyclic (a recursive alias is
+    refused), and the collections a big document triggers cost more than the parse.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as e:
+        raise TopologyInvalid([Problem(DUP_KEY, f"key '{shown(e.key)}' appears twice (first on line {e.first})",
+                                       file, e.line)])
+    except _TooLarge as e:
+        raise TopologyInvalid([Problem(e.code, e.message, file, e.line)])
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
+        raise TopologyInvalid([Problem(SYNTAX, f"YAML syntax: {shown(what, 200)}", file, line)])
+    except yaml.YAMLError as e:
+        raise TopologyInvalid([Problem(SYNTAX, f"YAML: {shown(str(e), 200)}", file, 1)])
+    finally:
+        if was_enabled:
+            gc.enable()
