@@ -22,20 +22,10 @@ from .filters import (
     NetworkAcl,
     SecurityGroup,
 )
-from .rules import RESERVED_VPC_RANGES, Violation
-from .types import ITEM_NAME, Lab, Route, Vpc
+from .codes import (COMBINATION, CONFLICT, DUPLICATE, DUPLICATE_POLICY, MALFORMED, NEXT_HOP_INVALID, NOT_FOUND,
+                    NOT_IN_RANGE, POLICY_LIMIT, RANGE, VPC_CIDR_CONFLICT, Violation)
+from .types import ITEM_NAME, RESERVED_VPC_RANGES, Lab, Route, Vpc
 
-NOT_FOUND = "ResourceNotFound"
-RANGE = "InvalidParameterValue.Range"
-DUPLICATE_POLICY = "UnsupportedOperation.DuplicatePolicy"
-POLICY_LIMIT = "LimitExceeded.SecurityGroupPolicySet"
-COMBINATION = "InvalidParameterValue.Combination"
-DUPLICATE = "InvalidParameterValue.Duplicate"
-NOT_IN_RANGE = "InvalidParameterValue.AddressIpNotInRange"
-CONFLICT = "InvalidParameterValue.Conflict"
-NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
-VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
-MALFORMED = "InvalidParameterValue.Malformed"
 MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
 
 PEER_KEY = {"ingress": "source", "inbound": "source", "egress": "destination", "outbound": "destination"}

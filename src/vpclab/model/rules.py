@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
 from .types import (
+    RESERVED_VPC_RANGES,
     LIVE_STATES,
     STATES,
     TERMINAL_STATES,
@@ -28,44 +28,15 @@ from .types import (
 )
 from ..errors import shown
 from .units import BW_OUT_OF_RANGE as BW_RANGE
+from .filter_rules import check_nat_route
 
-# Cloud error codes (Tencent API 3.0 names; CLOUD-RULES.md).
-CIDR_CONFLICT = "UnsupportedOperation.VpcPeerCidrConflict"
-QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"
-ALREADY_EXIST = "UnsupportedOperation.VpcPeerAlreadyExist"
-COMBINATION = "InvalidParameterValue.Combination"
-MISSING = "MissingParameter"
-NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
-NOT_IN_PEER = "InvalidParameterValue.CidrNotInPeerVpc"
-VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
-DUPLICATE = "InvalidParameterValue.Duplicate"
-NOT_FOUND = "ResourceNotFound"
-STATE_CHANGE = "UnsupportedOperation.VpcPeerInvalidStateChange"
-PURVIEW = "UnsupportedOperation.VpcPeerPurviewError"
-# Topology rules the seed leaves to the VPC/subnet/CVM/CLB products.
-SUBNET_RANGE = "InvalidParameterValue.SubnetRange"
-SUBNET_CONFLICT = "InvalidParameterValue.SubnetConflict"
-VPC_CIDR_RESERVED = "InvalidParameterValue.VpcCidrReserved"
-IP_NOT_IN_SUBNET = "InvalidParameterValue.IpNotInSubnet"
-IP_RESERVED = "InvalidParameterValue.IpReserved"
-IP_IN_USE = "InvalidParameterValue.IpInUse"
-SUBNET_FULL = "LimitExceeded.SubnetAddressExhausted"
-CLB_CROSS_VPC = "UnsupportedOperation.ClbCrossVpcBinding"
-CLB_BACKEND = "InvalidParameterValue.ClbBackend"
-SELF_PROBE = "InvalidParameterValue"
+from .codes import (  # noqa: F401  (the codes of these rules, named here too)
+    ALREADY_EXIST, CIDR_CONFLICT, CLB_BACKEND, CLB_CROSS_VPC, COMBINATION, DUPLICATE, IP_IN_USE, IP_NOT_IN_SUBNET,
+    IP_RESERVED, MISSING, NEXT_HOP_INVALID, NOT_FOUND, NOT_IN_PEER, PURVIEW, QUOTA, SELF_PROBE, STATE_CHANGE,
+    SUBNET_CONFLICT, SUBNET_FULL, SUBNET_RANGE, VPC_CIDR_CONFLICT, VPC_CIDR_RESERVED, Violation)
 
-# TOPOLOGY.md reserves link-local and loopback; ranges no kernel routes to a host
-# (this network, multicast, class E) cannot be built either.
-RESERVED_VPC_RANGES = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"))
 MIN_SUBNET_PREFIX, MAX_SUBNET_PREFIX = 16, 28
 
-
-@dataclass(frozen=True)
-class Violation:
-    code: str
-    message: str
-    line: int = 0
 
 
 # ---- peerings ----------------------------------------------------------------
@@ -160,7 +131,6 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
     line = route.line
     if route.next_hop in vpc.nat_gateways or (route.next_hop not in lab.peerings and any(
             route.next_hop in v.nat_gateways for v in lab.vpcs.values())):  # version 2: a NAT gateway
-        from .filter_rules import check_nat_route
         out = check_nat_route(lab, vpc, table, route)
         return out or _duplicate_route(vpc, table, route, siblings)
     p = lab.peerings.get(route.next_hop)

@@ -40,6 +40,10 @@ PEERING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}\Z")
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 
 MAX_PEERINGS_PER_VPC = 10
+# TOPOLOGY.md reserves link-local and loopback; ranges no kernel routes to a host
+# (this network, multicast, class E) cannot be built either.
+RESERVED_VPC_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"))
 PENDING_VALIDITY_S = 7 * 24 * 3600
 MIN_BANDWIDTH_KBPS = 1_000
 MAX_BANDWIDTH_KBPS = 10_000_000

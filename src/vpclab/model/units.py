@@ -13,7 +13,7 @@ MAX_DURATION_S = 100 * 365 * 86400  # a lab clock has no use for more than a cen
 _DUR_FACTOR = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-BW_OUT_OF_RANGE = "InvalidParameterValue.BandwidthOutOfRange"
+from .codes import BW_OUT_OF_RANGE  # noqa: F401  (named here too)
 _BW_ABSURD_KBPS = 10 ** 12  # 1 Pbps: beyond any cap; the rules give the exact range
 
 

@@ -26,9 +26,7 @@ MIN_WINDOW_S = 1.0  # labs may sample faster than the cloud (documented); below 
 MAX_WINDOW_S = 3600.0
 
 UNKNOWN_KEY = "UnknownParameter"
-TYPE = "InvalidParameter"
-VALUE = "InvalidParameterValue"
-NOT_FOUND = "ResourceNotFound"
+from ..model.codes import NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
 
 TOPOLOGY_KEYS = ("window", "currency", "prices", "charge_types")
 FILE_KEYS = ("currency", "prices", "charge_types")

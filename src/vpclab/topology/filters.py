@@ -27,10 +27,7 @@ from ..model.filters import (
 )
 from ..model.types import ITEM_NAME, VPC_NAME, Instance, Lab, Vpc
 
-TYPE = "InvalidParameter"
-MALFORMED = "InvalidParameterValue.Malformed"
-MISSING = "MissingParameter"
-NOT_FOUND = "ResourceNotFound"
+from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE  # noqa: F401  (named here too)
 
 # Added to loader.SCHEMA: the new keys of existing mappings, and the new mappings.
 NEW_KEYS = {"top": {"internet"}, "vpc": {"security_groups", "network_acls", "nat_gateways"},

@@ -42,11 +42,7 @@ from ..model.units import parse_bandwidth, parse_delay_ms
 from .yamltree import DUP_KEY, LDict, LList, parse_yaml
 
 UNKNOWN_KEY = "UnknownParameter"
-TYPE = "InvalidParameter"
-VALUE = "InvalidParameterValue"
-MALFORMED = "InvalidParameterValue.Malformed"
-MISSING = "MissingParameter"
-NOT_FOUND = "ResourceNotFound"
+from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
 MAX_HINTS = 50  # "did you mean" hints per file
 
 

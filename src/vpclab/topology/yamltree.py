@@ -15,9 +15,7 @@ import yaml
 
 from ..errors import Problem, TopologyInvalid, shown
 
-SYNTAX = "InvalidParameter.YamlSyntax"
-DUP_KEY = "InvalidParameter.DuplicateKey"
-TOO_LARGE = "InvalidParameter.YamlTooLarge"
+from ..model.codes import DUP_KEY, SYNTAX, TOO_LARGE  # noqa: F401  (named here too)
 
 # Aliases may add at most this many nodes beyond those written in the file; a
 # topology that reuses a block by alias a few times stays far below it.

@@ -1,0 +1,59 @@
+"""Every cloud error code vpclab gives, once (Tencent API 3.0 names; docs/rules.md lists them).
+
+A refusal or a topology problem names one of these; the modules that check rules import
+them from here, so a code is spelt in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Generic parameter codes
+TYPE = "InvalidParameter"
+VALUE = "InvalidParameterValue"
+MISSING = "MissingParameter"
+NOT_FOUND = "ResourceNotFound"
+MALFORMED = "InvalidParameterValue.Malformed"
+RANGE = "InvalidParameterValue.Range"
+DUPLICATE = "InvalidParameterValue.Duplicate"
+COMBINATION = "InvalidParameterValue.Combination"
+CONFLICT = "InvalidParameterValue.Conflict"
+SELF_PROBE = "InvalidParameterValue"
+# YAML text
+SYNTAX = "InvalidParameter.YamlSyntax"
+DUP_KEY = "InvalidParameter.DuplicateKey"
+TOO_LARGE = "InvalidParameter.YamlTooLarge"
+# Peering (CLOUD-RULES.md)
+CIDR_CONFLICT = "UnsupportedOperation.VpcPeerCidrConflict"
+QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"
+ALREADY_EXIST = "UnsupportedOperation.VpcPeerAlreadyExist"
+STATE_CHANGE = "UnsupportedOperation.VpcPeerInvalidStateChange"
+PURVIEW = "UnsupportedOperation.VpcPeerPurviewError"
+BW_OUT_OF_RANGE = "InvalidParameterValue.BandwidthOutOfRange"
+# Routes
+NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
+NOT_IN_PEER = "InvalidParameterValue.CidrNotInPeerVpc"
+# VPCs, subnets, addresses, CLBs (the rules the seed leaves to those products)
+VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
+SUBNET_RANGE = "InvalidParameterValue.SubnetRange"
+SUBNET_CONFLICT = "InvalidParameterValue.SubnetConflict"
+VPC_CIDR_RESERVED = "InvalidParameterValue.VpcCidrReserved"
+IP_NOT_IN_SUBNET = "InvalidParameterValue.IpNotInSubnet"
+IP_RESERVED = "InvalidParameterValue.IpReserved"
+IP_IN_USE = "InvalidParameterValue.IpInUse"
+SUBNET_FULL = "LimitExceeded.SubnetAddressExhausted"
+CLB_CROSS_VPC = "UnsupportedOperation.ClbCrossVpcBinding"
+CLB_BACKEND = "InvalidParameterValue.ClbBackend"
+# Security groups, network ACLs, EIPs, NAT gateways
+DUPLICATE_POLICY = "UnsupportedOperation.DuplicatePolicy"
+POLICY_LIMIT = "LimitExceeded.SecurityGroupPolicySet"
+NOT_IN_RANGE = "InvalidParameterValue.AddressIpNotInRange"
+# The Python API
+LAB_RUNNING = "UnsupportedOperation.LabRunning"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: its cloud code, the message, and the topology line (0: none)."""
+    code: str
+    message: str
+    line: int = 0
