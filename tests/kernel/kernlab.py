@@ -5,7 +5,7 @@ import os
 
 from vpclab.plan import names as N
 from vpclab.plan.objects import Address, Netns, Qdisc, Route, Rule, Sysctl, Veth
-from vpclab.plan.planner import shaping
+from vpclab.plan.shaping import shaping
 
 ROOT = os.geteuid() == 0
 

@@ -19,7 +19,7 @@ if ROOT:
     from vpclab.errors import KernelRefused
     from vpclab.kernel import features, netns, teardown
     from vpclab.kernel.engine import apply
-    from vpclab.plan.planner import shaping
+    from vpclab.plan.shaping import shaping
     from vpclab.probe.wire import checksum
     from vpclab.kernel.inspect import list_labs, read_lab
     from vpclab.plan.objects import Action, Address, Netns, Qdisc, Route, Rule, Service, Veth

@@ -147,7 +147,7 @@ def test_a_peer_vpc_cannot_use_the_nat_gateway_through_the_peering(mklab):
     """The cloud's rules refuse a route to a public range over a peering, so the test adds one by
     hand in vpc-b's router (the lab's own namespace): vpc-a's router must still drop what arrives."""
     from vpclab.kernel import netns
-    from vpclab.plan.planner import link_addresses, table_ids
+    from vpclab.plan.numbers import link_addresses, table_ids
 
     lab, _ = mklab(TOPO)
     run("route", "add", "vpc-a", "--lab", lab, "--destination", "0.0.0.0/0", "--next-hop", "nat-1",

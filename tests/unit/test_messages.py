@@ -21,7 +21,8 @@ from vpclab.topology import load as loader  # noqa: E402
 from vpclab.kernel import rtnl, tc  # noqa: E402
 from vpclab.kernel.handlers import address, link, namespace, qdisc, route, rule  # noqa: E402
 from vpclab.plan.objects import RTPROT_VPCLAB, Qdisc  # noqa: E402
-from vpclab.plan.planner import plan, shaping  # noqa: E402
+from vpclab.plan.planner import plan  # noqa: E402
+from vpclab.plan.shaping import shaping  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))

@@ -25,7 +25,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
 from vpclab.kernel import rtnl, tc  # noqa: E402
 from vpclab.kernel.handlers import address, link, namespace, route, rule  # noqa: E402
 from vpclab.plan.objects import RTPROT_VPCLAB, Route, Rule  # noqa: E402
-from vpclab.plan.planner import shaping  # noqa: E402
+from vpclab.plan.shaping import shaping  # noqa: E402
 
 from test_messages import objects  # noqa: E402
 

@@ -7,8 +7,8 @@ table pyroute2 computes, netem's 64-bit latency), made on first use
 dump back into the same values. The tbf replace and the qdisc delete are packed
 by hand (kernel/pack.py: `up` then imports no pyroute2), byte for byte what
 pyroute2 makes of `tbf()`; netem goes through pyroute2. Rate,
-burst and limit come from the plan (planner.shaping); the kernel keeps rate and
-limit as given and the burst as a time, which planner.ticks_burst turns back
+burst and limit come from the plan (plan.shaping); the kernel keeps rate and
+limit as given and the burst as a time, which shaping.ticks_burst turns back
 into the plan's burst exactly.
 
 Layout:
@@ -23,7 +23,7 @@ import functools
 import struct
 from typing import Dict, List, Optional, Tuple
 
-from ..plan.planner import burst_ticks, ticks_burst
+from ..plan.shaping import burst_ticks, ticks_burst
 from . import pack, rtnl
 
 TC_H_ROOT = 0xFFFFFFFF

@@ -57,10 +57,9 @@ from ..model.filters import DEFAULT_INTERNET_CIDR, Internet, RuleRef
 from ..model.types import Lab, Vpc
 from . import names
 from . import nftjson as J
+from .numbers import DEFAULT, MAIN_TABLE, table_ids
 from .objects import Address, Netns, NftChain, Route, Rule, Ruleset, Service, Veth
 
-MAIN_TABLE = 254
-DEFAULT = "0.0.0.0/0"
 ROUTER_HOP = "169.254.255.254"  # the VPC router's end of its Internet link (/32)
 EIP_HOP = "169.254.255.253"  # the Internet's end: the next hop of EIP traffic
 NAT_HOP_BASE = int(ipaddress.IPv4Address("169.254.254.1"))  # + the gateway's index: its next hop
@@ -296,7 +295,6 @@ def _internet(lab: Lab, internet: Internet, planned: List) -> List:
         for i in eip_insts:
             out.append(Route(ins, MAIN_TABLE, f"{i.eip}/32", via=ROUTER_HOP, dev=port))
         # each table an EIP instance uses, copied with the Internet as its last resort
-        from .planner import table_ids  # noqa: PLC0415 (planner imports this module)
 
         tids = table_ids(vpc)
         copied = set()

@@ -11,7 +11,7 @@ from typing import Dict
 
 from ..model.types import ACTIVE, Lab, Peering
 from . import names
-from .planner import (
+from .numbers import (
     INGRESS_TABLE,
     INGRESS_XR_TABLE,
     PEERING_RULE_PRIO,

@@ -190,7 +190,7 @@ class Rule(Kind):
 class Qdisc(Kind):
     """A rate cap (tbf) on the root of an interface, with netem delay where wanted.
 
-    rate, burst and queue limit come from planner.shaping, the one shaping policy.
+    rate, burst and queue limit come from plan.shaping, the one shaping policy.
     """
 
     ns: str

@@ -28,65 +28,16 @@
 """
 from __future__ import annotations
 
-import ipaddress
-import socket
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from ..errors import Refused
 from ..model.types import ACTIVE, Lab, Peering
 from . import filters, names
 from .objects import Address, Netns, Plan, Qdisc, Route, Rule, Service, Sysctl, Veth
 
-MAIN_TABLE = 254
-INGRESS_TABLE = 90  # traffic arriving over a regional peering
-INGRESS_XR_TABLE = 91  # ... over a cross-region peering (no CLB)
-FIRST_TABLE = 100
-PEERING_RULE_PRIO = 1000  # + the peering's index (< 16,384 /30s in 169.254/16): before the subnets
-SUBNET_RULE_PRIO = 20000
-LINK_NET = ipaddress.IPv4Network("169.254.0.0/16")
-DEFAULT = "0.0.0.0/0"
-MIN_BURST = 4096  # bytes; above two full frames, small enough to keep low rates exact
-MIN_LIMIT = 32 * 1024  # bytes a tbf queue may hold at least (about 21 full frames)
-LATENCY_MS = 50  # the queue holds burst + rate x 50 ms (tc's `latency 50ms`)
-
-
-def table_ids(vpc) -> Dict[str, int]:
-    """Kernel table number of each route table: `default` first, then by name."""
-    order = ["default"] + sorted(t for t in vpc.route_tables if t != "default")
-    return {t: FIRST_TABLE + i for i, t in enumerate(order)}
-
-
-def link_addresses(p: Peering):
-    """(requester, accepter) addresses of a peering's /30, as strings (a hot path: plain integers)."""
-    base = int(LINK_NET.network_address) + 4 * p.index
-    return socket.inet_ntoa((base + 1).to_bytes(4, "big")), socket.inet_ntoa((base + 2).to_bytes(4, "big"))
-
-
-def shaping(rate_kbit: int) -> Tuple[int, int, int]:
-    """The one shaping policy: (rate kbit, burst bytes, queue limit bytes) of a cap.
-
-    burst = max(rate x 10 ms, MIN_BURST): exact shaping up to 10 Gbit, rounded down
-    to what the kernel keeps (a time in 64 ns ticks at this rate, see burst_ticks).
-    limit = burst + rate x 50 ms, at least MIN_LIMIT: at low rates rate x 50 ms is a
-    handful of frames and one TCP burst would overflow it; the floor keeps 1 Mbps smooth.
-    """
-    burst = max(rate_kbit * 1000 // 8 // 100, MIN_BURST)
-    limit = min(max(burst + rate_kbit * 125 * LATENCY_MS // 1000, MIN_LIMIT), 0xFFFFFFFF)
-    return rate_kbit, ticks_burst(rate_kbit, burst_ticks(rate_kbit, burst)), limit
-
-
-TICK_NS = 64  # the kernel's packet scheduler clock (PSCHED_SHIFT 6)
-
-
-def burst_ticks(rate_kbit: int, burst: int) -> int:
-    """The time a tbf bucket of `burst` bytes lasts at the rate, in ticks (what the kernel keeps)."""
-    return min(burst * 1_000_000_000 // (max(rate_kbit, 1) * 125 * TICK_NS), 0xFFFFFFFF)
-
-
-def ticks_burst(rate_kbit: int, ticks: int) -> int:
-    """The bytes `ticks` hold at the rate: the exact inverse of burst_ticks on the bursts
-    shaping() returns (the smallest burst with those ticks)."""
-    return -(-ticks * TICK_NS * rate_kbit * 125 // 1_000_000_000)
+from .numbers import (DEFAULT, INGRESS_TABLE, INGRESS_XR_TABLE, MAIN_TABLE, PEERING_RULE_PRIO, SUBNET_RULE_PRIO,
+                      link_addresses, table_ids)
+from .shaping import shaping
 
 
 def plan(lab: Lab, netem: bool = False) -> Plan:
