@@ -16,7 +16,7 @@ from typing import Iterable, List, Optional
 
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model.units import parse_duration
-from .yamltree import LDict, parse_yaml
+from .yamltree import LDict, parse_yaml, read_regular_file
 
 DAY_MAX = "POSTPAID_BY_DAY_MAX"
 MONTH_95 = "POSTPAID_BY_MONTH_95"
@@ -140,7 +140,6 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
 def load_file(path: str, lab=None) -> dict:
     """A price file (YAML: currency, prices, charge_types; or those under one `billing:` key).
     Raises TopologyInvalid (exit 2) listing every problem as FILE:LINE: CODE: message."""
-    from .load import read_regular_file
 
     text = read_regular_file(path, "a price file is a YAML file")
     doc = parse_yaml(text, path)

@@ -10,10 +10,9 @@ else happens. YAML never leaves this module and `yamltree`.
 from __future__ import annotations
 
 import ipaddress
-import os
-import stat
 from typing import Dict, List, Optional
 
+from . import billing as prices  # `billing:` (topology/billing.py owns it)
 from . import filters as loader_v2
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
@@ -39,7 +38,7 @@ from ..model.types import (
     Vpc,
 )
 from ..model.units import parse_bandwidth, parse_delay_ms
-from .yamltree import DUP_KEY, LDict, LList, parse_yaml
+from .yamltree import DUP_KEY, LDict, LList, parse_yaml, read_regular_file
 
 UNKNOWN_KEY = "UnknownParameter"
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
@@ -217,39 +216,6 @@ def load(path) -> Lab:
     return loads(read_regular_file(file), file)
 
 
-def read_regular_file(path, what: str = "a topology is a YAML file") -> str:
-    """The text of a regular file, or TopologyInvalid citing the file without a line.
-
-    A FIFO, a device or a directory is refused before it is opened (reading a FIFO
-    would wait for a writer forever); `what` ends the refusal ("a topology is a YAML file").
-    """
-    file = str(path)
-    if not file:  # an unset shell variable, most likely
-        raise TopologyInvalid([Problem(VALUE, f"the path is empty: {what}")])
-    try:
-        if not stat.S_ISREG(os.stat(file).st_mode):
-            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): {what}", file, None)])
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else meanwhile
-                raise TopologyInvalid([Problem(TYPE, f"not a regular file: {what}", file, None)])
-            return f.read().decode("utf-8")
-    except FileNotFoundError:
-        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", file, None)])
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
-        why = f"{e.strerror}" if isinstance(e, OSError) and e.strerror else shown(str(e), 120)
-        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {why}", file, None)])
-
-
-def _file_kind(file: str) -> str:
-    mode = os.stat(file).st_mode
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return what
-    return "not a file"
-
-
 def loads(text: str, file: str = "<topology>") -> Lab:
     doc = parse_yaml(text, file)
     r = _Reader(file)
@@ -335,7 +301,6 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
             p.index = len(lab.peerings)
             lab.peerings[pname] = p
 
-    from . import billing as prices  # `billing:` (usage/prices.py owns it)
     prices.hook(r, doc, lab)
 
     expect = doc.get("expect")

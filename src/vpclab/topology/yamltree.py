@@ -4,18 +4,21 @@ Safe means: only plain YAML types (SafeLoader), a duplicate key is an error, and
 the document is measured before a single object is built: aliases may share a
 value but not blow it up (a few hundred bytes of nested aliases can stand for
 billions of nodes), and nesting has a depth limit (deeper trees exhaust Python's
-stack). Every problem is a `TopologyInvalid` carrying FILE:LINE: CODE.
+stack). Every problem is a `TopologyInvalid` carrying FILE:LINE: CODE. The one reader of
+a user's file is here too (`read_regular_file`: a regular file only, never a FIFO).
 """
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from typing import Any, Dict, List
 
 import yaml
 
 from ..errors import Problem, TopologyInvalid, shown
 
-from ..model.codes import DUP_KEY, SYNTAX, TOO_LARGE  # noqa: F401  (named here too)
+from ..model.codes import DUP_KEY, NOT_FOUND, SYNTAX, TOO_LARGE, TYPE, VALUE
 
 # Aliases may add at most this many nodes beyond those written in the file; a
 # topology that reuses a block by alias a few times stays far below it.
@@ -194,3 +197,36 @@ def parse_yaml(text: str, file: str):
     finally:
         if was_enabled:
             gc.enable()
+
+
+def read_regular_file(path, what: str = "a topology is a YAML file") -> str:
+    """The text of a regular file, or TopologyInvalid citing the file without a line.
+
+    A FIFO, a device or a directory is refused before it is opened (reading a FIFO
+    would wait for a writer forever); `what` ends the refusal ("a topology is a YAML file").
+    """
+    file = str(path)
+    if not file:  # an unset shell variable, most likely
+        raise TopologyInvalid([Problem(VALUE, f"the path is empty: {what}")])
+    try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            raise TopologyInvalid([Problem(TYPE, f"not a regular file ({_file_kind(file)}): {what}", file, None)])
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else meanwhile
+                raise TopologyInvalid([Problem(TYPE, f"not a regular file: {what}", file, None)])
+            return f.read().decode("utf-8")
+    except FileNotFoundError:
+        raise TopologyInvalid([Problem(NOT_FOUND, "no such file", file, None)])
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
+        why = f"{e.strerror}" if isinstance(e, OSError) and e.strerror else shown(str(e), 120)
+        raise TopologyInvalid([Problem(TYPE, f"cannot read the file: {why}", file, None)])
+
+
+def _file_kind(file: str) -> str:
+    mode = os.stat(file).st_mode
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a file"

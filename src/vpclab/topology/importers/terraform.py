@@ -78,7 +78,7 @@ class Result:
 
 
 def read(path: str) -> dict:
-    from ..load import read_regular_file
+    from ..yamltree import read_regular_file
 
     text = read_regular_file(path, "a plan is the JSON of `terraform show -json`")
     try:
