@@ -1,0 +1,106 @@
+"""Rendering the converted topology as YAML (each object with its Terraform address) and validating it."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import yaml
+
+from ....errors import ImportInvalid, TopologyInvalid, shown
+from ... import load as loader
+
+
+@dataclass
+class _Out:
+    """The topology being built: plain data plus, per object, its Terraform address."""
+
+    vpcs: Dict[str, dict] = field(default_factory=dict)
+    peerings: Dict[str, dict] = field(default_factory=dict)
+    accounts: List[str] = field(default_factory=list)
+    regions: List[str] = field(default_factory=list)
+    where: Dict[Tuple, str] = field(default_factory=dict)  # (kind, names...) -> address
+
+
+def _flow(d: dict) -> str:
+    return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in d.items()) + "}"
+
+
+def _scalar(v) -> str:
+    """`v` as a YAML scalar: a plain word when it reads back as itself, else quoted (a value from
+    the file never adds a line or a key to the topology)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if not isinstance(v, str):
+        return json.dumps(v)
+    return v if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9./_-]*", v) and _reads_back(v) else json.dumps(v)
+
+
+def _reads_back(word: str) -> bool:
+
+    return yaml.safe_load(word) == word  # not `no`, `null`, `1.5`, ...
+
+
+def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, str]]:
+    """Block YAML with each object's Terraform address in a comment; line -> address."""
+    lines: List[str] = []
+    where: Dict[int, str] = {}
+
+    def add(text: str, key=None):
+        addr = out.where.get(key) if key else None
+        lines.append(text + (f"  # {shown(addr, 200)}" if addr else ""))
+        if addr:
+            where[len(lines)] = addr
+
+    version = doc.get("terraform_version")
+    version = version if isinstance(version, str) and re.fullmatch(r"[\w.+-]{1,40}", version) else None
+    add(f"# Imported by `vpclab import terraform` from {shown(Path(source).name, 80)}"
+        + (f" (Terraform {version})" if version else ""))
+    add("# Each object names the Terraform address it came from.")
+    add(f"lab: {lab}")
+    add(f"accounts: [{', '.join(_scalar(a) for a in out.accounts)}]")  # values from the file: quoted
+    add("regions:")                                                      # unless plain words
+    for r in out.regions:
+        add(f"  {_scalar(r)}: {{}}")
+    add("vpcs:")
+    for vname, v in out.vpcs.items():
+        add(f"  {vname}:", ("vpc", vname))
+        add(f"    account: {_scalar(v['account'])}", ("vpc", vname))
+        add(f"    region: {_scalar(v['region'])}", ("vpc", vname))
+        add(f"    cidr: {_scalar(v['cidr'])}", ("vpc", vname))
+        if v["subnets"]:
+            add("    subnets:")
+            for s, body in v["subnets"].items():
+                add(f"      {s}: {_flow(body)}", ("subnet", vname, s))
+        if v["route_tables"]:
+            add("    route_tables:")
+            for t, body in v["route_tables"].items():
+                add(f"      {t}:", ("table", vname, t))
+                add("        routes:" + ("" if body["routes"] else " []"))
+                for i, route in enumerate(body["routes"]):
+                    add(f"          - {_flow(route)}", ("route", vname, t, i))
+        if v["instances"]:
+            add("    instances:")
+            for i, body in v["instances"].items():
+                add(f"      {i}: {_flow(body)}", ("instance", vname, i))
+    if out.peerings:
+        add("peerings:")
+        for p, body in out.peerings.items():
+            add(f"  {p}: {_flow(body)}", ("peering", p))
+    return "\n".join(lines) + "\n", where
+
+
+def _validate(text: str, where: Dict[int, str], source: str) -> None:
+    """Load the rendered topology; a broken rule is reported with its Terraform address."""
+
+    try:
+        loader.loads(text, "<imported>")
+    except TopologyInvalid as e:
+        problems = []
+        for p in e.problems:
+            line = p.line or 0
+            addr = where.get(line) or next((where[l] for l in sorted(where, reverse=True) if l <= line), None)
+            problems.append((shown(addr, 200) if addr else "(topology)", p.code, p.message, p.hint))
+        raise ImportInvalid(source, problems)
