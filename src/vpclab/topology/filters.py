@@ -29,20 +29,6 @@ from ..model.types import ITEM_NAME, VPC_NAME, Instance, Lab, Vpc
 
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE  # noqa: F401  (named here too)
 
-# Added to loader.SCHEMA: the new keys of existing mappings, and the new mappings.
-NEW_KEYS = {"top": {"internet"}, "vpc": {"security_groups", "network_acls", "nat_gateways"},
-            "instance": {"security_groups", "eip"}}
-SCHEMA = {
-    "internet": ({"cidr", "hosts"}, set()),
-    "internet_host": ({"ip", "ports"}, {"ip"}),
-    "security_group": ({"ingress", "egress"}, set()),
-    "network_acl": ({"subnets", "inbound", "outbound"}, set()),
-    "nat_gateway": ({"eip"}, {"eip"}),
-    "rule_source": ({"proto", "port", "source", "action"}, {"source", "action"}),
-    "rule_destination": ({"proto", "port", "destination", "action"}, {"destination", "action"}),
-}
-
-
 # ---- the lab's Internet ----------------------------------------------------------------------
 
 

@@ -38,27 +38,12 @@ from ..model.types import (
     Vpc,
 )
 from ..model.units import parse_bandwidth, parse_delay_ms
+from .keys import SCHEMA
 from .yamltree import DUP_KEY, LDict, LList, parse_yaml, read_regular_file
 
 UNKNOWN_KEY = "UnknownParameter"
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
 MAX_HINTS = 50  # "did you mean" hints per file
-
-
-# Allowed keys per mapping, and which are required.
-SCHEMA = {
-    "top": ({"lab", "accounts", "regions", "latency", "vpcs", "peerings", "expect", "billing"}, {"lab", "vpcs"}),
-    "vpc": ({"account", "region", "cidr", "subnets", "route_tables", "instances"}, {"region", "cidr"}),
-    "subnet": ({"cidr", "route_table"}, {"cidr"}),
-    "route_table": ({"routes"}, set()),
-    "route": ({"destination", "next_hop"}, {"destination", "next_hop"}),
-    "instance": ({"subnet", "ip", "kind", "port", "backends"}, {"subnet"}),
-    "peering": ({"vpc", "peer_vpc", "bandwidth", "accepted"}, {"vpc", "peer_vpc"}),
-    "expect": ({"from", "to", "proto", "port", "result"}, {"from", "to"}),
-}
-for _section, _keys in loader_v2.NEW_KEYS.items():  # version 2: filtering and the Internet
-    SCHEMA[_section][0].update(_keys)
-SCHEMA.update(loader_v2.SCHEMA)
 
 
 # ---- the loader ------------------------------------------------------------------

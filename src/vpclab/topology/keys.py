@@ -1,0 +1,221 @@
+"""The one table of topology keys: for each mapping, the keys it allows, which are required,
+and what each holds (type, pattern, limits, default, a line of help).
+
+The loader reads `SCHEMA` (allowed and required keys, derived from this table) and refuses
+any other key; `vpclab schema` turns `KEYS` into a JSON Schema. Adding a key is one entry
+here (plus the code that reads it): the two cannot drift.
+"""
+from __future__ import annotations
+
+from typing import Dict, Set, Tuple
+
+from ..model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_RULES_PER_DIRECTION
+from ..model.types import (
+    ACCOUNT_NAME,
+    ITEM_NAME,
+    KINDS,
+    LAB_NAME,
+    PEERING_NAME,
+    PROTOS,
+    RESULTS,
+    SERVICE_PORTS,
+    VPC_NAME,
+)
+
+CIDR = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$"
+IPV4 = r"^([0-9]{1,3}\.){3}[0-9]{1,3}$"
+BANDWIDTH = r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgG][bB][pP][sS])\s*$"
+DURATION = r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d|w|MS|S|M|H|D|W))+\s*$"
+
+
+def _s(pattern=None, **kw) -> dict:
+    d = {"type": "string"}
+    if pattern is not None:
+        text = pattern if isinstance(pattern, str) else pattern.pattern
+        # Python's \Z (end of string, no final newline) is ECMA-262's plain $ (no multiline flag)
+        d["pattern"] = text[:-2] + "$" if text.endswith("\\Z") else text
+    d.update(kw)
+    return d
+
+
+def _named(section: str, pattern, what: str) -> dict:
+    """A mapping of names (pattern) to `section` bodies; a null body is an empty one."""
+    return {"type": ["object", "null"], "description": what,
+            "propertyNames": _s(pattern), "additionalProperties": {"$ref": f"#/$defs/{section}"}}
+
+
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+# (section, key) -> what the key holds. Every key of loader.SCHEMA is here (tests check it).
+KEYS: Dict[str, Dict[str, dict]] = {
+    "top": {
+        "lab": _s(LAB_NAME, description="The lab's name: 1-8 characters, [a-z][a-z0-9]*, unique on the host. "
+                                        "It prefixes every kernel object the lab owns."),
+        "accounts": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _s(ACCOUNT_NAME),
+                     "default": ["default"], "description": "Accounts (default: one named `default`)."},
+        "regions": {"type": ["object", "null"], "propertyNames": _s(VPC_NAME),
+                    "additionalProperties": {"type": ["object", "null"]},
+                    "description": "Regions a VPC may name (`{}` each). When listed, a VPC in another is refused."},
+        "latency": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
+                    "additionalProperties": _s(DURATION),
+                    "description": "One-way delay between two regions, `REGION/REGION: 35ms`, applied to "
+                                   "cross-region peerings where the kernel has netem."},
+        "vpcs": dict(_named("vpc", VPC_NAME, "The VPCs: name -> VPC (at least one)."), type="object",
+                     minProperties=1),
+        "peerings": _named("peering", PEERING_NAME, "Peering connections: name -> peering."),
+        "expect": {"type": ["array", "null"], "items": {"$ref": "#/$defs/expect"},
+                   "description": "Reachability the author expects; `vpclab test` and `pytest --vpclab` check it."},
+        "billing": {"type": ["object", "null"], "additionalProperties": False,
+                    "description": "Usage metering and cost (`vpclab usage`): sample window, currency, price per "
+                                   "Mbps-day per region pair, charge type per peering.",
+                    "properties": {
+                        "window": _s(DURATION, default="5m", description="The meter's sample window, 1s..1h; "
+                                     "the cloud's is 5m, a lab may sample faster (e.g. 10s)."),
+                        "currency": _s(description="A currency name for the cost column, e.g. CNY."),
+                        "prices": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
+                                   "additionalProperties": {"type": "number", "minimum": 0},
+                                   "description": "`REGION/REGION: price` per Mbps-day (either order)."},
+                        "charge_types": {"type": ["object", "null"], "propertyNames": _s(PEERING_NAME),
+                                         "additionalProperties": {"enum": ["POSTPAID_BY_DAY_MAX",
+                                                                           "POSTPAID_BY_MONTH_95"]},
+                                         "description": "Per peering; default POSTPAID_BY_DAY_MAX."}}},
+    },
+    "vpc": {
+        "account": _s(ACCOUNT_NAME, description="Its account (default: the first of `accounts`)."),
+        "region": _s(VPC_NAME, description="Its region."),
+        "cidr": _s(CIDR, description="IPv4 CIDR; not in 169.254.0.0/16, 127.0.0.0/8, 0.0.0.0/8, multicast or "
+                                      "class E."),
+        "subnets": _named("subnet", ITEM_NAME, "Subnets: name -> subnet."),
+        "route_tables": _named("route_table", ITEM_NAME,
+                               "Route tables: name -> table. Every VPC has `default` even when not listed."),
+        "instances": _named("instance", ITEM_NAME, "Instances: name -> instance."),
+    },
+    "subnet": {
+        "cidr": _s(CIDR, description="Inside the VPC's CIDR, no overlap with its siblings, /16../28."),
+        "route_table": _s(ITEM_NAME, default="default", description="The route table of the subnet."),
+    },
+    "route_table": {
+        "routes": {"type": ["array", "null"], "items": {"$ref": "#/$defs/route"},
+                   "description": "Routes; the local route (the VPC's CIDR) is implicit and always wins."},
+    },
+    "route": {
+        "destination": _s(CIDR, description="Destination CIDR (outside the VPC's own)."),
+        "next_hop": _s(PEERING_NAME, description="A peering of this VPC, or a NAT gateway of this VPC."),
+    },
+    "instance": {
+        "subnet": _s(ITEM_NAME, description="Its subnet."),
+        "ip": _s(IPV4, description="Its address (default: the next free one; network, gateway (.1) and "
+                                   "broadcast addresses are reserved)."),
+        "kind": {"enum": list(KINDS), "default": "cvm",
+                 "description": "cvm | cdb (TCP %d) | cmem (TCP %d) | clb (TCP `port`, `backends`)"
+                                % (SERVICE_PORTS["cdb"], SERVICE_PORTS["cmem"])},
+        "port": dict(PORT, description="A clb's TCP listener (required for a clb; cdb/cmem: their own port)."),
+        "backends": {"type": ["array", "null"], "items": _s(), "description": "A clb's backends: instances of "
+                                                                               "the same VPC."},
+    },
+    "peering": {
+        "vpc": _s(VPC_NAME, description="The requester VPC."),
+        "peer_vpc": _s(VPC_NAME, description="The accepter VPC."),
+        "bandwidth": _s(BANDWIDTH, description="Cross-region only, and required there: 1Mbps..10Gbps."),
+        "accepted": {"type": "boolean", "default": True,
+                     "description": "Across accounts: true = ACTIVE at build time, false = left PENDING."},
+    },
+    "expect": {
+        "from": _s(description="`<vpc>/<instance>`."),
+        "to": _s(description="`<vpc>/<instance>`, an IPv4 address inside a VPC of the lab, `internet/<host>` "
+                             "or an address of the lab's Internet (an EIP)."),
+        "proto": {"enum": list(PROTOS), "default": "icmp"},
+        "port": dict(PORT, description="Destination port (tcp and udp, required there)."),
+        "result": {"enum": list(RESULTS), "default": "reachable"},
+    },
+}
+
+
+# Version 2: filtering and the Internet (every key optional; a version-1 file is unchanged).
+FILTER_PORT = {"anyOf": [PORT, _s(r"^\s*([0-9]{1,5}(\s*-\s*[0-9]{1,5})?|all)\s*$")],
+               "description": "The packet's destination port, tcp/udp only: a port, a range `A-B` or `all` "
+                              "(default all). In a network ACL (stateless), replies go to the client's ephemeral "
+                              "port (32768-65535 for vpclab's probes): a rule for replies needs e.g. `1024-65535`; "
+                              "a security group (stateful) needs no rule for replies."}
+RULES = {"type": ["array", "null"], "maxItems": MAX_RULES_PER_DIRECTION}
+
+
+def _rule_key(key: str, what: str) -> dict:
+    return _s(description=f"{what}: an IPv4 CIDR or, in a security group, a group of the same VPC.")
+
+
+KEYS["top"]["internet"] = {"type": ["object", "null"], "$ref": "#/$defs/internet",
+                           "description": "The lab's own emulated Internet (public range, hosts)."}
+KEYS["vpc"].update({
+    "security_groups": _named("security_group", VPC_NAME, "Security groups (stateful, at the instance)."),
+    "network_acls": _named("network_acl", VPC_NAME, "Network ACLs (stateless, at the subnet boundary)."),
+    "nat_gateways": _named("nat_gateway", VPC_NAME, "NAT gateways: SNAT to their EIP for the subnets routed "
+                                                     "to them."),
+})
+KEYS["instance"].update({
+    "security_groups": {"type": ["array", "null"], "uniqueItems": True, "items": _s(VPC_NAME),
+                        "description": "Ordered security groups of this VPC (absent: not filtered)."},
+    "eip": _s(IPV4, description="An elastic IP: an address of `internet.cidr` (1:1 NAT at the VPC router)."),
+})
+KEYS.update({
+    "internet": {
+        "cidr": _s(CIDR, default=str(DEFAULT_INTERNET_CIDR), description="The public range; overlaps no VPC."),
+        "hosts": _named("internet_host", VPC_NAME, "Servers on the Internet: name -> host (`internet/<name>`)."),
+    },
+    "internet_host": {
+        "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
+        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT,
+                  "description": "Ports it answers TCP and UDP on (default none: ICMP only)."},
+    },
+    "security_group": {
+        "ingress": dict(RULES, items={"$ref": "#/$defs/rule_source"},
+                        description="Rules for traffic arriving (ordered; first match decides; no match drops)."),
+        "egress": dict(RULES, items={"$ref": "#/$defs/rule_destination"},
+                       description="Rules for traffic sent (ordered; first match decides; no match drops)."),
+    },
+    "network_acl": {
+        "subnets": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ITEM_NAME),
+                    "description": "Subnets bound to it (each to at most one ACL)."},
+        "inbound": dict(RULES, items={"$ref": "#/$defs/rule_source"},
+                        description="Rules for traffic entering a bound subnet (stateless)."),
+        "outbound": dict(RULES, items={"$ref": "#/$defs/rule_destination"},
+                         description="Rules for traffic leaving a bound subnet (stateless: replies too)."),
+    },
+    "nat_gateway": {
+        "eip": _s(IPV4, description="Its public address, inside `internet.cidr`."),
+    },
+    "rule_source": {
+        "proto": {"enum": list(FILTER_PROTOS), "default": "all"},
+        "port": FILTER_PORT,
+        "source": _rule_key("source", "Who sent it"),
+        "action": {"enum": list(ACTIONS)},
+    },
+    "rule_destination": {
+        "proto": {"enum": list(FILTER_PROTOS), "default": "all"},
+        "port": FILTER_PORT,
+        "destination": _rule_key("destination", "Where it goes"),
+        "action": {"enum": list(ACTIONS)},
+    },
+})
+
+
+# Required keys per mapping (the rest of KEYS[section] is optional).
+REQUIRED: Dict[str, Set[str]] = {
+    "top": {"lab", "vpcs"},
+    "vpc": {"region", "cidr"},
+    "subnet": {"cidr"},
+    "route_table": set(),
+    "route": {"destination", "next_hop"},
+    "instance": {"subnet"},
+    "peering": {"vpc", "peer_vpc"},
+    "expect": {"from", "to"},
+    "internet": set(),
+    "internet_host": {"ip"},
+    "security_group": set(),
+    "network_acl": set(),
+    "nat_gateway": {"eip"},
+    "rule_source": {"source", "action"},
+    "rule_destination": {"destination", "action"},
+}
+# section -> (allowed keys, required keys): what the loader checks
+SCHEMA: Dict[str, Tuple[Set[str], Set[str]]] = {section: (set(KEYS[section]), REQUIRED[section]) for section in KEYS}
