@@ -25,8 +25,16 @@ NS_PREFIX = "vpclab-"
 # The lab's mark on every route and rule it creates (rtm_protocol); read back by it.
 RTPROT_VPCLAB = 77
 
-# Creation order of the kinds; deletion runs in reverse.
-ORDER = ("netns", "veth", "sysctl", "address", "rule", "route", "qdisc", "nft", "service")
+# Creation order of the kinds; deletion runs in reverse. A new kind takes its place with add_kind.
+ORDER = ["netns", "veth", "sysctl", "address", "rule", "route", "qdisc", "nft", "service"]
+
+
+def add_kind(kind: str, after: str) -> None:
+    """Give a new kind of object its place in the creation order, right after `after`
+    (its kernel handler is registered with kernel.handlers.register)."""
+    if kind in ORDER:
+        raise ValueError(f"kind {kind} is known already")
+    ORDER.insert(ORDER.index(after) + 1, kind)
 
 
 class Kind:
