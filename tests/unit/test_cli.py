@@ -272,7 +272,7 @@ class FakeMatrixRun:
 
 @pytest.mark.parametrize("n", [0, 1, 7])
 def test_matrix_json_is_written_row_by_row_as_one_document(n, capsys):
-    from vpclab.cli.main import stream_matrix_json
+    from vpclab.cli.render.matrix import stream_matrix_json
 
     stream_matrix_json(FakeMatrixRun(n))
     doc = one_json(capsys.readouterr().out)
@@ -284,7 +284,7 @@ def test_matrix_json_is_written_row_by_row_as_one_document(n, capsys):
 
 
 def test_matrix_view_keeps_only_what_it_prints(capsys):
-    from vpclab.cli.main import MatrixView
+    from vpclab.cli.render.matrix import MatrixView
 
     run = FakeMatrixRun(100)
     view = MatrixView(run)

@@ -14,8 +14,29 @@ from typing import Callable, List, Optional
 
 import click
 
+from .options import json_option, lab_option
+from .output import console, emit
+
 NARROW = 50  # the room the other columns need beside the result; narrower: one line per event
 POLL_S = 0.25  # how often --follow reads the log; a lab logs a handful of events a minute
+
+
+@click.command(short_help="The lab's event log: who did what, when.",
+               epilog="\b\nExamples:\n  sudo vpclab events\n  sudo vpclab events --follow     # on a projector; Ctrl-C stops")
+@lab_option
+@json_option
+@click.option("-f", "--follow", is_flag=True,
+              help="Keep printing events as they are logged, one line each (with --json, one JSON object a line), "
+                   "until Ctrl-C.")
+def events(lab, as_json, follow):
+    """The lab's event log: who did what, when (lab time), with what result."""
+    from ..controller import status
+
+    if follow:
+        follow_log(lab, as_json, console(), stopped=lambda msg: click.echo(msg, err=True))
+        return
+    rows = status.events(lab)
+    emit({"events": rows}, as_json, lambda: render_table(rows, console()))
 
 
 def render_table(rows: List[dict], console) -> None:
@@ -60,23 +81,18 @@ def line(e: dict) -> str:
             f"{escape(e['action'])} {escape(e['target'] or '')}  [{colour}]{escape(e['result'])}[/]{detail}")
 
 
-def follow(lab: Optional[str], as_json: bool, console, stopped: Callable[[str], None],
-           poll_s: float = POLL_S) -> None:
+def follow_log(lab: Optional[str], as_json: bool, console, stopped: Callable[[str], None],
+               poll_s: float = POLL_S) -> None:
     """Print the log, then every new event as it is written; returns on Ctrl-C or when the lab goes."""
-    from ..controller import core as controller
+    from ..controller import events as log, status
     from ..errors import NotFound
-    from ..state.store import Store
 
     last = 0
     try:
-        name = controller.resolve_lab(lab)
+        name = status.resolve_lab(lab)
         while True:
             try:
-                tx = Store(name).read()
-                try:
-                    rows = tx.events(after=last)
-                finally:
-                    tx.close()
+                rows = log.since(name, last)
             except NotFound:
                 stopped(f"lab {name} was removed: no more events")
                 return
@@ -90,3 +106,6 @@ def follow(lab: Optional[str], as_json: bool, console, stopped: Callable[[str], 
             time.sleep(poll_s)
     except KeyboardInterrupt:
         stopped("stopped following")
+
+
+COMMANDS = [events]

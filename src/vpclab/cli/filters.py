@@ -1,5 +1,6 @@
-"""The `sg`, `acl` and `eip` commands (CLI.md version 2), and how `status` and `explain`
-print version-2 things. Registered in `cli`; errors go up to `cli.main` like every
+"""The `sg`, `acl` and `eip` commands: security groups, network ACLs and elastic IPs, live.
+
+Each calls one operation of controller/operate.py; errors go up to `cli.main` like every
 command's (a refusal: exit 2 with the cloud's code, nothing changed)."""
 from __future__ import annotations
 
@@ -8,21 +9,11 @@ from typing import Optional
 import click
 
 from ..errors import Refused
-
-def _json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
-
-
-def _lab_option(f):
-    from .options import explicit_lab
-
-    return click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
-                        help="The lab (may be left out when one runs).")(f)
+from .options import json_option, lab_option
+from .output import emit
 
 
 def _emit(doc: dict, as_json: bool, text: str) -> None:
-    from .main import emit
-
     emit(doc, as_json, lambda: click.echo(text))
 
 
@@ -168,13 +159,13 @@ def _rule_command(parent, kind: str, action: str):
     @click.argument("ref", metavar="VPC/GROUP" if groups else "VPC/ACL")
     @click.option("--direction", required=True, type=click.Choice([incoming, outgoing]), help=ways)
     @_rule_options(action, groups=groups)
-    @_lab_option
-    @_json_option
+    @lab_option
+    @json_option
     def command(ref, direction, index, proto, port, source, destination, rule_action, lab, as_json):
-        from ..controller import operate as filters_live
+        from ..controller import operate
 
         peer = _peer(direction, source, destination, incoming)
-        c = filters_live.rule(lab, kind, action, ref, direction, index, proto, port, peer, rule_action)
+        c = operate.run(lab, f"{kind} rule {action}", ref, direction, index, proto, port, peer, rule_action)
         _emit(_change_doc(c, **{"group" if groups else "acl": ref}, direction=direction), as_json,
               f"{c.name}: {c.state}")
 
@@ -190,12 +181,12 @@ def _sg_attach_command(action: str, short: str, help_text: str):
                 epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
     @click.argument("instance", metavar="VPC/INSTANCE")
     @click.argument("group")
-    @_lab_option
-    @_json_option
+    @lab_option
+    @json_option
     def command(instance, group, lab, as_json):
-        from ..controller import operate as filters_live
+        from ..controller import operate
 
-        c = filters_live.sg_attach(lab, instance, group, attach=action == "attach")
+        c = operate.run(lab, f"sg {action}", instance, group)
         _emit(_change_doc(c, instance=instance, group=group), as_json, f"{c.name}: {c.state}")
 
     return command
@@ -245,12 +236,12 @@ def _acl_bind_command(action: str, short: str, help_text: str):
                  epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
     @click.argument("acl", metavar="VPC/ACL")
     @click.argument("subnet")
-    @_lab_option
-    @_json_option
+    @lab_option
+    @json_option
     def command(acl, subnet, lab, as_json):
-        from ..controller import operate as filters_live
+        from ..controller import operate
 
-        c = filters_live.acl_bind(lab, acl, subnet, bind=action == "bind")
+        c = operate.run(lab, f"acl {action}", acl, subnet)
         _emit(_change_doc(c, acl=acl, subnet=subnet), as_json, f"{c.name}: {c.state}")
 
     return command
@@ -294,12 +285,12 @@ def _eip_command(action: str):
     @eip.command(action, short_help=short, help=text, epilog="\b\nExamples:\n" + EIP_EXAMPLES[action])
     @click.argument("instance", metavar="VPC/INSTANCE")
     @click.argument("address", required=False)
-    @_lab_option
-    @_json_option
+    @lab_option
+    @json_option
     def command(instance, address, lab, as_json):
-        from ..controller import operate as filters_live
+        from ..controller import operate
 
-        c = filters_live.eip(lab, instance, address, associate=action == "associate")
+        c = operate.run(lab, f"eip {action}", instance, address)
         _emit(_change_doc(c, instance=instance), as_json, f"{c.name}: {c.state}")
 
     return command
@@ -309,59 +300,4 @@ _eip_command("associate")
 _eip_command("disassociate")
 
 
-def register(cli: click.Group) -> None:
-    for g in (sg, acl, eip):
-        cli.add_command(g)
-
-
-# ---- printing version-2 things in status and explain/probe -------------------------------------------
-
-
-def render_status(s: dict) -> None:
-    from .main import table
-    from ..controller.view import uses_v2
-
-    if not uses_v2(s):
-        return
-    net = s.get("internet")
-    if net is not None:
-        table(f"Internet {net['cidr']}", ["host", "ip", "ports"],
-              [[h["ref"], h["ip"], ", ".join(map(str, h["ports"])) or "icmp only"] for h in net["hosts"]])
-    public = ([[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"]
-               if i["eip"]]
-              + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
-    if public:
-        table("Public addresses", ["vpc", "what", "eip"], public)
-    filters = ([[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
-                if i["security_groups"]]
-               + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"]
-                  for x in v["subnets"] if x.get("network_acl")])
-    if filters:
-        table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"], filters)
-    rows = []
-    for v in s["vpcs"]:
-        for kind, items, dirs in (("sg", v["security_groups"], ("ingress", "egress")),
-                                  ("acl", v["network_acls"], ("inbound", "outbound"))):
-            for g in items:
-                for d in dirs:
-                    for r in g[d] or [None]:
-                        if r is None:
-                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", ""])
-                            continue
-                        peer = r.get("source", r.get("destination"))
-                        rows.append([f"{kind} {v['name']}/{g['name']}", d, r["index"], r["proto"], r["port"],
-                                     f"{peer} {r['action']}"])
-    if rows:
-        table("Rules", ["group / acl", "direction", "#", "proto", "port", "peer action"], rows)
-
-
-def render_filter_reason(c, doc: dict) -> None:
-    """The filter that dropped it (group/acl, direction, rule) and the source the destination saw."""
-    r = doc.get("reason") or {}
-    owner = r.get("group") or r.get("acl")
-    if owner is not None:
-        kind = "security group" if "group" in r else "network ACL"
-        rule = "no rule matched" if r.get("rule") is None else f"rule {r['rule']}"
-        c.print(f"  filter: {kind} {owner}, {r.get('direction')}, {rule}")
-    if doc.get("seen_source"):
-        c.print(f"  seen source: {doc['seen_source']}")
+COMMANDS = [sg, acl, eip]

@@ -1,7 +1,8 @@
-"""The command line's own argument checks, shared by its commands (cli.py uses them).
+"""The options every command group shares, and the command line's own argument checks.
 
-A lab named explicitly but empty, `exec`'s split between vpclab's options and the
-command it runs, and click's usage errors as refusals with a parameter code.
+`--json`, `-l/--lab`, `--proto/--port`; a lab named explicitly but empty, a bandwidth,
+`exec`'s split between vpclab's options and the command it runs, and click's usage
+errors as refusals with a parameter code.
 """
 from __future__ import annotations
 
@@ -19,6 +20,29 @@ def explicit_lab(ctx, param, value):
     for v in value if isinstance(value, tuple) else (value,):
         refuse_empty_lab(v, what)
     return value
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
+                          help="The lab (may be left out when one runs).")
+
+
+def proto_options(f):
+    f = click.option("--port", type=click.IntRange(1, 65535), help="Destination port (tcp/udp).")(f)
+    f = click.option("--proto", type=click.Choice(["icmp", "tcp", "udp"]), default="icmp", show_default=True)(f)
+    return f
+
+
+def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
+    """'100Mbps' -> 100000; a bad value is a refusal (InvalidParameterValue)."""
+    from ..model.units import parse_bandwidth
+
+    if text is None:
+        return None
+    try:
+        return parse_bandwidth(text)
+    except ValueError as e:
+        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own
 
 
 def refuse_empty_lab(value: Optional[str], what: str) -> None:

@@ -1,17 +1,13 @@
 """`vpclab usage`: what each peering carried per lab day, its billed bandwidth and cost.
 
-Registered in cli.py; the work is in usage/ (meter, report, prices, plot).
+The work is in controller/usage.py (and usage/: meter, report, plot).
 """
 from __future__ import annotations
 
 import click
 
-from .options import explicit_lab
-
-# the same options as cli.py's (not imported from it: cli.py imports this module)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit_lab,
-                          help="The lab (may be left out when one runs).")
+from .options import json_option, lab_option
+from .output import emit, plural, table
 
 EPILOG = """
 \b
@@ -38,14 +34,14 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f}"
 
 
-@click.command(epilog=EPILOG)
+@click.command("usage", short_help="Peering usage and cost per lab day.", epilog=EPILOG)
 @lab_option
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Prices per Mbps-day per region pair (YAML); adds a cost column and totals.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Also draw the rate over lab time per peering (needs matplotlib: vpclab[plot]).")
 @json_option
-def usage(lab, prices_file, plot_file, as_json):
+def usage_command(lab, prices_file, plot_file, as_json):
     """Peering usage per lab day: bytes each way, peak and 95th percentile, payer, cost.
 
     Cross-region peerings are billed to the requester VPC's account: by the day's
@@ -53,20 +49,15 @@ def usage(lab, prices_file, plot_file, as_json):
     inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
     95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
     """
-    from .main import emit
-    from ..controller import usage as query
+    from ..controller import usage
 
-    doc, series = query.usage(lab, prices_file)
+    doc, series = usage.usage(lab, prices_file)
     if plot_file:
-        from ..usage import plot
-
-        doc["plot"] = plot.draw(doc, series, plot_file)
+        doc["plot"] = usage.draw(doc, series, plot_file)
     emit(doc, as_json, lambda: _human(doc))
 
 
 def _human(doc: dict) -> None:
-    from .main import plural, table
-
     cur = doc["currency"] or ""
     rows = []
     for p in doc["peerings"]:
@@ -104,3 +95,6 @@ def _human(doc: dict) -> None:
                    "section in the topology meters them anyway)")
     if doc.get("plot"):
         click.echo(f"plot: {doc['plot']['file']}")
+
+
+COMMANDS = [usage_command]

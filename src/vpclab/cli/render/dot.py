@@ -23,10 +23,10 @@ from __future__ import annotations
 from html import escape
 from typing import Dict, List, Optional, Tuple
 
-from ...controller.view import dot_lines, legend_rows, subnet_label
-from ...controller.view import instance_label as v2_instance_label
 from ...model.lifecycle import route_state
 from ...model.types import ACTIVE, PENDING, Lab, Peering
+from . import filters
+from .filters import dot_lines, legend_rows, subnet_label
 
 GREEN, RED, ORANGE, GREY, BLUE = "#1a7f37", "#cf222e", "#bc4c00", "#8c959f", "#0969da"
 FORWARD, RETURN = "#0969da", "#8250df"
@@ -210,7 +210,7 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
                 out.append(f"      {_q(router_id(v.name))} -- {_q(subnet_id(v.name, s.name))} [color=\"#57606a\"];")
             for i in v.instances.values():
                 imark = f' color="{RED}" penwidth=3' if stop == i.ref else ""
-                out.append(f"      {_q(i.ref)} [label={_q(instance_label(i) + v2_instance_label(i))}{imark}];")
+                out.append(f"      {_q(i.ref)} [label={_q(instance_label(i) + filters.instance_label(i))}{imark}];")
                 out.append(f"      {_q(subnet_id(v.name, i.subnet))} -- {_q(i.ref)} [color=\"#57606a\"];")
             if ov and stop in [v.name] + [i.ref for i in v.instances.values()]:
                 note_node("      ")
@@ -237,7 +237,7 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
                 if b in v.instances:
                     out.append(f"  {_q(i.ref)} -- {_q(v.instances[b].ref)} [dir=forward color=\"{BLUE}\" "
                                "style=dashed penwidth=1.5 constraint=false];")
-    out += dot_lines(lab, router_id)  # version 2: the Internet, its hosts, NAT gateways, EIPs
+    out += dot_lines(lab, router_id)  # the Internet, its hosts, NAT gateways, EIPs
     if ov:
         out.extend(overlay_edges(lab, ov, stop))
     out.append(f"  label={legend(lab, accounts, fill, ov)};")
@@ -287,7 +287,7 @@ def legend(lab: Lab, accounts: List[str], fill: Dict[str, str], ov: Optional[Ove
         row("\u254d\u254d\u25b6", BLUE, "a CLB and its backends"),
         row("a \u2192 pcx", GREEN, "a route in a VPC router's table (red: a blackhole)"),
     ]
-    rows += [row(*r) for r in legend_rows(lab)]  # version 2: the Internet, groups, ACLs
+    rows += [row(*r) for r in legend_rows(lab)]  # the Internet, groups, ACLs
     for a in accounts:
         rows.append(f'<TR><TD BGCOLOR="{fill[a]}" BORDER="1">    </TD><TD ALIGN="LEFT">a VPC of account '
                     f'<B>{_h(a)}</B></TD></TR>')

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 from ...errors import EnvironmentProblem, Refused
-from ...controller.view import dot_lines, instance_label, json_parts, subnet_label
 from ...model.types import Lab
+from . import dot as teaching
+from .filters import dot_lines, instance_label, json_parts, subnet_label
 
 STYLE = {"ACTIVE": 'color="darkgreen" penwidth=2', "PENDING": 'color="orange" style=dashed'}
 
@@ -22,10 +23,8 @@ def subnet_id(vpc: str, subnet: str) -> str:
 
 
 def dot(lab: Lab, overlay=None) -> str:
-    """The diagram (graph_draw.py); `overlay`: a probe's or explain's JSON result to draw on it."""
-    from . import dot as graph_draw
-
-    return graph_draw.dot(lab, overlay)
+    """The teaching diagram (render/dot.py); `overlay`: a probe's or explain's JSON result to draw on it."""
+    return teaching.dot(lab, overlay)
 
 
 def plain_dot(lab: Lab) -> str:
@@ -54,7 +53,7 @@ def plain_dot(lab: Lab) -> str:
         bw = f" {p.bandwidth_mbps} Mbps" if p.bandwidth_kbps else ""
         style = STYLE.get(p.state, 'color="gray" style=dotted')
         out.append(f"  {_q(p.vpc)} -- {_q(p.peer_vpc)} [label={_q(f'{p.name} {p.state}{bw}')} {style}];")
-    out += dot_lines(lab)  # version 2: the Internet, its hosts, NAT gateways, EIPs
+    out += dot_lines(lab)  # the Internet, its hosts, NAT gateways, EIPs
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -86,7 +85,7 @@ def to_json(lab: Lab) -> dict:
     for p in lab.peerings.values():
         edges.append({"from": p.vpc, "to": p.peer_vpc, "kind": "peering", "id": p.name, "state": p.state,
                       "bandwidth_mbps": p.bandwidth_mbps})
-    json_parts(lab, nodes, edges)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+    json_parts(lab, nodes, edges)  # groups, ACLs, EIPs, NAT gateways, the Internet
     return {"lab": lab.name, "nodes": nodes, "edges": edges}
 
 

@@ -1,10 +1,56 @@
-"""`vpclab status`'s table of kernel names: what `ip rule` and `ip route` call things.
+"""How `vpclab status` prints a lab: its VPCs, instances, peerings, routes, the kernel's
+names for them, and the filters, public addresses and the Internet when it has them.
 
-Inside a VPC router (`vpclab exec vpc-a -- ip rule`), a subnet is a `from CIDR lookup
-N` rule and a peering an `iif NAME lookup 90` rule over a veth of that NAME; this
-table maps each back to the subnet or peering it stands for.
+The table of kernel names is what `ip rule` and `ip route` call things: inside a VPC
+router (`vpclab exec vpc-a -- ip rule`), a subnet is a `from CIDR lookup N` rule and a
+peering an `iif NAME lookup 90` rule over a veth of that NAME; the table maps each back
+to the subnet or peering it stands for. `peering list` and `route list` print their
+rows as `status` does.
 """
 from __future__ import annotations
+
+import click
+
+from ...controller.status import uses_v2
+from ...model.units import format_duration
+from ..output import table
+
+STATE_COLOURS = {"ACTIVE": "green", "PENDING": "yellow", "active": "green", "blackhole": "red"}
+
+
+def render(s: dict) -> None:
+    click.echo(f"lab {s['lab']} ({s['status']}), lab clock {format_duration(s['clock'])}")
+    table("VPCs", ["vpc", "account", "region", "cidr", "subnets", "namespace"],
+          [[v["name"], v["account"], v["region"], v["cidr"],
+            ", ".join(f"{x['name']} {x['cidr']} ({x['route_table']})" for x in v["subnets"]), v["namespace"]]
+           for v in s["vpcs"]])
+    table("Instances", ["instance", "kind", "ip", "port", "router interface"],
+          [[f"{v['name']}/{i['name']}", i["kind"], i["ip"], i["port"], i["interface"]]
+           for v in s["vpcs"] for i in v["instances"]])
+    render_peerings(s["peerings"])
+    render_routes(s["routes"])
+    table("Kernel names (ip rule / ip route in the VPC routers)", ["object", "interfaces", "in ip rule"],
+          kernel_rows(s))
+    render_filters(s)
+
+
+def render_peerings(rows):
+    if not rows:
+        click.echo("no peerings")
+        return
+    table("Peerings", ["id", "vpc", "peer_vpc", "state", "bandwidth", "created", "expires"],
+          [[r["id"], r["vpc"], r["peer_vpc"], f"[{STATE_COLOURS.get(r['state'], 'dim')}]{r['state']}[/]",
+            f"{r['bandwidth_mbps']} Mbps" if r["bandwidth_mbps"] is not None else "no cap",
+            r["created_at_text"], r["expires_at_text"] or "-"] for r in rows])
+
+
+def render_routes(rows):
+    if not rows:
+        click.echo("no peering routes")
+        return
+    table("Routes", ["vpc", "table", "destination", "next hop", "state"],
+          [[r["vpc"], r["table"], r["destination"], r["next_hop"],
+            f"[{STATE_COLOURS.get(r['state'], 'dim')}]{r['state']}[/]"] for r in rows])
 
 
 def kernel_rows(s: dict) -> list:
@@ -23,6 +69,37 @@ def kernel_rows(s: dict) -> list:
     return rows
 
 
-def render(s: dict, table) -> None:
-    table("Kernel names (ip rule / ip route in the VPC routers)", ["object", "interfaces", "in ip rule"],
-          kernel_rows(s))
+def render_filters(s: dict) -> None:
+    """The Internet, public addresses, filters and their rules, for a lab that has any."""
+    if not uses_v2(s):
+        return
+    net = s.get("internet")
+    if net is not None:
+        table(f"Internet {net['cidr']}", ["host", "ip", "ports"],
+              [[h["ref"], h["ip"], ", ".join(map(str, h["ports"])) or "icmp only"] for h in net["hosts"]])
+    public = ([[v["name"], f"{v['name']}/{i['name']}", i["eip"]] for v in s["vpcs"] for i in v["instances"]
+               if i["eip"]]
+              + [[v["name"], f"{n['name']} (NAT gateway)", n["eip"]] for v in s["vpcs"] for n in v["nat_gateways"]])
+    if public:
+        table("Public addresses", ["vpc", "what", "eip"], public)
+    filters = ([[v["name"], i["name"], ", ".join(i["security_groups"])] for v in s["vpcs"] for i in v["instances"]
+                if i["security_groups"]]
+               + [[v["name"], f"subnet {x['name']}", f"acl {x['network_acl']}"] for v in s["vpcs"]
+                  for x in v["subnets"] if x.get("network_acl")])
+    if filters:
+        table("Filters", ["vpc", "instance / subnet", "security groups / network ACL"], filters)
+    rows = []
+    for v in s["vpcs"]:
+        for kind, items, dirs in (("sg", v["security_groups"], ("ingress", "egress")),
+                                  ("acl", v["network_acls"], ("inbound", "outbound"))):
+            for g in items:
+                for d in dirs:
+                    for r in g[d] or [None]:
+                        if r is None:
+                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", ""])
+                            continue
+                        peer = r.get("source", r.get("destination"))
+                        rows.append([f"{kind} {v['name']}/{g['name']}", d, r["index"], r["proto"], r["port"],
+                                     f"{peer} {r['action']}"])
+    if rows:
+        table("Rules", ["group / acl", "direction", "#", "proto", "port", "peer action"], rows)

@@ -1,53 +1,13 @@
-"""How `status` and `graph` show version 2: security groups (per instance), network ACLs
-(per subnet), EIPs, NAT gateways and the Internet's hosts.
-
-Data only (dicts for `--json`, DOT lines, graph nodes); printing stays in `cli_filters`.
-Every key of version 1 stays as it was; these add new keys beside them.
+"""How the diagram shows filters and the Internet: security groups and EIPs on instances,
+network ACLs on subnets, the Internet with its hosts and the NAT gateways (DOT lines,
+legend rows and the nodes and edges of `graph --json`). The diagram and the graph of a lab
+without them stay as they were; these add lines, rows and keys beside theirs.
 """
 from __future__ import annotations
 
 from typing import List
 
-from ..model.filter_rules import PEER_KEY
-from ..model.filters import ACL_DIRECTIONS, SG_DIRECTIONS, FilterRule
-from ..model.types import Lab
-
-
-def rule_row(index: int, r: FilterRule, direction: str) -> dict:
-    return {"index": index, "proto": r.proto, "port": r.port_text() if r.ports is not None else "all",
-            PEER_KEY[direction]: r.peer, "action": r.action}
-
-
-def extend_status(doc: dict, model: Lab) -> dict:
-    """Add the version-2 keys to a `status` document (in place; returned)."""
-    for v, row in zip(model.vpcs.values(), doc["vpcs"]):
-        row["security_groups"] = [{"name": g.name, **{d: [rule_row(i, r, d) for i, r in enumerate(g.rules(d))]
-                                                      for d in SG_DIRECTIONS}} for g in v.security_groups.values()]
-        row["network_acls"] = [{"name": a.name, "subnets": list(a.subnets),
-                                **{d: [rule_row(i, r, d) for i, r in enumerate(a.rules(d))] for d in ACL_DIRECTIONS}}
-                               for a in v.network_acls.values()]
-        row["nat_gateways"] = [{"name": n.name, "eip": str(n.eip)} for n in v.nat_gateways.values()]
-        for s in row["subnets"]:
-            acl = v.acl_of(s["name"])
-            s["network_acl"] = acl.name if acl is not None else None
-        for i in row["instances"]:
-            inst = v.instances[i["name"]]
-            i["security_groups"] = list(inst.security_groups)
-            i["eip"] = str(inst.eip) if inst.eip is not None else None
-    net = model.internet
-    doc["internet"] = None if net is None else {
-        "cidr": str(net.cidr), "hosts": [{"name": h.name, "ref": h.ref, "ip": str(h.ip), "ports": list(h.ports)}
-                                         for h in net.hosts.values()]}
-    return doc
-
-
-def uses_v2(doc: dict) -> bool:
-    """Whether a status document has anything of version 2 to show."""
-    return doc.get("internet") is not None or any(
-        v.get("security_groups") or v.get("network_acls") or v.get("nat_gateways") for v in doc["vpcs"])
-
-
-# ---- graph -----------------------------------------------------------------------------------------
+from ...model.types import Lab
 
 
 def _q(s: str) -> str:
@@ -93,7 +53,7 @@ def dot_lines(lab: Lab, router=lambda vpc: vpc) -> List[str]:
 
 
 def legend_rows(lab: Lab) -> List[tuple]:
-    """The diagram legend's rows for what the lab has of version 2: (sample, colour, text)."""
+    """The diagram legend's rows for the Internet, groups and ACLs the lab has: (sample, colour, text)."""
     rows = []
     if lab.internet is not None:
         rows.append(("\u254d\u254d\u254d", "#24292f", "a VPC's way to the lab's Internet: by its instances' EIPs "
@@ -109,7 +69,7 @@ def legend_rows(lab: Lab) -> List[tuple]:
 
 
 def json_parts(lab: Lab, nodes: list, edges: list) -> None:
-    """Add the version-2 nodes and edges to `graph --json` (in place): groups and EIPs on instance
+    """Add the filters' and the Internet's nodes and edges to `graph --json` (in place): groups and EIPs on instance
     nodes, the ACL on subnet nodes; `internet`, `internet_host` and `nat_gateway` nodes."""
     by_id = {n["id"]: n for n in nodes}
     for v in lab.vpcs.values():

@@ -1,0 +1,119 @@
+"""Real packets: `probe` (one pair, with what each capture point saw), `matrix` (every pair)
+and `test` (the topology's `expect:` list)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import ExpectationFailed
+from .options import json_option, lab_option, proto_options
+from .output import console, emit, progress_bar, warn
+
+
+@click.command(short_help="Send one real probe and show its path.",
+               epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
+                      "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable\n"
+                      "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng\n"
+                      "  sudo vpclab probe vpc-c/cvm-1 internet/web --proto tcp --port 80   # over the lab's Internet")
+@click.argument("src")
+@click.argument("dst")
+@proto_options
+@click.option("--expect", type=click.Choice(["reachable", "no-return", "unreachable"]),
+              help="Exit 1 unless the verdict is this.")
+@click.option("--pcap", "pcap", metavar="FILE",
+              help="Also write every captured packet of the probe (all capture points) to FILE (pcapng).")
+@lab_option
+@json_option
+def probe(src, dst, proto, port, expect, pcap, lab, as_json):
+    """Send one real probe SRC -> DST (scapy) and show what each capture point saw, and when.
+
+    Captures run at the source, at every VPC router on the way and at the destination;
+    the lines under the verdict are those packets, timed from the send.
+    """
+    from ..controller import probing
+    from .render.verdict import render_verdict
+
+    doc = probing.probe(src, dst, proto, port, expect, lab, pcap)
+    emit(doc, as_json, lambda: render_verdict(doc, "probe"))
+    if doc.get("mismatch") and as_json:
+        warn(doc["mismatch"])
+    if expect is not None and not doc["ok"]:
+        if as_json:  # the verdict document already says "ok": false; stdout holds one document
+            sys.exit(ExpectationFailed.exit_code)
+        raise ExpectationFailed(f"expected {expect}, got {doc['result']}", code="ExpectationFailed")
+
+
+@click.command(short_help="Probe every instance pair.",
+               epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json\n"
+                      "  sudo vpclab matrix -l big --jsonl | grep -v '\"reachable\"'")
+@lab_option
+@json_option
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="Print JSON lines: one pair per line as it is probed, then one line with the summary.")
+def matrix(lab, as_json, as_jsonl):
+    """Probe every ordered instance pair (ICMP, plus the service port of service instances).
+
+    Rows stream out as they are probed, a chunk of sources at a time, so memory stays
+    flat on large labs; --json still prints one document.
+    """
+    from ..controller import probing
+    from .render.matrix import MatrixView, stream_matrix_json
+
+    quiet = as_json or as_jsonl
+    with progress_bar("probing all pairs", quiet=quiet) as cb:
+        run = probing.MatrixRun(lab, progress=cb)
+        if as_jsonl:
+            for r in run.rows():
+                click.echo(json.dumps(r))
+            click.echo(json.dumps(run.document()))
+        elif as_json:
+            stream_matrix_json(run)
+        else:
+            view = MatrixView(run)
+            for r in run.rows():
+                view.add(r)
+    if not quiet:
+        view.render()
+    if run.mismatches:
+        warn(f"{run.mismatches} pair(s) where the packets and explain disagree: one of them has a bug")
+
+
+@click.command(short_help="Check the topology's expect: list with probes.",
+               epilog="\b\nExamples:\n  sudo vpclab test                 # the running lab's expect: list\n"
+                      "  sudo vpclab test topologies/02-one-way-route.yaml --junit report.xml")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@lab_option
+@json_option
+def test(file, junit_path, lab, as_json):
+    """Check the topology's `expect:` list with real probes (building FILE first, removing it after)."""
+    from ..controller import outfiles, probing
+
+    if junit_path:  # before any probe: a bad path is refused at once, not after the run
+        outfiles.check_writable(junit_path, "JUnit XML")
+    doc = probing.test(file, lab)
+    if junit_path:
+        probing.junit(doc, junit_path)
+
+    def human():
+        c = console()
+        for case in doc["cases"]:
+            what = case["proto"] + (f"/{case['port']}" if case["port"] else "")
+            mark = "[green]PASS[/]" if case["ok"] else "[bold red]FAIL[/]"
+            line = f"{mark} {case['from']} -> {case['to']} {what}: expected {case['expected']}, got {case['got']}"
+            r = case["reason"] or {}
+            if r.get("code"):
+                line += f" ({r['code']} at {r['where']})"
+            c.print(line)
+            if case.get("mismatch"):
+                c.print(f"  [bold red]MISMATCH[/]: {case['mismatch']}")
+        click.echo(f"{doc['passed']} passed, {doc['failed']} failed")
+
+    emit(doc, as_json, human)
+    if doc["failed"]:
+        sys.exit(ExpectationFailed.exit_code)
+
+
+COMMANDS = [probe, matrix, test]

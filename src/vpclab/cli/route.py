@@ -1,0 +1,72 @@
+"""`vpclab route`: a VPC's route tables, live (add, del, list)."""
+from __future__ import annotations
+
+import click
+
+from ..errors import Refused
+from . import notes
+from .options import json_option, lab_option
+from .output import emit, warn
+
+
+@click.group(short_help="Route tables: add, del, list.",
+             epilog="\b\nExamples:\n  sudo vpclab route add vpc-b --destination 10.0.0.0/16 --next-hop pcx-ab\n"
+                    "  sudo vpclab route list vpc-b")
+def route():
+    """Route tables: add, del, list (routes via a non-ACTIVE peering are blackholes)."""
+
+
+def _route_options(f):
+    f = click.option("--table", default="default", show_default=True, help="The VPC's route table.")(f)
+    f = click.option("--next-hop", help="A peering of the VPC.")(f)
+    f = click.option("--destination", required=True, help="A CIDR inside the peer VPC.")(f)
+    return f
+
+
+@route.command("add")
+@click.argument("vpc")
+@_route_options
+@lab_option
+@json_option
+def route_add(vpc, destination, next_hop, table, lab, as_json):
+    """Add a route to VPC's table, live."""
+    from ..controller import operate, static
+
+    if not next_hop:
+        raise Refused("route add needs --next-hop (a peering of the VPC)", code="MissingParameter")
+    r = operate.route_add(lab, vpc, destination, next_hop, table)
+    note = notes.blackhole_route(static.model_for(lab), vpc, table, str(r.destination), r.next_hop)
+    if note:
+        warn(note)
+    emit({"vpc": vpc, "table": table, "destination": str(r.destination), "next_hop": r.next_hop}, as_json,
+         lambda: click.echo(f"{vpc}/{table}: {r.destination} via {r.next_hop}"))
+
+
+@route.command("del")
+@click.argument("vpc")
+@_route_options
+@lab_option
+@json_option
+def route_del(vpc, destination, next_hop, table, lab, as_json):
+    """Delete a route from VPC's table, live."""
+    from ..controller import operate
+
+    r = operate.route_del(lab, vpc, destination, next_hop, table)
+    emit({"vpc": vpc, "table": table, "destination": str(r.destination), "next_hop": r.next_hop, "deleted": True},
+         as_json, lambda: click.echo(f"{vpc}/{table}: {r.destination} via {r.next_hop} deleted"))
+
+
+@route.command("list")
+@click.argument("vpc", required=False)
+@lab_option
+@json_option
+def route_list(vpc, lab, as_json):
+    """Routes with state active / blackhole."""
+    from ..controller import static, status
+    from .render.status import render_routes
+
+    rows = status.route_rows(static.model_for(lab), vpc)
+    emit({"routes": rows}, as_json, lambda: render_routes(rows))
+
+
+COMMANDS = [route]

@@ -1,0 +1,97 @@
+"""Commands on topology files, no lab and no root: `validate`, `schema`, `import terraform`."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import Refused
+from .options import json_option
+from .output import emit, plural, warn
+
+
+@click.command(short_help="Check a topology file (FILE:LINE: CODE).",
+               epilog="\b\nExample:\n  vpclab validate topologies/01-two-vpcs.yaml")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def validate(file, as_json):
+    """Check a topology file; print every problem as FILE:LINE: CODE: message (exit 2)."""
+    from ..controller import static
+    from ..errors import TopologyInvalid
+
+    try:
+        lab = static.validate(file)
+    except TopologyInvalid as e:
+        if as_json:
+            raise
+        for line in e.lines():
+            click.echo(line)
+        sys.exit(e.exit_code)
+    doc = {"file": file, "valid": True, "lab": lab.name, "vpcs": len(lab.vpcs), "instances": len(lab.instances()),
+           "peerings": len(lab.peerings), "expectations": len(lab.expectations)}
+    emit(doc, as_json, lambda: click.echo(
+        f"{file}: ok: lab {lab.name}, {plural(len(lab.vpcs), 'VPC')}, {plural(len(lab.instances()), 'instance')}, "
+        f"{plural(len(lab.peerings), 'peering')}, {plural(len(lab.expectations), 'expectation')}"))
+
+
+@click.command(short_help="The topology format as JSON Schema.",
+               epilog="\b\nExamples:\n  vpclab schema > topology.schema.json\n"
+                      "  # then, first line of a topology file, for yaml-language-server (VS Code, Neovim...):\n"
+                      "  # yaml-language-server: $schema=./topology.schema.json")
+def schema():
+    """The JSON Schema of the topology format, for editors (completion and checks as you type)."""
+    from ..controller import files
+
+    click.echo(json.dumps(files.schema(), indent=2))
+
+
+@click.group("import", epilog="\b\nExamples:\n  terraform plan -out plan.out && terraform show -json plan.out > plan.json\n"
+                              "  vpclab import terraform plan.json -o lab.yaml && vpclab validate lab.yaml")
+def import_group():
+    """A topology from another tool's description of the network."""
+
+
+@import_group.command("terraform", short_help="A topology from `terraform show -json`.",
+                      epilog="\b\nExamples:\n"
+                             "  terraform show -json plan.out > plan.json\n"
+                             "  vpclab import terraform plan.json -o lab.yaml\n"
+                             "  vpclab import terraform state.json --lab prod > prod.yaml")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the topology here (default: stdout).")
+@click.option("--lab", "lab", metavar="NAME", help="The lab name (default: from the file name).")
+@json_option
+def import_terraform(plan, output, lab, as_json):
+    """A topology from `terraform show -json` of a plan or a state (tencentcloud provider).
+
+    Imports tencentcloud_vpc, _subnet, _route_table, _route_table_entry (PEERCONNECTION),
+    _vpc_peer_connect_manager with its accept/reject operations, and _instance. Every
+    resource or attribute it cannot carry is listed on stderr with its address. A
+    configuration that breaks a cloud rule is refused (exit 2), naming the resource.
+    """
+    from ..controller import files
+    from ..model.types import LAB_NAME
+
+    if lab is not None and not LAB_NAME.match(lab):
+        raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                      code="InvalidParameterValue")
+    r = files.import_terraform(plan, lab)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(r.text)
+        except OSError as e:
+            raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+    for n in r.notes:
+        warn(str(n))
+    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}
+                                                                 for n in r.notes]}
+    if not output:
+        doc["topology"] = r.text
+    emit(doc, as_json, lambda: click.echo(
+        f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
+        f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
+        if output else r.text, nl=bool(output)))
+
+
+COMMANDS = [validate, schema, import_group]
