@@ -24,9 +24,10 @@ import contextlib
 import fcntl
 import os
 import time
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
-from .store import LOCK_DIR, RUN_DIR, _private
+from . import rundir
+from .rundir import RunDir
 
 ANONYMOUS = ".building"  # not lab names: lab names start with a letter
 PREFIX = ANONYMOUS + "-"
@@ -41,14 +42,12 @@ def yield_seconds() -> float:
         return YIELD_SECONDS
 
 
-def _open(name: str) -> int:
-    _private(RUN_DIR, 0o700)
-    _private(LOCK_DIR, 0o700)
-    return os.open(LOCK_DIR / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _open(name: str, run: Optional[RunDir]) -> int:
+    return os.open(rundir.given(run).private_locks() / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
-def _hold(name: str) -> int:
-    fd = _open(name)
+def _hold(name: str, run: Optional[RunDir]) -> int:
+    fd = _open(name, run)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
     except BaseException:
@@ -58,19 +57,19 @@ def _hold(name: str) -> int:
 
 
 @contextlib.contextmanager
-def building(lab: str) -> Iterator[None]:
+def building(lab: str, run: Optional[RunDir] = None) -> Iterator[None]:
     """Mark this process as about to change lab `lab`'s kernel objects (shared)."""
-    fd = _hold(PREFIX + lab)
+    fd = _hold(PREFIX + lab, run)
     try:
         yield
     finally:
         os.close(fd)
 
 
-def forget(lab: str) -> None:
+def forget(lab: str, run: Optional[RunDir] = None) -> None:
     """Unlink lab `lab`'s marker (its lab is gone), so that markers do not pile up."""
     try:
-        (LOCK_DIR / (PREFIX + lab)).unlink()
+        (rundir.given(run).locks / (PREFIX + lab)).unlink()
     except FileNotFoundError:
         pass
 
@@ -79,11 +78,12 @@ class Marker:
     """`up`'s mark: anonymous from its start, its lab's from `named(lab)` on (then a teardown
     of that very lab, which holds the lock `up` is about to wait for, does not wait for it)."""
 
-    def __init__(self):
-        self.fd = _hold(ANONYMOUS)
+    def __init__(self, run: Optional[RunDir] = None):
+        self.run = run
+        self.fd = _hold(ANONYMOUS, run)
 
     def named(self, lab: str) -> None:
-        fd = _hold(PREFIX + lab)
+        fd = _hold(PREFIX + lab, self.run)
         os.close(self.fd)
         self.fd = fd
 
@@ -92,13 +92,13 @@ class Marker:
 
 
 @contextlib.contextmanager
-def marked(dry_run: bool = False) -> Iterator[object]:
+def marked(dry_run: bool = False, run: Optional[RunDir] = None) -> Iterator[object]:
     """A `Marker` for a build about to start (None for a dry run or without root: nothing
     to mark, and /run/vpclab is root's)."""
     if dry_run or os.geteuid() != 0:
         yield None
         return
-    mark = Marker()
+    mark = Marker(run)
     try:
         yield mark
     finally:
@@ -111,21 +111,20 @@ class Yield:
     `busy()`: another lab's build holds its marker now and the budget is not spent;
     `wait()`: sleep while busy()."""
 
-    def __init__(self, budget: float, lab: str):
+    def __init__(self, budget: float, lab: str, run: Optional[RunDir] = None):
         self.deadline = time.monotonic() + budget
         self.own = PREFIX + lab
         self.fds: Dict[str, int] = {}
-        _private(RUN_DIR, 0o700)
-        _private(LOCK_DIR, 0o700)
+        self.locks = rundir.given(run).private_locks()
 
     def running(self) -> bool:
-        for name in os.listdir(LOCK_DIR):
+        for name in os.listdir(self.locks):
             if not name.startswith(ANONYMOUS) or name == self.own:
                 continue
             fd = self.fds.get(name)
             if fd is None:
                 try:
-                    fd = self.fds[name] = os.open(LOCK_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+                    fd = self.fds[name] = os.open(self.locks / name, os.O_RDONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
                     continue
             try:

@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Iterable, Optional
 
 from ..errors import NotFound, did_you_mean, shown
+from . import rundir
+from .rundir import RunDir
 
 KEEP_S = 24 * 3600
 
 
-def _dir() -> Path:
-    from .store import RUN_DIR
-
-    return RUN_DIR / ".gone"
-
-
-def mark(lab: str) -> None:
+def mark(lab: str, run: Optional[RunDir] = None) -> None:
     """Remember that `lab` was removed (best effort: a tombstone only refines a message)."""
-    d = _dir()
+    d = rundir.given(run).gone
     try:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         (d / lab).touch()
@@ -47,8 +42,8 @@ def mark(lab: str) -> None:
         pass
 
 
-def was_removed(lab: str) -> bool:
-    return (_dir() / lab).is_file()
+def was_removed(lab: str, run: Optional[RunDir] = None) -> bool:
+    return (rundir.given(run).gone / lab).is_file()
 
 
 def _digits_only(a: str, b: str) -> bool:
@@ -62,9 +57,9 @@ def close_lab(lab: str, running: Iterable[str]) -> Optional[str]:
     return did_you_mean(lab, candidates)
 
 
-def check_absent(lab: str, running: Iterable[str]) -> None:
+def check_absent(lab: str, running: Iterable[str], run: Optional[RunDir] = None) -> None:
     """`lab` is not running: refuse a likely typo of a running lab (see the module doc)."""
-    if was_removed(lab):
+    if was_removed(lab, run):
         return
     hint = close_lab(lab, running)
     if hint:

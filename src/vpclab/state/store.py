@@ -1,11 +1,13 @@
-"""A lab's persistent state: one SQLite database under /run/vpclab/<lab>/.
+"""A lab's persistent state: one SQLite database under /run/vpclab/<lab>/ (rundir.py).
 
 It holds the model (as JSON), the lab clock (inside the model), the lab's status
 (`building` until `up` finishes, then `ready`; `deleting` once `down` or `cleanup`
 has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
 (serializing every command that changes the lab, across processes) and `Store.tx()`
 one SQLite transaction; a command reads the model, changes it, and writes it back
-inside it, so parallel commands never lose an update.
+inside it, so parallel commands never lose an update. A build is written by two
+intentions: `begin_build` (the model it builds, status `building`) and `finish_build`
+(the model the kernel now holds, status `ready`), each one transaction.
 /run is tmpfs: a lab and its state do not survive a reboot.
 
 Trust: the read path is the one place a damaged state is caught. A file SQLite
@@ -22,21 +24,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import stat
 import time
-from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import EnvironmentProblem, NotFound, Refused, StateError, shown
 from ..model.codec import BadModel, lab_from_dict, lab_to_dict
 from ..model.types import LAB_NAME, Lab
+from . import rundir
+from .rundir import RunDir, private
 
-RUN_DIR = Path(os.environ.get("VPCLAB_RUN_DIR", "/run/vpclab"))
-LOCK_DIR = RUN_DIR / ".locks"  # lock files outlive a lab's state: `down` never removes a lock in use
+# The statuses a lab's state holds, and the key of the model the kernel holds.
+BUILDING = "building"  # `up` has written the model and is bringing the kernel to it
+READY = "ready"  # the last `up` finished
+DELETING = "deleting"  # `down` or `cleanup` has started to remove the lab
+APPLIED = "applied"  # the model the kernel was last brought to in full
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,48 +63,41 @@ CREATE TABLE IF NOT EXISTS events (
 # ---- the store ----------------------------------------------------------------------
 
 
-def lab_dir(lab: str) -> Path:
-    return RUN_DIR / lab
-
-
-def _require_root() -> None:
+def require_root(run: RunDir) -> None:
     if os.geteuid() != 0:
         raise EnvironmentProblem(
-            f"the labs' state ({RUN_DIR}) is root's only: reading or changing a lab needs root", code="NotRoot",
+            f"the labs' state ({run.root}) is root's only: reading or changing a lab needs root", code="NotRoot",
             hint="run it as root (sudo); without root: validate, explain -f, graph -f, up --dry-run, doctor")
 
 
-def _private(path: Path, mode: int) -> None:
-    """Make `path` root's only (0700 directory, 0600 file), creating a missing directory.
-
-    An existing one is tightened too (a lab made before this rule, or a 0644 lock).
-    A shared sticky directory (/tmp as VPCLAB_RUN_DIR, say) is never changed.
-    """
-    if mode & 0o100:
-        path.mkdir(mode=mode, parents=True, exist_ok=True)
-    st = path.stat()
-    if stat.S_IMODE(st.st_mode) != mode and not st.st_mode & stat.S_ISVTX:
-        os.chmod(path, mode)
+def digest(model: Lab) -> str:
+    """The model's fingerprint, its source path left out: the same topology from anywhere."""
+    d = lab_to_dict(model)
+    d.pop("source", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
-def known_labs() -> List[str]:
-    _require_root()
-    if not RUN_DIR.is_dir():
-        return []
-    _private(RUN_DIR, 0o700)
-    return sorted(p.name for p in RUN_DIR.iterdir() if LAB_NAME.match(p.name) and (p / "state.db").exists())
+class Begun(NamedTuple):
+    """What `Store.begin_build` found and wrote."""
+
+    model: Lab  # the model to build: the file's, or the running one (same file: its live changes stay)
+    before: Optional[Lab]  # the model the lab held before, None for a new lab
+    kept: bool  # the lab runs from this very topology: its model was kept
+    live: bool  # ... and it differs from the file's (live changes since)
 
 
 class Store:
-    """The state of one lab: `with store.lock(): with store.tx() as tx: ...`."""
+    """The state of one lab: `with store.lock(): with store.tx() as tx: ...`; `run`: the run
+    directory it lives in (rundir.current if none)."""
 
-    def __init__(self, lab: str):
+    def __init__(self, lab: str, run: Optional[RunDir] = None):
         if not isinstance(lab, str) or not LAB_NAME.match(lab):
             raise Refused(f"'{shown(lab)}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
-        _require_root()
+        self.run = rundir.given(run)
+        require_root(self.run)
         self.lab = lab
-        self.dir = lab_dir(lab)
+        self.dir = self.run.lab(lab)
         self.db_path = self.dir / "state.db"
 
     def exists(self) -> bool:
@@ -118,10 +118,10 @@ class Store:
         try:
             if readonly:
                 return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30, isolation_level=None)
-            _private(RUN_DIR, 0o700)
-            _private(self.dir, 0o700)
+            private(self.run.root, 0o700)
+            private(self.dir, 0o700)
             os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
-            _private(self.db_path, 0o600)
+            private(self.db_path, 0o600)
             con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
             con.executescript(SCHEMA)
             return con
@@ -138,9 +138,7 @@ class Store:
         the old file notices (its inode is no longer the file at the path) and takes
         the lock again on the current one, so two commands never hold it at once.
         """
-        _private(RUN_DIR, 0o700)
-        _private(LOCK_DIR, 0o700)
-        path = LOCK_DIR / self.lab
+        path = self.run.private_locks() / self.lab
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
@@ -166,7 +164,7 @@ class Store:
     def forget_lock(self) -> None:
         """Unlink the lock file (call while holding the lock, when the lab is gone)."""
         try:
-            (LOCK_DIR / self.lab).unlink()
+            (self.run.locks / self.lab).unlink()
         except FileNotFoundError:
             pass
 
@@ -206,6 +204,47 @@ class Store:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- the intentions of a build (one transaction each) -------------------------------
+
+    def begin_build(self, model: Lab, file: str) -> Begun:
+        """A build of `model` (from `file`) starts: it writes the model to build, status
+        `building` and the event `up FILE started`. If the lab runs from this very topology
+        (the same source digest), its running model is the one built (its live changes:
+        accepted peerings, routes, clock), with the path it was built from this time."""
+        with self.tx() as tx:
+            before, mine = tx.model(required=False), digest(model)
+            kept = live = False
+            if before is not None and tx.get("source_digest") == mine:
+                kept, live = True, digest(before) != mine
+                before.source = model.source
+                model = before
+            else:
+                tx.put("source_digest", mine)
+            tx.save_model(model)
+            tx.set_status(BUILDING)
+            tx.event(model.clock, None, "up", file, "started")
+        return Begun(model, before, kept, live)
+
+    def finish_build(self, model: Lab, file: str, actions: int) -> None:
+        """The kernel holds `model` in full: it is the applied model, status `ready`, and the
+        event `up FILE ok` counts the actions it took."""
+        with self.tx() as tx:
+            tx.put(APPLIED, lab_to_dict(model))
+            tx.set_status(READY)
+            tx.event(model.clock, None, "up", file, "ok", f"{actions} actions")
+
+    def same_file(self, model: Lab) -> Optional[Lab]:
+        """The running model if the lab was built from this very topology (`model`'s), else
+        None (a read, for dry runs)."""
+        if not self.exists():
+            return None
+        tx = self.read()
+        try:
+            old = tx.model(required=False)
+            return old if old is not None and tx.get("source_digest") == digest(model) else None
+        finally:
+            tx.close()
 
 
 _ABSENT = object()
