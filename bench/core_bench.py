@@ -66,7 +66,7 @@ def main():
     print(f"vpclab --help:                        {med(help_t):.3f} s   (goal < 0.3 s)")
     print(f"vpclab validate scale.yaml:           {med(val_t):.3f} s   (goal < 0.3 s)")
     print(f"  baseline python -c 'import click':  {med(base_t):.3f} s   ratio --help {med(help_t) / med(base_t):.2f}x")
-    heavy = subprocess.run([sys.executable, "-c", "import sys; from vpclab.cli import main; from vpclab.controller import core; from vpclab.topology import load;"
+    heavy = subprocess.run([sys.executable, "-c", "import sys; from vpclab.cli import main; from vpclab.controller import static; from vpclab.topology import load;"
                             "print(sorted(m for m in ('pyroute2','scapy','rich') if m in sys.modules))"],
                            capture_output=True, text=True).stdout.strip()
     print(f"heavy modules imported at start-up: {heavy}")

@@ -90,23 +90,23 @@ OPERATIONS = [
 
 def kernel_diff(model) -> List[str]:
     """What `up` would still have to do for `model`: [] when the kernel holds its plan."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import build
     from vpclab.plan import diff
     from vpclab.state.store import Store
 
-    have = controller.actual(model.name, Store(model.name).dir)
-    return [a.describe() for a in diff.diff(controller.desired(model).objects, have)]
+    have = build.actual(model.name, Store(model.name).dir)
+    return [a.describe() for a in diff.diff(build.desired(model).objects, have)]
 
 
 def probe_disagreements(lab: str) -> List[str]:
     """Pairs where `vpclab matrix --json` (real packets) and `explain` (the model) differ."""
     from vpclab.explain import routes as analyze
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     p = run("matrix", "-l", lab, "--json")
     if p.returncode != 0:
         return [f"matrix exited {p.returncode}: {p.stderr.strip()[-300:]}"]
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     out = []
     for r in json.loads(p.stdout)["pairs"]:
         want = analyze.explain(model, r["src"], r["dst"], r["proto"], r["port"]).result
@@ -120,14 +120,14 @@ REPAIR_SECONDS: List[float] = []  # how long each `up` again took
 
 def repaired(lab: str, path: Path) -> List[str]:
     """Run `up` again; what is wrong after it ([] if the lab is whole and agrees with explain)."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     t0 = time.monotonic()
     p = run("up", path)
     REPAIR_SECONDS.append(time.monotonic() - t0)
     if p.returncode != 0:
         return [f"up again exited {p.returncode}: {p.stderr.strip()[-300:]}"]
-    problems = kernel_diff(controller.load_model(lab))
+    problems = kernel_diff(status.load_model(lab))
     if problems:
         return [f"still to do: {d}" for d in problems[:5]]
     return probe_disagreements(lab)
@@ -142,9 +142,9 @@ def removed(lab: str, cmd: List[str], whole_ok: bool) -> List[str]:
     if whole_ok and Path(f"/run/vpclab/{lab}/state.db").exists():
         st = run("status", "-l", lab, "--json")
         if st.returncode == 0 and json.loads(st.stdout)["status"] == "ready":
-            from vpclab.controller import core as controller
+            from vpclab.controller import status
 
-            problems = kernel_diff(controller.load_model(lab))
+            problems = kernel_diff(status.load_model(lab))
             run("down", lab)
             if problems:
                 return [f"cleanup kept a ready lab that is not whole: {problems[:3]}"]

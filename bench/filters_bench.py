@@ -2,12 +2,12 @@
 
 1. `up` of the scale lab (bench/scale_topology.py: 50 VPCs, 200 instances) with a 5-rule
    security group on every instance and a 4-rule network ACL on every subnet, against
-   `up` of the same lab without filters (goal <= 1.5x). In-process (controller.up), the
+   `up` of the same lab without filters (goal <= 1.5x). In-process (build.up), the
    two builds alternating, `down` between them.
 2. The full matrix of the filtered lab (probing.MatrixRun, every ordered pair), end to end
    (goal <= 10 s), every unanswered pair diagnosed (a reason code), 0 mismatches.
-3. A live `sg rule add` in-process through the real operation path (filters_live.sg_rule ->
-   controller.operate with its one-VPC scope: goal <= 50 ms), against the same change
+3. A live `sg rule add` in-process through the real operation path (operate.run ->
+   operate.execute with its one-VPC scope: goal <= 50 ms), against the same change
    through operate planning the whole lab before and after (the path before the scope; EIPs
    and repairs still take it), the kernel part alone (one VPC's tables planned, diffed,
    applied), and `down` + `up` of the same change.
@@ -34,7 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_topology  # noqa: E402
 
-from vpclab.controller import core as controller, operate as filters_live, probing  # noqa: E402
+from vpclab.controller import build, operate as filters_live, probing, status, teardown  # noqa: E402
 from vpclab.kernel import engine, nft  # noqa: E402
 from vpclab.model.filters import FilterRule  # noqa: E402
 from vpclab.plan import diff as plandiff  # noqa: E402
@@ -106,11 +106,11 @@ def main() -> int:
                 path = write(d, lab, topology(lab, args.vpcs, filters))
                 try:
                     nft.TRANSACTIONS.clear()
-                    t = timed(lambda: controller.up(str(path)))
+                    t = timed(lambda: build.up(str(path)))
                     (filt_t if filters else base_t).append(t)
                     if filters:
                         per_ns_up = Counter(nft.TRANSACTIONS)
-                        again = controller.up(str(path), dry_run=True).actions  # the read-back equals the plan
+                        again = build.up(str(path), dry_run=True).actions  # the read-back equals the plan
                         if again:
                             print(f"  WARNING: `up` again would do {len(again)} actions, e.g. {again[0].describe()}")
                         # the full matrix, end to end: every pair, every unanswered one with its reason
@@ -124,8 +124,9 @@ def main() -> int:
                         # a live rule add, in-process, through the real path (filters_live: scoped)
                         for k in range(args.adds):
                             nft.TRANSACTIONS.clear()
-                            live_t.append(timed(lambda: filters_live.sg_rule(
-                                lab, "add", "vpc-00/sg-app", "ingress", None, "udp", 1000 + k, "10.0.0.0/8", "accept")))
+                            live_t.append(timed(lambda: filters_live.run(
+                                lab, "sg rule add", "vpc-00/sg-app", "ingress", None, "udp", 1000 + k, "10.0.0.0/8",
+                                "accept")))
                             if k == 0:
                                 live_tx = Counter(nft.TRANSACTIONS)
 
@@ -135,11 +136,11 @@ def main() -> int:
                                 m.vpcs["vpc-00"].security_groups["sg-app"].ingress.append(
                                     FilterRule("udp", (port, port), "10.0.0.0/8", "accept"))
 
-                            whole_t.append(timed(lambda: controller.operate(lab, "sg rule add", "vpc-00/sg-app",
-                                                                            None, add)))
+                            whole = filters_live.Operation("sg rule add", (), add, lambda a: "vpc-00/sg-app")
+                            whole_t.append(timed(lambda: filters_live.execute(lab, whole, {})))
                         # the kernel part alone: what changed, applied (the rule added once more)
-                        before = controller.load_model(lab)
-                        after = controller.load_model(lab)
+                        before = status.load_model(lab)
+                        after = status.load_model(lab)
                         after.vpcs["vpc-00"].security_groups["sg-app"].ingress.append(
                             FilterRule("udp", (54, 54), "10.0.0.0/8", "accept"))
                         t = time.perf_counter()  # one VPC's tables before and after, diffed, applied
@@ -148,16 +149,16 @@ def main() -> int:
                         engine.apply(acts)
                         apply_t.append(time.perf_counter() - t)
                 finally:
-                    (down_f if filters else down_b).append(timed(lambda: controller.down(lab)))
+                    (down_f if filters else down_b).append(timed(lambda: teardown.down(lab)))
             # down + up of the same change
             lab = lab_name("fr")
             path = write(d, lab, topology(lab, args.vpcs, True))
-            controller.up(str(path))
+            build.up(str(path))
             path2 = write(d, lab, topology(lab, args.vpcs, True, extra_rule=True))
             try:
-                redo_t.append(timed(lambda: (controller.down(lab), controller.up(str(path2)))))
+                redo_t.append(timed(lambda: (teardown.down(lab), build.up(str(path2)))))
             finally:
-                controller.down(lab)
+                teardown.down(lab)
     ratios = [f / b for f, b in zip(filt_t, base_t)]  # per repetition, then the median
     ratio = statistics.median(ratios)
     live = statistics.median(live_t)

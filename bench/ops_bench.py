@@ -2,7 +2,7 @@
 scale topology (bench/scale_topology.py: 50 VPCs, 200 instances, 100 peerings, ~2,400
 kernel objects), against rebuilding the lab (`down` + `up`) for the same change.
 
-Goals: <= 50 ms median in-process (the `vpclab.controller.core` functions), <= 0.5 s through
+Goals: <= 50 ms median in-process (the `vpclab.controller.operate` functions), <= 0.5 s through
 the CLI (a fresh `vpclab` process each time, start-up included).
 
 A PENDING peering to accept on a one-account topology: the generated topology gets a
@@ -45,7 +45,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from scale_topology import scale  # noqa: E402
 
-from vpclab.controller import core as controller  # noqa: E402
+from vpclab.controller import build, operate, status, teardown  # noqa: E402
 
 VPCLAB = str(Path(sys.executable).parent / "vpclab")
 OTHER = [f"vpc-{i:02d}" for i in range(45, 50)]
@@ -114,12 +114,12 @@ def cycle_inproc(lab: str, times: dict) -> None:
         times.setdefault(name, []).append(dt)
         return out
 
-    pid = op("create", lambda: controller.peering_create(lab, REQ, ACC, 100_000)).name
-    op("accept", lambda: controller.peering_event(lab, "accept", pid, "other"))
-    op("route add", lambda: controller.route_add(lab, REQ, DST, pid))
-    op("modify", lambda: controller.peering_modify(lab, pid, 50_000))
-    op("route del", lambda: controller.route_del(lab, REQ, DST))
-    op("delete", lambda: controller.peering_event(lab, "delete", pid))
+    pid = op("create", lambda: operate.peering_create(lab, REQ, ACC, 100_000)).name
+    op("accept", lambda: operate.peering_event(lab, "accept", pid, "other"))
+    op("route add", lambda: operate.route_add(lab, REQ, DST, pid))
+    op("modify", lambda: operate.peering_modify(lab, pid, 50_000))
+    op("route del", lambda: operate.route_del(lab, REQ, DST))
+    op("delete", lambda: operate.peering_event(lab, "delete", pid))
 
 
 def check_matches(lab: str) -> None:
@@ -127,8 +127,8 @@ def check_matches(lab: str) -> None:
     from vpclab.plan import diff as plandiff
     from vpclab.state.store import Store
 
-    model = controller.load_model(lab)
-    left = plandiff.diff(controller.desired(model).objects, controller.actual(lab, Store(lab).dir))
+    model = status.load_model(lab)
+    left = plandiff.diff(build.desired(model).objects, build.actual(lab, Store(lab).dir))
     if left:
         raise SystemExit(f"kernel does not match the state after the cycle: {len(left)} actions left")
 
@@ -140,7 +140,7 @@ def rebuild(lab: str, path: Path, via_cli: bool) -> float:
     if via_cli:
         dt, _ = timed(lambda: (cli("down", lab), cli("up", str(path))))
     else:
-        dt, _ = timed(lambda: (controller.down(lab), controller.up(str(path))))
+        dt, _ = timed(lambda: (teardown.down(lab), build.up(str(path))))
     return dt
 
 
@@ -154,12 +154,12 @@ def ms(x: float) -> str:
 def profile(lab: str, name: str) -> str:
     """cProfile of one in-process `name` (run inside a full cycle; only that call is profiled)."""
     prof = cProfile.Profile()
-    pid = controller.peering_create(lab, REQ, ACC, 100_000).name
+    pid = operate.peering_create(lab, REQ, ACC, 100_000).name
     calls = {
-        "accept": lambda: controller.peering_event(lab, "accept", pid, "other"),
-        "route add": lambda: controller.route_add(lab, REQ, DST, pid),
-        "modify": lambda: controller.peering_modify(lab, pid, 50_000),
-        "delete": lambda: controller.peering_event(lab, "delete", pid),
+        "accept": lambda: operate.peering_event(lab, "accept", pid, "other"),
+        "route add": lambda: operate.route_add(lab, REQ, DST, pid),
+        "modify": lambda: operate.peering_modify(lab, pid, 50_000),
+        "delete": lambda: operate.peering_event(lab, "delete", pid),
     }
     for op in OPS:  # walk the cycle up to `name`, profile that step, finish the cycle
         if op == name:
@@ -167,7 +167,7 @@ def profile(lab: str, name: str) -> str:
         else:
             calls[op]()
         if op == "modify":
-            controller.route_del(lab, REQ, DST)
+            operate.route_del(lab, REQ, DST)
     out = io.StringIO()
     st = pstats.Stats(prof, stream=out)
     st.sort_stats("cumulative").print_stats(22)
@@ -191,7 +191,7 @@ def main() -> None:
     cli_t, inproc_t, rebuild_t = {}, {}, {}
     try:
         t_up, _ = timed(lambda: cli("up", str(files["base"])))
-        model = controller.load_model(lab)
+        model = status.load_model(lab)
         print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
               + f" ({os.cpu_count()} CPUs; other work on the machine inflates every figure)")
         print(f"lab {lab}: {len(model.vpcs)} VPCs, {len(model.instances())} instances, "
@@ -209,8 +209,8 @@ def main() -> None:
             for via_cli in (False, True):
                 rebuild_t.setdefault((op, via_cli), [
                     rebuild(lab, files[op], via_cli) for _ in range(args.rebuild_reps)])
-            controller.down(lab)
-            controller.up(str(files["base"]))
+            teardown.down(lab)
+            build.up(str(files["base"]))
         check_matches(lab)
 
         med = statistics.median

@@ -12,7 +12,7 @@ Methods (each builds the lab, then tears it down; every teardown is timed
 until the kernel has destroyed the namespaces, see nswatch.py):
   vpclab CLI     `vpclab up FILE` / `vpclab down LAB` as subprocesses, end to end
                  (interpreter start, imports, YAML, plan, state store, apply)
-  vpclab lib     vpclab.controller.core.up(FILE) / .down(LAB) in this process
+  vpclab lib     vpclab.controller.build.up(FILE), teardown.down(LAB) in this process
   ip-batch       baseline 1, generated from vpclab's own plan objects (so it is
                  the same object set; checked with vpclab's read-back in rep 1):
                  one root `ip -batch` (netns add, veths born in their namespaces),
@@ -49,7 +49,7 @@ from scale_topology import scale_yaml  # noqa: E402
 
 import bytecode  # noqa: E402
 import nswatch  # noqa: E402
-from vpclab.controller import core as controller
+from vpclab.controller import build, teardown
 from vpclab.topology import load as loader  # noqa: E402
 from vpclab.kernel import netns, teardown  # noqa: E402
 from vpclab.kernel.inspect import read_lab  # noqa: E402
@@ -94,7 +94,7 @@ def kernel_objects(plan):
 
 def lab_plan(path: Path):
     """Exactly what `vpclab up` wants for this file (netem follows the kernel)."""
-    return controller.desired(loader.load(path))
+    return build.desired(loader.load(path))
 
 
 def sysctls_of(ns_obj) -> dict:
@@ -262,7 +262,7 @@ def leftovers():
 def clean_all():
     for key in ("cli", "lib"):
         try:
-            controller.down(LAB[key])
+            teardown.down(LAB[key])
         except Exception as e:  # noqa: BLE001
             print(f"warning: down {LAB[key]}: {e}", file=sys.stderr)
     teardown.remove_lab_namespaces(names.lab_prefix(LAB["ipbatch"]))
@@ -335,8 +335,8 @@ def main() -> None:
         return {"cli_down_nowait": t1 - t0, "cli_down_nowait_done": t2 - t0}
 
     def m_lib():
-        up = timed(lambda: controller.up(str(files["lib"])))
-        down = timed(lambda: controller.down(LAB["lib"]))
+        up = timed(lambda: build.up(str(files["lib"])))
+        down = timed(lambda: teardown.down(LAB["lib"]))
         return {"lib_up": up, "lib_down": down}
 
     def m_ipb():
@@ -413,14 +413,14 @@ def main() -> None:
     rows = [
         ("build", None),
         ("vpclab up (CLI, end to end)", R["cli_up"]),
-        ("vpclab up (controller.up, in-process)", R["lib_up"]),
+        ("vpclab up (build.up, in-process)", R["lib_up"]),
         (f"ip-batch ({ipb.processes} ip/tc processes + sysctls)", R["ipb_up"]),
         ("  of which sysctls (setns, in-process)", R["ipb_sysctls"]),
         ("Mininet 2.3 (hosts + links + cmd)" + (f": {mn_missing}" if mn_missing else ""), R["mn_up"]),
         ("vpclab --help (CLI start-up floor)", R["cli_start"]),
         ("teardown, until the kernel has destroyed the namespaces", None),
         ("vpclab down (CLI, end to end)", R["cli_down"]),
-        ("vpclab down (controller.down, in-process)", R["lib_down"]),
+        ("vpclab down (teardown.down, in-process)", R["lib_down"]),
         ("vpclab down --no-wait: returns", R["cli_down_nowait"]),
         ("vpclab down --no-wait: kernel done", R["cli_down_nowait_done"]),
         ("ip -batch netns del", R["ipb_down"]),

@@ -23,10 +23,10 @@ def seed(run_dir: Path, topology: Path, name: str = "uiunit") -> str:
     import re
 
     from vpclab.topology import load as loader
-    from vpclab.state import store
+    from vpclab.state import rundir, store
 
     # Never beside real labs: the caller points the store at a temporary directory first.
-    assert store.RUN_DIR == Path(run_dir), f"seed() writes to {store.RUN_DIR}, not to {run_dir}"
+    assert rundir.current.root == Path(run_dir), f"seed() writes to {rundir.current.root}, not to {run_dir}"
     text = re.sub(r"(?m)^lab:\s*\S+", f"lab: {name}", topology.read_text(), count=1)
     src = run_dir / f"{name}.yaml"
     src.write_text(text)
@@ -75,9 +75,9 @@ def v2_model(name: str = "uiv2"):
 
 def seed_model(run_dir: Path, model) -> str:
     """A model's state as `up` leaves it in the store, no kernel objects (see seed)."""
-    from vpclab.state import store
+    from vpclab.state import rundir, store
 
-    assert store.RUN_DIR == Path(run_dir), f"seed_model() writes to {store.RUN_DIR}, not to {run_dir}"
+    assert rundir.current.root == Path(run_dir), f"seed_model() writes to {rundir.current.root}, not to {run_dir}"
     with store.Store(model.name).tx() as tx:
         tx.save_model(model)
         tx.set_status("ready")

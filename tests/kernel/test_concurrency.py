@@ -60,14 +60,14 @@ def _start_all(lab, commands):
 def _replay_in_log_order(lab, initial, commands):
     """Replay the commands on the initial model in the order the event log records them;
     each must do there what it did live. Returns the replayed model."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
     from vpclab.errors import Refused
     from vpclab.model import lifecycle
 
     by_event = {key: change for _, key, change in commands}
     model = copy.deepcopy(initial)
     seen = []
-    for e in controller.events(lab):
+    for e in status.events(lab):
         key = (e["action"], e["target"])
         if e["action"] == "up" or key not in by_event:
             continue
@@ -84,7 +84,7 @@ def _replay_in_log_order(lab, initial, commands):
 
 
 def _check(lab, commands, results):
-    from vpclab.controller import core as controller
+    from vpclab.controller import build, status
     from vpclab.plan import diff as plandiff
     from vpclab.state.store import Store
 
@@ -93,34 +93,34 @@ def _check(lab, commands, results):
         doc = json.loads(stdout)
         if rc == 2:
             assert "." in doc["error"]["code"], doc  # a cloud rule's code, e.g. InvalidParameterValue.X
-    final = controller.load_model(lab)
+    final = status.load_model(lab)
     # None lost: every success is in the final state.
-    routes = {(r["vpc"], r["destination"], r["next_hop"]) for r in controller.route_rows(final)}
+    routes = {(r["vpc"], r["destination"], r["next_hop"]) for r in status.route_rows(final)}
     for (argv, key, _), (rc, _, _) in zip(commands, results):
         if rc == 0 and argv[0] == "peering":
             assert argv[-1] in final.peerings, f"{argv}: lost"
         elif rc == 0:
             assert (argv[2], argv[4], argv[6]) in routes, f"{argv}: lost"
-    assert not any(e["result"].startswith("refused") for e in controller.events(lab)
+    assert not any(e["result"].startswith("refused") for e in status.events(lab)
                    if (e["action"], e["target"]) not in {k for _, k, _ in commands})
     # The kernel holds exactly what the final state needs.
-    assert plandiff.diff(controller.desired(final).objects, controller.actual(lab, Store(lab).dir)) == []
+    assert plandiff.diff(build.desired(final).objects, build.actual(lab, Store(lab).dir)) == []
     return final
 
 
 def test_parallel_route_adds_all_land(mklab):
     """Ten `route add`s at once on existing peerings, distinct destinations: all succeed,
     all ten are in the state and in the kernel."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     lab, _ = mklab(SIX)
     commands = [_route("v4", f"10.5.{k}.0/24", "pcx-45") for k in range(5)] + \
                [_route("v5", f"10.4.{k}.0/24", "pcx-45") for k in range(5)]
-    initial = controller.load_model(lab)
+    initial = status.load_model(lab)
     results = _start_all(lab, commands)
     assert [rc for rc, _, _ in results] == [0] * 10, results
     final = _check(lab, commands, results)
-    assert len(controller.route_rows(final)) == 10
+    assert len(status.route_rows(final)) == 10
     assert lab_to_dict(_replay_in_log_order(lab, initial, commands)) == lab_to_dict(final)
     from vpclab.kernel import inspect
 
@@ -134,7 +134,7 @@ def test_parallel_creates_and_routes_serialize(mklab):
     creates of distinct pairs, and route adds whose next hop may not exist yet (refused
     RouteNextHopInvalid when they ran first). The result equals the serial order of the
     event log, and the kernel matches it."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     lab, _ = mklab(SIX)
     commands = [
@@ -151,7 +151,7 @@ def test_parallel_creates_and_routes_serialize(mklab):
         _route("v3", "10.2.0.0/16", "pcx-23"),
         _route("v4", "10.5.0.0/16", "pcx-45"),
     ]
-    initial = controller.load_model(lab)
+    initial = status.load_model(lab)
     results = _start_all(lab, commands)
     final = _check(lab, commands, results)
     rc = {" ".join(argv): r for (argv, _, _), (r, _, _) in zip(commands, results)}
@@ -170,7 +170,7 @@ def test_parallel_creates_and_routes_serialize(mklab):
 
     # The links work: v0 reaches v2 when both of its routes landed.
     if {("v0", "10.2.0.0/16"), ("v2", "10.0.0.0/16")} <= {(r["vpc"], r["destination"])
-                                                         for r in controller.route_rows(final)}:
+                                                         for r in status.route_rows(final)}:
         got = run_json("probe", "v0/cvm-1", "v2/cvm-1", "-l", lab)
         assert got["result"] == "reachable", got
     print("exit codes:", {k: v for k, v in rc.items()})

@@ -35,7 +35,7 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
     """What a killed `up` can leave: ends of veths still down (the kernel
     then drops the routes through them), an address and a qdisc not yet added, the
     namespace sysctls and `lo` not yet set. `up` again repairs every one of them."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
     from vpclab.kernel import netns, tc
     from vpclab.plan import names as N
 
@@ -63,7 +63,7 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
     netns.sysctl_write(ops, {netns.FORWARDING: "0"})
     netns.sysctl_write(inst, {"net.ipv6.conf.all.disable_ipv6": "0"})
 
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     assert crash_soak.kernel_diff(model), "the damage is not visible to the read-back"
     run("up", path, check=0)
     assert crash_soak.kernel_diff(model) == []
@@ -76,7 +76,7 @@ def test_a_killed_down_leaves_a_leftover_that_cleanup_and_down_finish(mklab, mon
     death is simulated by an exception at that point, in process). The lab is then
     `deleting`, not `ready`: `ls` and `status` say so, a live operation refuses, and
     `cleanup LAB` removes it. A second lab killed the same way is finished by `down`."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import teardown
     from vpclab.state.store import Store
 
     class Killed(BaseException):
@@ -90,7 +90,7 @@ def test_a_killed_down_leaves_a_leftover_that_cleanup_and_down_finish(mklab, mon
         m.setattr(Store, "remove", die)
         for lab in labs:
             with pytest.raises(Killed):
-                controller.down(lab)
+                teardown.down(lab)
     for lab in labs:
         assert lab_namespaces(lab) == []
         rows = {r["lab"]: r for r in run_json("ls")["labs"]}
@@ -107,7 +107,7 @@ def test_a_killed_down_leaves_a_leftover_that_cleanup_and_down_finish(mklab, mon
 def test_up_after_a_killed_down_starts_from_the_file(tmp_path):
     """A lab whose `down` was killed is finished off by `up` before it is built again:
     the live changes the user meant to throw away do not come back."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
     from vpclab.state.store import Store
 
     lab = lab_name()
@@ -127,7 +127,7 @@ def test_up_after_a_killed_down_starts_from_the_file(tmp_path):
         assert run_json("status", "-l", lab)["status"] == "ready"
         routes = {(r["vpc"], r["destination"]) for r in run_json("route", "list", "-l", lab)["routes"]}
         assert ("vpc-b", "10.0.0.0/16") in routes
-        assert crash_soak.kernel_diff(controller.load_model(lab)) == []
+        assert crash_soak.kernel_diff(status.load_model(lab)) == []
     finally:
         run("down", lab)
     assert_gone(lab)

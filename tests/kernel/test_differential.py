@@ -8,7 +8,7 @@ peer's whole CIDR or only its subnet). Some VPCs are twins: they overlap an earl
 VPC (same range, never peered with it) and their instances hold the same addresses,
 so one address names two instances, before or after each other in the file (issue 8).
 
-Each lab is built in-process (`controller.up`), then every ordered instance pair is
+Each lab is built in-process (`build.up`), then every ordered instance pair is
 probed with real packets along both batch paths: the one of `test` (`probing.target`
 + `probing.run_many`: ICMP, UDP to the service port or to a closed one, TCP to the
 service port or to a closed one) and the one of `matrix` (`probing.MatrixRun`, in
@@ -44,7 +44,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from labkit import assert_gone  # noqa: E402
 from vpclab.explain import routes as analyze
-from vpclab.controller import core as controller, probing  # noqa: E402
+from vpclab.controller import build, operate, probing, status, teardown  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
@@ -163,7 +163,7 @@ def disagreements(model, rows):
 
 
 def check_agreement(lab: str, when: str) -> None:
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     rows = probing.run_many(model, targets(model))  # the batch path of `test`
     bad = disagreements(model, rows)
     assert not bad, f"{when}, test path: {len(bad)} of {len(rows)} probes disagree:\n" + "\n".join(bad)
@@ -189,13 +189,13 @@ def test_live_verdicts_equal_explain(case):
         path = Path(d) / f"{lab}.yaml"
         path.write_text(text)
         try:
-            controller.up(str(path))
+            build.up(str(path))
             check_agreement(lab, "after up")
             for event, pid, account in events:
-                controller.peering_event(lab, event, pid, account)
+                operate.peering_event(lab, event, pid, account)
                 check_agreement(lab, f"after `peering {event} {pid} --as {account}`")
         finally:
-            controller.down(lab)
+            teardown.down(lab)
     assert_gone(lab)
 
 
@@ -363,7 +363,7 @@ def filtered_disagreements(model, rows):
 
 
 def check_filtered_agreement(lab: str) -> int:
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     rows = probing.run_many(model, filtered_targets(model))
     bad = filtered_disagreements(model, rows)
     assert not bad, f"test path: {len(bad)} of {len(rows)} probes disagree:\n" + "\n".join(bad)
@@ -393,10 +393,10 @@ def test_live_verdicts_equal_explain_with_filters(doc):
         path = Path(d) / f"{lab}.yaml"
         path.write_text(text)
         try:
-            controller.up(str(path))
+            build.up(str(path))
             check_filtered_agreement(lab)
         finally:
-            controller.down(lab)
+            teardown.down(lab)
     assert_gone(lab)
 
 

@@ -104,12 +104,12 @@ def test_a_teardown_unnames_at_once_and_destroys_between_builds(lab):
 
 
 def test_down_gives_way_to_a_build_no_longer_than_its_budget(lab, monkeypatch, tmp_path):
-    """controller.down while a build holds the marker: it waits, then removes the lab all the
+    """teardown.down while a build holds the marker: it waits, then removes the lab all the
     same once VPCLAB_TEARDOWN_YIELD seconds are spent; it never waits for its own lab's."""
     import time
 
     from vpclab.state import builds
-    from vpclab.controller import core as controller
+    from vpclab.controller import teardown
     from vpclab.kernel import netns
 
     other = "o" + lab[1:]  # another lab's build (a marker only)
@@ -119,19 +119,19 @@ def test_down_gives_way_to_a_build_no_longer_than_its_budget(lab, monkeypatch, t
         monkeypatch.setenv("VPCLAB_TEARDOWN_YIELD", "0.5")
         with builds.building(other):
             t0 = time.monotonic()
-            controller.down(lab)
+            teardown.down(lab)
             took = time.monotonic() - t0
         assert 0.5 <= took < 10 and netns.list_names(prefix) == []
         _build_tiny(lab)
         with builds.building(lab):
             t0 = time.monotonic()
-            controller.down(lab)
+            teardown.down(lab)
             assert time.monotonic() - t0 < 5 and netns.list_names(prefix) == []
         monkeypatch.setenv("VPCLAB_TEARDOWN_YIELD", "0")
         _build_tiny(lab)
         with builds.building(other):
             t0 = time.monotonic()
-            controller.down(lab)
+            teardown.down(lab)
             assert time.monotonic() - t0 < 5 and netns.list_names(prefix) == []
     finally:
         builds.forget(other)

@@ -154,9 +154,9 @@ def test_a_peer_vpc_cannot_use_the_nat_gateway_through_the_peering(mklab):
         "--table", "private", check=0)
     b_router, a_router = N.vpc_ns(lab, "vpc-b"), N.vpc_ns(lab, "vpc-a")
     port = N.peering_port(lab, "pcx-ab")
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     req, _ = link_addresses(model.peerings["pcx-ab"])
     with netns.iproute(b_router) as ipr:
         ipr.route("add", dst="203.0.113.0/24", gateway=req, oif=ipr.link_lookup(ifname=port)[0],
@@ -222,7 +222,7 @@ def test_the_root_namespace_is_unchanged_and_nothing_routes_to_the_labs_internet
 
 
 def test_a_deleted_table_is_read_back_and_repaired_by_up(mklab):
-    from vpclab.controller import core as controller
+    from vpclab.controller import build, status
     from vpclab.kernel import nft
     from vpclab.kernel.handlers.nft import DELETE
     from vpclab.plan import diff
@@ -232,17 +232,17 @@ def test_a_deleted_table_is_read_back_and_repaired_by_up(mklab):
     assert not probe(lab, B, WEB[2]).replied
     nft.transact(web, DELETE, what="test: delete by hand")
     assert probe(lab, B, WEB[2]).replied, "without its table the instance is not filtered"
-    model = controller.load_model(lab)
-    acts = diff.diff(controller.desired(model).objects, controller.actual(lab, None))
+    model = status.load_model(lab)
+    acts = diff.diff(build.desired(model).objects, build.actual(lab, None))
     assert [(a.op, a.obj.key) for a in acts if a.obj.key[0] == "nft"] == [("create", ("nft", web))]
     run("up", path, check=0)
     assert not probe(lab, B, WEB[2]).replied
-    acts = diff.diff(controller.desired(model).objects, controller.actual(lab, None))
+    acts = diff.diff(build.desired(model).objects, build.actual(lab, None))
     assert [a for a in acts if a.obj.key[0] != "service"] == []
 
 
 def test_a_live_group_change_replaces_one_namespaces_table_in_one_transaction(mklab):
-    from vpclab.controller import core as controller
+    from vpclab.controller import operate
     from vpclab.kernel import nft
     from vpclab.model.filters import FilterRule
 
@@ -253,7 +253,7 @@ def test_a_live_group_change_replaces_one_namespaces_table_in_one_transaction(mk
     def allow_icmp(m):
         m.vpcs["vpc-a"].security_groups["sg-web"].ingress.insert(0, FilterRule("icmp", None, "10.1.0.0/16", "accept"))
 
-    controller.operate(lab, "sg rule add", "vpc-a/sg-web", None, allow_icmp)
+    operate.execute(lab, operate.Operation("sg rule add", (), allow_icmp, lambda a: "vpc-a/sg-web"), {})
     assert dict(nft.TRANSACTIONS) == {ns(lab, WEB): 1}
     assert probe(lab, B, WEB[2]).replied
     assert counters(ns(lab, WEB))["vpclab sg vpc-a/sg-web ingress 0"][0] >= 1
@@ -287,14 +287,14 @@ def test_between_two_bound_subnets_both_acls_decide(mklab):
     """A live bind of the ACL to web-1's subnet too (one transaction, in vpc-a's router). TCP
     from app to acl passes app's outbound rule 0 (an accept returns) and then dies at acl's
     inbound drop: both subnets' ACLs were met, in that order."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import operate
     from vpclab.kernel import nft
 
     lab, _ = mklab(TOPO)
     router = N.vpc_ns(lab, "vpc-a")
     nft.TRANSACTIONS.clear()
-    controller.operate(lab, "acl bind", "vpc-a/acl-in-only", None,
-                       lambda m: m.vpcs["vpc-a"].network_acls["acl-in-only"].subnets.append("app"))
+    operate.execute(lab, operate.Operation("acl bind", (), lambda m: m.vpcs["vpc-a"].network_acls["acl-in-only"]
+                                           .subnets.append("app"), lambda a: "vpc-a/acl-in-only"), {})
     assert dict(nft.TRANSACTIONS) == {router: 1}
     before = counters(router)
     assert not probe(lab, WEB, ACL[2], "tcp", 22).replied

@@ -67,7 +67,7 @@ def _rules(table):
 
 
 def test_a_live_sg_rule_add_changes_only_its_vpcs_tables_one_transaction_each(mklab, monkeypatch):
-    from vpclab.controller import core as controller, operate as filters_live
+    from vpclab.controller import build, operate as filters_live
     from vpclab.kernel import nft
 
     lab, _ = mklab(TOPO)
@@ -75,12 +75,12 @@ def test_a_live_sg_rule_add_changes_only_its_vpcs_tables_one_transaction_each(mk
     def whole_lab(model):
         raise AssertionError("a live group change planned the whole lab")
 
-    monkeypatch.setattr(controller, "desired", whole_lab)
+    monkeypatch.setattr(build, "desired", whole_lab)
     members = {N.instance_ns(lab, "vpc-a", "cvm-1"), N.instance_ns(lab, "vpc-a", "cvm-2")}
     before = _tables(lab)
     assert all(before[m] is not None for m in members)
     nft.TRANSACTIONS.clear()
-    filters_live.sg_rule(lab, "add", "vpc-a/sg-app", "ingress", None, "udp", 53, "10.0.0.0/8", "accept")
+    filters_live.run(lab, "sg rule add", "vpc-a/sg-app", "ingress", None, "udp", 53, "10.0.0.0/8", "accept")
     assert dict(nft.TRANSACTIONS) == {m: 1 for m in members}
     after = _tables(lab)
     changed = {ns for ns in before if before[ns] != after[ns]}
@@ -106,7 +106,7 @@ def test_an_acl_rule_del_sends_one_transaction_to_its_vpcs_router_only(mklab):
     lab, _ = mklab(TOPO)
     before = _tables(lab)
     nft.TRANSACTIONS.clear()
-    filters_live.acl_rule(lab, "del", "vpc-b/acl-app", "inbound", 0)
+    filters_live.run(lab, "acl rule del", "vpc-b/acl-app", "inbound", 0)
     router = N.vpc_ns(lab, "vpc-b")
     assert dict(nft.TRANSACTIONS) == {router: 1}
     after = _tables(lab)
@@ -114,7 +114,7 @@ def test_an_acl_rule_del_sends_one_transaction_to_its_vpcs_router_only(mklab):
 
 
 def test_an_apply_interrupted_after_the_state_write_is_repaired_by_the_next_live_op(mklab, monkeypatch):
-    from vpclab.controller import core as controller, operate as filters_live
+    from vpclab.controller import build, operate as filters_live, status
     from vpclab.kernel import engine, nft
 
     lab, _ = mklab(TOPO)
@@ -127,14 +127,14 @@ def test_an_apply_interrupted_after_the_state_write_is_repaired_by_the_next_live
 
     monkeypatch.setattr(engine, "apply", dies)
     with pytest.raises(KeyboardInterrupt):
-        filters_live.sg_rule(lab, "add", "vpc-a/sg-app", "ingress", None, "udp", 53, "10.0.0.0/8", "accept")
+        filters_live.run(lab, "sg rule add", "vpc-a/sg-app", "ingress", None, "udp", 53, "10.0.0.0/8", "accept")
     monkeypatch.setattr(engine, "apply", real)
     assert len(_rules(nft.table(member))) == n_before  # the kernel never got it
     # the next command sees state != applied, reads the kernel back and applies both rules
-    filters_live.sg_rule(lab, "add", "vpc-a/sg-app", "ingress", None, "udp", 54, "10.0.0.0/8", "accept")
+    filters_live.run(lab, "sg rule add", "vpc-a/sg-app", "ingress", None, "udp", 54, "10.0.0.0/8", "accept")
     assert len(_rules(nft.table(member))) == n_before + 2
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     from vpclab.plan import diff
 
-    acts = diff.diff(controller.desired(model).objects, controller.actual(lab, None))
+    acts = diff.diff(build.desired(model).objects, build.actual(lab, None))
     assert [a for a in acts if a.obj.key[0] == "nft"] == []

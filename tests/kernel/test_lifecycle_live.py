@@ -111,19 +111,19 @@ def kernel(lab):
 
 def kernel_diff(lab):
     """What the kernel lacks or has too much compared with the lab's state (empty: they match)."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import build, status
     from vpclab.plan import diff as plandiff
     from vpclab.state.store import Store
 
-    model = controller.load_model(lab)
-    return plandiff.diff(controller.desired(model).objects, controller.actual(lab, Store(lab).dir))
+    model = status.load_model(lab)
+    return plandiff.diff(build.desired(model).objects, build.actual(lab, Store(lab).dir))
 
 
 def planned(lab):
     """The kernel objects the lab's current state needs (services left out)."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import build, status
 
-    return {o for o in controller.desired(controller.load_model(lab)).objects if o.key[0] != "service"}
+    return {o for o in build.desired(status.load_model(lab)).objects if o.key[0] != "service"}
 
 
 def ifindexes(lab):
@@ -140,10 +140,10 @@ def ifindexes(lab):
 
 def peering_ends(lab, pid):
     """The two VPC-side ends of a peering's veth, as keys of `ifindexes`."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
     from vpclab.plan import names
 
-    p = controller.load_model(lab).peerings[pid]
+    p = status.load_model(lab).peerings[pid]
     port = names.peering_port(lab, pid)
     return {(names.vpc_ns(lab, p.vpc), port), (names.vpc_ns(lab, p.peer_vpc), port)}
 
@@ -186,25 +186,25 @@ def events(lab):
 
 def status(lab):
     """The document `vpclab status --json` prints, read in this process (the CLI only
-    renders `controller.status`; skipping a process start per snapshot keeps the tests quick)."""
-    from vpclab.controller import core as controller
+    renders `status.status`; skipping a process start per snapshot keeps the tests quick)."""
+    from vpclab.controller import status
 
-    return json.loads(json.dumps(controller.status(lab)))
+    return json.loads(json.dumps(status.status(lab)))
 
 
 def refused(lab, code, *args):
     """Run `vpclab ARGS -l LAB --json`: it must exit 2 with `code`, change neither the
     state nor the kernel, and add exactly one event, `refused: code`."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status as lab_status
 
-    status_before, kernel_before, n = status(lab), kernel(lab), len(controller.events(lab))
+    status_before, kernel_before, n = status(lab), kernel(lab), len(lab_status.events(lab))
     p = run(*args, "-l", lab, "--json")
     assert p.returncode == 2, f"vpclab {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}"
     err = json.loads(p.stdout)["error"]
     assert err["code"] == code, err
     assert status(lab) == status_before, f"{' '.join(args)} changed the state"
     assert kernel(lab) == kernel_before, f"{' '.join(args)} changed the kernel"
-    new = controller.events(lab)[n:]
+    new = lab_status.events(lab)[n:]
     assert [e["result"] for e in new] == [f"refused: {code}"], new
     return err
 

@@ -433,11 +433,11 @@ def test_bare_address_inside_the_lab_is_refused_or_agrees_with_explain(hub, dst,
 
 def test_matrix_every_pair_agrees_with_explain(hub):
     from vpclab.explain import routes as analyze
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     lab, _ = hub
     doc = json.loads(run("matrix", "-l", lab, "--json", check=0).stdout)
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     insts = [i.ref for i in model.instances()]
     assert sorted(doc["instances"]) == sorted(insts)
     want = {(s, d, "icmp", None) for s in insts for d in insts if s != d}

@@ -104,14 +104,14 @@ def test_canned_security_group_drop_at_the_instance_is_unreachable(mklab, monkey
 
 
 def test_canned_security_group_drop_in_the_matrix_is_unreachable_by_packets(mklab):
-    from vpclab.controller import core as controller, probing
+    from vpclab.controller import probing, status
 
     lab, _ = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
     nft(f"vpclab-{lab}-vpc-b.cvm-1", "add table inet vpclabtest",
         "add chain inet vpclabtest sg_input { type filter hook input priority 0; policy accept; }",
         'add rule inet vpclabtest sg_input ct state established,related accept',  # stateful: replies pass
         'add rule inet vpclabtest sg_input meta l4proto icmp counter drop comment "vpclab sg vpc-b/cvm-1 ingress -"')
-    model = controller.load_model(lab)
+    model = status.load_model(lab)
     rows = probing.run_many(model, [probing.target(model, "vpc-a/cvm-1", "vpc-b/cvm-1", "icmp", None),
                                     probing.target(model, "vpc-b/cvm-1", "vpc-a/cvm-1", "icmp", None)])
     assert [r["result"] for r in rows] == ["unreachable", "reachable"]

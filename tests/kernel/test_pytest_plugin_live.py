@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labkit import TOPOLOGIES, assert_gone, needs_root
-from vpclab.state.store import known_labs
+from vpclab.state.labs import known_labs
 
 pytestmark = needs_root
 pytest_plugins = ["pytester"]

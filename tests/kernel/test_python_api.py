@@ -65,17 +65,17 @@ def test_with_block_tears_down_on_an_exception_and_names_are_unique():
 def test_a_half_built_lab_is_removed_when_up_is_interrupted(monkeypatch):
     from vpclab import Lab
     from vpclab.api import lab as api
-    from vpclab.controller import core as controller
+    from vpclab.controller import build
 
     seen = []
-    real = controller.reconcile
+    real = build.reconcile
 
     def interrupted(model, store, *a, **kw):
         seen.append(model.name)
         real(model, store, *a, **kw)
         raise KeyboardInterrupt  # Ctrl-C once the kernel objects exist
 
-    monkeypatch.setattr(controller, "reconcile", interrupted)
+    monkeypatch.setattr(build, "reconcile", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Lab.up(TOPOLOGIES / "01-two-vpcs.yaml", unique=True)
     assert seen and seen[0] not in api._LIVE
@@ -102,7 +102,7 @@ def test_up_never_takes_over_a_lab_it_did_not_build(tmp_path, monkeypatch):
     adopted: it would be removed when the `with` block, the test or the interpreter ends."""
     from vpclab import Lab
     from vpclab.api import lab as api
-    from vpclab.controller import core as controller
+    from vpclab.controller import host
     from vpclab.errors import Refused
     from labkit import lab_name, renamed, run, run_json
 
@@ -117,7 +117,7 @@ def test_up_never_takes_over_a_lab_it_did_not_build(tmp_path, monkeypatch):
                 Lab.up(*args, **kw)
             assert e.value.code == "UnsupportedOperation.LabRunning" and f"Lab.attach('{name}')" in e.value.hint
         # A lab built between the check and the build: the controller refuses it under the lab's lock.
-        monkeypatch.setattr(controller, "running_labs", lambda: [])
+        monkeypatch.setattr(host, "running_labs", lambda: [])
         with pytest.raises(Refused) as e:
             Lab.up(path)
         assert e.value.code == "UnsupportedOperation.LabRunning"

@@ -15,14 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from uikit import chromium, open_view, seed_model, ui_server, v2_model  # noqa: E402
 
 from vpclab.explain import routes as analyze
-from vpclab.state import store  # noqa: E402
+from vpclab.state.rundir import RunDir  # noqa: E402
 from vpclab.ui import animation  # noqa: E402
 
 
 @pytest.fixture
 def v2lab(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     model = v2_model("uiv2")
     seed_model(tmp_path, model)
     return model, tmp_path

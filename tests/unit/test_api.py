@@ -8,6 +8,7 @@ import pytest
 from vpclab.explain import routes as analyze
 from vpclab.api import lab as api
 from vpclab.topology import load as loader
+from vpclab.topology.relabel import write_renamed
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model.types import LAB_NAME
 
@@ -36,7 +37,7 @@ def test_unique_names_are_lab_names_and_differ():
 
 
 def test_renamed_copy_keeps_every_line_but_the_name(tmp_path):
-    out = api._renamed(T02, "zz1", tmp_path)
+    out = write_renamed(T02, "zz1", tmp_path / T02.name)
     a, b = T02.read_text().splitlines(), out.read_text().splitlines()
     assert len(a) == len(b) and [x for x, y in zip(a, b) if x != y] == ["lab: oneway"]
     assert loader.load(out).name == "zz1"

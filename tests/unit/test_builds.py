@@ -9,16 +9,14 @@ import time
 
 import pytest
 
-from vpclab.state import builds, store
+from vpclab.state import builds
+from vpclab.state.rundir import RunDir
 from vpclab.kernel import teardown
 
 
 @pytest.fixture
 def rundir(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
-    monkeypatch.setattr(builds, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(builds, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     return tmp_path
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from vpclab.topology import load as loader
 from vpclab.cli.main import main
-from vpclab.controller.core import digest
+from vpclab.state.store import digest
 from vpclab.errors import EnvironmentProblem, NotFound, TopologyInvalid
 from vpclab.exercises import catalog, grader
 from vpclab.model import lifecycle

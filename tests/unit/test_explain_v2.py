@@ -167,18 +167,18 @@ def test_a_reply_rule_covering_part_of_the_ephemeral_ports_loses_those_replies(o
 
 
 def test_a_probe_sends_from_a_port_whose_reply_the_acl_drops():
-    from vpclab.controller import probing
+    from vpclab.controller import targets
     from vpclab.probe.types import CRAFTED_PORTS
 
     lost_high = analyze.explain(reply_lab([{"proto": "tcp", "port": "50000-65535", "destination": "0.0.0.0/0",
                                             "action": "drop"}, OUT_ALL]), B, A, "tcp", 80)
-    assert probing.reply_ports(lost_high) == CRAFTED_PORTS  # the crafted probes' own ports are among them
+    assert targets.reply_ports(lost_high) == CRAFTED_PORTS  # the crafted probes' own ports are among them
     lost_low = analyze.explain(reply_lab([{"proto": "tcp", "port": "32768-40000", "destination": "0.0.0.0/0",
                                            "action": "drop"}, OUT_ALL]), B, A, "tcp", 80)
-    assert probing.reply_ports(lost_low) == (32768, 40000)
+    assert targets.reply_ports(lost_low) == (32768, 40000)
     everything = analyze.explain(reply_lab([]), B, A, "tcp", 80)  # no reply rule at all: any port shows it
-    assert everything.result == "no-return" and probing.reply_ports(everything) is None
-    assert probing.reply_ports(analyze.explain(reply_lab([OUT_ALL]), B, A, "tcp", 80)) is None
+    assert everything.result == "no-return" and targets.reply_ports(everything) is None
+    assert targets.reply_ports(analyze.explain(reply_lab([OUT_ALL]), B, A, "tcp", 80)) is None
 
 
 def test_an_acl_drop_rule_is_cited_inbound_and_traffic_inside_a_subnet_is_not_filtered():
@@ -375,17 +375,17 @@ def test_security_groups_reasons_name_group_acl_direction_and_rule():
 
 
 def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
-    from vpclab.controller import core as controller
+    from vpclab.controller import explaining, static
 
     path = str(ROOT / "topologies" / "06-internet-vs-peering.yaml")
-    v = controller.explain("internet/web", "203.0.113.10", file=path)
+    v = explaining.explain("internet/web", "203.0.113.10", file=path)
     assert v.result == "reachable" and v.seen_source == "203.0.113.200"
     for dst in ("internet/web", "203.0.113.200"):
         with pytest.raises(Refused) as e:
-            controller.explain("internet/web", dst, file=path)
+            explaining.explain("internet/web", dst, file=path)
         assert e.value.code == "InvalidParameterValue"
     with pytest.raises(Refused) as e:  # probes do not send from or to the Internet's hosts (yet): a refusal
-        controller.check_ends(loader.load(path), "vpc-a/web-a", "internet/web")
+        static.check_ends(loader.load(path), "vpc-a/web-a", "internet/web")
     assert e.value.code == "InstanceNotFound"
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from vpclab.cli.render import graph
 from vpclab.topology import load as loader
 from vpclab.cli.main import cli
-from vpclab.controller.view import extend_status, uses_v2
+from vpclab.controller.status import extend_status, uses_v2
 
 ROOT = Path(__file__).resolve().parents[2]
 INET = ROOT / "topologies" / "06-internet-vs-peering.yaml"

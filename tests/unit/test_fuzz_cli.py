@@ -28,8 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vpclab.cli import main as cli_module
-from vpclab.controller import core as controller
-from vpclab.state import store
+from vpclab.controller import host
+from vpclab.state import labs
+from vpclab.state.rundir import RunDir
 from vpclab.cli.main import cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,10 +84,9 @@ def sandbox(tmp_path_factory):
 @pytest.fixture
 def isolated(sandbox, monkeypatch):
     run = sandbox / "run"
-    monkeypatch.setattr(store, "RUN_DIR", run)
-    monkeypatch.setattr(store, "LOCK_DIR", run / ".locks")
-    monkeypatch.setattr(controller, "known_labs", store.known_labs)
-    monkeypatch.setattr(controller, "running_labs", store.known_labs)  # never another lab seen in the kernel
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(run))
+    monkeypatch.setattr(labs, "known_labs", labs.known_labs)
+    monkeypatch.setattr(host, "running_labs", labs.known_labs)  # never another lab seen in the kernel
 
     def tripwire(*a, **k):
         raise AssertionError(f"exec ran a command: {a}")

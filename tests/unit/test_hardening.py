@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.controller import core as controller
+from vpclab.controller import host, teardown, tools
 from vpclab.topology import load as loader
-from vpclab.state import store
+from vpclab.state import labs, store
+from vpclab.state.rundir import RunDir
 from vpclab.cli.main import main
 from vpclab.errors import SHOWN, TopologyInvalid, shown
 from vpclab.model import lifecycle, rules
@@ -50,17 +51,16 @@ def problems(text: str):
 @pytest.fixture
 def solo(monkeypatch, tmp_path):
     """One fake running lab, 'solo', that no command may touch; the store lives in tmp_path."""
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
-    monkeypatch.setattr(controller, "known_labs", lambda: ["solo"])
-    monkeypatch.setattr(controller, "running_labs", lambda: ["solo"])
-    monkeypatch.setattr(controller, "require_root", lambda what: None)
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
+    monkeypatch.setattr(labs, "known_labs", lambda: ["solo"])
+    monkeypatch.setattr(host, "running_labs", lambda: ["solo"])
+    monkeypatch.setattr(host, "require_root", lambda what: None)
 
     def touched(*a, **k):
         raise AssertionError(f"a command acted on a lab: {a}")
 
-    monkeypatch.setattr(controller, "Store", touched)
-    monkeypatch.setattr(controller, "_teardown", touched)
+    monkeypatch.setattr(store.Store, "__init__", touched)
+    monkeypatch.setattr(teardown, "remove_objects", touched)
 
 
 # ---- 1. a region body that is not a mapping ------------------------------------------------------
@@ -187,7 +187,7 @@ def test_exec_empty_command(capsys, cmd, code_):
 @pytest.fixture
 def exec_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr(controller, "exec_in", lambda ref, argv, lab=None: calls.append((ref, argv, lab)))
+    monkeypatch.setattr(tools, "exec_in", lambda ref, argv, lab=None: calls.append((ref, argv, lab)))
     return calls
 
 
@@ -275,9 +275,8 @@ def test_peering_name_with_a_newline_is_refused_live():
 
 @pytest.mark.parametrize("argv", [["down", "lab\n"], ["cleanup", "lab\n"], ["down", "-l", "lab\n"]])
 def test_down_a_name_with_a_newline_is_refused(capsys, monkeypatch, tmp_path, argv):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
-    monkeypatch.setattr(controller, "require_root", lambda what: None)
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
+    monkeypatch.setattr(host, "require_root", lambda what: None)
     code, out, err = run(capsys, *argv)
     assert code == 2 and "is not a lab name" in err and "lab\\n" in err
     assert list(tmp_path.iterdir()) == []

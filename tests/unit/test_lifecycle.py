@@ -198,7 +198,7 @@ def test_cli_accept_without_as_acts_as_the_accepter(monkeypatch):
     from click.testing import CliRunner
 
     from vpclab.cli import main as cli
-    from vpclab.controller import core as controller
+    from vpclab.controller import operate
 
     seen = {}
 
@@ -207,7 +207,7 @@ def test_cli_accept_without_as_acts_as_the_accepter(monkeypatch):
         model = alice_bob()
         return lifecycle.apply_event(model, pid, event, account)
 
-    monkeypatch.setattr(controller, "peering_event", fake_event)
+    monkeypatch.setattr(operate, "peering_event", fake_event)
     r = CliRunner().invoke(cli.cli, ["peering", "accept", "pcx-ab"])
     assert seen == {"event": "accept", "pid": "pcx-ab", "account": None}
     assert r.exit_code == 0, r.output
@@ -295,7 +295,7 @@ def test_clock_only_moves_forward():
 
 @pytest.mark.parametrize("end", [REJECTED, EXPIRED, DELETED])
 def test_terminal_states_stay_listed(end):
-    from vpclab.controller.core import peering_rows
+    from vpclab.controller.status import peering_rows
 
     lab = alice_bob()
     if end == EXPIRED:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.controller import core as controller
-from vpclab.state import store
+from vpclab.controller import operate, status
+from vpclab.state.rundir import RunDir
 from vpclab.errors import Refused
 
 from uikit import seed  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
@@ -22,15 +22,14 @@ BAD = [["x"], {"a": 1}, 7, 1.5, True, b"bytes"]
 
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     return seed(tmp_path, TOPO / "05-cross-account.yaml", name="argcheck")
 
 
 @pytest.fixture
 def no_operate(monkeypatch):
     """A call that got past the argument check would run the operation (as root: on the kernel)."""
-    monkeypatch.setattr(controller, "operate", lambda *a, **k: pytest.fail(f"reached operate with {a[1:3]}"))
+    monkeypatch.setattr(operate, "execute", lambda *a, **k: pytest.fail(f"reached operate with {a[1:3]}"))
 
 
 CALLS = {  # entry point -> (good arguments after lab, their names)
@@ -58,39 +57,39 @@ def test_every_argument_of_the_wrong_type_is_refused_before_the_operation(fn, la
             args = list(good)
             args[i] = bad
             with pytest.raises(Refused) as e:
-                getattr(controller, fn)(lab, *args)
+                getattr(operate, fn)(lab, *args)
             assert e.value.code == "InvalidParameterValue", (fn, name, bad)
             assert name in e.value.message, (fn, name, e.value.message)
         with pytest.raises(Refused) as e:  # the lab's name too
-            getattr(controller, fn)(["argcheck"], *good)
+            getattr(operate, fn)(["argcheck"], *good)
         assert e.value.code == "InvalidParameterValue"
 
 
 @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -float("inf"), True, "8d"])
 def test_the_clock_moves_only_by_a_finite_number(seconds, lab, no_operate):
     with pytest.raises(Refused) as e:
-        controller.clock_advance(lab, seconds)
+        operate.clock_advance(lab, seconds)
     assert e.value.code == "InvalidParameterValue"
 
 
 def test_an_event_is_one_of_accept_reject_delete(lab, no_operate):
     for event in ("expire", "modify", "", "a" * 100000, ["accept"]):
         with pytest.raises(Refused) as e:
-            controller.peering_event(lab, event, "pcx-alice-bob")
+            operate.peering_event(lab, event, "pcx-alice-bob")
         assert e.value.code == "InvalidParameterValue" and len(e.value.message) < 300
 
 
 def test_a_list_as_the_account_leaves_the_state_as_it_was(lab):
     """The reported case, end to end (no stub): once a StateError "state is damaged"."""
-    before = controller.events(lab)
+    before = status.events(lab)
     with pytest.raises(Refused) as e:
-        controller.peering_event(lab, "accept", "pcx-alice-bob", ["x"])
+        operate.peering_event(lab, "accept", "pcx-alice-bob", ["x"])
     assert e.value.code == "InvalidParameterValue" and "account" in e.value.message
-    assert controller.load_model(lab).peerings["pcx-alice-bob"].state == "PENDING"
-    assert controller.events(lab) == before
+    assert status.load_model(lab).peerings["pcx-alice-bob"].state == "PENDING"
+    assert status.events(lab) == before
 
 
 def test_huge_strings_are_quoted_short(lab, no_operate):
     with pytest.raises(Refused) as e:
-        controller.route_add(lab, "alice-vpc", "10.0.0.0/8", ["p" * 100000])
+        operate.route_add(lab, "alice-vpc", "10.0.0.0/8", ["p" * 100000])
     assert len(e.value.message) < 300

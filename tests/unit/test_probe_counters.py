@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from vpclab.explain import routes as analyze
-from vpclab.controller import attribution as probe_filters
+from vpclab.controller import attribution as probe_filters, verdicts
 from vpclab.model.filters import RuleRef
 from vpclab.model.types import Lab
 from vpclab.probe import counters as nftc
@@ -194,10 +194,11 @@ def run_attribution(monkeypatch, world, specs, first_hits):
     monkeypatch.setattr(nftc, "Reader", world_reader)
     monkeypatch.setattr(engine, "fast_probe", world.fast_probe)
     row = {"result": "unreachable", "forward": {"delivered": False, "last_hop": "vpc-b"}, "return": {}}
-    pending = [(i, None, row, spec) for i, spec in enumerate(specs)]
+    pending = [(i, verdicts.stop_ns(lab, row), spec) for i, spec in enumerate(specs)]
     got = {}
     watch = SimpleNamespace(reader=SimpleNamespace(ctx={ROUTER: None}))
-    probe_filters.attribute(lab, watch, first_hits, pending, lambda i, h: got.__setitem__(i, h.ref))
+    for i, h in probe_filters.attribute(watch, first_hits, pending):
+        got[i] = h.ref
     return got
 
 

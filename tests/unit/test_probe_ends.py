@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vpclab.topology import load as loader
-from vpclab.controller import probing
+from vpclab.controller import targets
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model import rules
 
@@ -36,7 +36,7 @@ def test_explain_and_probe_refuse_every_self_probe_alike(path, capsys):
         err = json.loads(out)["error"]
         assert err["code"] == "InvalidParameterValue" and src in err["message"] and dst in err["message"]
         with pytest.raises(Refused) as e:
-            probing.target(model, src, dst, "icmp", None)
+            targets.target(model, src, dst, "icmp", None)
         assert (e.value.code, e.value.message) == (err["code"], err["message"])
 
 
@@ -50,7 +50,7 @@ def test_every_other_instance_is_still_a_destination(path):
                 assert rules.check_probe_ends(model, s.ref, d.ref) == []
                 if d.ip != s.ip:
                     assert rules.check_probe_ends(model, s.ref, str(d.ip)) == []
-                    probing.target(model, s.ref, str(d.ip), "icmp", None)
+                    targets.target(model, s.ref, str(d.ip), "icmp", None)
 
 
 def test_an_expectation_to_itself_is_refused_at_its_line(tmp_path):

@@ -19,6 +19,7 @@ import pytest
 
 from vpclab.topology import load as loader
 from vpclab.state import store
+from vpclab.state.rundir import RunDir
 from vpclab.errors import StateError
 from vpclab.model.codec import BadModel, lab_from_dict, lab_to_dict
 
@@ -33,8 +34,7 @@ OTHER = "hub"  # topologies/03-hub-spokes.yaml
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
     """The store in a temporary directory, seen as root (fake: the suite need not run as root)."""
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path / "vpclab")
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / "vpclab" / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path / "vpclab"))
     monkeypatch.setattr("os.geteuid", lambda: 0)
     for topo in ("01-two-vpcs.yaml", "03-hub-spokes.yaml"):
         model = loader.load(ROOT / "topologies" / topo)
@@ -260,7 +260,7 @@ def test_any_one_wrong_value_or_missing_key_decodes_or_raises_bad_model(path):
     every reader can use (status, route and peering lists, explain of every pair, the
     planner behind `up`)."""
     from vpclab.explain import routes as analyze
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
     from vpclab.plan.planner import plan
 
     refused = 0
@@ -270,8 +270,8 @@ def test_any_one_wrong_value_or_missing_key_decodes_or_raises_bad_model(path):
         except BadModel:
             refused += 1
             continue
-        controller.route_rows(lab)
-        controller.peering_rows(lab)
+        status.route_rows(lab)
+        status.peering_rows(lab)
         plan(lab)
         for s in lab.instances():
             for t in lab.instances():

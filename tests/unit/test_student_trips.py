@@ -14,8 +14,9 @@ import pytest
 from rich.console import Console
 
 from vpclab.cli import main as cli, events as cli_events, notes as cli_notes
-from vpclab.controller import core as controller, outfiles as outpath, probing
-from vpclab.state import gone, store
+from vpclab.controller import outfiles as outpath, probing, status, tools
+from vpclab.state import gone
+from vpclab.state.rundir import RunDir
 from vpclab.plan import kernelnames
 from vpclab.topology import load as loader
 from vpclab.errors import NotFound, Refused
@@ -39,7 +40,7 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     return tmp_path
 
 
@@ -120,7 +121,7 @@ def test_junit_to_a_good_path_is_accepted(tmp_path):
 
 
 def test_doctor_table_has_no_empty_header(capsys, monkeypatch):
-    monkeypatch.setattr(controller, "doctor", lambda: [("netns", True, "nothing works"), ("netem", False, "no delay")])
+    monkeypatch.setattr(tools, "doctor", lambda: [("netns", True, "nothing works"), ("netem", False, "no delay")])
     code, out, _ = run(capsys, "doctor")
     assert code == 0
     header = out.splitlines()[0]
@@ -148,7 +149,7 @@ def event_rows():
 def test_events_at_100_columns_keep_every_code_whole(capsys, monkeypatch, width):
     buf = io.StringIO()
     monkeypatch.setattr(cli, "console", lambda stderr=False: Console(file=buf, width=width, highlight=False))
-    monkeypatch.setattr(controller, "events", lambda lab: event_rows())
+    monkeypatch.setattr(status, "events", lambda lab: event_rows())
     code, _, _ = run(capsys, "events")
     text = buf.getvalue()
     assert code == 0 and max(map(len, text.splitlines())) <= width

@@ -25,6 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from vpclab.topology import load as loader
 from vpclab.state import store  # noqa: E402
+from vpclab.state.rundir import RunDir  # noqa: E402
 from vpclab.ui import layout, server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,7 @@ TOKEN = "t0ken-for-tests"
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     return tmp_path
 
 
@@ -177,12 +177,12 @@ def test_refusals_come_back_as_the_cli_error_document(run_dir):
 def test_a_value_of_the_wrong_type_is_a_400_not_a_500_nor_another_value(run_dir, monkeypatch):
     """Each field of a request, checked in the handler: a list where the account belongs once came
     back as a 500 'state is damaged' (SQLite could not bind it), and `"port": true` or 1.9 as port 1."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import operate
 
     lab = seed(run_dir, TOPO / "05-cross-account.yaml")
     reached = []
     # Nothing refused here may reach a lifecycle operation (as root one would change the seeded lab).
-    monkeypatch.setattr(controller, "operate", lambda *a, **k: reached.append(a) or pytest.fail("reached operate"))
+    monkeypatch.setattr(operate, "execute", lambda *a, **k: reached.append(a) or pytest.fail("reached operate"))
 
     async def refused(c, port, path, body, code="InvalidParameterValue", status=400):
         r = await (c.post(path, json=body, headers=hdr(port)) if body is not None else c.get(path, headers=hdr(port)))
@@ -244,7 +244,7 @@ def test_an_event_written_by_another_process_reaches_the_stream_quickly(run_dir)
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
         assert (await resp.content.readline()).startswith(b": hello")
         await asyncio.sleep(3 * server.POLL_S)  # the watcher has seen the log as it is
-        child = ("import sys, pathlib\nfrom vpclab.state import store\nstore.RUN_DIR = pathlib.Path(sys.argv[1])\n"
+        child = ("import sys\nfrom vpclab.state import rundir, store\nrundir.current = rundir.RunDir(sys.argv[1])\n"
                  "with store.Store(sys.argv[2]).tx() as t:\n"
                  "    t.event(0, 'bob', 'route add', 'vpc-b/default 10.0.0.0/16', 'ok')\n")
         t0 = time.monotonic()
@@ -270,7 +270,7 @@ def test_an_event_written_by_another_process_reaches_the_stream_quickly(run_dir)
 
 def _status(topology_text: str, tmp_path: Path) -> dict:
     """A status document as controller.status builds it, from a topology (no lab)."""
-    from vpclab.controller import core as controller
+    from vpclab.controller import status
 
     p = tmp_path / "t.yaml"
     p.write_text(topology_text)
@@ -281,7 +281,7 @@ def _status(topology_text: str, tmp_path: Path) -> dict:
                       "instances": [{"name": i.name, "kind": i.kind, "ip": str(i.ip), "subnet": i.subnet,
                                      "port": i.service_port} for i in v.instances.values()]}
                      for v in model.vpcs.values()],
-            "peerings": controller.peering_rows(model)}, model
+            "peerings": status.peering_rows(model)}, model
 
 
 def _overlap(a, b) -> bool:

@@ -14,6 +14,7 @@ pytest.importorskip("aiohttp")
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from vpclab.state import store  # noqa: E402
+from vpclab.state.rundir import RunDir  # noqa: E402
 from vpclab.ui import animation, layout, server  # noqa: E402
 from uikit import free_port, seed, seed_model, v2_model  # noqa: E402
 
@@ -23,8 +24,7 @@ TOKEN = "t0ken-for-tests"
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
     return tmp_path
 
 

@@ -6,29 +6,28 @@ when its `with` block ends (however it ends), with `probe`, `explain`, `matrix`,
 fields of the `--json` documents of the CLI (`Verdict.ret` is the `return` leg).
 Errors are those of `vpclab.errors` (`Refused`, `TopologyInvalid`, ...).
 
-Everything here goes through `controller` and `probing`, the same use cases the
-CLI runs; this module only names labs, owns their teardown and types results.
+Everything here goes through controller/, the same use cases the CLI runs (the live
+operations through its one table, controller/operate.py); this module only names labs,
+owns their teardown and types results.
 """
 from __future__ import annotations
 
 import atexit
 import dataclasses
 import random
-import shutil
 import string
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from ..explain import routes as analyze
-from .operations import FilterOperations
 from ..errors import Refused, shown
+from ..explain import routes
+from .operations import FilterOperations
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
 
 
-class Reason(analyze.Reason):
+class Reason(routes.Reason):
     """Why a verdict is what it is: `code`, `where`, `table`, `detail` (null codes when reachable)."""
 
     def __str__(self) -> str:
@@ -37,7 +36,7 @@ class Reason(analyze.Reason):
         return f"{self.code} at {self.where}" + (f", table {self.table}" if self.table else "") + f": {self.detail}"
 
 
-class Leg(analyze.Leg):
+class Leg(routes.Leg):
     """One direction of a verdict: `delivered`, `last_hop`, `path`."""
 
     def __str__(self) -> str:
@@ -84,7 +83,7 @@ class Observation:
 
 
 @dataclass
-class Verdict(analyze.Verdict):
+class Verdict(routes.Verdict):
     """One answer to "can SRC reach DST, and does the reply come back?" (probe or explain):
     explain's fields, and for a probe what the packets did."""
 
@@ -231,8 +230,8 @@ def _pick(cls, doc: dict):
 
 def unique_name(prefix: str = "p") -> str:
     """A lab name no running lab has: `prefix` + random [a-z0-9], 8 characters in all."""
+    from ..controller.status import known_labs
     from ..model.types import LAB_NAME
-    from ..state.store import known_labs
 
     if not LAB_NAME.match(prefix + "x") or len(prefix) > 4:
         raise Refused(f"lab name prefix '{shown(prefix)}' must be 1-4 characters, [a-z][a-z0-9]*", code="InvalidParameterValue")
@@ -246,13 +245,6 @@ def unique_name(prefix: str = "p") -> str:
 
 
 _ISSUED: set = set()
-
-
-def _renamed(path: Path, name: str, workdir: Path) -> Path:
-    """A copy of the topology whose `lab:` is `name`, line for line (same line numbers)."""
-    from ..topology.relabel import write_renamed
-
-    return write_renamed(path, name, workdir / path.name)
 
 
 LAB_RUNNING = "UnsupportedOperation.LabRunning"
@@ -285,12 +277,10 @@ def _down_all() -> None:
 class Lab(FilterOperations):
     """A running lab. Build one with `Lab.up(path)`; use it in a `with` block to always remove it."""
 
-    def __init__(self, name: str, source: Optional[str] = None, owned: bool = False,
-                 _workdir: Optional[Path] = None):
+    def __init__(self, name: str, source: Optional[str] = None, owned: bool = False):
         self.name = name
         self.source = source
         self.owned = owned
-        self._workdir = _workdir
 
     def __repr__(self) -> str:
         return f"Lab({self.name!r}, source={self.source!r}, {'up' if self.name in _LIVE else 'not owned or down'})"
@@ -307,14 +297,15 @@ class Lab(FilterOperations):
         `with` block, by `down()`, or at interpreter exit. A lab of that name that is
         already running is refused (UnsupportedOperation.LabRunning), never taken
         over: only a lab this call built is ever removed by it (`Lab.attach(name)`
-        uses a running lab without removing it).
+        uses a running lab without removing it). The file is read and checked once; a lab
+        built under another name is that model relabelled in memory (every line number
+        stays the file's).
         """
-        from ..controller import core as controller
-        from ..topology import load as loader
+        from ..controller import build, host, static
         from ..model.types import LAB_NAME
 
         path = Path(path)
-        model = loader.load(path)  # problems name the user's file, not a copy
+        model = static.validate(str(path))  # problems name the user's file
         if unique and name:
             raise Refused("give a name or unique=True, not both", code="InvalidParameter")
         if unique:
@@ -322,19 +313,16 @@ class Lab(FilterOperations):
         if name is not None and not LAB_NAME.match(name):
             raise Refused(f"lab name '{shown(name)}' is not valid (1-8 characters, [a-z][a-z0-9]*)",
                           code="InvalidParameterValue")
-        controller.require_root("up")
+        host.require_root("up")
         target = name or model.name
-        if target in _LIVE or target in controller.running_labs():
+        if target in _LIVE or target in host.running_labs():
             raise _running(target)  # never adopted: this call would tear down a lab it did not build
-        workdir, build = None, path
-        if name is not None and name != model.name:
-            workdir = Path(tempfile.mkdtemp(prefix=f"vpclab-{name}-"))
-            build = _renamed(path, name, workdir)
-        lab = cls(target, str(path), owned=True, _workdir=workdir)
+        model.name = target
+        lab = cls(target, str(path), owned=True)
         _LIVE[lab.name] = lab
         try:
             # refuses (under the lab's lock) a lab built meanwhile; `ls` shows the caller's file
-            controller.up(str(build), fresh=True, source=str(path) if build != path else None)
+            build.up(str(path), fresh=True, model=model)
         except Refused as e:
             if e.code != LAB_RUNNING:
                 lab.down()
@@ -349,27 +337,24 @@ class Lab(FilterOperations):
     @classmethod
     def attach(cls, name: Optional[str] = None) -> "Lab":
         """A lab that is already running (not torn down by this object)."""
-        from ..controller import core as controller
+        from ..controller import status
 
-        return cls(controller.resolve_lab(name))
+        return cls(status.resolve_lab(name))
 
     def down(self, wait: bool = True) -> None:
         """Remove the lab (fine if it is already gone)."""
-        from ..controller import core as controller
+        from ..controller import teardown
 
         try:
-            controller.down(self.name, wait=wait)
+            teardown.down(self.name, wait=wait)
         finally:
             _LIVE.pop(self.name, None)  # gone, whoever built it
             self._forget()
 
     def _forget(self) -> None:
-        """No longer a lab this process removes (its copy of the topology goes)."""
+        """No longer a lab this process removes."""
         if _LIVE.get(self.name) is self:
             del _LIVE[self.name]
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
 
     def __enter__(self) -> "Lab":
         return self
@@ -391,9 +376,9 @@ class Lab(FilterOperations):
 
     def explain(self, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
         """The verdict from the lab's model alone (no packets)."""
-        from ..controller import core as controller
+        from ..controller import explaining
 
-        return Verdict.from_json(controller.explain(src, dst, proto, port, lab=self.name).to_json())
+        return Verdict.from_json(explaining.explain(src, dst, proto, port, lab=self.name).to_json())
 
     def matrix(self) -> Matrix:
         from ..controller import probing
@@ -407,16 +392,16 @@ class Lab(FilterOperations):
         return TestReport.from_json(probing.test(None, self.name))
 
     def status(self) -> Dict[str, Any]:
-        from ..controller import core as controller
+        from ..controller import status
 
-        return controller.status(self.name)
+        return status.status(self.name)
 
     # ---- live operations ------------------------------------------------------------------------
 
     def peerings(self) -> List[Peering]:
-        from ..controller import core as controller
+        from ..controller import status
 
-        return [_pick(Peering, r) for r in controller.peering_rows(controller.load_model(self.name))]
+        return [_pick(Peering, r) for r in status.peering_rows(status.load_model(self.name))]
 
     def peering(self, pid: str) -> Peering:
         for p in self.peerings():
@@ -426,9 +411,9 @@ class Lab(FilterOperations):
 
     def peering_create(self, vpc: str, peer_vpc: str, bandwidth: Optional[str] = None, name: Optional[str] = None,
                        account: Optional[str] = None) -> Peering:
-        from ..controller import core as controller
+        from ..controller import operate
 
-        p = controller.peering_create(self.name, vpc, peer_vpc, bandwidth_kbps(bandwidth), name, account)
+        p = operate.run(self.name, "peering create", vpc, peer_vpc, bandwidth_kbps(bandwidth), name, account)
         return self.peering(p.name)
 
     def peering_accept(self, pid: str, account: Optional[str] = None) -> Peering:
@@ -441,51 +426,51 @@ class Lab(FilterOperations):
         return self._event("delete", pid, account)
 
     def _event(self, event: str, pid: str, account: Optional[str]) -> Peering:
-        from ..controller import core as controller
+        from ..controller import operate
 
-        controller.peering_event(self.name, event, pid, account)
+        operate.run(self.name, f"peering {event}", pid, account)
         return self.peering(pid)
 
     def peering_modify(self, pid: str, bandwidth: str, account: Optional[str] = None) -> Peering:
-        from ..controller import core as controller
+        from ..controller import operate
 
-        controller.peering_modify(self.name, pid, bandwidth_kbps(bandwidth), account)
+        operate.run(self.name, "peering modify", pid, bandwidth_kbps(bandwidth), account)
         return self.peering(pid)
 
     def routes(self, vpc: Optional[str] = None) -> List[RouteEntry]:
-        from ..controller import core as controller
+        from ..controller import status
 
-        return [_pick(RouteEntry, r) for r in controller.route_rows(controller.load_model(self.name), vpc)]
+        return [_pick(RouteEntry, r) for r in status.route_rows(status.load_model(self.name), vpc)]
 
     def route_add(self, vpc: str, destination: str, next_hop: str, table: str = "default") -> RouteEntry:
-        from ..controller import core as controller
+        from ..controller import operate
 
-        r = controller.route_add(self.name, vpc, destination, next_hop, table)
+        r = operate.run(self.name, "route add", vpc, destination, next_hop, table)
         return next(e for e in self.routes(vpc) if e.table == table and e.destination == str(r.destination))
 
     def route_del(self, vpc: str, destination: str, next_hop: Optional[str] = None,
                   table: str = "default") -> RouteEntry:
-        from ..controller import core as controller
+        from ..controller import operate
 
-        r = controller.route_del(self.name, vpc, destination, next_hop, table)
+        r = operate.run(self.name, "route del", vpc, destination, next_hop, table)
         return RouteEntry(vpc, table, str(r.destination), r.next_hop, "deleted")
 
     def clock_advance(self, duration: Union[str, float]) -> Clock:
         """Move the lab clock: "8d", "36h", or seconds."""
-        from ..controller import core as controller
+        from ..controller import operate, status
         from ..model.units import parse_duration
 
         try:  # a number goes as it is: the controller refuses what is not one (a bool, NaN, a list)
             seconds = parse_duration(duration) if isinstance(duration, str) else duration
         except ValueError as e:
             raise Refused(str(e), code="InvalidParameterValue")
-        expired = controller.clock_advance(self.name, seconds)
-        return Clock(controller.load_model(self.name).clock, [p.name for p in expired])
+        expired = operate.run(self.name, "clock advance", seconds)
+        return Clock(status.load_model(self.name).clock, [p.name for p in expired])
 
     def events(self) -> List[Event]:
-        from ..controller import core as controller
+        from ..controller import status
 
-        return [_pick(Event, e) for e in controller.events(self.name)]
+        return [_pick(Event, e) for e in status.events(self.name)]
 
 
 def bandwidth_kbps(text: Optional[str]) -> Optional[int]:

@@ -1,7 +1,8 @@
 """The live operations of version 2 as methods of `api.Lab` (CLI.md version 2: "the live
 operations as methods"): security group rules and attachments, network ACL rules and
-bindings, EIPs. Each returns the `--json` document of its command; a refusal raises
-`Refused` with the cloud's code, and nothing changes."""
+bindings, EIPs. Each runs its entry of the one table of live operations
+(controller/operate.py) and returns the `--json` document of its command; a refusal
+raises `Refused` with the cloud's code, and nothing changes."""
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -13,13 +14,17 @@ def _doc(c, **extra) -> dict:
     return dict({"target": c.name, "change": c.state}, **c.data, **extra)
 
 
+def _run(lab: str, operation: str, *args):
+    from ..controller import operate
+
+    return operate.run(lab, operation, *args)
+
+
 def _rule(lab: str, kind: str, action: str, ref: str, direction: str, index, proto, port, source, destination,
           rule_action) -> dict:
     """One rule edit of a group (`kind` "sg") or an ACL: the peer is the source for traffic coming in."""
-    from ..controller import operate as filters_live
-
     peer = source if direction in ("ingress", "inbound") else destination
-    c = filters_live.rule(lab, kind, action, ref, direction, index, proto, port, peer, rule_action)
+    c = _run(lab, f"{kind} rule {action}", ref, direction, index, proto, port, peer, rule_action)
     return _doc(c, **{"group" if kind == "sg" else "acl": ref}, direction=direction)
 
 
@@ -44,14 +49,10 @@ class FilterOperations:
                      action)
 
     def sg_attach(self, instance: str, group: str) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.sg_attach(self.name, instance, group, True), instance=instance, group=group)
+        return _doc(_run(self.name, "sg attach", instance, group), instance=instance, group=group)
 
     def sg_detach(self, instance: str, group: str) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.sg_attach(self.name, instance, group, False), instance=instance, group=group)
+        return _doc(_run(self.name, "sg detach", instance, group), instance=instance, group=group)
 
     def acl_rule_add(self, acl: str, direction: str, *, proto: str = "all", port: Port = None,
                      source: Optional[str] = None, destination: Optional[str] = None, action: Optional[str] = None,
@@ -68,21 +69,13 @@ class FilterOperations:
                      action)
 
     def acl_bind(self, acl: str, subnet: str) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.acl_bind(self.name, acl, subnet, True), acl=acl, subnet=subnet)
+        return _doc(_run(self.name, "acl bind", acl, subnet), acl=acl, subnet=subnet)
 
     def acl_unbind(self, acl: str, subnet: str) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.acl_bind(self.name, acl, subnet, False), acl=acl, subnet=subnet)
+        return _doc(_run(self.name, "acl unbind", acl, subnet), acl=acl, subnet=subnet)
 
     def eip_associate(self, instance: str, address: Optional[str] = None) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.eip(self.name, instance, address, True), instance=instance)
+        return _doc(_run(self.name, "eip associate", instance, address), instance=instance)
 
     def eip_disassociate(self, instance: str, address: Optional[str] = None) -> dict:
-        from ..controller import operate as filters_live
-
-        return _doc(filters_live.eip(self.name, instance, address, False), instance=instance)
+        return _doc(_run(self.name, "eip disassociate", instance, address), instance=instance)

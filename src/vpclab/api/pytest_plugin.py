@@ -257,11 +257,11 @@ class _Run:
 
 class ExpectationsFile(pytest.File):
     def collect(self):
-        from ..topology import load as loader
+        from ..controller import static
 
         try:
-            model = loader.load(self.path)
-        except loader.TopologyInvalid as e:  # the loader's own class (pytester may reload modules)
+            model = static.validate(self.path)
+        except static.TopologyInvalid as e:  # the loader's own class (pytester may reload modules)
             raise TopologyError(e.lines())
         seen: Dict[str, int] = {}
         for i, e in enumerate(model.expectations):

@@ -36,10 +36,10 @@ def explain(src, dst, file, lab, proto, port, as_json):
     direction and the rule index, or "no rule matched"); NO_PUBLIC_IP: DST is public, but SRC has no EIP and no
     route to a NAT gateway.
     """
-    from ..controller import static
+    from ..controller import explaining
     from .render.verdict import render_verdict
 
-    v = static.explain(src, dst, proto, port, file=file, lab=lab)
+    v = explaining.explain(src, dst, proto, port, file=file, lab=lab)
     emit(v.to_json(), as_json, lambda: render_verdict(v.to_json(), "explain"))
 
 

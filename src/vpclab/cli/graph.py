@@ -60,7 +60,7 @@ def graph(file, output, lab, probe, proto, port, as_json):
 def verdict(probe: Optional[Tuple[str, str]], proto: str, port: Optional[int], file: Optional[str],
             lab: Optional[str]) -> Optional[dict]:
     """The probe's (or explain's) JSON result to overlay, or None without --probe."""
-    from ..controller import static
+    from ..controller import explaining
 
     if probe is None:
         if proto != "icmp" or port is not None:
@@ -68,7 +68,7 @@ def verdict(probe: Optional[Tuple[str, str]], proto: str, port: Optional[int], f
         return None
     src, dst = probe
     if file:
-        return static.explain(src, dst, proto, port, file=file).to_json()
+        return explaining.explain(src, dst, proto, port, file=file).to_json()
     from ..controller import probing
 
     return probing.probe(src, dst, proto, port, None, lab)

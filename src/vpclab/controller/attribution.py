@@ -10,12 +10,13 @@ comment the kernel holds; the model is used only to name namespaces.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..explain import routes as analyze
+from ..explain import routes
 from ..model.types import Lab
 from ..plan import names
 from ..probe import counters as nftc
+from ..probe import engine
 
 
 def has_filters(model: Lab) -> bool:
@@ -40,7 +41,7 @@ def instance_of_ns(model: Lab) -> Dict[str, str]:
 
 
 def reason(model: Lab, hit: nftc.Hit, what: str = "the packet", ns_refs: Optional[Dict[str, str]] = None) \
-        -> analyze.Reason:
+        -> routes.Reason:
     """The reason a dropping rule's counter gives. `what`: "the request" or "the reply"."""
     ref = hit.ref
     rule = "no rule matched" if ref.index is None else f"rule {ref.index}"
@@ -54,14 +55,14 @@ def reason(model: Lab, hit: nftc.Hit, what: str = "the packet", ns_refs: Optiona
             detail = f"{what} matched no {ref.direction} rule of {at}'s security groups: dropped"
         else:
             detail = f"{what} was dropped by {ref.direction} {rule} of security group {group} at {at}"
-        return analyze.Reason(analyze.SECURITY_GROUP_DENY, at, None, detail + f" (counter +{hit.packets})",
+        return routes.Reason(routes.SECURITY_GROUP_DENY, at, None, detail + f" (counter +{hit.packets})",
                               group=group, direction=ref.direction, rule=ref.index)
     subnet = f"{ref.vpc}/{ref.subnet}" if ref.subnet else ref.vpc
     if ref.index is None:
         detail = f"{what} matched no {ref.direction} rule of network ACL {ref.owner} at subnet {subnet}: dropped"
     else:
         detail = f"{what} was dropped by {ref.direction} {rule} of network ACL {ref.owner} at subnet {subnet}"
-    return analyze.Reason(analyze.NETWORK_ACL_DENY, subnet, None, detail + f" (counter +{hit.packets})",
+    return routes.Reason(routes.NETWORK_ACL_DENY, subnet, None, detail + f" (counter +{hit.packets})",
                           acl=ref.owner, direction=ref.direction, rule=ref.index)
 
 
@@ -111,11 +112,12 @@ def batch_counters(model: Lab) -> Optional[Counters]:
     return Counters(spots) if spots else None
 
 
-def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply) -> None:
-    """Name the dropping rule of each unanswered probe of a batch from the counters.
+def attribute(watch: Counters, hits: List[nftc.Hit], pending) -> List[Tuple[int, nftc.Hit]]:
+    """Name the dropping rule of each unanswered probe of a batch from the counters: the
+    (index, hit) of each probe whose rule was found, in the order they were found.
 
-    `pending`: (index, target, row, spec) of the probes that were diagnosed; `apply(index,
-    hit)` sets a row's reason. Probes are grouped by the namespace they stopped in. A group
+    `pending`: (index, namespace the probe stopped in, spec) of the diagnosed probes that
+    did not reach. Probes are grouped by the namespace they stopped in. A group
     is the rule's when one drop rule alone grew there, by one packet per probe of the group,
     twice in a row (the batch itself counts as the first time): once could be a coincidence,
     some probes having stopped for another reason (a missing route) while a stray packet (a
@@ -123,15 +125,10 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
     clean is probed again in halves, counters read around each round, until each half is
     one rule's or has no drop.
     """
-    from . import probing
-    from ..probe import engine
-
     where = set(watch.reader.ctx)
+    found: List[Tuple[int, nftc.Hit]] = []
     groups: Dict[str, list] = {}
-    for i, t, row, spec in pending:
-        if row["result"] == analyze.REACHABLE:
-            continue
-        ns = probing.stop_ns(model, row)
+    for i, ns, spec in pending:
         if ns in where:
             groups.setdefault(ns, []).append((i, spec))
     queue: Dict[str, list] = {}  # namespace -> the sub-groups still to resolve there
@@ -161,8 +158,7 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
             tries[key] = tries.get(key, 0) + 1
             if len(rules) == 1 and rules[0].packets == len(items):  # exactly one drop per probe
                 if seen.get(key) == rules[0].ref:
-                    for i, _ in items:
-                        apply(i, rules[0])
+                    found += [(i, rules[0]) for i, _ in items]
                     continue
                 if key in seen and len(items) > 1:  # clean twice, but not the same rule: split
                     queue[ns] += _halves(items)
@@ -176,6 +172,7 @@ def attribute(model: Lab, watch: Counters, hits: List[nftc.Hit], pending, apply)
             elif (rules or key in seen) and tries[key] < 4:
                 queue[ns].append(items)  # one probe: a stray packet, or its drop; look again
         queue = {ns: subs for ns, subs in queue.items() if subs}
+    return found
 
 
 def _key(items) -> frozenset:

@@ -1,277 +1,30 @@
 """The live use cases: `probe`, `matrix` and `test` on a running lab.
 
-They turn instance refs into probe specs and capture points (the destination
-instance and every VPC router on the way), run the probe engine, classify what
-the packets did into the reachability vocabulary (reachable / no-return /
-unreachable, with the last hop each way), and cross-check every verdict with
-`explain`: when the packets and the model disagree, one of them has a bug, and
-the result says so loudly (`mismatch`).
+They turn questions into probe specs and capture points (targets.py), ask explain what
+to expect, run the probe engine (the fast path for the pairs explain expects to reach,
+capture diagnosis for the rest), classify what the packets did (verdicts.py) and, where
+a filter dropped them, name its rule from the kernel's counters (attribution.py).
 """
 from __future__ import annotations
 
 import functools
-import ipaddress
 import time
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+import xml.etree.ElementTree as ET
+from typing import Dict, Iterator, List, Optional
 
-from ..explain import routes as analyze
-from . import core as controller
 from ..errors import Refused
-from ..explain.match import EPHEMERAL
+from ..explain import routes
 from ..model.filters import INTERNET, InternetHost
-from ..model.types import ACTIVE, RESULTS, Instance, Lab
-from ..plan import names
-from ..probe.types import CRAFTED_PORTS, CapturePoint, ProbeOutcome, ProbeSpec
+from ..model.types import RESULTS, Lab
+from ..probe import engine
+from ..probe.types import ProbeOutcome
+from ..state import labs
+from . import attribution, build, host, static, teardown, verdicts
+from .targets import Target, capture_points, matrix_targets, target
 
 FAST_TIMEOUT = 0.5
 DIAG_TIMEOUT = 0.5
 SINGLE_TIMEOUT = 0.6
-
-
-@dataclass
-class Target:
-    """One question: src instance -> dst (instance, address, EIP or Internet host), proto/port.
-
-    `dst_ref` is the destination as explain names it (an instance, `internet/<host>`, or
-    an address as asked: a public address stays the address); `dst` the instance that
-    holds the address (through its EIP too), `host` the Internet host.
-    """
-
-    src: Instance
-    dst_ref: str
-    dst_ip: ipaddress.IPv4Address
-    dst: Optional[Instance]
-    proto: str
-    port: Optional[int]
-    host: Optional[InternetHost] = None
-
-    def spec(self, lab: str, expected: Optional[analyze.Verdict] = None) -> ProbeSpec:
-        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
-                         _text(self.dst_ip), self.proto, self.port, reply_ports(expected))
-
-    @property
-    def point(self) -> Optional[str]:
-        """The label of the destination's capture point (None: no known holder to watch)."""
-        if self.dst is not None:
-            return self.dst.ref
-        return self.host.ref if self.host is not None else None
-
-    @property
-    def public(self) -> bool:
-        """Whether the destination is reached over the lab's Internet (an EIP or a host)."""
-        return self.host is not None or (self.dst is not None and self.dst.eip == self.dst_ip)
-
-
-_text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
-
-
-def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
-    controller.check_proto(proto, port)
-    net = model.internet
-    h = net.host(dst) if net is not None else None
-    # an Internet host is probed at its address (the same checks as for any address)
-    controller.check_ends(model, src, str(h.ip) if h is not None else dst)
-    s = model.instance(src)
-    if h is not None:
-        return Target(s, h.ref, h.ip, None, proto, port, host=h)
-    d = model.instance(dst)
-    if d is not None:
-        return Target(s, d.ref, d.ip, d, proto, port)
-    ip = ipaddress.IPv4Address(dst)
-    if net is not None and ip in net.cidr:  # a public address: an Internet host's, an EIP, a NAT gateway's
-        host = next((h for h in net.hosts.values() if h.ip == ip), None)
-        holder = next((i for i in model.instances() if i.eip == ip), None)
-        return Target(s, str(ip), ip, holder, proto, port, host=host)
-    if model.vpc_of_ip(ip) is None:
-        raise Refused(f"{ip} is not inside any VPC of lab {model.name}: vpclab probes only the lab's own addresses",
-                      code="InvalidParameterValue")
-    for sub in model.vpc_of_ip(ip).subnets.values():
-        # The lab's VPC router holds each subnet's gateway and would answer for it (explain
-        # cannot: the cloud reserves these addresses), so probing them proves nothing.
-        if ip in (sub.cidr.network_address, sub.gateway, sub.cidr.broadcast_address):
-            raise Refused(f"{ip} is reserved in {sub.cidr} (network, gateway and broadcast addresses): "
-                          f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
-    # Which instance an address means depends on where the source's routes take it
-    # (VPCs that are not peered may overlap): the one explain lands on.
-    inst = model.instance(analyze.explain(model, s.ref, str(ip), proto, port).dst)
-    return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
-
-
-def capture_points(model: Lab, t: Target, expected: analyze.Verdict) -> List[CapturePoint]:
-    """Every VPC router (and the lab's Internet) the request or reply may cross, then the destination."""
-    order: List[str] = []
-    dst_vpc = t.dst.vpc if t.dst is not None else getattr(model.vpc_of_ip(t.dst_ip), "name", None)
-    net = model.internet is not None
-    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc] + ([INTERNET] if net else []):
-        if (hop in model.vpcs or (net and hop == INTERNET)) and hop not in order:
-            order.append(hop)
-    # An Internet host lives in the Internet's namespace: that point is the destination's.
-    pts = [_internet_point(model.name, INTERNET if t.host is None else t.host.ref) if v == INTERNET
-           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and t.host is not None)]
-    if t.dst is not None:
-        pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
-    elif t.host is not None:
-        pts.append(_internet_point(model.name, t.host.ref))
-    return pts
-
-
-@functools.lru_cache(maxsize=1 << 10)
-def _internet_point(lab: str, label: str) -> CapturePoint:
-    return CapturePoint(names.internet_ns(lab), None, label)
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _vpc_point(lab: str, vpc: str) -> CapturePoint:
-    return CapturePoint(names.vpc_ns(lab, vpc), None, vpc)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _instance_point(lab: str, vpc: str, inst: str) -> CapturePoint:
-    return CapturePoint(names.instance_ns(lab, vpc, inst), None, f"{vpc}/{inst}")
-
-
-Between = Dict[Tuple[str, str], str]
-
-
-def peerings_between(model: Lab) -> Between:
-    """(VPC, VPC) -> the first ACTIVE peering joining them, both ways round."""
-    out: Between = {}
-    for p in model.peerings.values():
-        if p.state == ACTIVE:
-            out.setdefault((p.vpc, p.peer_vpc), p.name)
-            out.setdefault((p.peer_vpc, p.vpc), p.name)
-    return out
-
-
-def _with_peerings(model: Lab, hops: List[str], between: Between) -> List[str]:
-    """Insert the ACTIVE peering between consecutive VPC hops, as explain's paths do."""
-    out: List[str] = []
-    for h in hops:
-        if out and out[-1] in model.vpcs and h in model.vpcs:
-            p = between.get((out[-1], h))
-            if p is not None:
-                out.append(p)
-        out.append(h)
-    return out
-
-
-def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, captured: bool = True,
-             between: Optional[Between] = None, hits: Optional[list] = None) -> dict:
-    """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
-
-    `captured`: the outcome carries captures (crafted probe, capture diagnosis), so an
-    answer the destination instance never saw the request for came from someone else
-    (an overlapping address elsewhere, the source itself): not a reply from DST; and a
-    request the destination's namespace received but never answered was dropped there
-    (by its security group): unreachable.
-    `between`: peerings_between(model), when classifying many.
-    `hits`: the filter rules whose counters grew during the probe (probe_filters); a
-    dropping one gives the reason instead of explain (`reason_from`: "counters").
-    """
-    if between is None:
-        between = peerings_between(model)
-    vpcs = model.vpcs
-    vpcs_fwd = [l for l in o.request_seen if l in vpcs or l == INTERNET]
-    vpcs_back = [l for l in reversed(o.reply_seen) if l in vpcs or l == INTERNET]
-    end = t.point or t.dst_ref
-    arrived = t.point is not None and t.point in o.request_seen
-    if t.host is not None:  # the host sits behind the Internet's router, in its namespace
-        vpcs_fwd = vpcs_fwd + [INTERNET] if arrived else vpcs_fwd
-        vpcs_back = [INTERNET] + vpcs_back if t.point in o.reply_seen else vpcs_back
-    impostor = captured and o.replied and not arrived
-    if impostor:
-        o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
-                         f"{o.detail}; answered by another holder of {t.dst_ip}, not {t.dst_ref}")
-    if o.replied:
-        result = analyze.REACHABLE
-        if expected.result == analyze.REACHABLE:
-            fwd, ret = expected.forward.to_json(), expected.ret.to_json()
-        else:
-            fwd = {"delivered": True, "last_hop": end,
-                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd, between) + [end]}
-            ret = {"delivered": True, "last_hop": t.src.ref,
-                   "path": _with_peerings(model, [end] + vpcs_back, between) + [t.src.ref]}
-    else:
-        # the destination's namespace got the request but sent nothing back: dropped on arrival
-        unanswered = captured and arrived and t.point not in o.reply_seen
-        result = analyze.NO_RETURN if arrived and not unanswered else analyze.UNREACHABLE
-        fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
-        if unanswered:
-            fwd = {"delivered": False, "last_hop": end, "path": fpath + [end]}
-            ret = {"delivered": False, "last_hop": None, "path": []}
-        elif arrived:
-            fwd = {"delivered": True, "last_hop": end, "path": fpath + [end]}
-            rpath = _with_peerings(model, [end] + vpcs_back, between)
-            ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
-        else:
-            fwd = {"delivered": False, "last_hop": fpath[-1], "path": fpath}
-            ret = {"delivered": False, "last_hop": None, "path": []}
-    doc = {"src": t.src.ref, "dst": t.dst_ref, "proto": t.proto, "port": t.port, "result": result,
-           "forward": fwd, "return": ret, "reason": expected.reason.to_json(),
-           "rtt_ms": round(o.rtt_ms, 3) if o.rtt_ms is not None else None,
-           "explain": expected.result, "observed": o.detail or None}
-    if expected.note is not None:
-        doc["note"] = expected.note.to_json()
-    if hits and result != analyze.REACHABLE:
-        _reason_from_counters(model, t, doc, hits, expected)
-    closed = _closed_port_answer(t.proto, o.detail or "")
-    if result == analyze.REACHABLE and closed and expected.note is None and expected.result == analyze.REACHABLE:
-        # explain expects a listener there; the packets found none: the lab's service is down.
-        doc["note"] = analyze.Reason(analyze.NO_LISTENER, t.dst_ref, None,
-                                     f"{closed}: nothing listens on {t.proto}/{t.port}").to_json()
-        doc["mismatch"] = (f"explain expects a listener on {t.proto}/{t.port} at {t.dst_ref}, but {closed}: "
-                           f"the lab's service process is not running (`vpclab up FILE` restarts it)")
-    if result != expected.result:
-        doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
-                           f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
-                           f"{', '.join(o.reply_seen) or 'nothing'})")
-        if result == analyze.REACHABLE:
-            doc["reason"] = analyze.Reason().to_json()
-    return doc
-
-
-def stop_ns(model: Lab, doc: dict) -> Optional[str]:
-    """The namespace where the lost direction of a verdict document was last seen."""
-    stop = doc["return"]["last_hop"] if doc["forward"]["delivered"] else doc["forward"]["last_hop"]
-    if stop in model.vpcs:
-        return names.vpc_ns(model.name, stop)
-    inst = model.instance(stop) if stop else None
-    return names.instance_ns(model.name, inst.vpc, inst.name) if inst is not None else None
-
-
-def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: analyze.Verdict) -> None:
-    """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
-    from . import attribution as probe_filters
-
-    stop = stop_ns(model, doc)
-    h = probe_filters.dropping(hits, [stop] if stop else [])
-    if h is not None:
-        _apply_counter_reason(model, t, doc, h, expected)
-
-
-def _apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: analyze.Verdict) -> None:
-    from . import attribution as probe_filters
-
-    lost = "the reply" if doc["forward"]["delivered"] else "the request"
-    r = probe_filters.reason(model, h, lost)
-    doc["reason"] = r.to_json()
-    doc["reason_from"] = "counters"
-    e = expected.reason
-    if doc["result"] == expected.result and (e.code, e.group or e.acl, e.direction, e.rule) != (
-            r.code, r.group or r.acl, r.direction, r.rule):
-        said = f"{e.code}" + (f" ({e.group or e.acl} {e.direction} rule {e.rule})" if e.direction else "")
-        doc["mismatch"] = (f"the rule counters name {r.code} ({h.ref.comment()}) but explain says {said}: "
-                           f"one of them has a bug")
-
-
-def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
-    """How a closed port answered the probe ("the SYN was answered by RST"...), else None."""
-    if proto == "tcp" and detail.startswith("RST"):
-        return "the SYN was answered by RST"
-    if proto == "udp" and detail.startswith("icmp port unreachable"):
-        return "the datagram was answered by ICMP port unreachable"
-    return None
 
 
 # ---- probe --------------------------------------------------------------------------------
@@ -284,49 +37,34 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     The document also carries `evidence` (every packet of the probe each capture point
     saw, timed) and `seen_source`; `pcap`: a file to write those packets to.
     """
-    from . import verdicts as probe_report
-
     if pcap is not None:
-        probe_report.check_pcap_path(pcap)
-    controller.require_root("probe")
+        verdicts.check_pcap_path(pcap)
+    host.require_root("probe")
     if expect is not None and expect not in RESULTS:
         raise Refused(f"--expect must be one of {', '.join(RESULTS)}", code="InvalidParameterValue")
-    name = controller.resolve_lab(lab)
-    model = controller.load_model(name)
+    name = labs.resolve_lab(lab)
+    model = labs.load_model(name)
     t = target(model, src, dst, proto, port)
-    expected = analyze.explain(model, t.src.ref, t.dst_ref, proto, port)
-    from ..probe import engine
-
+    expected = routes.explain(model, t.src.ref, t.dst_ref, proto, port)
     spec, points = t.spec(name, expected), capture_points(model, t, expected)
-    watch = probe_report.counters_for(model, [spec.src_ns] + [p.ns for p in points])
+    watch = verdicts.counters_for(model, [spec.src_ns] + [p.ns for p in points])
     outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
     hits = watch.done() if watch is not None else None
-    doc = classify(model, t, outcome, expected, hits=hits)
+    doc = verdicts.classify(model, t, outcome, expected, hits=hits)
     if hits is not None:
-        doc["counters"] = probe_report.counters_json(model, hits)
-    doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
-    doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.point)
+        doc["counters"] = verdicts.counters_json(model, hits)
+    doc["evidence"] = verdicts.evidence(model, t.src.ref, outcome)
+    doc["seen_source"] = verdicts.seen_source(doc["evidence"], t.point)
     if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"] \
             and "mismatch" not in doc:
         doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
                            f"{expected.seen_source}: one of them has a bug")
     if pcap is not None:
-        doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
+        doc["pcap"] = {"path": pcap, "packets": verdicts.write_pcap(pcap, outcome)}
     if expect is not None:
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect
     return doc
-
-
-def reply_ports(expected: Optional[analyze.Verdict]) -> Optional[Tuple[int, int]]:
-    """The source ports to probe from when explain says a filter drops the replies to some ports
-    only (an ACL rule covering part of the ephemeral range): those, so that the packets show the
-    drop; the crafted probes' own ports among them if there are any. None: any port will do."""
-    ports = expected.reason.ports if expected is not None and expected.result == analyze.NO_RETURN else None
-    if ports is None or ports == EPHEMERAL:
-        return None
-    lo, hi = max(ports[0], CRAFTED_PORTS[0]), min(ports[1], CRAFTED_PORTS[1])
-    return (lo, hi) if lo <= hi else ports
 
 
 # ---- many probes: matrix and test ----------------------------------------------------------
@@ -342,16 +80,14 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
     `diagnoser`: an open engine.Diagnoser to capture with (a matrix keeps one for all
     its chunks); by default the capture sockets live for this call only.
     """
-    from ..probe import engine
-
-    with analyze.frozen(model):
-        verdicts = [analyze.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
+    with routes.frozen(model):
+        expected = [routes.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
                     for t in targets]
-    specs = [t.spec(model.name, v) for t, v in zip(targets, verdicts)]
+    specs = [t.spec(model.name, v) for t, v in zip(targets, expected)]
     # The fast path for the pairs explain expects to be reachable; capture diagnosis for the
     # others (sent once, straight away: an answer explain did not expect is checked on the
     # spot, was it really DST?) and for the expected answers that did not come.
-    fast = [i for i, v in enumerate(verdicts) if v.result == analyze.REACHABLE]
+    fast = [i for i, v in enumerate(expected) if v.result == routes.REACHABLE]
     outcomes: List[Optional[ProbeOutcome]] = [None] * len(targets)
     for i, o in zip(fast, engine.fast_probe([specs[i] for i in fast], timeout=FAST_TIMEOUT)):
         outcomes[i] = o
@@ -361,12 +97,9 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
     captured = [False] * len(outcomes)
     # Probes over the Internet have their addresses rewritten (EIP, NAT gateway): their
     # captures tell packets apart by ids and ports (a diagnosis of their own).
-    nat = [i for i in pending if _translated(targets[i], verdicts[i])]
-    plain = [i for i in pending if not _translated(targets[i], verdicts[i])] if nat else pending
-    watch = None
-    if pending:
-        from . import attribution as probe_filters
-        watch = probe_filters.batch_counters(model)  # None: no filter in the lab
+    nat = [i for i in pending if _translated(targets[i], expected[i])]
+    plain = [i for i in pending if not _translated(targets[i], expected[i])] if nat else pending
+    watch = attribution.batch_counters(model) if pending else None  # None: no filter in the lab
     for group, translated in ((plain, False), (nat, True)):
         if not group:
             continue
@@ -374,50 +107,31 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
             run = functools.partial(engine.capture_probe, translated=True)
         else:
             run = diagnoser.probe if diagnoser is not None else engine.capture_probe
-        diag = run([specs[i] for i in group], [capture_points(model, targets[i], verdicts[i]) for i in group],
+        diag = run([specs[i] for i in group], [capture_points(model, targets[i], expected[i]) for i in group],
                    timeout=DIAG_TIMEOUT)
         for i, o in zip(group, diag):
             outcomes[i], captured[i] = o, True
     hits = watch.done() if watch is not None else None
     if progress:
         progress(2, 2, "diagnosis")
-    between = peerings_between(model)
-    rows = [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+    between = verdicts.peerings_between(model)
+    rows = [verdicts.classify(model, t, o, v, c, between)
+            for t, o, v, c in zip(targets, outcomes, expected, captured)]
     if hits is not None:
         # Which rule dropped each unanswered probe, from the counters: batch-wide where one
         # drop rule alone grew in the namespace it stopped in, else by re-probing in halves.
-        from . import attribution as probe_filters
-        probe_filters.attribute(model, watch, hits, [(i, targets[i], rows[i], specs[i]) for i in pending],
-                                lambda i, h: _apply_counter_reason(model, targets[i], rows[i], h, verdicts[i]))
+        stopped = [(i, verdicts.stop_ns(model, rows[i]), specs[i]) for i in pending
+                   if rows[i]["result"] != routes.REACHABLE]
+        for i, h in attribution.attribute(watch, hits, stopped):
+            verdicts.apply_counter_reason(model, targets[i], rows[i], h, expected[i])
     return rows
 
 
-def _translated(t: Target, v: analyze.Verdict) -> bool:
+def _translated(t: Target, v: routes.Verdict) -> bool:
     """Whether a NAT may rewrite the probe's addresses: a public destination, or a path over the Internet."""
     return t.public or (v.forward.path and INTERNET in v.forward.path) or (v.ret.path and INTERNET in v.ret.path) \
         or (t.dst is None and t.host is None and t.dst_ip.is_global)
 
-
-def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[InternetHost]] = None) -> List[Target]:
-    """SRC to every other instance: ICMP, plus the service port of service instances; then
-    to every other instance's EIP the same way, and to every Internet host (ICMP and its ports)."""
-    out = []
-    for d in insts:
-        if d is src:
-            continue
-        out.append(Target(src, d.ref, d.ip, d, "icmp", None))
-        if d.service_port:
-            out.append(Target(src, d.ref, d.ip, d, "tcp", d.service_port))
-    for d in insts:
-        if d is src or d.eip is None or d.eip == src.eip:
-            continue
-        out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
-        if d.service_port:
-            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
-    for h in hosts or ():
-        out.append(Target(src, h.ref, h.ip, None, "icmp", None, host=h))
-        out += [Target(src, h.ref, h.ip, None, "tcp", port, host=h) for port in h.ports]
-    return out
 
 
 class MatrixRun:
@@ -432,9 +146,9 @@ class MatrixRun:
     hosts: List[InternetHost] = []
 
     def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK):
-        controller.require_root("matrix")
-        self.lab = controller.resolve_lab(lab)
-        self.model = controller.load_model(self.lab)
+        host.require_root("matrix")
+        self.lab = labs.resolve_lab(lab)
+        self.model = labs.load_model(self.lab)
         self.insts = self.model.instances()
         self.instances = [i.ref for i in self.insts]
         self.hosts = list(self.model.internet.hosts.values()) if self.model.internet is not None else []
@@ -450,11 +164,9 @@ class MatrixRun:
         self.seconds = 0.0
 
     def rows(self) -> Iterator[dict]:
-        from ..probe.engine import Diagnoser
-
         t0 = time.monotonic()
         batch: List[Target] = []
-        with analyze.frozen(self.model), Diagnoser() as diagnoser:
+        with routes.frozen(self.model), engine.Diagnoser() as diagnoser:
             for n, s in enumerate(self.insts):
                 batch += matrix_targets(s, self.insts, self.hosts)
                 if len(batch) >= self.chunk or n == len(self.insts) - 1:
@@ -489,16 +201,16 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
     """Check the lab's `expect:` list (building FILE first, and removing it after, if it was not running)."""
     built = None
     if file:
-        model = controller.validate(file)
+        model = static.validate(file)
         lab = model.name
-        if lab not in controller.known_labs():
+        if lab not in labs.known_labs():
             built = lab
     try:
         if file:
-            controller.up(file)
-        controller.require_root("test")
-        name = controller.resolve_lab(lab)
-        model = controller.load_model(name)
+            build.up(file)
+        host.require_root("test")
+        name = labs.resolve_lab(lab)
+        model = labs.load_model(name)
         if not model.expectations:
             raise Refused(f"lab {name} has no `expect:` list to test", code="MissingParameter")
         targets = [target(model, e.src, e.dst, e.proto, e.port) for e in model.expectations]
@@ -514,13 +226,11 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
                 "source": model.source}
     finally:
         if built:
-            controller.down(built)
+            teardown.down(built)
 
 
 def junit(doc: dict, path: str) -> None:
     """Write JUnit XML: one testcase per expectation; a failure holds the verdict and reason."""
-    import xml.etree.ElementTree as ET
-
     suite = ET.Element("testsuite", name=f"vpclab.{doc['lab']}", tests=str(len(doc["cases"])),
                        failures=str(doc["failed"]), errors="0", skipped="0")
     for c in doc["cases"]:

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..topology import billing as _prices
-from ..usage import report, samples
+from ..state.labs import resolve_lab
+from ..state.store import Store
+from ..topology import billing
+from ..usage import meterctl, plot, report, samples
 
 
 def usage(lab: Optional[str], prices_file: Optional[str] = None) -> Tuple[dict, dict]:
     """(the report document, the series by peering for the plot)."""
-    from .core import resolve_lab
-    from ..state.store import Store
-
     name = resolve_lab(lab)
     store = Store(name)
     tx = store.read()
@@ -19,12 +18,15 @@ def usage(lab: Optional[str], prices_file: Optional[str] = None) -> Tuple[dict, 
         model = tx.model()
     finally:
         tx.close()
-    billing = model.billing
+    prices = model.billing
     if prices_file is not None:
-        billing = _prices.merged(billing, _prices.load_file(prices_file, model))
+        prices = billing.merged(prices, billing.load_file(prices_file, model))
     epoch, rows = samples.read(store.dir)
-    doc = report.build(model, epoch, rows, billing)
-    from ..usage import meterctl
-
+    doc = report.build(model, epoch, rows, prices)
     doc["metering"] = meterctl.running(store.dir) is not None
     return doc, report.series(rows, epoch or 0.0, doc["window_s"])
+
+
+def draw(doc: dict, series: dict, path: str) -> dict:
+    """`vpclab usage --plot FILE`: the rate over lab time per peering, drawn to FILE (needs matplotlib)."""
+    return plot.draw(doc, series, path)

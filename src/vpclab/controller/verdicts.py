@@ -1,23 +1,173 @@
-"""What one probe's packets showed: `probe`'s `evidence`, `seen_source` and `--pcap` file.
+"""What a probe's packets showed, in the reachability vocabulary of CLI.md.
 
-The engine (probe/evidence.py) records every packet of the probe's flow at each
-capture point with its kernel timestamp; this module says it in the lab's terms:
-which capture point is the source, a VPC router, an instance or the Internet, the
-source address the destination really saw, and where the lost direction stopped.
-It reads packets only, never the model's verdict.
+`classify` turns a probe's outcome into a verdict document (reachable / no-return /
+unreachable, with the last hop each way), with explain's reason, a cross-check with
+explain (`mismatch` when the packets and the model disagree: one of them has a bug), and
+the dropping rule the counters name (attribution.py) as the reason.
+
+For one `probe`: its `evidence`, `seen_source` and `--pcap` file. The engine
+(probe/evidence.py) records every packet of the probe's flow at each capture point with
+its kernel timestamp; this module says it in the lab's terms: which capture point is the
+source, a VPC router, an instance or the Internet, the source address the destination
+really saw, and where the lost direction stopped.
 """
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import Refused
+from ..explain import routes
 from ..model.filters import INTERNET
-from ..model.types import Lab
+from ..model.types import ACTIVE, Lab
+from ..plan import names
 from ..probe import evidence as ev
 from ..probe import pcap as pcapfile
 from ..probe.types import ProbeOutcome
+from . import attribution
+from .targets import Target
 
+Between = Dict[Tuple[str, str], str]
+
+
+def peerings_between(model: Lab) -> Between:
+    """(VPC, VPC) -> the first ACTIVE peering joining them, both ways round."""
+    out: Between = {}
+    for p in model.peerings.values():
+        if p.state == ACTIVE:
+            out.setdefault((p.vpc, p.peer_vpc), p.name)
+            out.setdefault((p.peer_vpc, p.vpc), p.name)
+    return out
+
+
+def _with_peerings(model: Lab, hops: List[str], between: Between) -> List[str]:
+    """Insert the ACTIVE peering between consecutive VPC hops, as explain's paths do."""
+    out: List[str] = []
+    for h in hops:
+        if out and out[-1] in model.vpcs and h in model.vpcs:
+            p = between.get((out[-1], h))
+            if p is not None:
+                out.append(p)
+        out.append(h)
+    return out
+
+
+def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, captured: bool = True,
+             between: Optional[Between] = None, hits: Optional[list] = None) -> dict:
+    """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
+
+    `captured`: the outcome carries captures (crafted probe, capture diagnosis), so an
+    answer the destination instance never saw the request for came from someone else
+    (an overlapping address elsewhere, the source itself): not a reply from DST; and a
+    request the destination's namespace received but never answered was dropped there
+    (by its security group): unreachable.
+    `between`: peerings_between(model), when classifying many.
+    `hits`: the filter rules whose counters grew during the probe (attribution.py); a
+    dropping one gives the reason instead of explain (`reason_from`: "counters").
+    """
+    if between is None:
+        between = peerings_between(model)
+    vpcs = model.vpcs
+    vpcs_fwd = [l for l in o.request_seen if l in vpcs or l == INTERNET]
+    vpcs_back = [l for l in reversed(o.reply_seen) if l in vpcs or l == INTERNET]
+    end = t.point or t.dst_ref
+    arrived = t.point is not None and t.point in o.request_seen
+    if t.host is not None:  # the host sits behind the Internet's router, in its namespace
+        vpcs_fwd = vpcs_fwd + [INTERNET] if arrived else vpcs_fwd
+        vpcs_back = [INTERNET] + vpcs_back if t.point in o.reply_seen else vpcs_back
+    impostor = captured and o.replied and not arrived
+    if impostor:
+        o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
+                         f"{o.detail}; answered by another holder of {t.dst_ip}, not {t.dst_ref}")
+    if o.replied:
+        result = routes.REACHABLE
+        if expected.result == routes.REACHABLE:
+            fwd, ret = expected.forward.to_json(), expected.ret.to_json()
+        else:
+            fwd = {"delivered": True, "last_hop": end,
+                   "path": _with_peerings(model, [t.src.ref] + vpcs_fwd, between) + [end]}
+            ret = {"delivered": True, "last_hop": t.src.ref,
+                   "path": _with_peerings(model, [end] + vpcs_back, between) + [t.src.ref]}
+    else:
+        # the destination's namespace got the request but sent nothing back: dropped on arrival
+        unanswered = captured and arrived and t.point not in o.reply_seen
+        result = routes.NO_RETURN if arrived and not unanswered else routes.UNREACHABLE
+        fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
+        if unanswered:
+            fwd = {"delivered": False, "last_hop": end, "path": fpath + [end]}
+            ret = {"delivered": False, "last_hop": None, "path": []}
+        elif arrived:
+            fwd = {"delivered": True, "last_hop": end, "path": fpath + [end]}
+            rpath = _with_peerings(model, [end] + vpcs_back, between)
+            ret = {"delivered": False, "last_hop": rpath[-1], "path": rpath}
+        else:
+            fwd = {"delivered": False, "last_hop": fpath[-1], "path": fpath}
+            ret = {"delivered": False, "last_hop": None, "path": []}
+    doc = {"src": t.src.ref, "dst": t.dst_ref, "proto": t.proto, "port": t.port, "result": result,
+           "forward": fwd, "return": ret, "reason": expected.reason.to_json(),
+           "rtt_ms": round(o.rtt_ms, 3) if o.rtt_ms is not None else None,
+           "explain": expected.result, "observed": o.detail or None}
+    if expected.note is not None:
+        doc["note"] = expected.note.to_json()
+    if hits and result != routes.REACHABLE:
+        _reason_from_counters(model, t, doc, hits, expected)
+    closed = _closed_port_answer(t.proto, o.detail or "")
+    if result == routes.REACHABLE and closed and expected.note is None and expected.result == routes.REACHABLE:
+        # explain expects a listener there; the packets found none: the lab's service is down.
+        doc["note"] = routes.Reason(routes.NO_LISTENER, t.dst_ref, None,
+                                     f"{closed}: nothing listens on {t.proto}/{t.port}").to_json()
+        doc["mismatch"] = (f"explain expects a listener on {t.proto}/{t.port} at {t.dst_ref}, but {closed}: "
+                           f"the lab's service process is not running (`vpclab up FILE` restarts it)")
+    if result != expected.result:
+        doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
+                           f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
+                           f"{', '.join(o.reply_seen) or 'nothing'})")
+        if result == routes.REACHABLE:
+            doc["reason"] = routes.Reason().to_json()
+    return doc
+
+
+def stop_ns(model: Lab, doc: dict) -> Optional[str]:
+    """The namespace where the lost direction of a verdict document was last seen."""
+    stop = doc["return"]["last_hop"] if doc["forward"]["delivered"] else doc["forward"]["last_hop"]
+    if stop in model.vpcs:
+        return names.vpc_ns(model.name, stop)
+    inst = model.instance(stop) if stop else None
+    return names.instance_ns(model.name, inst.vpc, inst.name) if inst is not None else None
+
+
+def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: routes.Verdict) -> None:
+    """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
+    stop = stop_ns(model, doc)
+    h = attribution.dropping(hits, [stop] if stop else [])
+    if h is not None:
+        apply_counter_reason(model, t, doc, h, expected)
+
+
+def apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: routes.Verdict) -> None:
+    """Hit `h` (a dropping rule's counter) is the reason of verdict document `doc`."""
+    lost = "the reply" if doc["forward"]["delivered"] else "the request"
+    r = attribution.reason(model, h, lost)
+    doc["reason"] = r.to_json()
+    doc["reason_from"] = "counters"
+    e = expected.reason
+    if doc["result"] == expected.result and (e.code, e.group or e.acl, e.direction, e.rule) != (
+            r.code, r.group or r.acl, r.direction, r.rule):
+        said = f"{e.code}" + (f" ({e.group or e.acl} {e.direction} rule {e.rule})" if e.direction else "")
+        doc["mismatch"] = (f"the rule counters name {r.code} ({h.ref.comment()}) but explain says {said}: "
+                           f"one of them has a bug")
+
+
+def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
+    """How a closed port answered the probe ("the SYN was answered by RST"...), else None."""
+    if proto == "tcp" and detail.startswith("RST"):
+        return "the SYN was answered by RST"
+    if proto == "udp" and detail.startswith("icmp port unreachable"):
+        return "the datagram was answered by ICMP port unreachable"
+    return None
+
+
+# ---- one probe's evidence --------------------------------------------------------------------------
 
 
 def check_pcap_path(path: str) -> None:
@@ -80,16 +230,12 @@ def write_pcap(path: str, o: ProbeOutcome) -> int:
 
 
 def counters_for(model: Lab, namespaces: List[str]):
-    """A counter snapshot (probe_filters.Counters) of the namespaces on the path, taken now;
+    """A counter snapshot (attribution.Counters) of the namespaces on the path, taken now;
     None when the lab has no security group or network ACL (nothing to count)."""
-    from . import attribution as probe_filters
-
-    if not probe_filters.has_filters(model):
+    if not attribution.has_filters(model):
         return None
-    return probe_filters.Counters(namespaces)
+    return attribution.Counters(namespaces)
 
 
 def counters_json(model: Lab, hits: list) -> List[dict]:
-    from . import attribution as probe_filters
-
-    return probe_filters.met(hits, probe_filters.instance_of_ns(model), model.name)
+    return attribution.met(hits, attribution.instance_of_ns(model), model.name)

@@ -2,8 +2,8 @@
 
 Probes go through `probing.run_many` (real packets, cross-checked with explain),
 peerings and routes are read with the controller's rows, and a `refused` item
-asks the cloud rules (`model.lifecycle`, the code every live command runs) on a
-throw-away copy of the live model, so an item that expects a refusal can never
+asks the cloud rules (the live operation's model edit, the code every live command
+runs: controller/operate.py) on a throw-away copy of the live model, so an item that expects a refusal can never
 change the student's lab, even when the command would be accepted.
 A `throughput` item runs iperf3 in the lab's instances with `vpclab exec`.
 """
@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-from ..controller import core as controller, probing
+from ..controller import host, operate, probing, status, targets
 from ..errors import Refused
-from ..model import lifecycle
+from ..model.codec import lab_from_dict, lab_to_dict
 from ..model.types import LIVE_STATES, Lab
 from ..model.units import parse_bandwidth
-from ..state.store import lab_from_dict, lab_to_dict
 from .catalog import Exercise, Item
 
 
@@ -41,8 +40,8 @@ class Result:
 
 def grade(ex: Exercise, lab: str) -> List[Result]:
     """Every item of `ex` evaluated on the running lab `lab`, in the check file's order."""
-    controller.require_root("lab check")
-    model = controller.load_model(lab)
+    host.require_root("lab check")
+    model = status.load_model(lab)
     out = {}
     # An item that names the source the destination must see needs the single probe, which
     # captures at the destination (the batch path classifies without capturing there).
@@ -51,9 +50,9 @@ def grade(ex: Exercise, lab: str) -> List[Result]:
                                                    i.spec.get("port"), lab=lab))
     probes = [i for i in ex.items if i.kind == "probe" and "seen_source" not in i.spec]
     if probes:
-        targets = [probing.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
-                                  i.spec.get("port")) for i in probes]
-        for i, row in zip(probes, probing.run_many(model, targets)):
+        asked = [targets.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
+                                i.spec.get("port")) for i in probes]
+        for i, row in zip(probes, probing.run_many(model, asked)):
             out[i.id] = _probe_result(i, row)
     for i in ex.items:
         if i.kind != "probe":
@@ -85,7 +84,7 @@ def _probe_result(i: Item, row: dict) -> Result:
 def _peering(model: Lab, i: Item, lab: str) -> Result:
     """A peering by id (or every one of a list of ids), or the live one between two VPCs, in a state."""
     s = i.spec
-    rows = controller.peering_rows(model)
+    rows = status.peering_rows(model)
     if "between" in s:
         a, b = s["between"]
         found = [r for r in rows if {r["vpc"], r["peer_vpc"]} == {a, b} and r["state"] in LIVE_STATES]
@@ -111,7 +110,7 @@ def _route(model: Lab, i: Item, lab: str) -> Result:
     s = i.spec
     dst = ipaddress.IPv4Network(str(s["destination"]))
     table = s.get("table", "default")
-    rows = [r for r in controller.route_rows(model, s["vpc"])
+    rows = [r for r in status.route_rows(model, s["vpc"])
             if r["table"] == table and ipaddress.IPv4Network(r["destination"]) == dst
             and ("next_hop" not in s or r["next_hop"] == s["next_hop"])]
     where = f"{s['vpc']}/{table} {dst}"
@@ -124,17 +123,20 @@ def _route(model: Lab, i: Item, lab: str) -> Result:
 
 
 def op_call(op: str, s: dict):
-    """The model change a live command makes (as controller's operations do), for a refused item."""
+    """The model change the live command `op` makes (its entry of the table of live operations),
+    for a refused item."""
     bw = parse_bandwidth(s["bandwidth"]) if s.get("bandwidth") else None
     acct = s.get("as")
     if op == "peering create":
-        return lambda m: lifecycle.create(m, s["vpc"], s["peer_vpc"], bw, s.get("name"), acct)
-    if op == "peering modify":
-        return lambda m: lifecycle.modify(m, s["id"], bw, acct)
-    if op == "route add":
-        return lambda m: lifecycle.add_route(m, s["vpc"], str(s["destination"]), s["next_hop"],
-                                             s.get("table", "default"))
-    return lambda m: lifecycle.apply_event(m, s["id"], op.split()[1], acct)
+        args = (s["vpc"], s["peer_vpc"], bw, s.get("name"), acct)
+    elif op == "peering modify":
+        args = (s["id"], bw, acct)
+    elif op == "route add":
+        args = (s["vpc"], str(s["destination"]), s["next_hop"], s.get("table", "default"))
+    else:
+        args = (s["id"], acct)
+    edit = operate.OPERATIONS[op].edit
+    return lambda m: edit(m, *args)
 
 
 POSITIONAL = {"peering create": (), "route add": ("vpc",)}  # other ops: the peering id

@@ -8,15 +8,11 @@ were shown (key `exercise_hints`), so `lab list` finds renamed runs and
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import List, Optional
 
-from ..controller import core as controller
+from ..controller import build, host, static, status, teardown
+from ..controller.status import known_labs
 from ..errors import NotFound, Refused, VpclabError
-from ..topology.relabel import renamed_text
-from ..state.store import Store, known_labs
 from . import catalog, grader
 from .catalog import Exercise
 
@@ -25,18 +21,11 @@ HINTS_KEY = "exercise_hints"
 
 
 def _get(lab: str, key: str, default=None):
-    tx = Store(lab).read()
-    try:
-        return tx.get(key, default)
-    finally:
-        tx.close()
+    return status.read_note(lab, key, default)
 
 
 def _put(lab: str, key: str, value) -> None:
-    store = Store(lab)
-    with store.lock():
-        with store.tx() as tx:
-            tx.put(key, value)
+    status.write_note(lab, key, value)
 
 
 def running(ex: Exercise, name: Optional[str] = None) -> List[str]:
@@ -64,28 +53,17 @@ def listing() -> List[dict]:
 
 def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
     lab = name or ex.default_lab
-    Store(lab)  # refuses a name that is not a lab name
-    controller.require_root("lab start")
+    status.check_lab(lab)  # refuses a name that is not a lab name
+    host.require_root("lab start")
     if lab in known_labs():
         raise Refused(f"lab {lab} is already running", code="UnsupportedOperation.ExerciseRunning",
                       hint=f"`vpclab lab check {ex.number}` grades it, `vpclab lab reset {ex.number}` rebuilds it")
-    text = ex.start.read_text(encoding="utf-8")
-    tmp = None
-    path = ex.start
-    copy = renamed_text(text, lab)
-    if copy != text:
-        tmp = Path(tempfile.mkdtemp(prefix="vpclab-exercise-"))
-        path = tmp / f"{lab}.yaml"
-        path.write_text(copy, encoding="utf-8")
     # Marked first: a start that is interrupted half-way is still this exercise's lab,
     # which `lab reset` rebuilds (and `down`/`cleanup` remove).
     _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
-    try:
-        # The lab's topology is the exercise's start file, not the copy removed below.
-        report = controller.up(str(path), progress=progress, source=str(ex.start))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    model = static.validate(str(ex.start))
+    model.name = lab  # the exercise's start file under the lab's name, relabelled in memory
+    report = build.up(str(ex.start), progress=progress, model=model)
     return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "task": ex.task,
             "guide": str(ex.guide), "warnings": report.warnings}
 
@@ -94,7 +72,7 @@ def reset(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
     lab = name or ex.default_lab
     if lab in known_labs():
         _require_exercise(ex, lab)
-        controller.down(lab)
+        teardown.down(lab)
     return start(ex, lab, progress)
 
 

@@ -38,7 +38,8 @@ from typing import Optional
 
 from aiohttp import web
 
-from ..controller import core as controller
+from ..controller import operate, status
+from ..controller.explaining import explain as explain_model  # `explain` is a handler here
 from ..errors import NotFound, Refused, VpclabError, shown
 from . import animation, filtering, layout
 
@@ -207,8 +208,8 @@ async def no_icon(request: web.Request) -> web.Response:
 
 
 def state_doc(lab: str) -> dict:
-    st = filtering.add_filtering(controller.status(lab), controller.load_model(lab))
-    evs = controller.events(lab)
+    st = filtering.add_filtering(status.status(lab), status.load_model(lab))
+    evs = status.events(lab)
     return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
 
@@ -221,9 +222,7 @@ def _db_signature(lab: str) -> Optional[tuple]:
     every committed write in rollback-journal mode) and, should the store use WAL, the WAL
     file's size and mtime.
     """
-    from ..state.store import Store
-
-    db = Store(lab).db_path
+    db = status.state_file(lab)
     try:
         with open(db, "rb") as f:
             st = os.fstat(f.fileno())
@@ -259,7 +258,7 @@ async def state(request: web.Request) -> web.Response:
 @api
 async def events(request: web.Request) -> web.Response:
     after = _whole(request.query.get("after") or "0", "after")
-    rows = await _read(request, controller.events, request.app[LAB])
+    rows = await _read(request, status.events, request.app[LAB])
     return web.json_response({"events": [e for e in rows if e["id"] > after]})
 
 
@@ -293,7 +292,7 @@ def _publish(app: web.Application, kind: str, data) -> None:
 def _new_events(lab: str, after: int):
     """(events after `after`, or None when the lab is gone)."""
     try:
-        return [e for e in controller.events(lab) if e["id"] > after]
+        return [e for e in status.events(lab) if e["id"] > after]
     except VpclabError:
         return None
 
@@ -360,7 +359,7 @@ async def probe(request: web.Request) -> web.Response:
 @api
 async def explain(request: web.Request) -> web.Response:
     src, dst, proto, port = _probe_args(await _body(request))
-    v = await _read(request, functools.partial(controller.explain, src, dst, proto, port, lab=request.app[LAB]))
+    v = await _read(request, functools.partial(explain_model, src, dst, proto, port, lab=request.app[LAB]))
     doc = v.to_json()
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
@@ -393,7 +392,7 @@ async def peering(request: web.Request) -> web.Response:
     if event not in PEERING_EVENTS:
         raise Refused(f"unknown peering action {shown(event, as_repr=True)} (accept, reject, delete)", code="InvalidParameter")
     account = _text(await _body(request), "as")  # None: the requester's account, as in the CLI
-    p = await _work(request, controller.peering_event, request.app[LAB], event, pid, account)
+    p = await _work(request, operate.run, request.app[LAB], f"peering {event}", pid, account)
     return web.json_response({"id": p.name, "state": p.state})
 
 
@@ -408,8 +407,8 @@ async def clock_advance(request: web.Request) -> web.Response:
         seconds = parse_duration(text)
     except ValueError as e:
         raise Refused(str(e), code="InvalidParameterValue")
-    expired = await _work(request, controller.clock_advance, request.app[LAB], seconds)
-    model = await _read(request, controller.load_model, request.app[LAB])
+    expired = await _work(request, operate.run, request.app[LAB], "clock advance", seconds)
+    model = await _read(request, status.load_model, request.app[LAB])
     return web.json_response({"clock": model.clock, "expired": [p.name for p in expired]})
 
 
@@ -483,7 +482,7 @@ async def _serve(lab: str, port: int, token: str, ready) -> None:
 
 def serve(lab: Optional[str], port: int = DEFAULT_PORT, token: Optional[str] = None, ready=print) -> None:
     """Serve lab's view on 127.0.0.1:port until interrupted; `ready(url)` once listening."""
-    name = controller.resolve_lab(lab)
+    name = status.resolve_lab(lab)
     try:
         asyncio.run(_serve(name, port, token or new_token(), ready))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -1,0 +1,155 @@
+"""What a probe asks, and where it watches: `Target` (one question: source instance,
+destination, protocol and port), its capture points (every VPC router and the lab's Internet
+the request or reply may cross, then the destination), and the matrix's questions.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from ..errors import Refused
+from ..explain import routes
+from ..explain.match import EPHEMERAL
+from ..model.filters import INTERNET, InternetHost
+from ..model.types import Instance, Lab
+from ..plan import names
+from ..probe.types import CRAFTED_PORTS, CapturePoint, ProbeSpec
+from . import static
+
+
+@dataclass
+class Target:
+    """One question: src instance -> dst (instance, address, EIP or Internet host), proto/port.
+
+    `dst_ref` is the destination as explain names it (an instance, `internet/<host>`, or
+    an address as asked: a public address stays the address); `dst` the instance that
+    holds the address (through its EIP too), `host` the Internet host.
+    """
+
+    src: Instance
+    dst_ref: str
+    dst_ip: ipaddress.IPv4Address
+    dst: Optional[Instance]
+    proto: str
+    port: Optional[int]
+    host: Optional[InternetHost] = None
+
+    def spec(self, lab: str, expected: Optional[routes.Verdict] = None) -> ProbeSpec:
+        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
+                         _text(self.dst_ip), self.proto, self.port, reply_ports(expected))
+
+    @property
+    def point(self) -> Optional[str]:
+        """The label of the destination's capture point (None: no known holder to watch)."""
+        if self.dst is not None:
+            return self.dst.ref
+        return self.host.ref if self.host is not None else None
+
+    @property
+    def public(self) -> bool:
+        """Whether the destination is reached over the lab's Internet (an EIP or a host)."""
+        return self.host is not None or (self.dst is not None and self.dst.eip == self.dst_ip)
+
+
+_text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
+
+
+def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> Target:
+    static.check_proto(proto, port)
+    net = model.internet
+    h = net.host(dst) if net is not None else None
+    # an Internet host is probed at its address (the same checks as for any address)
+    static.check_ends(model, src, str(h.ip) if h is not None else dst)
+    s = model.instance(src)
+    if h is not None:
+        return Target(s, h.ref, h.ip, None, proto, port, host=h)
+    d = model.instance(dst)
+    if d is not None:
+        return Target(s, d.ref, d.ip, d, proto, port)
+    ip = ipaddress.IPv4Address(dst)
+    if net is not None and ip in net.cidr:  # a public address: an Internet host's, an EIP, a NAT gateway's
+        host = next((h for h in net.hosts.values() if h.ip == ip), None)
+        holder = next((i for i in model.instances() if i.eip == ip), None)
+        return Target(s, str(ip), ip, holder, proto, port, host=host)
+    if model.vpc_of_ip(ip) is None:
+        raise Refused(f"{ip} is not inside any VPC of lab {model.name}: vpclab probes only the lab's own addresses",
+                      code="InvalidParameterValue")
+    for sub in model.vpc_of_ip(ip).subnets.values():
+        # The lab's VPC router holds each subnet's gateway and would answer for it (explain
+        # cannot: the cloud reserves these addresses), so probing them proves nothing.
+        if ip in (sub.cidr.network_address, sub.gateway, sub.cidr.broadcast_address):
+            raise Refused(f"{ip} is reserved in {sub.cidr} (network, gateway and broadcast addresses): "
+                          f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
+    # Which instance an address means depends on where the source's routes take it
+    # (VPCs that are not peered may overlap): the one explain lands on.
+    inst = model.instance(routes.explain(model, s.ref, str(ip), proto, port).dst)
+    return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
+
+
+def capture_points(model: Lab, t: Target, expected: routes.Verdict) -> List[CapturePoint]:
+    """Every VPC router (and the lab's Internet) the request or reply may cross, then the destination."""
+    order: List[str] = []
+    dst_vpc = t.dst.vpc if t.dst is not None else getattr(model.vpc_of_ip(t.dst_ip), "name", None)
+    net = model.internet is not None
+    for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc] + ([INTERNET] if net else []):
+        if (hop in model.vpcs or (net and hop == INTERNET)) and hop not in order:
+            order.append(hop)
+    # An Internet host lives in the Internet's namespace: that point is the destination's.
+    pts = [_internet_point(model.name, INTERNET if t.host is None else t.host.ref) if v == INTERNET
+           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and t.host is not None)]
+    if t.dst is not None:
+        pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
+    elif t.host is not None:
+        pts.append(_internet_point(model.name, t.host.ref))
+    return pts
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _internet_point(lab: str, label: str) -> CapturePoint:
+    return CapturePoint(names.internet_ns(lab), None, label)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _vpc_point(lab: str, vpc: str) -> CapturePoint:
+    return CapturePoint(names.vpc_ns(lab, vpc), None, vpc)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _instance_point(lab: str, vpc: str, inst: str) -> CapturePoint:
+    return CapturePoint(names.instance_ns(lab, vpc, inst), None, f"{vpc}/{inst}")
+
+
+def reply_ports(expected: Optional[routes.Verdict]) -> Optional[Tuple[int, int]]:
+    """The source ports to probe from when explain says a filter drops the replies to some ports
+    only (an ACL rule covering part of the ephemeral range): those, so that the packets show the
+    drop; the crafted probes' own ports among them if there are any. None: any port will do."""
+    ports = expected.reason.ports if expected is not None and expected.result == routes.NO_RETURN else None
+    if ports is None or ports == EPHEMERAL:
+        return None
+    lo, hi = max(ports[0], CRAFTED_PORTS[0]), min(ports[1], CRAFTED_PORTS[1])
+    return (lo, hi) if lo <= hi else ports
+
+
+def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[InternetHost]] = None) -> List[Target]:
+    """SRC to every other instance: ICMP, plus the service port of service instances; then
+    to every other instance's EIP the same way, and to every Internet host (ICMP and its ports)."""
+    out = []
+    for d in insts:
+        if d is src:
+            continue
+        out.append(Target(src, d.ref, d.ip, d, "icmp", None))
+        if d.service_port:
+            out.append(Target(src, d.ref, d.ip, d, "tcp", d.service_port))
+    for d in insts:
+        if d is src or d.eip is None or d.eip == src.eip:
+            continue
+        out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
+        if d.service_port:
+            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
+    for h in hosts or ():
+        out.append(Target(src, h.ref, h.ip, None, "icmp", None, host=h))
+        out += [Target(src, h.ref, h.ip, None, "tcp", port, host=h) for port in h.ports]
+    return out
+
