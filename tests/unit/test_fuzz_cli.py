@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpclab.cli import main as cli_module
+from vpclab.cli import graph as cli_graph, lifecycle as cli_lifecycle
 from vpclab.controller import host
 from vpclab.state import labs
 from vpclab.state.rundir import RunDir
@@ -203,7 +203,8 @@ def test_check_can_fail(isolated, monkeypatch):
     def boom(*a, **k):
         raise TypeError("boom")
 
-    monkeypatch.setattr(cli_module, "emit", boom)
+    monkeypatch.setattr(cli_graph, "emit", boom)
+    monkeypatch.setattr(cli_lifecycle, "emit", boom)
     with pytest.raises(AssertionError):
         check(["graph", "-f", "topologies/01-two-vpcs.yaml", "--json"], isolated)
     with pytest.raises(AssertionError):

@@ -148,7 +148,7 @@ def event_rows():
 @pytest.mark.parametrize("width", [100, 80])
 def test_events_at_100_columns_keep_every_code_whole(capsys, monkeypatch, width):
     buf = io.StringIO()
-    monkeypatch.setattr(cli, "console", lambda stderr=False: Console(file=buf, width=width, highlight=False))
+    monkeypatch.setattr(cli_events, "console", lambda stderr=False: Console(file=buf, width=width, highlight=False))
     monkeypatch.setattr(status, "events", lambda lab: event_rows())
     code, _, _ = run(capsys, "events")
     text = buf.getvalue()
