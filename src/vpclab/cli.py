@@ -902,7 +902,7 @@ def lab_group():
     """
 
 
-exercise_lab_option = click.option("-l", "--lab", "name", metavar="NAME",
+exercise_lab_option = click.option("-l", "--lab", "name", metavar="NAME", callback=explicit_lab,
                                    help="The exercise's lab name (default: exNN, e.g. ex03).")
 
 
