@@ -14,7 +14,7 @@ from typing import Optional
 import click
 
 from . import __version__, cli_filters, cli_notes, cli_status
-from .cliargs import exec_arguments, explicit_lab, usage_error
+from .cliargs import Whole, exec_arguments, explicit_lab, usage_error
 from .errors import ExpectationFailed, Refused, VpclabError, shown
 
 EXAMPLES = """
@@ -115,7 +115,7 @@ def plural(n: int, word: str) -> str:
 
 
 def proto_options(f):
-    f = click.option("--port", type=click.IntRange(1, 65535), help="Destination port (tcp/udp).")(f)
+    f = click.option("--port", type=Whole(1, 65535), help="Destination port (tcp/udp).")(f)
     f = click.option("--proto", type=click.Choice(["icmp", "tcp", "udp"]), default="icmp", show_default=True)(f)
     return f
 
@@ -845,7 +845,7 @@ def graph(file, output, lab, probe, proto, port, as_json):
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab ui\n  sudo vpclab ui -l demo --port 8471")
 @lab_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True,
+@click.option("--port", type=Whole(0, 65535), default=8470, show_default=True,
               help="Port on 127.0.0.1 (0: any free one).")
 def ui(lab, port):
     """A live web view of the lab on 127.0.0.1 only; prints its URL (with a token) and serves until Ctrl-C."""

@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from .cliargs import Whole
 from .errors import Refused
 
 def _json_option(f):
@@ -49,7 +50,7 @@ def _rule_options(action: str, groups: bool = True):
                          "The rule's destination port: a port, a range A-B or all (tcp/udp only; default all).")(f)
         f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
                          help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)
-        f = click.option("--index", type=click.IntRange(0, None), metavar="N",
+        f = click.option("--index", type=Whole(0), metavar="N",
                          help="Insert the rule at N: rules are numbered from 0, 0 is first (default: last)."
                          if adding else "Delete the rule at N (numbered from 0, as `vpclab status` lists them). "
                          "With fields too, that rule must have them.")(f)

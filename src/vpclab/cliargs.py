@@ -10,6 +10,26 @@ from typing import Optional
 import click
 
 from .errors import SHOWN, Refused, shown
+from .model.units import NumberError, parse_whole
+
+
+class Whole(click.ParamType):
+    """A whole number lo..hi on the command line, read by the one bounded parser (model.units):
+    a 5,000-digit value, '²' or '-1' is a usage error (InvalidParameterValue), never a crash."""
+
+    name = "integer"
+
+    def __init__(self, lo: Optional[int] = None, hi: Optional[int] = None):
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_whole(value.strip() if isinstance(value, str) else value, "the value", self.lo, self.hi)
+        except NumberError as e:
+            self.fail(str(e), param, ctx)
+
+    def __repr__(self) -> str:
+        return f"Whole({self.lo}, {self.hi})"
 
 
 def explicit_lab(ctx, param, value):

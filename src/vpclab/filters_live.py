@@ -15,6 +15,7 @@ from typing import Optional
 
 from . import controller
 from .model import filter_ops
+from .model.units import NumberError, parse_whole
 from .plan import filters as plan_filters
 
 
@@ -75,7 +76,13 @@ def _vpc(ref: str):
 
 
 def _port(port):
-    """A port as the CLI or a caller gives it: a number, "A-B", "all" or None (checked by the rules)."""
+    """A port as the CLI or a caller gives it: a number, "A-B", "all" or None (checked by the rules).
+
+    A string of digits becomes its number through the one bounded parser; one it refuses (5,000
+    digits) is left as text, which the rules refuse as they refuse it in a file."""
     if isinstance(port, str) and port.strip().isdigit():
-        return int(port.strip())
+        try:
+            return parse_whole(port.strip())
+        except NumberError:
+            return port
     return port

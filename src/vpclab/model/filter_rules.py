@@ -24,6 +24,7 @@ from .filters import (
 )
 from .rules import RESERVED_VPC_RANGES, Violation
 from .types import ITEM_NAME, Lab, Route, Vpc
+from .units import NumberError, parse_whole
 
 NOT_FOUND = "ResourceNotFound"
 RANGE = "InvalidParameterValue.Range"
@@ -56,11 +57,12 @@ def parse_ports(value, proto: Optional[str]) -> Tuple[Optional[Tuple[int, int]],
     if isinstance(value, int) and not isinstance(value, bool):
         lo = hi = value
     elif isinstance(value, str):
-        text = value.strip()
-        a, sep, b = text.partition("-")
-        if a.strip().isdigit() and (not sep or b.strip().isdigit()) and len(text) <= 20:
-            lo = int(a)
-            hi = int(b) if sep else lo
+        a, sep, b = value.strip().partition("-")
+        try:  # the one bounded parser: a 5,000-digit port is "not a port", never a conversion crash
+            lo = parse_whole(a.strip())
+            hi = parse_whole(b.strip()) if sep else lo
+        except NumberError:
+            lo = None
     if lo is None:
         return None, Violation(RANGE, f"port {shown(value, as_repr=not isinstance(value, str))} is not a port, "
                                "a range A-B or 'all'")

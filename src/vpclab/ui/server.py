@@ -30,7 +30,6 @@ import functools
 import hmac
 import json
 import os
-import re
 import secrets
 import signal
 from pathlib import Path
@@ -40,6 +39,7 @@ from aiohttp import web
 
 from .. import controller
 from ..errors import NotFound, Refused, VpclabError, shown
+from ..model.units import NumberError, loads_json, parse_whole
 from . import animation, filtering, layout
 
 STATIC = Path(__file__).parent / "static"
@@ -127,9 +127,11 @@ def api(fn):
 
 async def _body(request: web.Request) -> dict:
     try:
-        doc = await request.json()
-    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset, a
-        # number of thousands of digits (ValueError), or nested too deep (RecursionError)
+        doc = await request.json(loads=loads_json)  # its numbers through the one bounded parser
+    except NumberError as e:
+        raise Refused(f"the request body is not JSON vpclab reads: {e}", code="InvalidParameter")
+    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset,
+        # or nested too deep (RecursionError)
         raise Refused("the request body is not JSON", code="InvalidParameter")
     if not isinstance(doc, dict):
         raise Refused("the request body is not a JSON object", code="InvalidParameter")
@@ -156,19 +158,16 @@ def _text(doc: dict, key: str) -> Optional[str]:
     return value
 
 
-_DIGITS = re.compile(r"[0-9]{1,9}")
-
-
 def _whole(value, what: str) -> int:
-    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds).
+    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds),
+    read by the one bounded parser (model.units.parse_whole).
 
     Not a bool (JSON true is no port), not 1.9, not "1e3": each would otherwise become another number.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        return int(value)
-    raise Refused(f"{what} {shown(value, as_repr=True)} is not a whole number", code="InvalidParameterValue")
+    try:
+        return parse_whole(value, what, 0)
+    except NumberError as e:
+        raise Refused(str(e), code="InvalidParameterValue")
 
 
 # ---- pages -----------------------------------------------------------------------------------------

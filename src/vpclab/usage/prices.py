@@ -11,11 +11,10 @@ Prices come from the user: no public price table per region pair exists.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable, List, Optional
 
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
-from ..model.units import parse_duration
+from ..model.units import finite, parse_duration
 from ..yamltree import LDict, parse_yaml
 
 DAY_MAX = "POSTPAID_BY_DAY_MAX"
@@ -110,7 +109,7 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
                 for reg in parts:
                     if regions and reg not in regions:
                         c.add(NOT_FOUND, f"price names unknown region '{shown(reg)}'", pl, did_you_mean(reg, regions))
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) \
                         or value < 0:
                     c.add(VALUE, f"price of {shown(key)} must be a number >= 0 (per Mbps-day), not {shown(value)}", pl)
                     continue
