@@ -762,7 +762,7 @@ def test(file, junit_path, lab, as_json):
     from . import outpath, probing
 
     if junit_path:  # before any probe: a bad path is refused at once, not after the run
-        outpath.check_writable(junit_path, "JUnit XML")
+        outpath.check_writable(junit_path, probing.JUNIT)
     doc = probing.test(file, lab)
     if junit_path:
         probing.junit(doc, junit_path)
@@ -822,8 +822,10 @@ def graph(file, output, lab, probe, proto, port, as_json):
     backends; a legend explains it all. With --json, the same graph as data (and -o
     still writes the diagram); with --probe, --json adds the probe's result.
     """
-    from . import cli_graph, controller, graph as g
+    from . import cli_graph, controller, graph as g, outpath
 
+    if output:  # before the model is read and a probe is run: a bad path is refused at once
+        outpath.check_writable(output, g.WHAT)
     model = controller.model_for(lab, file)
     overlay = cli_graph.verdict(probe, proto, port, file, lab)
     text = g.dot(model, overlay)
@@ -1134,6 +1136,7 @@ def import_terraform(plan, output, lab, as_json):
     resource or attribute it cannot carry is listed on stderr with its address. A
     configuration that breaks a cloud rule is refused (exit 2), naming the resource.
     """
+    from . import outpath
     from .importers import terraform
     from .model.types import LAB_NAME
 
@@ -1142,11 +1145,7 @@ def import_terraform(plan, output, lab, as_json):
                       code="InvalidParameterValue")
     r = terraform.convert(terraform.read(plan), plan, lab)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(r.text)
-        except OSError as e:
-            raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+        outpath.write_text(output, r.text, "the topology")
     for n in r.notes:
         warn(str(n))
     doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}

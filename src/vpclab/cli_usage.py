@@ -53,9 +53,12 @@ def usage(lab, prices_file, plot_file, as_json):
     inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
     95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
     """
+    from . import outpath
     from .cli import emit
     from .usage import query
 
+    if plot_file:  # refused at once, with the message every output path has (outpath)
+        outpath.check_writable(plot_file, "the plot")
     doc, series = query.usage(lab, prices_file)
     if plot_file:
         from .usage import plot

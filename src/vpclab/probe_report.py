@@ -8,35 +8,21 @@ It reads packets only, never the model's verdict.
 """
 from __future__ import annotations
 
-import os
 from typing import List, Optional
 
-from .errors import Refused
+from . import outpath
 from .model.filters import INTERNET
 from .model.types import Lab
 from .probe import evidence as ev
 from .probe import pcap as pcapfile
 from .probe.types import ProbeOutcome
 
+PCAP = "the capture file"  # what `probe --pcap` writes, as its messages name it
 
 
 def check_pcap_path(path: str) -> None:
-    """Refuse (before anything is probed) a --pcap path that cannot be written."""
-    what = f"cannot write the capture file {path}"
-    if not path or path.endswith(os.sep):
-        raise Refused(f"{what}: give a file name", code="InvalidParameterValue")
-    if os.path.isdir(path):
-        raise Refused(f"{what}: it is a directory", code="InvalidParameterValue")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise Refused(f"{what}: no directory {parent}", code="InvalidParameterValue")
-    if os.path.islink(path):  # run as root: never write through a link someone planted
-        raise Refused(f"{what}: it is a symbolic link", code="InvalidParameterValue")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise Refused(f"{what}: not a regular file", code="InvalidParameterValue")
-    target = path if os.path.exists(path) else parent
-    if not os.access(target, os.W_OK):
-        raise Refused(f"{what}: permission denied", code="InvalidParameterValue")
+    """Refuse (before anything is probed) a --pcap path that cannot be written (outpath's rules)."""
+    outpath.check_writable(path, PCAP)
 
 
 def role(model: Lab, src_ref: str, at: str) -> str:
@@ -70,12 +56,8 @@ def seen_source(entries: List[dict], dst_ref: Optional[str]) -> Optional[str]:
 def write_pcap(path: str, o: ProbeOutcome) -> int:
     """Write the probe's packets to `path`; returns how many."""
     packets = o.packets or []
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            pcapfile.write(f, packets)
-    except OSError as e:
-        raise Refused(f"cannot write the capture file {path}: {e.strerror}", code="InvalidParameterValue")
+    with outpath.replacing(path, PCAP) as f:
+        pcapfile.write(f, packets)
     return len(packets)
 
 

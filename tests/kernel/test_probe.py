@@ -336,7 +336,7 @@ def test_pcap_to_a_bad_path_is_refused_before_probing(hub, tmp_path):
     lab, _ = hub
     bad = tmp_path / "no-such-dir" / "x.pcapng"
     p = run("probe", "hub/cvm-1", "s1/cvm-1", "-l", lab, "--pcap", bad, check=2)
-    assert "InvalidParameterValue" in p.stderr and "no directory" in p.stderr
+    assert "InvalidParameterValue" in p.stderr and "no such directory" in p.stderr
     assert p.stdout == "" and not bad.parent.exists()
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Dict
 
+from .. import outpath
 from ..errors import EnvironmentProblem, Refused
 from .report import DAY_S, Series
 
 MAX_DAYS = 8  # columns; more days: the last ones
+WHAT = "the plot"
 
 
 def _hms(x, _pos=None) -> str:
@@ -101,9 +103,8 @@ def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
     fig.suptitle(f"lab {doc['lab']}: peering rate per {doc['window_s']:g} s window", fontsize=11)
     fig.tight_layout()
     try:
-        fig.savefig(path, format="png", dpi=100)
-    except OSError as e:
-        raise Refused(f"cannot write {path}: {e.strerror}", code="InvalidParameterValue")
+        with outpath.replacing(path, WHAT) as f:  # never through a link, never into a FIFO
+            fig.savefig(f, format="png", dpi=100)
     finally:
         plt.close(fig)
     return {"file": path, "peerings": [r["id"] for r in rows], "days": days}
