@@ -14,7 +14,7 @@ from typing import Optional
 import click
 
 from . import __version__, cli_filters, cli_notes, cli_status
-from .cliargs import Whole, exec_arguments, explicit_lab, usage_error
+from .cliargs import Whole, every_lab, exec_arguments, explicit_lab, usage_error
 from .errors import ExpectationFailed, Refused, VpclabError, shown
 
 EXAMPLES = """
@@ -309,7 +309,7 @@ def warn_held(held) -> None:
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
-@click.argument("labs", nargs=-1, metavar="[LAB]...", callback=explicit_lab)
+@click.argument("labs", nargs=-1, metavar="[LAB]...", callback=every_lab)
 @json_option
 def cleanup(labs, as_json):
     """Remove what crashed or killed commands left behind (only vpclab's own objects).

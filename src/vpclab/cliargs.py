@@ -41,9 +41,16 @@ def explicit_lab(ctx, param, value):
     return value
 
 
-def refuse_empty_lab(value: Optional[str], what: str) -> None:
+def every_lab(ctx, param, value):
+    """explicit_lab for `cleanup [LAB]...`, where leaving LAB out means every lab (not "the one running")."""
+    for v in value:
+        refuse_empty_lab(v, "LAB", "to clean up after every lab")
+    return value
+
+
+def refuse_empty_lab(value: Optional[str], what: str, left_out: str = "when one lab runs") -> None:
     if value is not None and not value.strip():
-        raise Refused(f"{what} is empty: name a lab, or leave {what} out when one lab runs",
+        raise Refused(f"{what} is empty: name a lab, or leave {what} out {left_out}",
                       code="InvalidParameterValue", hint="an unset shell variable? `vpclab ls` lists the labs")
 
 

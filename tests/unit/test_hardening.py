@@ -239,6 +239,17 @@ def test_an_empty_lab_is_refused(capsys, solo, argv):
     assert "solo" not in out + err
 
 
+@pytest.mark.parametrize("argv", [["cleanup", ""], ["cleanup", "two", " "], ["cleanup", "", "--json"]])
+def test_cleanup_of_an_empty_lab_says_what_leaving_it_out_does(capsys, solo, argv):
+    """Issue 19 #16: `cleanup ""` said "leave [LAB]... out when one lab runs"; left out, cleanup
+    cleans up after every lab, one running or many."""
+    code, out, err = run(capsys, *argv)
+    msg = json.loads(out)["error"]["message"] if "--json" in argv else err.splitlines()[0]
+    assert code == 2
+    assert msg.endswith("LAB is empty: name a lab, or leave LAB out to clean up after every lab"), msg
+    assert "[LAB]" not in msg and "when one lab runs" not in msg
+
+
 @pytest.mark.parametrize("verb", ["start", "reset", "check", "hint"])
 @pytest.mark.parametrize("empty", [["-l", ""], ["--lab="], ["-l", " "]])
 def test_an_empty_exercise_lab_is_refused(capsys, solo, monkeypatch, verb, empty):
