@@ -69,8 +69,9 @@ def usage(lab, prices_file, plot_file, as_json):
 
 def _human(doc: dict) -> None:
     from .cli import plural, table
+    from .errors import shown
 
-    cur = doc["currency"] or ""
+    cur = shown(doc["currency"] or "", 16)  # checked where it is read; a damaged state still prints escaped
     rows = []
     for p in doc["peerings"]:
         who = f"{p['vpc']}->{p['peer_vpc']}"

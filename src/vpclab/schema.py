@@ -67,7 +67,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
                     "properties": {
                         "window": _s(DURATION, default="5m", description="The meter's sample window, 1s..1h; "
                                      "the cloud's is 5m, a lab may sample faster (e.g. 10s)."),
-                        "currency": _s(description="A currency name for the cost column, e.g. CNY."),
+                        "currency": _s("^[^\\s\\u0000-\\u001f\\u007f-\\u009f]{1,8}$",
+                                       description="A currency code or symbol for the cost column: 1 to 8 letters "
+                                                   "or currency symbols, e.g. CNY, USD, US$ or \u00a5."),
                         "prices": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
                                    "additionalProperties": {"type": "number", "minimum": 0},
                                    "description": "`REGION/REGION: price` per Mbps-day (either order)."},

@@ -171,6 +171,37 @@ class Links:
             self.hopper = None
 
 
+def targets(lab: str, model) -> List[tuple]:
+    """What the meter reads: (peering, requester ns, accepter ns, ifname, cap_kbps) of every ACTIVE peering."""
+    from ..plan import names
+
+    return [(p.name, names.vpc_ns(lab, p.vpc), names.vpc_ns(lab, p.peer_vpc), names.peering_port(lab, p.name),
+             p.bandwidth_kbps) for p in model.peerings.values() if p.state == "ACTIVE"]
+
+
+def read(links: Links, model, rows: List[tuple], live: bool = False) -> list:
+    """One round of samples of `rows` (targets()), each stamped with the time of its own read."""
+    from .samples import Sample
+
+    out = []
+    links.new_round()
+    for name, ns, peer_ns, ifname, cap in rows:
+        c = links.counters(ns, peer_ns, ifname, cap is not None)
+        if c is not None:
+            out.append(Sample(c[2], model.clock, name, c[0], c[1], cap, live))
+    return out
+
+
+def read_now(lab: str, model) -> list:
+    """The counters of the lab's ACTIVE peerings now, as samples that are not stored (`vpclab usage`
+    reads them so that the window the meter has not closed yet counts)."""
+    links = Links()
+    try:
+        return read(links, model, targets(lab, model), live=True)
+    finally:
+        links.close()
+
+
 class Meter:
     def __init__(self, lab: str, run_dir: Path):
         from ..store import Store
@@ -200,7 +231,6 @@ class Meter:
     def reload(self) -> bool:
         """Read the model; False when the lab is going (deleting, or no model)."""
         from ..errors import VpclabError
-        from ..plan import names
         from .prices import DEFAULT_WINDOW_S
 
         try:
@@ -216,9 +246,7 @@ class Meter:
             return False
         self.model = model
         self.window = float((model.billing or {}).get("window_s") or DEFAULT_WINDOW_S)
-        self.targets = [(p.name, names.vpc_ns(self.lab, p.vpc), names.vpc_ns(self.lab, p.peer_vpc),
-                         names.peering_port(self.lab, p.name), p.bandwidth_kbps)
-                        for p in model.peerings.values() if p.state == "ACTIVE"]
+        self.targets = targets(self.lab, model)
         self.links.close()  # a namespace rebuilt by `up` is another namespace: sockets anew
         return True
 
@@ -228,14 +256,7 @@ class Meter:
 
     # ---- sampling ----------------------------------------------------------------
     def sample(self, writer) -> int:
-        from .samples import Sample
-
-        rows = []
-        self.links.new_round()
-        for name, ns, peer_ns, ifname, cap in self.targets:
-            c = self.links.counters(ns, peer_ns, ifname, cap is not None)
-            if c is not None:  # each row is stamped with the time of its own read
-                rows.append(Sample(c[2], self.model.clock, name, c[0], c[1], cap))
+        rows = read(self.links, self.model, self.targets)
         writer.write(rows)
         return len(rows)
 
