@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Dict
 
 from . import loader
-from .model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_RULES_PER_DIRECTION
+from .model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_HOST_PORTS, MAX_RULES_PER_DIRECTION
 from .model.types import (ACCOUNT_NAME, ITEM_NAME, KINDS, LAB_NAME, PEERING_NAME, PROTOS, RESULTS,
                           SERVICE_PORTS, VPC_NAME)
 
@@ -162,7 +162,7 @@ KEYS.update({
     },
     "internet_host": {
         "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
-        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT,
+        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT, "maxItems": MAX_HOST_PORTS,
                   "description": "Ports it answers TCP and UDP on (default none: ICMP only)."},
     },
     "security_group": {

@@ -15,6 +15,9 @@ from ..errors import shown
 from .filters import (
     ACL_DIRECTIONS,
     INTERNET,
+    INTERNET_PREFIX,
+    MAX_HOST_PORTS,
+    MAX_LISTENERS,
     MAX_RULES_PER_DIRECTION,
     SG_DIRECTIONS,
     FilterRule,
@@ -37,6 +40,7 @@ CONFLICT = "InvalidParameterValue.Conflict"
 NEXT_HOP_INVALID = "InvalidParameterValue.RouteNextHopInvalid"
 VPC_CIDR_CONFLICT = "InvalidParameterValue.VpcCidrConflict"
 MALFORMED = "InvalidParameterValue.Malformed"
+LISTENER_LIMIT = "LimitExceeded.Listener"
 MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
 
 PEER_KEY = {"ingress": "source", "inbound": "source", "egress": "destination", "outbound": "destination"}
@@ -297,6 +301,59 @@ def check_names(lab: Lab) -> List[Violation]:
     return out
 
 
+# ---- what the lab's service daemon listens on ----------------------------------------------------
+
+
+def listeners(lab: Lab) -> List[Tuple[str, int, int]]:
+    """(owner, port, line) of every listener of the lab's service daemon, each (owner, port) once,
+    as the plan makes them (plan.planner.services, plan.filters._internet): a cdb/cmem's service
+    port, a CLB's port and that port on each of its backends, each port of each Internet host."""
+    out: Dict[Tuple[str, int], int] = {}
+    for vpc in lab.vpcs.values():
+        for i in vpc.instances.values():
+            if i.kind in ("cdb", "cmem"):
+                out.setdefault((i.ref, i.service_port), i.line)
+            elif i.kind == "clb" and i.port is not None:
+                out.setdefault((i.ref, i.port), i.line)
+                for b in i.backends:
+                    if b in vpc.instances:
+                        out.setdefault((vpc.instances[b].ref, i.port), vpc.instances[b].line)
+    if lab.internet is not None:
+        for h in lab.internet.hosts.values():
+            for port in h.ports:
+                out.setdefault((h.ref, port), h.line)
+    return [(owner, port, line) for (owner, port), line in out.items()]
+
+
+def check_listeners(lab: Lab, key_lines: Optional[Dict] = None) -> List[Violation]:
+    """At most MAX_HOST_PORTS listeners on one Internet host or instance, MAX_LISTENERS in the lab:
+    each is a TCP and a UDP socket of the lab's one service daemon, which has a file budget."""
+    key_lines = key_lines or {}
+    out = []
+    found = listeners(lab)
+    counts: Dict[str, List[int]] = {}
+    for owner, _, line in found:
+        counts.setdefault(owner, [0, line])[0] += 1
+    hosts = lab.internet.hosts if lab.internet is not None else {}
+    for owner, (n, line) in counts.items():
+        if n <= MAX_HOST_PORTS:
+            continue
+        host = hosts.get(owner[len(INTERNET_PREFIX):]) if owner.startswith(INTERNET_PREFIX) else None
+        if host is not None:
+            out.append(Violation(LISTENER_LIMIT, f"Internet host {host.name}: {n} ports; a host listens on at most "
+                                 f"{MAX_HOST_PORTS} (each port is a TCP and a UDP socket of the lab's service daemon)",
+                                 key_lines.get((id(host), "ports"), host.line)))
+        else:
+            out.append(Violation(LISTENER_LIMIT, f"instance {owner} listens on {n} ports (the CLBs it backs); an "
+                                 f"instance listens on at most {MAX_HOST_PORTS}", line))
+    if len(found) > MAX_LISTENERS and not out:
+        owner, port, line = found[MAX_LISTENERS]
+        out.append(Violation(LISTENER_LIMIT, f"the lab has {len(found)} listeners (Internet host ports, cdb and cmem "
+                             f"instances, CLBs and their backends); a lab has at most {MAX_LISTENERS}, and {owner} "
+                             f"port {port} is listener {MAX_LISTENERS + 1}", line))
+    return out
+
+
 def is_nat_hop(lab: Lab, vpc: Vpc, next_hop: str) -> bool:
     return next_hop in vpc.nat_gateways
 
@@ -312,6 +369,7 @@ def validate(lab: Lab, written: Optional[Dict[int, int]] = None, key_lines: Opti
     if lab.internet is not None:
         out += check_internet(lab, lab.internet)
     out += check_names(lab)
+    out += check_listeners(lab, key_lines)
     for vpc in lab.vpcs.values():
         for g in vpc.security_groups.values():
             out += check_group(lab, vpc, g, written)

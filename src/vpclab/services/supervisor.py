@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .. import nsenter
-from ..errors import KernelRefused, Refused
+from ..errors import EnvironmentProblem, KernelRefused, Refused
 from ..plan.objects import Service
-from .spec import (LOCK_FILE, LOG_FILE, PID_FILE, SPEC_FILE, STATE_FILE, canonical, from_dict, read_json,
-                   read_pid, validate, write_atomic)
+from .spec import (LOCK_FILE, LOG_FILE, PID_FILE, SPEC_FILE, STATE_FILE, canonical, fd_limit, from_dict,
+                   read_json, read_pid, validate, write_atomic)
 
 MODULE = "vpclab.services.daemon"
 READY_TIMEOUT = 5.0  # seconds start() waits for the daemon to report ready
@@ -271,6 +271,10 @@ def _start(lab: str, services: List[Service], run_dir: Path) -> int:
     import select
     import subprocess
 
+    why = fd_limit(len(services))  # the daemon inherits our hard limit: refused here when it is too low
+    if why:
+        raise EnvironmentProblem(f"the service daemon of lab {lab} cannot start: {why}", code="ResourceLimit",
+                                 hint=f"`vpclab down {lab}` removes what was built; docs/topology.md (Limits)")
     spec_path = run_dir / SPEC_FILE
     write_atomic(spec_path, json.dumps({"lab": lab, "services": canonical(services)}, indent=1) + "\n")
     env = dict(os.environ)
