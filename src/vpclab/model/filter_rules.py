@@ -282,8 +282,9 @@ def check_nat_route(lab: Lab, vpc: Vpc, table: str, route: Route) -> List[Violat
 
 def check_names(lab: Lab) -> List[Violation]:
     """Names a version-2 lab cannot share: a NAT gateway's with a peering's (a route's next hop
-    must name one thing), a VPC's or a NAT gateway's with the lab's Internet (`internet/<host>`,
-    its namespace, the `internet` hop of a path)."""
+    must name one thing) or a VPC's (a hop of a path must name one thing), a VPC's or a NAT
+    gateway's with the lab's Internet (`internet/<host>`, its namespace, the `internet` hop of a
+    path)."""
     out = []
     for v in lab.vpcs.values():
         for n in v.nat_gateways.values():
@@ -295,6 +296,10 @@ def check_names(lab: Lab) -> List[Violation]:
                 out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a "
                                      "peering, and a route's next hop must name one of them; rename the gateway",
                                      n.line))
+            elif n.name in lab.vpcs:
+                out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a VPC, "
+                                     f"and a path through the gateway ({v.name} -> {n.name} -> {INTERNET}) would read "
+                                     f"as passing through VPC {n.name}; rename the gateway", n.line))
     if lab.internet is not None and INTERNET in lab.vpcs:
         out.append(Violation(DUPLICATE, f"VPC {INTERNET}: the name belongs to the lab's Internet (its hosts "
                              f"are {INTERNET}/<host>); rename the VPC", lab.vpcs[INTERNET].line))
