@@ -155,7 +155,7 @@ def check_rules(lab: Lab, vpc: Vpc, kind: str, owner: str, direction: str, rules
             else:
                 out.append(Violation(MALFORMED, f"{where}: '{shown(r.peer)}' is not a CIDR (a network ACL names "
                                      "addresses only)", r.line or line))
-        key = (r.proto, r.ports, _peer_key(r.peer), r.action)
+        key = (r.proto, r.ports, _peer_key(r), r.action)
         if kind == "sg" and key in seen:
             out.append(Violation(DUPLICATE_POLICY, f"{where} ({rule_text(r, direction)}) is the same as rule "
                                  f"{seen[key]}", r.line or line))
@@ -167,11 +167,11 @@ def check_rules(lab: Lab, vpc: Vpc, kind: str, owner: str, direction: str, rules
     return out
 
 
-def _peer_key(peer: str) -> str:
-    try:
-        return str(ipaddress.IPv4Network(peer, strict=False))
-    except ValueError:
-        return peer
+def _peer_key(rule: FilterRule):
+    """The peer as a duplicate check compares it: its network (parsed once per text, cached:
+    the state decoder runs these checks on every read), or a group's name."""
+    net = rule.peer_network
+    return rule.peer if net is None else net
 
 
 def check_group(lab: Lab, vpc: Vpc, group: SecurityGroup, written=None) -> List[Violation]:
