@@ -170,6 +170,10 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
     """
     if between is None:
         between = peerings_between(model)
+    # the address the captures saw the request come in with at the destination (before any
+    # rewriting of `o` below); a fast-path answer was not captured: explain's then
+    seen = o.request_from.get(t.point) if o.request_from is not None else None
+    inferred = o.request_from is None and not captured and o.replied
     vpcs = model.vpcs
     vpcs_fwd = [l for l in o.request_seen if l in vpcs or l == INTERNET]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in vpcs or l == INTERNET]
@@ -210,6 +214,7 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
            "forward": fwd, "return": ret, "reason": expected.reason.to_json(),
            "rtt_ms": round(o.rtt_ms, 3) if o.rtt_ms is not None else None,
            "explain": expected.result, "observed": o.detail or None}
+    _seen_source(t, seen, inferred, expected, doc)
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
     if hits and result != analyze.REACHABLE:
@@ -228,6 +233,20 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: analyze.Verdict, 
         if result == analyze.REACHABLE:
             doc["reason"] = analyze.Reason().to_json()
     return doc
+
+
+def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: analyze.Verdict, doc: dict) -> None:
+    """`seen_source`: the address the request carried arriving at the destination, as the
+    captures saw it (null: it never arrived; a request its security group dropped did). A pair
+    answered on the fast path, as explain expected, was not captured: its row takes explain's
+    seen source, as it takes explain's path, and says so (`seen_source_from`: explain)."""
+    if inferred:
+        doc["seen_source"], doc["seen_source_from"] = expected.seen_source, "explain"
+        return
+    doc["seen_source"] = seen
+    if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"]:
+        doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
+                           f"{expected.seen_source}: one of them has a bug")
 
 
 def stop_ns(model: Lab, doc: dict) -> Optional[str]:
@@ -254,6 +273,10 @@ def _apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: analyze
 
     lost = "the reply" if doc["forward"]["delivered"] else "the request"
     r = probe_filters.reason(model, h, lost)
+    if lost == "the request" and r.code == analyze.SECURITY_GROUP_DENY and r.direction == "ingress" \
+            and r.where == t.point and doc.get("seen_source"):  # it reached the destination: say so
+        r.detail = analyze.dropped_on_arrival(r.where, doc["seen_source"], r.group, r.direction, r.rule,
+                                              f"counter +{h.packets}")
     doc["reason"] = r.to_json()
     doc["reason_from"] = "counters"
     e = expected.reason
@@ -303,12 +326,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     doc = classify(model, t, outcome, expected, hits=hits)
     if hits is not None:
         doc["counters"] = probe_report.counters_json(model, hits)
-    doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)
-    doc["seen_source"] = probe_report.seen_source(doc["evidence"], t.point)
-    if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"] \
-            and "mismatch" not in doc:
-        doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
-                           f"{expected.seen_source}: one of them has a bug")
+    doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)  # classify set seen_source, from them
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
     if expect is not None:
