@@ -359,6 +359,9 @@ def ls(as_json):
             if l["status"] == controller.DELETING:
                 click.echo(f"lab {l['lab']} is half removed (an interrupted `vpclab down`): "
                            f"`vpclab cleanup {l['lab']}` finishes it")
+            elif l["status"] == controller.APPLYING:
+                click.echo(f"lab {l['lab']}: its last live operation is not in the kernel yet and could not be "
+                           f"finished (see `vpclab status -l {l['lab']}`)")
 
     emit({"labs": labs}, as_json, human)
 
@@ -375,6 +378,10 @@ def status(lab, as_json):
 
     def human():
         click.echo(f"lab {s['lab']} ({s['status']}), lab clock {format_duration(s['clock'])}")
+        if s.get("pending"):  # `applying`: a killed operation whose repair failed
+            op = " ".join(str(x) for x in s["pending"].values() if x)
+            click.echo(f"`{op}` is not in the kernel yet and could not be finished: shown is the lab before it; "
+                       "the next command retries, `vpclab up FILE` repairs the lab")
         table("VPCs", ["vpc", "account", "region", "cidr", "subnets", "namespace"],
               [[v["name"], v["account"], v["region"], v["cidr"],
                 ", ".join(f"{x['name']} {x['cidr']} ({x['route_table']})" for x in v["subnets"]), v["namespace"]]

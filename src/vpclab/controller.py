@@ -4,8 +4,12 @@ Each function composes the pure core (loader, model, plan, analyze), the state
 store and the kernel layer, and returns plain data for `cli` to render. Every
 command that changes a lab holds the lab's lock from reading the model to the
 end of the kernel apply; the model is written in one transaction first, then
-the kernel is reconciled to it by a diff. A command killed between the two is
-repaired by the next one (or by `up`), which diffs against the kernel again.
+the kernel is reconciled to it by a diff. A live operation marks the lab
+`applying` in the transaction of its model edit, and `ready` once the kernel holds
+it: one killed between the two is finished by the next command that reads the lab
+(`settle`: status, ls, probe, explain, the next live operation...) before it answers,
+with a full read-back and diff, as `up` repairs a killed build. So no command shows a
+change the kernel does not hold.
 The kernel and probe layers are imported only where they are used, so that
 `validate`, `explain -f` and `--help` stay fast and need no root; so are the
 loader, analyze, the planner and the lifecycle rules, so that `down` (and
@@ -21,13 +25,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from .errors import EnvironmentProblem, NotFound, Refused, StateError, did_you_mean, shown
+from .errors import EnvironmentProblem, NotFound, Refused, StateError, VpclabError, did_you_mean, shown
 from .model.filters import INTERNET_PREFIX
 from .model.types import Lab
 from .model.units import format_duration
 from .plan import names
 from .plan.objects import Plan
-from .store import Store, known_labs, lab_from_dict, lab_to_dict
+from .store import BadModel, Store, known_labs, lab_from_dict, lab_to_dict
 
 Progress = Optional[Callable[[int, int, str], None]]
 
@@ -66,12 +70,9 @@ def resolve_lab(lab: Optional[str]) -> str:
 
 
 def load_model(lab: str) -> Lab:
-    """The lab's model, checked by the store (a damaged state is a StateError)."""
-    tx = Store(lab).read()
-    try:
-        return tx.model()
-    finally:
-        tx.close()
+    """The lab's model, checked by the store (a damaged state is a StateError); a live operation
+    a kill left `applying` is finished first (`settle`)."""
+    return settled_read(Store(lab))[0]
 
 
 def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
@@ -189,6 +190,95 @@ def actual(lab: str, run_dir) -> set:
 
 APPLIED = "applied"  # store key: the model the kernel was last brought to in full
 DELETING = "deleting"  # store status: `down` or `cleanup` has started to remove the lab
+APPLYING = "applying"  # store status: a live operation wrote its model edit; the kernel may not hold it yet
+PENDING = "pending"  # store key: that operation ({"action", "target"}), written with the edit; else null
+
+# Test hook (fault injection; tests/kernel/test_crash_live_ops.py, bench/crash_soak.py):
+# VPCLAB_TEST_HOOK=state-written:kill makes a live operation SIGKILL itself right after
+# its state write and before its kernel apply; `state-written:stop` SIGSTOPs it there (the
+# caller then kills or continues it). Unset, it costs one environment lookup.
+TEST_HOOK = "VPCLAB_TEST_HOOK"
+
+
+def _test_hook(point: str) -> None:
+    want = os.environ.get(TEST_HOOK)
+    if want and want.partition(":")[0] == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP if want.partition(":")[2] == "stop" else signal.SIGKILL)
+
+
+def settle(store: Store, progress: Progress = None) -> bool:
+    """Finish a live operation left `applying` (killed between its state write and its kernel
+    apply, or its apply failed) before anyone reads the lab. Under the lab's lock, so one
+    still running is waited for; then, if the lab is still `applying`, the kernel is brought
+    to the model by a full read-back and diff (as `up` repairs a killed build), and the lab
+    is `ready` again, with a `repair` event. False (nothing done) when this thread holds the
+    lock itself. A kernel error of the repair is raised; the lab stays `applying`."""
+    if store.locked_here():
+        return False
+    with store.lock():
+        if store.exists():  # else removed meanwhile: the caller's read says so
+            _finish_pending(store, progress)
+    return True
+
+
+def _finish_pending(store: Store, progress: Progress = None) -> None:
+    """`settle`'s work; the caller holds the lock."""
+    tx = store.read()
+    try:
+        model, st = tx.model_and_status()
+        pending = tx.get(PENDING) if st == APPLYING else None
+    finally:
+        tx.close()
+    if st != APPLYING:
+        return
+    from . import builds
+
+    with builds.building(store.lab):
+        report = reconcile(model, store, progress)  # full read-back: the apply may have begun
+    what = pending if isinstance(pending, dict) else {}
+    with store.tx() as tx:
+        tx.put_text(APPLIED, tx.text("model"))  # the model just applied (the lock is held)
+        tx.set_status("ready")
+        tx.put(PENDING, None)
+        tx.event(model.clock, None, "repair", " ".join(str(what[k]) for k in ("action", "target") if what.get(k)),
+                 "ok", f"finished an interrupted operation: {len(report.actions)} kernel actions")
+    _meter(model, store)
+
+
+def settled_read(store: Store, tolerate: bool = False, required: bool = True):
+    """(model, status, pending) of a lab, settled first when it is `applying` (see `settle`).
+
+    `tolerate` (status, ls): when the repair fails, or cannot run here, the answer is the
+    lab as the kernel last held it in full (the model before the operation), with status
+    `applying` and the operation pending, never the change the kernel may lack. Without
+    `required` (ls), (None, None, None) while a first `up` has not written the model."""
+    for _ in range(3):  # another operation may be killed between the repair and the read
+        tx = store.read()
+        try:
+            # status and ls show the status, checked; a reader of the model only asks if it is `applying`
+            st = tx.status if tolerate else tx.get("status")
+            model = tx.model(required=required or st is not None)
+            if st != APPLYING:
+                return model, st, None
+            pending, applied = tx.get(PENDING), tx.text(APPLIED)
+        finally:
+            tx.close()
+        try:
+            if settle(store):
+                continue
+        except VpclabError:
+            if not tolerate:
+                raise
+        if not tolerate:
+            return model, st, pending
+        try:
+            held = lab_from_dict(json.loads(applied)) if applied is not None else model
+        except (ValueError, BadModel) as e:
+            raise store.damaged(f"its applied model is not valid: {e}")
+        return held, st, pending
+    return model, st, pending
 
 
 def reconcile(model: Lab, store: Store, progress: Progress = None, dry_run: bool = False,
@@ -294,6 +384,7 @@ def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optio
         with store.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status("ready")
+            tx.put(PENDING, None)  # a live operation a kill left `applying` is in the model just built
             tx.event(model.clock, None, "up", file, "ok", f"{len(report.actions)} actions")
         _meter(model, store)
     return report
@@ -467,7 +558,9 @@ def _status(store: Store) -> Optional[str]:
 
 def cleanup(labs: Optional[List[str]] = None) -> dict:
     """Remove labs left by crashed or killed commands: not `ready` (`building`, `deleting`,
-    a damaged state, or no state), and nobody holds their lock.
+    a damaged state, or no state), and nobody holds their lock. An `applying` lab (a live
+    operation killed before its kernel apply) is kept: the next command that reads it
+    finishes the operation.
 
     `labs` limits it to those labs (tests, scripts); by default every lab on the host.
     Returns {"removed": [...], "kept": [...] (ready or busy), "absent": [...] (named, but
@@ -481,11 +574,11 @@ def cleanup(labs: Optional[List[str]] = None) -> dict:
         if lab not in present:
             out["absent"].append(lab)
             continue
-        if _status(store) == "ready":
+        if _status(store) in ("ready", APPLYING):
             out["kept"].append(lab)
             continue
         with store.lock(blocking=False) as got:
-            if not got or _status(store) == "ready":
+            if not got or _status(store) in ("ready", APPLYING):
                 out["kept"].append(lab)  # a command is working on it, or finished it meanwhile
                 continue
             out["held_by"] += _remove(lab, store)[1]
@@ -525,11 +618,7 @@ def status(lab: Optional[str]) -> dict:
     from . import kernelnames
 
     name = resolve_lab(lab)
-    tx = Store(name).read()
-    try:
-        model, st = tx.model(), tx.status
-    finally:
-        tx.close()
+    model, st, pending = settled_read(Store(name), tolerate=True)
     doc = {
         "lab": name,
         "status": st,
@@ -555,6 +644,8 @@ def status(lab: Optional[str]) -> dict:
             i["interface"] = names.instance_port(name, i["name"])
     for row in doc["peerings"]:
         row.update(kernelnames.peering(model, model.peerings[row["id"]]))
+    if st == APPLYING:  # its repair failed: the model shown is the one before the operation
+        doc["pending"] = pending
     from . import filters_view
 
     return filters_view.extend_status(doc, model)
@@ -565,11 +656,7 @@ def ls() -> List[dict]:
     out = []
     for name in known_labs():
         try:
-            tx = Store(name).read()
-            try:
-                model, st = tx.model_and_status()
-            finally:
-                tx.close()
+            model, st, _ = settled_read(Store(name), tolerate=True, required=False)
         except NotFound:
             continue  # removed meanwhile
         except StateError as e:
@@ -602,10 +689,14 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
             scope: Optional[Callable[[Lab], Optional[list]]] = None):
     """Run one lifecycle operation: change the model in one transaction, then apply the difference.
 
-    When the kernel is known to hold the model as it was before (the last command
-    finished its apply), only plan(before) -> plan(after) is applied. Otherwise a
-    command died between its state write and its apply, and this one repairs the
-    kernel with a full read-back. A refusal changes nothing and is still logged.
+    The model edit marks a `ready` lab `applying` (status) and records the operation
+    (key `pending`) in its transaction; the kernel apply that follows ends with `ready`
+    again. A lab left `applying` (this command's predecessor was killed in between) is
+    finished first (`settle`), as every command that reads the lab does. When the kernel
+    is known to hold the model as it was before (the last command finished its apply),
+    only plan(before) -> plan(after) is applied; otherwise (a killed `up` left the lab
+    `building`) the kernel is repaired with a full read-back. A refusal changes nothing
+    and is still logged.
     `default_actor(model, peering)` names the actor logged when `actor` is None
     (default: the requester's account). `scope(model)`: the plan of the only part of
     the lab `change` can touch (a live filter change: one VPC's nftables tables), or
@@ -619,9 +710,12 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
     with store.lock():
         if not store.exists():  # removed by `down` while this command waited for the lock
             raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
-        if _status_only(store) == DELETING:
+        st = _status_only(store)
+        if st == DELETING:
             raise NotFound(f"lab '{name}' is half removed: a `vpclab down` of it was interrupted",
                            code="LabNotFound", hint=f"`vpclab down {name}` or `vpclab cleanup {name}` finishes it")
+        if st == APPLYING:  # the last operation was killed before the kernel held it: finish it first
+            _finish_pending(store, progress)
         before = part = None
         try:
             with store.tx() as tx:
@@ -634,14 +728,18 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
                 result = change(model)
                 text = json.dumps(lab_to_dict(model))
                 tx.put_text("model", text)
-                tx.event(model.clock, actor or default_actor(model, result), action,
-                         target if target else _target(result), "ok", _detail(result))
+                what = target if target else _target(result)
+                if tx.status == "ready":  # `building` stays so: `up` has yet to finish
+                    tx.set_status(APPLYING)
+                tx.put(PENDING, {"action": action, "target": what})
+                tx.event(model.clock, actor or default_actor(model, result), action, what, "ok", _detail(result))
         except Refused as e:
             with store.tx() as tx:
                 m = tx.model()
                 tx.event(m.clock, actor or default_actor(m, m.peerings.get(target or "")), action, target,
                          f"refused: {e.code}", e.message)
             raise
+        _test_hook("state-written")
         from . import builds
 
         with builds.building(name):
@@ -655,6 +753,9 @@ def operate(lab: Optional[str], action: str, target: Optional[str], actor: Optio
                 reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put_text(APPLIED, text)
+            if tx.status == APPLYING:
+                tx.set_status("ready")
+            tx.put(PENDING, None)
         if part is None:
             _meter(model, store)  # a lab's first peering may be made live (a scoped change makes none)
     return result

@@ -1,8 +1,9 @@
 """A lab's persistent state: one SQLite database under /run/vpclab/<lab>/.
 
 It holds the model (as JSON), the lab clock (inside the model), the lab's status
-(`building` until `up` finishes, then `ready`; `deleting` once `down` or `cleanup`
-has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
+(`building` until `up` finishes, then `ready`; `applying` from a live operation's
+model edit until the kernel holds it, see controller.operate; `deleting` once `down`
+or `cleanup` has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
 (serializing every command that changes the lab, across processes) and `Store.tx()`
 one SQLite transaction; a command reads the model, changes it, and writes it back
 inside it, so parallel commands never lose an update.
@@ -27,6 +28,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -158,10 +160,17 @@ class Store:
             if current:
                 break
             os.close(fd)  # unlinked while we waited: lock the file that is there now
+        held = _held()
+        held.add(self.lab)
         try:
             yield True
         finally:
+            held.discard(self.lab)
             os.close(fd)
+
+    def locked_here(self) -> bool:
+        """This thread holds the lab's lock (taking it again would wait for itself forever)."""
+        return self.lab in _held()
 
     def forget_lock(self) -> None:
         """Unlink the lock file (call while holding the lock, when the lab is gone)."""
@@ -206,6 +215,15 @@ class Store:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_HELD = threading.local()  # the labs whose lock this thread holds
+
+
+def _held() -> set:
+    if not hasattr(_HELD, "labs"):
+        _HELD.labs = set()
+    return _HELD.labs
 
 
 _ABSENT = object()
