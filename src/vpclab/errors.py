@@ -69,11 +69,11 @@ class TopologyInvalid(Refused):
 
     default_code = "TopologyInvalid"
 
-    def __init__(self, problems: List[Problem]):
+    def __init__(self, problems: List[Problem], what: str = "the topology"):
         self.problems = list(problems)
         first = self.problems[0] if self.problems else Problem("TopologyInvalid", "invalid topology")
         super().__init__(
-            f"{len(self.problems)} problem(s) in the topology" if len(self.problems) != 1 else first.message,
+            f"{len(self.problems)} problem(s) in {what}" if len(self.problems) != 1 else first.message,
             code=first.code,
         )
 
@@ -145,7 +145,8 @@ def did_you_mean(word: str, choices) -> Optional[str]:
 
 SHOWN = 80  # the most characters of a value any message quotes
 MAX_HINT_CHOICES = 2_000
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", 127: "\\x7f"}
+# C0, DEL and C1 (a terminal takes U+009B as CSI as it takes ESC [)
+_CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {ord("\n"): "\\n", ord("\t"): "\\t"}
 
 
 def shown(value, limit: int = SHOWN, as_repr: bool = False) -> str:

@@ -12,16 +12,32 @@ Each lab is built in-process (`build.up`), then every ordered instance pair is
 probed with real packets along both batch paths: the one of `test` (`probing.target`
 + `probing.run_many`: ICMP, UDP to the service port or to a closed one, TCP to the
 service port or to a closed one) and the one of `matrix` (`probing.MatrixRun`, in
-small chunks); no row may carry a `mismatch`, and every matrix row must have explain's
-verdict. Some examples then apply a peering lifecycle event on the live lab (accept,
-reject or delete) and check every pair again. The lab is always torn down.
+small chunks). Right after the matrix (its retransmissions may still be arriving), one
+or more of its pairs, drawn, are probed again with `probing.probe`. Every row and probe
+must agree with explain on the verdict AND on the reason (its code and where); none may
+carry a `mismatch`; and `seen_source` must be in explain's JSON, in every row and in
+every probe, equal in all three, and the address the topology says: null when nothing
+arrived (a request the destination's security group dropped did arrive), the NAT
+gateway's address or the source's EIP over the Internet, else the source's own (issue 19).
+Some examples then apply a peering lifecycle event on the live lab (accept, reject or
+delete) and check every pair again. The lab is always torn down.
 
-The failing topology's YAML (and the events) are printed on failure.
+The labs with filters add security groups, network ACLs, EIPs, the lab's Internet and
+NAT-gateway batches: 2-3 instances of one subnet behind one NAT gateway, probed in ONE
+matrix batch to the same public destinations (their requests all leave with the
+gateway's address), often with an ACL that drops the replies (on their own subnet, or
+outbound on the subnet of an EIP they ping: `no-return`).
+
+The failing topology's YAML (and the events, and the pairs probed after the matrix) are
+printed on failure.
 
 CI runs 30 examples of version-1 labs and 15 of labs with filters and the Internet (about
-three minutes on 2 cores). For a deeper run (200 of each: about 35 minutes):
+three minutes on 2 cores). VPCLAB_DIFF_EXAMPLES sets both counts. The big run (200 of
+each: about 40 minutes), without shrinking (each try rebuilds a lab; the first failing lab
+is reported as drawn):
 
-    VPCLAB_DIFF_EXAMPLES=200 .venv/bin/python -m pytest tests/kernel/test_differential.py
+    VPCLAB_DIFF_EXAMPLES=200 .venv/bin/python -m pytest -p no:xdist --hypothesis-profile=vpclab-noshrink \
+        tests/kernel/test_differential.py
 """
 from __future__ import annotations
 
@@ -150,19 +166,80 @@ def targets(model):
     return out
 
 
-def disagreements(model, rows):
-    """Rows whose packets disagree with explain, recomputed here, not taken from the row."""
+def seen_source_of(model, src_ref: str, v) -> str | None:
+    """The source address the destination must see, from the topology and explain's forward
+    path (not from explain's `seen_source`): null when nothing arrived, except a request the
+    destination's security group dropped on arrival (docs/rules.md); over the Internet, the
+    address of the NAT gateway the path names, else the source's EIP; else its own address."""
+    fwd, r = v.forward, v.reason
+    dropped_on_arrival = (r.code == analyze.SECURITY_GROUP_DENY and r.direction == "ingress"
+                          and fwd.path and r.where == fwd.path[-1] == fwd.last_hop)
+    if not fwd.delivered and not dropped_on_arrival:
+        return None
+    src = model.instance(src_ref)
+    if "internet" not in fwd.path:
+        return str(src.ip)
+    gateways = model.vpcs[src.vpc].nat_gateways
+    gw = next((gateways[h] for h in fwd.path[:fwd.path.index("internet")] if h in gateways), None)
+    return str(gw.eip if gw is not None else src.eip)
+
+
+def disagreements(model, rows, what="packets"):
+    """Rows (or probes) that disagree with explain, recomputed here, not taken from the row: the
+    verdict, the reason (code and where) and `seen_source` (present everywhere, equal, and the
+    address the topology says)."""
     bad = []
     for r in rows:
-        want = analyze.explain(model, r["src"], r["dst"], r["proto"], r["port"]).result
-        if "mismatch" in r or r["result"] != want:
-            bad.append(f"{r['src']} -> {r['dst']} {r['proto']}/{r['port']}: packets {r['result']}, explain {want}: "
-                       f"{r.get('mismatch')} (explain: {r['reason']['code']} at {r['reason']['where']}; "
-                       f"observed: {r['observed']})")
+        v = analyze.explain(model, r["src"], r["dst"], r["proto"], r["port"])
+        want = v.to_json()  # what `explain --json` prints
+        got_reason = r["reason"] or {}
+        problems = []
+        if "mismatch" in r:
+            problems.append(f"mismatch: {r['mismatch']}")
+        if r["result"] != v.result:
+            problems.append(f"{what} say {r['result']}, explain {v.result}")
+        if (got_reason.get("code"), got_reason.get("where")) != (v.reason.code, v.reason.where):
+            problems.append(f"{what} give the reason {got_reason.get('code')} at {got_reason.get('where')} "
+                            f"(rule {got_reason.get('rule')}, {r.get('reason_from') or 'explain'}: "
+                            f"{got_reason.get('detail')}), explain {v.reason.code} at {v.reason.where} "
+                            f"(rule {v.reason.rule})")
+        if "seen_source" not in want:
+            problems.append("explain --json has no seen_source")
+        if "seen_source" not in r:
+            problems.append(f"no seen_source in the document ({what})")
+        elif r["seen_source"] != want.get("seen_source"):
+            problems.append(f"{what} saw the request come from {r['seen_source']}"
+                            f"{' (from explain)' if r.get('seen_source_from') else ''}, explain says "
+                            f"{want.get('seen_source')}")
+        topo = seen_source_of(model, r["src"], v)
+        if v.seen_source != topo:
+            problems.append(f"explain's seen_source is {v.seen_source}, its path {v.forward.path} says {topo}")
+        if problems:
+            bad.append(f"{r['src']} -> {r['dst']} {r['proto']}/{r['port']}: {'; '.join(problems)} "
+                       f"(observed: {r['observed']})")
     return bad
 
 
-def check_agreement(lab: str, when: str) -> None:
+def probes_after_matrix(lab: str, model, rows, pick) -> list:
+    """Probe again, at once, the matrix rows `pick` chooses (the matrix's late replies and
+    retransmissions may still be arriving): each probe is a document of its own."""
+    chosen = pick(rows)
+    note(f"probed right after the matrix: {[(r['src'], r['dst'], r['proto'], r['port']) for r in chosen]}")
+    return [probing.probe(r["src"], r["dst"], r["proto"], r["port"], lab=lab) for r in chosen]
+
+
+def check_after_matrix(lab: str, model, mrows, pick, when: str) -> None:
+    probes = probes_after_matrix(lab, model, mrows, pick)
+    bad = disagreements(model, probes, "the probe's packets")
+    assert not bad, f"{when}, probe right after the matrix: {len(bad)} of {len(probes)} disagree:\n" + "\n".join(bad)
+    # the same pair, the matrix row and the probe: one seen source (explain's, checked above)
+    rows = {(r["src"], r["dst"], r["proto"], r["port"]): r for r in mrows}
+    for p in probes:
+        row = rows[(p["src"], p["dst"], p["proto"], p["port"])]
+        assert (p["result"], p["seen_source"]) == (row["result"], row["seen_source"]), (p, row)
+
+
+def check_agreement(lab: str, when: str, pick) -> None:
     model = status.load_model(lab)
     rows = probing.run_many(model, targets(model))  # the batch path of `test`
     bad = disagreements(model, rows)
@@ -174,12 +251,26 @@ def check_agreement(lab: str, when: str) -> None:
     bad = disagreements(model, rows)
     assert not bad, f"{when}, matrix: {len(bad)} of {len(rows)} rows disagree:\n" + "\n".join(bad)
     assert run.mismatches == 0 and sum(run.summary.values()) == len(rows)
+    check_after_matrix(lab, model, rows, pick, when)
+
+
+def picker(data):
+    """The pairs to probe right after a matrix: one drawn among the rows explain says are not
+    reachable (their reasons are read from the packets), and one among all rows."""
+    def pick(rows):
+        out = []
+        unanswered = [r for r in rows if r["result"] != analyze.REACHABLE]
+        if unanswered:
+            out.append(data.draw(st.sampled_from(unanswered), label="an unanswered row"))
+        out.append(data.draw(st.sampled_from(rows), label="any row"))
+        return out
+    return pick
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=False, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(topologies())
-def test_live_verdicts_equal_explain(case):
+@given(topologies(), st.data())
+def test_live_verdicts_equal_explain(case, data):
     doc, events = case
     lab = unique_lab()
     text = yaml.safe_dump({"lab": lab, **doc}, sort_keys=False)
@@ -190,10 +281,10 @@ def test_live_verdicts_equal_explain(case):
         path.write_text(text)
         try:
             build.up(str(path))
-            check_agreement(lab, "after up")
+            check_agreement(lab, "after up", picker(data))
             for event, pid, account in events:
                 operate.peering_event(lab, event, pid, account)
-                check_agreement(lab, f"after `peering {event} {pid} --as {account}`")
+                check_agreement(lab, f"after `peering {event} {pid} --as {account}`", picker(data))
         finally:
             teardown.down(lab)
     assert_gone(lab)
@@ -271,12 +362,14 @@ def filtered_topologies(draw):
     """2-4 VPCs (one region and account), random peerings and routes, and the version-2
     pieces: the lab's Internet with one host (tcp/80), EIPs, security groups (rules that
     name CIDRs, the peer's range, the Internet or a group of the VPC) attached to some
-    instances, and network ACLs (often without a rule for the replies) on some subnets."""
+    instances, and network ACLs (often without a rule for the replies) on some subnets.
+    With the Internet, often a NAT-gateway batch in one VPC (nat_batch)."""
     n = draw(st.integers(2, 4))
     octets = draw(st.lists(st.integers(1, 250), min_size=n, max_size=n, unique=True))
     names = [f"v{i}" for i in range(n)]
     internet = draw(st.booleans()) or draw(st.booleans())
     eips = iter(f"203.0.113.{10 + k}" for k in range(64))
+    nat_vpc = draw(st.sampled_from(names)) if internet and draw(st.booleans()) else None
     vpcs = {}
     for name, o in zip(names, octets):
         cidr = f"10.{o}.0.0/16"
@@ -315,6 +408,8 @@ def filtered_topologies(draw):
                 "subnets": draw(st.sampled_from([["app"], ["data"], ["app", "data"]])),
                 "inbound": with_peer_key(draw(filter_rules(peers)), "source"),
                 "outbound": with_peer_key(draw(filter_rules(peers)), "destination")}}
+        if name == nat_vpc:
+            draw(nat_batch(body, o, eips))
         vpcs[name] = body
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
     chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
@@ -328,6 +423,8 @@ def filtered_topologies(draw):
                     {"destination": vpcs[other]["cidr"], "next_hop": pid})
     for v in vpcs.values():
         if not v["route_tables"]["default"]["routes"]:
+            del v["route_tables"]["default"]  # the implicit default table, empty
+        if not v["route_tables"]:
             del v["route_tables"]
     doc = {"regions": {REGIONS[0]: {}}, "vpcs": vpcs}
     if internet:
@@ -335,6 +432,49 @@ def filtered_topologies(draw):
     if peerings:
         doc["peerings"] = peerings
     return doc
+
+
+ACCEPT_ALL = {"proto": "all", "peer": "0.0.0.0/0", "action": "accept"}
+REPLY_PORTS = {"proto": "tcp", "port": "1024-65535", "peer": "0.0.0.0/0", "action": "accept"}
+
+
+@st.composite
+def nat_batch(draw, body, o, eips):
+    """2-3 instances of a subnet `priv` of the VPC `body` behind its NAT gateway nat-1 (a table
+    of their own, or the VPC's default table, which takes app and data through it too), in one
+    matrix batch with the same public destinations (the Internet host, every EIP). Their
+    replies are often dropped by an ACL: inbound on priv (the rules lack ICMP, or the reply
+    ports), or outbound on app, whose cvm-1 then has an EIP they ping (ICMP replies match no
+    rule: `no-return`, issue 19 #4)."""
+    body["subnets"]["priv"] = {"cidr": f"10.{o}.3.0/24"}
+    body["nat_gateways"] = {"nat-1": {"eip": next(eips)}}
+    route = {"destination": "0.0.0.0/0", "next_hop": "nat-1"}
+    if draw(st.booleans()):
+        body["subnets"]["priv"]["route_table"] = "nat"
+        body["route_tables"]["nat"] = {"routes": [route]}
+    else:
+        body["route_tables"]["default"]["routes"].append(route)
+    jobs = {f"job-{k}": {"subnet": "priv", "ip": f"10.{o}.3.{10 + k}"} for k in range(1, draw(st.integers(2, 3)) + 1)}
+    groups = sorted(body.get("security_groups", {}))
+    shared = draw(st.lists(st.sampled_from(groups), unique=True, max_size=len(groups))) if groups else []
+    for inst in jobs.values():  # a subnet's instances alike: the same groups
+        if shared:
+            inst["security_groups"] = shared
+    body["instances"].update(jobs)
+    drop = draw(st.sampled_from(["none", "priv inbound", "app outbound"]))
+    acls = body.setdefault("network_acls", {})
+    if drop == "priv inbound":
+        inbound = draw(st.sampled_from([[], [REPLY_PORTS], [{"proto": "tcp", "port": 80, "peer": "0.0.0.0/0",
+                                                             "action": "accept"}]]))
+        acls["acl-nat"] = {"subnets": ["priv"], "inbound": with_peer_key(inbound, "source"),
+                           "outbound": with_peer_key([ACCEPT_ALL], "destination")}
+    elif drop == "app outbound":
+        body["instances"]["cvm-1"].setdefault("eip", next(eips))
+        acls.pop("acl-1", None)
+        acls["acl-1"] = {"subnets": ["app"], "inbound": with_peer_key([ACCEPT_ALL], "source"),
+                         "outbound": with_peer_key([REPLY_PORTS], "destination")}
+    if not acls:
+        del body["network_acls"]
 
 
 def filtered_targets(model):
@@ -362,15 +502,44 @@ def filtered_disagreements(model, rows):
     return disagreements(model, rows)
 
 
-def check_filtered_agreement(lab: str) -> int:
+def behind_nat(model) -> list:
+    """The instances whose subnet's route table sends traffic to a NAT gateway (from the topology)."""
+    out = []
+    for i in model.instances():
+        vpc = model.vpcs[i.vpc]
+        table = vpc.route_tables.get(vpc.subnets[i.subnet].route_table)
+        if table is not None and any(r.next_hop in vpc.nat_gateways for r in table.routes):
+            out.append(i)
+    return out
+
+
+def filtered_picker(data, model):
+    """The pairs to probe right after the matrix: as picker, and one from behind a NAT gateway."""
+    nat = {i.ref for i in behind_nat(model)}
+    gateways = {str(g.eip) for v in model.vpcs.values() for g in v.nat_gateways.values()}
+    plain = picker(data)
+
+    def pick(rows):
+        out = plain(rows)
+        natted = [r for r in rows if r["src"] in nat and r.get("seen_source") in gateways]
+        if natted:
+            out.append(data.draw(st.sampled_from(natted), label="a row from behind the NAT gateway"))
+        return out
+    return pick
+
+
+def check_filtered_agreement(lab: str, data) -> int:
     model = status.load_model(lab)
     rows = probing.run_many(model, filtered_targets(model))
     bad = filtered_disagreements(model, rows)
     assert not bad, f"test path: {len(bad)} of {len(rows)} probes disagree:\n" + "\n".join(bad)
-    run = probing.MatrixRun(lab, chunk=5)
+    # a NAT-gateway batch goes in ONE matrix batch (its requests share the gateway's address);
+    # otherwise several small chunks
+    run = probing.MatrixRun(lab, chunk=probing.MATRIX_CHUNK if len(behind_nat(model)) > 1 else 5)
     mrows = list(run.rows())
     bad = filtered_disagreements(model, mrows)
     assert not bad, f"matrix: {len(bad)} of {len(mrows)} rows disagree:\n" + "\n".join(bad)
+    check_after_matrix(lab, model, mrows, filtered_picker(data, model), "after up")
     # every unanswered pair is diagnosed: a reason, from the counters when a filter dropped it
     for r in rows + mrows:
         if r["result"] != "reachable":
@@ -380,8 +549,8 @@ def check_filtered_agreement(lab: str) -> int:
 
 @settings(max_examples=FILTER_EXAMPLES, deadline=None, derandomize=False, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(filtered_topologies())
-def test_live_verdicts_equal_explain_with_filters(doc):
+@given(filtered_topologies(), st.data())
+def test_live_verdicts_equal_explain_with_filters(doc, data):
     from vpclab.probe import counters
 
     if counters.available() is not None:
@@ -394,7 +563,7 @@ def test_live_verdicts_equal_explain_with_filters(doc):
         path.write_text(text)
         try:
             build.up(str(path))
-            check_filtered_agreement(lab)
+            check_filtered_agreement(lab, data)
         finally:
             teardown.down(lab)
     assert_gone(lab)
@@ -426,9 +595,23 @@ def test_filtered_generator_draws_valid_topologies_with_every_piece():
                 seen.add("acl without outbound rules")
             if any(i.eip for i in v.instances.values()):
                 seen.add("eip")
+            jobs = [i for i in v.instances.values() if i.subnet == "priv"]
+            if v.nat_gateways and len(jobs) >= 2:
+                seen.add("NAT batch")
+                own = v.subnets["priv"].route_table != "default"
+                seen.add("NAT: a table of its own" if own else "NAT: the default table")
+                acl = next((a for a in v.network_acls.values() if "priv" in a.subnets), None)
+                if acl is not None and not any(r.proto in ("icmp", "all") for r in acl.inbound):
+                    seen.add("NAT: replies dropped on the way in")
+                app = next((a for a in v.network_acls.values() if "app" in a.subnets), None)
+                if app is not None and v.instances["cvm-1"].eip and not any(
+                        r.proto in ("icmp", "all") for r in app.outbound):
+                    seen.add("NAT: replies dropped by the EIP's subnet")
         if lab.internet is not None:
             seen.add("internet")
 
     draw()
-    want = {"group", "drop rule", "group as peer", "acl", "acl without outbound rules", "eip", "internet"}
+    want = {"group", "drop rule", "group as peer", "acl", "acl without outbound rules", "eip", "internet",
+            "NAT batch", "NAT: a table of its own", "NAT: the default table", "NAT: replies dropped on the way in",
+            "NAT: replies dropped by the EIP's subnet"}
     assert want <= seen, f"never drawn: {sorted(want - seen)}"

@@ -210,14 +210,19 @@ def test_forward_route_missing_is_unreachable_at_source_vpc(hub):
     assert doc["return"] == {"delivered": False, "last_hop": None, "path": []}
 
 
-def test_transit_through_the_hub_is_not_transitive(hub):
+def test_a_spoke_without_a_route_to_a_peer_of_its_peer_is_no_route_not_not_transitive(hub):
+    """Issue 19: s2 is a peer of hub, s1's peer; s1 has no route to s2, so the packet never
+    leaves s1 (nothing came in over a peering): NO_ROUTE with s1's table, as explain says."""
     lab, _ = hub
     doc = probe(lab, "s1/cvm-1", "s2/cvm-1")
-    assert_verdict(doc, "unreachable", "NOT_TRANSITIVE", where="s1")
+    assert_verdict(doc, "unreachable", "NO_ROUTE", where="s1", table="default")
     assert doc["forward"]["delivered"] is False
     assert doc["forward"]["last_hop"] == "s1"
     assert "s2/cvm-1" not in doc["forward"]["path"]
     assert doc["return"]["delivered"] is False
+    # the packets agree: the request reached s1's router and went no further
+    assert [(e["at"], e["way"]) for e in doc["evidence"]] == [("s1/cvm-1", "tx"), ("s1", "rx")]
+    assert doc["seen_source"] is None
 
 
 def test_pending_cross_account_peering_is_not_active(hub):
@@ -336,7 +341,7 @@ def test_pcap_to_a_bad_path_is_refused_before_probing(hub, tmp_path):
     lab, _ = hub
     bad = tmp_path / "no-such-dir" / "x.pcapng"
     p = run("probe", "hub/cvm-1", "s1/cvm-1", "-l", lab, "--pcap", bad, check=2)
-    assert "InvalidParameterValue" in p.stderr and "no directory" in p.stderr
+    assert "InvalidParameterValue" in p.stderr and "no such directory" in p.stderr
     assert p.stdout == "" and not bad.parent.exists()
 
 
@@ -455,6 +460,15 @@ def test_matrix_every_pair_agrees_with_explain(hub):
         assert r["reason"] == v["reason"], what
         assert r["forward"] == v["forward"], what
         assert r["return"] == v["return"], what
+        assert r["seen_source"] == v["seen_source"], what  # issue 19: rows carry it as probes do
+        if "seen_source_from" in r:  # only a fast-path answer, not captured, takes explain's
+            assert (r["seen_source_from"], r["result"]) == ("explain", "reachable"), what
+    # issue 19: a spoke's missing route to a peer of its peer is NO_ROUTE, by packets too
+    s1s2 = next(r for r in doc["pairs"] if (r["src"], r["dst"], r["proto"]) == ("s1/cvm-1", "s2/cvm-1", "icmp"))
+    assert (s1s2["reason"]["code"], s1s2["reason"]["where"], s1s2["reason"]["table"]) == ("NO_ROUTE", "s1", "default")
+    # rows the captures diagnosed say what the destination saw: hub -> s3 arrived, its reply died
+    s3 = next(r for r in doc["pairs"] if (r["src"], r["dst"], r["proto"]) == ("hub/cvm-1", "s3/cvm-1", "icmp"))
+    assert (s3["result"], s3["seen_source"]) == ("no-return", "10.0.1.10") and "seen_source_from" not in s3
     s = doc["summary"]
     assert sum(s.values()) == len(want)
     assert s["reachable"] and s["no-return"] and s["unreachable"]

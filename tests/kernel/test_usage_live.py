@@ -5,9 +5,11 @@ and the meter goes with the lab."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,55 @@ def test_prices_file_errors_damage_and_the_meter_goes_with_the_lab(mklab, tmp_pa
 
     run("down", lab, check=0)
     assert lab_pids(lab) == [], "the meter outlived its lab"
+
+
+# The cloud's own 5-minute window (no `billing: window`): nothing closes a window during the test.
+FIVE_MINUTES = TOPOLOGY.replace("  window: 1s\n", "")
+TEN_MB = 10_000_000
+
+
+def test_usage_is_current_the_open_window_counts_json_integers_and_plot_at_once(mklab, tmp_path):
+    """10 MB sent over pcx-ab right after the meter's first sample show in `usage` at once (the
+    counters are read when `usage` runs, the 5-minute window still open), as integers in
+    `--json`, and `--plot` draws them without waiting for the window to close."""
+    if shutil.which("iperf3") is None:
+        pytest.skip("iperf3 is not installed (apt-get install iperf3)")
+    assert "window" not in FIVE_MINUTES
+    lab, _ = mklab(FIVE_MINUTES)
+    wait_for_samples(lab)  # the meter's first sample is in; its next is 5 minutes away
+    run("exec", "vpc-b/cvm-1", "-l", lab, "--", "iperf3", "-s", "-D", "-B", "10.1.1.10", check=0)
+    sent = None
+    for _ in range(50):  # the daemon may need a moment before it listens
+        p = run("exec", "vpc-a/cvm-1", "-l", lab, "--", "iperf3", "-c", "10.1.1.10", "-n", str(TEN_MB), "-J",
+                timeout=60)
+        if p.returncode == 0:
+            sent = json.loads(p.stdout)
+            break
+        time.sleep(0.1)
+    assert sent is not None, f"iperf3 never connected:\n{p.stdout}{p.stderr}"
+    assert sent["end"]["sum_sent"]["bytes"] >= TEN_MB
+    received = sent["end"]["sum_received"]["bytes"]  # what crossed the peering by the time iperf3 ended
+
+    human = run("usage", "-l", lab, check=0).stdout
+    line = next(ln for ln in human.splitlines() if ln.lstrip().startswith("pcx-ab"))
+    out_mb = float(line.split("\u2502")[3])  # peering | vpcs | day | out MB
+    assert out_mb >= received / 1e6 - 0.01, line
+
+    doc = run_json("usage", "-l", lab)
+    assert doc["window_s"] == 300 and doc["samples"] >= 1 and doc["metering"]
+    assert doc["live"] is True, "usage did not read the counters now"
+    ab = next(p for p in doc["peerings"] if p["id"] == "pcx-ab")
+    for row in [ab] + ab["days"]:
+        assert type(row["bytes_out"]) is int and type(row["bytes_in"]) is int, row
+    assert ab["bytes_out"] >= received, f"usage shows {ab['bytes_out']} bytes out, iperf3 received {received}"
+    assert ab["bytes_in"] > 0  # the ACKs
+    assert sum(d["out_bytes"] for d in ab["days"]) == ab["bytes_out"]
+    assert ab["days"][0]["bytes_out"] == ab["days"][0]["out_bytes"]
+
+    png = tmp_path / "usage.png"
+    if os.environ.get("VPCLAB_KEEP_PLOT"):
+        png = Path(os.environ["VPCLAB_KEEP_PLOT"])
+    plotted = run_json("usage", "-l", lab, "--plot", png)
+    assert "pcx-ab" in plotted["plot"]["peerings"] and plotted["plot"]["days"] == [0]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"

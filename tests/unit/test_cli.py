@@ -138,9 +138,10 @@ def test_explain_json_is_one_document(capsys):
                        "--json")
     assert code == 0
     doc = one_json(out)
-    assert set(doc) == {"src", "dst", "proto", "port", "result", "forward", "return", "reason", "rtt_ms"}
-    assert (doc["src"], doc["dst"], doc["proto"], doc["port"], doc["result"]) == \
-        ("vpc-a/cvm-1", "vpc-b/db-1", "tcp", 3306, "reachable")
+    assert set(doc) == {"src", "dst", "proto", "port", "result", "forward", "return", "reason", "rtt_ms",
+                        "seen_source"}  # always there (issue 19): the source's address, no NAT in version 1
+    assert (doc["src"], doc["dst"], doc["proto"], doc["port"], doc["result"], doc["seen_source"]) == \
+        ("vpc-a/cvm-1", "vpc-b/db-1", "tcp", 3306, "reachable", "10.0.1.10")
     assert doc["forward"]["path"] == ["vpc-a/cvm-1", "vpc-a", "pcx-ab", "vpc-b", "vpc-b/db-1"]
     assert doc["reason"] == {"code": None, "where": None, "table": None, "detail": None}
 

@@ -49,3 +49,20 @@ def test_ci_doc_and_workflow_run_the_same_pytest_command():
     doc = [l.strip() for b in blocks(CI_MD, "sh") for l in b.splitlines() if "pytest --vpclab" in l]
     assert doc and all(wf.startswith(d) for d in doc), (wf, doc)  # the workflow adds -p no:cacheprovider only
     assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in job["steps"])
+
+
+def test_closed_port_verdicts_in_topology_md_are_explains():
+    """Issue 19 item 7: docs/topology.md said UDP to a closed port is `unreachable`; the tool
+    (and commands.md, TOPOLOGY.md) say `reachable` with NO_LISTENER. Every "TCP/UDP to a port
+    nothing listens on is `X`" sentence must give explain's verdict for that protocol."""
+    text = " ".join(TOPOLOGY_MD.split())
+    said = dict(re.findall(r"\b(TCP|UDP) to (?:a port nothing listens on|it) is `([a-z-]+)`", text))
+    assert set(said) == {"TCP", "UDP"}, said
+    lab = loader.loads(yaml.safe_dump({"lab": "closed", "vpcs": {"vpc-a": {
+        "region": "ap-guangzhou", "cidr": "10.0.0.0/16", "subnets": {"app": {"cidr": "10.0.1.0/24"}},
+        "instances": {"cvm-1": {"subnet": "app", "ip": "10.0.1.10"}, "cvm-2": {"subnet": "app", "ip": "10.0.1.11"}}}},
+        "regions": {"ap-guangzhou": {}}}), "closed.yaml")
+    for proto, verdict in said.items():
+        v = analyze.explain(lab, "vpc-a/cvm-1", "vpc-a/cvm-2", proto.lower(), 9)
+        assert v.result == verdict, (proto, v.result, verdict)
+        assert v.note is not None and v.note.code == "NO_LISTENER", proto

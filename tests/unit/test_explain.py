@@ -21,7 +21,7 @@ A, B = "vpc-a/cvm-1", "vpc-b/cvm-1"
 A_TO_B = [A, "vpc-a", "pcx-ab", "vpc-b", B]
 B_TO_A = [B, "vpc-b", "pcx-ab", "vpc-a", A]
 
-TOP_KEYS = {"src", "dst", "proto", "port", "result", "forward", "return", "reason", "rtt_ms"}
+TOP_KEYS = {"src", "dst", "proto", "port", "result", "forward", "return", "reason", "rtt_ms", "seen_source"}
 LEG_KEYS = {"delivered", "last_hop", "path"}
 REASON_KEYS = {"code", "where", "table", "detail"}
 
@@ -40,6 +40,9 @@ def explain(lab, src, dst, proto="icmp", port=None) -> dict:
     assert set(doc["reason"]) == REASON_KEYS
     assert doc["result"] in ("reachable", "no-return", "unreachable")
     assert doc["rtt_ms"] is None  # explain sends no packets
+    # always there (issue 19): version 1 rewrites no address, so a request that arrived came
+    # from the source's own address; null when it never arrived
+    assert doc["seen_source"] == (str(lab.instance(src).ip) if doc["forward"]["delivered"] else None)
     return doc
 
 
@@ -116,14 +119,39 @@ def test_no_peering_at_all():
 # ---- not transitive ---------------------------------------------------------------------------------
 
 
-def test_spoke_to_spoke_through_the_hub_is_not_transitive():
+def test_spoke_to_spoke_through_the_hub_is_no_route_in_the_spoke():
+    """Issue 19: spoke-1 has no route to spoke-2 (a peer of its peer hub); the packet never
+    leaves spoke-1, so nothing entered over a peering: NO_ROUTE with spoke-1's table, not
+    NOT_TRANSITIVE (docs/rules.md). The detail still says why a route via the hub would not help."""
     lab = shipped("03-hub-spokes.yaml")
     doc = explain(lab, "spoke-1/cvm-1", "spoke-2/cvm-1")
     assert doc["result"] == "unreachable"
     assert doc["forward"] == leg(False, "spoke-1", ["spoke-1/cvm-1", "spoke-1"])
     assert doc["return"] == NOT_SENT
-    assert reason_of(doc) == ("NOT_TRANSITIVE", "spoke-1", "default")
-    assert "hub" in doc["reason"]["detail"]
+    assert reason_of(doc) == ("NO_ROUTE", "spoke-1", "default")
+    assert doc["reason"]["detail"].startswith("no route to 10.2.1.10 in table default")
+    assert "hub" in doc["reason"]["detail"] and "not transitive" in doc["reason"]["detail"]
+
+
+def test_no_return_route_to_a_peer_of_a_peer_is_no_route_on_the_reply_leg():
+    """Issue 19, the reply leg: vpc-x reaches vpc-c over pcx-xc, vpc-c has no route back.
+    vpc-y holds the same range as vpc-x (they are not peered: overlap is allowed) and is a
+    peer of vpc-b, itself vpc-c's peer, so the reply's address lies in a peer of a peer of
+    vpc-c. The reply never leaves vpc-c: NO_ROUTE with vpc-c's table, not NOT_TRANSITIVE."""
+    t = topo({"vpc-y": vpc(0, routes=[("10.1.0.0/16", "pcx-yb")]),
+              "vpc-x": vpc(0, routes=[("10.2.0.0/16", "pcx-xc")]),
+              "vpc-b": vpc(1, routes=[("10.0.0.0/16", "pcx-yb"), ("10.2.0.0/16", "pcx-bc")]),
+              "vpc-c": vpc(2, routes=[("10.1.0.0/16", "pcx-bc")])},
+             {"pcx-yb": peer("vpc-y", "vpc-b"), "pcx-xc": peer("vpc-x", "vpc-c"), "pcx-bc": peer("vpc-b", "vpc-c")})
+    lab = load(t)
+    doc = explain(lab, "vpc-x/cvm-1", "vpc-c/cvm-1")
+    assert doc["result"] == "no-return"
+    assert doc["forward"] == leg(True, "vpc-c/cvm-1", ["vpc-x/cvm-1", "vpc-x", "pcx-xc", "vpc-c", "vpc-c/cvm-1"])
+    assert doc["return"] == leg(False, "vpc-c", ["vpc-c/cvm-1", "vpc-c"])
+    assert reason_of(doc) == ("NO_ROUTE", "vpc-c", "default")
+    # and the request leg of the same shape: vpc-y has no route to vpc-c, a peer of its peer vpc-b
+    doc = explain(lab, "vpc-y/cvm-1", "vpc-c/cvm-1")
+    assert (doc["result"], reason_of(doc)) == ("unreachable", ("NO_ROUTE", "vpc-y", "default"))
 
 
 def test_hub_reaches_every_spoke_and_services():

@@ -92,7 +92,7 @@ def test_graph_probe_from_a_file_uses_explain(capsys):
         cli.main(["graph", "-f", T03, "--probe", "spoke-1/cvm-1", "spoke-2/cvm-1", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert e.value.code == 0
-    assert doc["probe"]["result"] == "unreachable" and doc["probe"]["reason"]["code"] == "NOT_TRANSITIVE"
+    assert doc["probe"]["result"] == "unreachable" and doc["probe"]["reason"]["code"] == "NO_ROUTE"  # issue 19
     assert {n["kind"] for n in doc["nodes"]} >= {"vpc", "instance"}
 
 

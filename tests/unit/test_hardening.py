@@ -22,7 +22,7 @@ from vpclab.topology import load as loader
 from vpclab.state import labs, store
 from vpclab.state.rundir import RunDir
 from vpclab.cli.main import main
-from vpclab.errors import SHOWN, TopologyInvalid, shown
+from vpclab.errors import SHOWN, TopologyInvalid, VpclabError, shown
 from vpclab.model import lifecycle, rules
 from vpclab.model.types import ACCOUNT_NAME, ITEM_NAME, LAB_NAME, PEERING_NAME, VPC_NAME
 from vpclab.model.units import OutOfRange, parse_bandwidth
@@ -239,6 +239,47 @@ def test_an_empty_lab_is_refused(capsys, solo, argv):
     msg = json.loads(out)["error"] if "--json" in argv else {"code": err.split(":")[0], "message": err}
     assert msg["code"] == "InvalidParameterValue" and "is empty" in msg["message"]
     assert "solo" not in out + err
+
+
+@pytest.mark.parametrize("argv", [["cleanup", ""], ["cleanup", "two", " "], ["cleanup", "", "--json"]])
+def test_cleanup_of_an_empty_lab_says_what_leaving_it_out_does(capsys, solo, argv):
+    """Issue 19 #16: `cleanup ""` said "leave [LAB]... out when one lab runs"; left out, cleanup
+    cleans up after every lab, one running or many."""
+    code, out, err = run(capsys, *argv)
+    msg = json.loads(out)["error"]["message"] if "--json" in argv else err.splitlines()[0]
+    assert code == 2
+    assert msg.endswith("LAB is empty: name a lab, or leave LAB out to clean up after every lab"), msg
+    assert "[LAB]" not in msg and "when one lab runs" not in msg
+
+
+@pytest.mark.parametrize("verb", ["start", "reset", "check", "hint"])
+@pytest.mark.parametrize("empty", [["-l", ""], ["--lab="], ["-l", " "]])
+def test_an_empty_exercise_lab_is_refused(capsys, solo, monkeypatch, verb, empty):
+    """Issue 19 #11: `lab reset 10 -l "$UNSET"` once acted on ex10 (and threw the student's work away)."""
+    from vpclab.exercises import session
+
+    acted = []
+    for name in ("start", "reset", "check", "hint", "live_lab"):
+        monkeypatch.setattr(session, name, lambda *a, _n=name, **k: acted.append((_n, a)) or {})
+    code, _, err = run(capsys, "lab", verb, "10", *empty)
+    assert (code, acted) == (2, [])
+    assert err.startswith("InvalidParameterValue: --lab is empty")
+
+
+def test_an_empty_exercise_lab_is_refused_by_the_session_too(solo):
+    """Below the command line as well: an empty name is never read as "the default exNN"."""
+    from vpclab.errors import Refused
+    from vpclab.exercises import catalog, session
+
+    ex = catalog.find("10", ROOT / "lab")
+    for call in (session.start, session.reset):
+        with pytest.raises(Refused) as e:
+            call(ex, "")
+        assert "ex10" not in str(e.value)
+    for call in (session.check, session.hint):
+        with pytest.raises(VpclabError) as e:
+            call(ex, "")
+        assert "ex10" not in str(e.value)
 
 
 # ---- 13. names with a trailing newline ---------------------------------------------------------------

@@ -148,3 +148,15 @@ def test_a_peering_cannot_be_created_under_a_nat_gateways_name():
         lifecycle.create(lab, "vpc-b", "vpc-c", name="nat-a")
     assert e.value.code == "InvalidParameterValue.Duplicate" and "NAT gateway of vpc-a" in str(e.value)
     assert "nat-a" not in lab.peerings
+
+
+@pytest.mark.parametrize("name", ["vpc-a", "vpc-b"])
+def test_a_nat_gateway_may_not_be_named_like_a_vpc(name):
+    """Issue 19 #14: a gateway named vpc-b made explain print `vpc-a -> vpc-b -> internet`, which
+    reads as passing through vpc-b's router. Its own VPC's name or another's: both refused."""
+    text = BASE.replace("nat-1", name) + "  vpc-b:\n    region: ap-guangzhou\n    cidr: 10.1.0.0/16\n"
+    with pytest.raises(TopologyInvalid) as e:
+        loader.loads(text, "t.yaml")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith(f"{name}: {{eip:"))
+    assert [(p.code, p.line) for p in e.value.problems] == [("InvalidParameterValue.Duplicate", line)]
+    assert f"NAT gateway vpc-a/{name}: {name} is also the name of a VPC" in e.value.problems[0].message

@@ -203,7 +203,7 @@ def test_an_empty_capture_is_still_a_valid_file(tmp_path):
 
 
 def test_bad_pcap_paths_are_refused(tmp_path):
-    for bad, why in ((str(tmp_path / "nodir" / "x.pcapng"), "no directory"), (str(tmp_path), "directory"),
+    for bad, why in ((str(tmp_path / "nodir" / "x.pcapng"), "no such directory"), (str(tmp_path), "directory"),
                      ("", "file name"), (str(tmp_path) + "/", "file name")):
         with pytest.raises(Refused) as e:
             probe_report.check_pcap_path(bad)
@@ -218,7 +218,7 @@ def test_cli_refuses_a_bad_pcap_path_before_anything_with_exit_2(tmp_path, capsy
         main(["probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", "nolab", "--pcap", bad])
     out, err = capsys.readouterr()
     assert e.value.code == 2, out + err
-    assert "InvalidParameterValue" in err and "no directory" in err and "nolab" not in err
+    assert "InvalidParameterValue" in err and "no such directory" in err and "nolab" not in err
     assert "Traceback" not in out + err
     assert not os.path.exists(bad)
 

@@ -278,3 +278,88 @@ def test_any_one_wrong_value_or_missing_key_decodes_or_raises_bad_model(path):
                 if s is not t:
                     analyze.explain(lab, s.ref, t.ref)
     assert refused > 500
+
+
+# ---- version 2: the loader's rules hold in the state too (issue 19 #15) -----------------------------
+
+INET = "inet"  # topologies/06-internet-vs-peering.yaml
+
+
+def _vpc(m, name):
+    return next(v for v in m["vpcs"] if v["name"] == name)
+
+
+def _instance(m, ref):
+    vpc, name = ref.split("/")
+    return next(i for i in _vpc(m, vpc)["instances"] if i["name"] == name)
+
+
+V2_DAMAGE = {  # what the adversary wrote into state.db, and the code of the rule it breaks
+    "an EIP of 8.8.8.8": (lambda m: _instance(m, "vpc-a/web-a").update(eip="8.8.8.8"),
+                          "InvalidParameterValue.AddressIpNotInRange"),
+    "an Internet of 0.0.0.0/0": (lambda m: m["internet"].update(cidr="0.0.0.0/0"), "InvalidParameterValue.Conflict"),
+    "a host with 2,999 ports": (lambda m: m["internet"]["hosts"][0].update(ports=list(range(1, 3000))),
+                                "LimitExceeded.Listener"),
+    "a NAT gateway outside the Internet": (lambda m: _vpc(m, "vpc-a")["nat_gateways"][0].update(eip="10.9.9.9"),
+                                           "InvalidParameterValue.AddressIpNotInRange"),
+    "two EIPs on one address": (lambda m: _instance(m, "vpc-c/cvm-c").update(eip="203.0.113.10"),
+                                "InvalidParameterValue.Duplicate"),
+    "a NAT gateway named like a VPC": (lambda m: _vpc(m, "vpc-a")["nat_gateways"][0].update(name="vpc-b"),
+                                       "InvalidParameterValue.Duplicate"),
+}
+
+
+@pytest.fixture
+def inet(run_dir, monkeypatch):
+    """Lab `inet` (version 2) in the temporary store, and a tripwire on every way to the kernel."""
+    from vpclab import builds, controller
+    from vpclab.kernel import engine
+
+    model = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
+    with store.Store(model.name).tx() as tx:
+        tx.save_model(model)
+        tx.set_status("ready")
+    def tripwire(*a, **k):
+        pytest.fail("a command with a damaged state reached the kernel")
+
+    for owner, name in ((controller, "reconcile"), (engine, "apply"), (builds, "building")):
+        monkeypatch.setattr(owner, name, tripwire)
+    return run_dir / INET / "state.db"
+
+
+def _edit(path, change):
+    con = sqlite3.connect(path)
+    m = json.loads(con.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()[0])
+    change(m)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'model'", (json.dumps(m),))
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("kind", sorted(V2_DAMAGE))
+def test_a_version_2_state_that_breaks_a_rule_is_damaged(inet, capsys, kind):
+    change, code = V2_DAMAGE[kind]
+    _edit(inet, change)
+    before = inet.read_bytes()
+    for argv in (["status"], ["explain", "vpc-a/web-a", "internet/web"], ["eip", "associate", "vpc-b/cvm-b"],
+                 ["sg", "rule", "add", "vpc-a/sg-web", "--direction", "ingress", "--source", "10.0.0.0/8",
+                  "--action", "accept"]):
+        rc, out, err = run(capsys, *argv, "-l", INET, "--json")
+        assert rc == 4, (kind, argv, out, err)
+        e = json.loads(out)["error"]
+        assert e["code"] == "StateError" and str(inet) in e["message"] and code in e["message"], (argv, e)
+    assert inet.read_bytes() == before  # nothing was written: `eip associate` handed out no 0.0.0.1
+
+
+def test_the_decoder_runs_the_loaders_rules_not_its_own():
+    """One set of rules: the codec's refusal is filter_rules.validate's first violation."""
+    from vpclab.model import filter_rules
+
+    model = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
+    d = json.loads(json.dumps(lab_to_dict(model)))
+    d["internet"]["cidr"] = "0.0.0.0/0"
+    with pytest.raises(BadModel) as e:
+        lab_from_dict(d)
+    model.internet.cidr = __import__("ipaddress").IPv4Network("0.0.0.0/0")
+    first = filter_rules.validate(model)[0]
+    assert str(e.value).startswith(f"model: {first.code}: {first.message}")

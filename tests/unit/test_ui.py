@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -355,6 +356,61 @@ def test_vpclab_ui_listens_on_loopback_only_prints_a_token_url_and_stops_on_ctrl
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in err
+
+
+def test_vpclab_ui_logs_malformed_http_in_one_line_and_stops_at_once_with_streams_open(tmp_path):
+    """Malformed HTTP from any local client (two Host headers, no token) is one line on stderr, not
+    an aiohttp traceback; SIGTERM with two pages' event streams and a keep-alive connection open
+    ends the process well under a second (it took 2 s: each stream held the shutdown)."""
+    import time
+
+    env = dict(os.environ, VPCLAB_RUN_DIR=str(tmp_path))
+    seeding = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); import uikit; "
+               "uikit.seed(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), 'uistop')")
+    subprocess.run([sys.executable, "-c", seeding, str(Path(__file__).parents[1]), str(tmp_path),
+                    str(TOPO / "01-two-vpcs.yaml")], env=env, check=True, timeout=60)
+    vpclab = str(Path(sys.executable).parent / "vpclab")
+    proc = subprocess.Popen([vpclab, "ui", "-l", "uistop", "--port", "0"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    conns = []
+    try:
+        m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", proc.stdout.readline().strip())
+        port, token = int(m.group(1)), m.group(2)
+
+        def request(text: str, until: bytes) -> socket.socket:
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conns.append(c)
+            c.sendall(text.encode())
+            got = b""
+            while until not in got:
+                chunk = c.recv(4096)
+                assert chunk, got
+                got += chunk
+            return c
+
+        bad = request(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n", b"\r\n\r\n")
+        for _ in range(2):  # two pages listening
+            request(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{server.HEADER}: {token}\r\n\r\n",
+                    b": hello")
+        request(f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{server.HEADER}: {token}\r\n\r\n",
+                b"uistop")  # keep-alive: stays open
+        bad.close()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        took = time.monotonic() - t0
+        err = proc.stderr.read()
+    finally:
+        for c in conns:
+            c.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert took < 0.5, f"`vpclab ui` took {took:.2f} s to stop after SIGTERM"
+    assert "Traceback" not in err and "aiohttp" not in err, err
+    lines = [ln for ln in err.splitlines() if "127.0.0.1" in ln and "Host" in ln]
+    assert len(lines) == 1 and "malformed" in lines[0] and "400" in lines[0], err
 
 
 def _vpclab_ui(tmp_path, *args, pre: str = ""):

@@ -219,8 +219,8 @@ def test_price_file_good_and_bad(tmp_path):
     assert merged["window_s"] == 10.0 and merged["currency"] == "USD"
     assert merged["charge_types"] == {"pcx-cb": prices.MONTH_95, "pcx-ab": prices.MONTH_95}
     wrapped = tmp_path / "wrapped.yaml"
-    wrapped.write_text("billing:\n  prices: {a/b: 1}\n")  # regions beyond this lab are fine in a price table
-    assert prices.load_file(str(wrapped), lab())["prices"] == {"a/b": 1.0}
+    wrapped.write_text("billing:\n  prices: {ap-singapore/ap-guangzhou: 1}\n")  # under one billing: key
+    assert prices.load_file(str(wrapped), lab())["prices"] == {"ap-guangzhou/ap-singapore": 1.0}
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("currency: CNY\nprices:\n  ap-guangzhou/ap-singapore: cheap\n  nopair: 1\nwindow: 10s\n"
@@ -231,7 +231,8 @@ def test_price_file_good_and_bad(tmp_path):
     assert e.value.exit_code == 2
     assert lines[0].startswith(f"{bad}:3: InvalidParameterValue: price of ap-guangzhou/ap-singapore must be a number")
     assert lines[1].startswith(f"{bad}:4: InvalidParameterValue: price key 'nopair' must be REGION/REGION")
-    assert lines[2].startswith(f"{bad}:5: UnknownParameter: unknown key 'window' in billing")
+    assert lines[2].startswith(f"{bad}:5: UnknownParameter: unknown key 'window' in the price file")
+    assert e.value.message == "4 problem(s) in the price file"
     assert "topology's billing: key" in lines[2]
     assert lines[3].startswith(f"{bad}:6: ResourceNotFound: charge_types names unknown peering 'pcx-nope'")
     for text in ("", "prices: [1, 2]\n", "prices: {a/b: 1\n"):
@@ -241,6 +242,114 @@ def test_price_file_good_and_bad(tmp_path):
         assert str(e.value.problems[0]).startswith(f"{bad}:")
     with pytest.raises(TopologyInvalid):
         prices.load_file(str(tmp_path / "missing.yaml"), lab())
+
+
+def test_currency_is_a_short_printable_code_in_the_topology_and_in_a_price_file(tmp_path):
+    """Control characters (a terminal title escape, a bell) are refused at the currency's line with
+    the cloud code, in both places; a code or a symbol is fine."""
+    n = TOPO.count("\n")
+    for bad in ('"EUR\\x07"', '"\\e]0;pwned\\a"', '"CNY\\u009b2J"', '"C N Y"', '"ABCDEFGHI"', '""', "[CNY]",
+                '"\\u202eYNC"', "1.5"):
+        got = problems_of(TOPO + f"billing:\n  currency: {bad}\n")
+        assert len(got) == 1 and got[0].startswith(f"bad.yaml:{n + 2}: InvalidParameterValue: billing currency "), got
+        assert not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 for ch in got[0]), got  # shown escaped
+        f = tmp_path / "p.yaml"
+        f.write_text(f"prices: {{ap-guangzhou/ap-singapore: 1}}\ncurrency: {bad}\n")
+        with pytest.raises(TopologyInvalid) as e:
+            prices.load_file(str(f), lab())
+        (only,) = [str(p) for p in e.value.problems]
+        assert only.startswith(f"{f}:2: InvalidParameterValue: currency must be "), only
+        assert "billing" not in only and not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 for ch in only), only
+    for good in ("CNY", "USD", "EUR", "\u00a5", "US$", "\u5143", "RMB"):
+        assert loader.loads(TOPO + f"billing:\n  currency: {good}\n", "ok.yaml").billing["currency"] == good
+
+
+def test_a_currency_that_got_past_the_checks_still_prints_escaped(capsys, tmp_path):
+    """A state written by an older vpclab (or damaged) may hold any currency: the table, the totals
+    and the plot never print a control character raw (a terminal would take ESC ] 0 ; as a title)."""
+    from vpclab import cli_usage
+
+    billing = dict(lab().billing, currency="\x1b]0;pwned\x07\x9b")
+    doc = report.build(lab(), 0.0, two_days(), billing)
+    doc["metering"] = True
+    cli_usage._human(doc)
+    out = capsys.readouterr().out
+    assert "total alice" in out and "\\x1b]0;pwned\\x07\\x9b" in out, out
+    assert not any(ord(ch) < 32 and ch != "\n" or 0x7f <= ord(ch) < 0xa0 for ch in out), repr(out)
+    pytest.importorskip("matplotlib")
+    from vpclab.controller import usage as plot  # draw: usage/plot through the checked opener
+
+    doc["currency"] = "$$"  # two dollars: matplotlib's mathtext, unless escaped
+    assert plot.draw(doc, report.series(two_days(), 0.0, 10), str(tmp_path / "c.png"))["days"] == [0, 1]
+
+
+def test_a_price_file_names_itself_in_its_problems_with_type_words(tmp_path):
+    """A price file's problems say "the price file" and "a list", never "billing" or a class name."""
+    f = tmp_path / "p.yaml"
+    for text, want in (("- 1\n- 2\n", "the price file must be a mapping, not a list"),
+                       ("billing: [1]\n", "the price file must be a mapping, not a list"),
+                       ("prices: [1, 2]\n", "prices must be a mapping REGION/REGION"),
+                       ("charge_types: 3\n", "charge_types must be a mapping PEERING"),
+                       ("window: 10s\n", "unknown key 'window' in the price file")):
+        f.write_text(text)
+        with pytest.raises(TopologyInvalid) as e:
+            prices.load_file(str(f), lab())
+        got = [str(p) for p in e.value.problems]
+        assert len(got) == 1 and f"{f}:1: " in got[0] and want in got[0], (text, got)
+        assert "billing" not in got[0].split(" (")[0] and "LList" not in got[0] and "LDict" not in got[0], got
+    got = problems_of(TOPO + "billing: [1]\n")
+    assert got == [f"bad.yaml:{TOPO.count(chr(10)) + 1}: InvalidParameter: billing must be a mapping, not a list"]
+
+
+def test_a_price_file_naming_a_region_the_lab_does_not_have_is_refused(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("currency: CNY\nprices:\n  ap-guangzhou/ap-singapore: 1\n  ap-guangzou/ap-singapore: 2\n"
+                 "  ap-tokyo/ap-singapore: 3\n")
+    with pytest.raises(TopologyInvalid) as e:
+        prices.load_file(str(f), lab())
+    got = [str(p) for p in e.value.problems]
+    assert len(got) == 2, got
+    assert got[0].startswith(f"{f}:4: ResourceNotFound: price names region 'ap-guangzou', which lab bill does not have")
+    assert "did you mean 'ap-guangzhou'?" in got[0]
+    assert got[1].startswith(f"{f}:5: ResourceNotFound: price names region 'ap-tokyo', which lab bill does not have")
+    assert "the lab's regions: ap-guangzhou, ap-singapore" in got[1]
+
+
+# ---- the open window -------------------------------------------------------------------------
+
+
+def test_the_open_window_counts_its_bytes_at_once_and_its_rate_once_half_a_window_long():
+    """`vpclab usage` closes the open window with a live read of the counters (never stored): its
+    bytes count at once, it is a rate sample under the rule of any window closed early."""
+    stored = [s(0, 0, 1 * MB), s(10, 0, 1 * MB + 10 * MB)]  # a 10 s window at 8 Mbps... of MB units: 1 Mbps x 10
+    live = Sample(12.0, 0.0, "pcx-ab", 1 * MB + 10 * MB + 40 * MB, 3 * MB, 20_000, True)  # 2 s: 20 Mbps out
+    doc = report.build(lab(), 0.0, stored + [live], lab().billing)
+    assert doc["samples"] == 2 and doc["live"] is True
+    ab = next(p for p in doc["peerings"] if p["id"] == "pcx-ab")
+    (day,) = ab["days"]
+    assert day["out_bytes"] == day["bytes_out"] == 51 * MB and day["in_bytes"] == day["bytes_in"] == 3 * MB
+    assert ab["bytes_out"] == 51 * MB and ab["bytes_in"] == 3 * MB
+    assert all(type(x[k]) is int for x in (ab, day) for k in ("bytes_out", "bytes_in"))
+    assert day["windows"] == 1 and day["peak_out_mbps"] == pytest.approx(1.0)  # 2 s < half of 10 s: no rate
+    ser = report.series(stored + [live], 0.0, 10)["pcx-ab"]
+    assert [w.open for w in ser.windows] == [False, True] and ser.windows[1].out_mbps == pytest.approx(20.0)
+    later = Sample(16.0, 0.0, "pcx-ab", 1 * MB + 10 * MB + 60 * MB, 3 * MB, 20_000, True)  # 6 s: a rate sample
+    day = report.build(lab(), 0.0, stored + [later], lab().billing)["peerings"][0]["days"][0]
+    assert day["windows"] == 2 and day["peak_out_mbps"] == pytest.approx(10.0)
+    assert report.build(lab(), 0.0, stored, lab().billing)["live"] is False
+
+
+def test_plot_draws_a_lone_open_window(tmp_path):
+    """One stored sample and the live read: a window, drawn (the plot no longer waits for the meter)."""
+    pytest.importorskip("matplotlib")
+    from vpclab.controller import usage as plot  # draw: usage/plot through the checked opener
+
+    rows = [s(0, 0, 0), Sample(4.0, 0.0, "pcx-ab", 10 * MB * 4, MB, 20_000, True)]
+    doc = report.build(lab(), 0.0, rows, lab().billing)
+    png = tmp_path / "open.png"
+    got = plot.draw(doc, report.series(rows, 0.0, 300), str(png))
+    assert got["peerings"] == ["pcx-ab"] and got["days"] == [0]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ---- usage.db --------------------------------------------------------------------------------
@@ -306,7 +415,7 @@ def test_a_meter_without_pid_file_is_found_by_its_command_line_and_stopped(tmp_p
 
 def test_plot_is_a_png_with_a_panel_per_peering_and_day(tmp_path):
     pytest.importorskip("matplotlib")
-    from vpclab.usage import plot
+    from vpclab.controller import usage as plot  # draw: usage/plot through the checked opener
 
     rows = two_days()
     doc = report.build(lab(), 0.0, rows, lab().billing)

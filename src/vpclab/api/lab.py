@@ -247,7 +247,7 @@ def unique_name(prefix: str = "p") -> str:
 _ISSUED: set = set()
 
 
-LAB_RUNNING = "UnsupportedOperation.LabRunning"
+from ..model.codes import LAB_RUNNING  # noqa: E402
 
 
 def _running(name: str) -> Refused:
@@ -376,9 +376,9 @@ class Lab(FilterOperations):
 
     def explain(self, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
         """The verdict from the lab's model alone (no packets)."""
-        from ..controller import explaining
+        from ..controller import explaining, settle
 
-        return Verdict.from_json(explaining.explain(src, dst, proto, port, lab=self.name).to_json())
+        return Verdict.from_json(explaining.explain(src, dst, proto, port, lab=self.name, load=settle.load_model).to_json())
 
     def matrix(self) -> Matrix:
         from ..controller import probing

@@ -7,7 +7,7 @@ from typing import Optional
 import click
 
 from ..errors import ExpectationFailed
-from .options import json_option
+from .options import explicit_lab, json_option
 from .output import console, emit, progress_bar, table, warn
 
 
@@ -22,7 +22,7 @@ def lab_group():
     """
 
 
-exercise_lab_option = click.option("-l", "--lab", "name", metavar="NAME",
+exercise_lab_option = click.option("-l", "--lab", "name", metavar="NAME", callback=explicit_lab,
                                    help="The exercise's lab name (default: exNN, e.g. ex03).")
 
 

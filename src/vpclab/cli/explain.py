@@ -39,8 +39,15 @@ def explain(src, dst, file, lab, proto, port, as_json):
     from ..controller import explaining
     from .render.verdict import render_verdict
 
-    v = explaining.explain(src, dst, proto, port, file=file, lab=lab)
+    v = explaining.explain(src, dst, proto, port, file=file, lab=lab, load=None if file else _settled())
     emit(v.to_json(), as_json, lambda: render_verdict(v.to_json(), "explain"))
+
+
+def _settled():
+    """How a running lab's model is read: a live operation a kill interrupted is finished first."""
+    from ..controller import settle
+
+    return settle.load_model
 
 
 @click.command("diff", short_help="What a topology change gains and loses.",

@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from ..errors import Refused
-from .options import json_option, lab_option
+from .options import Whole, json_option, lab_option
 from .output import emit
 
 
@@ -40,7 +40,7 @@ def _rule_options(action: str, groups: bool = True):
                          "The rule's destination port: a port, a range A-B or all (tcp/udp only; default all).")(f)
         f = click.option("--proto", type=click.Choice(["tcp", "udp", "icmp", "all"]),
                          help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)
-        f = click.option("--index", type=click.IntRange(0, None), metavar="N",
+        f = click.option("--index", type=Whole(0), metavar="N",
                          help="Insert the rule at N: rules are numbered from 0, 0 is first (default: last)."
                          if adding else "Delete the rule at N (numbered from 0, as `vpclab status` lists them). "
                          "With fields too, that rule must have them.")(f)

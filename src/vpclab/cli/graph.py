@@ -39,9 +39,12 @@ def graph(file, output, lab, probe, proto, port, as_json):
     still writes the diagram); with --probe, --json adds the probe's result.
     """
     from ..controller import static
+    from ..controller import outfiles
     from .render import graph as drawing
 
-    model = static.model_for(lab, file)
+    if output:  # before the model is read and a probe is run: a bad path is refused at once
+        outfiles.check_writable(output, drawing.WHAT)
+    model = static.model_for(lab, file, None if file else _settled())
     overlay = verdict(probe, proto, port, file, lab)
     text = drawing.dot(model, overlay)
     if output:
@@ -72,6 +75,12 @@ def verdict(probe: Optional[Tuple[str, str]], proto: str, port: Optional[int], f
     from ..controller import probing
 
     return probing.probe(src, dst, proto, port, None, lab)
+
+
+def _settled():
+    from ..controller import settle
+
+    return settle.load_model
 
 
 COMMANDS = [graph]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import Refused, shown
-from .options import explicit_lab, json_option, lab_option
+from .options import every_lab, explicit_lab, json_option, lab_option
 from .output import emit, progress_bar, table, warn
 
 
@@ -106,7 +106,7 @@ def warn_held(held) -> None:
 
 @click.command(short_help="Remove what crashed or killed commands left.",
                epilog="\b\nExamples:\n  sudo vpclab cleanup\n  sudo vpclab cleanup demo   # only this lab")
-@click.argument("labs", nargs=-1, metavar="[LAB]...", callback=explicit_lab)
+@click.argument("labs", nargs=-1, metavar="[LAB]...", callback=every_lab)
 @json_option
 def cleanup(labs, as_json):
     """Remove what crashed or killed commands left behind (only vpclab's own objects).
@@ -156,6 +156,9 @@ def ls(as_json):
             if l["status"] == status.DELETING:
                 click.echo(f"lab {l['lab']} is half removed (an interrupted `vpclab down`): "
                            f"`vpclab cleanup {l['lab']}` finishes it")
+            elif l["status"] == status.APPLYING:
+                click.echo(f"lab {l['lab']}: its last live operation is not in the kernel yet and could not be "
+                           f"finished (see `vpclab status -l {l['lab']}`)")
 
     emit({"labs": labs}, as_json, human)
 

@@ -11,6 +11,26 @@ from typing import Optional
 import click
 
 from ..errors import SHOWN, Refused, shown
+from ..model.units import NumberError, parse_whole
+
+
+class Whole(click.ParamType):
+    """A whole number lo..hi on the command line, read by the one bounded parser (model.units):
+    a 5,000-digit value, '²' or '-1' is a usage error (InvalidParameterValue), never a crash."""
+
+    name = "integer"
+
+    def __init__(self, lo: Optional[int] = None, hi: Optional[int] = None):
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_whole(value.strip() if isinstance(value, str) else value, "the value", self.lo, self.hi)
+        except NumberError as e:
+            self.fail(str(e), param, ctx)
+
+    def __repr__(self) -> str:
+        return f"Whole({self.lo}, {self.hi})"
 
 
 def explicit_lab(ctx, param, value):
@@ -28,7 +48,7 @@ lab_option = click.option("-l", "--lab", "lab", metavar="LAB", callback=explicit
 
 
 def proto_options(f):
-    f = click.option("--port", type=click.IntRange(1, 65535), help="Destination port (tcp/udp).")(f)
+    f = click.option("--port", type=Whole(1, 65535), help="Destination port (tcp/udp).")(f)
     f = click.option("--proto", type=click.Choice(["icmp", "tcp", "udp"]), default="icmp", show_default=True)(f)
     return f
 
@@ -45,9 +65,16 @@ def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
         raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own
 
 
-def refuse_empty_lab(value: Optional[str], what: str) -> None:
+def every_lab(ctx, param, value):
+    """explicit_lab for `cleanup [LAB]...`, where leaving LAB out means every lab (not "the one running")."""
+    for v in value:
+        refuse_empty_lab(v, "LAB", "to clean up after every lab")
+    return value
+
+
+def refuse_empty_lab(value: Optional[str], what: str, left_out: str = "when one lab runs") -> None:
     if value is not None and not value.strip():
-        raise Refused(f"{what} is empty: name a lab, or leave {what} out when one lab runs",
+        raise Refused(f"{what} is empty: name a lab, or leave {what} out {left_out}",
                       code="InvalidParameterValue", hint="an unset shell variable? `vpclab ls` lists the labs")
 
 

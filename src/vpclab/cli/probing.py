@@ -92,7 +92,7 @@ def test(file, junit_path, lab, as_json):
     from ..controller import outfiles, probing
 
     if junit_path:  # before any probe: a bad path is refused at once, not after the run
-        outfiles.check_writable(junit_path, "JUnit XML")
+        outfiles.check_writable(junit_path, probing.JUNIT)
     doc = probing.test(file, lab)
     if junit_path:
         probing.junit(doc, junit_path)

@@ -69,7 +69,7 @@ def import_terraform(plan, output, lab, as_json):
     resource or attribute it cannot carry is listed on stderr with its address. A
     configuration that breaks a cloud rule is refused (exit 2), naming the resource.
     """
-    from ..controller import files
+    from ..controller import files, outfiles
     from ..model.types import LAB_NAME
 
     if lab is not None and not LAB_NAME.match(lab):
@@ -77,11 +77,7 @@ def import_terraform(plan, output, lab, as_json):
                       code="InvalidParameterValue")
     r = files.import_terraform(plan, lab)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(r.text)
-        except OSError as e:
-            raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
+        outfiles.write_text(output, r.text, "the topology")
     for n in r.notes:
         warn(str(n))
     doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import click
 
-from .options import lab_option
+from .options import Whole, lab_option
 
 
 @click.command(short_help="A live web view on 127.0.0.1.",
                epilog="\b\nExamples:\n  sudo vpclab ui\n  sudo vpclab ui -l demo --port 8471")
 @lab_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True,
+@click.option("--port", type=Whole(0, 65535), default=8470, show_default=True,
               help="Port on 127.0.0.1 (0: any free one).")
 def ui(lab, port):
     """A live web view of the lab on 127.0.0.1 only; prints its URL (with a token) and serves until Ctrl-C."""

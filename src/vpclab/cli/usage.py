@@ -49,8 +49,10 @@ def usage_command(lab, prices_file, plot_file, as_json):
     inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
     95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
     """
-    from ..controller import usage
+    from ..controller import outfiles, usage
 
+    if plot_file:  # refused at once, with the message every output path has (outfiles)
+        outfiles.check_writable(plot_file, "the plot")
     doc, series = usage.usage(lab, prices_file)
     if plot_file:
         doc["plot"] = usage.draw(doc, series, plot_file)
@@ -58,7 +60,9 @@ def usage_command(lab, prices_file, plot_file, as_json):
 
 
 def _human(doc: dict) -> None:
-    cur = doc["currency"] or ""
+    from ..errors import shown
+
+    cur = shown(doc["currency"] or "", 16)  # checked where it is read; a damaged state still prints escaped
     rows = []
     for p in doc["peerings"]:
         who = f"{p['vpc']}->{p['peer_vpc']}"

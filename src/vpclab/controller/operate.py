@@ -9,7 +9,10 @@ model/filter_ops.py), what its event names, and its plan scope. The one entry is
 1. every argument is checked (`check_args`): a wrong type is refused before anything runs;
 2. under the lab's lock, the model edit runs in one state transaction (refused with the
    cloud's code, changing nothing, and logged either way in `events`);
-3. only the difference is applied to the kernel. When the kernel is known to hold the model
+3. the edit marks a `ready` lab `applying` and records the operation (key `pending`) in the
+   same transaction; the kernel apply that follows ends with `ready` again. A lab left
+   `applying` (a predecessor killed in between) is finished first (controller/settle.py);
+4. only the difference is applied to the kernel. When the kernel is known to hold the model
    as it was before (the last command finished its apply), an operation with a plan scope
    plans that part alone before and after (a group or ACL change: its VPC's nftables
    tables), any other plan(before) -> plan(after). Otherwise a command died between its
@@ -27,12 +30,12 @@ from ..kernel import engine
 from ..model import filter_ops, lifecycle
 from ..model.codec import lab_from_dict, lab_to_dict
 from ..model.types import Lab
-from ..model.units import format_duration
+from ..model.units import NumberError, format_duration, parse_whole
 from ..plan import diff as plandiff
 from ..plan import filters as plan_filters
 from ..state import builds, labs
-from ..state.store import APPLIED, DELETING, Store
-from . import build, host
+from ..state.store import APPLIED, APPLYING, DELETING, PENDING, READY, Store
+from . import build, host, settle
 
 REQUIRED = object()  # a parameter's default: none, the caller must give it
 
@@ -100,9 +103,15 @@ def _vpc_of(name: str) -> Callable[[dict], Scope]:
 
 
 def _port(port):
-    """A port as the CLI or a caller gives it: a number, "A-B", "all" or None (checked by the rules)."""
+    """A port as the CLI or a caller gives it: a number, "A-B", "all" or None (checked by the rules).
+
+    A string of digits becomes its number through the one bounded parser; one it refuses (5,000
+    digits) is left as text, which the rules refuse as they refuse it in a file."""
     if isinstance(port, str) and port.strip().isdigit():
-        return int(port.strip())
+        try:
+            return parse_whole(port.strip())
+        except NumberError:
+            return port
     return port
 
 
@@ -240,9 +249,12 @@ def execute(lab: Optional[str], op: Operation, args: Dict[str, object], progress
     with store.lock():
         if not store.exists():  # removed by `down` while this command waited for the lock
             raise NotFound(f"lab '{name}' is not running", code="LabNotFound")
-        if labs.stored_status(store) == DELETING:
+        st = labs.stored_status(store)
+        if st == DELETING:
             raise NotFound(f"lab '{name}' is half removed: a `vpclab down` of it was interrupted",
                            code="LabNotFound", hint=f"`vpclab down {name}` or `vpclab cleanup {name}` finishes it")
+        if st == APPLYING:  # the last operation was killed before the kernel held it: finish it first
+            settle.finish_pending(store, progress)
         before = part = None
         try:
             with store.tx() as tx:
@@ -255,14 +267,18 @@ def execute(lab: Optional[str], op: Operation, args: Dict[str, object], progress
                 result = op.edit(model, *args.values())
                 text = json.dumps(lab_to_dict(model))
                 tx.put_text("model", text)
-                tx.event(model.clock, actor or op.default_actor(model, result), op.name,
-                         target if target else _target(result), "ok", _detail(result))
+                what = target if target else _target(result)
+                if tx.status == READY:  # `building` stays so: `up` has yet to finish
+                    tx.set_status(APPLYING)
+                tx.put(PENDING, {"action": op.name, "target": what})
+                tx.event(model.clock, actor or op.default_actor(model, result), op.name, what, "ok", _detail(result))
         except Refused as e:
             with store.tx() as tx:
                 m = tx.model()
                 tx.event(m.clock, actor or op.default_actor(m, m.peerings.get(target or "")), op.name, target,
                          f"refused: {e.code}", e.message)
             raise
+        settle.test_hook("state-written")
         with builds.building(name, store.run):
             if part is not None:  # the part before and after; the rest of the lab cannot have changed
                 engine.apply(plandiff.diff(scope(model), part), progress=progress,
@@ -271,6 +287,9 @@ def execute(lab: Optional[str], op: Operation, args: Dict[str, object], progress
                 build.reconcile(model, store, progress, before=before)
         with store.tx() as tx:
             tx.put_text(APPLIED, text)
+            if tx.status == APPLYING:
+                tx.set_status(READY)
+            tx.put(PENDING, None)
         if part is None:
             build.meter(model, store)  # a lab's first peering may be made live (a scoped change makes none)
     return result

@@ -19,7 +19,7 @@ from ..model.types import RESULTS, Lab
 from ..probe import engine
 from ..probe.types import ProbeOutcome
 from ..state import labs
-from . import attribution, build, host, static, teardown, verdicts
+from . import attribution, build, host, outfiles, settle, static, teardown, verdicts
 from .targets import Target, capture_points, matrix_targets, target
 
 FAST_TIMEOUT = 0.5
@@ -43,7 +43,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     if expect is not None and expect not in RESULTS:
         raise Refused(f"--expect must be one of {', '.join(RESULTS)}", code="InvalidParameterValue")
     name = labs.resolve_lab(lab)
-    model = labs.load_model(name)
+    model = settle.load_model(name)
     t = target(model, src, dst, proto, port)
     expected = routes.explain(model, t.src.ref, t.dst_ref, proto, port)
     spec, points = t.spec(name, expected), capture_points(model, t, expected)
@@ -53,12 +53,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     doc = verdicts.classify(model, t, outcome, expected, hits=hits)
     if hits is not None:
         doc["counters"] = verdicts.counters_json(model, hits)
-    doc["evidence"] = verdicts.evidence(model, t.src.ref, outcome)
-    doc["seen_source"] = verdicts.seen_source(doc["evidence"], t.point)
-    if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"] \
-            and "mismatch" not in doc:
-        doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
-                           f"{expected.seen_source}: one of them has a bug")
+    doc["evidence"] = verdicts.evidence(model, t.src.ref, outcome)  # classify set seen_source, from them
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": verdicts.write_pcap(pcap, outcome)}
     if expect is not None:
@@ -148,7 +143,7 @@ class MatrixRun:
     def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK):
         host.require_root("matrix")
         self.lab = labs.resolve_lab(lab)
-        self.model = labs.load_model(self.lab)
+        self.model = settle.load_model(self.lab)
         self.insts = self.model.instances()
         self.instances = [i.ref for i in self.insts]
         self.hosts = list(self.model.internet.hosts.values()) if self.model.internet is not None else []
@@ -210,7 +205,7 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
             build.up(file)
         host.require_root("test")
         name = labs.resolve_lab(lab)
-        model = labs.load_model(name)
+        model = settle.load_model(name)
         if not model.expectations:
             raise Refused(f"lab {name} has no `expect:` list to test", code="MissingParameter")
         targets = [target(model, e.src, e.dst, e.proto, e.port) for e in model.expectations]
@@ -229,6 +224,9 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
             teardown.down(built)
 
 
+JUNIT = "JUnit XML"  # what `test --junit` writes, as its messages name it
+
+
 def junit(doc: dict, path: str) -> None:
     """Write JUnit XML: one testcase per expectation; a failure holds the verdict and reason."""
     suite = ET.Element("testsuite", name=f"vpclab.{doc['lab']}", tests=str(len(doc["cases"])),
@@ -244,7 +242,5 @@ def junit(doc: dict, path: str) -> None:
                 msg += f": {r['code']} at {r['where']}" + (f" (table {r['table']})" if r.get("table") else "")
             f = ET.SubElement(case, "failure", message=msg, type="ReachabilityMismatch")
             f.text = (r.get("detail") or "") + (f"\n{c['mismatch']}" if c.get("mismatch") else "")
-    try:
-        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
-    except OSError as e:
-        raise Refused(f"cannot write JUnit XML to {path}: {e.strerror}", code="InvalidParameterValue")
+    with outfiles.replacing(path, JUNIT) as f:  # never through a link, never into a FIFO
+        ET.ElementTree(suite).write(f, encoding="utf-8", xml_declaration=True)

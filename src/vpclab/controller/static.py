@@ -8,7 +8,7 @@ explaining.py.
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import NotFound, Refused, TopologyInvalid, did_you_mean, shown
 from ..model import rules
@@ -26,14 +26,18 @@ def validate(file: str) -> Lab:
     return loader.load(file)
 
 
-def model_for(lab: Optional[str] = None, file: Optional[str] = None) -> Lab:
-    """The model of a topology file (no root needed) or of a running lab."""
+def model_for(lab: Optional[str] = None, file: Optional[str] = None,
+              load: Optional[Callable[[str], Lab]] = None) -> Lab:
+    """The model of a topology file (no root needed) or of a running lab, read by `load`
+    (default: as stored; the faces hand controller.settle.load_model, which first finishes a
+    live operation a kill interrupted; it needs the kernel layer, which `validate` and
+    `explain -f` never import)."""
     if file and lab:
         raise Refused("say either -f FILE (a topology) or -l LAB (a running lab), not both",
                       code="InvalidParameter")
     if file:
         return loader.load(file)
-    return labs.load_model(labs.resolve_lab(lab))
+    return (load or labs.load_model)(labs.resolve_lab(lab))
 
 
 def find_ref(model: Lab, ref: str, what: str, allow_ip: bool = False, allow_internet: bool = False):

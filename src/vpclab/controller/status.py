@@ -5,7 +5,8 @@ keys of version 1, and beside them those of the security groups (per instance), 
 ACLs (per subnet), EIPs, NAT gateways and the Internet's hosts.
 
 The faces (cli/, api/, ui/) and exercises/ read a lab's name and model through here too
-(`resolve_lab`, `load_model`, `known_labs` and the statuses are state/labs.py's), and keep
+(`resolve_lab`, `known_labs` and the statuses are state/'s; `load_model` is settle's: a live
+operation a kill interrupted is finished before the model is read), and keep
 notes of their own in its state (`read_note`, `write_note`: the exercise a lab is).
 """
 from __future__ import annotations
@@ -20,12 +21,14 @@ from ..model.filters import ACL_DIRECTIONS, SG_DIRECTIONS, FilterRule
 from ..model.types import Lab
 from ..model.units import format_duration
 from ..plan import kernelnames, names
-from ..state.labs import DAMAGED, known_labs, load_model, resolve_lab
-from ..state.store import DELETING, Store
+from ..state.labs import DAMAGED, known_labs, resolve_lab
+from ..state.store import APPLYING, DELETING, Store
+from . import settle
+from .settle import load_model
 
 __all__ = ["status", "ls", "events", "state_file", "check_lab", "read_note", "write_note", "peering_rows",
            "route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab", "load_model", "known_labs", "DAMAGED",
-           "DELETING"]
+           "DELETING", "APPLYING"]
 
 
 def peering_rows(model: Lab) -> List[dict]:
@@ -53,11 +56,7 @@ def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
 
 def status(lab: Optional[str]) -> dict:
     name = resolve_lab(lab)
-    tx = Store(name).read()
-    try:
-        model, st = tx.model(), tx.status
-    finally:
-        tx.close()
+    model, st, pending = settle.settled_read(Store(name), tolerate=True)
     doc = {
         "lab": name,
         "status": st,
@@ -83,6 +82,8 @@ def status(lab: Optional[str]) -> dict:
             i["interface"] = names.instance_port(name, i["name"])
     for row in doc["peerings"]:
         row.update(kernelnames.peering(model, model.peerings[row["id"]]))
+    if st == APPLYING:  # its repair failed: the model shown is the one before the operation
+        doc["pending"] = pending
     return extend_status(doc, model)
 
 
@@ -91,11 +92,7 @@ def ls() -> List[dict]:
     out = []
     for name in known_labs():
         try:
-            tx = Store(name).read()
-            try:
-                model, st = tx.model_and_status()
-            finally:
-                tx.close()
+            model, st, _ = settle.settled_read(Store(name), tolerate=True, required=False)
         except NotFound:
             continue  # removed meanwhile
         except StateError as e:

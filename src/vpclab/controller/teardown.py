@@ -17,7 +17,7 @@ from ..kernel import teardown as kernel_teardown
 from ..plan import names
 from ..state import builds, gone
 from ..state.labs import status_of
-from ..state.store import DELETING, READY, Store
+from ..state.store import APPLYING, DELETING, READY, Store
 from ..usage import meterctl
 from . import host
 
@@ -113,7 +113,9 @@ def _remove_now(lab: str, store: Store, wait: bool, giving):
 
 def cleanup(labs: Optional[List[str]] = None) -> dict:
     """Remove labs left by crashed or killed commands: not `ready` (`building`, `deleting`,
-    a damaged state, or no state), and nobody holds their lock.
+    a damaged state, or no state), and nobody holds their lock. An `applying` lab (a live
+    operation killed before its kernel apply) is kept: the next command that reads it
+    finishes the operation.
 
     `labs` limits it to those labs (tests, scripts); by default every lab on the host.
     Returns {"removed": [...], "kept": [...] (ready or busy), "absent": [...] (named, but
@@ -127,11 +129,11 @@ def cleanup(labs: Optional[List[str]] = None) -> dict:
         if lab not in present:
             out["absent"].append(lab)
             continue
-        if status_of(store) == READY:
+        if status_of(store) in (READY, APPLYING):
             out["kept"].append(lab)
             continue
         with store.lock(blocking=False) as got:
-            if not got or status_of(store) == READY:
+            if not got or status_of(store) in (READY, APPLYING):
                 out["kept"].append(lab)  # a command is working on it, or finished it meanwhile
                 continue
             out["held_by"] += remove(lab, store)[1]

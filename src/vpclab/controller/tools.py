@@ -9,7 +9,7 @@ from ..kernel import features, netns
 from ..kernel.nsenter import own_hostname
 from ..plan import names
 from ..state import labs
-from . import host, static
+from . import host, settle, static
 
 
 def doctor() -> List[tuple]:
@@ -22,7 +22,7 @@ def exec_in(ref: str, argv: List[str], lab: Optional[str] = None):
     check_command(argv)
     host.require_root("exec")
     name = labs.resolve_lab(lab)
-    model = labs.load_model(name)
+    model = settle.load_model(name)
     if "/" in ref:
         static.find_ref(model, ref, "instance")
         vpc, _, inst = ref.partition("/")

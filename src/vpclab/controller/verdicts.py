@@ -13,10 +13,8 @@ really saw, and where the lost direction stopped.
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import Refused
 from ..explain import routes
 from ..model.filters import INTERNET
 from ..model.types import ACTIVE, Lab
@@ -24,7 +22,7 @@ from ..plan import names
 from ..probe import evidence as ev
 from ..probe import pcap as pcapfile
 from ..probe.types import ProbeOutcome
-from . import attribution
+from . import attribution, outfiles
 from .targets import Target
 
 Between = Dict[Tuple[str, str], str]
@@ -67,6 +65,10 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
     """
     if between is None:
         between = peerings_between(model)
+    # the address the captures saw the request come in with at the destination (before any
+    # rewriting of `o` below); a fast-path answer was not captured: explain's then
+    seen = o.request_from.get(t.point) if o.request_from is not None else None
+    inferred = o.request_from is None and not captured and o.replied
     vpcs = model.vpcs
     vpcs_fwd = [l for l in o.request_seen if l in vpcs or l == INTERNET]
     vpcs_back = [l for l in reversed(o.reply_seen) if l in vpcs or l == INTERNET]
@@ -107,6 +109,7 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
            "forward": fwd, "return": ret, "reason": expected.reason.to_json(),
            "rtt_ms": round(o.rtt_ms, 3) if o.rtt_ms is not None else None,
            "explain": expected.result, "observed": o.detail or None}
+    _seen_source(t, seen, inferred, expected, doc)
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
     if hits and result != routes.REACHABLE:
@@ -125,6 +128,20 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
         if result == routes.REACHABLE:
             doc["reason"] = routes.Reason().to_json()
     return doc
+
+
+def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: routes.Verdict, doc: dict) -> None:
+    """`seen_source`: the address the request carried arriving at the destination, as the
+    captures saw it (null: it never arrived; a request its security group dropped did). A pair
+    answered on the fast path, as explain expected, was not captured: its row takes explain's
+    seen source, as it takes explain's path, and says so (`seen_source_from`: explain)."""
+    if inferred:
+        doc["seen_source"], doc["seen_source_from"] = expected.seen_source, "explain"
+        return
+    doc["seen_source"] = seen
+    if expected.seen_source and doc["seen_source"] and expected.seen_source != doc["seen_source"]:
+        doc["mismatch"] = (f"{t.dst_ref} saw the request come from {doc['seen_source']} but explain says "
+                           f"{expected.seen_source}: one of them has a bug")
 
 
 def stop_ns(model: Lab, doc: dict) -> Optional[str]:
@@ -148,6 +165,10 @@ def apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: routes.V
     """Hit `h` (a dropping rule's counter) is the reason of verdict document `doc`."""
     lost = "the reply" if doc["forward"]["delivered"] else "the request"
     r = attribution.reason(model, h, lost)
+    if lost == "the request" and r.code == routes.SECURITY_GROUP_DENY and r.direction == "ingress" \
+            and r.where == t.point and doc.get("seen_source"):  # it reached the destination: say so
+        r.detail = routes.dropped_on_arrival(r.where, doc["seen_source"], r.group, r.direction, r.rule,
+                                             f"counter +{h.packets}")
     doc["reason"] = r.to_json()
     doc["reason_from"] = "counters"
     e = expected.reason
@@ -170,23 +191,12 @@ def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
 # ---- one probe's evidence --------------------------------------------------------------------------
 
 
+PCAP = "the capture file"  # what `probe --pcap` writes, as its messages name it
+
+
 def check_pcap_path(path: str) -> None:
-    """Refuse (before anything is probed) a --pcap path that cannot be written."""
-    what = f"cannot write the capture file {path}"
-    if not path or path.endswith(os.sep):
-        raise Refused(f"{what}: give a file name", code="InvalidParameterValue")
-    if os.path.isdir(path):
-        raise Refused(f"{what}: it is a directory", code="InvalidParameterValue")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise Refused(f"{what}: no directory {parent}", code="InvalidParameterValue")
-    if os.path.islink(path):  # run as root: never write through a link someone planted
-        raise Refused(f"{what}: it is a symbolic link", code="InvalidParameterValue")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise Refused(f"{what}: not a regular file", code="InvalidParameterValue")
-    target = path if os.path.exists(path) else parent
-    if not os.access(target, os.W_OK):
-        raise Refused(f"{what}: permission denied", code="InvalidParameterValue")
+    """Refuse (before anything is probed) a --pcap path that cannot be written (outfiles' rules)."""
+    outfiles.check_writable(path, PCAP)
 
 
 def role(model: Lab, src_ref: str, at: str) -> str:
@@ -220,12 +230,8 @@ def seen_source(entries: List[dict], dst_ref: Optional[str]) -> Optional[str]:
 def write_pcap(path: str, o: ProbeOutcome) -> int:
     """Write the probe's packets to `path`; returns how many."""
     packets = o.packets or []
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            pcapfile.write(f, packets)
-    except OSError as e:
-        raise Refused(f"cannot write the capture file {path}: {e.strerror}", code="InvalidParameterValue")
+    with outfiles.replacing(path, PCAP) as f:
+        pcapfile.write(f, packets)
     return len(packets)
 
 

@@ -20,6 +20,7 @@ from ..topology import load as loader
 from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
 from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES
+from ..model.units import NumberError, parse_whole
 
 LABS_ENV = "VPCLAB_LABS"
 INVALID = "ExerciseInvalid"
@@ -111,8 +112,10 @@ def find(number: str, root: Optional[Path] = None) -> Exercise:
     root = root or labs_dir()
     dirs = sorted(d for d in root.iterdir() if DIR_NAME.match(d.name) and (d / "check.yaml").exists())
     key = str(number).strip()
-    if key.isdigit():
-        key = f"{int(key):02d}"
+    try:  # the one bounded parser: '²' or 5,000 digits is no exercise, never a conversion crash
+        key = f"{parse_whole(key):02d}"
+    except NumberError:
+        pass
     for d in dirs:
         if d.name == key or d.name[:2] == key:
             return load(d)

@@ -52,7 +52,7 @@ def listing() -> List[dict]:
 
 
 def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
-    lab = name or ex.default_lab
+    lab = ex.default_lab if name is None else name  # an empty name is refused, never exNN
     status.check_lab(lab)  # refuses a name that is not a lab name
     host.require_root("lab start")
     if lab in known_labs():
@@ -69,7 +69,7 @@ def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
 
 
 def reset(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
-    lab = name or ex.default_lab
+    lab = ex.default_lab if name is None else name  # an empty name is refused, never exNN
     if lab in known_labs():
         _require_exercise(ex, lab)
         teardown.down(lab)
@@ -90,7 +90,7 @@ def live_lab(ex: Exercise, name: Optional[str] = None) -> str:
     if name is None and ex.default_lab not in known_labs():
         runs = running(ex)
         name = runs[0] if len(runs) == 1 else None
-    lab = name or ex.default_lab
+    lab = ex.default_lab if name is None else name  # an empty name is refused, never exNN
     if lab not in known_labs():
         raise NotFound(f"exercise {ex.number} is not started (no lab {lab})", code="ExerciseNotStarted",
                        hint=f"start it with `vpclab lab start {ex.number}`")

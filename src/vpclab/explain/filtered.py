@@ -35,6 +35,7 @@ from typing import List, Optional
 
 from . import routes as A
 from .match import acl_check, crossing, packet, sg_check
+from ..model.filter_rules import rule_text
 from ..model.filters import INTERNET, INTERNET_PREFIX, InternetHost  # noqa: F401 (re-exported)
 from ..model.types import Instance, Lab, Vpc
 
@@ -113,9 +114,9 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
                          None if seen is None else str(seen))
 
     arrival = _request(lab, s, d, proto, port)
-    if not arrival.ok:
+    if not arrival.ok:  # `seen_source` set: it reached the destination, whose security group dropped it
         return verdict(A.UNREACHABLE, A.Leg(False, arrival.last or arrival.path[-1], arrival.path), A.Leg(),
-                       arrival.reason)
+                       arrival.reason, seen=arrival.seen_source)
     t = arrival.dest
     fpath = arrival.path
     note = None
@@ -206,11 +207,18 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
 def _deliver(lab: Lab, path, there: Instance, seen, dvpc: Vpc, crossed, proto, port, public_src=None,
              nat=None) -> _Arrival:
     """At the destination instance: its groups' ingress rules see the source as `seen`
-    (`public_src` set: the request came over the Internet, through `there`'s EIP)."""
-    deny = sg_check(lab, there, "ingress", packet(proto, port, seen, False))
+    (`public_src` set: the request came over the Internet, through `there`'s EIP). A request
+    they drop did reach the instance: `unreachable`, with `seen` as its seen source."""
+    pkt = packet(proto, port, seen, False)
+    deny = sg_check(lab, there, "ingress", pkt)
     path = path + [there.ref]
     if deny is not None:
-        return _Arrival(False, path, deny, dvpc=dvpc)
+        if deny.rule is not None:
+            how = rule_text(lab.vpcs[there.vpc].security_groups[deny.group].rules("ingress")[deny.rule], "ingress")
+        else:
+            how = f"none accepts {pkt.text('from')}"
+        deny.detail = A.dropped_on_arrival(there.ref, seen, deny.group, "ingress", deny.rule, how)
+        return _Arrival(False, path, deny, dvpc=dvpc, seen_source=seen)
     return _Arrival(True, path, None, _End(there.ref, there.ip, inst=there), seen, public_src is not None,
                     public_src, nat, dvpc, list(crossed))
 

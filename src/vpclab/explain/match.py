@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from . import routes as A
+from ..model.filter_rules import rule_text
 from ..model.filters import FilterRule
 from ..model.types import Instance, Lab, Subnet, Vpc
 
@@ -115,11 +116,6 @@ def first_drop(vpc: Vpc, rules: Sequence[Tuple[object, FilterRule]], pkt: Packet
     return None, left[0] if pkt.reply else None
 
 
-def _rule_text(rule: FilterRule, direction: str) -> str:
-    from ..model.filter_rules import rule_text
-    return rule_text(rule, direction)
-
-
 def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[A.Reason]:
     """None when `inst`'s groups let `pkt` pass in `direction`, else SECURITY_GROUP_DENY."""
     if not inst.security_groups:
@@ -138,7 +134,7 @@ def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[
         rule = vpc.security_groups[gname].rules(direction)[i]
         return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
                         f"security group {gname} of {inst.ref}, {direction} rule {i} "
-                        f"({_rule_text(rule, direction)}), drops {pkt.text(way, ports)}",
+                        f"({rule_text(rule, direction)}), drops {pkt.text(way, ports)}",
                         group=gname, direction=direction, rule=i, ports=ports)
     names = ", ".join(inst.security_groups)
     return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
@@ -164,7 +160,7 @@ def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -
     if i is not None:
         return A.Reason(A.NETWORK_ACL_DENY, where, None,
                         f"network ACL {acl.name} of subnet {where}, {direction} rule {i} "
-                        f"({_rule_text(rules[i], direction)}), drops {pkt.text(way, ports)}{stateless}",
+                        f"({rule_text(rules[i], direction)}), drops {pkt.text(way, ports)}{stateless}",
                         acl=acl.name, direction=direction, rule=i, ports=ports)
     return A.Reason(A.NETWORK_ACL_DENY, where, None,
                     f"no {direction} rule of network ACL {acl.name} (subnet {where}) accepts {pkt.text(way, ports)}; a "

@@ -59,6 +59,22 @@ class Reason:
         return doc
 
 
+def dropped_on_arrival(ref: str, seen, group: Optional[str], direction: Optional[str], rule: Optional[int],
+                       how: Optional[str] = None) -> str:
+    """The words for a request that reached the destination instance `ref`, arriving from
+    `seen`, and that its security group dropped there (explain, probe and matrix say it
+    alike): the verdict is `unreachable` (nothing was delivered to the application), yet the
+    request did arrive, so `seen_source` is the address it came with. `group` may list the
+    instance's groups joined by commas (no rule matched); `how`: the rule or the counter."""
+    groups = [g for g in (group or "").split(",") if g]
+    which = f"security group {groups[0]}" if len(groups) == 1 else \
+        f"security groups {', '.join(groups)}" if groups else "security group"
+    rule_words = "no rule matched" if rule is None else f"rule {rule}"
+    tail = f": {how}" if how else ""
+    return (f"the request reached {ref} (seen source {seen}) and its {which} dropped it "
+            f"({direction or 'ingress'}, {rule_words}{tail})")
+
+
 @dataclass
 class Leg:
     delivered: bool = False
@@ -81,7 +97,9 @@ class Verdict:
     reason: Reason
     rtt_ms: Optional[float] = None
     note: Optional[Reason] = None  # e.g. NO_LISTENER on a closed TCP/UDP port (RST / port unreachable: still reachable)
-    seen_source: Optional[str] = None  # the source address the destination saw (private, EIP or NAT)
+    # The source address the request arrived with at the destination (private, EIP or NAT);
+    # None when it never arrived. A request a security group drops on arrival did arrive.
+    seen_source: Optional[str] = None
 
     def to_json(self) -> dict:
         doc = {"src": self.src, "dst": self.dst, "proto": self.proto, "port": self.port, "result": self.result,
@@ -89,8 +107,7 @@ class Verdict:
                "rtt_ms": self.rtt_ms}
         if self.note is not None:
             doc["note"] = self.note.to_json()
-        if self.seen_source is not None:
-            doc["seen_source"] = self.seen_source
+        doc["seen_source"] = self.seen_source  # always there: null when the request never arrived
         return doc
 
 
@@ -146,9 +163,9 @@ def _walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
 
 
 class _Frozen:
-    """What many explains of one unchanging lab share: who peers with whom, which VPC an
-    address falls in first. Built in one pass; per explain it saves a pass over every
-    peering and every VPC, which a 4-million-pair matrix cannot afford."""
+    """What many explains of one unchanging lab share: who peers with whom, which VPC alone
+    holds an address. Built in one pass; per explain it saves a pass over every peering and
+    every VPC, which a 4-million-pair matrix cannot afford."""
 
     def __init__(self, lab: Lab):
         self.lab = lab
@@ -157,12 +174,14 @@ class _Frozen:
             if p.state == ACTIVE:
                 self.peers.setdefault(p.vpc, set()).add(p.peer_vpc)
                 self.peers.setdefault(p.peer_vpc, set()).add(p.vpc)
-        self.vpc_of: Dict[ipaddress.IPv4Address, Optional[Vpc]] = {}
+        self.only: Dict[ipaddress.IPv4Address, Optional[Vpc]] = {}
 
-    def vpc_of_ip(self, ip) -> Optional[Vpc]:
-        if ip not in self.vpc_of:
-            self.vpc_of[ip] = self.lab.vpc_of_ip(ip)
-        return self.vpc_of[ip]
+    def only_vpc_of_ip(self, ip) -> Optional[Vpc]:
+        """The VPC holding `ip` when no other VPC's range holds it too (VPCs may overlap)."""
+        if ip not in self.only:
+            held = [v for v in self.lab.vpcs.values() if ip in v.cidr]
+            self.only[ip] = held[0] if len(held) == 1 else None
+        return self.only[ip]
 
 
 _FROZEN: Dict[int, _Frozen] = {}  # id(lab) -> its shared answers, while `frozen(lab)` holds
@@ -182,21 +201,25 @@ def frozen(lab: Lab) -> Iterator[None]:
 
 
 def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
-    """NO_ROUTE, or NOT_TRANSITIVE when the destination is only reachable through a third VPC."""
+    """NO_ROUTE: `vpc`'s table has no route for the address. Never NOT_TRANSITIVE: that is a
+    packet that entered a VPC over a peering and would leave over another (`_walk`); a source
+    without a route never sends the packet anywhere. When the address's VPC is a peer of one of
+    `vpc`'s peers, the detail says why a route through them would not help either."""
+    detail = f"no route to {dst_ip} in table {table}"
     f = _FROZEN.get(id(lab))
     if f is None or f.lab is not lab:
         f = _Frozen(lab)
-    target = f.vpc_of_ip(dst_ip)
+    target = f.only_vpc_of_ip(dst_ip)
     if target is not None and target.name != vpc.name:
         peers = f.peers  # VPC -> its ACTIVE peers
         mine = peers.get(vpc.name, set())
         if target.name not in mine:
             via = sorted(m for m in mine if target.name in peers.get(m, ()))
             if via:
-                return Reason(NOT_TRANSITIVE, vpc.name, table,
-                              f"{vpc.name} is not peered with {target.name}; {target.name} is a peer of "
-                              f"{', '.join(via)}, and peering is not transitive")
-    return Reason(NO_ROUTE, vpc.name, table, f"no route to {dst_ip} in table {table}")
+                detail += (f" ({vpc.name} is not peered with {target.name}; {target.name} is a peer of "
+                           f"{', '.join(via)}, and peering is not transitive: {vpc.name} needs a peering "
+                           f"of its own with {target.name})")
+    return Reason(NO_ROUTE, vpc.name, table, detail)
 
 
 def _find(lab: Lab, ref: str):
@@ -241,7 +264,9 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
 
     def verdict(result, fwd: Leg, ret: Leg, reason: Reason, note=None) -> Verdict:
         name = d.ref if d is not None else str(dst_ip)
-        return Verdict(src, name, proto, port, result, fwd, ret, reason, None, note)
+        # version 1 translates no address: a request that arrived came from the source's own
+        seen = str(s.ip) if fwd.delivered else None
+        return Verdict(src, name, proto, port, result, fwd, ret, reason, None, note, seen)
 
     fwd = _walk(lab, svpc, stable, dst_ip, s.ref)
     if not fwd.ok:

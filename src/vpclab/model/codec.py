@@ -4,9 +4,12 @@ Decoding trusts nothing: the state file may have been truncated, edited or
 scrambled. Every key `lab_to_dict` writes must be there with its type, names must
 be names (they become namespace and interface names), and every reference inside
 the model (a subnet's route table, an instance's subnet, a peering's VPCs) must
-resolve, so that no later command meets a KeyError or a None. Anything else raises
-`BadModel` with the place (`vpcs[1].instances[0].ip`) and what is wrong; the store
-turns it into a StateError naming the lab and its file.
+resolve, so that no later command meets a KeyError or a None. The version-2 parts must
+also keep the rules a topology file keeps (an EIP inside the Internet's range, that
+range clear of the reserved ones, a host's ports within the limit...): the loader's own
+checks, `filter_rules.validate`, run over the decoded lab. Anything else raises
+`BadModel` with the place (`vpcs[1].instances[0].ip`) or the rule's code, and what is
+wrong; the store turns it into a StateError naming the lab and its file.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .filters import (
     NetworkAcl,
     SecurityGroup,
 )
+from . import filter_rules
 from .filter_rules import parse_peer
 from .rules import as_address
 from .types import (
@@ -323,6 +327,10 @@ def lab_from_dict(d: Any) -> Lab:
         lab.expectations.append(exp)
     if top.d.get("billing") is not None:
         lab.billing = _billing(_Obj(top.d["billing"], "model.billing"))
+    broken = filter_rules.validate(lab)  # the version-2 rules, as the loader runs them on a file
+    if broken:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise BadModel(f"model: {broken[0].code}: {broken[0].message}{more}")
     return lab
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 TYPE = "InvalidParameter"
 VALUE = "InvalidParameterValue"
 MISSING = "MissingParameter"
+UNKNOWN_KEY = "UnknownParameter"
 NOT_FOUND = "ResourceNotFound"
 MALFORMED = "InvalidParameterValue.Malformed"
 RANGE = "InvalidParameterValue.Range"
@@ -47,6 +48,7 @@ CLB_BACKEND = "InvalidParameterValue.ClbBackend"
 DUPLICATE_POLICY = "UnsupportedOperation.DuplicatePolicy"
 POLICY_LIMIT = "LimitExceeded.SecurityGroupPolicySet"
 NOT_IN_RANGE = "InvalidParameterValue.AddressIpNotInRange"
+LISTENER_LIMIT = "LimitExceeded.Listener"
 # The Python API
 LAB_RUNNING = "UnsupportedOperation.LabRunning"
 

@@ -15,6 +15,9 @@ from ..errors import shown
 from .filters import (
     ACL_DIRECTIONS,
     INTERNET,
+    INTERNET_PREFIX,
+    MAX_HOST_PORTS,
+    MAX_LISTENERS,
     MAX_RULES_PER_DIRECTION,
     SG_DIRECTIONS,
     FilterRule,
@@ -23,8 +26,10 @@ from .filters import (
     SecurityGroup,
 )
 from .codes import (COMBINATION, CONFLICT, DUPLICATE, DUPLICATE_POLICY, MALFORMED, NEXT_HOP_INVALID, NOT_FOUND,
-                    NOT_IN_RANGE, POLICY_LIMIT, RANGE, VPC_CIDR_CONFLICT, Violation)
+                    LISTENER_LIMIT, NOT_IN_RANGE, POLICY_LIMIT, RANGE, VPC_CIDR_CONFLICT,
+                    Violation)
 from .types import ITEM_NAME, RESERVED_VPC_RANGES, Lab, Route, Vpc
+from .units import NumberError, parse_whole
 
 MAX_INTERNET_PREFIX = 30  # the Internet needs room for its own address and a few hosts
 
@@ -46,11 +51,12 @@ def parse_ports(value, proto: Optional[str]) -> Tuple[Optional[Tuple[int, int]],
     if isinstance(value, int) and not isinstance(value, bool):
         lo = hi = value
     elif isinstance(value, str):
-        text = value.strip()
-        a, sep, b = text.partition("-")
-        if a.strip().isdigit() and (not sep or b.strip().isdigit()) and len(text) <= 20:
-            lo = int(a)
-            hi = int(b) if sep else lo
+        a, sep, b = value.strip().partition("-")
+        try:  # the one bounded parser: a 5,000-digit port is "not a port", never a conversion crash
+            lo = parse_whole(a.strip())
+            hi = parse_whole(b.strip()) if sep else lo
+        except NumberError:
+            lo = None
     if lo is None:
         return None, Violation(RANGE, f"port {shown(value, as_repr=not isinstance(value, str))} is not a port, "
                                "a range A-B or 'all'")
@@ -139,7 +145,7 @@ def check_rules(lab: Lab, vpc: Vpc, kind: str, owner: str, direction: str, rules
             else:
                 out.append(Violation(MALFORMED, f"{where}: '{shown(r.peer)}' is not a CIDR (a network ACL names "
                                      "addresses only)", r.line or line))
-        key = (r.proto, r.ports, _peer_key(r.peer), r.action)
+        key = (r.proto, r.ports, _peer_key(r), r.action)
         if kind == "sg" and key in seen:
             out.append(Violation(DUPLICATE_POLICY, f"{where} ({rule_text(r, direction)}) is the same as rule "
                                  f"{seen[key]}", r.line or line))
@@ -151,11 +157,11 @@ def check_rules(lab: Lab, vpc: Vpc, kind: str, owner: str, direction: str, rules
     return out
 
 
-def _peer_key(peer: str) -> str:
-    try:
-        return str(ipaddress.IPv4Network(peer, strict=False))
-    except ValueError:
-        return peer
+def _peer_key(rule: FilterRule):
+    """The peer as a duplicate check compares it: its network (parsed once per text, cached:
+    the state decoder runs these checks on every read), or a group's name."""
+    net = rule.peer_network
+    return rule.peer if net is None else net
 
 
 def check_group(lab: Lab, vpc: Vpc, group: SecurityGroup, written=None) -> List[Violation]:
@@ -266,8 +272,9 @@ def check_nat_route(lab: Lab, vpc: Vpc, table: str, route: Route) -> List[Violat
 
 def check_names(lab: Lab) -> List[Violation]:
     """Names a version-2 lab cannot share: a NAT gateway's with a peering's (a route's next hop
-    must name one thing), a VPC's or a NAT gateway's with the lab's Internet (`internet/<host>`,
-    its namespace, the `internet` hop of a path)."""
+    must name one thing) or a VPC's (a hop of a path must name one thing), a VPC's or a NAT
+    gateway's with the lab's Internet (`internet/<host>`, its namespace, the `internet` hop of a
+    path)."""
     out = []
     for v in lab.vpcs.values():
         for n in v.nat_gateways.values():
@@ -279,9 +286,66 @@ def check_names(lab: Lab) -> List[Violation]:
                 out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a "
                                      "peering, and a route's next hop must name one of them; rename the gateway",
                                      n.line))
+            elif n.name in lab.vpcs:
+                out.append(Violation(DUPLICATE, f"NAT gateway {v.name}/{n.name}: {n.name} is also the name of a VPC, "
+                                     f"and a path through the gateway ({v.name} -> {n.name} -> {INTERNET}) would read "
+                                     f"as passing through VPC {n.name}; rename the gateway", n.line))
     if lab.internet is not None and INTERNET in lab.vpcs:
         out.append(Violation(DUPLICATE, f"VPC {INTERNET}: the name belongs to the lab's Internet (its hosts "
                              f"are {INTERNET}/<host>); rename the VPC", lab.vpcs[INTERNET].line))
+    return out
+
+
+# ---- what the lab's service daemon listens on ----------------------------------------------------
+
+
+def listeners(lab: Lab) -> List[Tuple[str, int, int]]:
+    """(owner, port, line) of every listener of the lab's service daemon, each (owner, port) once,
+    as the plan makes them (plan.planner.services, plan.filters._internet): a cdb/cmem's service
+    port, a CLB's port and that port on each of its backends, each port of each Internet host."""
+    out: Dict[Tuple[str, int], int] = {}
+    for vpc in lab.vpcs.values():
+        for i in vpc.instances.values():
+            if i.kind in ("cdb", "cmem"):
+                out.setdefault((i.ref, i.service_port), i.line)
+            elif i.kind == "clb" and i.port is not None:
+                out.setdefault((i.ref, i.port), i.line)
+                for b in i.backends:
+                    if b in vpc.instances:
+                        out.setdefault((vpc.instances[b].ref, i.port), vpc.instances[b].line)
+    if lab.internet is not None:
+        for h in lab.internet.hosts.values():
+            for port in h.ports:
+                out.setdefault((h.ref, port), h.line)
+    return [(owner, port, line) for (owner, port), line in out.items()]
+
+
+def check_listeners(lab: Lab, key_lines: Optional[Dict] = None) -> List[Violation]:
+    """At most MAX_HOST_PORTS listeners on one Internet host or instance, MAX_LISTENERS in the lab:
+    each is a TCP and a UDP socket of the lab's one service daemon, which has a file budget."""
+    key_lines = key_lines or {}
+    out = []
+    found = listeners(lab)
+    counts: Dict[str, List[int]] = {}
+    for owner, _, line in found:
+        counts.setdefault(owner, [0, line])[0] += 1
+    hosts = lab.internet.hosts if lab.internet is not None else {}
+    for owner, (n, line) in counts.items():
+        if n <= MAX_HOST_PORTS:
+            continue
+        host = hosts.get(owner[len(INTERNET_PREFIX):]) if owner.startswith(INTERNET_PREFIX) else None
+        if host is not None:
+            out.append(Violation(LISTENER_LIMIT, f"Internet host {host.name}: {n} ports; a host listens on at most "
+                                 f"{MAX_HOST_PORTS} (each port is a TCP and a UDP socket of the lab's service daemon)",
+                                 key_lines.get((id(host), "ports"), host.line)))
+        else:
+            out.append(Violation(LISTENER_LIMIT, f"instance {owner} listens on {n} ports (the CLBs it backs); an "
+                                 f"instance listens on at most {MAX_HOST_PORTS}", line))
+    if len(found) > MAX_LISTENERS and not out:
+        owner, port, line = found[MAX_LISTENERS]
+        out.append(Violation(LISTENER_LIMIT, f"the lab has {len(found)} listeners (Internet host ports, cdb and cmem "
+                             f"instances, CLBs and their backends); a lab has at most {MAX_LISTENERS}, and {owner} "
+                             f"port {port} is listener {MAX_LISTENERS + 1}", line))
     return out
 
 
@@ -300,6 +364,7 @@ def validate(lab: Lab, written: Optional[Dict[int, int]] = None, key_lines: Opti
     if lab.internet is not None:
         out += check_internet(lab, lab.internet)
     out += check_names(lab)
+    out += check_listeners(lab, key_lines)
     for vpc in lab.vpcs.values():
         for g in vpc.security_groups.values():
             out += check_group(lab, vpc, g, written)

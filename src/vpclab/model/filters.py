@@ -30,6 +30,10 @@ ACTIONS = ("accept", "drop")
 SG_DIRECTIONS = ("ingress", "egress")
 ACL_DIRECTIONS = ("inbound", "outbound")
 MAX_RULES_PER_DIRECTION = 100
+# What one lab's service daemon serves (services/): each listener is a TCP and a UDP socket, so
+# the two limits below keep it inside a file-descriptor budget (services.spec.fd_budget).
+MAX_HOST_PORTS = 100  # ports one Internet host or instance listens on
+MAX_LISTENERS = 1000  # listeners of one lab: Internet host ports, cdb/cmem, CLBs and their backends
 DEFAULT_INTERNET_CIDR = ipaddress.IPv4Network("203.0.113.0/24")
 INTERNET = "internet"  # the lab's Internet: the hop of a path, its namespace, and no VPC's or NAT gateway's name
 INTERNET_PREFIX = INTERNET + "/"  # its hosts: internet/<host>

@@ -1,8 +1,12 @@
-"""Parsing of the units a topology and the CLI accept: bandwidth, durations, delays."""
+"""Parsing of the units a topology and the CLI accept: bandwidth, durations, delays; and the one
+bounded parser of the whole numbers the command line and JSON bodies give (parse_whole, loads_json)."""
 from __future__ import annotations
 
+import json
+import math
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Optional
 
 from ..errors import shown
 
@@ -37,6 +41,83 @@ def parse_bandwidth(text) -> int:
     if kbps > _BW_ABSURD_KBPS:
         raise OutOfRange(f"bandwidth '{shown(s)}' is outside 1Mbps..10Gbps")
     return int(kbps.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+# ---- whole numbers: every one the command line or a JSON document gives -------------------------
+
+MAX_DIGITS = 20  # a 64-bit number has at most 20; no port, index or count vpclab takes has more
+# ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '٣' (which it reads as 3).
+_WHOLE = re.compile(r"[0-9]+")
+
+
+class NumberError(ValueError):
+    """A number that is not one vpclab takes: `text` is what was given (for a caller that shows
+    where), the message says why in words a refusal can quote."""
+
+    def __init__(self, message: str, text: str = ""):
+        super().__init__(message)
+        self.text = text
+
+
+def parse_whole(value, what: str = "number", lo: Optional[int] = None, hi: Optional[int] = None) -> int:
+    """The one parser of a whole number from the command line or a JSON body: a Python int (not a
+    bool) or a string of ASCII digits, nothing else (a caller that allows blanks strips them), within
+    lo..hi when given.
+
+    A string of more than MAX_DIGITS digits is refused before int() sees it (Python refuses more
+    than 4300 digits with a ValueError, and converting a long one costs time). Raises NumberError.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and _WHOLE.fullmatch(value):
+        if len(value) > MAX_DIGITS:
+            raise NumberError(f"{what} '{shown(value)}' has {len(value)} digits (a whole number here has at most "
+                              f"{MAX_DIGITS})", value)
+        n = int(value)
+    else:
+        given = f"'{shown(value)}'" if isinstance(value, str) else shown(value, as_repr=True)
+        raise NumberError(f"{what} {given} is not a whole number", value if isinstance(value, str) else "")
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        span = f"{lo}..{hi}" if lo is not None and hi is not None else f">= {lo}" if lo is not None else f"<= {hi}"
+        raise NumberError(f"{what} {shown(n)} is outside {span}", str(value))
+    return n
+
+
+def finite(value) -> bool:
+    """A number a float holds: an int of 400 digits (YAML reads one) is not, and math.isfinite()
+    of it raises OverflowError instead of answering."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else value.bit_length() < 1024
+
+
+def _json_int(text: str) -> int:
+    digits = text.lstrip("-")
+    if len(digits) > MAX_DIGITS:
+        raise NumberError(f"the number '{shown(text)}' is too long (at most {MAX_DIGITS} digits)", text)
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > 2 * MAX_DIGITS + 8:  # digits, a point, an exponent: no price or rate is longer
+        raise NumberError(f"the number '{shown(text)}' has {len(text)} characters (at most {2 * MAX_DIGITS + 8})",
+                          text)
+    x = float(text)
+    if not math.isfinite(x):
+        raise NumberError(f"the number '{shown(text)}' is too large", text)
+    return x
+
+
+def loads_json(text):
+    """json.loads whose numbers go through the bounded parser: a 5,000-digit number raises
+    NumberError (a ValueError, as JSON syntax errors are), never a conversion crash."""
+    return json.loads(text, parse_int=_json_int, parse_float=_json_float)
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of `text` on which `needle` first appears (1 when it does not)."""
+    at = text.find(needle) if needle else -1
+    return text.count("\n", 0, at) + 1 if at >= 0 else 1
 
 
 def parse_duration(text) -> float:

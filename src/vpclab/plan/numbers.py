@@ -8,6 +8,7 @@ import ipaddress
 import socket
 from typing import Dict
 
+from ..model.filters import MAX_LISTENERS  # noqa: F401  (a lab's listeners: the kernel's service daemon sizes itself by it)
 from ..model.types import Peering
 
 MAIN_TABLE = 254

@@ -234,6 +234,11 @@ class CaptureSession:
                 out.append(cp.label)
         return out
 
+    def request_source(self, req_key: bytes, nsi: int) -> Optional[bytes]:
+        """The source address the request with `req_key` carried arriving in namespace `nsi`:
+        here the key's own (a plain session files a packet under its own addresses)."""
+        return req_key[1:5]
+
     def error_note(self, key: Optional[bytes], what: str) -> str:
         """e.g. 'reply met icmp net unreachable from 10.0.0.1', or ''."""
         errs = self.errors.get(key) if key is not None else None
@@ -272,6 +277,12 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
     """Fill the seen-lists of one outcome, and say in `detail` what else the captures know."""
     o.request_seen = session.labels(req_key, points)
     o.reply_seen = session.labels(rep_key, points)
+    o.request_from = {}
+    for cp in points:
+        if cp.label in o.request_seen and cp.label not in o.request_from:
+            a = session.request_source(req_key, session.index[cp.ns])
+            if a is not None:
+                o.request_from[cp.label] = socket.inet_ntoa(a)
     if o.spec.proto == "udp" and req_key is not None and req_key in session.errors:
         # a closed UDP port's answer is an ICMP port unreachable quoting the request: it is
         # the reply, and travels (and is seen) where a reply would
@@ -354,6 +365,7 @@ class Diagnoser:
         session.errors.clear()
         if self.translated:
             session.flows.clear()
+            session.sources.clear()
         return outcomes
 
 

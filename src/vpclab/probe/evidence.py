@@ -169,6 +169,14 @@ class RecordingSession(CaptureSession):
             if nsi == self.watch_ns and self.hit is None and not out and which == REPLY:
                 self.hit = (time.monotonic(), "error" if error else "reply", d)
 
+    def request_source(self, req_key: bytes, nsi: int) -> Optional[bytes]:
+        """The source address the request carried coming into namespace `nsi`, as recorded
+        (the key is the probe's own, whatever a NAT rewrote)."""
+        ns = self.ns[nsi]
+        came = [p for p in self.packets if p.ns == ns and p.dir == REQUEST and not p.outgoing
+                and not p.what.startswith("icmp ")]
+        return min(came, key=lambda p: p.t_ns).data[12:16] if came else None
+
 
 def rtt_ms(packets: List[Captured], source: str) -> Optional[float]:
     """Request out of the source to its answer back in, by the kernel's timestamps (None if either is missing)."""
@@ -198,7 +206,12 @@ class FlowSession(CaptureSession):
 
     def __init__(self, hop, namespaces):
         self.flows: dict = {}
+        self.sources: dict = {}  # (request key, namespace index) -> source address it came in with
         super().__init__(hop, namespaces)
+
+    def request_source(self, req_key: bytes, nsi: int) -> Optional[bytes]:
+        """The source address the request carried coming into namespace `nsi` (after a NAT)."""
+        return self.sources.get((req_key, nsi))
 
     def _lookup(self, p: int, l4: bytes):
         """(request key, reply key, REQUEST|REPLY) for an L4 header of one of the flows."""
@@ -231,6 +244,8 @@ class FlowSession(CaptureSession):
             m = self._lookup(p, l4) if p != 1 or l4[0] in (wire.ICMP_ECHO, wire.ICMP_ECHO_REPLY) else None
             if m is not None:
                 seen.setdefault(m[0] if m[2] == REQUEST else m[1], set()).add(where)
+                if m[2] == REQUEST and addr[2] != PACKET_OUTGOING:
+                    self.sources.setdefault((m[0], nsi), d[12:16])
                 continue
             if p != 1 or l4[0] not in wire.ICMP_ERROR_TYPES:
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import Refused
 from ..kernel.nsenter import check_name as check_ns_name
@@ -65,6 +65,9 @@ class ProbeOutcome:
     # (ns since the epoch, the clock of the capture timestamps); None on the batch paths.
     packets: Optional[list] = None
     t0_ns: Optional[int] = None
+    # Captured probes: capture label -> the source address the request carried when it came
+    # in there (after any NAT on the way); the destination's is the probe's `seen_source`.
+    request_from: Optional[Dict[str, str]] = None
 
 
 def check_spec(spec: ProbeSpec) -> None:

@@ -1,8 +1,9 @@
 """A lab's persistent state: one SQLite database under /run/vpclab/<lab>/ (rundir.py).
 
 It holds the model (as JSON), the lab clock (inside the model), the lab's status
-(`building` until `up` finishes, then `ready`; `deleting` once `down` or `cleanup`
-has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
+(`building` until `up` finishes, then `ready`; `applying` from a live operation's
+model edit until the kernel holds it, see controller.operate; `deleting` once `down`
+or `cleanup` has started to remove it) and an event log. `Store.lock()` takes the lab's lock file
 (serializing every command that changes the lab, across processes) and `Store.tx()`
 one SQLite transaction; a command reads the model, changes it, and writes it back
 inside it, so parallel commands never lose an update. A build is written by two
@@ -30,6 +31,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
 import time
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
@@ -44,6 +46,8 @@ BUILDING = "building"  # `up` has written the model and is bringing the kernel t
 READY = "ready"  # the last `up` finished
 DELETING = "deleting"  # `down` or `cleanup` has started to remove the lab
 APPLIED = "applied"  # the model the kernel was last brought to in full
+APPLYING = "applying"  # a live operation wrote its model edit; the kernel may not hold it yet
+PENDING = "pending"  # key: that operation ({"action", "target"}), written with the edit; else null
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,10 +160,17 @@ class Store:
             if current:
                 break
             os.close(fd)  # unlinked while we waited: lock the file that is there now
+        held = _held()
+        held.add(self.lab)
         try:
             yield True
         finally:
+            held.discard(self.lab)
             os.close(fd)
+
+    def locked_here(self) -> bool:
+        """This thread holds the lab's lock (taking it again would wait for itself forever)."""
+        return self.lab in _held()
 
     def forget_lock(self) -> None:
         """Unlink the lock file (call while holding the lock, when the lab is gone)."""
@@ -232,6 +243,7 @@ class Store:
         with self.tx() as tx:
             tx.put(APPLIED, lab_to_dict(model))
             tx.set_status(READY)
+            tx.put(PENDING, None)  # a live operation a kill left `applying` is in the model just built
             tx.event(model.clock, None, "up", file, "ok", f"{actions} actions")
 
     def same_file(self, model: Lab) -> Optional[Lab]:
@@ -245,6 +257,15 @@ class Store:
             return old if old is not None and tx.get("source_digest") == digest(model) else None
         finally:
             tx.close()
+
+
+_HELD = threading.local()  # the labs whose lock this thread holds
+
+
+def _held() -> set:
+    if not hasattr(_HELD, "labs"):
+        _HELD.labs = set()
+    return _HELD.labs
 
 
 _ABSENT = object()

@@ -1,58 +1,44 @@
 """Billing settings: the topology's `billing:` key and `vpclab usage --prices FILE`.
 
-Owns: reading them (with FILE:LINE for every problem), the charge types, and the
-normalised form kept in the model (`Lab.billing`, a plain dict):
-
-    {"currency": "CNY" | None, "window_s": 300.0,
-     "prices": {"REGION/REGION": price per Mbps-day, ...},   # region pair, sorted
-     "charge_types": {"PEERING": "POSTPAID_BY_MONTH_95", ...}}
+Owns: reading them, with FILE:LINE for every problem, into the normalised form kept in
+the model (`Lab.billing`; model/billing.py holds the charge types and that form).
 
 Prices come from the user: no public price table per region pair exists.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable, List, Optional
 
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
-from ..model.units import parse_duration
+from ..model.units import finite, parse_duration
 from .yamltree import LDict, parse_yaml, read_regular_file
 
-DAY_MAX = "POSTPAID_BY_DAY_MAX"
-MONTH_95 = "POSTPAID_BY_MONTH_95"
-CHARGE_TYPES = (DAY_MAX, MONTH_95)
-DEFAULT_WINDOW_S = 300.0  # the cloud's 5-minute sample
-MIN_WINDOW_S = 1.0  # labs may sample faster than the cloud (documented); below 1 s rates are noise
-MAX_WINDOW_S = 3600.0
-
-UNKNOWN_KEY = "UnknownParameter"
-from ..model.codes import NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
+from ..model.billing import (  # noqa: F401  (named here too)
+    CHARGE_TYPES, DAY_MAX, DEFAULT_WINDOW_S, MAX_CURRENCY, MAX_WINDOW_S, MIN_WINDOW_S, MONTH_95, currency_ok, empty, pair)
+from ..model.codes import NOT_FOUND, TYPE, UNKNOWN_KEY, VALUE  # noqa: F401  (named here too)
 
 TOPOLOGY_KEYS = ("window", "currency", "prices", "charge_types")
 FILE_KEYS = ("currency", "prices", "charge_types")
-
-
-def empty(window_s: float = DEFAULT_WINDOW_S) -> dict:
-    return {"currency": None, "window_s": window_s, "prices": {}, "charge_types": {}}
-
-
-def pair(r1: str, r2: str) -> str:
-    return "/".join(sorted((r1, r2)))
 
 
 class _Collect:
     def __init__(self, file: str):
         self.file = file
         self.problems: List[Problem] = []
+        self.lab_name: Optional[str] = None
+        self.whole, self.key = "billing", "billing "
 
     def add(self, code: str, message: str, line: int, hint: Optional[str] = None) -> None:
         self.problems.append(Problem(code, message, self.file, line or 1, hint))
 
 
 def read(node, file: str, line: int, problems: List[Problem], regions: Iterable[str] = (),
-         peerings: Iterable[str] = (), allowed=TOPOLOGY_KEYS) -> Optional[dict]:
-    """A `billing:` mapping -> the normalised dict; problems are appended (FILE:LINE: CODE)."""
+         peerings: Iterable[str] = (), allowed=TOPOLOGY_KEYS, lab_name: Optional[str] = None) -> Optional[dict]:
+    """A `billing:` mapping (or a price file's, `allowed=FILE_KEYS`) -> the normalised dict;
+    problems are appended (FILE:LINE: CODE). `regions`: the lab's (a price naming another is refused)."""
     c = _Collect(file)
+    c.lab_name = lab_name
+    c.whole, c.key = ("billing", "billing ") if allowed == TOPOLOGY_KEYS else ("the price file", "")
     out = _read(c, node, line, list(regions), list(peerings), allowed)
     problems.extend(c.problems)
     return None if c.problems else out
@@ -63,7 +49,9 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
     if node is None:
         return out
     if not isinstance(node, dict):
-        c.add(TYPE, f"billing must be a mapping, not {type(node).__name__}", line)
+        from ..loader import _kind
+
+        c.add(TYPE, f"{c.whole} must be a mapping, not {_kind(node)}", line)
         return out
     lines = getattr(node, "lines", {})
     at = lambda k: lines.get(k, getattr(node, "line", line))
@@ -72,7 +60,7 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
             hint = did_you_mean(str(k), list(allowed))
             if k == "window" and "window" not in allowed:
                 hint = "the sample window is set in the topology's billing: key"
-            c.add(UNKNOWN_KEY, f"unknown key '{shown(k)}' in billing", at(k), hint)
+            c.add(UNKNOWN_KEY, f"unknown key '{shown(k)}' in {c.whole}", at(k), hint)
     if node.get("window") is not None and "window" in allowed:
         try:
             w = parse_duration(node["window"])
@@ -86,14 +74,15 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
                 out["window_s"] = w
     cur = node.get("currency")
     if cur is not None:
-        if not isinstance(cur, str) or not cur.strip() or len(cur) > 16:
-            c.add(VALUE, f"billing currency must be a short name like CNY or USD, not {shown(cur)}", at("currency"))
+        if not currency_ok(cur):
+            c.add(VALUE, f"{c.key}currency must be a code like CNY or USD or a symbol like \u00a5: 1 to "
+                         f"{MAX_CURRENCY} letters or currency symbols, not {shown(cur, as_repr=True)}", at("currency"))
         else:
-            out["currency"] = cur.strip()
+            out["currency"] = cur
     prices = node.get("prices")
     if prices is not None:
         if not isinstance(prices, dict):
-            c.add(TYPE, "billing prices must be a mapping REGION/REGION: price per Mbps-day", at("prices"))
+            c.add(TYPE, f"{c.key}prices must be a mapping REGION/REGION: price per Mbps-day", at("prices"))
         else:
             plines = getattr(prices, "lines", {})
             for key, value in prices.items():
@@ -107,8 +96,11 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
                     continue
                 for reg in parts:
                     if regions and reg not in regions:
-                        c.add(NOT_FOUND, f"price names unknown region '{shown(reg)}'", pl, did_you_mean(reg, regions))
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        what = (f"region '{shown(reg)}', which lab {c.lab_name} does not have" if c.lab_name
+                                else f"unknown region '{shown(reg)}'")
+                        c.add(NOT_FOUND, f"price names {what}", pl,
+                              did_you_mean(reg, regions) or "the lab's regions: " + ", ".join(regions))
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) \
                         or value < 0:
                     c.add(VALUE, f"price of {shown(key)} must be a number >= 0 (per Mbps-day), not {shown(value)}", pl)
                     continue
@@ -119,7 +111,7 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
     charge = node.get("charge_types")
     if charge is not None:
         if not isinstance(charge, dict):
-            c.add(TYPE, "billing charge_types must be a mapping PEERING: " + " | ".join(CHARGE_TYPES),
+            c.add(TYPE, f"{c.key}charge_types must be a mapping PEERING: " + " | ".join(CHARGE_TYPES),
                   at("charge_types"))
         else:
             clines = getattr(charge, "lines", {})
@@ -150,11 +142,12 @@ def load_file(path: str, lab=None) -> dict:
     if doc is None:
         problems.append(Problem(TYPE, "the price file is empty: it needs 'prices' (REGION/REGION: price per Mbps-day)",
                                 path, 1))
-        raise TopologyInvalid(problems)
-    # a price table may cover regions this lab does not use: only charge types are checked against the lab
-    out = read(doc, path, line, problems, (), list(lab.peerings) if lab is not None else (), FILE_KEYS)
+        raise TopologyInvalid(problems, what="the price file")
+    # checked against the lab as its billing: key is: a region or peering it does not have is a typo
+    out = read(doc, path, line, problems, _regions(lab) if lab is not None else (),
+               list(lab.peerings) if lab is not None else (), FILE_KEYS, lab.name if lab is not None else None)
     if problems:
-        raise TopologyInvalid(sorted(problems, key=lambda p: p.line or 0))
+        raise TopologyInvalid(sorted(problems, key=lambda p: p.line or 0), what="the price file")
     return out
 
 
@@ -169,10 +162,14 @@ def merged(base: Optional[dict], override: Optional[dict]) -> Optional[dict]:
     return out
 
 
+def _regions(lab) -> List[str]:
+    return sorted(set(lab.regions) | {v.region for v in lab.vpcs.values()})
+
+
 def hook(r, doc: LDict, lab) -> None:
     """The loader's hook for the top-level `billing:` key (called after VPCs and peerings are read)."""
     if "billing" not in doc:
         return
-    regions = sorted(set(lab.regions) | {v.region for v in lab.vpcs.values()})
+    regions = _regions(lab)
     lab.billing = read(doc["billing"], r.file, doc.lines.get("billing", 1), r.problems, regions,
                        list(lab.peerings) + sorted(r.unreadable_peerings))

@@ -56,6 +56,8 @@ def read_internet(r, lab: Lab, doc) -> None:
         ports = _port_list(r, hm, f"Internet host {name}")
         if ip is not None:
             net.hosts[name] = InternetHost(name, ip, ports, hline)
+            if "ports" in hm:  # so a limit on the ports cites the key's own line
+                r.__dict__.setdefault("key_lines", {})[(id(net.hosts[name]), "ports")] = hm.lines.get("ports", hline)
     lab.internet = net
 
 
@@ -79,16 +81,17 @@ def _port_list(r, m, what: str) -> List[int]:
         value, lines = [value], [line]
     else:
         lines = value.lines
-    out = []
+    out, seen = [], set()
     for p, pline in zip(value, lines):
         if isinstance(p, bool) or not isinstance(p, int):
             r.problem(TYPE, f"{what}: ports must be a list of port numbers, not {shown(p, as_repr=True)}", pline)
         elif not 1 <= p <= 65535:
             r.problem(filter_rules.RANGE, f"{what}: port {p} is outside 1-65535", pline)
-        elif p in out:
+        elif p in seen:
             r.problem(filter_rules.DUPLICATE, f"{what}: port {p} is listed twice", pline)
         else:
             out.append(p)
+            seen.add(p)
     return out
 
 

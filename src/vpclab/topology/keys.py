@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Dict, Set, Tuple
 
-from ..model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_RULES_PER_DIRECTION
+from ..model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_HOST_PORTS, MAX_RULES_PER_DIRECTION
 from ..model.types import (
     ACCOUNT_NAME,
     ITEM_NAME,
@@ -71,7 +71,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
                     "properties": {
                         "window": _s(DURATION, default="5m", description="The meter's sample window, 1s..1h; "
                                      "the cloud's is 5m, a lab may sample faster (e.g. 10s)."),
-                        "currency": _s(description="A currency name for the cost column, e.g. CNY."),
+                        "currency": _s("^[^\\s\\u0000-\\u001f\\u007f-\\u009f]{1,8}$",
+                                       description="A currency code or symbol for the cost column: 1 to 8 letters "
+                                                   "or currency symbols, e.g. CNY, USD, US$ or \u00a5."),
                         "prices": {"type": ["object", "null"], "propertyNames": _s(r"^[^/]+/[^/]+$"),
                                    "additionalProperties": {"type": "number", "minimum": 0},
                                    "description": "`REGION/REGION: price` per Mbps-day (either order)."},
@@ -164,7 +166,7 @@ KEYS.update({
     },
     "internet_host": {
         "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
-        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT,
+        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT, "maxItems": MAX_HOST_PORTS,
                   "description": "Ports it answers TCP and UDP on (default none: ICMP only)."},
     },
     "security_group": {

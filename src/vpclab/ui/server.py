@@ -29,10 +29,11 @@ import concurrent.futures
 import functools
 import hmac
 import json
+import logging
 import os
-import re
 import secrets
 import signal
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +42,7 @@ from aiohttp import web
 from ..controller import operate, status
 from ..controller.explaining import explain as explain_model  # `explain` is a handler here
 from ..errors import NotFound, Refused, VpclabError, shown
+from ..model.units import NumberError, loads_json, parse_whole
 from . import animation, filtering, layout
 
 STATIC = Path(__file__).parent / "static"
@@ -50,6 +52,7 @@ COOKIE = "vpclab_ui_token"
 HEADER = "X-Vpclab-Token"
 POLL_S = 0.1
 EVENTS_SHOWN = 300
+SHUTDOWN_S = 0.25  # what a request still running at Ctrl-C/SIGTERM gets; event streams end at once
 
 # web.AppKey keeps aiohttp from warning about string keys (aiohttp >= 3.9).
 LAB = web.AppKey("lab", str)
@@ -128,9 +131,11 @@ def api(fn):
 
 async def _body(request: web.Request) -> dict:
     try:
-        doc = await request.json()
-    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset, a
-        # number of thousands of digits (ValueError), or nested too deep (RecursionError)
+        doc = await request.json(loads=loads_json)  # its numbers through the one bounded parser
+    except NumberError as e:
+        raise Refused(f"the request body is not JSON vpclab reads: {e}", code="InvalidParameter")
+    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset,
+        # or nested too deep (RecursionError)
         raise Refused("the request body is not JSON", code="InvalidParameter")
     if not isinstance(doc, dict):
         raise Refused("the request body is not a JSON object", code="InvalidParameter")
@@ -157,19 +162,16 @@ def _text(doc: dict, key: str) -> Optional[str]:
     return value
 
 
-_DIGITS = re.compile(r"[0-9]{1,9}")
-
-
 def _whole(value, what: str) -> int:
-    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds).
+    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds),
+    read by the one bounded parser (model.units.parse_whole).
 
     Not a bool (JSON true is no port), not 1.9, not "1e3": each would otherwise become another number.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        return int(value)
-    raise Refused(f"{what} {shown(value, as_repr=True)} is not a whole number", code="InvalidParameterValue")
+    try:
+        return parse_whole(value, what, 0)
+    except NumberError as e:
+        raise Refused(str(e), code="InvalidParameterValue")
 
 
 # ---- pages -----------------------------------------------------------------------------------------
@@ -276,12 +278,21 @@ async def stream(request: web.Request) -> web.StreamResponse:
             except asyncio.TimeoutError:
                 await resp.write(b": keepalive\n\n")
                 continue
+            if item is None:  # the server is stopping (_end_streams)
+                break
             await resp.write(f"event: {item['kind']}\ndata: {json.dumps(item['data'])}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         request.app[SUBSCRIBERS].discard(queue)
     return resp
+
+
+async def _end_streams(app: web.Application) -> None:
+    """At shutdown, before the connections are closed: every event stream ends now (otherwise each
+    holds the shutdown for its timeout, and `vpclab ui` took seconds to stop)."""
+    for q in list(app[SUBSCRIBERS]):
+        q.put_nowait(None)
 
 
 def _publish(app: web.Application, kind: str, data) -> None:
@@ -434,6 +445,7 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app[SUBSCRIBERS] = set()
     app[STATE_CACHE] = {}
     app.cleanup_ctx.append(_start_watch)
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/favicon.ico", no_icon)
@@ -446,6 +458,39 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app.router.add_post("/api/peering/{id}/{event}", peering)
     app.router.add_post("/api/clock/advance", clock_advance)
     return app
+
+
+class _OneLine(logging.Handler):
+    """aiohttp's server log as one line on stderr (at the time of writing: sys.stderr may change), its
+    exception's message without the traceback, control characters escaped. Any local client can send
+    malformed HTTP (two Host headers, say) without the token: that is a line, not a page of traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        try:
+            exc = record.exc_info[1] if record.exc_info else None
+            if isinstance(exc, HttpProcessingError):
+                peer = record.args[0] if isinstance(record.args, tuple) and record.args else "a client"
+                text = f"malformed HTTP from {peer} refused ({exc.code}): {' '.join(str(exc.message).split())}"
+            elif exc is not None:
+                text = f"{record.getMessage()}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+            else:
+                text = record.getMessage()
+            sys.stderr.write(f"ui: {shown(text, 300)}\n")
+            sys.stderr.flush()
+        except Exception:  # a log line never stops the server
+            pass
+
+
+def http_logger() -> logging.Logger:
+    """The logger the server's connections write to (not aiohttp's own, left as it is)."""
+    log = logging.getLogger("vpclab.ui.http")
+    if not any(isinstance(h, _OneLine) for h in log.handlers):
+        log.addHandler(_OneLine())
+    log.propagate = False
+    log.setLevel(logging.WARNING)
+    return log
 
 
 def url(port: int, token: str) -> str:
@@ -470,10 +515,11 @@ async def _serve(lab: str, port: int, token: str, ready) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, asyncio.current_task().cancel)
     app = make_app(lab, token, port)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, logger=http_logger(),
+                           shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     try:
-        await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+        await web.SockSite(runner, sock).start()
         ready(url(port, token))
         await asyncio.Event().wait()  # until Ctrl-C cancels this task
     finally:

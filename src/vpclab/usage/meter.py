@@ -29,7 +29,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import KernelRefused, NotFound
+from ..errors import KernelRefused, NotFound, VpclabError
+from ..kernel import nsenter, rtnl
+from ..model.billing import DEFAULT_WINDOW_S
+from ..plan import names
+from ..state.store import Store
+from .samples import Sample, Writer, create
 
 POLL_S = 0.5  # how often state.db is asked whether it changed
 
@@ -79,8 +84,6 @@ class Links:
 
     def _dev(self, ns: str, ifname: str) -> Optional[Tuple[int, int, float]]:
         """(tx, rx, when) of a link from the namespace's /proc/net/dev, read once a round."""
-        from ..kernel import nsenter
-
         got = self.devs.get(ns)
         if got is None:
             if self.hopper is None:
@@ -103,9 +106,6 @@ class Links:
         return (c[0], c[1], got[0]) if c is not None else None
 
     def _sock(self, ns: str):
-        from ..kernel import nsenter
-        from ..kernel import rtnl
-
         s = self.socks.get(ns)
         if s is None:
             with nsenter.entered(ns):
@@ -113,8 +113,6 @@ class Links:
         return s
 
     def _link(self, ns: str, ifname: str):
-        from ..kernel import rtnl
-
         req = rtnl.request(self.linkstats, rtnl.RTM_GETLINK, attrs=[("IFLA_IFNAME", ifname)])
         msgs = self._sock(ns)._collect(req, False, {rtnl.RTM_NEWLINK: self.linkstats})[0]
         if not msgs:
@@ -123,8 +121,6 @@ class Links:
         return msgs[0]
 
     def _qdisc_bytes(self, ns: str, ifname: str) -> Optional[int]:
-        from ..kernel import rtnl
-
         idx = self.index.get((ns, ifname))
         if idx is None:
             if self._link(ns, ifname) is None:
@@ -171,10 +167,35 @@ class Links:
             self.hopper = None
 
 
+def targets(lab: str, model) -> List[tuple]:
+    """What the meter reads: (peering, requester ns, accepter ns, ifname, cap_kbps) of every ACTIVE peering."""
+    return [(p.name, names.vpc_ns(lab, p.vpc), names.vpc_ns(lab, p.peer_vpc), names.peering_port(lab, p.name),
+             p.bandwidth_kbps) for p in model.peerings.values() if p.state == "ACTIVE"]
+
+
+def read(links: Links, model, rows: List[tuple], live: bool = False) -> list:
+    """One round of samples of `rows` (targets()), each stamped with the time of its own read."""
+    out = []
+    links.new_round()
+    for name, ns, peer_ns, ifname, cap in rows:
+        c = links.counters(ns, peer_ns, ifname, cap is not None)
+        if c is not None:
+            out.append(Sample(c[2], model.clock, name, c[0], c[1], cap, live))
+    return out
+
+
+def read_now(lab: str, model) -> list:
+    """The counters of the lab's ACTIVE peerings now, as samples that are not stored (`vpclab usage`
+    reads them so that the window the meter has not closed yet counts)."""
+    links = Links()
+    try:
+        return read(links, model, targets(lab, model), live=True)
+    finally:
+        links.close()
+
+
 class Meter:
     def __init__(self, lab: str, run_dir: Path):
-        from ..state.store import Store
-
         self.lab, self.run_dir = lab, Path(run_dir)
         self.store = Store(lab)
         self.links = Links()
@@ -199,10 +220,6 @@ class Meter:
 
     def reload(self) -> bool:
         """Read the model; False when the lab is going (deleting, or no model)."""
-        from ..errors import VpclabError
-        from ..plan import names
-        from ..topology.billing import DEFAULT_WINDOW_S
-
         try:
             tx = self.store.read()
             try:
@@ -216,9 +233,7 @@ class Meter:
             return False
         self.model = model
         self.window = float((model.billing or {}).get("window_s") or DEFAULT_WINDOW_S)
-        self.targets = [(p.name, names.vpc_ns(self.lab, p.vpc), names.vpc_ns(self.lab, p.peer_vpc),
-                         names.peering_port(self.lab, p.name), p.bandwidth_kbps)
-                        for p in model.peerings.values() if p.state == "ACTIVE"]
+        self.targets = targets(self.lab, model)
         self.links.close()  # a namespace rebuilt by `up` is another namespace: sockets anew
         return True
 
@@ -228,20 +243,11 @@ class Meter:
 
     # ---- sampling ----------------------------------------------------------------
     def sample(self, writer) -> int:
-        from .samples import Sample
-
-        rows = []
-        self.links.new_round()
-        for name, ns, peer_ns, ifname, cap in self.targets:
-            c = self.links.counters(ns, peer_ns, ifname, cap is not None)
-            if c is not None:  # each row is stamped with the time of its own read
-                rows.append(Sample(c[2], self.model.clock, name, c[0], c[1], cap))
+        rows = read(self.links, self.model, self.targets)
         writer.write(rows)
         return len(rows)
 
     def run(self) -> int:
-        from .samples import Writer, create
-
         if not self.reload():
             _log("the lab is not ready or is going: nothing to meter")
             return 0
@@ -301,8 +307,6 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    from ..errors import VpclabError
-
     try:
         return Meter(args.lab, Path(args.run_dir)).run()
     except VpclabError as e:

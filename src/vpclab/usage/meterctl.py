@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .samples import create
+
 MODULE = "vpclab.usage.meter"
 PID_FILE = "meter.pid"
 LOG_FILE = "meter.log"
@@ -74,8 +76,6 @@ def ensure(lab: str, run_dir) -> int:
     pid = running(run_dir)
     if pid is not None:
         return pid
-    from .samples import create
-
     create(run_dir)  # its epoch is lab time 0: the first `up`
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])

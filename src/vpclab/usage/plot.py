@@ -9,12 +9,13 @@ peak (out max + in max) as a marked point. matplotlib is an optional extra
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Callable, ContextManager, Dict
 
-from ..errors import EnvironmentProblem, Refused
+from ..errors import EnvironmentProblem, Refused, shown
 from .report import DAY_S, Series
 
 MAX_DAYS = 8  # columns; more days: the last ones
+WHAT = "the plot"
 
 
 def _hms(x, _pos=None) -> str:
@@ -22,8 +23,10 @@ def _hms(x, _pos=None) -> str:
     return f"{x // 3600:02d}:{x % 3600 // 60:02d}:{x % 60:02d}"
 
 
-def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
-    """Write the PNG; returns {"file", "peerings", "days"}."""
+def draw(doc: dict, series: Dict[str, Series], path: str,
+         replacing: Callable[[str, str], ContextManager]) -> dict:
+    """Write the PNG to `path` through `replacing(path, WHAT)` (the checked opener the caller
+    hands, controller/outfiles.py); returns {"file", "peerings", "days"}."""
     try:
         import matplotlib
 
@@ -49,10 +52,17 @@ def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
             ws = [w for w in s.windows if w.day == day]
             if ws:
                 x = [w.t - base for w in ws]
-                ax.step(x, [w.out_mbps for w in ws], where="pre", color="tab:blue", lw=1.4,
+                # each window a level from its start to its end: the first one's start leads (one
+                # window, the open one alone included, is a line and not a lone point)
+                xs = [ws[0].t - ws[0].seconds - base] + x
+                ax.step(xs, [ws[0].out_mbps] + [w.out_mbps for w in ws], where="pre", color="tab:blue", lw=1.4,
                         label=f"out ({r['vpc']} -> {r['peer_vpc']})")
-                ax.step(x, [w.in_mbps for w in ws], where="pre", color="tab:green", lw=1.0, alpha=0.8,
-                        label="in")
+                ax.step(xs, [ws[0].in_mbps] + [w.in_mbps for w in ws], where="pre", color="tab:green", lw=1.0,
+                        alpha=0.8, label="in")
+                for w in ws:
+                    if w.open:
+                        ax.axvspan(w.t - w.seconds - base, w.t - base, color="0.85", alpha=0.5, lw=0,
+                                   label="open window (read now)")
                 top = max(top, max(w.out_mbps for w in ws), max(w.in_mbps for w in ws))
                 lo, hi = min(w.t - w.seconds for w in ws) - base, max(x)
             else:
@@ -74,14 +84,15 @@ def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
                                 ms=8, ls="none", label="day's peak window" if attr == "out_mbps" else None)
                 if marks:
                     x0, y0 = max(marks, key=lambda m: m[1])
-                    cost = f"\ncost {row['cost']:.2f} {doc['currency'] or ''}" if row["cost"] else ""
+                    cur = shown(doc["currency"] or "", 16).replace("$", r"\$")  # "$" is no mathtext here
+                    cost = f"\ncost {row['cost']:.2f} {cur}" if row["cost"] else ""
                     what = "billed peak" if r["cross_region"] else "peak (free)"
                     right = x0 > lo + 0.6 * (hi - lo)  # near the right edge: the text goes left of the mark
                     ax.annotate(f"{what} {row['peak_mbps']:.2f} Mbps{cost}", (x0, y0), textcoords="offset points",
                                 xytext=(-6 if right else 6, 4), ha="right" if right else "left", fontsize=8)
             ax.set_xlim(lo, hi if hi > lo else lo + 1)
             ax.xaxis.set_major_formatter(FuncFormatter(_hms))
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # whole seconds: h:m:s labels
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3)
             if i == 0:
@@ -101,9 +112,8 @@ def draw(doc: dict, series: Dict[str, Series], path: str) -> dict:
     fig.suptitle(f"lab {doc['lab']}: peering rate per {doc['window_s']:g} s window", fontsize=11)
     fig.tight_layout()
     try:
-        fig.savefig(path, format="png", dpi=100)
-    except OSError as e:
-        raise Refused(f"cannot write {path}: {e.strerror}", code="InvalidParameterValue")
+        with replacing(path, WHAT) as f:  # never through a link, never into a FIFO
+            fig.savefig(f, format="png", dpi=100)
     finally:
         plt.close(fig)
     return {"file": path, "peerings": [r["id"] for r in rows], "days": days}

@@ -10,7 +10,10 @@ Owns the billing arithmetic:
                traffic). It belongs to the day its end sample was stamped with (the
                meter closes a window when the clock moves, so none straddles a jump).
                Windows shorter than half the sample window (closed early by a
-               command) count their bytes but not as rate samples.
+               command) count their bytes but not as rate samples. The open window
+               (since the meter's last sample) is closed by `vpclab usage`'s own read
+               of the counters (a sample marked live, never stored), under the same
+               rule: its bytes count at once, its rate once it is half a window long.
   peak         the day's billed bandwidth: the highest outbound window rate plus the
                highest inbound window rate (the cloud bills out max + in max).
   p95          95th percentile of the window rates: sorted, the top 5% (floor(n/20)
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..model.types import Lab
-from ..topology.billing import DAY_MAX, DEFAULT_WINDOW_S, MONTH_95, pair
+from ..model.billing import DAY_MAX, DEFAULT_WINDOW_S, MONTH_95, pair
 from .samples import Sample
 
 DAY_S = 86400.0
@@ -59,6 +62,7 @@ class Window:
     out_bytes: int
     in_bytes: int
     rate: bool  # counts as a rate sample
+    open: bool = False  # the window the meter has not closed yet, up to `vpclab usage`'s own read
 
     @property
     def out_mbps(self) -> float:
@@ -103,7 +107,7 @@ def series(samples: Sequence[Sample], epoch: float, window_s: float) -> Dict[str
             continue
         if dt <= 0:
             continue
-        ser.windows.append(Window(t, day_of(t), dt, d_out, d_in, dt >= SHORT_WINDOW * window_s))
+        ser.windows.append(Window(t, day_of(t), dt, d_out, d_in, dt >= SHORT_WINDOW * window_s, s.live))
     return out
 
 
@@ -164,9 +168,10 @@ def build(model: Lab, epoch: Optional[float], samples: Sequence[Sample], billing
             po, pi = _peak(ws)
             qo, qi = _p95(ws)
             caps = [c for t, c in (s.caps if s else []) if day_of(t) <= day]  # the cap in force at the day's end
-            row = {"day": day,
-                   "out_bytes": sum(w.out_bytes for w in ws) + first.get(day, [0, 0])[0],
-                   "in_bytes": sum(w.in_bytes for w in ws) + first.get(day, [0, 0])[1],
+            out_bytes = sum(w.out_bytes for w in ws) + first.get(day, [0, 0])[0]
+            in_bytes = sum(w.in_bytes for w in ws) + first.get(day, [0, 0])[1]
+            row = {"day": day, "out_bytes": out_bytes, "in_bytes": in_bytes,
+                   "bytes_out": out_bytes, "bytes_in": in_bytes,
                    "peak_out_mbps": _r(po), "peak_in_mbps": _r(pi), "peak_mbps": _r(po + pi),
                    "p95_out_mbps": _r(qo), "p95_in_mbps": _r(qi), "p95_mbps": _r(qo + qi),
                    "windows": sum(1 for w in ws if w.rate),
@@ -198,7 +203,9 @@ def build(model: Lab, epoch: Optional[float], samples: Sequence[Sample], billing
                      "regions": [a.region, b.region], "cross_region": cross, "payer": payer,
                      "free": not cross, "charge_type": charge,
                      "price_per_mbps_day": price if cross else 0.0,
-                     "bandwidth_mbps": p.bandwidth_mbps, "days": days, "months": months,
+                     "bandwidth_mbps": p.bandwidth_mbps,
+                     "bytes_out": sum(d["out_bytes"] for d in days), "bytes_in": sum(d["in_bytes"] for d in days),
+                     "days": days, "months": months,
                      "cost": (round(cost_total, 6) if cost_total is not None else None) if priced else None})
     missing = sorted({"/".join(sorted(r["regions"])) for r in rows if r["cross_region"] and priced
                       and r["price_per_mbps_day"] is None})
@@ -209,5 +216,6 @@ def build(model: Lab, epoch: Optional[float], samples: Sequence[Sample], billing
     else:
         note = None
     return {"lab": model.name, "window_s": window_s, "epoch": epoch, "currency": currency, "priced": priced,
-            "note": note, "samples": len(samples), "peerings": rows,
+            "note": note, "samples": sum(1 for s in samples if not s.live),
+            "live": any(s.live for s in samples), "peerings": rows,
             "totals": [{"account": acct, "cost": round(c, 6), "currency": currency} for acct, c in sorted(totals.items())]}

@@ -46,6 +46,7 @@ class Sample:
     out_bytes: int  # requester -> accepter, since the link was made
     in_bytes: int  # accepter -> requester
     cap_kbps: Optional[int]  # None: regional (no cap)
+    live: bool = False  # read by `vpclab usage` now, never stored: it closes the open window
 
 
 def path(run_dir) -> Path:

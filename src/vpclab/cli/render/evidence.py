@@ -20,6 +20,18 @@ def place(e: dict) -> str:
     return f"{e['at']} router" if e.get("role") == "router" else e["at"]
 
 
+def arrived(doc: dict, e: dict) -> str:
+    """What became of a request seen arriving at the destination `e['at']` with source `e['src']`."""
+    r = doc.get("reason") or {}
+    if r.get("code") == "SECURITY_GROUP_DENY" and r.get("where") == e["at"]:
+        from .analyze import dropped_on_arrival
+
+        return dropped_on_arrival(e["at"], e["src"], r.get("group"), r.get("direction"), r.get("rule"))
+    code = r.get("code")
+    why = f" ({code.lower().replace('_', ' ')})" if code else ""
+    return f"the request reached {e['at']} (seen source {e['src']}), and no reply left it{why}"
+
+
 def stop_line(doc: dict) -> Optional[str]:
     """Where the direction that did not make it was last seen, from the evidence alone."""
     if doc["result"] == "reachable":
@@ -34,6 +46,9 @@ def stop_line(doc: dict) -> Optional[str]:
             return f"stopped: the request never left {doc['src']}{why}"
         return f"stopped: {doc['dst']} never sent a reply{why}"
     last = seen[-1]
+    if lost == "request" and last["way"] == "rx" and last.get("role") == "instance":
+        # it reached the destination itself: nothing there sends a request on
+        return f"stopped: {arrived(doc, last)}"
     if last["way"] == "rx":
         line = f"stopped: {place(last)}: {lost} came in on {last['if']}, never sent on{why}"
     else:

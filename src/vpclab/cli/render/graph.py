@@ -5,7 +5,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ...errors import EnvironmentProblem, Refused
+from ...controller import outfiles as outpath
+from ...errors import EnvironmentProblem, Refused, shown
 from ...model.types import Lab
 from . import dot as teaching
 from .filters import dot_lines, instance_label, json_parts, subnet_label
@@ -89,18 +90,23 @@ def to_json(lab: Lab) -> dict:
     return {"lab": lab.name, "nodes": nodes, "edges": edges}
 
 
+WHAT = "the graph"
+
+
 def write(text: str, output: str) -> None:
+    """Write the diagram to `output` through outpath's checked opener (never through a link,
+    never into a FIFO); SVG/PNG: Graphviz writes to its stdout, piped into the opener's
+    temporary file, never to the user's path."""
     fmt = Path(output).suffix.lstrip(".").lower()
-    try:
-        if fmt in ("", "dot", "gv"):
-            Path(output).write_text(text)
-            return
-        if shutil.which("dot") is None:
-            raise EnvironmentProblem(f"writing {fmt.upper()} needs Graphviz", code="ToolMissing",
-                                     hint="apt-get install graphviz, or write a .dot file")
-        p = subprocess.run(["dot", f"-T{fmt}", "-o", output], input=text.encode(), capture_output=True)
-    except OSError as e:
-        raise Refused(f"cannot write {output}: {e.strerror}", code="InvalidParameterValue")
-    if p.returncode != 0:
-        raise Refused(f"Graphviz could not write {output}: {p.stderr.decode(errors='replace').strip()}",
-                      code="InvalidParameterValue", hint="try .svg, .png or .dot")
+    if fmt in ("", "dot", "gv"):
+        outpath.write_text(output, text, WHAT)
+        return
+    if shutil.which("dot") is None:
+        raise EnvironmentProblem(f"writing {fmt.upper()} needs Graphviz", code="ToolMissing",
+                                 hint="apt-get install graphviz, or write a .dot file")
+    with outpath.replacing(output, WHAT) as f:
+        p = subprocess.run(["dot", f"-T{fmt}"], input=text.encode(), stdout=f, stderr=subprocess.PIPE)
+        if p.returncode != 0:  # raised inside: the temporary file goes, the old file stays
+            raise Refused(f"Graphviz could not write {shown(output, outpath.PATH_SHOWN)}: "
+                          f"{shown(p.stderr.decode(errors='replace').strip(), 300)}",
+                          code="InvalidParameterValue", hint="try .svg, .png or .dot")

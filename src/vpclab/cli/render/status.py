@@ -20,6 +20,10 @@ STATE_COLOURS = {"ACTIVE": "green", "PENDING": "yellow", "active": "green", "bla
 
 def render(s: dict) -> None:
     click.echo(f"lab {s['lab']} ({s['status']}), lab clock {format_duration(s['clock'])}")
+    if s.get("pending"):  # `applying`: a killed operation whose repair failed
+        op = " ".join(str(x) for x in s["pending"].values() if x)
+        click.echo(f"`{op}` is not in the kernel yet and could not be finished: shown is the lab before it; "
+                   "the next command retries, `vpclab up FILE` repairs the lab")
     table("VPCs", ["vpc", "account", "region", "cidr", "subnets", "namespace"],
           [[v["name"], v["account"], v["region"], v["cidr"],
             ", ".join(f"{x['name']} {x['cidr']} ({x['route_table']})" for x in v["subnets"]), v["namespace"]]

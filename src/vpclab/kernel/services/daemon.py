@@ -30,7 +30,7 @@ from typing import List, Optional
 
 from .. import nsenter
 from ...plan.objects import Service
-from .spec import PID_FILE, STATE_FILE, family, from_dict, read_json, read_pid, write_atomic
+from .spec import PID_FILE, STATE_FILE, fd_limit, family, from_dict, read_json, read_pid, write_atomic
 
 WATCH_INTERVAL = 2.0  # seconds between namespace checks in the daemon
 CONNECT_TIMEOUT = 2.0  # seconds a clb waits for one backend
@@ -124,15 +124,11 @@ def _daemon(lab: str, spec_path: Path, ready_fd: int) -> int:
         report(f"error bad spec {spec_path}: {e}")
         return 2
 
-    try:  # a clb holds two descriptors per connection
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-        if soft != resource.RLIM_INFINITY and soft < want:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    except (ImportError, OSError, ValueError):
-        pass
+    why = fd_limit(len(services), raise_soft=True)  # soft up to hard; a budget beyond it is refused
+    if why:
+        _log(why)
+        report(f"error {why}")
+        return 1
 
     bound: List[_Bound] = []
     for svc in services:

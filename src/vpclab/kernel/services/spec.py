@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 from ...errors import Refused
+from ...plan.numbers import MAX_LISTENERS
 from ...plan.objects import Service
 
 SPEC_FILE = "services.json"
@@ -27,6 +28,37 @@ LOCK_FILE = "services.lock"
 
 KINDS = ("listener", "clb")
 
+# The daemon's file descriptors: a TCP and a UDP socket per listener, two per open CLB
+# connection, and its own (the interpreter, the log, the ready pipe, asyncio's selector).
+FD_PER_LISTENER = 2
+FD_CONNECTIONS = 128  # 64 CLB connections at once, or 128 greetings; more wait in the backlog
+FD_OWN = 32
+
+
+def fd_budget(listeners: int) -> int:
+    """The open files a daemon serving `listeners` needs (2,160 for MAX_LISTENERS)."""
+    return FD_PER_LISTENER * listeners + FD_CONNECTIONS + FD_OWN
+
+
+def fd_limit(listeners: int, raise_soft: bool = False) -> str:
+    """"" when a daemon serving `listeners` fits its file limit, else why not. The daemon may
+    raise its soft RLIMIT_NOFILE up to the hard one (it does, with `raise_soft`, up to 65536), so
+    the hard limit it inherits from its supervisor is what counts."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if raise_soft and soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, OSError, ValueError):
+        return ""  # cannot tell: the daemon reports what it cannot open
+    need = fd_budget(listeners)
+    if need > want:
+        return (f"{listeners} listener(s) need {need} open files (2 each, {FD_CONNECTIONS} for connections, "
+                f"{FD_OWN} of its own), and the limit is {want} (`ulimit -Hn`); raise it, or serve fewer ports")
+    return ""
+
 
 def family(ip: str) -> int:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
@@ -35,6 +67,9 @@ def family(ip: str) -> int:
 def validate(lab: str, services: List[Service]) -> None:
     if not lab or any(c in lab for c in "\0\n/ "):
         raise Refused(f"invalid lab name {lab!r}")
+    if len(services) > MAX_LISTENERS:
+        raise Refused(f"{len(services)} listeners: a lab's service daemon serves at most {MAX_LISTENERS}",
+                      code="LimitExceeded.Listener")
     seen = set()
     for s in services:
         what = f"service {s.name!r}"

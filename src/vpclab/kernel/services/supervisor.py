@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .. import nsenter
-from ...errors import KernelRefused, Refused
+from ...errors import EnvironmentProblem, KernelRefused, Refused
 from ...plan.objects import Service
 from .spec import (
     LOCK_FILE,
@@ -32,6 +32,7 @@ from .spec import (
     SPEC_FILE,
     STATE_FILE,
     canonical,
+    fd_limit,
     from_dict,
     read_json,
     read_pid,
@@ -282,6 +283,10 @@ def _start(lab: str, services: List[Service], run_dir: Path) -> int:
     import select
     import subprocess
 
+    why = fd_limit(len(services))  # the daemon inherits our hard limit: refused here when it is too low
+    if why:
+        raise EnvironmentProblem(f"the service daemon of lab {lab} cannot start: {why}", code="ResourceLimit",
+                                 hint=f"`vpclab down {lab}` removes what was built; docs/topology.md (Limits)")
     spec_path = run_dir / SPEC_FILE
     write_atomic(spec_path, json.dumps({"lab": lab, "services": canonical(services)}, indent=1) + "\n")
     env = dict(os.environ)

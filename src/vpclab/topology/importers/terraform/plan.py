@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ....errors import Refused, shown
+from ....model.units import NumberError, line_of, loads_json
 from ...yamltree import read_regular_file
 
 VPC, SUBNET, TABLE, ENTRY = "tencentcloud_vpc", "tencentcloud_subnet", "tencentcloud_route_table", \
@@ -66,7 +67,10 @@ def read(path: str) -> dict:
 
     text = read_regular_file(path, "a plan is the JSON of `terraform show -json`")
     try:
-        doc = json.loads(text)
+        doc = loads_json(text)  # its numbers through the one bounded parser
+    except NumberError as e:
+        raise Refused(f"{shown(path)}:{line_of(text, e.text)}: not JSON vpclab reads: {e}",
+                      code="InvalidParameter.JsonSyntax", hint="write it with `terraform show -json PLANFILE > plan.json`")
     except json.JSONDecodeError as e:
         raise Refused(f"{shown(path)}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
                       hint="write it with `terraform show -json PLANFILE > plan.json`")
@@ -280,7 +284,7 @@ class Resolver:
             index = None
             if m and m.group(0) not in ("[count.index]", "[each.key]") and not re.search(r"[a-z_]\.", m.group(0)):
                 try:
-                    index = json.loads(m.group(0)[1:-1])
+                    index = loads_json(m.group(0)[1:-1])
                 except ValueError:
                     return None, None, f"{attr} = {shown(ref)}: cannot tell which instance"
             cands = [x for x in self.res if x.module == module and x.type == rtype and x.name == rname]
