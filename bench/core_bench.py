@@ -22,7 +22,7 @@ from scale_topology import scale_yaml  # noqa: E402
 
 import yaml  # noqa: E402
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader  # noqa: E402
 
 REPS = 5

@@ -176,7 +176,7 @@ def kernel_diff(model) -> List[str]:
 
 def probe_disagreements(lab: str) -> List[str]:
     """Pairs where `vpclab matrix --json` (real packets) and `explain` (the model) differ."""
-    from vpclab.explain import routes as analyze
+    from vpclab import explain as analyze
     from vpclab.controller import status
 
     p = run("matrix", "-l", lab, "--json")
@@ -300,7 +300,7 @@ def raw_state(lab: str):
 def group_rules_in_kernel(lab: str) -> set:
     """The indices of sg-web's ingress rules in the nftables table of vpc-a/cvm-1's namespace."""
     from vpclab.kernel import nft
-    from vpclab.model.filters import RuleRef
+    from vpclab.plan.names import RuleRef
     from vpclab.plan import names as N
 
     refs = (RuleRef.parse(c) for c in nft.counters(N.instance_ns(lab, "vpc-a", "cvm-1")))

@@ -36,7 +36,7 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
     then drops the routes through them), an address and a qdisc not yet added, the
     namespace sysctls and `lo` not yet set. `up` again repairs every one of them."""
     from vpclab.controller import status
-    from vpclab.kernel import netns, tc
+    from vpclab.kernel import netns, rtnl, tc
     from vpclab.plan import names as N
 
     lab, path = mklab(TOPOLOGIES / "04-cross-region.yaml")
@@ -45,7 +45,7 @@ def test_up_repairs_links_left_down_and_other_half_built_state(mklab):
     xr, local = N.peering_port(lab, "pcx-gz-sg"), N.peering_port(lab, "pcx-gz-local")
     with netns.iproute(sg) as ipr:  # the far end of the cross-region peering: down, no qdisc
         i = _link_index(ipr, xr)
-        sock = netns.rtnl_socket(sg)
+        sock = rtnl.socket_in(sg)
         try:
             sock.request(tc.delete_request(i))
         finally:

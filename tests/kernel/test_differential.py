@@ -59,7 +59,7 @@ from hypothesis import HealthCheck, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from labkit import assert_gone  # noqa: E402
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.controller import build, operate, probing, status, teardown  # noqa: E402
 
 pytestmark = pytest.mark.kernel

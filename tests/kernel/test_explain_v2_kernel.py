@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labkit import TOPOLOGIES, VPCLAB, needs_root
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.explain.filtered import public_destinations
 

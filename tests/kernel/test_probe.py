@@ -437,7 +437,7 @@ def test_bare_address_inside_the_lab_is_refused_or_agrees_with_explain(hub, dst,
 
 
 def test_matrix_every_pair_agrees_with_explain(hub):
-    from vpclab.explain import routes as analyze
+    from vpclab import explain as analyze
     from vpclab.controller import status
 
     lab, _ = hub

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from uikit import chromium, open_view, seed_model, ui_server, v2_model  # noqa: E402
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.state.rundir import RunDir  # noqa: E402
 from vpclab.ui import animation  # noqa: E402
 

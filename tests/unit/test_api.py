@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.api import lab as api
 from vpclab.topology import load as loader
 from vpclab.topology.relabel import write_renamed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.cli.main import cli
 from vpclab.model import filter_ops, filter_rules
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.errors import Refused, TopologyInvalid
 from vpclab.model import lifecycle

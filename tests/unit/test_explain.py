@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from topobuild import load, peer, topo, two_vpcs, vpc
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.model import lifecycle
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from topobuild import load, peer, topo, vpc
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.model import lifecycle
@@ -400,7 +400,7 @@ def test_a_reply_leaving_by_its_eip_meets_the_subnet_acl_before_the_internet():
     """Found by the 200-example differential: v2 has no route back to v3, so cvm-1's reply to
     v3's private address leaves by its EIP toward the Internet; the kernel's ACL at the subnet
     boundary drops it first (outbound, no rule matched), as it does for a request."""
-    from vpclab.explain import routes as analyze
+    from vpclab import explain as analyze
     from vpclab.topology.load import loads
 
     lab = loads("""

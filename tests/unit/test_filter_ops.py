@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.model import filter_ops as ops

@@ -20,8 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vpclab import controller, probing, store
-from vpclab.cli import main
+from vpclab.cli.main import main
+from vpclab.controller import build, host, operate, probing, static
+from vpclab.state import labs
+from vpclab.state.rundir import RunDir
 from vpclab.errors import Refused
 from vpclab.exercises import session
 from vpclab.model import units
@@ -41,22 +43,20 @@ class Reached(Exception):
 
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RUN_DIR", tmp_path)
-    monkeypatch.setattr(store, "LOCK_DIR", tmp_path / ".locks")
-    monkeypatch.setattr(controller, "known_labs", store.known_labs)
-    monkeypatch.setattr(controller, "running_labs", store.known_labs)
-    monkeypatch.setattr(controller, "require_root", lambda what: None)
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
+    monkeypatch.setattr(host, "running_labs", labs.known_labs)
+    monkeypatch.setattr(host, "require_root", lambda what: None)
     seed_model(tmp_path, v2_model(LAB))
 
-    def operate(lab, action, target, actor, change, *a, **k):
-        change(controller.model_for(lab))  # the model edit alone (it parses the rule), on a copy
-        raise Reached(action)
+    def execute(lab, op, args, progress=None):
+        op.edit(static.model_for(lab), *args.values())  # the model edit alone (it parses the rule), on a copy
+        raise Reached(op.name)
 
     def reached(*a, **k):
         raise Reached(a)
 
-    monkeypatch.setattr(controller, "operate", operate)
-    monkeypatch.setattr(controller, "up", reached)
+    monkeypatch.setattr(operate, "execute", execute)
+    monkeypatch.setattr(build, "up", reached)
     monkeypatch.setattr(probing, "probe", reached)
     for name in ("start", "reset", "check", "hint"):
         monkeypatch.setattr(session, name, reached)

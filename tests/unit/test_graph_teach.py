@@ -112,7 +112,7 @@ PROBES = {"01-two-vpcs.yaml": ("vpc-a/cvm-1", "vpc-b/db-1", "tcp", 3306),
 @needs_dot
 @pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.name)
 def test_no_label_node_or_line_sits_on_a_box_title(topology):
-    from vpclab.explain import routes as analyze
+    from vpclab import explain as analyze
 
     lab = loader.load(str(topology))
     assert problems(graph.dot(lab)) == []

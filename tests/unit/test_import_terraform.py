@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_cli import run
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.errors import ImportInvalid, Refused
 from vpclab.topology.importers import terraform

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import loader
+from vpclab.topology import load as loader
 from vpclab.errors import EnvironmentProblem, Refused, TopologyInvalid
 from vpclab.model import filter_rules
 from vpclab.model.filters import MAX_HOST_PORTS, MAX_LISTENERS
 from vpclab.plan import filters as plan_filters
 from vpclab.plan import planner
 from vpclab.plan.objects import Service
-from vpclab.services import daemon, spec, supervisor
+from vpclab.kernel.services import daemon, spec, supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = "LimitExceeded.Listener"

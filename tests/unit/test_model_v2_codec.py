@@ -67,7 +67,7 @@ def test_damaged_v2_state_is_refused(damage, words):
 
 
 def test_rule_comment_round_trips():
-    from vpclab.model.filters import RuleRef
+    from vpclab.plan.names import RuleRef
     for ref in (RuleRef("sg", "vpc-a", "sg-web", "ingress", 3), RuleRef("sg", "vpc-a", "cvm-1", "egress", None),
                 RuleRef("acl", "vpc-b", "acl-app", "outbound", 0, "app"),
                 RuleRef("acl", "vpc-b", "acl-app", "inbound", None, "db")):

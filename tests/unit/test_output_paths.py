@@ -27,7 +27,10 @@ import pytest
 import yaml
 from scapy.utils import rdpcap
 
-from vpclab import cli, graph, loader, outpath, probe_report, probing
+from vpclab.cli import main as cli
+from vpclab.cli.render import graph
+from vpclab.controller import outfiles as outpath, probing, verdicts as probe_report
+from vpclab.topology import load as loader
 from vpclab.errors import Refused, VpclabError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +113,7 @@ WRITERS = {
 
 @pytest.fixture
 def writers(monkeypatch):
-    from vpclab.usage import query
+    from vpclab.controller import usage as query
 
     monkeypatch.setattr(probing, "test", lambda *a, **k: JUNIT_DOC)  # `test` without probes
     monkeypatch.setattr(query, "usage", lambda *a, **k: _usage_result())  # `usage` without a lab

@@ -15,7 +15,8 @@ import yaml
 from vpclab.topology import load as loader
 from vpclab.errors import Refused
 from vpclab.kernel.handlers.nft import commands
-from vpclab.model.filters import FilterRule, RuleRef, SecurityGroup
+from vpclab.model.filters import FilterRule, SecurityGroup
+from vpclab.plan.names import RuleRef
 from vpclab.plan import filters as F
 from vpclab.plan import names as N
 from vpclab.plan.objects import Route, Rule, Ruleset, Veth

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.controller import attribution as probe_filters, verdicts
-from vpclab.model.filters import RuleRef
+from vpclab.plan.names import RuleRef
 from vpclab.model.types import Lab
 from vpclab.probe import counters as nftc
 

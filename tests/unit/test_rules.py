@@ -13,7 +13,7 @@ import ipaddress
 import pytest
 
 from topobuild import GZ, SG, codes, key_line, line_of, load, pairs, peer, problems, text, topo, two_vpcs, vpc
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.errors import Refused
 from vpclab.model import lifecycle
 from vpclab.model.types import ACTIVE, PENDING

@@ -6,7 +6,7 @@ at the destination (no root).
   `unreachable` (nothing was delivered to the application), the reason is
   SECURITY_GROUP_DENY at the destination with group, direction and rule, `seen_source` is
   the address it arrived with, and the words say so, in explain, probe and matrix alike.
-- Matrix rows (`probing.classify` of a batch) carry `seen_source` as probe rows do: from the
+- Matrix rows (`verdicts.classify` of a batch) carry `seen_source` as probe rows do: from the
   captures when the pair was captured, else explain's, marked `seen_source_from: explain`.
 
 Every expected address below is worked out from tests/kernel/internet.yaml by hand: vpc-b
@@ -22,9 +22,12 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from vpclab import analyze, cli, loader, probing
-from vpclab.cli_evidence import stop_line
-from vpclab.model.filters import RuleRef
+from vpclab import explain as analyze
+from vpclab.cli import main as cli
+from vpclab.cli.render.evidence import stop_line
+from vpclab.controller import targets, verdicts
+from vpclab.topology import load as loader
+from vpclab.plan.names import RuleRef
 from vpclab.plan import names
 from vpclab.probe import counters as nftc
 from vpclab.probe import wire
@@ -112,10 +115,10 @@ def test_explain_prints_the_arrival_and_the_seen_source():
 
 
 def row(model, src, dst, o_kw, proto="icmp", port=None, captured=True, hits=None):
-    t = probing.target(model, src, dst, proto, port)
+    t = targets.target(model, src, dst, proto, port)
     v = analyze.explain(model, t.src.ref, t.dst_ref, proto, port)
     o = ProbeOutcome(t.spec(model.name, v), **o_kw)
-    return probing.classify(model, t, o, v, captured, hits=hits)
+    return verdicts.classify(model, t, o, v, captured, hits=hits)
 
 
 def test_a_fast_path_row_takes_explains_seen_source_and_says_so():
@@ -213,7 +216,7 @@ class _Packets:
 def test_a_translated_session_records_the_address_a_request_came_in_with():
     """FlowSession files packets under the probe's own key whatever a NAT rewrote: the address
     the request really arrived with is recorded per namespace (incoming copies only)."""
-    from vpclab.nsenter import Hopper
+    from vpclab.kernel.nsenter import Hopper
     from vpclab.probe import evidence as ev
     from vpclab.probe.capture import PACKET_OUTGOING
 

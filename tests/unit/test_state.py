@@ -259,7 +259,7 @@ def test_any_one_wrong_value_or_missing_key_decodes_or_raises_bad_model(path):
     body) or raises BadModel; never KeyError, TypeError, AttributeError. What it accepts,
     every reader can use (status, route and peering lists, explain of every pair, the
     planner behind `up`)."""
-    from vpclab.explain import routes as analyze
+    from vpclab import explain as analyze
     from vpclab.controller import status
     from vpclab.plan.planner import plan
 
@@ -312,8 +312,9 @@ V2_DAMAGE = {  # what the adversary wrote into state.db, and the code of the rul
 @pytest.fixture
 def inet(run_dir, monkeypatch):
     """Lab `inet` (version 2) in the temporary store, and a tripwire on every way to the kernel."""
-    from vpclab import builds, controller
+    from vpclab.controller import build
     from vpclab.kernel import engine
+    from vpclab.state import builds
 
     model = loader.load(ROOT / "topologies" / "06-internet-vs-peering.yaml")
     with store.Store(model.name).tx() as tx:
@@ -322,7 +323,7 @@ def inet(run_dir, monkeypatch):
     def tripwire(*a, **k):
         pytest.fail("a command with a damaged state reached the kernel")
 
-    for owner, name in ((controller, "reconcile"), (engine, "apply"), (builds, "building")):
+    for owner, name in ((build, "reconcile"), (engine, "apply"), (builds, "building")):
         monkeypatch.setattr(owner, name, tripwire)
     return run_dir / INET / "state.db"
 

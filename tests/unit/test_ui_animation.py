@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.explain import routes as analyze
+from vpclab import explain as analyze
 from vpclab.topology import load as loader
 from vpclab.ui import animation
 from vpclab.ui.animation import MAX_HOP_MS, MIN_HOP_MS, REPLY, REQUEST, steps

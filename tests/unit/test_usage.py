@@ -267,7 +267,7 @@ def test_currency_is_a_short_printable_code_in_the_topology_and_in_a_price_file(
 def test_a_currency_that_got_past_the_checks_still_prints_escaped(capsys, tmp_path):
     """A state written by an older vpclab (or damaged) may hold any currency: the table, the totals
     and the plot never print a control character raw (a terminal would take ESC ] 0 ; as a title)."""
-    from vpclab import cli_usage
+    from vpclab.cli import usage as cli_usage
 
     billing = dict(lab().billing, currency="\x1b]0;pwned\x07\x9b")
     doc = report.build(lab(), 0.0, two_days(), billing)

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from ..errors import Refused, shown
-from ..explain import routes
+from ..explain import verdict
 from .operations import FilterOperations
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
 
 
-class Reason(routes.Reason):
+class Reason(verdict.Reason):
     """Why a verdict is what it is: `code`, `where`, `table`, `detail` (null codes when reachable)."""
 
     def __str__(self) -> str:
@@ -36,7 +36,7 @@ class Reason(routes.Reason):
         return f"{self.code} at {self.where}" + (f", table {self.table}" if self.table else "") + f": {self.detail}"
 
 
-class Leg(routes.Leg):
+class Leg(verdict.Leg):
     """One direction of a verdict: `delivered`, `last_hop`, `path`."""
 
     def __str__(self) -> str:
@@ -83,7 +83,7 @@ class Observation:
 
 
 @dataclass
-class Verdict(routes.Verdict):
+class Verdict(verdict.Verdict):
     """One answer to "can SRC reach DST, and does the reply come back?" (probe or explain):
     explain's fields, and for a probe what the packets did."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..explain import routes
+from .. import explain
 from ..model.types import Lab
 from ..plan import names
 from ..probe import counters as nftc
@@ -41,7 +41,7 @@ def instance_of_ns(model: Lab) -> Dict[str, str]:
 
 
 def reason(model: Lab, hit: nftc.Hit, what: str = "the packet", ns_refs: Optional[Dict[str, str]] = None) \
-        -> routes.Reason:
+        -> explain.Reason:
     """The reason a dropping rule's counter gives. `what`: "the request" or "the reply"."""
     ref = hit.ref
     rule = "no rule matched" if ref.index is None else f"rule {ref.index}"
@@ -55,14 +55,14 @@ def reason(model: Lab, hit: nftc.Hit, what: str = "the packet", ns_refs: Optiona
             detail = f"{what} matched no {ref.direction} rule of {at}'s security groups: dropped"
         else:
             detail = f"{what} was dropped by {ref.direction} {rule} of security group {group} at {at}"
-        return routes.Reason(routes.SECURITY_GROUP_DENY, at, None, detail + f" (counter +{hit.packets})",
+        return explain.Reason(explain.SECURITY_GROUP_DENY, at, None, detail + f" (counter +{hit.packets})",
                               group=group, direction=ref.direction, rule=ref.index)
     subnet = f"{ref.vpc}/{ref.subnet}" if ref.subnet else ref.vpc
     if ref.index is None:
         detail = f"{what} matched no {ref.direction} rule of network ACL {ref.owner} at subnet {subnet}: dropped"
     else:
         detail = f"{what} was dropped by {ref.direction} {rule} of network ACL {ref.owner} at subnet {subnet}"
-    return routes.Reason(routes.NETWORK_ACL_DENY, subnet, None, detail + f" (counter +{hit.packets})",
+    return explain.Reason(explain.NETWORK_ACL_DENY, subnet, None, detail + f" (counter +{hit.packets})",
                           acl=ref.owner, direction=ref.direction, rule=ref.index)
 
 

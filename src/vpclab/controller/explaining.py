@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from ..explain import answer
+from ..explain.verdict import Verdict
 from ..model.types import Lab
-
-from ..explain import routes
 from . import static
 
 
 def explain(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, file: Optional[str] = None,
-            lab: Optional[str] = None, load: Optional[Callable[[str], Lab]] = None) -> routes.Verdict:
+            lab: Optional[str] = None, load: Optional[Callable[[str], Lab]] = None) -> Verdict:
     """`load`: how a running lab's model is read (static.model_for)."""
     static.check_proto(proto, port)
     model = static.model_for(lab, file, load)
     static.check_ends(model, src, dst, internet=True)
-    return routes.explain(model, src, dst, proto, port)
+    return answer.explain(model, src, dst, proto, port)

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import Dict, Iterator, List, Optional
 
 from ..errors import Refused
-from ..explain import routes
+from .. import explain
 from ..model.filters import INTERNET, InternetHost
 from ..model.types import RESULTS, Lab
 from ..probe import engine
@@ -45,7 +45,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     name = labs.resolve_lab(lab)
     model = settle.load_model(name)
     t = target(model, src, dst, proto, port)
-    expected = routes.explain(model, t.src.ref, t.dst_ref, proto, port)
+    expected = explain.explain(model, t.src.ref, t.dst_ref, proto, port)
     spec, points = t.spec(name, expected), capture_points(model, t, expected)
     watch = verdicts.counters_for(model, [spec.src_ns] + [p.ns for p in points])
     outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
@@ -75,14 +75,14 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
     `diagnoser`: an open engine.Diagnoser to capture with (a matrix keeps one for all
     its chunks); by default the capture sockets live for this call only.
     """
-    with routes.frozen(model):
-        expected = [routes.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
+    with explain.frozen(model):
+        expected = [explain.explain(model, t.src.ref, t.dst_ref, t.proto, t.port)
                     for t in targets]
     specs = [t.spec(model.name, v) for t, v in zip(targets, expected)]
     # The fast path for the pairs explain expects to be reachable; capture diagnosis for the
     # others (sent once, straight away: an answer explain did not expect is checked on the
     # spot, was it really DST?) and for the expected answers that did not come.
-    fast = [i for i, v in enumerate(expected) if v.result == routes.REACHABLE]
+    fast = [i for i, v in enumerate(expected) if v.result == explain.REACHABLE]
     outcomes: List[Optional[ProbeOutcome]] = [None] * len(targets)
     for i, o in zip(fast, engine.fast_probe([specs[i] for i in fast], timeout=FAST_TIMEOUT)):
         outcomes[i] = o
@@ -116,13 +116,13 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         # Which rule dropped each unanswered probe, from the counters: batch-wide where one
         # drop rule alone grew in the namespace it stopped in, else by re-probing in halves.
         stopped = [(i, verdicts.stop_ns(model, rows[i]), specs[i]) for i in pending
-                   if rows[i]["result"] != routes.REACHABLE]
+                   if rows[i]["result"] != explain.REACHABLE]
         for i, h in attribution.attribute(watch, hits, stopped):
             verdicts.apply_counter_reason(model, targets[i], rows[i], h, expected[i])
     return rows
 
 
-def _translated(t: Target, v: routes.Verdict) -> bool:
+def _translated(t: Target, v: explain.Verdict) -> bool:
     """Whether a NAT may rewrite the probe's addresses: a public destination, or a path over the Internet."""
     return t.public or (v.forward.path and INTERNET in v.forward.path) or (v.ret.path and INTERNET in v.ret.path) \
         or (t.dst is None and t.host is None and t.dst_ip.is_global)
@@ -161,7 +161,7 @@ class MatrixRun:
     def rows(self) -> Iterator[dict]:
         t0 = time.monotonic()
         batch: List[Target] = []
-        with routes.frozen(self.model), engine.Diagnoser() as diagnoser:
+        with explain.frozen(self.model), engine.Diagnoser() as diagnoser:
             for n, s in enumerate(self.insts):
                 batch += matrix_targets(s, self.insts, self.hosts)
                 if len(batch) >= self.chunk or n == len(self.insts) - 1:

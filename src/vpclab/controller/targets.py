@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from ..errors import Refused
-from ..explain import routes
+from .. import explain
 from ..explain.match import EPHEMERAL
 from ..model.filters import INTERNET, InternetHost
 from ..model.types import Instance, Lab
@@ -36,7 +36,7 @@ class Target:
     port: Optional[int]
     host: Optional[InternetHost] = None
 
-    def spec(self, lab: str, expected: Optional[routes.Verdict] = None) -> ProbeSpec:
+    def spec(self, lab: str, expected: Optional[explain.Verdict] = None) -> ProbeSpec:
         return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
                          _text(self.dst_ip), self.proto, self.port, reply_ports(expected))
 
@@ -84,11 +84,11 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
                           f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
     # Which instance an address means depends on where the source's routes take it
     # (VPCs that are not peered may overlap): the one explain lands on.
-    inst = model.instance(routes.explain(model, s.ref, str(ip), proto, port).dst)
+    inst = model.instance(explain.explain(model, s.ref, str(ip), proto, port).dst)
     return Target(s, inst.ref if inst else str(ip), ip, inst, proto, port)
 
 
-def capture_points(model: Lab, t: Target, expected: routes.Verdict) -> List[CapturePoint]:
+def capture_points(model: Lab, t: Target, expected: explain.Verdict) -> List[CapturePoint]:
     """Every VPC router (and the lab's Internet) the request or reply may cross, then the destination."""
     order: List[str] = []
     dst_vpc = t.dst.vpc if t.dst is not None else getattr(model.vpc_of_ip(t.dst_ip), "name", None)
@@ -121,11 +121,11 @@ def _instance_point(lab: str, vpc: str, inst: str) -> CapturePoint:
     return CapturePoint(names.instance_ns(lab, vpc, inst), None, f"{vpc}/{inst}")
 
 
-def reply_ports(expected: Optional[routes.Verdict]) -> Optional[Tuple[int, int]]:
+def reply_ports(expected: Optional[explain.Verdict]) -> Optional[Tuple[int, int]]:
     """The source ports to probe from when explain says a filter drops the replies to some ports
     only (an ACL rule covering part of the ephemeral range): those, so that the packets show the
     drop; the crafted probes' own ports among them if there are any. None: any port will do."""
-    ports = expected.reason.ports if expected is not None and expected.result == routes.NO_RETURN else None
+    ports = expected.reason.ports if expected is not None and expected.result == explain.NO_RETURN else None
     if ports is None or ports == EPHEMERAL:
         return None
     lo, hi = max(ports[0], CRAFTED_PORTS[0]), min(ports[1], CRAFTED_PORTS[1])

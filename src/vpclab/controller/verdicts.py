@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from ..explain import routes
+from .. import explain
 from ..model.filters import INTERNET
 from ..model.types import ACTIVE, Lab
 from ..plan import names
@@ -50,7 +50,7 @@ def _with_peerings(model: Lab, hops: List[str], between: Between) -> List[str]:
     return out
 
 
-def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, captured: bool = True,
+def classify(model: Lab, t: Target, o: ProbeOutcome, expected: explain.Verdict, captured: bool = True,
              between: Optional[Between] = None, hits: Optional[list] = None) -> dict:
     """What the packets did, in the shape of CLI.md, with explain's reason and a cross-check.
 
@@ -82,8 +82,8 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,
                          f"{o.detail}; answered by another holder of {t.dst_ip}, not {t.dst_ref}")
     if o.replied:
-        result = routes.REACHABLE
-        if expected.result == routes.REACHABLE:
+        result = explain.REACHABLE
+        if expected.result == explain.REACHABLE:
             fwd, ret = expected.forward.to_json(), expected.ret.to_json()
         else:
             fwd = {"delivered": True, "last_hop": end,
@@ -93,7 +93,7 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
     else:
         # the destination's namespace got the request but sent nothing back: dropped on arrival
         unanswered = captured and arrived and t.point not in o.reply_seen
-        result = routes.NO_RETURN if arrived and not unanswered else routes.UNREACHABLE
+        result = explain.NO_RETURN if arrived and not unanswered else explain.UNREACHABLE
         fpath = _with_peerings(model, [t.src.ref] + vpcs_fwd, between)
         if unanswered:
             fwd = {"delivered": False, "last_hop": end, "path": fpath + [end]}
@@ -112,12 +112,12 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
     _seen_source(t, seen, inferred, expected, doc)
     if expected.note is not None:
         doc["note"] = expected.note.to_json()
-    if hits and result != routes.REACHABLE:
+    if hits and result != explain.REACHABLE:
         _reason_from_counters(model, t, doc, hits, expected)
     closed = _closed_port_answer(t.proto, o.detail or "")
-    if result == routes.REACHABLE and closed and expected.note is None and expected.result == routes.REACHABLE:
+    if result == explain.REACHABLE and closed and expected.note is None and expected.result == explain.REACHABLE:
         # explain expects a listener there; the packets found none: the lab's service is down.
-        doc["note"] = routes.Reason(routes.NO_LISTENER, t.dst_ref, None,
+        doc["note"] = explain.Reason(explain.NO_LISTENER, t.dst_ref, None,
                                      f"{closed}: nothing listens on {t.proto}/{t.port}").to_json()
         doc["mismatch"] = (f"explain expects a listener on {t.proto}/{t.port} at {t.dst_ref}, but {closed}: "
                            f"the lab's service process is not running (`vpclab up FILE` restarts it)")
@@ -125,12 +125,12 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: routes.Verdict, c
         doc["mismatch"] = (f"the packets say {result} but explain says {expected.result}: one of them has a bug "
                            f"(captures saw the request at {', '.join(o.request_seen) or 'nothing'}, the reply at "
                            f"{', '.join(o.reply_seen) or 'nothing'})")
-        if result == routes.REACHABLE:
-            doc["reason"] = routes.Reason().to_json()
+        if result == explain.REACHABLE:
+            doc["reason"] = explain.Reason().to_json()
     return doc
 
 
-def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: routes.Verdict, doc: dict) -> None:
+def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: explain.Verdict, doc: dict) -> None:
     """`seen_source`: the address the request carried arriving at the destination, as the
     captures saw it (null: it never arrived; a request its security group dropped did). A pair
     answered on the fast path, as explain expected, was not captured: its row takes explain's
@@ -153,7 +153,7 @@ def stop_ns(model: Lab, doc: dict) -> Optional[str]:
     return names.instance_ns(model.name, inst.vpc, inst.name) if inst is not None else None
 
 
-def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: routes.Verdict) -> None:
+def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: explain.Verdict) -> None:
     """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
     stop = stop_ns(model, doc)
     h = attribution.dropping(hits, [stop] if stop else [])
@@ -161,13 +161,13 @@ def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected
         apply_counter_reason(model, t, doc, h, expected)
 
 
-def apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: routes.Verdict) -> None:
+def apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: explain.Verdict) -> None:
     """Hit `h` (a dropping rule's counter) is the reason of verdict document `doc`."""
     lost = "the reply" if doc["forward"]["delivered"] else "the request"
     r = attribution.reason(model, h, lost)
-    if lost == "the request" and r.code == routes.SECURITY_GROUP_DENY and r.direction == "ingress" \
+    if lost == "the request" and r.code == explain.SECURITY_GROUP_DENY and r.direction == "ingress" \
             and r.where == t.point and doc.get("seen_source"):  # it reached the destination: say so
-        r.detail = routes.dropped_on_arrival(r.where, doc["seen_source"], r.group, r.direction, r.rule,
+        r.detail = explain.dropped_on_arrival(r.where, doc["seen_source"], r.group, r.direction, r.rule,
                                              f"counter +{h.packets}")
     doc["reason"] = r.to_json()
     doc["reason_from"] = "counters"

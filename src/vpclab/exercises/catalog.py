@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..topology import load as loader
+from ..controller import static
 from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
 from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES
@@ -135,7 +135,7 @@ def load(d: Path) -> Exercise:
     """Read and validate `d/check.yaml` against `d/start.yaml`; TopologyInvalid lists every problem."""
     path = d / "check.yaml"
     file = str(path)
-    doc = loader.parse_yaml(path.read_text(encoding="utf-8"), file)
+    doc = static.parse_yaml(path.read_text(encoding="utf-8"), file)
     pr = _Problems(file)
     if not isinstance(doc, dict):
         raise TopologyInvalid([Problem(INVALID, "a check file is a mapping with title, task, items", file, 1)])
@@ -145,7 +145,7 @@ def load(d: Path) -> Exercise:
         if k not in doc:
             pr.add(f"missing '{k}'", doc.line)
     start = d / str(doc.get("start", "start.yaml"))
-    model = loader.load(start)  # a broken start topology reports itself
+    model = static.validate(start)  # a broken start topology reports itself
     items: List[Item] = []
     for n, raw in enumerate(doc.get("items") or []):
         line = doc["items"].lines[n]

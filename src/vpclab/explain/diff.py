@@ -26,8 +26,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from . import routes as analyze, filtered as analyze_filters, questions as diff_v2
 from ..model.types import Instance, Lab, Route
+from . import filtered, questions, routes
+from .answer import explain
+from .verdict import REACHABLE, Verdict
 
 Key = Tuple[str, str, str, Optional[int]]  # src, dst, proto, port
 
@@ -40,7 +42,7 @@ def ports(lab: Lab, inst: Instance) -> List[int]:
     return sorted(out)
 
 
-def questions(lab: Lab, src: Instance, dst: Instance) -> List[Tuple[str, Optional[int]]]:
+def pair_questions(lab: Lab, src: Instance, dst: Instance) -> List[Tuple[str, Optional[int]]]:
     return [("icmp", None)] + [("tcp", p) for p in ports(lab, dst)]
 
 
@@ -91,7 +93,7 @@ def dirt(old: Lab, new: Lab) -> Dirt:
     for name in set(old.peerings) | set(new.peerings):
         if _peering_sig(old, name) != _peering_sig(new, name):
             d.peerings.add(name)
-    d.vpcs |= analyze_filters.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+    d.vpcs |= filtered.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
     oi = {i.ref: i for i in old.instances()}
     for i in new.instances():
         if i.ref in oi and _inst_sig(old, oi[i.ref]) != _inst_sig(new, i):
@@ -150,8 +152,8 @@ def _leg_causes(old: Lab, new: Lab, frm: str, to: str, leg: str) -> List[dict]:
     table = _table(new, fn)
     if to_n.ip in vpc.cidr:
         return out
-    ro = analyze.lookup(old.vpcs[fo.vpc], _table(old, fo), to_o.ip) if to_o.ip not in old.vpcs[fo.vpc].cidr else None
-    rn = analyze.lookup(vpc, table, to_n.ip)
+    ro = routes.lookup(old.vpcs[fo.vpc], _table(old, fo), to_o.ip) if to_o.ip not in old.vpcs[fo.vpc].cidr else None
+    rn = routes.lookup(vpc, table, to_n.ip)
     where = f"{fn.vpc}/{table}"
     if (ro and (ro.destination, ro.next_hop)) != (rn and (rn.destination, rn.next_hop)):
         if ro is None:
@@ -205,7 +207,7 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
         v = ref.partition("/")[0]
         if v in d.vpcs:
             out.append({"kind": "vpc", "where": v, "detail": f"{v}: {_changes(_vpc_view(old, v), _vpc_view(new, v))}"})
-    out += diff_v2.internet_cause(old, new, (src, dst))
+    out += questions.internet_cause(old, new, (src, dst))
     seen, uniq = set(), []
     for c in out:
         if c["detail"] not in seen:
@@ -217,14 +219,14 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
 # ---- the comparison ------------------------------------------------------------------------
 
 
-def _side(v: analyze.Verdict) -> dict:
+def _side(v: Verdict) -> dict:
     return {"result": v.result, "reason": v.reason.to_json(), "forward": v.forward.path, "return": v.ret.path}
 
 
 def change_kind(old_result: str, new_result: str) -> str:
-    if new_result == analyze.REACHABLE:
+    if new_result == REACHABLE:
         return "gained"
-    if old_result == analyze.REACHABLE:
+    if old_result == REACHABLE:
         return "lost"
     return "changed"
 
@@ -233,8 +235,8 @@ def _keys(old: Lab, new: Lab, pairs: Iterable[Tuple[str, str]]) -> List[Key]:
     """The questions of each pair in either model (a port that stopped listening is asked too)."""
     out = []
     for s, d in sorted(pairs):
-        asked = set(questions(new, new.instance(s), new.instance(d)))
-        asked |= set(questions(old, old.instance(s), old.instance(d)))
+        asked = set(pair_questions(new, new.instance(s), new.instance(d)))
+        asked |= set(pair_questions(old, old.instance(s), old.instance(d)))
         out += [(s, d, proto, port) for proto, port in sorted(asked, key=lambda q: (q[0] != "icmp", q))]
     return out
 
@@ -252,11 +254,11 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     pairs = candidates(old, new, d)
     keys = _keys(old, new, pairs)
     have = set(keys)
-    keys += [k for k in diff_v2.extra_keys(old, new, pairs) if k not in have]
+    keys += [k for k in questions.extra_keys(old, new, pairs) if k not in have]
     changes = []
     for key in keys:
         s, dst, proto, port = key
-        vo, vn = diff_v2.verdicts(old, new, key)
+        vo, vn = questions.verdicts(old, new, key)
         if vo.result != vn.result:
             changes.append({"src": s, "dst": dst, "proto": proto, "port": port,
                             "change": change_kind(vo.result, vn.result),
@@ -274,9 +276,9 @@ def expectations(old: Lab, new: Lab) -> dict:
     """NEW's `expect:` list against both models: which the change breaks, fixes, or leaves failing."""
     out = {"broken": [], "fixed": [], "failing": []}
     for e in new.expectations:
-        vn = analyze.explain(new, e.src, e.dst, e.proto, e.port)
+        vn = explain(new, e.src, e.dst, e.proto, e.port)
         try:
-            vo = analyze.explain(old, e.src, e.dst, e.proto, e.port).result
+            vo = explain(old, e.src, e.dst, e.proto, e.port).result
         except KeyError:  # not in the old model
             vo = None
         row = {"from": e.src, "to": e.dst, "proto": e.proto, "port": e.port, "line": e.line,
@@ -298,34 +300,16 @@ def full(old: Lab, new: Lab) -> Dict[Key, Tuple[str, str]]:
         for d in new.instances():
             if s is d or s.ref not in common or d.ref not in common:
                 continue
-            for proto, port in sorted(set(questions(new, s, d)) | set(questions(old, old.instance(s.ref),
+            for proto, port in sorted(set(pair_questions(new, s, d)) | set(pair_questions(old, old.instance(s.ref),
                                                                                  old.instance(d.ref)))):
-                a = analyze.explain(old, s.ref, d.ref, proto, port).result
-                b = analyze.explain(new, s.ref, d.ref, proto, port).result
+                a = explain(old, s.ref, d.ref, proto, port).result
+                b = explain(new, s.ref, d.ref, proto, port).result
                 if a != b:
                     out[(s.ref, d.ref, proto, port)] = (a, b)
     pairs = [(s, d) for s in sorted(common) for d in sorted(common) if s != d]
-    for key in diff_v2.extra_keys(old, new, pairs):
-        vo, vn = diff_v2.verdicts(old, new, key)
+    for key in questions.extra_keys(old, new, pairs):
+        vo, vn = questions.verdicts(old, new, key)
         if vo.result != vn.result:
             out[key] = (vo.result, vn.result)
     return out
 
-
-def compare(files: List[str], lab: Optional[str] = None) -> dict:
-    """`vpclab diff OLD NEW` or `vpclab diff -l LAB NEW`: load both models and diff them."""
-    from ..topology import load as loader
-    from ..errors import Refused
-
-    want = 1 if lab else 2
-    if len(files) != want:
-        raise Refused("diff takes OLD NEW (two topology files), or -l LAB NEW (a running lab and a file)",
-                      code="InvalidParameter")
-    if lab:
-        from ..controller import core as controller
-
-        old = controller.model_for(lab=lab)
-    else:
-        old = loader.load(files[0])
-    new = loader.load(files[-1])
-    return diff(old, new, f"lab {old.name}" if lab else files[0], files[-1])

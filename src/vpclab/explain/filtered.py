@@ -1,5 +1,5 @@
 """`explain` for labs with version-2 features: security groups, network ACLs, EIPs, NAT
-gateways and the lab's Internet. `analyze.explain` hands a question here whenever the lab
+gateways and the lab's Internet. `explain()` (explain/__init__.py) hands a question here whenever the lab
 has any of them (a version-1 lab never comes here, so its answers stay what they were).
 
 The walk follows the packet, in the order the kernel meets things:
@@ -33,15 +33,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from . import routes as A
+from . import routes
+from . import verdict as V
 from .match import acl_check, crossing, packet, sg_check
+from ..model.codec import lab_to_dict  # _vpc_filter_sig: one description of the objects, the codec's
 from ..model.filter_rules import rule_text
 from ..model.filters import INTERNET, INTERNET_PREFIX, InternetHost  # noqa: F401 (re-exported)
 from ..model.types import Instance, Lab, Vpc
 
 
 def in_use(lab: Lab) -> bool:
-    """Whether `lab` has anything of version 2 (else `analyze.explain` keeps its version-1 walk)."""
+    """Whether `lab` has anything of version 2 (else explain() takes routes.answer, the route walk alone)."""
     if lab.internet is not None:
         return True
     return any(v.security_groups or v.network_acls or v.nat_gateways for v in lab.vpcs.values())
@@ -89,7 +91,7 @@ class _Arrival:
 
     ok: bool
     path: List[str]
-    reason: Optional[A.Reason] = None
+    reason: Optional[V.Reason] = None
     dest: Optional[_End] = None
     seen_source: Optional[ipaddress.IPv4Address] = None
     via_internet: bool = False
@@ -100,22 +102,22 @@ class _Arrival:
     last: Optional[str] = None  # last hop when not ok (default: the path's end)
 
 
-def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> A.Verdict:
+def answer(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> V.Verdict:
     """The verdict for src -> dst in a lab with version-2 features. KeyError for an unknown end."""
     s = _resolve(lab, src, "src")
     d = _resolve(lab, dst, "dst")
 
-    def verdict(result, fwd: A.Leg, ret: A.Leg, reason: A.Reason, note=None, seen=None) -> A.Verdict:
+    def verdict(result, fwd: V.Leg, ret: V.Leg, reason: V.Reason, note=None, seen=None) -> V.Verdict:
         # An address inside a VPC is named by the instance that holds it (as in version 1); a
         # public address stays what was asked (which EIP was used is the point).
         private = arrival.dest is not None and arrival.dest.inst is not None and not is_public(lab, d.ip)
         name = arrival.dest.ref if private else d.ref
-        return A.Verdict(s.ref, name, proto, port, result, fwd, ret, reason, None, note,
+        return V.Verdict(s.ref, name, proto, port, result, fwd, ret, reason, None, note,
                          None if seen is None else str(seen))
 
     arrival = _request(lab, s, d, proto, port)
     if not arrival.ok:  # `seen_source` set: it reached the destination, whose security group dropped it
-        return verdict(A.UNREACHABLE, A.Leg(False, arrival.last or arrival.path[-1], arrival.path), A.Leg(),
+        return verdict(V.UNREACHABLE, V.Leg(False, arrival.last or arrival.path[-1], arrival.path), V.Leg(),
                        arrival.reason, seen=arrival.seen_source)
     t = arrival.dest
     fpath = arrival.path
@@ -123,14 +125,14 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
     if not _listens(lab, t, proto, port):
         answer = "the datagram is answered by ICMP port unreachable" if proto == "udp" else \
             "the SYN is answered by RST"
-        note = A.Reason(A.NO_LISTENER, t.ref, None, f"nothing listens on {proto}/{port} at {t.ref}: {answer}")
+        note = V.Reason(V.NO_LISTENER, t.ref, None, f"nothing listens on {proto}/{port} at {t.ref}: {answer}")
     # A closed UDP port answers with ICMP port unreachable: that is the packet the ACLs see.
     back = _reply(lab, s, arrival, "icmp" if note is not None and proto == "udp" else proto, port)
     seen = arrival.seen_source
     if not back.ok:
-        return verdict(A.NO_RETURN, A.Leg(True, t.ref, fpath), A.Leg(False, back.last or back.path[-1], back.path),
+        return verdict(V.NO_RETURN, V.Leg(True, t.ref, fpath), V.Leg(False, back.last or back.path[-1], back.path),
                        back.reason, note, seen)
-    return verdict(A.REACHABLE, A.Leg(True, t.ref, fpath), A.Leg(True, s.ref, back.path), A.Reason(), note, seen)
+    return verdict(V.REACHABLE, V.Leg(True, t.ref, fpath), V.Leg(True, s.ref, back.path), V.Reason(), note, seen)
 
 
 def _listens(lab: Lab, t: _End, proto: str, port) -> bool:
@@ -138,7 +140,7 @@ def _listens(lab: Lab, t: _End, proto: str, port) -> bool:
         return True
     if t.host is not None:
         return port in t.host.ports
-    return A.listens(lab, t.inst, proto, port)
+    return routes.listens(lab, t.inst, proto, port)
 
 
 def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
@@ -157,7 +159,7 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
     inn = packet(proto, port, src.ip, False)
     if d.ip in svpc.cidr:  # the local route always wins
         dsub = svpc.subnet_of(d.ip)
-        there = A._holder(svpc, d.ip)
+        there = routes.holder(svpc, d.ip)
         if there is None or dsub is None or (d.inst is not None and d.inst is not there):
             return _Arrival(False, path, _nobody(lab, svpc, d, there), dvpc=svpc)
         deny = crossing(lab, svpc, ssub, dsub, out, inn)
@@ -165,7 +167,7 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
             return _Arrival(False, path, deny, last=svpc.name)
         return _deliver(lab, path, there, src.ip, svpc, [], proto, port)
     table = ssub.route_table
-    route = A.lookup(svpc, table, d.ip)
+    route = routes.lookup(svpc, table, d.ip)
     if route is not None and route.next_hop in svpc.nat_gateways:
         deny = acl_check(lab, svpc, ssub, "outbound", out)
         if deny is not None:
@@ -180,7 +182,7 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
             return _over_internet(lab, path + [INTERNET], d.ip, src.eip, proto, port, None)
         if is_public(lab, d.ip):
             return _Arrival(False, path, _no_public_ip(lab, svpc, src, table, d))
-    step = A._walk(lab, svpc, table, d.ip, src.ref)
+    step = routes.walk(lab, svpc, table, d.ip, src.ref)
     if not step.ok and not step.crossed:
         return _Arrival(False, step.path, step.reason)
     deny = acl_check(lab, svpc, ssub, "outbound", out)
@@ -189,13 +191,13 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
     if not step.ok:
         return _Arrival(False, step.path, step.reason)
     dvpc = step.vpc
-    there = A._holder(dvpc, d.ip)
+    there = routes.holder(dvpc, d.ip)
     if there is None or (d.inst is not None and d.inst is not there):
         return _Arrival(False, step.path, _nobody(lab, dvpc, d, there), dvpc=dvpc)
     if there.kind == "clb" and any(lab.is_cross_region(p) for p in step.crossed):
         p = step.crossed[0]
-        return _Arrival(False, step.path, A.Reason(
-            A.CLB_CROSS_REGION, dvpc.name, None,
+        return _Arrival(False, step.path, V.Reason(
+            V.CLB_CROSS_REGION, dvpc.name, None,
             f"{there.ref} is a load balancer; CLB does not support cross-region peering ({p.name}: "
             f"{lab.vpcs[p.vpc].region} - {lab.vpcs[p.peer_vpc].region})"))
     deny = acl_check(lab, dvpc, dvpc.subnets[there.subnet], "inbound", inn)
@@ -217,7 +219,7 @@ def _deliver(lab: Lab, path, there: Instance, seen, dvpc: Vpc, crossed, proto, p
             how = rule_text(lab.vpcs[there.vpc].security_groups[deny.group].rules("ingress")[deny.rule], "ingress")
         else:
             how = f"none accepts {pkt.text('from')}"
-        deny.detail = A.dropped_on_arrival(there.ref, seen, deny.group, "ingress", deny.rule, how)
+        deny.detail = V.dropped_on_arrival(there.ref, seen, deny.group, "ingress", deny.rule, how)
         return _Arrival(False, path, deny, dvpc=dvpc, seen_source=seen)
     return _Arrival(True, path, None, _End(there.ref, there.ip, inst=there), seen, public_src is not None,
                     public_src, nat, dvpc, list(crossed))
@@ -239,18 +241,18 @@ def _over_internet(lab: Lab, path, dst_ip, public_src, proto, port, nat) -> _Arr
                 return _deliver(lab, path + [v.name], i, public_src, v, [], proto, port, public_src, nat)
         for g in v.nat_gateways.values():
             if g.eip == dst_ip:
-                return _Arrival(False, path + [v.name], A.Reason(
-                    A.NO_ROUTE, v.name, None, f"{dst_ip} is NAT gateway {v.name}/{g.name}'s address: a NAT gateway "
+                return _Arrival(False, path + [v.name], V.Reason(
+                    V.NO_ROUTE, v.name, None, f"{dst_ip} is NAT gateway {v.name}/{g.name}'s address: a NAT gateway "
                     "only translates connections its own subnets open, and takes none from outside"))
     if lab.vpc_of_ip(dst_ip) is not None:
         detail = (f"{dst_ip} is a private address: the Internet does not route it (over the Internet, use the "
                   "destination's EIP; privately, a peering)")
     else:
         detail = f"nothing on the lab's Internet ({net.cidr}) has the address {dst_ip}"
-    return _Arrival(False, path, A.Reason(A.NO_ROUTE, INTERNET, None, detail))
+    return _Arrival(False, path, V.Reason(V.NO_ROUTE, INTERNET, None, detail))
 
 
-def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> A.Reason:
+def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> V.Reason:
     """The version-1 wording for an address the routes lead to where the asked-for instance is not."""
     if d.inst is None:
         detail = f"no instance has address {d.ip} in {vpc.name}"
@@ -260,10 +262,10 @@ def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> A.Reason:
         detail = f"the routes lead {d.ip} to {vpc.name}, not to {d.inst.vpc}"
     if there is not None and d.inst is not None and there is not d.inst:
         detail += f"; there it is {there.ref}"
-    return A.Reason(A.NO_ROUTE, vpc.name, None, detail)
+    return V.Reason(V.NO_ROUTE, vpc.name, None, detail)
 
 
-def _no_public_ip(lab: Lab, vpc: Vpc, src: Instance, table: str, d: _End) -> A.Reason:
+def _no_public_ip(lab: Lab, vpc: Vpc, src: Instance, table: str, d: _End) -> V.Reason:
     named = d.ref if d.ref == str(d.ip) else f"{d.ref} ({d.ip})"
     detail = (f"{named} is a public address; {src.ref} has no EIP and table {table} has no route to a NAT "
               "gateway for it")
@@ -271,7 +273,7 @@ def _no_public_ip(lab: Lab, vpc: Vpc, src: Instance, table: str, d: _End) -> A.R
                        for g in lab.vpcs[p.other(vpc.name)].nat_gateways if p.other(vpc.name) in lab.vpcs)
     if peers_nat:
         detail += f" (a peer's NAT gateway, {', '.join(peers_nat)}, cannot be used through a peering)"
-    return A.Reason(A.NO_PUBLIC_IP, vpc.name, table, detail)
+    return V.Reason(V.NO_PUBLIC_IP, vpc.name, table, detail)
 
 
 def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
@@ -310,7 +312,7 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
             return _Arrival(False, [there.ref, svpc.name], deny)
         return _Arrival(True, [there.ref, svpc.name, src.ref])
     dtable = dsub.route_table
-    route = A.lookup(dvpc, dtable, src.ip)
+    route = routes.lookup(dvpc, dtable, src.ip)
     toward_internet = (route is not None and route.next_hop in dvpc.nat_gateways) or (
         route is None and there.eip is not None and lab.internet is not None)
     if toward_internet:  # as the request does: it leaves the subnet (its ACL) before the Internet drops it
@@ -318,11 +320,11 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
         if deny is not None:
             return _Arrival(False, [there.ref, dvpc.name], deny)
     if route is not None and route.next_hop in dvpc.nat_gateways:
-        return _Arrival(False, [there.ref, dvpc.name], A.Reason(
-            A.NO_ROUTE, dvpc.name, dtable,
+        return _Arrival(False, [there.ref, dvpc.name], V.Reason(
+            V.NO_ROUTE, dvpc.name, dtable,
             f"the reply to {src.ip} takes route {route.destination} via NAT gateway {route.next_hop}, toward the "
             "Internet, which does not route private addresses; it needs a route back over the peering"))
-    back = A._walk(lab, dvpc, dtable, src.ip, there.ref)
+    back = routes.walk(lab, dvpc, dtable, src.ip, there.ref)
     if not back.ok and not back.crossed:
         return _Arrival(False, back.path, back.reason)
     deny = acl_check(lab, dvpc, dsub, "outbound", out)
@@ -332,13 +334,13 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
         return _Arrival(False, back.path, back.reason)
     if src.kind == "clb" and any(lab.is_cross_region(p) for p in back.crossed):
         p = back.crossed[0]
-        return _Arrival(False, back.path, A.Reason(
-            A.CLB_CROSS_REGION, svpc.name, None,
+        return _Arrival(False, back.path, V.Reason(
+            V.CLB_CROSS_REGION, svpc.name, None,
             f"the reply to {src.ref}, a load balancer, comes over cross-region {p.name}; CLB does not support "
             "cross-region peering"), last=svpc.name)
     if back.vpc.name != svpc.name:
-        return _Arrival(False, back.path, A.Reason(
-            A.NO_ROUTE, dvpc.name, dtable, f"the reply to {src.ip} is routed to {back.vpc.name}, not to {svpc.name}"))
+        return _Arrival(False, back.path, V.Reason(
+            V.NO_ROUTE, dvpc.name, dtable, f"the reply to {src.ip} is routed to {back.vpc.name}, not to {svpc.name}"))
     deny = acl_check(lab, svpc, ssub, "inbound", inn)
     if deny is not None:
         return _Arrival(False, back.path, deny)
@@ -354,8 +356,6 @@ def _vpc_filter_sig(lab: Lab, name: str):
     v = lab.vpcs.get(name)
     if v is None:
         return None
-    from ..model.codec import lab_to_dict  # one description of the v2 objects: the state codec's
-
     doc = next(x for x in lab_to_dict(Lab(name="sig", vpcs={name: v}))["vpcs"])
     for i in doc["instances"]:
         i.pop("ip", None)

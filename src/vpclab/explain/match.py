@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from . import routes as A
+from . import verdict as V
 from ..model.filter_rules import rule_text
 from ..model.filters import FilterRule
 from ..model.types import Instance, Lab, Subnet, Vpc
@@ -116,7 +116,7 @@ def first_drop(vpc: Vpc, rules: Sequence[Tuple[object, FilterRule]], pkt: Packet
     return None, left[0] if pkt.reply else None
 
 
-def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[A.Reason]:
+def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[V.Reason]:
     """None when `inst`'s groups let `pkt` pass in `direction`, else SECURITY_GROUP_DENY."""
     if not inst.security_groups:
         return None
@@ -132,18 +132,18 @@ def sg_check(lab: Lab, inst: Instance, direction: str, pkt: Packet) -> Optional[
     if label is not None:
         gname, i = label
         rule = vpc.security_groups[gname].rules(direction)[i]
-        return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
+        return V.Reason(V.SECURITY_GROUP_DENY, inst.ref, None,
                         f"security group {gname} of {inst.ref}, {direction} rule {i} "
                         f"({rule_text(rule, direction)}), drops {pkt.text(way, ports)}",
                         group=gname, direction=direction, rule=i, ports=ports)
     names = ", ".join(inst.security_groups)
-    return A.Reason(A.SECURITY_GROUP_DENY, inst.ref, None,
+    return V.Reason(V.SECURITY_GROUP_DENY, inst.ref, None,
                     f"no {direction} rule of {inst.ref}'s security groups ({names}) accepts {pkt.text(way, ports)}; "
                     "a packet no rule matches is dropped", group=",".join(inst.security_groups),
                     direction=direction, rule=None, ports=ports)
 
 
-def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -> Optional[A.Reason]:
+def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -> Optional[V.Reason]:
     """None when the ACL bound to `subnet` (if any) lets `pkt` pass, else NETWORK_ACL_DENY. A
     reply passes only when the replies to all ephemeral ports do (`Reason.ports`: the dropped ones)."""
     acl = vpc.acl_of(subnet.name)
@@ -158,11 +158,11 @@ def acl_check(lab: Lab, vpc: Vpc, subnet: Subnet, direction: str, pkt: Packet) -
     where = f"{vpc.name}/{subnet.name}"
     stateless = (f"; network ACLs are stateless: the reply needs its own {direction} rule" if pkt.reply else "")
     if i is not None:
-        return A.Reason(A.NETWORK_ACL_DENY, where, None,
+        return V.Reason(V.NETWORK_ACL_DENY, where, None,
                         f"network ACL {acl.name} of subnet {where}, {direction} rule {i} "
                         f"({rule_text(rules[i], direction)}), drops {pkt.text(way, ports)}{stateless}",
                         acl=acl.name, direction=direction, rule=i, ports=ports)
-    return A.Reason(A.NETWORK_ACL_DENY, where, None,
+    return V.Reason(V.NETWORK_ACL_DENY, where, None,
                     f"no {direction} rule of network ACL {acl.name} (subnet {where}) accepts {pkt.text(way, ports)}; a "
                     f"packet no rule matches is dropped{stateless}", acl=acl.name, direction=direction, rule=None,
                     ports=ports)

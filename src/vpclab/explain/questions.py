@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Set, Tuple
 
-from . import routes as analyze, filtered as analyze_filters
 from ..model.types import Lab
+from . import filtered
+from .answer import explain
+from .verdict import Verdict
 
 Key = Tuple[str, str, str, Optional[int]]
 
@@ -36,11 +38,11 @@ def _rule_ports(lab: Lab) -> Set[Tuple[str, int]]:
 
 def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
     """The version-2 questions: none unless either model uses groups, ACLs, EIPs or the Internet."""
-    if not (analyze_filters.in_use(old) or analyze_filters.in_use(new)):
+    if not (filtered.in_use(old) or filtered.in_use(new)):
         return []
     ports = sorted(_rule_ports(old) | _rule_ports(new))
     common = sorted({i.ref for i in old.instances()} & {i.ref for i in new.instances()})
-    public = sorted(set(analyze_filters.public_destinations(old)) | set(analyze_filters.public_destinations(new)))
+    public = sorted(set(filtered.public_destinations(old)) | set(filtered.public_destinations(new)))
     out: List[Key] = []
     for s, d in sorted(pairs):
         out += [(s, d, proto, port) for proto, port in ports]
@@ -50,17 +52,17 @@ def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
     return out
 
 
-def verdicts(old: Lab, new: Lab, key) -> Tuple[analyze.Verdict, analyze.Verdict]:
+def verdicts(old: Lab, new: Lab, key) -> Tuple[Verdict, Verdict]:
     """Both labs' verdicts on `key` (src, dst, proto, port), each asking about `dst` as it can."""
     s, dst, proto, port = key
-    return (analyze.explain(old, s, dest_in(old, new, dst), proto, port),
-            analyze.explain(new, s, dest_in(new, old, dst), proto, port))
+    return (explain(old, s, dest_in(old, new, dst), proto, port),
+            explain(new, s, dest_in(new, old, dst), proto, port))
 
 
 def dest_in(lab: Lab, other: Lab, dst: str) -> str:
     """`dst` as `lab` can be asked about it: an Internet host that only `other` has (added or
     removed by the change) is asked about by its address, which in `lab` is nobody's."""
-    if analyze_filters.is_host_ref(lab, dst):
+    if filtered.is_host_ref(lab, dst):
         return dst
     host = other.internet.host(dst) if other.internet else None
     return str(host.ip) if host is not None else dst
@@ -79,7 +81,7 @@ def internet_cause(old: Lab, new: Lab, refs) -> List[dict]:
     a, b = hosts(old), hosts(new)
     touched = {h for h in set(a) | set(b) if a.get(h) != b.get(h)}
     addresses = {x[0] for h in touched for x in (a.get(h), b.get(h)) if x is not None}
-    mine = {r[len(analyze_filters.INTERNET_PREFIX):] for r in refs if r.startswith(analyze_filters.INTERNET_PREFIX)}
+    mine = {r[len(filtered.INTERNET_PREFIX):] for r in refs if r.startswith(filtered.INTERNET_PREFIX)}
     what = []
     if cidr(old) != cidr(new) and (mine or any(_is_address(r) for r in refs)):
         what.append(f"cidr {cidr(old)} -> {cidr(new)}")

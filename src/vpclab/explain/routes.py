@@ -1,4 +1,4 @@
-"""`explain`: a static path walk over the model, like a cloud reachability analyzer.
+"""The route walk of explain: a static path walk over the model, like a cloud reachability analyzer.
 
 Forward: source instance -> its subnet's route table (longest prefix; the local
 VPC route always wins) -> the peering (must be ACTIVE) -> the peer VPC, where
@@ -14,102 +14,12 @@ from __future__ import annotations
 import ipaddress
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Set
 
 from ..model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
-from . import filtered as analyze_filters  # noqa: E402  (imports this module; only its functions are used here)
-
-REACHABLE, NO_RETURN, UNREACHABLE = "reachable", "no-return", "unreachable"
-
-NO_ROUTE = "NO_ROUTE"
-BLACKHOLE_ROUTE = "BLACKHOLE_ROUTE"
-NOT_TRANSITIVE = "NOT_TRANSITIVE"
-PEERING_NOT_ACTIVE = "PEERING_NOT_ACTIVE"
-CLB_CROSS_REGION = "CLB_CROSS_REGION"
-NO_LISTENER = "NO_LISTENER"
-# Version 2 (filtering and the Internet)
-SECURITY_GROUP_DENY = "SECURITY_GROUP_DENY"
-NETWORK_ACL_DENY = "NETWORK_ACL_DENY"
-NO_PUBLIC_IP = "NO_PUBLIC_IP"
-
-
-@dataclass
-class Reason:
-    code: Optional[str] = None
-    where: Optional[str] = None
-    table: Optional[str] = None
-    detail: Optional[str] = None
-    # The filtering reasons name what dropped it: `group` or `acl`, its `direction`
-    # (ingress/egress, inbound/outbound) and `rule`, the 0-based index, None for "no rule
-    # matched". Left out of the JSON for every other reason (version-1 shape).
-    group: Optional[str] = None
-    acl: Optional[str] = None
-    direction: Optional[str] = None
-    rule: Optional[int] = None
-    # The destination ports the filter drops, for a reply (all of EPHEMERAL or part of it): a
-    # probe sends from one of them so that its packets show the drop. Not in the JSON.
-    ports: Optional[Tuple[int, int]] = None
-
-    def to_json(self) -> dict:
-        doc = {"code": self.code, "where": self.where, "table": self.table, "detail": self.detail}
-        if self.code in (SECURITY_GROUP_DENY, NETWORK_ACL_DENY):
-            doc.update({"group" if self.code == SECURITY_GROUP_DENY else "acl": self.group or self.acl,
-                        "direction": self.direction, "rule": self.rule})
-        return doc
-
-
-def dropped_on_arrival(ref: str, seen, group: Optional[str], direction: Optional[str], rule: Optional[int],
-                       how: Optional[str] = None) -> str:
-    """The words for a request that reached the destination instance `ref`, arriving from
-    `seen`, and that its security group dropped there (explain, probe and matrix say it
-    alike): the verdict is `unreachable` (nothing was delivered to the application), yet the
-    request did arrive, so `seen_source` is the address it came with. `group` may list the
-    instance's groups joined by commas (no rule matched); `how`: the rule or the counter."""
-    groups = [g for g in (group or "").split(",") if g]
-    which = f"security group {groups[0]}" if len(groups) == 1 else \
-        f"security groups {', '.join(groups)}" if groups else "security group"
-    rule_words = "no rule matched" if rule is None else f"rule {rule}"
-    tail = f": {how}" if how else ""
-    return (f"the request reached {ref} (seen source {seen}) and its {which} dropped it "
-            f"({direction or 'ingress'}, {rule_words}{tail})")
-
-
-@dataclass
-class Leg:
-    delivered: bool = False
-    last_hop: Optional[str] = None
-    path: List[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"delivered": self.delivered, "last_hop": self.last_hop, "path": list(self.path)}
-
-
-@dataclass
-class Verdict:
-    src: str
-    dst: str
-    proto: str
-    port: Optional[int]
-    result: str
-    forward: Leg
-    ret: Leg
-    reason: Reason
-    rtt_ms: Optional[float] = None
-    note: Optional[Reason] = None  # e.g. NO_LISTENER on a closed TCP/UDP port (RST / port unreachable: still reachable)
-    # The source address the request arrived with at the destination (private, EIP or NAT);
-    # None when it never arrived. A request a security group drops on arrival did arrive.
-    seen_source: Optional[str] = None
-
-    def to_json(self) -> dict:
-        doc = {"src": self.src, "dst": self.dst, "proto": self.proto, "port": self.port, "result": self.result,
-               "forward": self.forward.to_json(), "return": self.ret.to_json(), "reason": self.reason.to_json(),
-               "rtt_ms": self.rtt_ms}
-        if self.note is not None:
-            doc["note"] = self.note.to_json()
-        doc["seen_source"] = self.seen_source  # always there: null when the request never arrived
-        return doc
-
+from .verdict import (BLACKHOLE_ROUTE, CLB_CROSS_REGION, NO_LISTENER, NO_RETURN, NO_ROUTE, NOT_TRANSITIVE,
+                      PEERING_NOT_ACTIVE, REACHABLE, UNREACHABLE, Leg, Reason, Verdict)
 
 @dataclass
 class _Step:
@@ -132,7 +42,7 @@ def lookup(vpc: Vpc, table: str, dst: ipaddress.IPv4Address) -> Optional[Route]:
     return best
 
 
-def _walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
+def walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
     """From an instance of `src_vpc` (subnet table `table`) towards `dst_ip`."""
     path = [start, src_vpc.name]
     if dst_ip in src_vpc.cidr:
@@ -202,7 +112,7 @@ def frozen(lab: Lab) -> Iterator[None]:
 
 def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
     """NO_ROUTE: `vpc`'s table has no route for the address. Never NOT_TRANSITIVE: that is a
-    packet that entered a VPC over a peering and would leave over another (`_walk`); a source
+    packet that entered a VPC over a peering and would leave over another (`walk`); a source
     without a route never sends the packet anywhere. When the address's VPC is a peer of one of
     `vpc`'s peers, the detail says why a route through them would not help either."""
     detail = f"no route to {dst_ip} in table {table}"
@@ -234,7 +144,7 @@ def _find(lab: Lab, ref: str):
         raise KeyError(ref)
 
 
-def _holder(vpc: Vpc, ip) -> Optional[Instance]:
+def holder(vpc: Vpc, ip) -> Optional[Instance]:
     for i in vpc.instances.values():
         if i.ip == ip:
             return i
@@ -251,10 +161,9 @@ def listens(lab: Lab, inst: Instance, proto: str, port: Optional[int]) -> bool:
     return any(c.kind == "clb" and c.port == port and inst.name in c.backends for c in vpc.instances.values())
 
 
-def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
-    """The verdict for src -> dst from the model alone. Raises KeyError for an unknown src/dst."""
-    if analyze_filters.in_use(lab):  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
-        return analyze_filters.explain(lab, src, dst, proto, port)
+def answer(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:
+    """The verdict for src -> dst of a lab without filters or an Internet (explain() picks this or
+    filtered.answer). Raises KeyError for an unknown src/dst."""
     s = lab.instance(src)
     if s is None:
         raise KeyError(src)
@@ -268,11 +177,11 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
         seen = str(s.ip) if fwd.delivered else None
         return Verdict(src, name, proto, port, result, fwd, ret, reason, None, note, seen)
 
-    fwd = _walk(lab, svpc, stable, dst_ip, s.ref)
+    fwd = walk(lab, svpc, stable, dst_ip, s.ref)
     if not fwd.ok:
         return verdict(UNREACHABLE, Leg(False, fwd.path[-1], fwd.path), Leg(), fwd.reason)
     dvpc = fwd.vpc
-    there = _holder(dvpc, dst_ip)  # who really has that address where the routes lead
+    there = holder(dvpc, dst_ip)  # who really has that address where the routes lead
     if d is None:
         d = there
     if d is None or d is s or d.vpc != dvpc.name:
@@ -303,7 +212,7 @@ def explain(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[in
         note = Reason(NO_LISTENER, d.ref, None, f"{what}: {answer}")
 
     dtable = dvpc.subnets[d.subnet].route_table
-    back = _walk(lab, dvpc, dtable, s.ip, d.ref)
+    back = walk(lab, dvpc, dtable, s.ip, d.ref)
     if not back.ok:
         return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, back.path[-1], back.path), back.reason, note)
     if s.kind == "clb" and any(lab.is_cross_region(p) for p in back.crossed):

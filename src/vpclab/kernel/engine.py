@@ -100,7 +100,7 @@ class Session:
         s = self.socks.get(ns)
         if s is None:
             try:
-                s = self.socks[ns] = netns.rtnl_socket(ns)
+                s = self.socks[ns] = rtnl.socket_in(ns)
             except FileNotFoundError:
                 return None
         return s

@@ -10,12 +10,13 @@ crash.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from typing import Callable, List, Optional, Tuple
 
 from ..errors import EnvironmentProblem
-from . import netns, rtnl, tc
+from . import netns, nft, rtnl, tc
 from .handlers import link
 from .handlers.namespace import lo_up
 
@@ -84,10 +85,6 @@ def _probe_all() -> dict:
 
 def _probe_nft() -> bool:
     """A table with a conntrack match and a NAT chain, in a throwaway unnamed namespace."""
-    import json
-
-    from . import nft
-
     if not nft.available()[0]:
         return False
     t = {"family": nft.TABLE["family"], "table": nft.TABLE["name"]}

@@ -62,7 +62,7 @@ def read_lab(lab: str, run_dir: Optional[Path] = None) -> Set[object]:
     try:
         for ns in names:
             try:
-                sock = netns.rtnl_socket(ns)
+                sock = rtnl.socket_in(ns)
             except FileNotFoundError:
                 continue
             try:

@@ -165,13 +165,6 @@ def anonymous(inside: Callable[[], T]) -> T:
         os.close(home)
 
 
-def rtnl_socket(name: str, groups: int = 0):
-    """An rtnl.Socket bound inside namespace `name` (the caller stays where it is)."""
-    from . import rtnl  # pyroute2: not on `down`'s path
-
-    return run_in(name, lambda: rtnl.Socket(groups=groups))
-
-
 @contextlib.contextmanager
 def iproute(name: str):
     """A pyroute2 IPRoute whose socket lives in namespace `name`; the caller stays where it is."""

@@ -135,7 +135,7 @@ def tables(ns: str, ctx=None) -> List[Tuple[str, str]]:
 
 def counters(ns: str, ctx=None) -> dict:
     """{comment: (packets, bytes)} of every commented rule with a counter in vpclab's table of
-    `ns` ({} without the table). Comments of model rules parse with model.filters.RuleRef."""
+    `ns` ({} without the table). Comments of model rules parse with plan.names.RuleRef."""
     out = {}
     for o in table(ns, ctx) or ():
         r = o.get("rule")

@@ -21,6 +21,8 @@ import socket
 import struct
 from typing import Dict, List, Sequence, Tuple
 
+from .nsenter import run_in
+
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 NETLINK_EXT_ACK = 11
@@ -238,3 +240,7 @@ class Socket:
 def dump_request(cls, mtype: int, **fields) -> bytes:
     return request(cls, mtype, NLM_F_DUMP, **fields)
 
+
+def socket_in(name: str, groups: int = 0) -> "Socket":
+    """A Socket bound inside namespace `name` (the caller stays where it is)."""
+    return run_in(name, lambda: Socket(groups=groups))

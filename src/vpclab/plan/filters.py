@@ -53,9 +53,10 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from ..errors import Refused
-from ..model.filters import DEFAULT_INTERNET_CIDR, Internet, RuleRef
+from ..model.filters import DEFAULT_INTERNET_CIDR, Internet
 from ..model.types import Lab, Vpc
 from . import names
+from .names import RuleRef
 from . import nftjson as J
 from .numbers import DEFAULT, MAIN_TABLE, table_ids
 from .objects import Address, Netns, NftChain, Route, Rule, Ruleset, Service, Veth

@@ -12,6 +12,8 @@ and ends in a short hash of what it stands for.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Optional
 
 from ..model.types import LAB_NAME
 from .objects import NS_PREFIX
@@ -77,3 +79,40 @@ def internet_ns(lab: str) -> str:
 def internet_port(lab: str, vpc: str) -> str:
     """Both ends of the link between a VPC's router and the lab's Internet."""
     return ifname(lab, "g", vpc)
+
+
+# ---- the name of a kernel rule ---------------------------------------------------------
+# Every nftables rule vpclab installs for a model rule carries a counter and this comment,
+# so a probe can name the rule that dropped its packet from the kernel's counters, not
+# from the model:
+#     "vpclab sg VPC/GROUP DIRECTION INDEX"        a security group rule (index 0-based)
+#     "vpclab sg VPC/INSTANCE DIRECTION -"         an instance's "no rule matched" drop
+#     "vpclab acl VPC/ACL DIRECTION INDEX SUBNET"  an ACL rule at one bound subnet
+#     "vpclab acl VPC/ACL DIRECTION - SUBNET"      that ACL direction's "no rule matched" drop
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    kind: str  # "sg" or "acl"
+    vpc: str
+    owner: str  # the group or ACL; for an sg "-" rule, the instance
+    direction: str
+    index: Optional[int]  # None: no rule matched
+    subnet: Optional[str] = None  # acl only
+
+    def comment(self) -> str:
+        text = f"vpclab {self.kind} {self.vpc}/{self.owner} {self.direction} " \
+               f"{'-' if self.index is None else self.index}"
+        return text + (f" {self.subnet}" if self.subnet else "")
+
+    @classmethod
+    def parse(cls, text: str) -> Optional["RuleRef"]:
+        """The RuleRef a comment names, or None for any other comment."""
+        parts = (text or "").split()
+        if len(parts) not in (5, 6) or parts[0] != "vpclab" or parts[1] not in ("sg", "acl") or "/" not in parts[2]:
+            return None
+        if parts[4] != "-" and not parts[4].isdigit():
+            return None
+        vpc, _, owner = parts[2].partition("/")
+        return cls(parts[1], vpc, owner, parts[3], None if parts[4] == "-" else int(parts[4]),
+                   parts[5] if len(parts) == 6 else None)

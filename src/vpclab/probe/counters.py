@@ -1,7 +1,7 @@
 """nftables rule counters: which filter rule a probe's packets met, read from the kernel.
 
 Every nftables rule vpclab installs for a security group or network ACL rule carries
-a counter and a comment naming the model rule (`RuleRef.comment()`, model/filters.py),
+a counter and a comment naming the model rule (`RuleRef.comment()`, plan/names.py),
 the "no rule matched" drops included. Reading the counters of the namespaces on a
 probe's path before and after it, the rules whose counters grew are the rules its
 packets met; the one with a drop verdict dropped them. Nothing here reads the model:
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import EnvironmentProblem, KernelRefused
-from ..model.filters import RuleRef
+from ..plan.names import RuleRef
 from ..kernel import nsenter
 
 DROP, ACCEPT = "drop", "accept"

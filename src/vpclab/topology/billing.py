@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional
 
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model.units import finite, parse_duration
-from .yamltree import LDict, parse_yaml, read_regular_file
+from .yamltree import LDict, kind_of, parse_yaml, read_regular_file
 
 from ..model.billing import (  # noqa: F401  (named here too)
     CHARGE_TYPES, DAY_MAX, DEFAULT_WINDOW_S, MAX_CURRENCY, MAX_WINDOW_S, MIN_WINDOW_S, MONTH_95, currency_ok, empty, pair)
@@ -49,9 +49,7 @@ def _read(c: _Collect, node, line: int, regions: List[str], peerings: List[str],
     if node is None:
         return out
     if not isinstance(node, dict):
-        from ..loader import _kind
-
-        c.add(TYPE, f"{c.whole} must be a mapping, not {_kind(node)}", line)
+        c.add(TYPE, f"{c.whole} must be a mapping, not {kind_of(node)}", line)
         return out
     lines = getattr(node, "lines", {})
     at = lambda k: lines.get(k, getattr(node, "line", line))

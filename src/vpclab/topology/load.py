@@ -39,7 +39,7 @@ from ..model.types import (
 )
 from ..model.units import parse_bandwidth, parse_delay_ms
 from .keys import SCHEMA
-from .yamltree import DUP_KEY, LDict, LList, parse_yaml, read_regular_file
+from .yamltree import DUP_KEY, LDict, LList, kind_of, parse_yaml, read_regular_file
 
 UNKNOWN_KEY = "UnknownParameter"
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
@@ -91,7 +91,7 @@ class _Reader:
         if value is None:
             return LDict()
         if not isinstance(value, dict):
-            self.problem(TYPE, f"{what} must be a mapping, not {_kind(value)}", line)
+            self.problem(TYPE, f"{what} must be a mapping, not {kind_of(value)}", line)
             return None
         return value
 
@@ -120,7 +120,7 @@ class _Reader:
             return default
         v, line = m[key], m.lines.get(key, m.line)
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            self.problem(TYPE, f"{what}.{key} must be a string, not {_kind(v)}", line)
+            self.problem(TYPE, f"{what}.{key} must be a string, not {kind_of(v)}", line)
             return None
         v = str(v)
         if pattern is not None and not pattern.match(v):
@@ -173,13 +173,6 @@ class _Reader:
         return [(k, v, m.lines.get(k, m.line)) for k, v in m.items()]
 
 
-def _kind(v) -> str:
-    if v is None:
-        return "nothing"
-    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list", bool: "a boolean",
-            int: "a number", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
-
-
 def _describe(pattern) -> str:
     return {
         LAB_NAME: "1-8 characters, [a-z][a-z0-9]*",
@@ -223,7 +216,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         r.problem(MISSING, "the file is empty; a topology needs 'lab' and 'vpcs'", 1)
         return None
     if not isinstance(doc, dict):
-        r.problem(TYPE, f"a topology is a mapping with 'lab' and 'vpcs', not {_kind(doc)}", getattr(doc, "line", 1))
+        r.problem(TYPE, f"a topology is a mapping with 'lab' and 'vpcs', not {kind_of(doc)}", getattr(doc, "line", 1))
         return None
     r.keys(doc, "top", "the topology")
     name = r.string(doc, "lab", "lab", LAB_NAME) or "invalid"
@@ -247,7 +240,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
     for rname, rbody, line in r.items(doc, "regions", "regions"):
         if r.name(rname, "region", VPC_NAME, line):
             if rbody is not None and not isinstance(rbody, dict):
-                r.problem(TYPE, f"region {rname} must be a mapping ({{}}), not {_kind(rbody)}", line)
+                r.problem(TYPE, f"region {rname} must be a mapping ({{}}), not {kind_of(rbody)}", line)
                 rbody = None  # still a region, so VPCs naming it are not reported as well
             lab.regions[rname] = dict(rbody or {})
 
@@ -268,7 +261,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
 
     vpcs_node = doc.get("vpcs")
     if "vpcs" in doc and not isinstance(vpcs_node, dict):
-        r.problem(TYPE, f"vpcs must be a mapping of VPC names, not {_kind(vpcs_node)}", doc.lines.get("vpcs", 1))
+        r.problem(TYPE, f"vpcs must be a mapping of VPC names, not {kind_of(vpcs_node)}", doc.lines.get("vpcs", 1))
     elif isinstance(vpcs_node, dict) and not vpcs_node:
         r.problem(MISSING, "vpcs is empty: a lab needs at least one VPC", doc.lines.get("vpcs", 1))
     for vname, body, line in r.items(doc, "vpcs", "vpcs") if isinstance(vpcs_node, dict) else []:
@@ -291,7 +284,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
     expect = doc.get("expect")
     if expect is not None:
         if not isinstance(expect, list):
-            r.problem(TYPE, f"expect must be a list, not {_kind(expect)}", doc.lines.get("expect", 1))
+            r.problem(TYPE, f"expect must be a list, not {kind_of(expect)}", doc.lines.get("expect", 1))
         else:
             for item, line in zip(expect, expect.lines):
                 e = _expectation(r, lab, item, line)

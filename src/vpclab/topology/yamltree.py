@@ -230,3 +230,11 @@ def _file_kind(file: str) -> str:
         if test(mode):
             return what
     return "not a file"
+
+
+def kind_of(v) -> str:
+    """What a value is, in a problem's words ("a mapping", "a list", "nothing", ...)."""
+    if v is None:
+        return "nothing"
+    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list", bool: "a boolean",
+            int: "a number", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
