@@ -144,6 +144,7 @@ def did_you_mean(word: str, choices) -> Optional[str]:
 
 
 SHOWN = 80  # the most characters of a value any message quotes
+PATH_SHOWN = 3 * SHOWN  # a path is quoted longer than a name (as a topology file's is)
 MAX_HINT_CHOICES = 2_000
 # C0, DEL and C1 (a terminal takes U+009B as CSI as it takes ESC [)
 _CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {ord("\n"): "\\n", ord("\t"): "\\t"}

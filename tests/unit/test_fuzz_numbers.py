@@ -60,7 +60,7 @@ def lab(tmp_path, monkeypatch):
     monkeypatch.setattr(probing, "probe", reached)
     for name in ("start", "reset", "check", "hint"):
         monkeypatch.setattr(session, name, reached)
-    from vpclab.ui import server
+    from vpclab.ui import guard, server
 
     monkeypatch.setattr(server, "serve", reached)
     return LAB
@@ -207,17 +207,17 @@ def test_the_web_view_body_numbers_are_bounded():
     """The web view reads its JSON bodies with the same parser: a 5,000-digit port is named."""
     import asyncio
 
-    from vpclab.ui import server
+    from vpclab.ui import guard, server
 
     class Request:
         async def json(self, loads=json.loads):
             return loads('{"src": "vpc-a/cvm-1", "dst": "vpc-b/cvm-1", "port": ' + HUGE + "}")
 
     with pytest.raises(Refused) as e:
-        asyncio.run(server._body(Request()))
+        asyncio.run(guard.body(Request()))
     assert e.value.code == "InvalidParameter" and "too long" in e.value.message
     with pytest.raises(Refused) as e:
-        server._whole(HUGE, "after")
+        guard.whole(HUGE, "after")
     assert e.value.code == "InvalidParameterValue" and "5000 digits" in e.value.message
 
 

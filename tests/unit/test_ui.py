@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from vpclab.topology import load as loader
 from vpclab.state import store  # noqa: E402
 from vpclab.state.rundir import RunDir  # noqa: E402
-from vpclab.ui import layout, server  # noqa: E402
+from vpclab.ui import guard, layout, server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPO = ROOT / "topologies"
@@ -55,7 +55,7 @@ def with_client(lab: str, fn):
 
 
 def hdr(port, **extra):
-    h = {"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN}
+    h = {"Host": f"127.0.0.1:{port}", guard.HEADER: TOKEN}
     h.update(extra)
     return h
 
@@ -71,7 +71,7 @@ def test_every_page_and_api_needs_the_token(run_dir):
             r = await c.get(path, headers={"Host": f"127.0.0.1:{port}"})
             assert r.status == 403, path
             assert (await r.json())["error"]["code"] == "Forbidden.Token"
-            r = await c.get(path, headers={"Host": f"127.0.0.1:{port}", server.HEADER: "wrong"})
+            r = await c.get(path, headers={"Host": f"127.0.0.1:{port}", guard.HEADER: "wrong"})
             assert r.status == 403, path
         r = await c.get(f"/?token=t\u00f6ken", headers={"Host": f"127.0.0.1:{port}"})  # not ASCII: still a 403
         assert r.status == 403
@@ -88,7 +88,7 @@ def test_the_url_token_sets_a_strict_cookie_that_later_requests_use(run_dir):
         r = await c.get(f"/?token={TOKEN}", headers={"Host": f"127.0.0.1:{port}"}, allow_redirects=False)
         assert r.status == 303 and r.headers["Location"] == "/"  # the token leaves the address bar
         cookie = r.headers["Set-Cookie"]
-        assert f"{server.COOKIE}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert f"{guard.COOKIE}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         r = await c.get("/", headers={"Host": f"127.0.0.1:{port}"})  # the cookie jar sends it
         assert r.status == 200
         html = await r.text()
@@ -390,9 +390,9 @@ def test_vpclab_ui_logs_malformed_http_in_one_line_and_stops_at_once_with_stream
 
         bad = request(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n", b"\r\n\r\n")
         for _ in range(2):  # two pages listening
-            request(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{server.HEADER}: {token}\r\n\r\n",
+            request(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{guard.HEADER}: {token}\r\n\r\n",
                     b": hello")
-        request(f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{server.HEADER}: {token}\r\n\r\n",
+        request(f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{guard.HEADER}: {token}\r\n\r\n",
                 b"uistop")  # keep-alive: stays open
         bad.close()
         t0 = time.monotonic()

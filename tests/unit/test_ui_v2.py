@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from vpclab.state import store  # noqa: E402
 from vpclab.state.rundir import RunDir  # noqa: E402
-from vpclab.ui import animation, layout, server  # noqa: E402
+from vpclab.ui import animation, guard, layout, server  # noqa: E402
 from uikit import free_port, seed, seed_model, v2_model  # noqa: E402
 
 TOPO = Path(__file__).resolve().parents[2] / "topologies"
@@ -151,7 +151,7 @@ def test_probe_answers_carry_the_animation_steps(run_dir):
 
     async def go(c, port):
         r = await c.post("/api/explain", json={"src": "vpc-a/cvm-1", "dst": "vpc-b/cvm-1"},
-                         headers={"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN})
+                         headers={"Host": f"127.0.0.1:{port}", guard.HEADER: TOKEN})
         return await r.json()
     doc = with_client(lab, go)
     anim = doc.pop("animation")
@@ -208,7 +208,7 @@ def test_a_path_through_a_nat_gateway_is_animated_through_its_box(run_dir, tmp_p
 
     async def go(c, port):
         r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},
-                         headers={"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN})
+                         headers={"Host": f"127.0.0.1:{port}", guard.HEADER: TOKEN})
         return await r.json()
     doc = with_client(lab, go)
     assert doc["result"] == "reachable" and "nat-1" in doc["forward"]["path"], doc
@@ -245,7 +245,7 @@ def test_an_answer_is_drawn_without_nat_points_when_the_model_cannot_be_read_aft
 
     async def go(c, port):
         r = await c.post("/api/explain", json={"src": "vpc-a/job-1", "dst": "internet/web", "proto": "tcp", "port": 80},
-                         headers={"Host": f"127.0.0.1:{port}", server.HEADER: TOKEN})
+                         headers={"Host": f"127.0.0.1:{port}", guard.HEADER: TOKEN})
         return r.status, await r.json()
     status, doc = with_client(lab, go)
     assert status == 200 and doc["result"] == "reachable", doc

@@ -27,10 +27,9 @@ import stat
 import tempfile
 from typing import IO, Iterator, Optional
 
-from ..errors import SHOWN, Refused, shown
+from ..errors import PATH_SHOWN, Refused, shown
 
 CODE = "InvalidParameterValue"
-PATH_SHOWN = 3 * SHOWN  # a path is quoted longer than a name (as a topology file's is)
 NOT_FOLLOWED = "vpclab never writes through a link: remove it, or choose another path"
 
 

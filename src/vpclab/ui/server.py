@@ -27,11 +27,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import hmac
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -41,139 +39,14 @@ from aiohttp import web
 
 from ..controller import operate, status
 from ..controller.explaining import explain as explain_model  # `explain` is a handler here
-from ..errors import NotFound, Refused, VpclabError, shown
-from ..model.units import NumberError, loads_json, parse_whole
-from . import animation, filtering, layout
+from ..errors import Refused, VpclabError, shown
+from . import animation, filtering, guard, layout
 
 STATIC = Path(__file__).parent / "static"
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
-COOKIE = "vpclab_ui_token"
-HEADER = "X-Vpclab-Token"
 POLL_S = 0.1
 EVENTS_SHOWN = 300
 SHUTDOWN_S = 0.25  # what a request still running at Ctrl-C/SIGTERM gets; event streams end at once
-
-# web.AppKey keeps aiohttp from warning about string keys (aiohttp >= 3.9).
-LAB = web.AppKey("lab", str)
-TOKEN = web.AppKey("token", str)
-PORT = web.AppKey("port", int)
-WORKER = web.AppKey("worker", concurrent.futures.ThreadPoolExecutor)
-SUBSCRIBERS = web.AppKey("subscribers", set)
-WATCHER = web.AppKey("watcher", asyncio.Task)
-STATE_CACHE = web.AppKey("state_cache", dict)
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "hint": None}}, status=status)
-
-
-def _same(given: str, token: str) -> bool:
-    """Constant-time comparison (bytes: compare_digest refuses non-ASCII str)."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
-
-
-def _allowed_hosts(port: int) -> set:
-    return {f"127.0.0.1:{port}", f"localhost:{port}"}
-
-
-@web.middleware
-async def guard(request: web.Request, handler):
-    """Host, Origin and token checks, before any handler runs."""
-    app = request.app
-    hosts = _allowed_hosts(app[PORT])
-    if request.headers.get("Host", "") not in hosts:
-        return _error(403, "Forbidden.Host", "this server answers only to 127.0.0.1 and localhost (DNS rebinding guard)")
-    origin = request.headers.get("Origin")
-    if origin is not None and origin not in {f"http://{h}" for h in hosts}:
-        return _error(403, "Forbidden.Origin", f"requests from {origin} are refused")
-    token = app[TOKEN]
-    header = request.headers.get(HEADER, "")
-    if request.method != "GET":
-        if not _same(header, token):
-            return _error(403, "Forbidden.Token", f"a change needs the run's token in the {HEADER} header")
-        return await handler(request)
-    given = header or request.cookies.get(COOKIE, "") or request.query.get("token", "")
-    if not _same(given, token):
-        return _error(403, "Forbidden.Token", "this page needs the token printed by `vpclab ui` (open its URL)")
-    return await handler(request)
-
-
-async def _read(request: web.Request, fn, *args):
-    """A controller read, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
-
-
-async def _work(request: web.Request, fn, *args, **kw):
-    """A probe or a change: in the one worker thread."""
-    return await asyncio.get_running_loop().run_in_executor(request.app[WORKER], functools.partial(fn, *args, **kw))
-
-
-def _as_response(e: VpclabError) -> web.Response:
-    status = 404 if isinstance(e, NotFound) else 400 if isinstance(e, Refused) else 500
-    return web.json_response(e.to_json(), status=status)
-
-
-def api(fn):
-    """A handler whose VpclabError becomes the CLI's JSON error document ({"error": {code, ...}})."""
-    @functools.wraps(fn)
-    async def wrapped(request):
-        try:
-            return await fn(request)
-        except VpclabError as e:
-            return _as_response(e)
-    return wrapped
-
-
-async def _body(request: web.Request) -> dict:
-    try:
-        doc = await request.json(loads=loads_json)  # its numbers through the one bounded parser
-    except NumberError as e:
-        raise Refused(f"the request body is not JSON vpclab reads: {e}", code="InvalidParameter")
-    except (ValueError, LookupError, RecursionError):  # not JSON, not UTF-8, an unknown charset,
-        # or nested too deep (RecursionError)
-        raise Refused("the request body is not JSON", code="InvalidParameter")
-    if not isinstance(doc, dict):
-        raise Refused("the request body is not a JSON object", code="InvalidParameter")
-    return doc
-
-
-TEXT_MAX = 256  # longer than any name, reference or duration the lab takes
-
-
-def _text(doc: dict, key: str) -> Optional[str]:
-    """doc[key] as a string, or None when it is absent, null or ""; anything else is refused.
-
-    So is a string longer than TEXT_MAX: no field means anything that long, and some parsers
-    downstream take time that grows faster than the text (a 60 000-digit duration: minutes).
-    """
-    value = doc.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise Refused(f"`{key}` must be a string, not {shown(value, as_repr=True)}", code="InvalidParameterValue")
-    if len(value) > TEXT_MAX:
-        raise Refused(f"`{key}` {shown(value, as_repr=True)} is too long (at most {TEXT_MAX} characters)",
-                      code="InvalidParameterValue")
-    return value
-
-
-def _whole(value, what: str) -> int:
-    """A whole number >= 0 given as a JSON integer or a string of digits (what an <input> holds),
-    read by the one bounded parser (model.units.parse_whole).
-
-    Not a bool (JSON true is no port), not 1.9, not "1e3": each would otherwise become another number.
-    """
-    try:
-        return parse_whole(value, what, 0)
-    except NumberError as e:
-        raise Refused(str(e), code="InvalidParameterValue")
-
-
 # ---- pages -----------------------------------------------------------------------------------------
 
 
@@ -182,11 +55,11 @@ async def index(request: web.Request) -> web.Response:
         # First load: trade the URL's token for the cookie and drop it from the address bar
         # (which may be projected in class) and from the browser's history.
         resp = web.Response(status=303, headers={"Location": "/"})
-        resp.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
+        resp.set_cookie(guard.COOKIE, request.app[guard.TOKEN], httponly=True, samesite="Strict", path="/")
         resp.headers["Referrer-Policy"] = "no-referrer"
         return resp
     html = (STATIC / "index.html").read_text()
-    html = html.replace("{{TOKEN}}", request.app[TOKEN]).replace("{{LAB}}", request.app[LAB])
+    html = html.replace("{{TOKEN}}", request.app[guard.TOKEN]).replace("{{LAB}}", request.app[guard.LAB])
     resp = web.Response(text=html, content_type="text/html")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'"
@@ -198,7 +71,7 @@ async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     path = STATIC / name
     if "/" in name or name.startswith(".") or not path.is_file():
-        return _error(404, "ResourceNotFound", f"no asset {name}")
+        return guard.error(404, "ResourceNotFound", f"no asset {name}")
     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
@@ -241,26 +114,26 @@ def _db_signature(lab: str) -> Optional[tuple]:
 
 async def _state_json(app: web.Application) -> str:
     """The state document as JSON, built once per change of the lab's state, whoever asks."""
-    cache = app[STATE_CACHE]
-    sig = _db_signature(app[LAB])
+    cache = app[guard.STATE_CACHE]
+    sig = _db_signature(app[guard.LAB])
     if sig is None or cache.get("sig") != sig:
         # Taken before the read: a write meanwhile leaves a newer document under an older
         # signature, which the next request rebuilds. Never an older one under a newer.
-        doc = await asyncio.get_running_loop().run_in_executor(None, state_doc, app[LAB])
+        doc = await asyncio.get_running_loop().run_in_executor(None, state_doc, app[guard.LAB])
         cache["sig"], cache["json"] = sig, json.dumps(doc)
         cache["nat_gateways"] = [(v["name"], n["name"]) for v in doc["status"]["vpcs"] for n in v["nat_gateways"]]
     return cache["json"]
 
 
-@api
+@guard.api
 async def state(request: web.Request) -> web.Response:
     return web.Response(text=await _state_json(request.app), content_type="application/json")
 
 
-@api
+@guard.api
 async def events(request: web.Request) -> web.Response:
-    after = _whole(request.query.get("after") or "0", "after")
-    rows = await _read(request, status.events, request.app[LAB])
+    after = guard.whole(request.query.get("after") or "0", "after")
+    rows = await guard.read(request, status.events, request.app[guard.LAB])
     return web.json_response({"events": [e for e in rows if e["id"] > after]})
 
 
@@ -269,7 +142,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await resp.prepare(request)
     queue: asyncio.Queue = asyncio.Queue()
-    request.app[SUBSCRIBERS].add(queue)
+    request.app[guard.SUBSCRIBERS].add(queue)
     try:
         await resp.write(b": hello\n\n")
         while True:
@@ -284,19 +157,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        request.app[SUBSCRIBERS].discard(queue)
+        request.app[guard.SUBSCRIBERS].discard(queue)
     return resp
 
 
 async def _end_streams(app: web.Application) -> None:
     """At shutdown, before the connections are closed: every event stream ends now (otherwise each
     holds the shutdown for its timeout, and `vpclab ui` took seconds to stop)."""
-    for q in list(app[SUBSCRIBERS]):
+    for q in list(app[guard.SUBSCRIBERS]):
         q.put_nowait(None)
 
 
 def _publish(app: web.Application, kind: str, data) -> None:
-    for q in list(app[SUBSCRIBERS]):
+    for q in list(app[guard.SUBSCRIBERS]):
         q.put_nowait({"kind": kind, "data": data})
 
 
@@ -313,13 +186,13 @@ async def watch(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
     last_sig, last_id, gone = None, None, False
     while True:
-        sig = _db_signature(app[LAB])
+        sig = _db_signature(app[guard.LAB])
         if sig != last_sig:
             last_sig = sig
-            rows = None if sig is None else await loop.run_in_executor(None, _new_events, app[LAB], last_id or 0)
+            rows = None if sig is None else await loop.run_in_executor(None, _new_events, app[guard.LAB], last_id or 0)
             if rows is None:
                 if not gone:
-                    _publish(app, "gone", {"lab": app[LAB]})
+                    _publish(app, "gone", {"lab": app[guard.LAB]})
                 gone = True
             else:
                 if gone:
@@ -342,35 +215,35 @@ async def watch(app: web.Application) -> None:
 
 
 def _probe_args(doc: dict):
-    src, dst = _text(doc, "src"), _text(doc, "dst")
+    src, dst = guard.text(doc, "src"), guard.text(doc, "dst")
     if src is None or dst is None:
         raise Refused("a probe needs `src` and `dst` (<vpc>/<instance>)", code="MissingParameter")
-    proto = _text(doc, "proto") or "icmp"
+    proto = guard.text(doc, "proto") or "icmp"
     if proto not in ("icmp", "tcp", "udp"):
         raise Refused("`proto` must be icmp, tcp or udp", code="InvalidParameterValue")
     port = doc.get("port")
     if port in ("", None):
         port = None
     else:
-        port = _whole(port, "port")
+        port = guard.whole(port, "port")
         if not 1 <= port <= 65535:
             raise Refused(f"port {shown(port)} is not in 1..65535", code="InvalidParameterValue")
     return src, dst, proto, port
 
 
-@api
+@guard.api
 async def probe(request: web.Request) -> web.Response:
     from ..controller import probing
 
-    src, dst, proto, port = _probe_args(await _body(request))
-    doc = await _work(request, probing.probe, src, dst, proto, port, None, request.app[LAB])
+    src, dst, proto, port = _probe_args(await guard.body(request))
+    doc = await guard.work(request, probing.probe, src, dst, proto, port, None, request.app[guard.LAB])
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
 
-@api
+@guard.api
 async def explain(request: web.Request) -> web.Response:
-    src, dst, proto, port = _probe_args(await _body(request))
-    v = await _read(request, functools.partial(explain_model, src, dst, proto, port, lab=request.app[LAB]))
+    src, dst, proto, port = _probe_args(await guard.body(request))
+    v = await guard.read(request, functools.partial(explain_model, src, dst, proto, port, lab=request.app[guard.LAB]))
     doc = v.to_json()
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
@@ -381,45 +254,45 @@ async def _animation(request: web.Request, doc: dict) -> dict:
     answer stays, drawn without them)."""
     try:
         await _state_json(request.app)
-        nats = request.app[STATE_CACHE]["nat_gateways"]
+        nats = request.app[guard.STATE_CACHE]["nat_gateways"]
     except VpclabError:
         nats = []
     return animation.steps(animation.placed(doc, nats))
 
 
-@api
+@guard.api
 async def matrix(request: web.Request) -> web.Response:
     from ..controller import probing
 
-    return web.json_response(await _work(request, probing.matrix, request.app[LAB]))
+    return web.json_response(await guard.work(request, probing.matrix, request.app[guard.LAB]))
 
 
 PEERING_EVENTS = ("accept", "reject", "delete")
 
 
-@api
+@guard.api
 async def peering(request: web.Request) -> web.Response:
     event, pid = request.match_info["event"], request.match_info["id"]
     if event not in PEERING_EVENTS:
         raise Refused(f"unknown peering action {shown(event, as_repr=True)} (accept, reject, delete)", code="InvalidParameter")
-    account = _text(await _body(request), "as")  # None: the requester's account, as in the CLI
-    p = await _work(request, operate.run, request.app[LAB], f"peering {event}", pid, account)
+    account = guard.text(await guard.body(request), "as")  # None: the requester's account, as in the CLI
+    p = await guard.work(request, operate.run, request.app[guard.LAB], f"peering {event}", pid, account)
     return web.json_response({"id": p.name, "state": p.state})
 
 
-@api
+@guard.api
 async def clock_advance(request: web.Request) -> web.Response:
     from ..model.units import parse_duration
 
-    text = _text(await _body(request), "duration")
+    text = guard.text(await guard.body(request), "duration")
     if text is None:
         raise Refused("advancing the clock needs `duration` (e.g. 8d, 36h)", code="MissingParameter")
     try:
         seconds = parse_duration(text)
     except ValueError as e:
         raise Refused(str(e), code="InvalidParameterValue")
-    expired = await _work(request, operate.run, request.app[LAB], "clock advance", seconds)
-    model = await _read(request, status.load_model, request.app[LAB])
+    expired = await guard.work(request, operate.run, request.app[guard.LAB], "clock advance", seconds)
+    model = await guard.read(request, status.load_model, request.app[guard.LAB])
     return web.json_response({"clock": model.clock, "expired": [p.name for p in expired]})
 
 
@@ -427,23 +300,23 @@ async def clock_advance(request: web.Request) -> web.Response:
 
 
 async def _start_watch(app: web.Application):
-    app[WATCHER] = asyncio.create_task(watch(app))
+    app[guard.WATCHER] = asyncio.create_task(watch(app))
     yield
-    app[WATCHER].cancel()
+    app[guard.WATCHER].cancel()
     try:
-        await app[WATCHER]
+        await app[guard.WATCHER]
     except asyncio.CancelledError:
         pass
-    app[WORKER].shutdown(wait=False, cancel_futures=True)
+    app[guard.WORKER].shutdown(wait=False, cancel_futures=True)
 
 
 def make_app(lab: str, token: str, port: int) -> web.Application:
     """The application for one lab; `port` is the one the Host header must name."""
-    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
-    app[LAB], app[TOKEN], app[PORT] = lab, token, port
-    app[WORKER] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpclab-ui")
-    app[SUBSCRIBERS] = set()
-    app[STATE_CACHE] = {}
+    app = web.Application(middlewares=[guard.check], client_max_size=64 * 1024)
+    app[guard.LAB], app[guard.TOKEN], app[guard.PORT] = lab, token, port
+    app[guard.WORKER] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpclab-ui")
+    app[guard.SUBSCRIBERS] = set()
+    app[guard.STATE_CACHE] = {}
     app.cleanup_ctx.append(_start_watch)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/", index)
@@ -494,7 +367,7 @@ def http_logger() -> logging.Logger:
 
 
 def url(port: int, token: str) -> str:
-    return f"http://{HOST}:{port}/?token={token}"
+    return f"http://{guard.HOST}:{port}/?token={token}"
 
 
 async def _serve(lab: str, port: int, token: str, ready) -> None:
@@ -503,10 +376,10 @@ async def _serve(lab: str, port: int, token: str, ready) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((guard.HOST, port))
     except OSError as e:
         sock.close()
-        raise Refused(f"cannot listen on {HOST}:{port}: {e.strerror}", code="InvalidParameterValue",
+        raise Refused(f"cannot listen on {guard.HOST}:{port}: {e.strerror}", code="InvalidParameterValue",
                       hint="choose another with --port")
     port = sock.getsockname()[1]
     # Ctrl-C (SIGINT) and SIGTERM both cancel this task: the finally below closes the server cleanly.
@@ -530,6 +403,6 @@ def serve(lab: Optional[str], port: int = DEFAULT_PORT, token: Optional[str] = N
     """Serve lab's view on 127.0.0.1:port until interrupted; `ready(url)` once listening."""
     name = status.resolve_lab(lab)
     try:
-        asyncio.run(_serve(name, port, token or new_token(), ready))
+        asyncio.run(_serve(name, port, token or guard.new_token(), ready))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ....errors import Refused, shown
+from ....errors import PATH_SHOWN, Refused, shown
 from ....model.units import NumberError, line_of, loads_json
 from ...yamltree import read_regular_file
 
@@ -69,16 +69,16 @@ def read(path: str) -> dict:
     try:
         doc = loads_json(text)  # its numbers through the one bounded parser
     except NumberError as e:
-        raise Refused(f"{shown(path)}:{line_of(text, e.text)}: not JSON vpclab reads: {e}",
+        raise Refused(f"{shown(path, PATH_SHOWN)}:{line_of(text, e.text)}: not JSON vpclab reads: {e}",
                       code="InvalidParameter.JsonSyntax", hint="write it with `terraform show -json PLANFILE > plan.json`")
     except json.JSONDecodeError as e:
-        raise Refused(f"{shown(path)}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
+        raise Refused(f"{shown(path, PATH_SHOWN)}:{e.lineno}: not JSON: {e.msg}", code="InvalidParameter.JsonSyntax",
                       hint="write it with `terraform show -json PLANFILE > plan.json`")
     except RecursionError:
-        raise Refused(f"{shown(path)}: not the JSON of a Terraform plan or state (nested too deep)",
+        raise Refused(f"{shown(path, PATH_SHOWN)}: not the JSON of a Terraform plan or state (nested too deep)",
                       code="InvalidParameter", hint="write it with `terraform show -json PLANFILE > plan.json`")
     if not isinstance(doc, dict) or not any(k in doc for k in ("planned_values", "values")):
-        raise Refused(f"{shown(path)}: not the JSON of a Terraform plan or state (no planned_values or values)",
+        raise Refused(f"{shown(path, PATH_SHOWN)}: not the JSON of a Terraform plan or state (no planned_values or values)",
                       code="InvalidParameter", hint="write it with `terraform show -json PLANFILE > plan.json`")
     return doc
 
