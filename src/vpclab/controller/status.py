@@ -22,7 +22,7 @@ from ..model.types import Lab
 from ..model.units import format_duration
 from ..plan import kernelnames, names
 from ..state.labs import DAMAGED, known_labs, resolve_lab
-from ..state.store import APPLYING, DELETING, Store
+from ..state.store import APPLYING, DELETING, Store, check_name
 from . import settle
 from .settle import load_model
 
@@ -123,6 +123,7 @@ def state_file(lab: str) -> Path:
 
 def check_lab(lab: str) -> None:
     """Refuse a name that is not a lab name (and, as every use of the state, a caller without root)."""
+    check_name(lab)
     Store(lab)
 
 

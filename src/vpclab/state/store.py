@@ -90,14 +90,19 @@ class Begun(NamedTuple):
     live: bool  # ... and it differs from the file's (live changes since)
 
 
+def check_name(lab) -> None:
+    """Refuse what is not a lab name (an empty one included), before any state is touched."""
+    if not isinstance(lab, str) or not LAB_NAME.match(lab):
+        raise Refused(f"'{shown(lab)}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                      code="InvalidParameterValue")
+
+
 class Store:
     """The state of one lab: `with store.lock(): with store.tx() as tx: ...`; `run`: the run
     directory it lives in (rundir.current if none)."""
 
     def __init__(self, lab: str, run: Optional[RunDir] = None):
-        if not isinstance(lab, str) or not LAB_NAME.match(lab):
-            raise Refused(f"'{shown(lab)}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
-                          code="InvalidParameterValue")
+        check_name(lab)
         self.run = rundir.given(run)
         require_root(self.run)
         self.lab = lab

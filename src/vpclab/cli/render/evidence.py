@@ -24,7 +24,7 @@ def arrived(doc: dict, e: dict) -> str:
     """What became of a request seen arriving at the destination `e['at']` with source `e['src']`."""
     r = doc.get("reason") or {}
     if r.get("code") == "SECURITY_GROUP_DENY" and r.get("where") == e["at"]:
-        from .analyze import dropped_on_arrival
+        from ...explain.verdict import dropped_on_arrival
 
         return dropped_on_arrival(e["at"], e["src"], r.get("group"), r.get("direction"), r.get("rule"))
     code = r.get("code")
