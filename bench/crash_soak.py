@@ -288,7 +288,7 @@ def _state_mtime(lab: str) -> Optional[int]:
 
 def raw_state(lab: str):
     """(model, status) as stored, read without settling (what a kill left)."""
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     tx = Store(lab).read()
     try:
@@ -310,7 +310,7 @@ def group_rules_in_kernel(lab: str) -> set:
 
 def probe_vs_explain(lab: str, model, src: str, dst: str, proto: str, port: Optional[int]) -> List[str]:
     """`vpclab probe` (real packets) against explain on `model` (the lab's state)."""
-    from vpclab import analyze
+    from vpclab import explain as analyze
 
     argv = ["probe", src, dst, "-l", lab, "--proto", proto, "--json"] + (["--port", str(port)] if port else [])
     doc = _probe_doc(run(*argv))
@@ -380,7 +380,7 @@ def first_reader(rng: random.Random, lab: str, port: Optional[int]) -> tuple:
     doc = _probe_doc(run("probe", PEER, dst, "--proto", "tcp", "--port", str(dport), "-l", lab, "--json"))
     if isinstance(doc, str):
         return what, [f"probe {doc}"]
-    from vpclab import analyze
+    from vpclab import explain as analyze
 
     model, _ = raw_state(lab)  # the probe settled the lab first: explain the state after it
     want = analyze.explain(model, PEER, dst, "tcp", dport).result

@@ -50,7 +50,7 @@ def killed(lab, *argv, how="kill"):
 
 def raw(lab):
     """(model, status, pending, the kernel was brought to this very model) as stored, not settled."""
-    from vpclab.store import Store
+    from vpclab.state.store import Store
 
     tx = Store(lab).read()
     try:  # the store's keys: controller.PENDING and controller.APPLIED
@@ -86,7 +86,7 @@ def first_command(lab, what, argv):
     elif what == "ls":
         assert {r["lab"]: r["status"] for r in run_json("ls")["labs"]}[lab] == "ready"
     elif what == "probe":
-        from vpclab import analyze
+        from vpclab import explain as analyze
 
         doc = run_json("probe", PEER, SITE, "--proto", "tcp", "--port", "80", "-l", lab, check=None)
         want = analyze.explain(raw(lab)[0], PEER, SITE, "tcp", 80).result
@@ -214,7 +214,7 @@ def test_a_lab_whose_repair_fails_shows_itself_before_the_operation(mklab, monke
     """When the kernel refuses the repair, `status` and `ls` say `applying`, name the operation
     and show the lab as the kernel holds it (without the rule); readers of the model fail
     with the kernel's error; `cleanup` keeps the lab. The next command finishes it."""
-    from vpclab import controller
+    from vpclab.controller import build, status, teardown
     from vpclab.errors import KernelRefused
 
     lab, _ = mklab(crash_soak.filters_topology("placeholder"))
@@ -225,17 +225,17 @@ def test_a_lab_whose_repair_fails_shows_itself_before_the_operation(mklab, monke
         raise KernelRefused("test: the kernel refuses the repair")
 
     with monkeypatch.context() as m:
-        m.setattr(controller, "reconcile", refuse)
-        doc = controller.status(lab)
+        m.setattr(build, "reconcile", refuse)
+        doc = status.status(lab)
         assert doc["status"] == "applying"
         assert doc["pending"] == {"action": "sg rule add", "target": GROUP}
         a = next(v for v in doc["vpcs"] if v["name"] == "vpc-a")
         listed = next(g for g in a["security_groups"] if g["name"] == "sg-web")["ingress"]
         assert [r["proto"] for r in listed] == ["tcp"] and crash_soak.group_rules_in_kernel(lab) == {0}
-        assert {r["lab"]: r["status"] for r in controller.ls()}[lab] == "applying"
+        assert {r["lab"]: r["status"] for r in status.ls()}[lab] == "applying"
         with pytest.raises(KernelRefused):
-            controller.load_model(lab)
-        assert controller.cleanup([lab])["kept"] == [lab]
+            status.load_model(lab)
+        assert teardown.cleanup([lab])["kept"] == [lab]
     doc = run_json("status", "-l", lab)
     a = next(v for v in doc["vpcs"] if v["name"] == "vpc-a")
     listed = next(g for g in a["security_groups"] if g["name"] == "sg-web")["ingress"]

@@ -73,9 +73,10 @@ def test_a_security_group_drop_at_the_destination_means_one_thing_everywhere(net
 
 
 def test_every_matrix_row_carries_the_seen_source_explain_gives(netlab):
-    from vpclab import analyze, controller
+    from vpclab import explain as analyze
+    from vpclab.controller import status
 
-    model = controller.load_model(netlab)
+    model = status.load_model(netlab)
     lines = [json.loads(l) for l in run("matrix", "-l", netlab, "--jsonl", check=0).stdout.splitlines()]
     rows, summary = lines[:-1], lines[-1]
     assert summary["mismatches"] == 0 and rows
