@@ -1,4 +1,5 @@
-"""docs/architecture.md's recipe "add a kernel object kind", done in a test.
+"""docs/architecture.md's recipes "add a kernel object kind" and "add a live operation",
+done in a test.
 
 A new kind is a plan object class with its place in the creation order
 (`plan.objects.add_kind`) and a handler registered with `kernel.handlers.register`.
@@ -6,6 +7,11 @@ Nothing else is edited: the engine applies it, the read-back finds it, the diff 
 a second run is empty, a change is made in place, and teardown removes it with the
 namespace. The kind here is a namespace's default TTL (a per-namespace sysctl),
 read independently from /proc inside the namespace.
+
+A new live operation is one entry in controller/operate.py's OPERATIONS (its name, its
+parameters, its model edit, what its event names). Registered here, `operate.run` checks
+its arguments, edits the model in one transaction, logs it in `events` (a refusal too, with
+its code), plans and applies the difference: the route it deletes leaves the kernel.
 """
 from __future__ import annotations
 
@@ -24,7 +30,10 @@ if ROOT:
     from vpclab.kernel import handlers, netns, teardown
     from vpclab.kernel.engine import apply
     from vpclab.kernel.handlers.base import Handler
+    from vpclab.controller import operate, status
+    from vpclab.errors import Refused
     from vpclab.kernel.inspect import read_lab
+    from vpclab.model import lifecycle
     from vpclab.plan import names as N
     from vpclab.plan import objects
     from vpclab.plan.diff import diff
@@ -109,3 +118,30 @@ def test_a_kind_added_from_a_test_is_applied_read_back_changed_and_torn_down(ttl
     finally:
         teardown.remove_lab_namespaces(N.lab_prefix(lab))
     assert netns.list_names(N.lab_prefix(lab)) == [], "the test's namespace was left behind"
+
+
+def kernel_routes(ns: str, table: int) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, "ip", "route", "show", "table", str(table)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_a_live_operation_added_from_a_test_edits_logs_and_applies(mklab, monkeypatch):
+    from labkit import TOPOLOGIES
+
+    def forget_peer_route(model, vpc):  # the model edit: the default table's route to the peer
+        return lifecycle.del_route(model, vpc, "10.1.0.0/16", "pcx-ab", "default")
+
+    op = operate.Operation("route forget", (("vpc", "str"),), forget_peer_route, lambda a: a["vpc"])
+    monkeypatch.setitem(operate.OPERATIONS, op.name, op)
+    lab, _ = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
+    router = N.vpc_ns(lab, "vpc-a")
+    assert "10.1.0.0/16" in kernel_routes(router, 100)
+    with pytest.raises(Refused) as refused:
+        operate.run(lab, "route forget", "vpc-z")
+    assert refused.value.code == "ResourceNotFound"
+    assert "10.1.0.0/16" in kernel_routes(router, 100)  # a refusal changes nothing
+    operate.run(lab, "route forget", "vpc-a")
+    assert "10.1.0.0/16" not in kernel_routes(router, 100)
+    logged = [(e["action"], e["target"], e["result"]) for e in status.events(lab)][-2:]
+    assert logged == [("route forget", "vpc-z", "refused: ResourceNotFound"), ("route forget", "vpc-a", "ok")]
+    assert status.status(lab)["status"] == "ready"
