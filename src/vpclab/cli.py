@@ -151,7 +151,7 @@ def explain(src, dst, file, lab, proto, port, as_json):
     emit(v.to_json(), as_json, lambda: render_verdict(v.to_json(), "explain"))
 
 
-COLOURS = {"reachable": "green", "no-return": "yellow", "unreachable": "red"}
+COLOURS = {"reachable": "green", "no-return": "yellow", "unreachable": "red", "inconclusive": "magenta"}
 
 
 def render_verdict(doc: dict, how: str) -> None:
@@ -175,6 +175,8 @@ def render_verdict(doc: dict, how: str) -> None:
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
         c.print(f"  reason: [bold]{r['code']}[/] at {r['where']}{table_}: {r['detail']}")
+    elif doc["result"] == "inconclusive":
+        c.print(f"[bold magenta]  INCONCLUSIVE[/]: {r.get('detail')}")
     cli_filters.render_filter_reason(c, doc)  # version 2: which group/ACL rule; the source seen
     n = doc.get("note")
     if n:
@@ -635,10 +637,13 @@ def probe(src, dst, proto, port, expect, pcap, lab, as_json):
     if expect is not None and not doc["ok"]:
         if as_json:  # the verdict document already says "ok": false; stdout holds one document
             sys.exit(ExpectationFailed.exit_code)
-        raise ExpectationFailed(f"expected {expect}, got {doc['result']}", code="ExpectationFailed")
+        raise ExpectationFailed(f"expected {expect}, got {doc['result']}" + (
+            ": the packets could not tell (the reason above says what they showed)"
+            if doc["result"] == "inconclusive" else ""), code="ExpectationFailed")
 
 
-CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]"}
+CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]",
+        "inconclusive": "[magenta]?[/]"}
 
 
 @cli.command(epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json\n"
@@ -672,6 +677,9 @@ def matrix(lab, as_json, as_jsonl):
         view.render()
     if run.mismatches:
         warn(f"{run.mismatches} pair(s) where the packets and explain disagree: one of them has a bug")
+    if run.summary.get("inconclusive"):
+        warn(f"{run.summary['inconclusive']} pair(s) inconclusive: the packets could not tell, even probed "
+             f"again (each row's reason says what they showed)")
 
 
 def stream_matrix_json(run) -> None:
@@ -725,8 +733,10 @@ class MatrixView:
 
         c, run = console(), self.run
         insts = run.instances
+        s_inc = run.summary.get("inconclusive", 0)
         if self.grid is not None:
-            t = Table(title=f"lab {run.lab}: ICMP  (R reachable, N no-return, . unreachable; rows: from)",
+            t = Table(title=f"lab {run.lab}: ICMP  (R reachable, N no-return, . unreachable"
+                            f"{', ? inconclusive' if s_inc else ''}; rows: from)",
                       title_justify="left", show_edge=False, pad_edge=False)
             t.add_column("from \\ to")
             for i, d in enumerate(insts):
@@ -751,6 +761,7 @@ class MatrixView:
         s = run.summary
         c.print(f"{run.pairs} probes in {run.seconds:.2f} s: [green]{s['reachable']} reachable[/], "
                 f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
+                + (f", [bold magenta]{s_inc} inconclusive[/]" if s_inc else "")
                 + (f", [bold red]{run.mismatches} mismatches with explain[/]" if run.mismatches else ""))
         for line in self.mismatched:
             c.print(f"[bold red]MISMATCH[/] {line}")
@@ -784,6 +795,8 @@ def test(file, junit_path, lab, as_json):
             if r.get("code"):
                 line += f" ({r['code']} at {r['where']})"
             c.print(line)
+            if case["got"] == "inconclusive":
+                c.print(f"  [bold magenta]INCONCLUSIVE[/]: {r.get('detail')}")
             if case.get("mismatch"):
                 c.print(f"  [bold red]MISMATCH[/]: {case['mismatch']}")
         click.echo(f"{doc['passed']} passed, {doc['failed']} failed")

@@ -61,16 +61,6 @@ def write_pcap(path: str, o: ProbeOutcome) -> int:
     return len(packets)
 
 
-def counters_for(model: Lab, namespaces: List[str]):
-    """A counter snapshot (probe_filters.Counters) of the namespaces on the path, taken now;
-    None when the lab has no security group or network ACL (nothing to count)."""
-    from . import probe_filters
-
-    if not probe_filters.has_filters(model):
-        return None
-    return probe_filters.Counters(namespaces)
-
-
 def counters_json(model: Lab, hits: list) -> List[dict]:
     from . import probe_filters
 

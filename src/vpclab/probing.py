@@ -259,13 +259,16 @@ def stop_ns(model: Lab, doc: dict) -> Optional[str]:
 
 
 def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: analyze.Verdict) -> None:
-    """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
+    """`hits`: rules judged to have dropped this probe's packets; the one drop rule among them
+    whose place and direction lie on the lost packet's way becomes the reason (none, or two:
+    explain's stays). probe() and run_many() judge the counters themselves (probe_filters)."""
     from . import probe_filters
+    from .probe import counters as nftc
 
-    stop = stop_ns(model, doc)
-    h = probe_filters.dropping(hits, [stop] if stop else [])
-    if h is not None:
-        _apply_counter_reason(model, t, doc, h, expected)
+    lost = probe_filters.lost_of(doc)
+    d = [h for h in hits if h.verdict == nftc.DROP and probe_filters.on_path(model, t, h, lost)]
+    if len(d) == 1:
+        _apply_counter_reason(model, t, doc, d[0], expected)
 
 
 def _apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: analyze.Verdict) -> None:
@@ -304,7 +307,9 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     """One live probe crafted with scapy, with captures along the path.
 
     The document also carries `evidence` (every packet of the probe each capture point
-    saw, timed) and `seen_source`; `pcap`: a file to write those packets to.
+    saw, timed) and `seen_source`; `pcap`: a file to write those packets to. A verdict
+    without a reason, or one explain disagrees with, is looked at again (ATTEMPTS in all);
+    one still without a reason is `inconclusive`: the evidence is the last attempt's.
     """
     from . import probe_report
 
@@ -317,15 +322,16 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     model = controller.load_model(name)
     t = target(model, src, dst, proto, port)
     expected = analyze.explain(model, t.src.ref, t.dst_ref, proto, port)
-    from .probe import engine
-
     spec, points = t.spec(name, expected), capture_points(model, t, expected)
-    watch = probe_report.counters_for(model, [spec.src_ns] + [p.ns for p in points])
-    outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
-    hits = watch.done() if watch is not None else None
-    doc = classify(model, t, outcome, expected, hits=hits)
-    if hits is not None:
-        doc["counters"] = probe_report.counters_json(model, hits)
+    fulls = neighbour_table_fulls()
+    for attempt in range(1, ATTEMPTS + 1):
+        doc, outcome = _probe_once(model, t, expected, spec, points, SINGLE_TIMEOUT if attempt == 1 else RETRY_TIMEOUT)
+        if attempt > 1:
+            doc["attempts"] = attempt
+        if not unsure(doc):
+            break
+    if undecided(doc):
+        inconclusive(doc, outcome, neighbour_table_fulls() - fulls if fulls >= 0 else -1)
     doc["evidence"] = probe_report.evidence(model, t.src.ref, outcome)  # classify set seen_source, from them
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": probe_report.write_pcap(pcap, outcome)}
@@ -333,6 +339,91 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect
     return doc
+
+
+def _probe_once(model: Lab, t: Target, expected: analyze.Verdict, spec: ProbeSpec, points, timeout: float):
+    """One crafted probe, classified; in a lab with filters, the probe's own packets counted on
+    both sides of the filter chains on its path, and the rule that dropped them named
+    (probe_filters.attribute; the `counters` list: the rules met on its way)."""
+    from . import probe_filters, probe_report
+    from .probe import counters as nftc
+    from .probe import engine
+
+    watch = probe_filters.probe_watch(model, [spec.src_ns] + [p.ns for p in points])
+    try:
+        fids: list = []
+
+        def armed(req: bytes, rep: bytes) -> None:
+            fids[:] = nftc.flow_ids(req, rep)
+            watch.arm_all(fids)
+
+        outcome = engine.crafted_probe(spec, points, timeout=timeout, source_label=t.src.ref,
+                                       before_send=armed if watch is not None else None)
+        doc = classify(model, t, outcome, expected)
+        if watch is not None and fids:
+            grown, counts = watch.done()
+            probe_filters.attribute(model, [(0, t, doc, spec, expected)],
+                                    lambda i, h: _apply_counter_reason(model, t, doc, h, expected),
+                                    watch=watch, first={0: (grown, counts, tuple(fids))})
+            doc["counters"] = probe_report.counters_json(
+                model, probe_filters.met_on_path(model, t, fids, grown, counts))
+    finally:
+        if watch is not None:
+            watch.close()
+    return doc, outcome
+
+
+# ---- when the packets cannot tell ------------------------------------------------------------
+
+ATTEMPTS = 3  # a pair the packets cannot tell is probed again, twice, with more time
+RETRY_TIMEOUT = 1.5
+INCONCLUSIVE = "inconclusive"
+
+
+def undecided(doc: dict) -> bool:
+    """A verdict without a reason: the packets say the request or reply was lost, explain says it
+    should have come through, and no counter or ICMP error says why."""
+    return doc["result"] in (analyze.UNREACHABLE, analyze.NO_RETURN) and not (doc.get("reason") or {}).get("code")
+
+
+def unsure(doc: dict) -> bool:
+    """Worth a second look: no reason for the verdict, or the packets disagree with explain."""
+    return undecided(doc) or "mismatch" in doc
+
+
+def neighbour_table_fulls() -> int:
+    """How often the kernel found its IPv4 neighbour (ARP) table full since boot: one table for
+    every namespace of the machine (net.ipv4.neigh.default.gc_thresh3 entries); a full table
+    drops packets to addresses it has no entry for, silently. -1 when it cannot be read."""
+    try:
+        with open("/proc/net/stat/arp_cache") as f:
+            head, *rows = f.read().split("\n")
+        k = head.split().index("table_fulls")
+        return sum(int(r.split()[k], 16) for r in rows if r.strip())
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def inconclusive(doc: dict, o: ProbeOutcome, fulls: int) -> None:
+    """Turn an undecided verdict into `inconclusive`, its reason saying what the packets showed.
+    `fulls`: how often the neighbour table was full meanwhile (negative: unknown)."""
+    lost = "reply" if doc["forward"]["delivered"] else "request"
+    seen = o.reply_seen if lost == "reply" else o.request_seen
+    where = doc["return"]["last_hop"] if lost == "reply" else doc["forward"]["last_hop"]
+    tries = doc.get("attempts", 1)
+    said = [f"the packets cannot tell: in {tries} attempt{'s' * (tries > 1)} the {lost} was "
+            + (f"last seen at {', '.join(seen)}" if seen else "seen at no capture point")
+            + ", and no ICMP error nor filter counter says why it went no further"
+            + (f" ({o.detail})" if o.detail and o.detail != "no reply" else "")]
+    if fulls > 0:
+        said.append(f"the kernel's neighbour table was full {fulls} time(s) meanwhile: it is shared by every "
+                    f"namespace of this machine (net.ipv4.neigh.default.gc_thresh3), and a packet to an address "
+                    f"without an entry is dropped: too many lab addresses are busy at once")
+    said.append(f"explain says {doc['explain']}")
+    doc["result"] = INCONCLUSIVE
+    doc["reason"] = {"code": None, "where": where, "table": None, "detail": "; ".join(said)}
+    doc.pop("reason_from", None)
+    doc.pop("mismatch", None)  # not a disagreement the packets showed: what they showed is above
 
 
 def reply_ports(expected: Optional[analyze.Verdict]) -> Optional[Tuple[int, int]]:
@@ -376,14 +467,47 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         progress(1, 2, "fast path")
     pending = [i for i, o in enumerate(outcomes) if o is None or not o.replied]
     captured = [False] * len(outcomes)
+    fulls = neighbour_table_fulls()
+    from . import probe_filters
+
+    batch = probe_filters.batch_counters(model) if pending else None  # None: no filter in the lab
+    for i, o in zip(pending, _capture(model, targets, verdicts, specs, pending, DIAG_TIMEOUT, diagnoser)):
+        outcomes[i], captured[i] = o, True
+    if progress:
+        progress(2, 2, "diagnosis")
+    between = peerings_between(model)
+    rows = [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
+    _attribute(model, targets, verdicts, specs, rows, pending, batch)
+    # What the packets cannot tell (no reply, no reason) or what disagrees with explain is
+    # probed again, with more time; what still cannot be told is `inconclusive`.
+    for attempt in range(2, ATTEMPTS + 1):
+        again = [i for i in pending if unsure(rows[i])]
+        if not again:
+            break
+        if batch is not None:
+            batch.grown()  # the counters from now
+        for i, o in zip(again, _capture(model, targets, verdicts, specs, again, RETRY_TIMEOUT, diagnoser)):
+            outcomes[i] = o
+            rows[i] = classify(model, targets[i], o, verdicts[i], True, between)
+            rows[i]["attempts"] = attempt
+        _attribute(model, targets, verdicts, specs, rows, again, batch)
+    fulls = neighbour_table_fulls() - fulls if fulls >= 0 else -1
+    for i in pending:
+        if undecided(rows[i]):
+            inconclusive(rows[i], outcomes[i], fulls)
+    return rows
+
+
+def _capture(model: Lab, targets: List[Target], verdicts, specs, idx: List[int], timeout: float,
+             diagnoser=None) -> List[ProbeOutcome]:
+    """Capture diagnosis of the probes `idx`: one outcome each, in that order."""
+    from .probe import engine
+
+    out: Dict[int, ProbeOutcome] = {}
     # Probes over the Internet have their addresses rewritten (EIP, NAT gateway): their
     # captures tell packets apart by ids and ports (a diagnosis of their own).
-    nat = [i for i in pending if _translated(targets[i], verdicts[i])]
-    plain = [i for i in pending if not _translated(targets[i], verdicts[i])] if nat else pending
-    watch = None
-    if pending:
-        from . import probe_filters
-        watch = probe_filters.batch_counters(model)  # None: no filter in the lab
+    nat = [i for i in idx if _translated(targets[i], verdicts[i])]
+    plain = [i for i in idx if not _translated(targets[i], verdicts[i])] if nat else idx
     for group, translated in ((plain, False), (nat, True)):
         if not group:
             continue
@@ -392,21 +516,21 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         else:
             run = diagnoser.probe if diagnoser is not None else engine.capture_probe
         diag = run([specs[i] for i in group], [capture_points(model, targets[i], verdicts[i]) for i in group],
-                   timeout=DIAG_TIMEOUT)
-        for i, o in zip(group, diag):
-            outcomes[i], captured[i] = o, True
-    hits = watch.done() if watch is not None else None
-    if progress:
-        progress(2, 2, "diagnosis")
-    between = peerings_between(model)
-    rows = [classify(model, t, o, v, c, between) for t, o, v, c in zip(targets, outcomes, verdicts, captured)]
-    if hits is not None:
-        # Which rule dropped each unanswered probe, from the counters: batch-wide where one
-        # drop rule alone grew in the namespace it stopped in, else by re-probing in halves.
-        from . import probe_filters
-        probe_filters.attribute(model, watch, hits, [(i, targets[i], rows[i], specs[i]) for i in pending],
-                                lambda i, h: _apply_counter_reason(model, targets[i], rows[i], h, verdicts[i]))
-    return rows
+                   timeout=timeout)
+        out.update(zip(group, diag))
+    return [out[i] for i in idx]
+
+
+def _attribute(model: Lab, targets: List[Target], verdicts, specs, rows: List[dict], idx: List[int],
+               batch) -> None:
+    """Which rule dropped each unanswered probe of `idx`, from the counters (probe_filters);
+    `batch`: the counters read since just before `idx` were probed (None: no filter)."""
+    from . import probe_filters
+
+    if idx and batch is not None:
+        probe_filters.attribute(model, [(i, targets[i], rows[i], specs[i], verdicts[i]) for i in idx],
+                                lambda i, h: _apply_counter_reason(model, targets[i], rows[i], h, verdicts[i]),
+                                batch=batch)
 
 
 def _translated(t: Target, v: analyze.Verdict) -> bool:
@@ -462,7 +586,7 @@ class MatrixRun:
         if self.public:
             self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts)
         self.progress, self.chunk = progress, max(1, chunk)
-        self.summary: Dict[str, int] = {r: 0 for r in RESULTS}
+        self.summary: Dict[str, int] = {r: 0 for r in RESULTS + (INCONCLUSIVE,)}
         self.mismatches = self.pairs = 0
         self.seconds = 0.0
 
@@ -550,6 +674,8 @@ def junit(doc: dict, path: str) -> None:
         if not c["ok"]:
             r = c["reason"] or {}
             msg = f"expected {c['expected']}, got {c['got']}"
+            if c["got"] == INCONCLUSIVE:
+                msg += ": the packets could not tell"
             if r.get("code"):
                 msg += f": {r['code']} at {r['where']}" + (f" (table {r['table']})" if r.get("table") else "")
             f = ET.SubElement(case, "failure", message=msg, type="ReachabilityMismatch")

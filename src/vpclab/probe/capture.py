@@ -378,7 +378,15 @@ def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[Captur
     address held in two VPCs) are two probes with their own destinations to watch.
     Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
     `translated`: the probes' addresses may be rewritten on the way (EIPs, NAT gateways):
-    packets are told apart by their ids and ports alone.
+    packets are told apart by their ids and ports alone (ICMP by its sequence number: a run
+    holds at most fast.TRANSLATED_ICMP_MAX of them, so larger batches go in parts).
     """
+    from .fast import TRANSLATED_ICMP_MAX
+
     with Diagnoser(translated) as d:
-        return d.probe(specs, captures, timeout)
+        if not translated or len(specs) <= TRANSLATED_ICMP_MAX:
+            return d.probe(specs, captures, timeout)
+        out: List[ProbeOutcome] = []
+        for k in range(0, len(specs), TRANSLATED_ICMP_MAX):
+            out += d.probe(specs[k:k + TRANSLATED_ICMP_MAX], captures[k:k + TRANSLATED_ICMP_MAX], timeout)
+        return out

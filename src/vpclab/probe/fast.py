@@ -54,6 +54,7 @@ FD_MARGIN = 64
 # source ports the run binds explicitly (Linux's default ephemeral range): chosen by the
 # kernel, two namespaces holding one address would pick the same port for the same peer
 PORT_LOW, PORT_SPAN = 32768, 28232
+TRANSLATED_ICMP_MAX = 1 << 16  # translated ICMP probes are told apart by their 16-bit sequence number
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 # raw ICMP sockets see every ICMP packet of their namespace; keep only replies and errors
@@ -112,7 +113,7 @@ class Probe:
     """One probe in flight (internal; becomes a ProbeOutcome at the end)."""
 
     __slots__ = ("spec", "proto", "src4", "dst4", "sock", "fd", "t0", "deadline", "done",
-                 "replied", "rtt", "detail", "req_key", "rep_key", "ident", "home")
+                 "replied", "rtt", "detail", "req_key", "rep_key", "ident", "home", "plan")
 
     def __init__(self, spec: ProbeSpec):
         self.spec = spec
@@ -131,6 +132,7 @@ class Probe:
         self.rep_key: Optional[bytes] = None
         self.ident = 0  # ICMP: id << 16 | seq
         self.home = -1  # ICMP: the descriptor of the socket its answers must arrive on
+        self.plan = 0  # TCP/UDP: the source port chosen for it (0: none yet)
 
     def outcome(self) -> ProbeOutcome:
         return ProbeOutcome(self.spec, self.replied, self.rtt, [], [], self.detail)
@@ -145,7 +147,8 @@ class Run:
     """
 
     def __init__(self, specs: Sequence[ProbeSpec], timeout: float, hopper: Hopper,
-                 readers: Optional[Dict[int, Callable[[], None]]] = None, flow_index: Optional[dict] = None):
+                 readers: Optional[Dict[int, Callable[[], None]]] = None, flow_index: Optional[dict] = None,
+                 before_send: Optional[Callable[[List["Probe"]], None]] = None):
         for s in specs:
             check_spec(s)
         self.timeout = max(0.0, float(timeout))
@@ -164,10 +167,14 @@ class Run:
         self.ep = select.epoll()
         self.budget = 0  # set in run(), once the namespaces are open
         # flow_index (capture of translated flows, evidence.FlowSession): filled with
-        # (protocol, flow id bytes) -> (request key, reply key) as probes get their keys;
-        # TCP/UDP source ports are then unique across the whole run, not per source address,
-        # so the ids alone name a probe wherever its addresses were rewritten.
+        # (protocol, flow id bytes) -> (request key, reply key) as probes get their keys
+        # (TCP/UDP: the port pair; ICMP: the sequence number, see _prepare_icmp); TCP/UDP
+        # source ports are then unique across the whole run, not per source address, so
+        # the ids alone name a probe wherever its addresses were rewritten.
         self.flow_index = flow_index
+        # before_send(probes): called once every probe has its flow keys, before the first is
+        # sent (probe_filters watches those flows in the filters' namespaces).
+        self.before_send = before_send
 
     # -- setup ---------------------------------------------------------------
     def _icmp_socket(self, ns: str, src_ip: str) -> Tuple[Optional[socket.socket], str]:
@@ -196,14 +203,27 @@ class Run:
 
     def _prepare_icmp(self) -> None:
         base = random.getrandbits(32)
+        hi, lo = base >> 16, base & 0xFFFF
+        n = 0
         for i, p in enumerate(self.probes):
             if p.proto == 1:
-                p.ident = (base + i) & 0xFFFFFFFF
+                if self.flow_index is None:
+                    p.ident = (base + i) & 0xFFFFFFFF
+                else:
+                    # Translated: a NAT keeps an echo's sequence number and payload, but gives it
+                    # another id when its gateway already has a flow with that id to the same
+                    # address (two sources behind one gateway: the same id would clash). Each
+                    # probe gets its own id (no clash within the run) and its own sequence
+                    # number, by which the capture knows it (TRANSLATED_ICMP_MAX per run).
+                    if n >= TRANSLATED_ICMP_MAX:
+                        raise ValueError(f"more than {TRANSLATED_ICMP_MAX} translated ICMP probes in one run")
+                    p.ident = ((hi + n) & 0xFFFF) << 16 | ((lo + n) & 0xFFFF)
+                    n += 1
                 p.req_key, p.rep_key = wire.probe_keys(1, p.src4, p.dst4, p.ident >> 16, p.ident & 0xFFFF)
                 self.by_req[p.req_key] = p
                 self.by_rep[p.rep_key] = p
                 if self.flow_index is not None:
-                    self.flow_index[(1, p.req_key[9:13])] = (p.req_key, p.rep_key)
+                    self.flow_index[(1, wire.icmp_seq(p.req_key))] = (p.req_key, p.rep_key)
 
     # -- launching -----------------------------------------------------------
     def _launch(self, p: Probe) -> bool:
@@ -265,6 +285,41 @@ class Run:
         p.deadline = p.t0 + self.timeout
         return True
 
+    def _ranges(self, p: Probe) -> List[Tuple[int, int]]:
+        ranges = [(PORT_LOW, PORT_SPAN)]
+        if p.spec.sports is not None:
+            ranges.insert(0, (p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1))
+        return ranges
+
+    def _plan_ports(self) -> None:
+        """Give every TCP/UDP probe its source port, and so its flow keys, before anything is
+        sent (a `before_send` caller watches the flows by their keys). A planned port found
+        busy when binding is replaced as `_bind` would choose: that probe's keys change."""
+        for p in self.probes:
+            if p.proto == 1:
+                continue
+            for low, span in self._ranges(p):
+                where = (p.proto, p.src4 if self.flow_index is None else b"", low)
+                n = self.next_port.get(where, 0)
+                for tries in range(span):
+                    port = low + (n + tries) % span
+                    keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
+                    if keys[0] in self.flows or (self.flow_index is not None
+                                                 and (p.proto, keys[0][9:13]) in self.flow_index):
+                        continue
+                    self.next_port[where] = n + tries + 1
+                    self._take(p, port, keys)
+                    break
+                if p.plan:
+                    break
+
+    def _take(self, p: Probe, port: int, keys: Tuple[bytes, bytes]) -> None:
+        p.plan = port
+        self.flows.add(keys[0])
+        p.req_key, p.rep_key = keys
+        if self.flow_index is not None:
+            self.flow_index[(p.proto, keys[0][9:13])] = keys
+
     def _bind(self, p: Probe, s: socket.socket) -> None:
         """Bind `s` to a source port giving `p` a flow key no other probe of the run has.
 
@@ -272,12 +327,19 @@ class Run:
         namespaces; a port busy in this namespace (EADDRINUSE) is skipped. A probe with
         `spec.sports` (explain says only the replies to those ports are lost) takes one of
         them, sharing a port with another probe of its namespace if it must (SO_REUSEADDR:
-        the two flows differ by destination); the usual range if none is free.
+        the two flows differ by destination); the usual range if none is free. A port
+        planned before the run (`_plan_ports`) is tried first.
         """
-        ranges = [(PORT_LOW, PORT_SPAN)]
+        ranges = self._ranges(p)
         if p.spec.sports is not None:
-            ranges.insert(0, (p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if p.plan:
+            try:
+                s.bind((p.spec.src_ip, p.plan))
+                return
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
         for low, span in ranges:
             where = (p.proto, p.src4 if self.flow_index is None else b"", low)
             n = self.next_port.get(where, 0)
@@ -294,10 +356,7 @@ class Run:
                         raise
                     continue
                 self.next_port[where] = n + tries + 1
-                self.flows.add(keys[0])
-                p.req_key, p.rep_key = keys
-                if self.flow_index is not None:
-                    self.flow_index[(p.proto, keys[0][9:13])] = keys
+                self._take(p, port, keys)
                 return
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
@@ -385,6 +444,9 @@ class Run:
         n_icmp_socks = len({(p.spec.src_ns, p.spec.src_ip) for p in self.probes if p.proto == 1})
         self.budget = max(16, fd_budget() - n_icmp_socks)
         self._prepare_icmp()
+        if self.before_send is not None:
+            self._plan_ports()
+            self.before_send(self.probes)
         for fd in self.readers:
             self.ep.register(fd, select.EPOLLIN)
         # group by namespace so each namespace is entered about once
@@ -449,15 +511,17 @@ class Run:
         self.ep.close()
 
 
-def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5) -> List[ProbeOutcome]:
+def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5,
+               before_send: Optional[Callable[[List[Probe]], None]] = None) -> List[ProbeOutcome]:
     """Probe everything at once; one ProbeOutcome per spec, in the order given.
 
     Raises NotFound for a namespace that does not exist, EnvironmentProblem without
     root, Refused for a malformed spec. A source address that is not in its
     namespace, or a route the source refuses, shows up in that probe's `detail`.
+    `before_send(probes)`: see Run (the probes in the order given, their keys set).
     """
     with Hopper() as hop:
-        run = Run(specs, timeout, hop)
+        run = Run(specs, timeout, hop, before_send=before_send)
         try:
             probes = run.run()
         finally:
