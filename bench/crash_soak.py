@@ -389,12 +389,14 @@ def first_reader(rng: random.Random, lab: str, port: Optional[int]) -> tuple:
 
 
 def live_op(rng: random.Random, lab: str, kind: str) -> tuple:
-    """(argv, the port it opens or None): `sg rule add` (`kind` "sg") of a tcp port sg-web does not
-    list yet, or `eip associate` of a random address to vpc-b/cvm-1 (its EIP taken away first)."""
+    """(argv, the port it opens or None): `sg rule add` (`kind` "sg") of a random tcp port (the rules
+    the last rounds added are deleted first), or `eip associate` of a random address to vpc-b/cvm-1
+    (its EIP taken away first): the lab stays as small as it was built."""
     model, _ = raw_state(lab)
     if kind == "sg":
-        used = {str(r.ports) for r in model.vpcs["vpc-a"].security_groups["sg-web"].ingress}
-        port = rng.choice([p for p in range(1024, 1200) if str(p) not in used])
+        for _ in model.vpcs["vpc-a"].security_groups["sg-web"].ingress[1:]:  # the last round's, not killed
+            run("sg", "rule", "del", GROUP, "--direction", "ingress", "--index", "1", "-l", lab, check=0)
+        port = rng.randrange(1024, 60000)
         return ["sg", "rule", "add", GROUP, "--direction", "ingress", "--proto", "tcp", "--port", str(port),
                 "--source", "10.1.0.0/16", "--action", "accept", "-l", lab], port
     if model.vpcs["vpc-b"].instances["cvm-1"].eip is not None:

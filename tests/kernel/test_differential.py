@@ -251,19 +251,18 @@ def check_agreement(lab: str, when: str, pick) -> None:
     bad = disagreements(model, rows)
     assert not bad, f"{when}, matrix: {len(bad)} of {len(rows)} rows disagree:\n" + "\n".join(bad)
     assert run.mismatches == 0 and sum(run.summary.values()) == len(rows)
-    check_after_matrix(lab, model, rows, pick, when)
+    if pick is not None:
+        check_after_matrix(lab, model, rows, pick, when)
 
 
 def picker(data):
-    """The pairs to probe right after a matrix: one drawn among the rows explain says are not
-    reachable (their reasons are read from the packets), and one among all rows."""
+    """The pair to probe right after a matrix (a probe takes ~0.7 s: one): mostly one of the
+    rows that are not reachable (their reasons are read from the packets), else any row."""
     def pick(rows):
-        out = []
         unanswered = [r for r in rows if r["result"] != analyze.REACHABLE]
-        if unanswered:
-            out.append(data.draw(st.sampled_from(unanswered), label="an unanswered row"))
-        out.append(data.draw(st.sampled_from(rows), label="any row"))
-        return out
+        if unanswered and data.draw(st.integers(0, 3), label="any row?"):
+            return [data.draw(st.sampled_from(unanswered), label="an unanswered row")]
+        return [data.draw(st.sampled_from(rows), label="any row")]
     return pick
 
 
@@ -281,10 +280,12 @@ def test_live_verdicts_equal_explain(case, data):
         path.write_text(text)
         try:
             build.up(str(path))
-            check_agreement(lab, "after up", picker(data))
+            # a probe right after the matrix in a third of the labs (the suite's time)
+            probe = data.draw(st.integers(0, 2), label="probe after the matrix?") == 0
+            check_agreement(lab, "after up", picker(data) if probe else None)
             for event, pid, account in events:
                 operate.peering_event(lab, event, pid, account)
-                check_agreement(lab, f"after `peering {event} {pid} --as {account}`", picker(data))
+                check_agreement(lab, f"after `peering {event} {pid} --as {account}`", None)
         finally:
             teardown.down(lab)
     assert_gone(lab)
@@ -514,7 +515,7 @@ def behind_nat(model) -> list:
 
 
 def filtered_picker(data, model):
-    """The pairs to probe right after the matrix: as picker, and one from behind a NAT gateway."""
+    """The pairs to probe right after the matrix: picker's, and one from behind a NAT gateway."""
     nat = {i.ref for i in behind_nat(model)}
     gateways = {str(g.eip) for v in model.vpcs.values() for g in v.nat_gateways.values()}
     plain = picker(data)

@@ -103,19 +103,26 @@ def test_canned_security_group_drop_at_the_instance_is_unreachable(mklab, monkey
     assert ("vpclab sg vpc-b/sg-web ingress 1", "accept") in {(c["rule"], c["verdict"]) for c in ok["counters"]}
 
 
-def test_canned_security_group_drop_in_the_matrix_is_unreachable_by_packets(mklab):
-    from vpclab.controller import probing, status
+def test_canned_security_group_drop_in_the_matrix_is_unreachable_by_packets(mklab, monkeypatch):
+    from vpclab.controller import attribution as probe_filters, probing, status
 
     lab, _ = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
-    nft(f"vpclab-{lab}-vpc-b.cvm-1", "add table inet vpclabtest",
+    inst = f"vpclab-{lab}-vpc-b.cvm-1"
+    nft(inst, "add table inet vpclabtest",
         "add chain inet vpclabtest sg_input { type filter hook input priority 0; policy accept; }",
         'add rule inet vpclabtest sg_input ct state established,related accept',  # stateful: replies pass
         'add rule inet vpclabtest sg_input meta l4proto icmp counter drop comment "vpclab sg vpc-b/cvm-1 ingress -"')
+    # the model has no filter: say where the canned one is, so the counters are read
+    monkeypatch.setattr(probe_filters, "has_filters", lambda model: True)
+    monkeypatch.setattr(probe_filters, "filtered_namespaces", lambda model: [inst])
     model = status.load_model(lab)
     rows = probing.run_many(model, [probing.target(model, "vpc-a/cvm-1", "vpc-b/cvm-1", "icmp", None),
                                     probing.target(model, "vpc-b/cvm-1", "vpc-a/cvm-1", "icmp", None)])
     assert [r["result"] for r in rows] == ["unreachable", "reachable"]
     assert rows[0]["forward"]["last_hop"] == "vpc-b/cvm-1"
+    r = rows[0]["reason"]  # the packets' own reason (issue 19: never unreachable without one)
+    assert (r["code"], r["where"], r["direction"], rows[0]["reason_from"]) == (
+        "SECURITY_GROUP_DENY", "vpc-b/cvm-1", "ingress", "counters")
 
 
 # ---- real filters, built by `vpclab up` ----------------------------------------------------------

@@ -27,6 +27,7 @@ from vpclab.probe import pcap, wire
 from vpclab.probe.types import ProbeOutcome, ProbeSpec
 
 A, B, EIP = "10.0.1.10", "10.1.1.10", "203.0.113.10"
+ECHO = Raw(wire.ECHO_PAYLOAD)  # what vpclab's echo requests carry (and their replies return)
 
 
 def icmp_flow(ident=0x1234, seq=0x5678):
@@ -42,17 +43,23 @@ def port_flow(proto, sport=61234, dport=80):
 # ---- which packets are the probe's ----------------------------------------------------------
 
 
-def test_icmp_request_and_reply_by_id_and_type():
+def test_icmp_request_and_reply_by_sequence_and_type():
     f = icmp_flow()
-    assert f.match(bytes(IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678))) == ("request", "echo-request")
-    assert f.match(bytes(IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678))) == ("reply", "echo-reply")
-    assert f.match(bytes(IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5679))) is None  # another probe
+    assert f.match(bytes(IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678) / ECHO)) == ("request", "echo-request")
+    assert f.match(bytes(IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678) / ECHO)) == ("reply", "echo-reply")
+    assert f.match(bytes(IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5679) / ECHO)) is None  # another probe
+    # issue 19: a NAT gateway gives an echo another id when two of its sources use the same one
+    # towards the same address; it never changes the sequence number nor the payload
+    assert f.match(bytes(IP(src=EIP, dst=B) / ICMP(type=8, id=0x0400, seq=0x5678) / ECHO)) == \
+        ("request", "echo-request")
+    assert f.match(bytes(IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678) / Raw(b"abcdefghijklmnop"))) \
+        is None  # someone else's ping with that sequence number
     assert f.match(bytes(IP(src=A, dst=B) / TCP(sport=0x1234, dport=0x5678))) is None  # another protocol
 
 
 def test_the_flow_is_recognised_through_address_translation():
     # an EIP's DNAT/SNAT rewrites addresses, never the echo id or the ports
-    assert icmp_flow().match(bytes(IP(src=EIP, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678)))[0] == "request"
+    assert icmp_flow().match(bytes(IP(src=EIP, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678) / ECHO))[0] == "request"
     assert port_flow("tcp").match(bytes(IP(src=B, dst=EIP) / TCP(sport=80, dport=61234, flags="SA"))) == \
         ("reply", "SYN-ACK")
 
@@ -103,8 +110,8 @@ def cap(dt_us, label, ifname, out, pkt, flow):
 
 def no_return_packets():
     f = icmp_flow()
-    rq = IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678)
-    rp = IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678)
+    rq = IP(src=A, dst=B) / ICMP(type=8, id=0x1234, seq=0x5678) / ECHO
+    rp = IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678) / ECHO
     # given out of time order on purpose: entries() sorts by the kernel's timestamps
     return [cap(210, "vpc-b/cvm-1", "eth0", False, rq, f), cap(10, "vpc-a/cvm-1", "eth0", True, rq, f),
             cap(120, "vpc-b", "p-ab", False, rq, f), cap(230, "vpc-b/cvm-1", "eth0", True, rp, f),
@@ -126,7 +133,7 @@ def test_rtt_from_kernel_timestamps_needs_both_ends_at_the_source():
     pk = no_return_packets()
     assert ev.rtt_ms(pk, "vpc-a/cvm-1") is None  # the reply never came back
     f = icmp_flow()
-    back = cap(300, "vpc-a/cvm-1", "eth0", False, IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678), f)
+    back = cap(300, "vpc-a/cvm-1", "eth0", False, IP(src=B, dst=A) / ICMP(type=0, id=0x1234, seq=0x5678) / ECHO, f)
     assert ev.rtt_ms(pk + [back], "vpc-a/cvm-1") == 0.29
 
 
@@ -251,13 +258,15 @@ def test_flow_session_finds_each_probe_by_ids_and_ports_whatever_its_addresses()
         try:
             icmp = wire.probe_keys(1, wire.addr4(A), wire.addr4(EIP), 0x1234, 0x5678)
             tcp = wire.probe_keys(6, wire.addr4(A), wire.addr4(EIP), 40001, 80)
-            s.flows[(1, icmp[0][9:13])] = icmp
+            s.flows[(1, wire.icmp_seq(icmp[0]))] = icmp  # by its sequence number (fast.Run fills it so)
             s.flows[(6, tcp[0][9:13])] = tcp
-            rq = bytes(IP(src="203.0.113.30", dst=B) / ICMP(type=8, id=0x1234, seq=0x5678))  # after DNAT+SNAT
+            rq = bytes(IP(src="203.0.113.30", dst=B) / ICMP(type=8, id=0x1234, seq=0x5678) / ECHO)  # after DNAT+SNAT
             ihl = 20
             assert s._lookup(1, rq[ihl:ihl + 8]) == (icmp[0], icmp[1], "request")
-            rp = bytes(IP(src=B, dst="203.0.113.30") / ICMP(type=0, id=0x1234, seq=0x5678))
+            rp = bytes(IP(src=B, dst="203.0.113.30") / ICMP(type=0, id=0x1234, seq=0x5678) / ECHO)
             assert s._lookup(1, rp[ihl:ihl + 8])[2] == "reply"
+            renumbered = bytes(IP(src="203.0.113.20", dst=B) / ICMP(type=8, id=0x0401, seq=0x5678) / ECHO)
+            assert s._lookup(1, renumbered[ihl:ihl + 8]) == (icmp[0], icmp[1], "request")  # a NAT's new id
             syn_ack = bytes(IP(src=B, dst="203.0.113.30") / TCP(sport=80, dport=40001, flags="SA"))
             assert s._lookup(6, syn_ack[ihl:ihl + 8]) == (tcp[0], tcp[1], "reply")
             other = bytes(IP(src=B, dst="203.0.113.30") / TCP(sport=80, dport=40002, flags="SA"))

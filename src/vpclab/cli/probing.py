@@ -42,7 +42,9 @@ def probe(src, dst, proto, port, expect, pcap, lab, as_json):
     if expect is not None and not doc["ok"]:
         if as_json:  # the verdict document already says "ok": false; stdout holds one document
             sys.exit(ExpectationFailed.exit_code)
-        raise ExpectationFailed(f"expected {expect}, got {doc['result']}", code="ExpectationFailed")
+        raise ExpectationFailed(f"expected {expect}, got {doc['result']}" + (
+            ": the packets could not tell (the reason above says what they showed)"
+            if doc["result"] == "inconclusive" else ""), code="ExpectationFailed")
 
 
 @click.command(short_help="Probe every instance pair.",
@@ -78,6 +80,9 @@ def matrix(lab, as_json, as_jsonl):
         view.render()
     if run.mismatches:
         warn(f"{run.mismatches} pair(s) where the packets and explain disagree: one of them has a bug")
+    if run.summary.get("inconclusive"):
+        warn(f"{run.summary['inconclusive']} pair(s) inconclusive: the packets could not tell, even probed "
+             f"again (each row's reason says what they showed)")
 
 
 @click.command(short_help="Check the topology's expect: list with probes.",
@@ -107,6 +112,8 @@ def test(file, junit_path, lab, as_json):
             if r.get("code"):
                 line += f" ({r['code']} at {r['where']})"
             c.print(line)
+            if case["got"] == "inconclusive":
+                c.print(f"  [bold magenta]INCONCLUSIVE[/]: {r.get('detail')}")
             if case.get("mismatch"):
                 c.print(f"  [bold red]MISMATCH[/]: {case['mismatch']}")
         click.echo(f"{doc['passed']} passed, {doc['failed']} failed")

@@ -16,8 +16,9 @@ from ..errors import Refused
 from .. import explain
 from ..model.filters import INTERNET, InternetHost
 from ..model.types import RESULTS, Lab
+from ..probe import counters as nftc
 from ..probe import engine
-from ..probe.types import ProbeOutcome
+from ..probe.types import ProbeOutcome, ProbeSpec
 from ..state import labs
 from . import attribution, build, host, outfiles, settle, static, teardown, verdicts
 from .targets import Target, capture_points, matrix_targets, target
@@ -35,7 +36,9 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     """One live probe crafted with scapy, with captures along the path.
 
     The document also carries `evidence` (every packet of the probe each capture point
-    saw, timed) and `seen_source`; `pcap`: a file to write those packets to.
+    saw, timed) and `seen_source`; `pcap`: a file to write those packets to. A verdict
+    without a reason, or one explain disagrees with, is looked at again (ATTEMPTS in all);
+    one still without a reason is `inconclusive`: the evidence is the last attempt's.
     """
     if pcap is not None:
         verdicts.check_pcap_path(pcap)
@@ -47,12 +50,15 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     t = target(model, src, dst, proto, port)
     expected = explain.explain(model, t.src.ref, t.dst_ref, proto, port)
     spec, points = t.spec(name, expected), capture_points(model, t, expected)
-    watch = verdicts.counters_for(model, [spec.src_ns] + [p.ns for p in points])
-    outcome = engine.crafted_probe(spec, points, timeout=SINGLE_TIMEOUT, source_label=t.src.ref)
-    hits = watch.done() if watch is not None else None
-    doc = verdicts.classify(model, t, outcome, expected, hits=hits)
-    if hits is not None:
-        doc["counters"] = verdicts.counters_json(model, hits)
+    fulls = neighbour_table_fulls()
+    for attempt in range(1, ATTEMPTS + 1):
+        doc, outcome = _probe_once(model, t, expected, spec, points, SINGLE_TIMEOUT if attempt == 1 else RETRY_TIMEOUT)
+        if attempt > 1:
+            doc["attempts"] = attempt
+        if not verdicts.unsure(doc):
+            break
+    if verdicts.undecided(doc):
+        verdicts.inconclusive(doc, outcome, neighbour_table_fulls() - fulls if fulls >= 0 else -1)
     doc["evidence"] = verdicts.evidence(model, t.src.ref, outcome)  # classify set seen_source, from them
     if pcap is not None:
         doc["pcap"] = {"path": pcap, "packets": verdicts.write_pcap(pcap, outcome)}
@@ -60,6 +66,70 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect
     return doc
+
+
+def _probe_once(model: Lab, t: Target, expected: explain.Verdict, spec: ProbeSpec, points, timeout: float):
+    """One crafted probe, classified; in a lab with filters, the probe's own packets counted on
+    both sides of the filter chains on its path, and the rule that dropped them named
+    (attribution.Rounds; the `counters` list: the rules met on its way)."""
+    watch = attribution.probe_watch(model, [spec.src_ns] + [p.ns for p in points])
+    try:
+        fids: list = []
+
+        def armed(req: bytes, rep: bytes) -> None:
+            fids[:] = nftc.flow_ids(req, rep)
+            watch.arm_all(fids)
+
+        outcome = engine.crafted_probe(spec, points, timeout=timeout, source_label=t.src.ref,
+                                       before_send=armed if watch is not None else None)
+        doc = verdicts.classify(model, t, outcome, expected)
+        if watch is not None and fids:
+            grown, counts = watch.done()
+            for _, h in attribute(model, [(0, t, doc, spec, expected, verdicts.stop_ns(model, doc))],
+                                  watch=watch, first={0: (grown, counts, tuple(fids))}):
+                verdicts.apply_counter_reason(model, t, doc, h, expected)
+            doc["counters"] = verdicts.counters_json(
+                model, attribution.met_on_path(model, t, fids, grown, counts))
+    finally:
+        if watch is not None:
+            watch.close()
+    return doc, outcome
+
+
+def attribute(model: Lab, items, watch=None, first=None, batch=None) -> List[tuple]:
+    """Which rule dropped each unanswered probe of `items`: the (index, hit) of each one found.
+    attribution.Rounds says what to probe again and reads what the probes met; this sends them
+    (the arguments are Rounds')."""
+    rounds = attribution.Rounds(model, items, watch=watch, first=first, batch=batch)
+    try:
+        while True:
+            specs = rounds.next()
+            if specs is None:
+                break
+            engine.fast_probe(specs, timeout=attribution.ATTRIBUTE_TIMEOUT, before_send=rounds.arm)
+            rounds.record()
+    finally:
+        rounds.close()
+    return rounds.found
+
+
+# ---- when the packets cannot tell ------------------------------------------------------------
+
+ATTEMPTS = 3  # a pair the packets cannot tell is probed again, twice, with more time
+RETRY_TIMEOUT = 1.5
+
+
+def neighbour_table_fulls() -> int:
+    """How often the kernel found its IPv4 neighbour (ARP) table full since boot: one table for
+    every namespace of the machine (net.ipv4.neigh.default.gc_thresh3 entries); a full table
+    drops packets to addresses it has no entry for, silently. -1 when it cannot be read."""
+    try:
+        with open("/proc/net/stat/arp_cache") as f:
+            head, *rows = f.read().split("\n")
+        k = head.split().index("table_fulls")
+        return sum(int(r.split()[k], 16) for r in rows if r.strip())
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 # ---- many probes: matrix and test ----------------------------------------------------------
@@ -90,11 +160,44 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         progress(1, 2, "fast path")
     pending = [i for i, o in enumerate(outcomes) if o is None or not o.replied]
     captured = [False] * len(outcomes)
+    fulls = neighbour_table_fulls()
+    batch = attribution.batch_counters(model) if pending else None  # None: no filter in the lab
+    for i, o in zip(pending, _capture(model, targets, expected, specs, pending, DIAG_TIMEOUT, diagnoser)):
+        outcomes[i], captured[i] = o, True
+    if progress:
+        progress(2, 2, "diagnosis")
+    between = verdicts.peerings_between(model)
+    rows = [verdicts.classify(model, t, o, v, c, between)
+            for t, o, v, c in zip(targets, outcomes, expected, captured)]
+    _attribute(model, targets, expected, specs, rows, pending, batch)
+    # What the packets cannot tell (no reply, no reason) or what disagrees with explain is
+    # probed again, with more time; what still cannot be told is `inconclusive`.
+    for attempt in range(2, ATTEMPTS + 1):
+        again = [i for i in pending if verdicts.unsure(rows[i])]
+        if not again:
+            break
+        if batch is not None:
+            batch.grown()  # the counters from now
+        for i, o in zip(again, _capture(model, targets, expected, specs, again, RETRY_TIMEOUT, diagnoser)):
+            outcomes[i] = o
+            rows[i] = verdicts.classify(model, targets[i], o, expected[i], True, between)
+            rows[i]["attempts"] = attempt
+        _attribute(model, targets, expected, specs, rows, again, batch)
+    fulls = neighbour_table_fulls() - fulls if fulls >= 0 else -1
+    for i in pending:
+        if verdicts.undecided(rows[i]):
+            verdicts.inconclusive(rows[i], outcomes[i], fulls)
+    return rows
+
+
+def _capture(model: Lab, targets: List[Target], expected, specs, idx: List[int], timeout: float,
+             diagnoser=None) -> List[ProbeOutcome]:
+    """Capture diagnosis of the probes `idx`: one outcome each, in that order."""
+    out: Dict[int, ProbeOutcome] = {}
     # Probes over the Internet have their addresses rewritten (EIP, NAT gateway): their
     # captures tell packets apart by ids and ports (a diagnosis of their own).
-    nat = [i for i in pending if _translated(targets[i], expected[i])]
-    plain = [i for i in pending if not _translated(targets[i], expected[i])] if nat else pending
-    watch = attribution.batch_counters(model) if pending else None  # None: no filter in the lab
+    nat = [i for i in idx if _translated(targets[i], expected[i])]
+    plain = [i for i in idx if not _translated(targets[i], expected[i])] if nat else idx
     for group, translated in ((plain, False), (nat, True)):
         if not group:
             continue
@@ -103,23 +206,19 @@ def run_many(model: Lab, targets: List[Target], progress=None, diagnoser=None) -
         else:
             run = diagnoser.probe if diagnoser is not None else engine.capture_probe
         diag = run([specs[i] for i in group], [capture_points(model, targets[i], expected[i]) for i in group],
-                   timeout=DIAG_TIMEOUT)
-        for i, o in zip(group, diag):
-            outcomes[i], captured[i] = o, True
-    hits = watch.done() if watch is not None else None
-    if progress:
-        progress(2, 2, "diagnosis")
-    between = verdicts.peerings_between(model)
-    rows = [verdicts.classify(model, t, o, v, c, between)
-            for t, o, v, c in zip(targets, outcomes, expected, captured)]
-    if hits is not None:
-        # Which rule dropped each unanswered probe, from the counters: batch-wide where one
-        # drop rule alone grew in the namespace it stopped in, else by re-probing in halves.
-        stopped = [(i, verdicts.stop_ns(model, rows[i]), specs[i]) for i in pending
-                   if rows[i]["result"] != explain.REACHABLE]
-        for i, h in attribution.attribute(watch, hits, stopped):
+                   timeout=timeout)
+        out.update(zip(group, diag))
+    return [out[i] for i in idx]
+
+
+def _attribute(model: Lab, targets: List[Target], expected, specs, rows: List[dict], idx: List[int],
+               batch) -> None:
+    """Which rule dropped each unanswered probe of `idx`, from the counters (attribute);
+    `batch`: the counters read since just before `idx` were probed (None: no filter)."""
+    if idx and batch is not None:
+        items = [(i, targets[i], rows[i], specs[i], expected[i], verdicts.stop_ns(model, rows[i])) for i in idx]
+        for i, h in attribute(model, items, batch=batch):
             verdicts.apply_counter_reason(model, targets[i], rows[i], h, expected[i])
-    return rows
 
 
 def _translated(t: Target, v: explain.Verdict) -> bool:
@@ -154,7 +253,7 @@ class MatrixRun:
         if self.public:
             self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts)
         self.progress, self.chunk = progress, max(1, chunk)
-        self.summary: Dict[str, int] = {r: 0 for r in RESULTS}
+        self.summary: Dict[str, int] = {r: 0 for r in RESULTS + (verdicts.INCONCLUSIVE,)}
         self.mismatches = self.pairs = 0
         self.seconds = 0.0
 
@@ -238,6 +337,8 @@ def junit(doc: dict, path: str) -> None:
         if not c["ok"]:
             r = c["reason"] or {}
             msg = f"expected {c['expected']}, got {c['got']}"
+            if c["got"] == verdicts.INCONCLUSIVE:
+                msg += ": the packets could not tell"
             if r.get("code"):
                 msg += f": {r['code']} at {r['where']}" + (f" (table {r['table']})" if r.get("table") else "")
             f = ET.SubElement(case, "failure", message=msg, type="ReachabilityMismatch")

@@ -19,6 +19,7 @@ from .. import explain
 from ..model.filters import INTERNET
 from ..model.types import ACTIVE, Lab
 from ..plan import names
+from ..probe import counters as nftc
 from ..probe import evidence as ev
 from ..probe import pcap as pcapfile
 from ..probe.types import ProbeOutcome
@@ -154,11 +155,13 @@ def stop_ns(model: Lab, doc: dict) -> Optional[str]:
 
 
 def _reason_from_counters(model: Lab, t: Target, doc: dict, hits: list, expected: explain.Verdict) -> None:
-    """The dropping rule the counters name becomes the reason; explain's disagreeing is a mismatch."""
-    stop = stop_ns(model, doc)
-    h = attribution.dropping(hits, [stop] if stop else [])
-    if h is not None:
-        apply_counter_reason(model, t, doc, h, expected)
+    """`hits`: rules judged to have dropped this probe's packets; the one drop rule among them
+    whose place and direction lie on the lost packet's way becomes the reason (none, or two:
+    explain's stays). probing.probe() and run_many() judge the counters themselves (attribution)."""
+    lost = attribution.lost_of(doc)
+    d = [h for h in hits if h.verdict == nftc.DROP and attribution.on_path(model, t, h, lost)]
+    if len(d) == 1:
+        apply_counter_reason(model, t, doc, d[0], expected)
 
 
 def apply_counter_reason(model: Lab, t: Target, doc: dict, h, expected: explain.Verdict) -> None:
@@ -186,6 +189,44 @@ def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
     if proto == "udp" and detail.startswith("icmp port unreachable"):
         return "the datagram was answered by ICMP port unreachable"
     return None
+
+
+# ---- when the packets cannot tell ------------------------------------------------------------
+
+INCONCLUSIVE = "inconclusive"
+
+
+def undecided(doc: dict) -> bool:
+    """A verdict without a reason: the packets say the request or reply was lost, explain says it
+    should have come through, and no counter or ICMP error says why."""
+    return doc["result"] in (explain.UNREACHABLE, explain.NO_RETURN) and not (doc.get("reason") or {}).get("code")
+
+
+def unsure(doc: dict) -> bool:
+    """Worth a second look: no reason for the verdict, or the packets disagree with explain."""
+    return undecided(doc) or "mismatch" in doc
+
+
+def inconclusive(doc: dict, o: ProbeOutcome, fulls: int) -> None:
+    """Turn an undecided verdict into `inconclusive`, its reason saying what the packets showed.
+    `fulls`: how often the neighbour table was full meanwhile (negative: unknown)."""
+    lost = "reply" if doc["forward"]["delivered"] else "request"
+    seen = o.reply_seen if lost == "reply" else o.request_seen
+    where = doc["return"]["last_hop"] if lost == "reply" else doc["forward"]["last_hop"]
+    tries = doc.get("attempts", 1)
+    said = [f"the packets cannot tell: in {tries} attempt{'s' * (tries > 1)} the {lost} was "
+            + (f"last seen at {', '.join(seen)}" if seen else "seen at no capture point")
+            + ", and no ICMP error nor filter counter says why it went no further"
+            + (f" ({o.detail})" if o.detail and o.detail != "no reply" else "")]
+    if fulls > 0:
+        said.append(f"the kernel's neighbour table was full {fulls} time(s) meanwhile: it is shared by every "
+                    f"namespace of this machine (net.ipv4.neigh.default.gc_thresh3), and a packet to an address "
+                    f"without an entry is dropped: too many lab addresses are busy at once")
+    said.append(f"explain says {doc['explain']}")
+    doc["result"] = INCONCLUSIVE
+    doc["reason"] = {"code": None, "where": where, "table": None, "detail": "; ".join(said)}
+    doc.pop("reason_from", None)
+    doc.pop("mismatch", None)  # not a disagreement the packets showed: what they showed is above
 
 
 # ---- one probe's evidence --------------------------------------------------------------------------
@@ -233,14 +274,6 @@ def write_pcap(path: str, o: ProbeOutcome) -> int:
     with outfiles.replacing(path, PCAP) as f:
         pcapfile.write(f, packets)
     return len(packets)
-
-
-def counters_for(model: Lab, namespaces: List[str]):
-    """A counter snapshot (attribution.Counters) of the namespaces on the path, taken now;
-    None when the lab has no security group or network ACL (nothing to count)."""
-    if not attribution.has_filters(model):
-        return None
-    return attribution.Counters(namespaces)
 
 
 def counters_json(model: Lab, hits: list) -> List[dict]:

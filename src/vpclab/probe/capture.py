@@ -26,7 +26,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
 from ..kernel.nsenter import Hopper
-from .fast import Run, raise_fd_limit
+from .fast import TRANSLATED_ICMP_MAX, Run, raise_fd_limit
 from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
 
 ETH_P_ALL = 0x0003
@@ -378,7 +378,13 @@ def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[Captur
     address held in two VPCs) are two probes with their own destinations to watch.
     Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
     `translated`: the probes' addresses may be rewritten on the way (EIPs, NAT gateways):
-    packets are told apart by their ids and ports alone.
+    packets are told apart by their ids and ports alone (ICMP by its sequence number: a run
+    holds at most fast.TRANSLATED_ICMP_MAX of them, so larger batches go in parts).
     """
     with Diagnoser(translated) as d:
-        return d.probe(specs, captures, timeout)
+        if not translated or len(specs) <= TRANSLATED_ICMP_MAX:
+            return d.probe(specs, captures, timeout)
+        out: List[ProbeOutcome] = []
+        for k in range(0, len(specs), TRANSLATED_ICMP_MAX):
+            out += d.probe(specs[k:k + TRANSLATED_ICMP_MAX], captures[k:k + TRANSLATED_ICMP_MAX], timeout)
+        return out

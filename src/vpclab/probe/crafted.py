@@ -80,13 +80,14 @@ def _craft(spec: ProbeSpec, layers):
 
 
 def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: float = 1.0,
-                  source_label: str = "source") -> ProbeOutcome:
+                  source_label: str = "source", before_send=None) -> ProbeOutcome:
     """Send one scapy-crafted probe, watching `captures` (in path order) meanwhile.
 
     Returns as soon as the reply (or an ICMP error about the request) reaches the
     source namespace, else after `timeout` seconds. The outcome's `packets` hold every
     packet of the probe's flow seen at a capture point or at the source (labelled
     `source_label`), with kernel timestamps; `t0_ns` is the send time.
+    `before_send(request key, reply key)`: called once the packet is made, before it is sent.
     """
     check_spec(spec)
     points = list(captures)
@@ -102,6 +103,8 @@ def crafted_probe(spec: ProbeSpec, captures: Sequence[CapturePoint], timeout: fl
             hop.enter(spec.src_ns)
             layers = _scapy_here(spec.src_ns)
             pkt, req, rep = _craft(spec, layers)
+            if before_send is not None:
+                before_send(req, rep)
             try:
                 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_RAW)
             except PermissionError:

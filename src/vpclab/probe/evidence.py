@@ -6,10 +6,11 @@ reply, and any ICMP error quoting either. It is used by the crafted (single) pro
 only; the matrix's capture diagnosis keeps to the plain session, so evidence costs
 a batch of probes nothing.
 
-A packet belongs to the flow by protocol and flow identifier (ICMP id and sequence
-with the echo type, or the TCP/UDP port pair), not by address, so the same flow is
-still recognised after an address translation (an EIP or a NAT gateway rewrites
-addresses, not ids or ports).
+A packet belongs to the flow by protocol and flow identifier (an ICMP echo's sequence
+number and vpclab's payload, or the TCP/UDP port pair), not by address, so the same
+flow is still recognised after an address translation (an EIP or a NAT gateway rewrites
+addresses; it keeps an echo's sequence number and payload, but may give it another id
+when its gateway already has a flow with that id to the same address).
 
 `entries()` turns the recorded packets into the `evidence` list of `probe --json`
 (time-ordered); `pcap.py` writes them to a capture file.
@@ -59,8 +60,8 @@ class Flow:
         """REQUEST / REPLY for a (possibly quoted) packet's L4 header's first 8 bytes."""
         if proto != self.proto or len(l4) < 8:
             return None
-        if proto == 1:
-            if l4[4:8] != self.req_flow:
+        if proto == 1:  # by the sequence number: a NAT may give the echo another id
+            if l4[6:8] != self.req_flow[2:4]:
                 return None
             return REQUEST if l4[0] == wire.ICMP_ECHO else REPLY if l4[0] == wire.ICMP_ECHO_REPLY else None
         if l4[:4] == self.req_flow:
@@ -81,6 +82,8 @@ class Flow:
         p, l4 = d[9], d[ihl:ihl + 8]
         which = self._which(p, l4)
         if which is not None:
+            if p == 1 and not wire.is_probe_echo(d, ihl):
+                return None  # someone else's ping with the same sequence number
             return which, _what(p, d, ihl, which)
         if p != 1 or len(l4) < 8 or l4[0] not in wire.ICMP_ERROR_TYPES:
             return None
@@ -214,10 +217,11 @@ class FlowSession(CaptureSession):
         return self.sources.get((req_key, nsi))
 
     def _lookup(self, p: int, l4: bytes):
-        """(request key, reply key, REQUEST|REPLY) for an L4 header of one of the flows."""
+        """(request key, reply key, REQUEST|REPLY) for an L4 header of one of the flows
+        (ICMP by its sequence number: a NAT may have changed its id)."""
         flows = self.flows
         if p == 1:
-            f = flows.get((1, l4[4:8]))
+            f = flows.get((1, l4[6:8]))
             if f is None:
                 return None
             return (f[0], f[1], REQUEST) if l4[0] == wire.ICMP_ECHO else \
@@ -241,7 +245,8 @@ class FlowSession(CaptureSession):
             ihl = (d[0] & 0x0F) << 2
             p, l4 = d[9], d[ihl:ihl + 8]
             where = (nsi, addr[0])
-            m = self._lookup(p, l4) if p != 1 or l4[0] in (wire.ICMP_ECHO, wire.ICMP_ECHO_REPLY) else None
+            echo = p == 1 and l4[0] in (wire.ICMP_ECHO, wire.ICMP_ECHO_REPLY)
+            m = self._lookup(p, l4) if p != 1 or (echo and wire.is_probe_echo(d, ihl)) else None
             if m is not None:
                 seen.setdefault(m[0] if m[2] == REQUEST else m[1], set()).add(where)
                 if m[2] == REQUEST and addr[2] != PACKET_OUTGOING:

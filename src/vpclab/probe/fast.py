@@ -43,6 +43,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import EnvironmentProblem
 from . import wire
 from ..kernel.nsenter import Hopper
+from .ports import SourcePorts
 from .types import ProbeOutcome, ProbeSpec, check_spec
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -51,9 +52,7 @@ SOL_RAW, ICMP_FILTER = 255, 1
 RAW_BUF = 8 << 20
 LAUNCH_CHUNK = 256  # probes sent between two looks at the replies
 FD_MARGIN = 64
-# source ports the run binds explicitly (Linux's default ephemeral range): chosen by the
-# kernel, two namespaces holding one address would pick the same port for the same peer
-PORT_LOW, PORT_SPAN = 32768, 28232
+TRANSLATED_ICMP_MAX = 1 << 16  # translated ICMP probes are told apart by their 16-bit sequence number
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 # raw ICMP sockets see every ICMP packet of their namespace; keep only replies and errors
@@ -112,7 +111,7 @@ class Probe:
     """One probe in flight (internal; becomes a ProbeOutcome at the end)."""
 
     __slots__ = ("spec", "proto", "src4", "dst4", "sock", "fd", "t0", "deadline", "done",
-                 "replied", "rtt", "detail", "req_key", "rep_key", "ident", "home")
+                 "replied", "rtt", "detail", "req_key", "rep_key", "ident", "home", "plan")
 
     def __init__(self, spec: ProbeSpec):
         self.spec = spec
@@ -131,6 +130,7 @@ class Probe:
         self.rep_key: Optional[bytes] = None
         self.ident = 0  # ICMP: id << 16 | seq
         self.home = -1  # ICMP: the descriptor of the socket its answers must arrive on
+        self.plan = 0  # TCP/UDP: the source port chosen for it (0: none yet)
 
     def outcome(self) -> ProbeOutcome:
         return ProbeOutcome(self.spec, self.replied, self.rtt, [], [], self.detail)
@@ -145,7 +145,8 @@ class Run:
     """
 
     def __init__(self, specs: Sequence[ProbeSpec], timeout: float, hopper: Hopper,
-                 readers: Optional[Dict[int, Callable[[], None]]] = None, flow_index: Optional[dict] = None):
+                 readers: Optional[Dict[int, Callable[[], None]]] = None, flow_index: Optional[dict] = None,
+                 before_send: Optional[Callable[[List["Probe"]], None]] = None):
         for s in specs:
             check_spec(s)
         self.timeout = max(0.0, float(timeout))
@@ -157,17 +158,20 @@ class Run:
         self.icmp_fds: Dict[int, socket.socket] = {}
         self.by_rep: Dict[bytes, Probe] = {}  # ICMP reply key -> probe
         self.by_req: Dict[bytes, Probe] = {}  # ICMP request key -> probe (for quoted errors)
-        self.next_port: Dict[Tuple[int, bytes], int] = {}  # (proto, source address) -> next port to try
-        self.flows: set = set()  # TCP/UDP request keys already used in this run
         self.open_socks = 0
         self.remaining = len(self.probes)
         self.ep = select.epoll()
         self.budget = 0  # set in run(), once the namespaces are open
         # flow_index (capture of translated flows, evidence.FlowSession): filled with
-        # (protocol, flow id bytes) -> (request key, reply key) as probes get their keys;
-        # TCP/UDP source ports are then unique across the whole run, not per source address,
-        # so the ids alone name a probe wherever its addresses were rewritten.
+        # (protocol, flow id bytes) -> (request key, reply key) as probes get their keys
+        # (TCP/UDP: the port pair; ICMP: the sequence number, see _prepare_icmp); TCP/UDP
+        # source ports are then unique across the whole run, not per source address, so
+        # the ids alone name a probe wherever its addresses were rewritten.
         self.flow_index = flow_index
+        self.ports = SourcePorts(flow_index)  # TCP/UDP source ports: one flow key per probe
+        # before_send(probes): called once every probe has its flow keys, before the first is
+        # sent (controller/attribution.py watches those flows in the filters' namespaces).
+        self.before_send = before_send
 
     # -- setup ---------------------------------------------------------------
     def _icmp_socket(self, ns: str, src_ip: str) -> Tuple[Optional[socket.socket], str]:
@@ -196,14 +200,27 @@ class Run:
 
     def _prepare_icmp(self) -> None:
         base = random.getrandbits(32)
+        hi, lo = base >> 16, base & 0xFFFF
+        n = 0
         for i, p in enumerate(self.probes):
             if p.proto == 1:
-                p.ident = (base + i) & 0xFFFFFFFF
+                if self.flow_index is None:
+                    p.ident = (base + i) & 0xFFFFFFFF
+                else:
+                    # Translated: a NAT keeps an echo's sequence number and payload, but gives it
+                    # another id when its gateway already has a flow with that id to the same
+                    # address (two sources behind one gateway: the same id would clash). Each
+                    # probe gets its own id (no clash within the run) and its own sequence
+                    # number, by which the capture knows it (TRANSLATED_ICMP_MAX per run).
+                    if n >= TRANSLATED_ICMP_MAX:
+                        raise ValueError(f"more than {TRANSLATED_ICMP_MAX} translated ICMP probes in one run")
+                    p.ident = ((hi + n) & 0xFFFF) << 16 | ((lo + n) & 0xFFFF)
+                    n += 1
                 p.req_key, p.rep_key = wire.probe_keys(1, p.src4, p.dst4, p.ident >> 16, p.ident & 0xFFFF)
                 self.by_req[p.req_key] = p
                 self.by_rep[p.rep_key] = p
                 if self.flow_index is not None:
-                    self.flow_index[(1, p.req_key[9:13])] = (p.req_key, p.rep_key)
+                    self.flow_index[(1, wire.icmp_seq(p.req_key))] = (p.req_key, p.rep_key)
 
     # -- launching -----------------------------------------------------------
     def _launch(self, p: Probe) -> bool:
@@ -231,7 +248,7 @@ class Run:
         try:
             if p.proto == 6:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
-            self._bind(p, s)
+            self.ports.bind(p, s)
         except OSError as e:
             s.close()
             self._finish(p, False, errno_detail(e.errno, True))
@@ -264,42 +281,6 @@ class Run:
         self.ep.register(p.fd, mask)
         p.deadline = p.t0 + self.timeout
         return True
-
-    def _bind(self, p: Probe, s: socket.socket) -> None:
-        """Bind `s` to a source port giving `p` a flow key no other probe of the run has.
-
-        The ports of one (protocol, source address) are handed out in turn across all
-        namespaces; a port busy in this namespace (EADDRINUSE) is skipped. A probe with
-        `spec.sports` (explain says only the replies to those ports are lost) takes one of
-        them, sharing a port with another probe of its namespace if it must (SO_REUSEADDR:
-        the two flows differ by destination); the usual range if none is free.
-        """
-        ranges = [(PORT_LOW, PORT_SPAN)]
-        if p.spec.sports is not None:
-            ranges.insert(0, (p.spec.sports[0], p.spec.sports[1] - p.spec.sports[0] + 1))
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        for low, span in ranges:
-            where = (p.proto, p.src4 if self.flow_index is None else b"", low)
-            n = self.next_port.get(where, 0)
-            for tries in range(span):
-                port = low + (n + tries) % span
-                keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
-                if keys[0] in self.flows or (self.flow_index is not None
-                                             and (p.proto, keys[0][9:13]) in self.flow_index):
-                    continue  # one flow per probe; translated probes are told apart by their ports alone
-                try:
-                    s.bind((p.spec.src_ip, port))
-                except OSError as e:
-                    if e.errno != errno.EADDRINUSE:
-                        raise
-                    continue
-                self.next_port[where] = n + tries + 1
-                self.flows.add(keys[0])
-                p.req_key, p.rep_key = keys
-                if self.flow_index is not None:
-                    self.flow_index[(p.proto, keys[0][9:13])] = keys
-                return
-        raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
     # -- completion ----------------------------------------------------------
     def _finish(self, p: Probe, replied: bool, detail: str, rtt: bool = False,
@@ -385,6 +366,9 @@ class Run:
         n_icmp_socks = len({(p.spec.src_ns, p.spec.src_ip) for p in self.probes if p.proto == 1})
         self.budget = max(16, fd_budget() - n_icmp_socks)
         self._prepare_icmp()
+        if self.before_send is not None:
+            self.ports.plan(self.probes)
+            self.before_send(self.probes)
         for fd in self.readers:
             self.ep.register(fd, select.EPOLLIN)
         # group by namespace so each namespace is entered about once
@@ -449,15 +433,17 @@ class Run:
         self.ep.close()
 
 
-def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5) -> List[ProbeOutcome]:
+def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5,
+               before_send: Optional[Callable[[List[Probe]], None]] = None) -> List[ProbeOutcome]:
     """Probe everything at once; one ProbeOutcome per spec, in the order given.
 
     Raises NotFound for a namespace that does not exist, EnvironmentProblem without
     root, Refused for a malformed spec. A source address that is not in its
     namespace, or a route the source refuses, shows up in that probe's `detail`.
+    `before_send(probes)`: see Run (the probes in the order given, their keys set).
     """
     with Hopper() as hop:
-        run = Run(specs, timeout, hop)
+        run = Run(specs, timeout, hop, before_send=before_send)
         try:
             probes = run.run()
         finally:

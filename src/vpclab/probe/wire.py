@@ -18,6 +18,7 @@ IPPROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 ICMP_ECHO_REPLY, ICMP_UNREACH, ICMP_ECHO, ICMP_TIME_EXCEEDED, ICMP_PARAMPROB = 0, 3, 8, 11, 12
 ICMP_ERROR_TYPES = (ICMP_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMPROB)
 ECHO_PAYLOAD = b"vpclab-probe\x00\x00\x00\x00"
+ECHO_PREFIX = ECHO_PAYLOAD[:12]
 UDP_PAYLOAD = b"vpclab-probe"
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
@@ -66,6 +67,17 @@ def probe_keys(proto: int, src4: bytes, dst4: bytes, a: int, b: int) -> Tuple[by
     if proto == 1:
         return flow_key(1, src4, dst4, a, b), flow_key(1, dst4, src4, a, b)
     return flow_key(proto, src4, dst4, a, b), flow_key(proto, dst4, src4, b, a)
+
+
+def icmp_seq(key: bytes) -> bytes:
+    """The sequence number (2 bytes) of an ICMP flow key: what a NAT never rewrites."""
+    return key[11:13]
+
+
+def is_probe_echo(d: bytes, ihl: int) -> bool:
+    """Whether an echo request/reply (IPv4 bytes, header length `ihl`) carries a vpclab probe's
+    payload (an echo reply returns it as sent): not someone else's ping."""
+    return d[ihl + 8:ihl + 8 + len(ECHO_PREFIX)] == ECHO_PREFIX
 
 
 def read_packet(d: bytes) -> Optional[Tuple[bytes, Optional[Tuple[int, int, bytes]]]]:

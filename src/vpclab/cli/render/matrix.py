@@ -7,7 +7,8 @@ import sys
 
 from ..output import console, table
 
-CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]"}
+CELL = {"reachable": "[green]R[/]", "no-return": "[yellow]N[/]", "unreachable": "[red].[/]",
+        "inconclusive": "[magenta]?[/]"}
 
 
 def stream_matrix_json(run) -> None:
@@ -61,8 +62,10 @@ class MatrixView:
 
         c, run = console(), self.run
         insts = run.instances
+        s_inc = run.summary.get("inconclusive", 0)
         if self.grid is not None:
-            t = Table(title=f"lab {run.lab}: ICMP  (R reachable, N no-return, . unreachable; rows: from)",
+            t = Table(title=f"lab {run.lab}: ICMP  (R reachable, N no-return, . unreachable"
+                            f"{', ? inconclusive' if s_inc else ''}; rows: from)",
                       title_justify="left", show_edge=False, pad_edge=False)
             t.add_column("from \\ to")
             for i, d in enumerate(insts):
@@ -87,6 +90,7 @@ class MatrixView:
         s = run.summary
         c.print(f"{run.pairs} probes in {run.seconds:.2f} s: [green]{s['reachable']} reachable[/], "
                 f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
+                + (f", [bold magenta]{s_inc} inconclusive[/]" if s_inc else "")
                 + (f", [bold red]{run.mismatches} mismatches with explain[/]" if run.mismatches else ""))
         for line in self.mismatched:
             c.print(f"[bold red]MISMATCH[/] {line}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..output import console
 from . import evidence
 
-COLOURS = {"reachable": "green", "no-return": "yellow", "unreachable": "red"}
+COLOURS = {"reachable": "green", "no-return": "yellow", "unreachable": "red", "inconclusive": "magenta"}
 
 
 def render_verdict(doc: dict, how: str) -> None:
@@ -27,6 +27,8 @@ def render_verdict(doc: dict, how: str) -> None:
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
         c.print(f"  reason: [bold]{r['code']}[/] at {r['where']}{table_}: {r['detail']}")
+    elif doc["result"] == "inconclusive":
+        c.print(f"[bold magenta]  INCONCLUSIVE[/]: {r.get('detail')}")
     render_filter_reason(c, doc)
     n = doc.get("note")
     if n:

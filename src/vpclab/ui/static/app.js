@@ -542,7 +542,7 @@ async function clockAdvance() {
 
 // ---- matrix ------------------------------------------------------------------------------------
 
-const CELL = { reachable: "#1a8f4c", "no-return": "#e8a33d", unreachable: "#c4320a" };
+const CELL = { reachable: "#1a8f4c", "no-return": "#e8a33d", unreachable: "#c4320a", inconclusive: "#9b59b6" };
 
 async function runMatrix() {
   $("#matrix-msg").textContent = "probing every pair …";
@@ -552,7 +552,7 @@ async function runMatrix() {
   if (!r.ok) { $("#matrix-msg").textContent = ""; showError($("#matrix-hover"), r.data); return; }
   ui.matrix = r.data;
   const s = r.data.summary;
-  $("#matrix-msg").textContent = `${r.data.pairs.length} probes in ${r.data.seconds} s: ${s.reachable} reachable, ${s["no-return"]} no-return, ${s.unreachable} unreachable`;
+  $("#matrix-msg").textContent = `${r.data.pairs.length} probes in ${r.data.seconds} s: ${s.reachable} reachable, ${s["no-return"]} no-return, ${s.unreachable} unreachable` + (s.inconclusive ? `, ${s.inconclusive} inconclusive` : "");
   drawMatrix();
 }
 
