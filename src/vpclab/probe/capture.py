@@ -26,8 +26,8 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from ..errors import EnvironmentProblem, NotFound
 from . import wire
 from ..kernel.nsenter import Hopper
-from .fast import TRANSLATED_ICMP_MAX, Run, raise_fd_limit
-from .types import CapturePoint, ProbeOutcome, ProbeSpec, check_ns_name
+from .fast import raise_fd_limit
+from .types import CapturePoint, ProbeOutcome, check_ns_name
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -43,7 +43,7 @@ SETTLE_S = 0.002  # after the last probe, a last look for copies still in flight
 Where = Tuple[int, str]  # (capture namespace index, interface name)
 
 
-def _bpf_ipv4_only(snaplen: int) -> List[Tuple[int, int, int, int]]:
+def bpf_ipv4_only(snaplen: int) -> List[Tuple[int, int, int, int]]:
     """ld skb->protocol; if == IPv4 accept `snaplen` bytes else drop."""
     return [
         (0x28, 0, 0, 0xFFFFF000),  # BPF_LD|BPF_H|BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL
@@ -53,7 +53,7 @@ def _bpf_ipv4_only(snaplen: int) -> List[Tuple[int, int, int, int]]:
     ]
 
 
-_ACCEPT = _bpf_ipv4_only(SNAPLEN)
+_ACCEPT = bpf_ipv4_only(SNAPLEN)
 
 
 def _attach_filter(s: socket.socket, prog: List[Tuple[int, int, int, int]]) -> None:
@@ -302,89 +302,3 @@ def annotate(o: ProbeOutcome, session: CaptureSession, req_key: Optional[bytes],
         notes.append("capture dropped packets in " + ", ".join(f"{ns} ({drops[ns]})" for ns in lost))
     if notes:
         o.detail = "; ".join([o.detail] + notes) if o.detail else "; ".join(notes)
-
-
-class Diagnoser:
-    """Capture diagnosis of batch after batch, on capture sockets that stay open.
-
-    Opening and closing a capture socket costs about as much as many probes (the close
-    waits for an RCU grace period), so a long run (a matrix of thousands of instances,
-    chunk by chunk) keeps them; each batch starts from a clean slate. Between batches
-    they stay open: what they queue meanwhile (the fast path's few probes) is thrown
-    away. Use from one thread, as a context manager.
-    """
-
-    def __init__(self, translated: bool = False):
-        self.translated = translated  # probes whose addresses a NAT rewrites (evidence.FlowSession)
-
-    def __enter__(self) -> "Diagnoser":
-        self.hop = Hopper().__enter__()
-        try:
-            if self.translated:
-                from .evidence import FlowSession
-                self.session = FlowSession(self.hop, [])
-            else:
-                self.session = CaptureSession(self.hop, [])
-        except BaseException:
-            self.hop.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self.session.close()
-        finally:
-            self.hop.close()
-
-    def probe(self, specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
-              timeout: float = 0.5) -> List[ProbeOutcome]:
-        """As `capture_probe`, on this diagnoser's sockets."""
-        if len(captures) != len(specs):
-            raise ValueError("capture_probe: one list of capture points per spec")
-        points_of = [list(pts) for pts in captures]
-        session, hop = self.session, self.hop
-        session.add(cp.ns for pts in points_of for cp in pts)
-        session.check_points({cp for pts in points_of for cp in pts if cp.ifname is not None})
-        session.reset()
-        try:
-            run = Run(specs, timeout, hop, readers=session.readers(), flow_index=getattr(session, "flows", None))
-            try:
-                probes = run.run()
-            finally:
-                run.close()
-            session.settle()
-            drops = session.drops()
-        finally:
-            hop.enter(None)
-        outcomes = []
-        for p, pts in zip(probes, points_of):
-            o = p.outcome()
-            annotate(o, session, p.req_key, p.rep_key, pts, drops)
-            outcomes.append(o)
-        session.seen.clear()
-        session.errors.clear()
-        if self.translated:
-            session.flows.clear()
-            session.sources.clear()
-        return outcomes
-
-
-def capture_probe(specs: Sequence[ProbeSpec], captures: Sequence[Sequence[CapturePoint]],
-                  timeout: float = 0.5, translated: bool = False) -> List[ProbeOutcome]:
-    """Probe everything at once while capturing; one ProbeOutcome per spec, in order.
-
-    `captures[i]` lists the points to watch for `specs[i]`, in path order. It is a list
-    beside the specs, not a mapping keyed by spec: two equal specs (one source to one
-    address held in two VPCs) are two probes with their own destinations to watch.
-    Raises NotFound for a missing namespace or interface, EnvironmentProblem without root.
-    `translated`: the probes' addresses may be rewritten on the way (EIPs, NAT gateways):
-    packets are told apart by their ids and ports alone (ICMP by its sequence number: a run
-    holds at most fast.TRANSLATED_ICMP_MAX of them, so larger batches go in parts).
-    """
-    with Diagnoser(translated) as d:
-        if not translated or len(specs) <= TRANSLATED_ICMP_MAX:
-            return d.probe(specs, captures, timeout)
-        out: List[ProbeOutcome] = []
-        for k in range(0, len(specs), TRANSLATED_ICMP_MAX):
-            out += d.probe(specs[k:k + TRANSLATED_ICMP_MAX], captures[k:k + TRANSLATED_ICMP_MAX], timeout)
-        return out

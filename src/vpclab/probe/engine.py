@@ -12,8 +12,8 @@ only. scapy is imported lazily, by `crafted_probe` alone.
 """
 from __future__ import annotations
 
-from .capture import Diagnoser, capture_probe
 from .crafted import crafted_probe
+from .diagnose import Diagnoser, capture_probe
 from .fast import fast_probe
 from .types import CapturePoint, ProbeOutcome, ProbeSpec
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from . import wire
-from .capture import PACKET_OUTGOING, CaptureSession, _bpf_ipv4_only
+from .capture import PACKET_OUTGOING, CaptureSession, bpf_ipv4_only
 
 RECORD_SNAPLEN = 4096  # a probe's packets are small; keep each one whole
 _TIMESPEC = struct.Struct("@qq")
@@ -131,7 +131,7 @@ class RecordingSession(CaptureSession):
     the probe's own keys, so `labels()` and `error_note()` work through a translation.
     """
 
-    bpf = _bpf_ipv4_only(RECORD_SNAPLEN)
+    bpf = bpf_ipv4_only(RECORD_SNAPLEN)
     timestamps = True
 
     def __init__(self, hop, namespaces, labels):
