@@ -19,7 +19,7 @@ def clock():
 @json_option
 def clock_advance(duration, lab, as_json):
     """Move the lab clock forward, e.g. `8d`, `36h`; due expiries happen."""
-    from ..controller import operate, static
+    from ..controller import operate, static, status
     from ..model.units import format_duration, parse_duration
 
     try:
@@ -27,7 +27,7 @@ def clock_advance(duration, lab, as_json):
     except ValueError as e:
         raise Refused(str(e), code="InvalidParameterValue")
     expired = operate.clock_advance(lab, seconds)
-    clock_now = static.model_for(lab).clock
+    clock_now = static.model_for(lab, load=status.load_model).clock
     emit({"clock": clock_now, "expired": [p.name for p in expired]}, as_json, lambda: click.echo(
         f"lab clock at {format_duration(clock_now)}" + (f"; expired: {', '.join(p.name for p in expired)}"
                                                         if expired else "")))

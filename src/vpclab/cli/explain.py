@@ -66,7 +66,7 @@ def diff(files, lab, as_json):
     """
     from ..controller import files as topology_files
 
-    doc = topology_files.diff(list(files), lab)
+    doc = topology_files.diff(list(files), lab, load=_settled() if lab else None)
     emit(doc, as_json, lambda: render_diff(doc))
     if doc["expectations"]["broken"]:
         sys.exit(ExpectationFailed.exit_code)

@@ -26,10 +26,10 @@ def peering():
 @json_option
 def peering_create(vpc, peer_vpc, bandwidth, name, account, lab, as_json):
     """Request a peering; same account: ACTIVE at once, across accounts: PENDING."""
-    from ..controller import operate, static
+    from ..controller import operate, static, status
 
     p = operate.peering_create(lab, vpc, peer_vpc, bandwidth_kbps(bandwidth), name, account)
-    note = notes.pending_peering(static.model_for(lab), p.name)
+    note = notes.pending_peering(static.model_for(lab, load=status.load_model), p.name)
     if note:
         click.echo(note, err=True)
     emit({"id": p.name, "state": p.state}, as_json, lambda: click.echo(p.name))
@@ -84,7 +84,7 @@ def peering_list(lab, as_json):
     from ..controller import static, status
     from .render.status import render_peerings
 
-    rows = status.peering_rows(static.model_for(lab))
+    rows = status.peering_rows(static.model_for(lab, load=status.load_model))
     emit({"peerings": rows}, as_json, lambda: render_peerings(rows))
 
 

@@ -30,12 +30,12 @@ def _route_options(f):
 @json_option
 def route_add(vpc, destination, next_hop, table, lab, as_json):
     """Add a route to VPC's table, live."""
-    from ..controller import operate, static
+    from ..controller import operate, static, status
 
     if not next_hop:
         raise Refused("route add needs --next-hop (a peering of the VPC)", code="MissingParameter")
     r = operate.route_add(lab, vpc, destination, next_hop, table)
-    note = notes.blackhole_route(static.model_for(lab), vpc, table, str(r.destination), r.next_hop)
+    note = notes.blackhole_route(static.model_for(lab, load=status.load_model), vpc, table, str(r.destination), r.next_hop)
     if note:
         warn(note)
     emit({"vpc": vpc, "table": table, "destination": str(r.destination), "next_hop": r.next_hop}, as_json,
@@ -65,7 +65,7 @@ def route_list(vpc, lab, as_json):
     from ..controller import static, status
     from .render.status import render_routes
 
-    rows = status.route_rows(static.model_for(lab), vpc)
+    rows = status.route_rows(static.model_for(lab, load=status.load_model), vpc)
     emit({"routes": rows}, as_json, lambda: render_routes(rows))
 
 

@@ -3,11 +3,12 @@ imported from another tool, and what a change gains and loses (`vpclab diff`: tw
 compared, the old one a file or a running lab's)."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from ..errors import Refused
+from ..model.types import Lab
 from ..explain import diff as reachability
-from ..topology import load, schema as format_schema
+from ..topology import load as topology, schema as format_schema
 from ..topology.importers import terraform
 from .static import model_for
 
@@ -22,12 +23,13 @@ def import_terraform(path: str, lab: Optional[str] = None) -> terraform.Result:
     return terraform.convert(terraform.read(path), path, lab)
 
 
-def diff(files: List[str], lab: Optional[str] = None) -> dict:
-    """`vpclab diff OLD NEW` or `vpclab diff -l LAB NEW`: load both models and diff them."""
+def diff(files: List[str], lab: Optional[str] = None, load: Optional[Callable[[str], Lab]] = None) -> dict:
+    """`vpclab diff OLD NEW` or `vpclab diff -l LAB NEW`: load both models and diff them; `load`:
+    how the running lab's model is read (static.model_for)."""
     want = 1 if lab else 2
     if len(files) != want:
         raise Refused("diff takes OLD NEW (two topology files), or -l LAB NEW (a running lab and a file)",
                       code="InvalidParameter")
-    old = model_for(lab=lab) if lab else load.load(files[0])
-    new = load.load(files[-1])
+    old = model_for(lab=lab, load=load) if lab else topology.load(files[0])
+    new = topology.load(files[-1])
     return reachability.diff(old, new, f"lab {old.name}" if lab else files[0], files[-1])
