@@ -35,7 +35,8 @@ def route_add(vpc, destination, next_hop, table, lab, as_json):
     if not next_hop:
         raise Refused("route add needs --next-hop (a peering of the VPC)", code="MissingParameter")
     r = operate.route_add(lab, vpc, destination, next_hop, table)
-    note = notes.blackhole_route(static.model_for(lab, load=status.load_model), vpc, table, str(r.destination), r.next_hop)
+    model = static.model_for(lab, load=status.load_model)
+    note = notes.blackhole_route(model, vpc, table, str(r.destination), r.next_hop)
     if note:
         warn(note)
     emit({"vpc": vpc, "table": table, "destination": str(r.destination), "next_hop": r.next_hop}, as_json,
