@@ -128,7 +128,16 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: explain.Verdict, 
                            f"{', '.join(o.reply_seen) or 'nothing'})")
         if result == explain.REACHABLE:
             doc["reason"] = explain.Reason().to_json()
+        elif not doc["reason"].get("code") and (o.detail or "").startswith(_NO_ROUTE_AT_SOURCE):
+            # the source's own kernel had no route for it: the packets say where and why
+            doc["reason"] = explain.Reason(explain.NO_ROUTE, t.src.ref, None, (
+                f"the source's kernel refused to send it ({o.detail}): it has no route the model "
+                f"has (`vpclab up FILE` repairs the lab)")).to_json()
     return doc
+
+
+# what the probe engine says when the source's own kernel had no route (probe/fast.errno_detail)
+_NO_ROUTE_AT_SOURCE = ("refused at source: network unreachable", "refused at source: host unreachable")
 
 
 def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: explain.Verdict, doc: dict) -> None:
