@@ -3,7 +3,7 @@
     .venv/bin/python bench/encode_bench.py [--reps N]
 
 For every route, address, rule, veth (create, both ends' set and get) and tbf
-of the scale lab's plan, the request is encoded both ways; tests/unit/test_pack.py
+of the scale lab's plan, the request is encoded both ways; tests/unit/kernel/test_pack.py
 holds the two to be the same bytes. Per kind: microseconds per message, median
 of N passes (nothing cached: the handlers' lru caches are bypassed). Then the
 import each way costs in a fresh interpreter (`up` imports pyroute2's classes
@@ -90,7 +90,7 @@ def main() -> None:
     total_hand = total_py = 0.0
     for kind, pairs in jobs(p).items():
         for hand, slow in pairs:
-            assert hand() == slow(), kind  # the same bytes (as tests/unit/test_pack.py checks)
+            assert hand() == slow(), kind  # the same bytes (as tests/unit/kernel/test_pack.py checks)
         h = per_message([a for a, _ in pairs], args.reps)
         s = per_message([b for _, b in pairs], args.reps)
         total_hand += h * len(pairs)

@@ -19,7 +19,7 @@ from ..state import builds
 from ..state.store import APPLIED, APPLYING, PENDING, READY, Store
 from . import build
 
-# Test hook (fault injection; tests/kernel/test_crash_live_ops.py, bench/crash_soak.py):
+# Test hook (fault injection; tests/kernel/controller/test_crash_live_ops.py, bench/crash_soak.py):
 # VPCLAB_TEST_HOOK=state-written:kill makes a live operation SIGKILL itself right after
 # its state write and before its kernel apply; `state-written:stop` SIGSTOPs it there (the
 # caller then kills or continues it). Unset, it costs one environment lookup.

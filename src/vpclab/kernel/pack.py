@@ -7,7 +7,7 @@ fib_rule_hdr, tcmsg). Each handler composes its own requests from these.
 Why not pyroute2's classes here (they still decode every dump, and encode the
 rare requests: netem, nsid, dumps): encoding one message through them costs
 ~100-400 us on this VM (the scale lab sends ~2,300), and importing them costs
-0.15-0.3 s of every CLI start (bench/README.md). tests/unit/test_pack.py holds
+0.15-0.3 s of every CLI start (bench/README.md). tests/unit/kernel/test_pack.py holds
 every request a handler packs here to be byte for byte what pyroute2's classes
 encode for the same fields, and parsed back by pyroute2 to equal the plan object.
 """

@@ -11,7 +11,7 @@ Why a socket of our own rather than pyroute2's IPRoute: in pyroute2 0.9 every
 request is an asyncio round trip (~0.7 ms). The kernel processes every message
 of one `sendmsg` in order and acks each, so a whole namespace's work costs one
 system call here. Errors come back per request as a negative errno; callers
-branch on it. The encoding is pyroute2's own (tests/unit/test_messages.py
+branch on it. The encoding is pyroute2's own (tests/unit/cli/test_messages.py
 parses every request back with it).
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ Why a hand-packed message here and pyroute2's classes everywhere else: this
 module is all `vpclab down` needs from netlink, and importing pyroute2 costs
 more than the whole teardown of a 250-namespace lab (bench/README.md). It packs
 three messages (a veth, a link dump, a deleted link), each parsed back by
-pyroute2 in tests/unit/test_messages.py. bench/nswatch.py loads this file by
+pyroute2 in tests/unit/cli/test_messages.py. bench/nswatch.py loads this file by
 path (Mininet's Python has no vpclab).
 """
 from __future__ import annotations
