@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Union
 
 from ..errors import Refused, shown
 from ..explain import verdict
+from ..model.codes import LAB_RUNNING
+from ..model.units import bandwidth_kbps
 from .operations import FilterOperations
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
@@ -247,7 +249,6 @@ def unique_name(prefix: str = "p") -> str:
 _ISSUED: set = set()
 
 
-from ..model.codes import LAB_RUNNING  # noqa: E402
 
 
 def _running(name: str) -> Refused:
@@ -473,13 +474,3 @@ class Lab(FilterOperations):
         return [_pick(Event, e) for e in status.events(self.name)]
 
 
-def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
-    """'100Mbps' -> 100000; a bad value is a refusal (InvalidParameterValue)."""
-    from ..model.units import parse_bandwidth
-
-    if text is None:
-        return None
-    try:
-        return parse_bandwidth(text)
-    except ValueError as e:
-        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own

@@ -53,18 +53,6 @@ def proto_options(f):
     return f
 
 
-def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
-    """'100Mbps' -> 100000; a bad value is a refusal (InvalidParameterValue)."""
-    from ..model.units import parse_bandwidth
-
-    if text is None:
-        return None
-    try:
-        return parse_bandwidth(text)
-    except ValueError as e:
-        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own
-
-
 def every_lab(ctx, param, value):
     """explicit_lab for `cleanup [LAB]...`, where leaving LAB out means every lab (not "the one running")."""
     for v in value:

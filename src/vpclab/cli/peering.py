@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from . import notes
-from .options import bandwidth_kbps, json_option, lab_option
+from ..model.units import bandwidth_kbps
+from .options import json_option, lab_option
 from .output import emit
 
 

@@ -8,7 +8,7 @@ import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Optional
 
-from ..errors import shown
+from ..errors import Refused, shown
 
 _BW = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(kbps|mbps|gbps)\s*$", re.I)
 _BW_FACTOR = {"kbps": 1, "mbps": 1_000, "gbps": 1_000_000}
@@ -149,3 +149,14 @@ def format_duration(seconds: float) -> str:
     m, s = divmod(rem, 60)
     parts = [f"{v}{u}" for v, u in ((d, "d"), (h, "h"), (m, "m"), (s, "s")) if v]
     return "".join(parts) or "0s"
+
+
+def bandwidth_kbps(text: Optional[str]) -> Optional[int]:
+    """A bandwidth given by a person or a caller ('100Mbps') in kbit/s, None for None; a bad
+    value is a refusal with its code (the CLI's --bandwidth and the Python API's bandwidth=)."""
+    if text is None:
+        return None
+    try:
+        return parse_bandwidth(text)
+    except ValueError as e:
+        raise Refused(str(e), code=getattr(e, "code", "InvalidParameterValue"))  # OutOfRange carries its own

@@ -23,7 +23,7 @@ from vpclab.kernel import nsenter  # noqa: E402
 from vpclab.plan import names as N  # noqa: E402
 from vpclab.probe.engine import CapturePoint, ProbeSpec, capture_probe, fast_probe  # noqa: E402
 
-TOPO = Path(__file__).with_name("internet.yaml")
+TOPO = Path(__file__).parent.parent / "internet.yaml"
 WEB, PRIV, ACL = ("vpc-a", "web-1", "10.0.1.10"), ("vpc-a", "priv-1", "10.0.2.10"), ("vpc-a", "acl-1", "10.0.3.10")
 B, C = ("vpc-b", "cvm-1", "10.1.1.10"), ("vpc-c", "cvm-1", "10.2.1.10")
 WEB_EIP, C_EIP, NAT_EIP, INTERNET_WEB = "203.0.113.10", "203.0.113.30", "203.0.113.20", "203.0.113.200"
