@@ -10,7 +10,7 @@ from pathlib import Path
 from labkit import lab_pids, needs_root, run, run_json
 
 pytestmark = needs_root
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent  # tests/kernel, beside overlap.yaml
 
 
 def test_overlapping_isolated_vpcs_are_unreachable_and_agree_with_explain(mklab):
