@@ -272,7 +272,9 @@ def test_unknown_destination_and_bad_source(make_topo):
 def test_tcp_listener_and_closed_port(make_topo):
     t = make_topo()
     open_, closed = t.spec("tcp", TCP_OPEN), t.spec("tcp", CLOSED)
-    o1, o2 = fast_probe([open_, closed])
+    # the first probe of a fresh lab waits for its neighbour entries: give it time under load
+    # (the run ends as soon as both answers are in, so a long timeout costs nothing here)
+    o1, o2 = fast_probe([open_, closed], timeout=3.0)
     assert o1.replied and o1.detail == "SYN-ACK" and o1.rtt_ms is not None
     assert o2.replied and o2.detail == "RST"
     o1, o2 = capture_probe([open_, closed], [t.points(), t.points()])
@@ -289,7 +291,7 @@ def test_tcp_listener_and_closed_port(make_topo):
 def test_udp_listener_and_closed_port(make_topo):
     t = make_topo()
     open_, closed = t.spec("udp", UDP_OPEN), t.spec("udp", CLOSED)
-    o1, o2 = fast_probe([open_, closed])
+    o1, o2 = fast_probe([open_, closed], timeout=3.0)  # as above: the first probe of a fresh lab
     assert o1.replied and o1.detail == "udp reply"
     # a closed port answers with ICMP port unreachable: a reply, like a TCP RST (TOPOLOGY v2)
     assert o2.replied and o2.detail == "icmp port unreachable" and o2.rtt_ms is not None
