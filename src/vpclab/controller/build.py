@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 
 from ..errors import Refused
 from ..kernel import engine, features, inspect
+from ..model.codes import LAB_RUNNING
 from ..model.types import Lab
 from ..plan import diff as plandiff
 from ..plan.objects import Plan
@@ -124,7 +125,7 @@ def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optio
         mark.named(model.name)
     with store.lock():
         if fresh and store.exists():  # checked under the lock: a lab built meanwhile is not taken over
-            raise Refused(f"lab {model.name} is already running", code="UnsupportedOperation.LabRunning",
+            raise Refused(f"lab {model.name} is already running", code=LAB_RUNNING,
                           hint=f"remove it first (`vpclab down {model.name}`) or choose another lab name")
         if status_of(store) == DELETING:  # a `down` was killed half-way: finish it, then build anew
             teardown.remove_objects(model.name, store, yield_to_builds=False)  # a build never waits for itself

@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 from ..errors import Refused
 from .. import explain
 from ..explain.match import EPHEMERAL
+from ..model.codes import IP_RESERVED
 from ..model.filters import INTERNET, InternetHost
 from ..model.types import Instance, Lab
 from ..plan import names
@@ -81,7 +82,7 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
         # cannot: the cloud reserves these addresses), so probing them proves nothing.
         if ip in (sub.cidr.network_address, sub.gateway, sub.cidr.broadcast_address):
             raise Refused(f"{ip} is reserved in {sub.cidr} (network, gateway and broadcast addresses): "
-                          f"probe an instance or a free address", code="InvalidParameterValue.IpReserved")
+                          f"probe an instance or a free address", code=IP_RESERVED)
     # Which instance an address means depends on where the source's routes take it
     # (VPCs that are not peered may overlap): the one explain lands on.
     inst = model.instance(explain.explain(model, s.ref, str(ip), proto, port).dst)

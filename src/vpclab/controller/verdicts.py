@@ -13,6 +13,7 @@ really saw, and where the lost direction stopped.
 """
 from __future__ import annotations
 
+import errno
 from typing import Dict, List, Optional, Tuple
 
 from .. import explain
@@ -21,6 +22,7 @@ from ..model.types import ACTIVE, Lab
 from ..plan import names
 from ..probe import counters as nftc
 from ..probe import evidence as ev
+from ..probe import fast
 from ..probe import pcap as pcapfile
 from ..probe.types import ProbeOutcome
 from . import attribution, outfiles
@@ -136,8 +138,9 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: explain.Verdict, 
     return doc
 
 
-# what the probe engine says when the source's own kernel had no route (probe/fast.errno_detail)
-_NO_ROUTE_AT_SOURCE = ("refused at source: network unreachable", "refused at source: host unreachable")
+# what the probe engine says when the source's own kernel had no route for the packet
+_NO_ROUTE_AT_SOURCE = tuple(fast.errno_detail(e, at_source=True).rsplit(" (", 1)[0]
+                            for e in (errno.ENETUNREACH, errno.EHOSTUNREACH))
 
 
 def _seen_source(t: Target, seen: Optional[str], inferred: bool, expected: explain.Verdict, doc: dict) -> None:
@@ -202,7 +205,7 @@ def _closed_port_answer(proto: str, detail: str) -> Optional[str]:
 
 # ---- when the packets cannot tell ------------------------------------------------------------
 
-INCONCLUSIVE = "inconclusive"
+INCONCLUSIVE = explain.INCONCLUSIVE
 
 
 def undecided(doc: dict) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .answer import explain  # noqa: F401
 from .verdict import (  # noqa: F401  (the vocabulary, named here too)
-    BLACKHOLE_ROUTE, CLB_CROSS_REGION, NETWORK_ACL_DENY, NO_LISTENER, NO_PUBLIC_IP, NO_RETURN, NO_ROUTE,
+    BLACKHOLE_ROUTE, CLB_CROSS_REGION, INCONCLUSIVE, NETWORK_ACL_DENY, NO_LISTENER, NO_PUBLIC_IP, NO_RETURN, NO_ROUTE,
     NOT_TRANSITIVE, PEERING_NOT_ACTIVE, REACHABLE, SECURITY_GROUP_DENY, UNREACHABLE, Leg, Reason, Verdict,
     dropped_on_arrival)
 from .routes import frozen, listens, lookup  # noqa: F401  (named here too)

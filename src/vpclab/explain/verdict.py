@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 REACHABLE, NO_RETURN, UNREACHABLE = "reachable", "no-return", "unreachable"
+INCONCLUSIVE = "inconclusive"  # probes only: the packets could not tell (controller/verdicts.py)
 
 NO_ROUTE = "NO_ROUTE"
 BLACKHOLE_ROUTE = "BLACKHOLE_ROUTE"

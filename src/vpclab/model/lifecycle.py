@@ -17,6 +17,7 @@ from typing import List, Optional
 
 from ..errors import NotFound, Refused, did_you_mean, shown
 from . import rules
+from .codes import DUPLICATE, MALFORMED
 from .types import (
     ACTIVE,
     DELETED,
@@ -128,7 +129,7 @@ def create(lab: Lab, vpc: str, peer_vpc: str, bandwidth_kbps: Optional[int] = No
     nat = next((v.name for v in lab.vpcs.values() if name is not None and name in v.nat_gateways), None)
     if nat is not None:
         raise Refused(f"'{name}' is the name of a NAT gateway of {nat}, and a route's next hop must name one "
-                      "thing", code="InvalidParameterValue.Duplicate", hint="choose another name")
+                      "thing", code=DUPLICATE, hint="choose another name")
     p = Peering(
         name=name or f"{a.name} -> {b.name}",  # the id is drawn once the rules say yes
         vpc=a.name,
@@ -218,7 +219,7 @@ def parse_cidr(text: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(text), strict=True)
     except ValueError as e:
-        raise Refused(f"'{shown(text)}' is not an IPv4 CIDR ({shown(str(e), 120)})", code="InvalidParameterValue.Malformed")
+        raise Refused(f"'{shown(text)}' is not an IPv4 CIDR ({shown(str(e), 120)})", code=MALFORMED)
 
 
 def add_route(lab: Lab, vpc: str, destination: str, next_hop: str, table: str = "default") -> Route:

@@ -13,7 +13,7 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from . import billing as prices  # `billing:` (topology/billing.py owns it)
-from . import filters as loader_v2
+from . import filters
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
 from ..model.types import (
@@ -204,7 +204,7 @@ def loads(text: str, file: str = "<topology>") -> Lab:
         # left out rather than reported as a second, misleading problem.
         for v in rules.validate(lab, unreadable_hops=r.unreadable_peerings):
             r.problem(v.code, v.message, v.line)
-        loader_v2.finish(r, lab)
+        filters.finish(r, lab)
     if r.problems:
         raise TopologyInvalid(sorted(r.problems, key=lambda p: (p.line or 0)))
     lab.source = file
@@ -257,7 +257,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
         except ValueError as e:
             r.problem(VALUE, f"latency {shown(key)}: {e}", line)
 
-    loader_v2.read_internet(r, lab, doc)
+    filters.read_internet(r, lab, doc)
 
     vpcs_node = doc.get("vpcs")
     if "vpcs" in doc and not isinstance(vpcs_node, dict):
@@ -348,7 +348,7 @@ def _vpc(r: _Reader, lab: Lab, name, body, line) -> Optional[Vpc]:
         inst = _instance(r, vpc, iname, ibody, iline)
         if inst is not None:
             vpc.instances[iname] = inst
-    loader_v2.read_vpc(r, vpc, m)
+    filters.read_vpc(r, vpc, m)
     return vpc
 
 
@@ -395,7 +395,7 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
     # qualified so the rules can refuse the cross-VPC binding.
     backends = [b.partition("/")[2] if b.startswith(vpc.name + "/") else b for b in backends]
     inst = Instance(name, vpc.name, subnet, ip, kind, port, backends, line)
-    loader_v2.read_instance(r, vpc, inst, m)
+    filters.read_instance(r, vpc, inst, m)
     return inst
 
 
@@ -444,7 +444,7 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
         if ref is None:
             ok = False
             continue
-        public = loader_v2.public_ref(lab, ref) if key == "to" else ""
+        public = filters.public_ref(lab, ref) if key == "to" else ""
         if public is None:
             continue
         if public:
@@ -461,7 +461,7 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
             ok = False
             if ref.partition("/")[0] in r.unreadable_vpcs:
                 continue
-            if key == "from" and loader_v2.public_ref(lab, ref) is None:
+            if key == "from" and filters.public_ref(lab, ref) is None:
                 r.problem(VALUE, f"expectation from '{shown(ref)}': an expectation starts at an instance "
                           "(<vpc>/<instance>); Internet hosts and public addresses can only be destinations",
                           m.lines.get(key, line))

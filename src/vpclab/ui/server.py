@@ -243,7 +243,8 @@ async def probe(request: web.Request) -> web.Response:
 @guard.api
 async def explain(request: web.Request) -> web.Response:
     src, dst, proto, port = _probe_args(await guard.body(request))
-    v = await guard.read(request, functools.partial(explain_model, src, dst, proto, port, lab=request.app[guard.LAB]))
+    v = await guard.read(request, functools.partial(explain_model, src, dst, proto, port, lab=request.app[guard.LAB],
+                                                  load=status.load_model))
     doc = v.to_json()
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 

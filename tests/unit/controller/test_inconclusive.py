@@ -112,6 +112,28 @@ def test_unreachable_with_a_reason_is_not_probed_again(monkeypatch, model):
     assert len(fake.captures) == 1 and "attempts" not in r and "mismatch" not in r
 
 
+class RefusedAtSource(Silent):
+    """A fake engine whose source kernel has no route for the probe (a link deleted by hand):
+    every send fails at once, nothing is captured anywhere."""
+
+    DETAIL = "refused at source: network unreachable (ENETUNREACH)"  # what probe/fast says then
+
+    def fast_probe(self, specs, timeout=0.5, before_send=None):
+        return [ProbeOutcome(s, False, None, detail=self.DETAIL) for s in specs]
+
+    def capture_probe(self, specs, captures, timeout=0.5, translated=False):
+        self.captures.append(timeout)
+        return [ProbeOutcome(s, False, None, [], [], self.DETAIL, request_from={}) for s in specs]
+
+
+def test_a_send_the_sources_own_kernel_refused_is_unreachable_there_with_its_reason(monkeypatch, model):
+    """The packets do tell: the request never left the source, whose kernel had no route."""
+    [r] = rows(monkeypatch, model, RefusedAtSource())
+    assert (r["result"], r["reason"]["code"], r["reason"]["where"]) == ("unreachable", "NO_ROUTE", "dev/a"), r
+    assert "refused to send it (refused at source: network unreachable (ENETUNREACH))" in r["reason"]["detail"]
+    assert "mismatch" in r  # explain (the model) says reachable: the kernel lacks what the model has
+
+
 def test_expectations_count_inconclusive_as_failed(tmp_path):
     case = {"from": "dev/a", "to": "dev/b", "proto": "icmp", "port": None, "expected": "reachable",
             "got": "inconclusive", "ok": False, "mismatch": None,

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ...controller import outfiles as outpath
+from ...controller import outfiles
 from ...errors import EnvironmentProblem, Refused, shown
 from ...model.types import Lab
 from . import dot as teaching
@@ -94,19 +94,19 @@ WHAT = "the graph"
 
 
 def write(text: str, output: str) -> None:
-    """Write the diagram to `output` through outpath's checked opener (never through a link,
+    """Write the diagram to `output` through outfiles's checked opener (never through a link,
     never into a FIFO); SVG/PNG: Graphviz writes to its stdout, piped into the opener's
     temporary file, never to the user's path."""
     fmt = Path(output).suffix.lstrip(".").lower()
     if fmt in ("", "dot", "gv"):
-        outpath.write_text(output, text, WHAT)
+        outfiles.write_text(output, text, WHAT)
         return
     if shutil.which("dot") is None:
         raise EnvironmentProblem(f"writing {fmt.upper()} needs Graphviz", code="ToolMissing",
                                  hint="apt-get install graphviz, or write a .dot file")
-    with outpath.replacing(output, WHAT) as f:
+    with outfiles.replacing(output, WHAT) as f:
         p = subprocess.run(["dot", f"-T{fmt}"], input=text.encode(), stdout=f, stderr=subprocess.PIPE)
         if p.returncode != 0:  # raised inside: the temporary file goes, the old file stays
-            raise Refused(f"Graphviz could not write {shown(output, outpath.PATH_SHOWN)}: "
+            raise Refused(f"Graphviz could not write {shown(output, outfiles.PATH_SHOWN)}: "
                           f"{shown(p.stderr.decode(errors='replace').strip(), 300)}",
                           code="InvalidParameterValue", hint="try .svg, .png or .dot")
