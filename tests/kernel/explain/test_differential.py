@@ -32,9 +32,9 @@ The failing topology's YAML (and the events, and the pairs probed after the matr
 printed on failure.
 
 CI runs 30 examples of version-1 labs and 15 of labs with filters and the Internet (about
-three minutes on 2 cores). VPCLAB_DIFF_EXAMPLES sets both counts. The big run (200 of
-each: about 40 minutes), without shrinking (each try rebuilds a lab; the first failing lab
-is reported as drawn):
+three minutes on 2 cores). VPCLAB_DIFF_EXAMPLES sets both counts. The big run (60 of each:
+about 10 minutes; 200: about 35), without shrinking (each try rebuilds a lab; the first
+failing lab is reported as drawn):
 
     VPCLAB_DIFF_EXAMPLES=200 .venv/bin/python -m pytest -p no:xdist --hypothesis-profile=vpclab-noshrink \
         tests/kernel/explain/test_differential.py
