@@ -176,28 +176,33 @@ _rule_command(sg_rule, "sg", "add")
 _rule_command(sg_rule, "sg", "del")
 
 
-def _sg_attach_command(action: str, short: str, help_text: str):
-    @sg.command(action, short_help=short, help=help_text,
-                epilog="\b\nExample:\n  sudo vpclab sg %s vpc-a/cvm-1 sg-web" % action)
-    @click.argument("instance", metavar="VPC/INSTANCE")
-    @click.argument("group")
+def _pair_command(group, op: str, args, short: str, help_text: str, example: str):
+    """`sg attach|detach VPC/INSTANCE GROUP`, `acl bind|unbind VPC/ACL SUBNET`: one live operation
+    (controller/operate.py) on a pair; `args`: the two arguments' (name, metavar)."""
+    (first, first_meta), (second, second_meta) = args
+
+    @group.command(op.split()[1], short_help=short, help=help_text,
+                   epilog="\b\nExample:\n  sudo vpclab %s" % example)
+    @click.argument(first, metavar=first_meta)
+    @click.argument(second, metavar=second_meta)
     @lab_option
     @json_option
-    def command(instance, group, lab, as_json):
+    def command(lab, as_json, **pair):
         from ..controller import operate
 
-        c = operate.run(lab, f"sg {action}", instance, group)
-        _emit(_change_doc(c, instance=instance, group=group), as_json, f"{c.name}: {c.state}")
+        c = operate.run(lab, op, pair[first], pair[second])
+        _emit(_change_doc(c, **{first: pair[first], second: pair[second]}), as_json, f"{c.name}: {c.state}")
 
     return command
 
 
-_sg_attach_command("attach", "Attach a security group to an instance.",
-                   "Attach GROUP, a security group of the instance's VPC, to VPC/INSTANCE, live. Its rules are "
-                   "checked after those of the groups the instance already carries.")
-_sg_attach_command("detach", "Detach a security group from an instance.",
-                   "Detach security group GROUP from VPC/INSTANCE, live. With no group left, the instance is "
-                   "not filtered.")
+_ATTACH = (("instance", "VPC/INSTANCE"), ("group", None))
+_pair_command(sg, "sg attach", _ATTACH, "Attach a security group to an instance.",
+              "Attach GROUP, a security group of the instance's VPC, to VPC/INSTANCE, live. Its rules are "
+              "checked after those of the groups the instance already carries.", "sg attach vpc-a/cvm-1 sg-web")
+_pair_command(sg, "sg detach", _ATTACH, "Detach a security group from an instance.",
+              "Detach security group GROUP from VPC/INSTANCE, live. With no group left, the instance is "
+              "not filtered.", "sg detach vpc-a/cvm-1 sg-web")
 
 
 # ---- acl --------------------------------------------------------------------------------------------
@@ -231,26 +236,13 @@ _rule_command(acl_rule, "acl", "add")
 _rule_command(acl_rule, "acl", "del")
 
 
-def _acl_bind_command(action: str, short: str, help_text: str):
-    @acl.command(action, short_help=short, help=help_text,
-                 epilog="\b\nExample:\n  sudo vpclab acl %s vpc-a/acl-app app" % action)
-    @click.argument("acl", metavar="VPC/ACL")
-    @click.argument("subnet")
-    @lab_option
-    @json_option
-    def command(acl, subnet, lab, as_json):
-        from ..controller import operate
-
-        c = operate.run(lab, f"acl {action}", acl, subnet)
-        _emit(_change_doc(c, acl=acl, subnet=subnet), as_json, f"{c.name}: {c.state}")
-
-    return command
-
-
-_acl_bind_command("bind", "Bind the ACL to a subnet of its VPC.",
-                  "Bind network ACL VPC/ACL to SUBNET, a subnet of its VPC, live (a subnet takes at most one ACL).")
-_acl_bind_command("unbind", "Unbind the ACL from a subnet.",
-                  "Unbind network ACL VPC/ACL from SUBNET, live (the subnet is then not filtered).")
+_BIND = (("acl", "VPC/ACL"), ("subnet", None))
+_pair_command(acl, "acl bind", _BIND, "Bind the ACL to a subnet of its VPC.",
+              "Bind network ACL VPC/ACL to SUBNET, a subnet of its VPC, live (a subnet takes at most one ACL).",
+              "acl bind vpc-a/acl-app app")
+_pair_command(acl, "acl unbind", _BIND, "Unbind the ACL from a subnet.",
+              "Unbind network ACL VPC/ACL from SUBNET, live (the subnet is then not filtered).",
+              "acl unbind vpc-a/acl-app app")
 
 
 # ---- eip -------------------------------------------------------------------------------------------
