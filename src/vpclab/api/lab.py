@@ -469,8 +469,8 @@ class Lab(FilterOperations):
         return Clock(status.load_model(self.name).clock, [p.name for p in expired])
 
     def events(self) -> List[Event]:
-        from ..controller import status
+        from ..controller import events as log
 
-        return [_pick(Event, e) for e in status.events(self.name)]
+        return [_pick(Event, e) for e in log.read(self.name)]
 
 

@@ -30,12 +30,12 @@ POLL_S = 0.25  # how often --follow reads the log; a lab logs a handful of event
                    "until Ctrl-C.")
 def events(lab, as_json, follow):
     """The lab's event log: who did what, when (lab time), with what result."""
-    from ..controller import status
+    from ..controller import events as log
 
     if follow:
         follow_log(lab, as_json, console(), stopped=lambda msg: click.echo(msg, err=True))
         return
-    rows = status.events(lab)
+    rows = log.read(lab)
     emit({"events": rows}, as_json, lambda: render_table(rows, console()))
 
 
@@ -84,12 +84,12 @@ def line(e: dict) -> str:
 def follow_log(lab: Optional[str], as_json: bool, console, stopped: Callable[[str], None],
                poll_s: float = POLL_S) -> None:
     """Print the log, then every new event as it is written; returns on Ctrl-C or when the lab goes."""
-    from ..controller import events as log, status
+    from ..controller import events as log
     from ..errors import NotFound
 
     last = 0
     try:
-        name = status.resolve_lab(lab)
+        name = log.resolve_lab(lab)
         while True:
             try:
                 rows = log.since(name, last)

@@ -26,7 +26,7 @@ from ..state.store import APPLYING, DELETING, Store, check_name
 from . import settle
 from .settle import load_model
 
-__all__ = ["status", "ls", "events", "state_file", "check_lab", "read_note", "write_note", "peering_rows",
+__all__ = ["status", "ls", "state_file", "check_lab", "read_note", "write_note", "peering_rows",
            "route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab", "load_model", "known_labs", "DAMAGED",
            "DELETING", "APPLYING"]
 
@@ -105,15 +105,6 @@ def ls() -> List[dict]:
                     "peerings": len(model.peerings), "status": st,
                     "source": model.source or None})  # absolute since `up` stores it so
     return out
-
-
-def events(lab: Optional[str]) -> List[dict]:
-    name = resolve_lab(lab)
-    tx = Store(name).read()
-    try:
-        return tx.events()
-    finally:
-        tx.close()
 
 
 def state_file(lab: str) -> Path:

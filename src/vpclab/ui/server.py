@@ -37,6 +37,7 @@ from typing import Optional
 
 from aiohttp import web
 
+from ..controller import events as event_log
 from ..controller import operate, status
 from ..controller.explaining import explain as explain_model  # `explain` is a handler here
 from ..errors import Refused, VpclabError, shown
@@ -84,7 +85,7 @@ async def no_icon(request: web.Request) -> web.Response:
 
 def state_doc(lab: str) -> dict:
     st = filtering.add_filtering(status.status(lab), status.load_model(lab))
-    evs = status.events(lab)
+    evs = event_log.read(lab)
     return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
 
@@ -133,7 +134,7 @@ async def state(request: web.Request) -> web.Response:
 @guard.api
 async def events(request: web.Request) -> web.Response:
     after = guard.whole(request.query.get("after") or "0", "after")
-    rows = await guard.read(request, status.events, request.app[guard.LAB])
+    rows = await guard.read(request, event_log.read, request.app[guard.LAB])
     return web.json_response({"events": [e for e in rows if e["id"] > after]})
 
 
@@ -176,7 +177,7 @@ def _publish(app: web.Application, kind: str, data) -> None:
 def _new_events(lab: str, after: int):
     """(events after `after`, or None when the lab is gone)."""
     try:
-        return [e for e in status.events(lab) if e["id"] > after]
+        return [e for e in event_log.read(lab) if e["id"] > after]
     except VpclabError:
         return None
 

@@ -60,14 +60,14 @@ def _start_all(lab, commands):
 def _replay_in_log_order(lab, initial, commands):
     """Replay the commands on the initial model in the order the event log records them;
     each must do there what it did live. Returns the replayed model."""
-    from vpclab.controller import status
+    from vpclab.controller import events as event_log
     from vpclab.errors import Refused
     from vpclab.model import lifecycle
 
     by_event = {key: change for _, key, change in commands}
     model = copy.deepcopy(initial)
     seen = []
-    for e in status.events(lab):
+    for e in event_log.read(lab):
         key = (e["action"], e["target"])
         if e["action"] == "up" or key not in by_event:
             continue
@@ -85,6 +85,7 @@ def _replay_in_log_order(lab, initial, commands):
 
 def _check(lab, commands, results):
     from vpclab.controller import build, status
+    from vpclab.controller import events as event_log
     from vpclab.plan import diff as plandiff
     from vpclab.state.store import Store
 
@@ -101,7 +102,7 @@ def _check(lab, commands, results):
             assert argv[-1] in final.peerings, f"{argv}: lost"
         elif rc == 0:
             assert (argv[2], argv[4], argv[6]) in routes, f"{argv}: lost"
-    assert not any(e["result"].startswith("refused") for e in status.events(lab)
+    assert not any(e["result"].startswith("refused") for e in event_log.read(lab)
                    if (e["action"], e["target"]) not in {k for _, k, _ in commands})
     # The kernel holds exactly what the final state needs.
     assert plandiff.diff(build.desired(final).objects, build.actual(lab, Store(lab).dir)) == []

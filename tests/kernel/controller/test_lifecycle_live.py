@@ -195,16 +195,16 @@ def status(lab):
 def refused(lab, code, *args):
     """Run `vpclab ARGS -l LAB --json`: it must exit 2 with `code`, change neither the
     state nor the kernel, and add exactly one event, `refused: code`."""
-    from vpclab.controller import status as lab_status
+    from vpclab.controller import events as event_log
 
-    status_before, kernel_before, n = status(lab), kernel(lab), len(lab_status.events(lab))
+    status_before, kernel_before, n = status(lab), kernel(lab), len(event_log.read(lab))
     p = run(*args, "-l", lab, "--json")
     assert p.returncode == 2, f"vpclab {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}"
     err = json.loads(p.stdout)["error"]
     assert err["code"] == code, err
     assert status(lab) == status_before, f"{' '.join(args)} changed the state"
     assert kernel(lab) == kernel_before, f"{' '.join(args)} changed the kernel"
-    new = lab_status.events(lab)[n:]
+    new = event_log.read(lab)[n:]
     assert [e["result"] for e in new] == [f"refused: {code}"], new
     return err
 

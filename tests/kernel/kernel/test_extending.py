@@ -30,6 +30,7 @@ if ROOT:
     from vpclab.kernel import handlers, netns, teardown
     from vpclab.kernel.engine import apply
     from vpclab.kernel.handlers.base import Handler
+    from vpclab.controller import events as event_log
     from vpclab.controller import operate, status
     from vpclab.errors import Refused
     from vpclab.kernel.inspect import read_lab
@@ -142,6 +143,6 @@ def test_a_live_operation_added_from_a_test_edits_logs_and_applies(mklab, monkey
     assert "10.1.0.0/16" in kernel_routes(router, 100)  # a refusal changes nothing
     operate.run(lab, "route forget", "vpc-a")
     assert "10.1.0.0/16" not in kernel_routes(router, 100)
-    logged = [(e["action"], e["target"], e["result"]) for e in status.events(lab)][-2:]
+    logged = [(e["action"], e["target"], e["result"]) for e in event_log.read(lab)][-2:]
     assert logged == [("route forget", "vpc-z", "refused: ResourceNotFound"), ("route forget", "vpc-a", "ok")]
     assert status.status(lab)["status"] == "ready"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from vpclab.controller import events as event_log
 from vpclab.controller import operate, status
 from vpclab.state.rundir import RunDir
 from vpclab.errors import Refused
@@ -81,12 +82,12 @@ def test_an_event_is_one_of_accept_reject_delete(lab, no_operate):
 
 def test_a_list_as_the_account_leaves_the_state_as_it_was(lab):
     """The reported case, end to end (no stub): once a StateError "state is damaged"."""
-    before = status.events(lab)
+    before = event_log.read(lab)
     with pytest.raises(Refused) as e:
         operate.peering_event(lab, "accept", "pcx-alice-bob", ["x"])
     assert e.value.code == "InvalidParameterValue" and "account" in e.value.message
     assert status.load_model(lab).peerings["pcx-alice-bob"].state == "PENDING"
-    assert status.events(lab) == before
+    assert event_log.read(lab) == before
 
 
 def test_huge_strings_are_quoted_short(lab, no_operate):

@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from vpclab.cli import main as cli, events as cli_events, notes as cli_notes
+from vpclab.controller import events as event_log
 from vpclab.controller import outfiles as outpath, probing, status, tools
 from vpclab.state import gone
 from vpclab.state.rundir import RunDir
@@ -149,7 +150,7 @@ def event_rows():
 def test_events_at_100_columns_keep_every_code_whole(capsys, monkeypatch, width):
     buf = io.StringIO()
     monkeypatch.setattr(cli_events, "console", lambda stderr=False: Console(file=buf, width=width, highlight=False))
-    monkeypatch.setattr(status, "events", lambda lab: event_rows())
+    monkeypatch.setattr(event_log, "read", lambda lab: event_rows())
     code, _, _ = run(capsys, "events")
     text = buf.getvalue()
     assert code == 0 and max(map(len, text.splitlines())) <= width
