@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import socket
 from typing import Dict, List, Optional, Tuple
 
@@ -18,6 +19,19 @@ from . import wire
 # source ports the run binds explicitly (Linux's default ephemeral range): chosen by the
 # kernel, two namespaces holding one address would pick the same port for the same peer
 PORT_LOW, PORT_SPAN = 32768, 28232
+
+# Where the next run's ports start, as a count that only grows (a port is `low + n % span`).
+# Each run starts after the ports the runs before it in this process used, so a run never
+# sends a flow key an earlier run sent moments before: that flow's state (a NAT's conntrack
+# entry in SYN_RECV, a destination's half-open connection) would still be there and swallow
+# the new SYN. A process starts at a random place, so two commands rarely meet either.
+_cursor = random.randrange(PORT_SPAN)
+
+
+def _advance(n: int) -> None:
+    global _cursor
+    if n > _cursor:
+        _cursor = n
 
 
 class SourcePorts:
@@ -28,6 +42,7 @@ class SourcePorts:
         self.next: Dict[Tuple[int, bytes, int], int] = {}  # (proto, source address, range) -> next port to try
         self.flows: set = set()  # TCP/UDP request keys already used in this run
         self.flow_index = flow_index
+        self.base = _cursor  # this run's first port (see _cursor)
 
     def ranges(self, p) -> List[Tuple[int, int]]:
         ranges = [(PORT_LOW, PORT_SPAN)]
@@ -44,7 +59,7 @@ class SourcePorts:
                 continue
             for low, span in self.ranges(p):
                 where = (p.proto, p.src4 if self.flow_index is None else b"", low)
-                n = self.next.get(where, 0)
+                n = self.next.get(where, self.base)
                 for tries in range(span):
                     port = low + (n + tries) % span
                     keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
@@ -52,6 +67,7 @@ class SourcePorts:
                                                  and (p.proto, keys[0][9:13]) in self.flow_index):
                         continue
                     self.next[where] = n + tries + 1
+                    _advance(n + tries + 1)
                     self.take(p, port, keys)
                     break
                 if p.plan:
@@ -86,7 +102,7 @@ class SourcePorts:
                     raise
         for low, span in ranges:
             where = (p.proto, p.src4 if self.flow_index is None else b"", low)
-            n = self.next.get(where, 0)
+            n = self.next.get(where, self.base)
             for tries in range(span):
                 port = low + (n + tries) % span
                 keys = wire.probe_keys(p.proto, p.src4, p.dst4, port, p.spec.port)
@@ -100,6 +116,7 @@ class SourcePorts:
                         raise
                     continue
                 self.next[where] = n + tries + 1
+                _advance(n + tries + 1)
                 self.take(p, port, keys)
                 return
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
