@@ -154,13 +154,23 @@ def test_down_ends_processes_started_inside_the_lab(mklab):
     # down must leave it alone (it is ours, started here, and we end it ourselves).
     stranger = subprocess.Popen([VPCLAB, "exec", "vpc-a/cvm-1", "-l", lab, "--", "env", "-u", "VPCLAB_LAB",
                                  "sleep", "300"])
+    def comm(pid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
     try:
-        for _ in range(100):  # exec replaces the vpclab process with sleep, same PID
-            if p.pid in teardown.pids_inside(f"vpclab-{lab}-", lab):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the exec'd process never showed up inside the lab's namespace")
+        # exec replaces `vpclab exec` (and the stranger's `env -u VPCLAB_LAB`) with sleep, same
+        # PID: until the stranger IS sleep, it still carries the mark (it once failed there)
+        deadline = time.monotonic() + 10
+        while not (comm(p.pid) == comm(stranger.pid) == "sleep"
+                   and p.pid in teardown.pids_inside(f"vpclab-{lab}-", lab)):
+            if time.monotonic() > deadline or p.poll() is not None or stranger.poll() is not None:
+                pytest.fail(f"the exec'd processes never became sleep inside the lab's namespace "
+                            f"({comm(p.pid)}, {comm(stranger.pid)})")
+            time.sleep(0.02)
         assert stranger.pid not in teardown.pids_inside(f"vpclab-{lab}-", lab)
         run("down", lab, check=0)
         assert p.wait(timeout=5) != 0
