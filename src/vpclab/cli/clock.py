@@ -13,7 +13,7 @@ def clock():
     """The lab clock (pending peerings expire after 7 days of it)."""
 
 
-@clock.command("advance")
+@clock.command("advance", short_help="Move the lab clock forward; due expiries happen.")
 @click.argument("duration")
 @lab_option
 @json_option

@@ -11,15 +11,23 @@ from .output import emit, warn
 
 @click.group(short_help="Route tables: add, del, list.",
              epilog="\b\nExamples:\n  sudo vpclab route add vpc-b --destination 10.0.0.0/16 --next-hop pcx-ab\n"
+                    "  sudo vpclab route add vpc-a --destination 0.0.0.0/0 --next-hop nat-a --table nat\n"
                     "  sudo vpclab route list vpc-b")
 def route():
-    """Route tables: add, del, list (routes via a non-ACTIVE peering are blackholes)."""
+    """Route tables: add, del, list.
+
+    A route's next hop is a peering of the VPC (the destination inside the peer VPC's CIDR;
+    a route via a peering that is not ACTIVE is a blackhole) or a NAT gateway of the VPC
+    (any destination outside the VPC, e.g. 0.0.0.0/0 for the Internet).
+    """
 
 
 def _route_options(f):
     f = click.option("--table", default="default", show_default=True, help="The VPC's route table.")(f)
-    f = click.option("--next-hop", help="A peering of the VPC.")(f)
-    f = click.option("--destination", required=True, help="A CIDR inside the peer VPC.")(f)
+    f = click.option("--next-hop", help="A peering of the VPC, or a NAT gateway of the VPC.")(f)
+    f = click.option("--destination", required=True,
+                     help="A CIDR: inside the peer VPC's CIDR for a peering; outside the VPC's own CIDR for "
+                          "a NAT gateway (0.0.0.0/0: the Internet).")(f)
     return f
 
 
@@ -33,7 +41,7 @@ def route_add(vpc, destination, next_hop, table, lab, as_json):
     from ..controller import operate, static, status
 
     if not next_hop:
-        raise Refused("route add needs --next-hop (a peering of the VPC)", code="MissingParameter")
+        raise Refused("route add needs --next-hop (a peering or NAT gateway of the VPC)", code="MissingParameter")
     r = operate.route_add(lab, vpc, destination, next_hop, table)
     model = static.model_for(lab, load=status.load_model)
     note = notes.blackhole_route(model, vpc, table, str(r.destination), r.next_hop)

@@ -36,7 +36,10 @@ def peering_rows(model: Lab) -> List[dict]:
              "bandwidth_mbps": p.bandwidth_mbps, "created_at": p.created_at, "expires_at": p.expires_at,
              "cross_region": model.is_cross_region(p),
              "created_at_text": format_duration(p.created_at),
-             "expires_at_text": format_duration(p.expires_at) if p.expires_at is not None else None}
+             "expires_at_text": format_duration(p.expires_at) if p.expires_at is not None else None,
+             # by the lab clock (clock advance moves it): how old, and how long until it expires
+             "age_s": max(0, model.clock - p.created_at),
+             "expires_in_s": p.expires_at - model.clock if p.expires_at is not None else None}
             for p in model.peerings.values()]
 
 

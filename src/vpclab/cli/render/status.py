@@ -45,12 +45,20 @@ def render_peerings(rows):
     table("Peerings", ["id", "vpc", "peer_vpc", "state", "bandwidth", "created", "expires"],
           [[r["id"], r["vpc"], r["peer_vpc"], f"[{STATE_COLOURS.get(r['state'], 'dim')}]{r['state']}[/]",
             f"{r['bandwidth_mbps']} Mbps" if r["bandwidth_mbps"] is not None else "no cap",
-            r["created_at_text"], r["expires_at_text"] or "-"] for r in rows])
+            f"{format_duration(r['age_s'])} ago", _expires(r)] for r in rows])
+
+
+def _expires(r: dict) -> str:
+    """When a peering expires, by the lab clock: `in 6d23h` (PENDING), `1d ago` (passed), `-`."""
+    left = r.get("expires_in_s")
+    if left is None:
+        return "-"
+    return f"in {format_duration(left)}" if left > 0 else f"{format_duration(-left)} ago"
 
 
 def render_routes(rows):
     if not rows:
-        click.echo("no peering routes")
+        click.echo("no routes")
         return
     table("Routes", ["vpc", "table", "destination", "next hop", "state"],
           [[r["vpc"], r["table"], r["destination"], r["next_hop"],
@@ -100,10 +108,11 @@ def render_filters(s: dict) -> None:
                 for d in dirs:
                     for r in g[d] or [None]:
                         if r is None:
-                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", ""])
+                            rows.append([f"{kind} {v['name']}/{g['name']}", d, "-", "(no rules: drops all)", "", "",
+                                         ""])
                             continue
                         peer = r.get("source", r.get("destination"))
                         rows.append([f"{kind} {v['name']}/{g['name']}", d, r["index"], r["proto"], r["port"],
-                                     f"{peer} {r['action']}"])
+                                     peer, r["action"]])
     if rows:
-        table("Rules", ["group / acl", "direction", "#", "proto", "port", "peer action"], rows)
+        table("Rules", ["group / acl", "direction", "#", "proto", "port", "source / destination", "action"], rows)
