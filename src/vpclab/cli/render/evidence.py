@@ -72,18 +72,27 @@ def evidence_lines(doc: dict) -> List[str]:
     return out
 
 
-def render(c, doc: dict) -> None:
-    """The lines under a probe's verdict: evidence, where it stopped, the source the destination saw."""
+def render(c, doc: dict) -> bool:
+    """The lines under a probe's verdict: evidence, where it stopped, the source the destination saw
+    (once: here, or in the stop line or the reason). Returns True: the seen source is taken care of."""
     for line in evidence_lines(doc):
         c.print(line)
     stop = stop_line(doc)
+    seen = doc.get("seen_source")
+    # said once: by the stop line or the reason (a request dropped on arrival), else by a line of its own
+    said = bool(seen) and any(f"seen source {seen}" in (text or "")
+                              for text in (stop, (doc.get("reason") or {}).get("detail")))
     if stop:
         c.print(f"  [red]{stop}[/]")
     for r in doc.get("counters") or []:
         colour = "red" if r["verdict"] == "drop" else "green"
         verdict = "pass" if r["verdict"] == "return" else r["verdict"]  # an ACL's accept returns to the next check
         c.print(f"  rule counter: {r['at']}: [{colour}]{r['rule']}[/] ({verdict}) +{r['packets']}")
-    if doc.get("seen_source") and not (doc.get("reason") or {}).get("code"):  # else the reason's lines say it
-        c.print(f"  {doc['dst']} saw the request come from {doc['seen_source']}")
-    if doc.get("pcap"):
-        c.print(f"  [dim]{doc['pcap']['packets']} packets written to {doc['pcap']['path']}[/]")
+    if seen and not said:
+        c.print(f"  {doc['dst']} saw the request come from {seen}")
+    return True
+
+
+def pcap_line(doc: dict) -> str:
+    """The last line of a probe written with --pcap: where its packets went (after the verdict's reason)."""
+    return f"  [dim]{doc['pcap']['packets']} packets written to {doc['pcap']['path']}[/]"

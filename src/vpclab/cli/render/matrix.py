@@ -36,9 +36,11 @@ class MatrixView:
         self.grid = {} if len(run.instances) <= self.GRID_MAX else None
         self.services, self.bad, self.mismatched = [], [], []
         self.n_services = self.n_bad = 0
+        self.n_fast = 0  # answered on the fast path: a request and its reply, nothing captured
         self.counts = {}
 
     def add(self, r: dict) -> None:
+        self.n_fast += r.get("seen_source_from") == "explain"  # verdicts.classify marks those so
         if r["proto"] == "icmp":
             if self.grid is not None:
                 self.grid[(r["src"], r["dst"])] = (r["result"], "mismatch" in r)
@@ -88,11 +90,30 @@ class MatrixView:
             table("Why not (counts; --json lists every pair)", ["result", "reason", "pairs"],
                   [[res, code, n] for (res, code), n in sorted(self.counts.items(), key=lambda kv: -kv[1])])
         s = run.summary
-        c.print(f"{run.pairs} probes in {run.seconds:.2f} s: [green]{s['reachable']} reachable[/], "
-                f"[yellow]{s['no-return']} no-return[/], [red]{s['unreachable']} unreachable[/]"
+        c.print(f"{run.pairs} probes in {duration(run.seconds)}{self.how()}: "
+                f"[green]{s['reachable']} reachable[/], [yellow]{s['no-return']} no-return[/], "
+                f"[red]{s['unreachable']} unreachable[/]"
                 + (f", [bold magenta]{s_inc} inconclusive[/]" if s_inc else "")
                 + (f", [bold red]{run.mismatches} mismatches with explain[/]" if run.mismatches else ""))
         for line in self.mismatched:
             c.print(f"[bold red]MISMATCH[/] {line}")
         if run.mismatches > len(self.mismatched):
             c.print(f"[bold red]MISMATCH[/] ... and {run.mismatches - len(self.mismatched)} more (--json lists them)")
+
+    def how(self) -> str:
+        """How the pairs were answered: the fast path's pairs are real packets (a request and its reply),
+        but not captured; their path and seen source are explain's."""
+        if not self.n_fast:
+            return ""
+        rest = self.run.pairs - self.n_fast
+        return (f" ({'' if rest else 'all '}{self.n_fast} answered on the fast path: request and reply only, "
+                f"no capture; path and seen source from explain" + (f"; {rest} captured)" if rest else ")"))
+
+
+def duration(seconds: float) -> str:
+    """A run's wall time with a precision that says something: `3 ms`, `1.50 s`, `under 1 ms`."""
+    if seconds < 0.001:
+        return "under 1 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"

@@ -21,30 +21,33 @@ def render_verdict(doc: dict, how: str) -> None:
             continue
         mark = "[green]delivered[/]" if l["delivered"] else f"[red]lost after {l['last_hop']}[/]"
         c.print(f"  {label}: {' -> '.join(l['path'])}  {mark}")
-    if "evidence" in doc:  # a probe shows what the packets did, not a path
-        evidence.render(c, doc)
+    # a probe shows what the packets did, not a path; and names the seen source once
+    said = evidence.render(c, doc) if "evidence" in doc else False
     r = doc.get("reason") or {}
     if r.get("code"):
         table_ = f", table {r['table']}" if r.get("table") else ""
         c.print(f"  reason: [bold]{r['code']}[/] at {r['where']}{table_}: {r['detail']}")
     elif doc["result"] == "inconclusive":
         c.print(f"[bold magenta]  INCONCLUSIVE[/]: {r.get('detail')}")
-    render_filter_reason(c, doc)
+    render_filter_reason(c, doc, seen_said=said)
     n = doc.get("note")
     if n:
         c.print(f"  note: {n['code']}: {n['detail']}")
     m = doc.get("mismatch")
     if m:
         c.print(f"[bold red]  MISMATCH: {m}[/]")
+    if doc.get("pcap"):  # last: not between the packets and the verdict's reason
+        c.print(evidence.pcap_line(doc))
 
 
-def render_filter_reason(c, doc: dict) -> None:
-    """The filter that dropped it (group/acl, direction, rule) and the source the destination saw."""
+def render_filter_reason(c, doc: dict, seen_said: bool = False) -> None:
+    """The filter that dropped it (group/acl, direction, rule) and the source the destination saw
+    (unless a probe's lines above said it: `seen_said`)."""
     r = doc.get("reason") or {}
     owner = r.get("group") or r.get("acl")
     if owner is not None:
         kind = "security group" if "group" in r else "network ACL"
         rule = "no rule matched" if r.get("rule") is None else f"rule {r['rule']}"
         c.print(f"  filter: {kind} {owner}, {r.get('direction')}, {rule}")
-    if doc.get("seen_source"):
+    if doc.get("seen_source") and not seen_said:
         c.print(f"  seen source: {doc['seen_source']}")
