@@ -30,12 +30,19 @@ KERNEL = (
     ("nftables", "no security groups, network ACLs, EIPs, NAT gateways or Internet: labs using them "
                  "refuse (libnftables1 and its Python binding, see scripts/setup)"),
 )
+# (name, what degrades without it, the Debian package that has it, other names of the same tool)
 TOOLS = (
-    ("iperf3", "no throughput measurement of rate caps"),
-    ("ping", "no hand pinging inside `ip netns exec` (vpclab probes do not need it)"),
-    ("tcpdump", "no hand captures or BPF filter strings (probes filter in Python)"),
-    ("nc", "no hand TCP/UDP checks (vpclab probes do not need it)"),
+    ("iperf3", "no throughput measurement of rate caps", "iperf3", ()),
+    ("ping", "no hand pinging with `vpclab exec INSTANCE -- ping` (vpclab probes do not need it)",
+     "iputils-ping", ()),
+    ("tcpdump", "no hand captures or BPF filter strings (probes filter in Python)", "tcpdump", ()),
+    ("nc", "no hand TCP/UDP checks with `vpclab exec INSTANCE -- nc` (vpclab probes do not need it)",
+     "netcat-openbsd", ("nc.openbsd", "netcat", "ncat", "nc.traditional")),
+    ("tshark", "no reading of a `probe --pcap` file's verdict and capture points with tshark (scapy reads "
+               "them too: lab/README.md); about 120 MB with its libraries", "tshark", ()),
 )
+# Where a tool is looked for besides PATH: `sudo` and service managers may run vpclab with a short PATH.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROOT_DEGRADES = "nothing kernel-side works: vpclab must run as root"
 
 _netem: Optional[bool] = None
@@ -129,7 +136,21 @@ def netem_available() -> bool:
     return _netem
 
 
-def detect(which: Callable[[str], Optional[str]] = shutil.which) -> List[Tuple[str, bool, str]]:
+def find_tool(name: str) -> Optional[str]:
+    """The path of a command: on PATH, else in the system's usual directories."""
+    return shutil.which(name) or shutil.which(name, path=SYSTEM_PATH)
+
+
+def tool_rows(which: Callable[[str], Optional[str]] = find_tool) -> List[Tuple[str, bool, str]]:
+    """[(name, ok, what degrades without it and how to install it)] for the optional tools."""
+    rows = []
+    for name, why, package, aliases in TOOLS:
+        ok = any(which(n) is not None for n in (name,) + tuple(aliases))
+        rows.append((name, ok, f"{why}; install: sudo apt-get install {package}"))
+    return rows
+
+
+def detect(which: Callable[[str], Optional[str]] = find_tool) -> List[Tuple[str, bool, str]]:
     """[(name, ok, what degrades without it)] for root, kernel features and tools."""
     global _netem
     root = is_root()
@@ -138,6 +159,5 @@ def detect(which: Callable[[str], Optional[str]] = shutil.which) -> List[Tuple[s
     if root:
         _netem = found["netem"]
     rows += [(name, found[name], why) for name, why in KERNEL]
-    rows += [(name, which(name) is not None, why) for name, why in TOOLS]
-    return rows
+    return rows + tool_rows(which)
 
