@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
+from ..model import listeners
 from ..model.types import Instance, Lab, Route
 from . import filtered, questions, routes
 from .answer import explain
@@ -35,15 +36,14 @@ Key = Tuple[str, str, str, Optional[int]]  # src, dst, proto, port
 
 
 def ports(lab: Lab, inst: Instance) -> List[int]:
-    """Every TCP port `inst` listens on: its own service, and the port of each CLB it backs."""
-    out = {inst.service_port} if inst.service_port else set()
-    out |= {c.port for c in lab.vpcs[inst.vpc].instances.values()
-            if c.kind == "clb" and c.port and inst.name in c.backends}
-    return sorted(out)
+    """Every TCP port `inst` listens on: `listen:`, its own service, and the port of each CLB it backs."""
+    return listeners.ports(lab, inst, "tcp")
 
 
 def pair_questions(lab: Lab, src: Instance, dst: Instance) -> List[Tuple[str, Optional[int]]]:
-    return [("icmp", None)] + [("tcp", p) for p in ports(lab, dst)]
+    """ICMP, each TCP port dst listens on, and each UDP port of its `listen:`."""
+    udp = sorted(port for proto, port in dst.listen if proto == "udp")
+    return [("icmp", None)] + [("tcp", p) for p in ports(lab, dst)] + [("udp", p) for p in udp]
 
 
 def _table(lab: Lab, inst: Instance) -> str:
@@ -52,7 +52,8 @@ def _table(lab: Lab, inst: Instance) -> str:
 
 def _inst_sig(lab: Lab, i: Instance):
     s = lab.vpcs[i.vpc].subnets.get(i.subnet)
-    return (i.subnet, s.cidr if s else None, s.route_table if s else None, i.ip, i.kind, i.port, tuple(ports(lab, i)))
+    return (i.subnet, s.cidr if s else None, s.route_table if s else None, i.ip, i.kind, i.port, tuple(ports(lab, i)),
+            tuple(sorted(i.listen)))
 
 
 def _vpc_sig(lab: Lab, name: str):
@@ -244,7 +245,7 @@ def _keys(old: Lab, new: Lab, pairs: Iterable[Tuple[str, str]]) -> List[Key]:
 def total_questions(lab: Lab, refs: Set[str]) -> int:
     insts = [i for i in lab.instances() if i.ref in refs]
     n = len(insts)
-    return n * (n - 1) + (n - 1) * sum(len(ports(lab, i)) for i in insts)
+    return n * (n - 1) + (n - 1) * sum(len(pair_questions(lab, i, i)) - 1 for i in insts)
 
 
 def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> dict:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Set
 
+from ..model import listeners
 from ..model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
 from .verdict import (BLACKHOLE_ROUTE, CLB_CROSS_REGION, NO_LISTENER, NO_RETURN, NO_ROUTE, NOT_TRANSITIVE,
@@ -152,13 +153,8 @@ def holder(vpc: Vpc, ip) -> Optional[Instance]:
 
 
 def listens(lab: Lab, inst: Instance, proto: str, port: Optional[int]) -> bool:
-    """Whether `inst` runs a listener for proto/port (cdb/cmem/clb, and CLB backends)."""
-    if proto == "icmp":
-        return True
-    if inst.service_port is not None and inst.service_port == port:
-        return True
-    vpc = lab.vpcs[inst.vpc]
-    return any(c.kind == "clb" and c.port == port and inst.name in c.backends for c in vpc.instances.values())
+    """Whether `inst` runs a listener for proto/port (`listen:`, cdb/cmem/clb, and CLB backends)."""
+    return listeners.listens(lab, inst, proto, port)
 
 
 def answer(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int] = None) -> Verdict:

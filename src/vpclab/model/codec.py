@@ -27,7 +27,7 @@ from .filters import (
     NetworkAcl,
     SecurityGroup,
 )
-from . import filter_rules
+from . import filter_rules, listeners
 from .filter_rules import parse_peer
 from .rules import as_address
 from .types import (
@@ -73,7 +73,9 @@ def lab_to_dict(lab: Lab) -> dict:
                                  for t in v.route_tables.values()],
                 "instances": [{"name": i.name, "subnet": i.subnet, "ip": str(i.ip), "kind": i.kind, "port": i.port,
                                "backends": i.backends, "security_groups": i.security_groups,
-                               "eip": str(i.eip) if i.eip else None} for i in v.instances.values()],
+                               "eip": str(i.eip) if i.eip else None,
+                               **({"listen": [listeners.text(e) for e in i.listen]} if i.listen else {})}
+                              for i in v.instances.values()],
                 "security_groups": [{"name": g.name, "ingress": _rules(g.ingress), "egress": _rules(g.egress)}
                                     for g in v.security_groups.values()],
                 "network_acls": [{"name": a.name, "subnets": a.subnets, "inbound": _rules(a.inbound),
@@ -238,6 +240,11 @@ def _vpc(v: _Obj) -> Vpc:
             inst.security_groups = i.strings("security_groups", ITEM_NAME)
         if i.d.get("eip") is not None:
             inst.eip = i.address("eip")
+        for entry in i.strings("listen") if "listen" in i.d else ():  # version 3
+            parsed = listeners.parse(entry)
+            if parsed is None or not 1 <= parsed[1] <= 65535:
+                raise BadModel(f"{i.where}.listen has {_show(entry)}, not PROTO/PORT")
+            inst.listen.append(parsed)
     for g in _optional_items(v, "security_groups"):
         group = SecurityGroup(g.name("name", ITEM_NAME), vpc.name, _decode_rules(g, "ingress", "sg"),
                               _decode_rules(g, "egress", "sg"))

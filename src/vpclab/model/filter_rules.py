@@ -302,10 +302,13 @@ def check_names(lab: Lab) -> List[Violation]:
 def listeners(lab: Lab) -> List[Tuple[str, int, int]]:
     """(owner, port, line) of every listener of the lab's service daemon, each (owner, port) once,
     as the plan makes them (plan.planner.services, plan.filters._internet): a cdb/cmem's service
-    port, a CLB's port and that port on each of its backends, each port of each Internet host."""
+    port, a CLB's port and that port on each of its backends, each port of an instance's `listen:`,
+    each port of each Internet host."""
     out: Dict[Tuple[str, int], int] = {}
     for vpc in lab.vpcs.values():
         for i in vpc.instances.values():
+            for _, port in i.listen:
+                out.setdefault((i.ref, port), i.line)
             if i.kind in ("cdb", "cmem"):
                 out.setdefault((i.ref, i.service_port), i.line)
             elif i.kind == "clb" and i.port is not None:
@@ -339,13 +342,13 @@ def check_listeners(lab: Lab, key_lines: Optional[Dict] = None) -> List[Violatio
                                  f"{MAX_HOST_PORTS} (each port is a TCP and a UDP socket of the lab's service daemon)",
                                  key_lines.get((id(host), "ports"), host.line)))
         else:
-            out.append(Violation(LISTENER_LIMIT, f"instance {owner} listens on {n} ports (the CLBs it backs); an "
-                                 f"instance listens on at most {MAX_HOST_PORTS}", line))
+            out.append(Violation(LISTENER_LIMIT, f"instance {owner} listens on {n} ports (its listen: and the CLBs "
+                                 f"it backs); an instance listens on at most {MAX_HOST_PORTS}", line))
     if len(found) > MAX_LISTENERS and not out:
         owner, port, line = found[MAX_LISTENERS]
         out.append(Violation(LISTENER_LIMIT, f"the lab has {len(found)} listeners (Internet host ports, cdb and cmem "
-                             f"instances, CLBs and their backends); a lab has at most {MAX_LISTENERS}, and {owner} "
-                             f"port {port} is listener {MAX_LISTENERS + 1}", line))
+                             f"instances, listen: ports, CLBs and their backends); a lab has at most "
+                             f"{MAX_LISTENERS}, and {owner} port {port} is listener {MAX_LISTENERS + 1}", line))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .filters import Internet, NatGateway, NetworkAcl, SecurityGroup
 
@@ -87,6 +87,7 @@ class Instance:
     line: int = field(default=0, compare=False)  # where the file said it; not part of its identity
     security_groups: List[str] = field(default_factory=list)  # ordered; empty = not filtered (v1)
     eip: Optional[IPv4Address] = None  # 1:1 public address (model/filters.py)
+    listen: List[Tuple[str, int]] = field(default_factory=list)  # `listen:` (proto, port), as written (v3)
 
     @property
     def ref(self) -> str:

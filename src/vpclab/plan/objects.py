@@ -228,9 +228,10 @@ class Qdisc(Kind):
 class Service(Kind):
     """A listener the lab runs inside an instance namespace.
 
-    kind: "listener" (cdb/cmem, and CLB backends: TCP and UDP on `port`, answers
-    with `name`), or "clb" (TCP load balancer on `port` spreading connections
-    across `backends`, a tuple of (ip, port); it also answers UDP).
+    kind: "listener" (cdb/cmem, CLB backends, `listen:`: TCP and UDP on `port`, or only the
+    protocols of `protos`, answering with a line naming `name`), or "clb" (TCP load balancer
+    on `port` spreading connections across `backends`, a tuple of (ip, port); it also answers
+    UDP).
     """
 
     ns: str
@@ -239,6 +240,8 @@ class Service(Kind):
     ip: str
     port: int
     backends: Tuple[Tuple[str, int], ...] = ()
+    # the sockets it binds (out of repr: a version-1 plan's text stays what it was; describe() shows it)
+    protos: Tuple[str, ...] = field(default=("tcp", "udp"), repr=False)
     changeable = True
 
     @property
@@ -248,7 +251,8 @@ class Service(Kind):
 
     def describe(self) -> str:
         b = f" -> {', '.join(f'{i}:{p}' for i, p in self.backends)}" if self.backends else ""
-        return f"service {self.kind} {self.ip}:{self.port}{b} in {self.ns} ({self.name})"
+        only = "" if self.protos == ("tcp", "udp") else "/" + "+".join(self.protos)
+        return f"service {self.kind} {self.ip}:{self.port}{only}{b} in {self.ns} ({self.name})"
 
 
 NFT_FAMILY = "inet"

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from ..errors import Refused
+from ..model import listeners
 from ..model.types import ACTIVE, Lab, Peering
 from . import filters, names
 from .objects import Address, Netns, Plan, Qdisc, Route, Rule, Service, Sysctl, Veth
@@ -150,9 +151,10 @@ def _check_names(objects) -> None:
 
 
 def services(lab: Lab) -> List[Service]:
-    """The listener processes: cdb/cmem, each CLB, and a listener on each CLB backend."""
+    """The listener processes: each CLB, and a listener on every other port an instance listens
+    on (model/listeners.py: `listen:`, cdb/cmem, the port of each CLB it backs)."""
     out: Dict[tuple, Service] = {}
-    for vpc in lab.vpcs.values():
+    for vpc in lab.vpcs.values():  # in version 1's order (its plans stay byte-identical)
         for i in vpc.instances.values():
             ns = names.instance_ns(lab.name, vpc.name, i.name)
             if i.kind in ("cdb", "cmem"):
@@ -168,4 +170,10 @@ def services(lab: Lab) -> List[Service]:
                         bsvc = Service(names.instance_ns(lab.name, vpc.name, b), bi.ref, "listener", str(bi.ip),
                                        i.port)
                         out.setdefault(bsvc.key, bsvc)
+    for vpc in lab.vpcs.values():  # then `listen:` (version 3): the ports not served yet
+        for i in vpc.instances.values():
+            ns = names.instance_ns(lab.name, vpc.name, i.name)
+            for port, protos in listeners.sockets(lab, i).items():
+                svc = Service(ns, i.ref, "listener", str(i.ip), port, protos=protos)
+                out.setdefault(svc.key, svc)
     return list(out.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Dict, Set, Tuple
 
 from ..model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_HOST_PORTS, MAX_RULES_PER_DIRECTION
+from ..model.listeners import LISTEN_PATTERN
 from ..model.types import (
     ACCOUNT_NAME,
     ITEM_NAME,
@@ -159,6 +160,12 @@ KEYS["instance"].update({
                         "description": "Ordered security groups of this VPC (absent: not filtered)."},
     "eip": _s(IPV4, description="An elastic IP: an address of `internet.cidr` (1:1 NAT at the VPC router)."),
 })
+# Version 3: listeners on any instance (model/listeners.py says what an instance listens on).
+KEYS["instance"]["listen"] = {
+    "type": ["array", "null"], "uniqueItems": True, "items": _s(LISTEN_PATTERN),
+    "description": "Real listeners (the service daemon): `tcp/PORT` accepts and answers with a one-line banner, "
+                   "`udp/PORT` answers each datagram; any kind of instance. Another port stays closed "
+                   "(NO_LISTENER)."}
 KEYS.update({
     "internet": {
         "cidr": _s(CIDR, default=str(DEFAULT_INTERNET_CIDR), description="The public range; overlaps no VPC."),

@@ -13,7 +13,7 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from . import billing as prices  # `billing:` (topology/billing.py owns it)
-from . import filters
+from . import filters, listen
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
 from ..model.types import (
@@ -396,6 +396,7 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
     backends = [b.partition("/")[2] if b.startswith(vpc.name + "/") else b for b in backends]
     inst = Instance(name, vpc.name, subnet, ip, kind, port, backends, line)
     filters.read_instance(r, vpc, inst, m)
+    listen.read_instance(r, inst, m, what)
     return inst
 
 

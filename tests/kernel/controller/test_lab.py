@@ -188,7 +188,7 @@ def test_services_run_and_stop_with_the_lab(mklab):
     code = ("import socket; s=socket.create_connection(('10.0.1.20', 3306), 2); "
             "print(s.recv(200).decode().strip())")
     out = run("exec", "spoke-1/cvm-1", "-l", lab, "--", "python3", "-c", code, check=0).stdout
-    assert out.strip() == "vpclab hub/db-1 tcp/3306"
+    assert out.strip() == "hello from hub/db-1 on tcp/3306"
     from labkit import lab_pids
 
     assert len(lab_pids(lab)) == 1  # one daemon serves the lab's listeners

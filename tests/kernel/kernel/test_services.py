@@ -188,11 +188,11 @@ def test_listeners_answer_tcp_and_udp_from_one_daemon(env):
     assert os.getsid(pid) == pid  # its own session
     assert daemons_of(env.lab) == [pid]  # one process for every service
 
-    assert tcp_talk(cli, ip_db, 3306) == b"vpclab v/db tcp/3306\n"
-    assert tcp_talk(cli, ip_db, 11211) == b"vpclab v/db tcp/11211\n"
-    assert tcp_talk(cli, ip_db, 3306, send=b"hello\n") == b"vpclab v/db tcp/3306\n"
-    assert udp_talk(cli, ip_db, 3306) == b"vpclab v/db udp/3306\n"
-    assert udp_talk(cli, ip_db, 11211) == b"vpclab v/db udp/11211\n"
+    assert tcp_talk(cli, ip_db, 3306) == b"hello from v/db on tcp/3306\n"
+    assert tcp_talk(cli, ip_db, 11211) == b"hello from v/db on tcp/11211\n"
+    assert tcp_talk(cli, ip_db, 3306, send=b"hello\n") == b"hello from v/db on tcp/3306\n"
+    assert udp_talk(cli, ip_db, 3306) == b"hello from v/db on udp/3306\n"
+    assert udp_talk(cli, ip_db, 11211) == b"hello from v/db on udp/11211\n"
 
     S.stop(env.run)
     assert gone(pid) and S.running(env.run) is None
@@ -237,14 +237,14 @@ def test_clb_round_robin_failover_and_splice(env):
         assert daemons_of(env.lab) == [pid]
 
         lines = collections.Counter(tcp_talk(cli, ip_lb, 8080) for _ in range(4))
-        assert lines == {b"vpclab v/b1 tcp/8080\n": 2, b"vpclab v/b2 tcp/8080\n": 2}
+        assert lines == {b"hello from v/b1 on tcp/8080\n": 2, b"hello from v/b2 on tcp/8080\n": 2}
         # client data and half-close pass through to the backend
-        assert tcp_talk(cli, ip_lb, 8080, send=b"x" * 1000) in (b"vpclab v/b1 tcp/8080\n", b"vpclab v/b2 tcp/8080\n")
-        assert udp_talk(cli, ip_lb, 8080) == b"vpclab v/lb udp/8080\n"
+        assert tcp_talk(cli, ip_lb, 8080, send=b"x" * 1000) in (b"hello from v/b1 on tcp/8080\n", b"hello from v/b2 on tcp/8080\n")
+        assert udp_talk(cli, ip_lb, 8080) == b"hello from v/lb on udp/8080\n"
 
-        assert [tcp_talk(cli, ip_lb, 7070) for _ in range(2)] == [b"vpclab v/b1 tcp/8080\n"] * 2
+        assert [tcp_talk(cli, ip_lb, 7070) for _ in range(2)] == [b"hello from v/b1 on tcp/8080\n"] * 2
         assert tcp_talk(cli, ip_lb, 9090) == b""
-        assert udp_talk(cli, ip_lb, 9090) == b"vpclab v/lbdead udp/9090\n"
+        assert udp_talk(cli, ip_lb, 9090) == b"hello from v/lbdead on udp/9090\n"
 
         # 2 MiB up and back through the splice (flow control both ways)
         blob = os.urandom(2 << 20)
@@ -318,7 +318,7 @@ def test_stop_signals_exactly_our_pid(env):
 def test_daemon_drops_vanished_namespaces_and_exits_when_all_are_gone(env):
     a, b = env.ns("v.a"), env.ns("v.b")
     pid = S.start(env.lab, [listener(a, "v/a", "127.0.0.1", 80), listener(b, "v/b", "127.0.0.1", 80)], env.run)
-    assert tcp_talk(a, "127.0.0.1", 80) == b"vpclab v/a tcp/80\n"
+    assert tcp_talk(a, "127.0.0.1", 80) == b"hello from v/a on tcp/80\n"
 
     env.remove_ns(a)
     deadline = time.monotonic() + S.WATCH_INTERVAL + 4.0
@@ -326,7 +326,7 @@ def test_daemon_drops_vanished_namespaces_and_exits_when_all_are_gone(env):
         assert time.monotonic() < deadline, "the daemon never noticed its namespace was gone"
         time.sleep(0.1)
     assert S.running(env.run) == pid  # still serving b
-    assert tcp_talk(b, "127.0.0.1", 80) == b"vpclab v/b tcp/80\n"
+    assert tcp_talk(b, "127.0.0.1", 80) == b"hello from v/b on tcp/80\n"
     assert "namespace %s is gone" % a in (env.run / S.LOG_FILE).read_text()
 
     env.remove_ns(b)
@@ -350,7 +350,7 @@ def test_reconcile(env):
     more = svcs + [listener(b, "v/b", "127.0.0.1", 11211)]
     pid2 = S.reconcile(env.lab, more, env.run)
     assert pid2 != pid and gone(pid)
-    assert tcp_talk(b, "127.0.0.1", 11211) == b"vpclab v/b tcp/11211\n"
+    assert tcp_talk(b, "127.0.0.1", 11211) == b"hello from v/b on tcp/11211\n"
     assert S.reconcile(env.lab, more, env.run) == pid2
 
     # same set, but a namespace was replaced by a new one of the same name: restart
@@ -360,7 +360,7 @@ def test_reconcile(env):
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
     pid3 = S.reconcile(env.lab, more, env.run)
     assert pid3 != pid2 and gone(pid2)
-    assert tcp_talk(a, "127.0.0.1", 3306) == b"vpclab v/a tcp/3306\n"
+    assert tcp_talk(a, "127.0.0.1", 3306) == b"hello from v/a on tcp/3306\n"
 
     assert S.reconcile(env.lab, [], env.run) is None
     assert gone(pid3) and S.running(env.run) is None

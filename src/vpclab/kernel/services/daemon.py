@@ -2,12 +2,13 @@
 
 `python -m vpclab.kernel.services.daemon --lab LAB --spec FILE --ready-fd N` (started
 by the supervisor): for each service it enters the service's namespace (setns
-on this thread), creates and binds a TCP and a UDP socket on (ip, port), and
+on this thread), creates and binds a TCP and a UDP socket on (ip, port) (only one when `protos` says so), and
 returns to its own namespace: a socket stays in the namespace it was created
 in. One asyncio loop then serves all sockets:
 
-  listener  TCP: write `vpclab <name> tcp/<port>\\n`, close. UDP: reply
-            `vpclab <name> udp/<port>\\n` to each datagram.
+  listener  TCP (if `protos` has it): write `hello from <name> on tcp/<port>\\n`, close.
+            UDP (if `protos` has it): reply `hello from <name> on udp/<port>\\n` to each
+            datagram.
   clb       TCP: connect to the next backend round-robin from the clb's own
             namespace (falling over to the next one), splice bytes both ways,
             half-closes included; no backend answers: close. UDP: as a listener.
@@ -50,7 +51,7 @@ def _stuck(e: OSError) -> None:
 class _Bound:
     """One service's sockets, and what serves them once the loop runs."""
 
-    def __init__(self, svc: Service, ino: int, tcp: socket.socket, udp: socket.socket):
+    def __init__(self, svc: Service, ino: int, tcp: Optional[socket.socket], udp: Optional[socket.socket]):
         self.svc = svc
         self.ino = ino
         self.tcp = tcp
@@ -61,16 +62,17 @@ class _Bound:
         self.rr = 0  # next backend (clb)
 
     def line(self, proto: str) -> bytes:
-        return f"vpclab {self.svc.name} {proto}/{self.svc.port}\n".encode()
+        # a greeting, not `vpclab NAME ...`: that read like a command to type (issue 22)
+        return f"hello from {self.svc.name} on {proto}/{self.svc.port}\n".encode()
 
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
-        else:
+        elif self.tcp is not None:
             self.tcp.close()
         if self.udp_transport is not None:
             self.udp_transport.close()
-        else:
+        elif self.udp is not None:
             self.udp.close()
         for t in list(self.conns):
             t.abort()
@@ -78,24 +80,33 @@ class _Bound:
 
 
 def _bind(svc: Service) -> _Bound:
-    """Create and bind the service's sockets inside its namespace."""
+    """Create and bind the service's sockets (TCP, UDP or both: `svc.protos`) inside its namespace."""
     fam = family(svc.ip)
+    tcp = udp = None
     try:
         with nsenter.entered(svc.ns, _stuck) as ino:
-            tcp = socket.socket(fam, socket.SOCK_STREAM)
-            udp = socket.socket(fam, socket.SOCK_DGRAM)
+            if "tcp" in svc.protos:
+                tcp = socket.socket(fam, socket.SOCK_STREAM)
+            if "udp" in svc.protos:
+                udp = socket.socket(fam, socket.SOCK_DGRAM)
     except FileNotFoundError:
+        for sock in (tcp, udp):
+            if sock is not None:
+                sock.close()
         raise OSError(errno.ENOENT, f"namespace {svc.ns} does not exist") from None
     try:
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((svc.ip, svc.port))
-        tcp.listen(128)
-        tcp.setblocking(False)
-        udp.bind((svc.ip, svc.port))
-        udp.setblocking(False)
+        if tcp is not None:
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((svc.ip, svc.port))
+            tcp.listen(128)
+            tcp.setblocking(False)
+        if udp is not None:
+            udp.bind((svc.ip, svc.port))
+            udp.setblocking(False)
     except OSError:
-        tcp.close()
-        udp.close()
+        for sock in (tcp, udp):
+            if sock is not None:
+                sock.close()
         raise
     return _Bound(svc, ino, tcp, udp)
 
@@ -288,8 +299,10 @@ def _daemon(lab: str, spec_path: Path, ready_fd: int) -> int:
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         for b in bound:
             factory = (lambda b=b: Front(b)) if b.svc.kind == "clb" else (lambda b=b: Greeter(b))
-            b.server = await loop.create_server(factory, sock=b.tcp, backlog=128)
-            b.udp_transport, _ = await loop.create_datagram_endpoint(lambda b=b: Echo(b), sock=b.udp)
+            if b.tcp is not None:
+                b.server = await loop.create_server(factory, sock=b.tcp, backlog=128)
+            if b.udp is not None:
+                b.udp_transport, _ = await loop.create_datagram_endpoint(lambda b=b: Echo(b), sock=b.udp)
         pid = os.getpid()
         write_atomic(run_dir / STATE_FILE, json.dumps({"pid": pid, "lab": lab,
                                                         "netns": {b.svc.ns: b.ino for b in bound}}) + "\n")

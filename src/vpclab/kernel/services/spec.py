@@ -27,6 +27,7 @@ LOG_FILE = "services.log"
 LOCK_FILE = "services.lock"
 
 KINDS = ("listener", "clb")
+BOTH = ("tcp", "udp")  # a service's sockets unless `protos` names fewer
 
 # The daemon's file descriptors: a TCP and a UDP socket per listener, two per open CLB
 # connection, and its own (the interpreter, the log, the ready pipe, asyncio's selector).
@@ -86,6 +87,8 @@ def validate(lab: str, services: List[Service]) -> None:
                 raise Refused(f"{what}: invalid address {ip!r}") from None
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise Refused(f"{what}: invalid port {port!r}")
+        if not s.protos or any(p not in BOTH for p in s.protos) or len(set(s.protos)) != len(s.protos):
+            raise Refused(f"{what}: invalid protocols {s.protos!r} (tcp, udp)")
         if s.key in seen:
             raise Refused(f"{what}: a second service on {s.ip}:{s.port} in {s.ns}")
         seen.add(s.key)
@@ -99,6 +102,7 @@ def to_dict(s: Service) -> dict:
         "ip": s.ip,
         "port": s.port,
         "backends": [[ip, port] for ip, port in s.backends],
+        **({} if s.protos == BOTH else {"protos": list(s.protos)}),  # absent: TCP and UDP (as before)
     }
 
 
@@ -110,6 +114,7 @@ def from_dict(d: dict) -> Service:
         ip=d["ip"],
         port=int(d["port"]),
         backends=tuple((str(ip), int(port)) for ip, port in d.get("backends", ())),
+        protos=tuple(str(p) for p in d.get("protos", BOTH)),
     )
 
 
