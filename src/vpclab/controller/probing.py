@@ -61,7 +61,7 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
         verdicts.inconclusive(doc, outcome, neighbour_table_fulls() - fulls if fulls >= 0 else -1)
     doc["evidence"] = verdicts.evidence(model, t.src.ref, outcome)  # classify set seen_source, from them
     if pcap is not None:
-        doc["pcap"] = {"path": pcap, "packets": verdicts.write_pcap(pcap, outcome)}
+        doc["pcap"] = {"path": pcap, "packets": verdicts.write_pcap(pcap, outcome, model, doc)}
     if expect is not None:
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect

@@ -280,11 +280,18 @@ def seen_source(entries: List[dict], dst_ref: Optional[str]) -> Optional[str]:
     return None
 
 
-def write_pcap(path: str, o: ProbeOutcome) -> int:
-    """Write the probe's packets to `path`; returns how many."""
+def write_pcap(path: str, o: ProbeOutcome, model: Optional[Lab] = None, doc: Optional[dict] = None) -> int:
+    """Write the probe's packets to `path`; returns how many. With the verdict document `doc`, the
+    file's section header carries the verdict and its reason, and each packet's comment names its
+    capture point as the evidence lines do ("vpc-b router rx echo-reply")."""
     packets = o.packets or []
+    comment = pcapfile.header_comment(doc) if doc is not None else None
+    place = None
+    if model is not None and doc is not None:
+        def place(p) -> str:
+            return f"{p.label} router" if role(model, doc["src"], p.label) == "router" else p.label
     with outfiles.replacing(path, PCAP) as f:
-        pcapfile.write(f, packets)
+        pcapfile.write(f, packets, comment, place)
     return len(packets)
 
 

@@ -337,6 +337,45 @@ def test_pcap_holds_every_captured_packet_and_tcpdump_reads_it(hub, tmp_path):
     assert sum("ICMP echo request" in l for l in p.stdout.splitlines()) == 6
 
 
+def test_pcap_explains_itself_the_verdict_in_its_header_each_packets_capture_point(hub, tmp_path):
+    """Issue 22: the section header's comment is the verdict and its reason, each packet's comment
+    names its capture point as the evidence lines do ("s3 router rx echo-reply")."""
+    import struct
+
+    from scapy.utils import rdpcap
+
+    lab, _ = hub
+    path = tmp_path / "noreturn.pcapng"
+    doc = probe(lab, "hub/cvm-1", "s3/cvm-1", "--pcap", path)
+    assert doc["result"] == "no-return" and doc["reason"]["code"] == "NO_ROUTE"
+    data = path.read_bytes()
+    kind, n = struct.unpack_from("<II", data, 0)
+    assert kind == 0x0A0D0D0A
+    opts, i, header = data[24:n - 4], 0, []
+    while i + 4 <= len(opts):
+        code, size = struct.unpack_from("<HH", opts, i)
+        if code == 0:
+            break
+        header += [opts[i + 4:i + 4 + size].decode()] if code == 1 else []
+        i += 4 + size + (-size % 4)
+    assert len(header) == 1
+    first, reason = header[0].splitlines()[:2]
+    assert first == "vpclab probe hub/cvm-1 -> s3/cvm-1 (icmp): no-return"
+    assert reason.startswith(f"reason: NO_ROUTE at {doc['reason']['where']}")
+    want = [f"{e['at']} router" if e["role"] == "router" else e["at"] for e in doc["evidence"]]
+    got = rdpcap(str(path))
+    assert [p.comment.decode() for p in got] == [f"{w} {e['way']} {e['what']}" for w, e in zip(want, doc["evidence"])]
+    assert "s3 router rx echo-reply" in [p.comment.decode() for p in got]
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (the lab guides say how): the file was read back by hand and by scapy")
+    p = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.interface_name", "-e", "frame.comment"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert [line.split("\t")[1] for line in p.stdout.splitlines()] == [p.comment.decode() for p in got]
+    assert [line.split("\t")[0] for line in p.stdout.splitlines()] == [f"{w} {e['if']}" for w, e in
+                                                                       zip(want, doc["evidence"])]
+
+
 def test_pcap_to_a_bad_path_is_refused_before_probing(hub, tmp_path):
     lab, _ = hub
     bad = tmp_path / "no-such-dir" / "x.pcapng"
