@@ -90,4 +90,52 @@ def import_terraform(plan, output, lab, as_json):
         if output else r.text, nl=bool(output)))
 
 
+@import_group.command("tencentcloud", short_help="A topology from the JSON of Tencent Cloud describe calls.",
+                      epilog="\b\nExamples (docs/import-tencentcloud.md has the whole dump):\n"
+                             "  tccli vpc DescribeVpcs --region ap-guangzhou --Limit 100 > snap/vpcs.json\n"
+                             "  vpclab import tencentcloud snap/ --region ap-guangzhou -o net.yaml\n"
+                             "  vpclab import tencentcloud --live --region ap-guangzhou -o net.yaml")
+@click.argument("dirs", metavar="DIR...", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--region", metavar="REGION", help="The region of the files at a DIR's top (a response never names "
+                                                 "it; a subfolder of DIR is the region it is named for).")
+@click.option("--live", is_flag=True, help="Read the same calls through the SDK (TENCENTCLOUD_SECRET_ID/KEY; "
+                                           "--region required) instead of from files.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the topology here (default: stdout).")
+@click.option("--lab", "lab", metavar="NAME", help="The lab name (default: from the first DIR's name).")
+@json_option
+def import_tencentcloud(dirs, region, live, output, lab, as_json):
+    """A topology from the JSON that `tccli` (or the API) returns for the describe calls of an
+    account: one file per call (or per page), recognised by content, one DIR per account.
+
+    Imports VPCs, subnets, route tables and routes, peerings (ACTIVE, PENDING, REJECTED), CVM
+    instances, security groups and their policies, network ACLs, EIPs and NAT gateways. Every
+    object it cannot carry, and every call with missing pages, is listed on stderr with its id.
+    Needs the SDK's models: pip install 'vpclab[tencentcloud]'.
+    """
+    from ..controller import outfiles, tencent
+    from ..model.types import LAB_NAME
+
+    if lab is not None and not LAB_NAME.match(lab):
+        raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
+                      code="InvalidParameterValue")
+    if live and (dirs or not region):
+        raise Refused("--live reads the API, not folders: give --region and no DIR", code="InvalidParameter")
+    if not live and not dirs:
+        raise Refused("give the folder(s) the describe calls were saved in (one per account), or --live",
+                      code="InvalidParameter", hint="docs/import-tencentcloud.md lists the tccli commands")
+    r = tencent.import_live(region, lab) if live else tencent.import_snapshot(list(dirs), region, lab)
+    if output:
+        outfiles.write_text(output, r.text, "the topology")
+    for n in r.notes:
+        warn(str(n))
+    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"id": n.address, "what": n.what}
+                                                                 for n in r.notes]}
+    if not output:
+        doc["topology"] = r.text
+    emit(doc, as_json, lambda: click.echo(
+        f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
+        f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
+        if output else r.text, nl=bool(output)))
+
+
 COMMANDS = [validate, schema, import_group]
