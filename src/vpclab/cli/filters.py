@@ -42,8 +42,8 @@ def _rule_options(action: str, groups: bool = True):
                          help="The protocol (default all)." if adding else "The rule's protocol (default all).")(f)
         f = click.option("--index", type=Whole(0), metavar="N",
                          help="Insert the rule at N: rules are numbered from 0, 0 is first (default: last)."
-                         if adding else "Delete the rule at N (numbered from 0, as `vpclab status` lists them). "
-                         "With fields too, that rule must have them.")(f)
+                         if adding else "Delete the rule at N (numbered from 0, as `rule list` and `vpclab status` "
+                         "list them). With fields too, that rule must have them.")(f)
         return f
     return deco
 
@@ -79,15 +79,16 @@ def sg():
     """
 
 
-@sg.group("rule", short_help="Add or delete a rule of a security group.",
+@sg.group("rule", short_help="Add, delete or list the rules of a security group.",
           epilog="\b\nExamples:\n"
+          "  sudo vpclab sg rule list vpc-a/sg-web\n"
           "  sudo vpclab sg rule add vpc-a/sg-web --direction ingress --proto icmp \\\n"
           "      --source sg-web --action accept\n"
           "  sudo vpclab sg rule add vpc-a/sg-web --direction egress --index 0 \\\n"
           "      --destination 10.9.0.0/16 --action drop\n"
           "  sudo vpclab sg rule del vpc-a/sg-web --direction ingress --index 0")
 def sg_rule():
-    """Add or delete a rule of a security group (VPC/GROUP), live."""
+    """Add or delete a rule of a security group (VPC/GROUP), live, or list the rules with their counters."""
 
 
 SG_HELP = {
@@ -103,7 +104,7 @@ SG_HELP = {
             """Delete a rule of security group VPC/GROUP, live.
 
             Either the rule at --index N (rules are numbered from 0 in each direction, as
-            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            `rule list` lists them), or the rule with exactly the given fields: --source
             (ingress) or --destination (egress), and --action, are required then; --proto and
             --port left out mean all. The rules after it move up one."""),
 }
@@ -130,7 +131,7 @@ ACL_HELP = {
             """Delete a rule of network ACL VPC/ACL, live.
 
             Either the rule at --index N (rules are numbered from 0 in each direction, as
-            `vpclab status` lists them), or the rule with exactly the given fields: --source
+            `rule list` lists them), or the rule with exactly the given fields: --source
             (inbound) or --destination (outbound), and --action, are required then; --proto
             and --port left out mean all. The rules after it move up one."""),
 }
@@ -174,6 +175,39 @@ def _rule_command(parent, kind: str, action: str):
 
 _rule_command(sg_rule, "sg", "add")
 _rule_command(sg_rule, "sg", "del")
+
+
+def _list_command(parent, kind: str):
+    """`sg rule list [VPC/GROUP]` and `acl rule list [VPC/ACL]`: the rules in order, with their counters."""
+    groups = kind == "sg"
+    what, meta = ("security group", "VPC/GROUP") if groups else ("network ACL", "VPC/ACL")
+    where = ("summed over the instances that carry the group" if groups
+             else "summed over the subnets the ACL is bound to")
+
+    @parent.command("list", short_help=f"List the rules of a {what}, with their counters.",
+                    epilog="\b\nExamples:\n  sudo vpclab %s rule list\n  sudo vpclab %s rule list %s --json"
+                    % (kind, kind, "vpc-a/sg-web" if groups else "vpc-a/acl-app"),
+                    help=f"""List the rules of {meta} (of every {what} of the lab if left out), in order.
+
+                    Each rule shows its direction, its index (what `{kind} rule add|del --index` takes:
+                    rules are numbered from 0 in each direction, the first match decides), the rule as
+                    written, and its counter: the packets and bytes the kernel's nftables rule for it has
+                    counted since it was installed, {where} (--json: each one's too). The row with index
+                    `-` is the drop when no rule matched.""")
+    @click.argument("ref", metavar=f"[{meta}]", required=False)
+    @lab_option
+    @json_option
+    def command(ref, lab, as_json):
+        from ..controller import rulelist
+        from .render.rulelist import render
+
+        doc = rulelist.rule_list(kind, ref, lab)
+        emit(doc, as_json, lambda: render(doc))
+
+    return command
+
+
+_list_command(sg_rule, "sg")
 
 
 def _pair_command(group, op: str, args, short: str, help_text: str, example: str):
@@ -223,17 +257,19 @@ def acl():
     """
 
 
-@acl.group("rule", short_help="Add or delete a rule of a network ACL.",
+@acl.group("rule", short_help="Add, delete or list the rules of a network ACL.",
            epilog="\b\nExamples:\n"
+           "  sudo vpclab acl rule list vpc-a/acl-app\n"
            "  sudo vpclab acl rule add vpc-a/acl-app --direction inbound --index 0 --proto tcp \\\n"
            "      --port 22 --source 10.1.0.0/16 --action drop\n"
            "  sudo vpclab acl rule del vpc-a/acl-app --direction inbound --index 0")
 def acl_rule():
-    """Add or delete a rule of a network ACL (VPC/ACL), live."""
+    """Add or delete a rule of a network ACL (VPC/ACL), live, or list the rules with their counters."""
 
 
 _rule_command(acl_rule, "acl", "add")
 _rule_command(acl_rule, "acl", "del")
+_list_command(acl_rule, "acl")
 
 
 _BIND = (("acl", "VPC/ACL"), ("subnet", None))
