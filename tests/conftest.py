@@ -39,3 +39,22 @@ def root_namespace_untouched():
     after = _root_snapshot()
     for key in before:
         assert after[key] == before[key], f"root namespace {key} changed during the tests"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "long(seconds=10): runs for tens of seconds; started first, the longest "
+                                       "first (see below)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Long tests first: the parallel suite hands tests out in collection order, so a long
+    test collected late would run alone at the end while the other workers idle (the suite
+    once spent its last 7 minutes on the two differential tests). Every worker sorts the
+    same collection the same way (a stable sort), as xdist requires."""
+    def weight(item):
+        mark = item.get_closest_marker("long")
+        if mark is None:
+            return 0
+        return -(mark.args[0] if mark.args else mark.kwargs.get("seconds", 10))
+
+    items.sort(key=weight)

@@ -130,6 +130,7 @@ def action_of(argv):
     return " ".join(argv[:3] if argv[:2] in (["sg", "rule"], ["acl", "rule"]) else argv[:2])
 
 
+@pytest.mark.long
 def test_every_live_operation_killed_after_its_state_write_is_finished_by_the_next_command(mklab):
     lab, _ = mklab(crash_soak.filters_topology("placeholder"))
     events_before = len(run_json("events", "-l", lab)["events"])

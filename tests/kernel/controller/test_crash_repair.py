@@ -158,6 +158,7 @@ def test_a_command_killed_mid_commit_leaves_a_state_that_reads_and_repairs(mklab
     assert run_json("probe", "vpc-a/cvm-1", "vpc-b/cvm-1", "-l", lab)["result"] == "reachable"
 
 
+@pytest.mark.long
 def test_sigkill_at_random_points_then_up_repairs_and_cleanup_removes(tmp_path):
     """A few rounds of crash_soak (kills of `up`, of live operations and of `down`):
     every round ends repaired, with probes that agree with explain, and clean.

@@ -309,6 +309,7 @@ def test_pending_request_expires_after_seven_days_of_lab_clock(mklab):
     assert peering(lab, pid)["state"] == "EXPIRED"
 
 
+@pytest.mark.long
 def test_reject_quota_duplicates_and_unknown_ids(mklab):
     """Quota: 10 PENDING/ACTIVE per VPC; REJECTED ones count toward nothing."""
     lab, _ = mklab(many_vpcs(12))

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 from labkit import (TOPOLOGIES, VPCLAB, assert_gone, lab_name, lab_namespaces, lab_pids, needs_root, renamed,
                     run, run_json)
@@ -35,6 +37,7 @@ def _wait_no_pids(lab, timeout=5.0):
         time.sleep(0.1)
 
 
+@pytest.mark.long(20)
 def test_sigkill_during_up_then_cleanup_leaves_nothing(tmp_path, mklab):
     bystander, _ = mklab(TOPOLOGIES / "03-hub-spokes.yaml")
     before = _kernel_state(bystander)

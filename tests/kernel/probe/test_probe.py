@@ -551,6 +551,7 @@ peerings:
 """
 
 
+@pytest.mark.long
 def test_rejected_and_deleted_peerings_are_blackholes(mklab):
     lab, _ = mklab(LIFECYCLE)
     assert_verdict(probe(lab, "a/cvm-1", "r/cvm-1"), "unreachable", "PEERING_NOT_ACTIVE", where="a")

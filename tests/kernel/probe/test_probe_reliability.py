@@ -243,6 +243,7 @@ def silent_drop(ns, daddr):
         assert rc == 0, err
 
 
+@pytest.mark.long(20)
 def test_what_the_packets_cannot_tell_is_inconclusive_never_unreachable_without_a_reason(mklab):
     """Before: the probe and the matrix said `unreachable` with a null reason. Now the pair is
     probed again (3 attempts) and then said to be `inconclusive`, with where the request was

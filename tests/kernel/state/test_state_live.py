@@ -75,6 +75,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.long
 def test_a_damaged_lab_exits_4_changes_nothing_and_down_removes_it(mklab):
     lab, path = mklab(TOPOLOGIES / "01-two-vpcs.yaml")
     bystander, _ = mklab(TOPOLOGIES / "02-one-way-route.yaml")
