@@ -307,7 +307,11 @@ class ExpectationItem(pytest.Item):
         what = c.proto + (f"/{c.port}" if c.port else "")
         return "\n".join([f"{c.src} -> {c.dst} ({what}): expected {c.expected}, got {c.got}"]
                          + story(c.forward, c.ret, c.reason, mismatch=c.mismatch)
-                         + [f"  expectation: {self.path}:{self.expectation.line}"])
+                         + [f"  expectation: {self.written_in()}:{self.expectation.line}"])
+
+    def written_in(self):
+        """The file the expectation was written in: this one, or a file it includes (`include:`)."""
+        return getattr(self.expectation.line, "file", None) or self.path
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, ExpectationFailed):
@@ -320,7 +324,7 @@ class ExpectationItem(pytest.Item):
 
     def reportinfo(self):
         e = self.expectation
-        return self.path, e.line - 1, f"{self.name} is {e.result}"
+        return self.written_in(), e.line - 1, f"{self.name} is {e.result}"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ SELF_PROBE = "InvalidParameterValue"
 SYNTAX = "InvalidParameter.YamlSyntax"
 DUP_KEY = "InvalidParameter.DuplicateKey"
 TOO_LARGE = "InvalidParameter.YamlTooLarge"
+INCLUDE = "InvalidParameter.Include"  # `include:`: a cycle, a missing file, nesting too deep
 # Peering (CLOUD-RULES.md)
 CIDR_CONFLICT = "UnsupportedOperation.VpcPeerCidrConflict"
 QUOTA = "LimitExceeded.VpcPeerTotalLimitExceeded"

@@ -11,6 +11,7 @@ from typing import Iterable, List, Optional
 
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model.units import finite, parse_duration
+from .include import file_of  # a line of an included file knows its file
 from .yamltree import LDict, kind_of, parse_yaml, read_regular_file
 
 from ..model.billing import (  # noqa: F401  (named here too)
@@ -29,7 +30,7 @@ class _Collect:
         self.whole, self.key = "billing", "billing "
 
     def add(self, code: str, message: str, line: int, hint: Optional[str] = None) -> None:
-        self.problems.append(Problem(code, message, self.file, line or 1, hint))
+        self.problems.append(Problem(code, message, file_of(line, self.file), int(line or 1), hint))
 
 
 def read(node, file: str, line: int, problems: List[Problem], regions: Iterable[str] = (),

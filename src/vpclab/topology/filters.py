@@ -83,6 +83,7 @@ def _port_list(r, m, what: str) -> List[int]:
         lines = value.lines
     out, seen = [], set()
     for p, pline in zip(value, lines):
+        p = int(p) if isinstance(p, float) and p.is_integer() and 1 <= p <= 65535 else p  # 80.0 is 80 (the schema's)
         if isinstance(p, bool) or not isinstance(p, int):
             r.problem(TYPE, f"{what}: ports must be a list of port numbers, not {shown(p, as_repr=True)}", pline)
         elif not 1 <= p <= 65535:

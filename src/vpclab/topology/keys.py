@@ -149,6 +149,11 @@ def _rule_key(key: str, what: str) -> dict:
 
 KEYS["top"]["internet"] = {"type": ["object", "null"], "$ref": "#/$defs/internet",
                            "description": "The lab's own emulated Internet (public range, hosts)."}
+# Version 3: `include:` (topology/include.py merges the files before the loader reads the tree).
+KEYS["top"]["include"] = {
+    "type": ["array", "null"], "items": _s(r"\S", minLength=1),
+    "description": "Topology files read first and merged under this one (paths relative to this file): "
+                   "mappings merge, lists append (included first), this file's scalars win."}
 KEYS["vpc"].update({
     "security_groups": _named("security_group", VPC_NAME, "Security groups (stateful, at the instance)."),
     "network_acls": _named("network_acl", VPC_NAME, "Network ACLs (stateless, at the subnet boundary)."),
@@ -173,7 +178,8 @@ KEYS.update({
     },
     "internet_host": {
         "ip": _s(IPV4, description="Its address, inside `internet.cidr`."),
-        "ports": {"type": ["array", "null"], "uniqueItems": True, "items": PORT, "maxItems": MAX_HOST_PORTS,
+        "ports": {"anyOf": [{"type": ["array", "null"], "uniqueItems": True, "items": PORT,
+                             "maxItems": MAX_HOST_PORTS}, PORT],  # one port alone is read as a list of one
                   "description": "Ports it answers TCP and UDP on (default none: ICMP only)."},
     },
     "security_group": {

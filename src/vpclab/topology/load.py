@@ -13,7 +13,7 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from . import billing as prices  # `billing:` (topology/billing.py owns it)
-from . import filters, listen
+from . import filters, include, listen
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
 from ..model.types import (
@@ -39,7 +39,7 @@ from ..model.types import (
 )
 from ..model.units import parse_bandwidth, parse_delay_ms
 from .keys import SCHEMA
-from .yamltree import DUP_KEY, LDict, LList, kind_of, parse_yaml, read_regular_file
+from .yamltree import DUP_KEY, LDict, LList, kind_of, parse_yaml, read_regular_file, yaml_1_1_hint
 
 UNKNOWN_KEY = "UnknownParameter"
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
@@ -57,6 +57,7 @@ class _Reader:
         self.problems: List[Problem] = []
         self.unreadable_peerings = set()
         self.unreadable_vpcs = set()  # named in the file but not readable: not "missing" elsewhere
+        self.unreadable_instances: Dict[str, tuple] = {}  # ref -> (what is wrong, its line): exists, unusable
         self.hints_left = MAX_HINTS
         self._refs: Optional[List[str]] = None
         self._vpc_blocks: Optional[Dict[int, set]] = None
@@ -85,7 +86,7 @@ class _Reader:
         return any(n >> (32 - p) << (32 - p) in nets for p, nets in self._vpc_blocks.items())
 
     def problem(self, code: str, message: str, line: int, hint: Optional[str] = None):
-        self.problems.append(Problem(code, message, self.file, line or 1, hint))
+        self.problems.append(Problem(code, message, include.file_of(line, self.file), int(line or 1), hint))
 
     def mapping(self, value, what: str, line: int) -> Optional[LDict]:
         if value is None:
@@ -148,6 +149,7 @@ class _Reader:
         if key not in m or m[key] is None:
             return None
         v = m[key]
+        v = int(v) if isinstance(v, float) and v.is_integer() and lo <= v <= hi else v  # 80.0 is 80, as in the schema
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             self.problem(VALUE, f"{what}.{key} must be a whole number {lo}..{hi}, not {shown(v, as_repr=True)}",
                          m.lines.get(key, m.line))
@@ -159,7 +161,7 @@ class _Reader:
         if v is None:
             return default
         if v not in choices:
-            why = " (YAML reads an unquoted yes/no/on/off/true/false as a boolean)" if isinstance(v, bool) else ""
+            why = " (YAML reads an unquoted true or false as a boolean)" if isinstance(v, bool) else ""
             self.problem(VALUE, f"{what}.{key} '{shown(v)}' must be one of {', '.join(choices)}{why}",
                          m.lines.get(key, m.line), self.hint(v, choices))
             return None
@@ -195,7 +197,7 @@ def load(path) -> Lab:
 
 
 def loads(text: str, file: str = "<topology>") -> Lab:
-    doc = parse_yaml(text, file)
+    doc, files = include.expand(parse_yaml(text, file), file)
     r = _Reader(file)
     lab = _build(r, doc)
     if lab is not None:
@@ -206,7 +208,7 @@ def loads(text: str, file: str = "<topology>") -> Lab:
             r.problem(v.code, v.message, v.line)
         filters.finish(r, lab)
     if r.problems:
-        raise TopologyInvalid(sorted(r.problems, key=lambda p: (p.line or 0)))
+        raise TopologyInvalid(include.in_order(r.problems, files))
     lab.source = file
     return lab
 
@@ -390,6 +392,8 @@ def _instance(r: _Reader, vpc: Vpc, name, body, line) -> Optional[Instance]:
         port = None
         backends = []
     if subnet is None or kind is None:
+        bad = "subnet" if subnet is None else "kind"  # it exists: an expectation naming it says what is wrong
+        r.unreadable_instances[f"{vpc.name}/{name}"] = (bad, m.get(bad) is None, m.lines.get(bad, line))
         return None
     # `vpc-a/cvm-1` inside vpc-a is the same backend as `cvm-1`; other VPCs stay
     # qualified so the rules can refuse the cross-VPC binding.
@@ -420,7 +424,8 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
             return None
     accepted = m.get("accepted", True)
     if not isinstance(accepted, bool):
-        r.problem(TYPE, f"{what}: accepted must be true or false, not {shown(accepted, as_repr=True)}", m.lines.get("accepted", line))
+        r.problem(TYPE, f"{what}: accepted must be true or false, not {shown(accepted, as_repr=True)}", m.lines.get("accepted", line),
+                  yaml_1_1_hint(accepted))
         return None
     if vpc not in lab.vpcs or peer not in lab.vpcs:
         return None
@@ -461,6 +466,12 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
         if lab.instance(ref) is None:
             ok = False
             if ref.partition("/")[0] in r.unreadable_vpcs:
+                continue
+            if ref in r.unreadable_instances:  # not "no such instance": what is wrong with it
+                bad, absent, at = r.unreadable_instances[ref]
+                r.problem(VALUE, f"expectation {key} '{shown(ref)}': instance {shown(ref)} cannot be used: " + (
+                    f"it has no '{bad}'" if absent else f"its '{bad}' is invalid") + f" (at {include.where(at, r.file)})",
+                    m.lines.get(key, line))
                 continue
             if key == "from" and filters.public_ref(lab, ref) is None:
                 r.problem(VALUE, f"expectation from '{shown(ref)}': an expectation starts at an instance "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 from typing import Any, Dict, List
 
@@ -160,13 +161,33 @@ def _sequence(loader, node):
 
 
 def _int(loader, node):
+    """An integer as YAML 1.2 writes it: decimal (`010` is ten), `0o17`, `0x1f`."""
+    text = loader.construct_scalar(node)  # `!!int [1]` is refused here (ConstructorError)
     try:
-        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
-    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
-        raise yaml.constructor.ConstructorError(None, None, f"the number {shown(node.value)} is too long",
-                                                node.start_mark)
+        if text[:2] == "0o":
+            return int(text[2:], 8)
+        if text[:2] == "0x":
+            return int(text[2:], 16)
+        return int(text, 10)
+    except ValueError:  # `!!int abc`, or more digits than Python converts (sys.get_int_max_str_digits)
+        why = "is too long" if text.strip().lstrip("+-").isdigit() else "is not an integer"
+        raise yaml.constructor.ConstructorError(None, None, f"the number {shown(text)} {why}", node.start_mark)
 
 
+# Plain scalars are resolved as YAML 1.2's core schema does, the reading of editors and of the JSON
+# Schema's tools (yaml-language-server), not as YAML 1.1 (PyYAML's default): only true/false are
+# booleans (`yes`, `no`, `on`, `off` are words: `lab: no` is a name, `accepted: yes` is refused as
+# not a boolean), `010` is ten, `1_000` and `1:30` are strings, `1e3` is a number, and a date is a
+# string. So `vpclab validate` and the schema in an editor read one file the same way.
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+        ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
+        ("tag:yaml.org,2002:merge", r"^(?:<<)$", ["<"])):
+    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
@@ -230,6 +251,13 @@ def _file_kind(file: str) -> str:
         if test(mode):
             return what
     return "not a file"
+
+
+def yaml_1_1_hint(value):
+    """A hint for a boolean key given a word that YAML 1.1 read as a boolean (`yes`, `off`, ...)."""
+    if str(value).lower() in ("yes", "no", "on", "off", "y", "n"):
+        return "vpclab reads YAML 1.2, as editors do: yes/no/on/off are words, write true or false"
+    return None
 
 
 def kind_of(v) -> str:

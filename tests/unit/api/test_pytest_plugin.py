@@ -36,6 +36,18 @@ def test_the_same_question_twice_gets_two_ids(pytester):
     assert len(ids) == 4 and len(set(ids)) == 4
 
 
+def test_a_file_that_includes_another_collects_both_files_expectations(pytester):
+    pytester.makefile(".yaml", net=T01)
+    pytester.makefile(".yaml", team="include: [net.yaml]\nlab: team\n"
+                                    "expect:\n  - {from: vpc-b/cvm-1, to: vpc-b/db-1, proto: tcp, port: 3306}\n")
+    r = pytester.runpytest("--vpclab", "team.yaml", "--collect-only", "-q")
+    assert r.ret == 0
+    ids = [l for l in r.outlines if l.startswith("team.yaml::")]
+    # net.yaml's three expectations first (lists append, included first), then the team's
+    assert ids == ["team.yaml::vpc-a/cvm-1->vpc-b/cvm-1/icmp", "team.yaml::vpc-b/cvm-1->vpc-a/cvm-1/icmp",
+                   "team.yaml::vpc-a/cvm-1->vpc-b/db-1/tcp/3306", "team.yaml::vpc-b/cvm-1->vpc-b/db-1/tcp/3306"]
+
+
 def test_an_invalid_topology_is_a_collection_error_with_file_line_code(pytester):
     pytester.makefile(".yaml", bad="lab: x\nvpcs:\n  vpc-a: {region: r, cidr: 10.0.0.0/33}\n")
     r = pytester.runpytest("--vpclab", "bad.yaml")
