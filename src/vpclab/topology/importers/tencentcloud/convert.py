@@ -190,8 +190,8 @@ def _routes(ctx: Ctx) -> None:
         for tname, body in v["route_tables"].items():
             t = body.pop("_table")
             tid = s(t, "RouteTableId")
-            for r in seq(t, "RouteSet"):
-                where = f"{tid} route {s(r, 'RouteItemId') or num(r, 'RouteId') or s(r, 'DestinationCidrBlock')}"
+            for n, r in enumerate(seq(t, "RouteSet")):
+                where = f"{tid} route {s(r, 'RouteItemId') or num(r, 'RouteId') or f'#{n}'}"
                 gw, hop, dest = s(r, "GatewayType").upper(), s(r, "GatewayId"), s(r, "DestinationCidrBlock")
                 if gw == "LOCAL":
                     continue  # the implicit local route

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ....errors import PATH_SHOWN, Refused, shown
 from .convert import convert
 from .estate import s
 from .names import lab_name
@@ -57,6 +58,12 @@ def _region_of(pages: List[Page]) -> Optional[str]:
 def from_pages(pages: List[Page], folders: List[str], lab: str, source: str,
                notes: Optional[List[Note]] = None) -> Result:
     out, found = convert(merge(pages, folders))
+    if not out.vpcs:
+        read = any(p.call.name == "DescribeVpcs" for p in pages)
+        why = ("every VPC was left out: " + "; ".join(str(n) for n in found[:3])) if read and found else \
+            "no file holds DescribeVpcs" if not read else "its DescribeVpcs lists none"
+        raise Refused(f"{shown(source, PATH_SHOWN)}: no VPC to import ({why})", code="InvalidParameter",
+                      hint="save `tccli vpc DescribeVpcs --region REGION --Limit 100` into the folder too")
     text, where = render(out, lab, source)
     validate(text, where, source)
     counts = {"vpcs": len(out.vpcs), "peerings": len(out.peerings),
