@@ -18,7 +18,7 @@ def route():
 
     A route's next hop is a peering of the VPC (the destination inside the peer VPC's CIDR;
     a route via a peering that is not ACTIVE is a blackhole) or a NAT gateway of the VPC
-    (any destination outside the VPC, e.g. 0.0.0.0/0 for the Internet).
+    (any destination not inside the VPC's own CIDR, e.g. 0.0.0.0/0 for the Internet).
     """
 
 
@@ -26,8 +26,8 @@ def _route_options(f):
     f = click.option("--table", default="default", show_default=True, help="The VPC's route table.")(f)
     f = click.option("--next-hop", help="A peering of the VPC, or a NAT gateway of the VPC.")(f)
     f = click.option("--destination", required=True,
-                     help="A CIDR: inside the peer VPC's CIDR for a peering; outside the VPC's own CIDR for "
-                          "a NAT gateway (0.0.0.0/0: the Internet).")(f)
+                     help="A CIDR: inside the peer VPC's CIDR for a peering; for a NAT gateway, any CIDR not "
+                          "inside the VPC's own (0.0.0.0/0: the Internet).")(f)
     return f
 
 
