@@ -270,3 +270,36 @@ def test_fields_of_the_wrong_type_are_noted_not_crashed_on(capsys, tmp_path, con
     (tmp_path / "b.json").write_text(content)
     code, out, err = run(capsys, "import", "tencentcloud", str(tmp_path), "--region", "ap-guangzhou")
     assert code == 0 and "cidr: 10.9.0.0/16" in out, err  # the VPC imported; the odd object noted or skipped
+
+
+PLATFORM = FIX.parent / "platform"
+PLAN = FIX.parents[1] / "terraform" / "platform-plan.json"
+
+
+def test_same_verdicts_as_the_terraform_import_of_the_same_network(capsys):
+    """The platform team's network twice: as its Terraform plan (tests/fixtures/terraform/
+    platform-plan.json: count and for_each modules, two accounts, accepted and rejected peerings,
+    groups, an ACL, EIPs, NAT) and as the two accounts' tccli dumps once applied
+    (tests/fixtures/tencentcloud/platform/). The names differ (addresses vs the cloud's names),
+    so instances are matched by private IP; every pair's verdict and reason agree."""
+    if not PLAN.exists():
+        pytest.skip("tests/fixtures/terraform/platform-plan.json is not in this checkout")
+    from vpclab.topology.importers import terraform
+
+    tf = loader.loads(terraform.convert(terraform.read(str(PLAN)), str(PLAN)).text, "tf.yaml")
+    text, _ = imported(capsys, PLATFORM / "platform", PLATFORM / "partner")
+    tc = loader.loads(text, "tc.yaml")
+    a, b = ({str(i.ip): i.ref for i in lab.instances()} for lab in (tf, tc))
+    assert sorted(a) == sorted(b) and len(a) == 7
+    assert {p.state for p in tc.peerings.values()} >= {"ACTIVE"} and len(tc.peerings) == 4
+    seen = set()
+    for s in sorted(a):
+        for d in sorted(a):
+            for proto, port in (("icmp", None), ("tcp", 22), ("tcp", 443), ("tcp", 3306)):
+                if s == d:
+                    continue
+                x, y = analyze.explain(tf, a[s], a[d], proto, port), analyze.explain(tc, b[s], b[d], proto, port)
+                got = [(v.result, v.reason.code if v.reason else None) for v in (x, y)]
+                assert got[0] == got[1], (a[s], a[d], proto, port, got)
+                seen.add(got[0][0])
+    assert {"reachable", "unreachable"} <= seen  # the comparison is not vacuous
