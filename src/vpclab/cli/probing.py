@@ -16,7 +16,8 @@ from .output import console, emit, progress_bar, warn
                epilog="\b\nExamples:\n  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1\n"
                       "  sudo vpclab probe vpc-a/cvm-1 vpc-b/db-1 --proto tcp --port 3306 --expect reachable\n"
                       "  sudo vpclab probe vpc-a/cvm-1 vpc-b/cvm-1 --pcap probe.pcapng && tcpdump -r probe.pcapng\n"
-                      "  sudo vpclab probe vpc-c/cvm-1 internet/web --proto tcp --port 80   # over the lab's Internet")
+                      "  sudo vpclab probe vpc-c/cvm-1 internet/web --proto tcp --port 80   # over the lab's Internet\n"
+                      "  sudo vpclab probe internet/web vpc-a/web-1 --proto tcp --port 443  # from it, to web-1's EIP")
 @click.argument("src")
 @click.argument("dst")
 @proto_options
@@ -28,6 +29,9 @@ from .output import console, emit, progress_bar, warn
 @json_option
 def probe(src, dst, proto, port, expect, pcap, lab, as_json):
     """Send one real probe SRC -> DST (scapy) and show what each capture point saw, and when.
+
+    SRC is VPC/INSTANCE or internet/<host> (an Internet host reaches an instance through its
+    EIP only); DST is VPC/INSTANCE, internet/<host> or an address.
 
     Captures run at the source, at every VPC router on the way and at the destination;
     the lines under the verdict are those packets, timed from the send.
@@ -56,6 +60,9 @@ def probe(src, dst, proto, port, expect, pcap, lab, as_json):
               help="Print JSON lines: one pair per line as it is probed, then one line with the summary.")
 def matrix(lab, as_json, as_jsonl):
     """Probe every ordered instance pair (ICMP, plus the service port of service instances).
+
+    With EIPs or Internet hosts, also every EIP and Internet host from every instance, and
+    every EIP from every Internet host.
 
     Rows stream out as they are probed, a chunk of sources at a time, so memory stays
     flat on large labs; --json still prints one document.

@@ -28,7 +28,7 @@ from .. import explain
 from ..model.types import Lab
 from ..plan import names
 from ..probe import counters as nftc
-from .targets import capture_points
+from .targets import capture_points, source_ns
 
 
 def has_filters(model: Lab) -> bool:
@@ -92,10 +92,13 @@ def on_path(model: Lab, t, hit: nftc.Hit, lost: str) -> bool:
     sender, receiver = (t.src, t.dst) if lost == REQUEST else (t.dst, t.src)
     if ref.kind == "sg":
         inst = receiver if ref.direction == "ingress" else sender
-        return inst is not None and hit.ns == names.instance_ns(model.name, inst.vpc, inst.name)
+        return inst is not None and inst.vpc is not None and hit.ns == names.instance_ns(model.name, inst.vpc,
+                                                                                            inst.name)
     if ref.kind != "acl" or hit.ns != names.vpc_ns(model.name, ref.vpc):
         return False
     inst = sender if ref.direction == "outbound" else receiver
+    if inst is not None and inst.vpc is None:  # an Internet host (a source): in no subnet
+        return False
     if inst is not None:
         return (inst.vpc, inst.subnet) == (ref.vpc, ref.subnet)
     # a request to an address no instance holds: the subnet of ref's VPC that holds it
@@ -244,9 +247,9 @@ def filtered_namespaces(model: Lab) -> List[str]:
 
 
 def path_namespaces(model: Lab, t, verdict) -> List[str]:
-    """The source instance's namespace, every VPC router on the way and the destination's."""
-    return [names.instance_ns(model.name, t.src.vpc, t.src.name)] + \
-        [cp.ns for cp in capture_points(model, t, verdict)]
+    """The source's namespace (an instance's, or the Internet's), every VPC router on the way and the
+    destination's."""
+    return [source_ns(model.name, t.src)] + [cp.ns for cp in capture_points(model, t, verdict)]
 
 
 def lost_of(row: dict) -> str:

@@ -21,7 +21,7 @@ from ..probe import engine
 from ..probe.types import ProbeOutcome, ProbeSpec
 from ..state import labs
 from . import attribution, build, host, outfiles, settle, static, teardown, verdicts
-from .targets import Target, capture_points, matrix_targets, target
+from .targets import Target, capture_points, host_targets, matrix_targets, target
 
 FAST_TIMEOUT = 0.5
 DIAG_TIMEOUT = 0.5
@@ -251,7 +251,8 @@ class MatrixRun:
         per_src = len(self.insts) - 1 + sum(1 for i in self.insts if i.service_port)
         self.total = sum(per_src - (1 if s.service_port else 0) for s in self.insts)
         if self.public:
-            self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts)
+            self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts) + \
+                sum(len(host_targets(h, self.insts)) for h in self.hosts)
         self.progress, self.chunk = progress, max(1, chunk)
         self.summary: Dict[str, int] = {r: 0 for r in RESULTS + (verdicts.INCONCLUSIVE,)}
         self.mismatches = self.pairs = 0
@@ -260,10 +261,12 @@ class MatrixRun:
     def rows(self) -> Iterator[dict]:
         t0 = time.monotonic()
         batch: List[Target] = []
+        # every instance's rows, then every Internet host's (to the EIPs: version 3)
+        sources = [(s, matrix_targets) for s in self.insts] + [(h, _host_rows) for h in self.hosts]
         with explain.frozen(self.model), engine.Diagnoser() as diagnoser:
-            for n, s in enumerate(self.insts):
-                batch += matrix_targets(s, self.insts, self.hosts)
-                if len(batch) >= self.chunk or n == len(self.insts) - 1:
+            for n, (s, rows_of) in enumerate(sources):
+                batch += rows_of(s, self.insts, self.hosts)
+                if batch and (len(batch) >= self.chunk or n == len(sources) - 1):
                     for r in run_many(self.model, batch, diagnoser=diagnoser):
                         self.summary[r["result"]] += 1
                         self.mismatches += "mismatch" in r
@@ -283,6 +286,10 @@ class MatrixRun:
             doc["pairs"] = pairs
         doc.update({"summary": self.summary, "mismatches": self.mismatches, "seconds": self.seconds})
         return doc
+
+
+def _host_rows(host: InternetHost, insts, hosts) -> List[Target]:
+    return host_targets(host, insts)
 
 
 def matrix(lab: Optional[str] = None, progress=None) -> dict:

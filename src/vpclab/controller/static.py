@@ -70,7 +70,8 @@ def check_proto(proto: str, port: Optional[int]) -> None:
 
 def check_ends(model: Lab, src: str, dst: str, internet: bool = False) -> None:
     """SRC is an instance, DST an instance or an address, and DST is not SRC itself (probe, explain).
-    `internet`: either end may also be `internet/<host>` (explain; probes do not send from or to it yet)."""
+    `internet`: either end may also be `internet/<host>` (explain, and probes: targets.target hands a
+    destination host in as its address)."""
     find_ref(model, src, "source", allow_internet=internet)
     find_ref(model, dst, "destination", allow_ip=True, allow_internet=internet)
     for v in rules.check_probe_ends(model, src, dst):

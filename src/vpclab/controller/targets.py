@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from ..errors import Refused
 from .. import explain
@@ -20,16 +20,39 @@ from ..probe.types import CRAFTED_PORTS, CapturePoint, ProbeSpec
 from . import static
 
 
+class HostSource:
+    """An Internet host as a probe's source (TOPOLOGY.md v3, "Internet hosts as sources"): it
+    sends from the lab's Internet namespace with its own address, and has what a Target reads
+    of a source instance but no VPC, subnet, group or EIP."""
+
+    vpc = subnet = eip = service_port = None
+    security_groups: tuple = ()
+    kind = "internet"
+
+    def __init__(self, host: InternetHost):
+        self.host, self.name, self.ip, self.ref = host, host.name, host.ip, host.ref
+
+
+def source_ns(lab: str, src) -> str:
+    """The namespace a source sends from: its instance's, or the lab's Internet for a host."""
+    if isinstance(src, HostSource):
+        return names.internet_ns(lab)
+    return names.instance_ns(lab, src.vpc, src.name)
+
+
 @dataclass
 class Target:
-    """One question: src instance -> dst (instance, address, EIP or Internet host), proto/port.
+    """One question: src (an instance or an Internet host) -> dst (instance, address, EIP or
+    Internet host), proto/port.
 
     `dst_ref` is the destination as explain names it (an instance, `internet/<host>`, or
     an address as asked: a public address stays the address); `dst` the instance that
-    holds the address (through its EIP too), `host` the Internet host.
+    holds the address (through its EIP too), `host` the Internet host. From an Internet
+    host an instance named is probed at its EIP (`dst_ip`; its private address when it has
+    none: the Internet's kernel has no route for it).
     """
 
-    src: Instance
+    src: Union[Instance, HostSource]
     dst_ref: str
     dst_ip: ipaddress.IPv4Address
     dst: Optional[Instance]
@@ -38,7 +61,7 @@ class Target:
     host: Optional[InternetHost] = None
 
     def spec(self, lab: str, expected: Optional[explain.Verdict] = None) -> ProbeSpec:
-        return ProbeSpec(names.instance_ns(lab, self.src.vpc, self.src.name), _text(self.src.ip),
+        return ProbeSpec(source_ns(lab, self.src), _text(self.src.ip),
                          _text(self.dst_ip), self.proto, self.port, reply_ports(expected))
 
     @property
@@ -53,6 +76,11 @@ class Target:
         """Whether the destination is reached over the lab's Internet (an EIP or a host)."""
         return self.host is not None or (self.dst is not None and self.dst.eip == self.dst_ip)
 
+    @property
+    def from_internet(self) -> bool:
+        """Whether the source is an Internet host (it lives in the Internet's namespace)."""
+        return isinstance(self.src, HostSource)
+
 
 _text = functools.lru_cache(maxsize=1 << 16)(str)  # an address's text (ipaddress's str() is slow)
 
@@ -61,14 +89,17 @@ def target(model: Lab, src: str, dst: str, proto: str, port: Optional[int]) -> T
     static.check_proto(proto, port)
     net = model.internet
     h = net.host(dst) if net is not None else None
-    # an Internet host is probed at its address (the same checks as for any address)
-    static.check_ends(model, src, str(h.ip) if h is not None else dst)
-    s = model.instance(src)
+    # an Internet host is probed at its address (the same checks as for any address); it may
+    # also be the source (version 3)
+    static.check_ends(model, src, str(h.ip) if h is not None else dst, internet=True)
+    s = model.instance(src) or HostSource(net.host(src))
     if h is not None:
         return Target(s, h.ref, h.ip, None, proto, port, host=h)
     d = model.instance(dst)
     if d is not None:
-        return Target(s, d.ref, d.ip, d, proto, port)
+        # from the Internet an instance is reached at its EIP (the model says why not without one)
+        ip = d.eip if isinstance(s, HostSource) and d.eip is not None else d.ip
+        return Target(s, d.ref, ip, d, proto, port)
     ip = ipaddress.IPv4Address(dst)
     if net is not None and ip in net.cidr:  # a public address: an Internet host's, an EIP, a NAT gateway's
         host = next((h for h in net.hosts.values() if h.ip == ip), None)
@@ -97,9 +128,11 @@ def capture_points(model: Lab, t: Target, expected: explain.Verdict) -> List[Cap
     for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc] + ([INTERNET] if net else []):
         if (hop in model.vpcs or (net and hop == INTERNET)) and hop not in order:
             order.append(hop)
-    # An Internet host lives in the Internet's namespace: that point is the destination's.
+    # An Internet host lives in the Internet's namespace: that point is the destination's (or,
+    # from a host, the source's own, watched by the engine as the source).
+    inside = t.host is not None or t.from_internet
     pts = [_internet_point(model.name, INTERNET if t.host is None else t.host.ref) if v == INTERNET
-           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and t.host is not None)]
+           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and inside)]
     if t.dst is not None:
         pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
     elif t.host is not None:
@@ -152,5 +185,19 @@ def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[In
     for h in hosts or ():
         out.append(Target(src, h.ref, h.ip, None, "icmp", None, host=h))
         out += [Target(src, h.ref, h.ip, None, "tcp", port, host=h) for port in h.ports]
+    return out
+
+
+def host_targets(host: InternetHost, insts: List[Instance]) -> List[Target]:
+    """The matrix rows from an Internet host (version 3): to every EIP, the only addresses of the
+    lab's instances the Internet can reach: ICMP, plus the service port of service instances."""
+    src = HostSource(host)
+    out = []
+    for d in insts:
+        if d.eip is None:
+            continue
+        out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
+        if d.service_port:
+            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
     return out
 

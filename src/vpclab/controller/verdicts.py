@@ -80,6 +80,9 @@ def classify(model: Lab, t: Target, o: ProbeOutcome, expected: explain.Verdict, 
     if t.host is not None:  # the host sits behind the Internet's router, in its namespace
         vpcs_fwd = vpcs_fwd + [INTERNET] if arrived else vpcs_fwd
         vpcs_back = [INTERNET] + vpcs_back if t.point in o.reply_seen else vpcs_back
+    if t.from_internet:  # so does a host that sends: its packets start and end at that router
+        vpcs_fwd = [INTERNET] + vpcs_fwd
+        vpcs_back = vpcs_back + [INTERNET] if o.replied else vpcs_back
     impostor = captured and o.replied and not arrived
     if impostor:
         o = ProbeOutcome(o.spec, False, None, o.request_seen, o.reply_seen,

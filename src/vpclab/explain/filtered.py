@@ -146,6 +146,10 @@ def _listens(lab: Lab, t: _End, proto: str, port) -> bool:
 def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
     if s.host is not None:  # from the Internet: only public addresses are reachable
         path = [s.ref, INTERNET]
+        if d.inst is not None:  # an instance named: the Internet reaches it through its EIP alone
+            if d.inst.eip is None:
+                return _Arrival(False, path, _no_eip(d.inst))
+            return _over_internet(lab, path, d.inst.eip, s.ip, proto, port, None)
         return _over_internet(lab, path, d.ip, s.ip, proto, port, None)
     src = s.inst
     svpc = lab.vpcs[src.vpc]
@@ -263,6 +267,14 @@ def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> V.Reason:
     if there is not None and d.inst is not None and there is not d.inst:
         detail += f"; there it is {there.ref}"
     return V.Reason(V.NO_ROUTE, vpc.name, None, detail)
+
+
+def _no_eip(inst: Instance) -> V.Reason:
+    """An Internet host asked for an instance without an EIP (TOPOLOGY.md v3, Internet sources)."""
+    what = "load balancer" if inst.kind == "clb" else "instance"
+    return V.Reason(V.NO_PUBLIC_IP, INTERNET, None, (
+        f"{inst.ref} has no EIP: from the Internet a{'n' * (what == 'instance')} {what} is reached only through "
+        f"its EIP, and the Internet does not route its private address {inst.ip}"))
 
 
 def _no_public_ip(lab: Lab, vpc: Vpc, src: Instance, table: str, d: _End) -> V.Reason:

@@ -328,8 +328,9 @@ def lab_from_dict(d: Any) -> Lab:
                           e.integer("port", 1, 65535, optional=True), e.choice("result", RESULTS),
                           e.integer("line", 0, 2 ** 31, optional=True) or 0)
         host = lab.internet is not None and lab.internet.host(exp.dst) is not None  # version 2: `internet/<host>`
-        if lab.instance(exp.src) is None or (lab.instance(exp.dst) is None and as_address(exp.dst) is None
-                                             and not host):
+        from_host = lab.internet is not None and lab.internet.host(exp.src) is not None  # version 3: as the source
+        if (lab.instance(exp.src) is None and not from_host) or (lab.instance(exp.dst) is None
+                                                                 and as_address(exp.dst) is None and not host):
             raise BadModel(f"{e.where}: {_show(exp.src)} -> {_show(exp.dst)} names no instance of the lab")
         lab.expectations.append(exp)
     if top.d.get("billing") is not None:

@@ -115,6 +115,10 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
     if s is None and lab.internet is not None:  # version 2: an Internet host
         h = lab.internet.host(src)
         s = h and Instance(src, "", "", h.ip)
+        d = lab.internet.host(dst) or next((x for x in lab.internet.hosts.values() if x.ip == as_address(dst)), None)
+        if h is not None and d is not None and d is not h:  # version 3: an Internet host as the source
+            return [Violation(SELF_PROBE, f"{src} -> {dst}: both are hosts of the lab's Internet, one namespace: the "
+                              "packet never crosses the lab's network; ask for an EIP or an instance", line)]
     own = {a for a in (s.ip, s.eip) if a is not None} if s is not None else set()
     if s is None or (dst != src and as_address(dst) not in own):
         return []

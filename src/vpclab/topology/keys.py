@@ -124,7 +124,8 @@ KEYS: Dict[str, Dict[str, dict]] = {
                      "description": "Across accounts: true = ACTIVE at build time, false = left PENDING."},
     },
     "expect": {
-        "from": _s(description="`<vpc>/<instance>`."),
+        "from": _s(description="`<vpc>/<instance>`, or `internet/<host>` (an Internet host: it reaches an instance "
+                               "through its EIP only)."),
         "to": _s(description="`<vpc>/<instance>`, an IPv4 address inside a VPC of the lab, `internet/<host>` "
                              "or an address of the lab's Internet (an EIP)."),
         "proto": {"enum": list(PROTOS), "default": "icmp"},

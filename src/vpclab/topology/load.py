@@ -450,12 +450,12 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
         if ref is None:
             ok = False
             continue
-        public = filters.public_ref(lab, ref) if key == "to" else ""
+        public = filters.public_ref(lab, ref) if key == "to" or ref.startswith(filters.INTERNET_PREFIX) else ""
         if public is None:
             continue
         if public:
             ok = False
-            r.problem(NOT_FOUND, f"expectation to {public}", m.lines.get(key, line))
+            r.problem(NOT_FOUND, f"expectation {'to' if key == 'to' else 'from'} {public}", m.lines.get(key, line))
             continue
         if key == "to" and _is_ip(ref):
             if lab.vpcs and not r.in_some_vpc(lab, ipaddress.IPv4Address(ref)):
@@ -474,8 +474,8 @@ def _expectation(r: _Reader, lab: Lab, item, line) -> Optional[Expectation]:
                     m.lines.get(key, line))
                 continue
             if key == "from" and filters.public_ref(lab, ref) is None:
-                r.problem(VALUE, f"expectation from '{shown(ref)}': an expectation starts at an instance "
-                          "(<vpc>/<instance>); Internet hosts and public addresses can only be destinations",
+                r.problem(VALUE, f"expectation from '{shown(ref)}': an expectation starts at an instance (<vpc>/"
+                          "<instance>) or an Internet host (internet/<host>), a public address is only a destination",
                           m.lines.get(key, line))
                 continue
             r.problem(NOT_FOUND, f"expectation {key} '{shown(ref)}': no such instance (use <vpc>/<instance>)",

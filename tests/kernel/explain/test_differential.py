@@ -26,13 +26,17 @@ The labs with filters add security groups, network ACLs, EIPs, the lab's Interne
 NAT-gateway batches: 2-3 instances of one subnet behind one NAT gateway, probed in ONE
 matrix batch to the same public destinations (their requests all leave with the
 gateway's address), often with an ACL that drops the replies (on their own subnet, or
-outbound on the subnet of an EIP they ping: `no-return`).
+outbound on the subnet of an EIP they ping: `no-return`). The Internet host is a source too
+(TOPOLOGY.md v3): the test path asks it for every instance by name (through its EIP, or
+NO_PUBLIC_IP without one) and for a private address, the matrix has its rows to every EIP,
+and groups' rules may name its address; it must see the same verdicts, reasons and seen
+source (its own address: the EIP's DNAT keeps it) as explain.
 
 The failing topology's YAML (and the events, and the pairs probed after the matrix) are
 printed on failure.
 
-CI runs 30 examples of version-1 labs and 15 of labs with filters and the Internet (about
-three minutes on 2 cores). VPCLAB_DIFF_EXAMPLES sets both counts. The big run (60 of each:
+CI runs 20 examples of version-1 labs and 10 of labs with filters and the Internet (about
+two minutes on 2 cores; each CI run draws new ones). VPCLAB_DIFF_EXAMPLES sets both counts. The big run (60 of each:
 about 10 minutes; 200: about 35), without shrinking (each try rebuilds a lab; the first
 failing lab is reported as drawn):
 
@@ -64,9 +68,9 @@ from vpclab.controller import build, operate, probing, status, teardown  # noqa:
 
 pytestmark = pytest.mark.kernel
 
-EXAMPLES = int(os.environ.get("VPCLAB_DIFF_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("VPCLAB_DIFF_EXAMPLES", "20"))
 # A lab with filters takes ~7 s an example (its matrix, counters, attribution): fewer by default.
-FILTER_EXAMPLES = int(os.environ.get("VPCLAB_DIFF_EXAMPLES", "15"))
+FILTER_EXAMPLES = int(os.environ.get("VPCLAB_DIFF_EXAMPLES", "10"))
 REGIONS = ["ap-guangzhou", "ap-singapore"]
 ACCOUNTS = ["alice", "bob"]
 SECOND = {"cvm": "cvm-2", "cdb": "db-1", "cmem": "cache-1", "clb": "lb-1"}
@@ -176,6 +180,9 @@ def seen_source_of(model, src_ref: str, v) -> str | None:
                           and fwd.path and r.where == fwd.path[-1] == fwd.last_hop)
     if not fwd.delivered and not dropped_on_arrival:
         return None
+    host = model.internet.host(src_ref) if model.internet is not None else None
+    if host is not None:  # from the Internet: the EIP's DNAT keeps the host's own address
+        return str(host.ip)
     src = model.instance(src_ref)
     if "internet" not in fwd.path:
         return str(src.ip)
@@ -266,6 +273,7 @@ def picker(data):
     return pick
 
 
+@pytest.mark.long(100)
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=False, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(topologies(), st.data())
@@ -376,7 +384,7 @@ def filtered_topologies(draw):
         cidr = f"10.{o}.0.0/16"
         peers = ["0.0.0.0/0", "10.0.0.0/8", cidr, f"10.{o}.1.0/24"] + [f"10.{p}.0.0/16" for p in octets if p != o]
         if internet:
-            peers.append(INTERNET_CIDR)
+            peers += [INTERNET_CIDR, f"{HOST_IP}/32"]  # the Internet host is a source too
         instances = {"cvm-1": {"subnet": "app", "ip": f"10.{o}.1.10"}}
         second = draw(st.sampled_from([None, "cvm", "cdb"]))
         if second == "cvm":
@@ -480,9 +488,16 @@ def nat_batch(draw, body, o, eips):
 
 def filtered_targets(model):
     """Every ordered instance pair (ICMP, TCP and UDP to a port the rules name), each instance's
-    EIP from every other instance, and the Internet host (ICMP, tcp/80)."""
+    EIP from every other instance, and the Internet host (ICMP, tcp/80); and from the Internet
+    host (TOPOLOGY.md v3) to every instance by name (its EIP, or none: NO_PUBLIC_IP), ICMP and
+    TCP, and to one private address (NO_ROUTE at the Internet)."""
     out = []
     insts = model.instances()
+    if model.internet is not None:
+        for d in insts:
+            out += [probing.target(model, "internet/web", d.ref, "icmp", None),
+                    probing.target(model, "internet/web", d.ref, "tcp", d.service_port or 80)]
+        out.append(probing.target(model, "internet/web", str(insts[-1].ip), "icmp", None))
     for s in insts:
         for d in insts:
             if s is d:
@@ -548,6 +563,7 @@ def check_filtered_agreement(lab: str, data) -> int:
     return len(rows) + len(mrows)
 
 
+@pytest.mark.long(70)
 @settings(max_examples=FILTER_EXAMPLES, deadline=None, derandomize=False, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(filtered_topologies(), st.data())
@@ -610,9 +626,14 @@ def test_filtered_generator_draws_valid_topologies_with_every_piece():
                     seen.add("NAT: replies dropped by the EIP's subnet")
         if lab.internet is not None:
             seen.add("internet")
+            if any(i.eip for i in lab.instances()):
+                seen.add("internet host to an EIP")  # the host's rows (matrix and filtered_targets)
+            if any(r.peer_network is not None and r.peer_network.prefixlen == 32
+                   for v in lab.vpcs.values() for g in v.security_groups.values() for r in g.ingress):
+                seen.add("a rule naming the Internet host")
 
     draw()
     want = {"group", "drop rule", "group as peer", "acl", "acl without outbound rules", "eip", "internet",
             "NAT batch", "NAT: a table of its own", "NAT: the default table", "NAT: replies dropped on the way in",
-            "NAT: replies dropped by the EIP's subnet"}
+            "NAT: replies dropped by the EIP's subnet", "internet host to an EIP", "a rule naming the Internet host"}
     assert want <= seen, f"never drawn: {sorted(want - seen)}"

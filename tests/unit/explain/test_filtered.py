@@ -383,7 +383,7 @@ def test_an_internet_host_as_the_source_and_its_own_address_is_refused():
         with pytest.raises(Refused) as e:
             explaining.explain("internet/web", dst, file=path)
         assert e.value.code == "InvalidParameterValue"
-    with pytest.raises(Refused) as e:  # probes do not send from or to the Internet's hosts (yet): a refusal
+    with pytest.raises(Refused) as e:  # only when asked to (targets.target does, with a host's address)
         static.check_ends(loader.load(path), "vpc-a/web-a", "internet/web")
     assert e.value.code == "InstanceNotFound"
 
