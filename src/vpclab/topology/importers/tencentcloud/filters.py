@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Dict, List, Optional, Tuple
 
+from ....model.filters import MAX_RULES_PER_DIRECTION
 from ....model.types import RESERVED_VPC_RANGES
 from . import names
 from .estate import Ctx, s as _s, seq as _seq
@@ -114,6 +115,12 @@ def security_groups(ctx: Ctx) -> None:
             ps = ctx.snap.policies.get(g)
             body = {"ingress": _rules(ctx, f"{g} ingress", _seq(ps, "Ingress"), "source", peer_of),
                     "egress": _rules(ctx, f"{g} egress", _seq(ps, "Egress"), "destination", peer_of)}
+            for d, rules in body.items():
+                if len(rules) > MAX_RULES_PER_DIRECTION:
+                    ctx.note(g, f"{d}: {len(rules)} rules once group references are expanded to their members, "
+                                f"over vpclab's {MAX_RULES_PER_DIRECTION}: those past the "
+                                f"{MAX_RULES_PER_DIRECTION}th are not imported")
+                    del rules[MAX_RULES_PER_DIRECTION:]
             v["security_groups"][gnames[g]] = body
             ctx.out.ids[("sg", vname, gnames[g])] = g
         for name, ins in v["instances"].items():
@@ -263,14 +270,15 @@ def _internet(ctx: Ctx) -> None:
         return
     private = [ipaddress.IPv4Network(v["cidr"]) for v in ctx.out.vpcs.values()] + list(RESERVED_VPC_RANGES)
     best: Optional[Tuple[int, int, int, ipaddress.IPv4Network]] = None
-    for ip, *_ in public:
-        for plen in range(8, 31):
+    for plen in range(8, 31):  # every network of each length that holds an address, counted at once
+        held: Dict[ipaddress.IPv4Network, int] = {}
+        for ip, *_ in public:
             net = ipaddress.IPv4Network(f"{ip}/{plen}", strict=False)
-            if any(net.overlaps(p) for p in private):
-                continue
-            held = sum(1 for x, *_ in public if x in net and x not in (net.network_address, net.broadcast_address))
-            key = (held, plen, -int(net.network_address), net)
-            if best is None or key[:3] > best[:3]:
+            if ip not in (net.network_address, net.broadcast_address):
+                held[net] = held.get(net, 0) + 1
+        for net, count in held.items():
+            key = (count, plen, -int(net.network_address), net)
+            if (best is None or key[:3] > best[:3]) and not any(net.overlaps(p) for p in private):
                 best = key
     net = best[3] if best else None
     if net is not None:
