@@ -303,3 +303,19 @@ def test_same_verdicts_as_the_terraform_import_of_the_same_network(capsys):
                 assert got[0] == got[1], (a[s], a[d], proto, port, got)
                 seen.add(got[0][0])
     assert {"reachable", "unreachable"} <= seen  # the comparison is not vacuous
+
+
+def test_a_group_over_100_rules_a_direction_keeps_the_first_100_noted(capsys, tmp_path):
+    """The loader refuses a 101st rule: the import keeps the first 100 (evaluation order) and says so."""
+    (tmp_path / "vpcs.json").write_text('{"VpcSet": [{"VpcId": "vpc-z", "CidrBlock": "10.9.0.0/16"}]}')
+    (tmp_path / "subnets.json").write_text('{"SubnetSet": [{"SubnetId": "subnet-z", "VpcId": "vpc-z", '
+                                           '"CidrBlock": "10.9.1.0/24"}]}')
+    (tmp_path / "instances.json").write_text(json.dumps({"InstanceSet": [{
+        "InstanceId": "ins-z", "PrivateIpAddresses": ["10.9.1.10"], "SecurityGroupIds": ["sg-zzzzzzzz"],
+        "VirtualPrivateCloud": {"VpcId": "vpc-z", "SubnetId": "subnet-z"}}]}))
+    rules = [{"Protocol": "TCP", "Port": str(1000 + n), "CidrBlock": "0.0.0.0/0", "Action": "ACCEPT"} for n in range(101)]
+    (tmp_path / "sg-zzzzzzzz.json").write_text(json.dumps({"SecurityGroupPolicySet": {"Ingress": rules, "Egress": []}}))
+    text, err = imported(capsys, tmp_path)
+    group = loader.loads(text, "x").vpcs["vpc-z"].security_groups["sg-zzzzzzzz"]
+    assert len(group.ingress) == 100 and group.ingress[-1].ports == (1099, 1099)
+    assert any("sg-zzzzzzzz" in x and "101 rules" in x for x in err.splitlines())
