@@ -1,9 +1,10 @@
 """Where the exercises live, and their check files read into `Exercise` and `Item`.
 
 The exercises are data in the repository's `lab/` directory (one `lab/NN-slug/`
-per exercise, with `guide.md`, `start.yaml` and `check.yaml`), not package data:
-`VPCLAB_LABS=/path/to/lab` names it, otherwise it is found by walking up from this
-package (an editable install, or running from the checkout). A check file is
+per exercise, with `guide.md`, `start.yaml` and `check.yaml`), which the wheel also
+carries as package data (`vpclab/lab/`, see setup.py): `VPCLAB_LABS=/path/to/lab` names
+it, otherwise the installed copy is used, else the checkout's, found by walking up from
+this package (an editable install; exercises/shipped.py). A check file is
 validated like a topology: every problem as `FILE:LINE: CODE: message`, and the
 names its items use must exist in its start topology.
 """
@@ -21,6 +22,7 @@ from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, sho
 from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES
 from ..model.units import NumberError, parse_whole
+from .shipped import shipped_dir
 
 LABS_ENV = "VPCLAB_LABS"
 INVALID = "ExerciseInvalid"
@@ -86,7 +88,7 @@ class Exercise:
 
 
 def labs_dir() -> Path:
-    """`$VPCLAB_LABS`, or the first `lab/` holding exercises above this package."""
+    """`$VPCLAB_LABS`, else the installed package's `lab/`, else the checkout's."""
     env = os.environ.get(LABS_ENV)
     if env:
         p = Path(env)
@@ -94,12 +96,11 @@ def labs_dir() -> Path:
             raise EnvironmentProblem(f"{LABS_ENV}={env} is not a directory", code="ExercisesNotFound",
                                      hint="point it at the `lab/` directory of a vpclab checkout")
         return p
-    for parent in Path(__file__).resolve().parents:
-        cand = parent / "lab"
-        if cand.is_dir() and any(cand.glob("[0-9][0-9]-*/check.yaml")):
-            return cand
+    found = shipped_dir("lab")
+    if found:
+        return found
     raise EnvironmentProblem("the exercises (`lab/NN-*/check.yaml`) were not found", code="ExercisesNotFound",
-                             hint=f"set {LABS_ENV}=/path/to/vpclab/lab (they ship in the repository, not the package)")
+                             hint=f"reinstall vpclab (its wheel carries them) or set {LABS_ENV}=/path/to/vpclab/lab")
 
 
 def all_exercises(root: Optional[Path] = None) -> List[Exercise]:
