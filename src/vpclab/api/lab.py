@@ -24,6 +24,7 @@ from ..errors import Refused, shown
 from ..explain import verdict
 from ..model.codes import LAB_RUNNING
 from ..model.units import bandwidth_kbps
+from . import interrupts
 from .operations import FilterOperations
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
@@ -265,11 +266,12 @@ _LIVE: Dict[str, "Lab"] = {}  # labs this process built and has not torn down ye
 @atexit.register
 def _down_all() -> None:
     """An interpreter that exits with labs still up (an exception outside `with`) removes them."""
-    for lab in list(_LIVE.values()):
-        try:
-            lab.down()
-        except Exception:  # noqa: BLE001 - best effort at exit; `vpclab cleanup LAB` remains
-            pass
+    with interrupts.held("removing this process's labs", reraise=False):  # every one of them
+        for lab in list(_LIVE.values()):
+            try:
+                lab.down()
+            except Exception:  # noqa: BLE001 - best effort at exit; `vpclab cleanup LAB` remains
+                pass
 
 
 # ---- the lab ------------------------------------------------------------------------------------
@@ -343,14 +345,16 @@ class Lab(FilterOperations):
         return cls(status.resolve_lab(name))
 
     def down(self, wait: bool = True) -> None:
-        """Remove the lab (fine if it is already gone)."""
-        from ..controller import teardown
+        """Remove the lab (fine if it is already gone). Ctrl-C waits until it is removed
+        (api/interrupts.py), then interrupts as usual."""
+        with interrupts.held(f"removing lab {self.name}"):
+            from ..controller import teardown
 
-        try:
-            teardown.down(self.name, wait=wait)
-        finally:
-            _LIVE.pop(self.name, None)  # gone, whoever built it
-            self._forget()
+            try:
+                teardown.down(self.name, wait=wait)
+            finally:
+                _LIVE.pop(self.name, None)  # gone, whoever built it
+                self._forget()
 
     def _forget(self) -> None:
         """No longer a lab this process removes."""

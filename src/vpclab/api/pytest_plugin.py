@@ -12,7 +12,8 @@
 
 Every lab is removed at the end of the session, also on Ctrl-C or a crash of a test
 (pytest runs `pytest_sessionfinish` then), when pytest unconfigures (Ctrl-C before the
-session started), and at interpreter exit at the latest.
+session started), and at interpreter exit at the latest. A removal, once begun, runs to its
+end: Ctrl-C during it is held off until the lab is gone (api/interrupts.py).
 Without `--vpclab` and without the fixture the plugin does nothing: it imports
 only `vpclab` itself until it is used.
 """
@@ -135,19 +136,23 @@ class ExpectationsPlugin:
 
     def close(self) -> None:
         """Remove every lab this process built; each run is closed even if another fails,
-        and closing twice is harmless."""
-        if self.stopping is not None:
-            self.stopping.set()
-        failed: Optional[BaseException] = None
-        for r in self.runs.values():
-            try:
-                r.close()
-            except BaseException as e:  # noqa: BLE001 - the other labs go too; the first error is raised
-                failed = failed or e
-        if self.signals is not None:
-            import shutil
+        and closing twice is harmless. Ctrl-C meanwhile does not stop it (the session is
+        ending anyway: a KeyboardInterrupt here would leave a lab half-removed, `deleting`)."""
+        from .interrupts import held
 
-            shutil.rmtree(self.signals, ignore_errors=True)
+        with held("removing the labs of this run", reraise=False):
+            if self.stopping is not None:
+                self.stopping.set()
+            failed: Optional[BaseException] = None
+            for r in self.runs.values():
+                try:
+                    r.close()
+                except BaseException as e:  # noqa: BLE001 - the other labs go too; the first error is raised
+                    failed = failed or e
+            if self.signals is not None:
+                import shutil
+
+                shutil.rmtree(self.signals, ignore_errors=True)
         if failed is not None:
             raise failed
 
@@ -344,5 +349,8 @@ def vpclab_lab():
     try:
         yield make
     finally:
-        for lab in reversed(made):
-            lab.down()
+        from .interrupts import held
+
+        with held("removing the test's labs"):  # all of them, then Ctrl-C interrupts
+            for lab in reversed(made):
+                lab.down()
