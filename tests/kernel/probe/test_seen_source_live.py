@@ -68,7 +68,8 @@ def test_a_security_group_drop_at_the_destination_means_one_thing_everywhere(net
     assert came[-1] == (WEB, "rx", seen)
     assert not [e for e in doc["evidence"] if e["dir"] == "reply"]
     text = run("probe", src, dst, "-l", netlab, check=0).stdout
-    assert "stopped: " + ARRIVED.format(seen) + ")" in text, text
+    assert f"reason: SECURITY_GROUP_DENY at {WEB}: " + ARRIVED.format(seen) in text, text
+    assert text.count(ARRIVED.format(seen)) == 1, text  # said once: the reason, not a stop line too
     assert "never sent on" not in text
 
 

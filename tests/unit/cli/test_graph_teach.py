@@ -66,7 +66,7 @@ def test_accounts_clbs_and_the_legend_are_drawn():
     clb = graph.dot(loader.load(T04))
     for b in ("gz-app/cvm-1", "gz-app/cvm-2"):
         assert graph_draw.BLUE in edge_line(clb, "gz-app/lb-1", b)
-    assert "a CLB and its backends" in clb and "this side has NO route back" in clb
+    assert "a CLB and its backends" in clb
 
 
 def test_probe_overlay_draws_both_legs_and_the_stop():
@@ -133,3 +133,143 @@ def test_png_is_written(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["graph", "-f", T03, "-o", str(out)])
     assert e.value.code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- issue 22: what a teacher needs -------------------------------------------------------------------
+
+LEGEND = {"ok": "this side routes through the peering, and it is ACTIVE",
+          "missing": "this side has NO route back through the peering",
+          "pending": "the peering is PENDING: its routes are blackholes",
+          "grey": "nothing routes through it (or the peering is gone)",
+          "clb": "a CLB and its backends",
+          "routes": "a route in a VPC router",
+          "internet": "way to the lab",
+          "sg": "security groups (stateful",
+          "acl": "the network ACL bound to the subnet"}
+
+
+def legend_text(text: str) -> str:
+    return next(l for l in text.splitlines() if l.strip().startswith("label=<<TABLE"))
+
+
+def what_the_lab_has(lab) -> set:
+    """Read from the model, not from the diagram: which kinds of line and mark the lab has."""
+    has = set()
+    for p in lab.peerings.values():
+        for v in (p.vpc, p.peer_vpc):
+            other = p.peer_vpc if v == p.vpc else p.vpc
+            mine = any(r.next_hop == p.name for t in lab.vpcs[v].route_tables.values() for r in t.routes)
+            theirs = any(r.next_hop == p.name for t in lab.vpcs[other].route_tables.values() for r in t.routes)
+            if p.state not in ("ACTIVE", "PENDING") or not (mine or theirs):
+                has.add("grey")
+            elif not mine:
+                has.add("missing")
+            else:
+                has.add("ok" if p.state == "ACTIVE" else "pending")
+    insts = list(lab.instances())
+    if any(i.backends for i in insts):
+        has.add("clb")
+    if any(t.routes for v in lab.vpcs.values() for t in v.route_tables.values()):
+        has.add("routes")
+    if lab.internet is not None:
+        has.add("internet")
+    if any(i.security_groups for i in insts):
+        has.add("sg")
+    if any(v.acl_of(s) is not None for v in lab.vpcs.values() for s in v.subnets):
+        has.add("acl")
+    return has
+
+
+def _labs():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from uikit import v2_model
+
+    return [(t.name, loader.load(str(t))) for t in TOPOLOGIES] + [("v2-model", v2_model())]
+
+
+@pytest.mark.parametrize("name, lab", _labs(), ids=lambda x: x if isinstance(x, str) else "")
+def test_the_legend_lists_only_what_the_lab_has(name, lab):
+    legend = legend_text(graph.dot(lab))
+    has = what_the_lab_has(lab)
+    shown = {k for k, words in LEGEND.items() if words in legend}
+    assert shown == has, (name, sorted(shown ^ has))
+
+
+def test_the_legend_changes_with_the_lab():
+    """02: one side has no route back (red row, no 'ACTIVE both ways' grey row); the fix adds no red row."""
+    lab = loader.load(T02)
+    assert LEGEND["missing"] in legend_text(graph.dot(lab)) and LEGEND["clb"] not in legend_text(graph.dot(lab))
+    lifecycle.add_route(lab, "vpc-b", "10.0.0.0/16", "pcx-ab")
+    assert LEGEND["missing"] not in legend_text(graph.dot(lab))
+
+
+def _acl_drop():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from uikit import v2_model
+    from vpclab import explain as analyze
+
+    lab = v2_model()
+    doc = analyze.explain(lab, "vpc-a/cvm-1", "vpc-b/db-1", "tcp", 22).to_json()
+    assert doc["reason"]["code"] == "NETWORK_ACL_DENY" and doc["forward"]["last_hop"] == "vpc-b"
+    return lab, doc
+
+
+def node_line(text: str, node: str) -> str:
+    lines = [l for l in text.splitlines() if l.strip().startswith(f'"{node}" [')]
+    assert len(lines) == 1, (node, lines)
+    return lines[0]
+
+
+def test_an_acl_drop_marks_the_subnet_and_its_rule_not_the_router():
+    lab, doc = _acl_drop()
+    r = doc["reason"]
+    text = graph.dot(lab, doc)
+    subnet = node_line(text, "subnet:" + r["where"])
+    router = node_line(text, "vpc-b")
+    assert "penwidth=3" in subnet and graph_draw.RED in subnet
+    assert "penwidth=3" not in router and graph_draw.RED not in router.split("<TABLE")[0]
+    rule = lab.vpcs["vpc-b"].network_acls[r["acl"]].inbound[r["rule"]]
+    assert rule.ports is None  # all traffic: no port range to print
+    assert f"ACL {r['acl']} drops: inbound rule {r['rule']}: {rule.proto} from {rule.peer} drop" \
+        in subnet
+    assert f'"subnet:{r["where"]}" -- "probe:stop"' in text  # the note hangs on the subnet
+    # a drop elsewhere still marks where the leg stopped (02: the router without a route back)
+    other = graph.dot(loader.load(T02), {**doc, "reason": {"code": "NO_ROUTE", "where": "vpc-b"}})
+    assert "penwidth=3" in node_line(other, "vpc-b")
+
+
+def _nat_and_cluster_boxes(doc):
+    boxes = {}
+    for o in doc.get("objects", []):
+        if "bb" in o and o.get("name", "").startswith("cluster_vpc_"):
+            x0, y0, x1, y1 = map(float, o["bb"].split(","))
+            boxes[o["name"][len("cluster_vpc_"):]] = (x0, y0, x1, y1)
+    return boxes
+
+
+@needs_dot
+@pytest.mark.parametrize("name, lab", [l for l in _labs() if any(v.nat_gateways for v in l[1].vpcs.values())],
+                         ids=lambda x: x if isinstance(x, str) else "")
+def test_a_nat_gateway_sits_inside_its_vpc(name, lab):
+    from graphgeom import layout, node_boxes
+
+    doc = layout(graph.dot(lab))
+    vpcs = _nat_and_cluster_boxes(doc)
+    nodes = dict(node_boxes(doc))
+    for v in lab.vpcs.values():
+        for n in v.nat_gateways:
+            b, c = nodes[f"nat:{v.name}/{n}"], vpcs[v.name]
+            assert c[0] <= b[0] and b[2] <= c[2] and c[1] <= b[1] and b[3] <= c[3], (n, b, v.name, c)
+            for other, oc in vpcs.items():
+                if other != v.name:
+                    assert not (oc[0] <= b[0] and b[2] <= oc[2] and oc[1] <= b[1] and b[3] <= oc[3])
+
+
+@needs_dot
+def test_an_acl_drop_drawn_keeps_every_label_off_the_box_titles():
+    lab, doc = _acl_drop()
+    assert problems(graph.dot(lab, doc)) == []

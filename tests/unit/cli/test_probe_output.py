@@ -4,6 +4,8 @@ last (not between the packets and the reason), and a matrix answered in millisec
 fast path says so instead of "8 probes in 0.00 s"."""
 from __future__ import annotations
 
+import pytest
+
 from vpclab.cli.render.matrix import MatrixView
 from vpclab.cli.render.verdict import render_verdict
 
@@ -115,3 +117,19 @@ def test_a_matrix_answered_on_the_fast_path_says_so_with_a_sensible_precision(ca
     assert line.startswith("8 probes in 1.23 s (5 answered on the fast path") and "3 captured" in line
     line = _summary(capsys, [_row(i, False) for i in range(2)], 0.0004)
     assert line.startswith("2 probes in under 1 ms:")
+
+
+@pytest.mark.parametrize("how", [None, "counter +1"], ids=["from-the-model", "from-the-counters"])
+def test_a_security_group_drop_at_the_destination_says_its_sentence_once(capsys, how):
+    """issue 22: the stop line and the reason both printed 'the request reached ... and its
+    security group ... dropped it': the sentence is printed once, in the reason with its code."""
+    from vpclab.explain.verdict import dropped_on_arrival
+
+    detail = dropped_on_arrival(DST, SEEN, "sg-web", "ingress", 0, how)
+    reason = {"code": "SECURITY_GROUP_DENY", "where": DST, "table": None, "detail": detail,
+              "group": "sg-web", "direction": "ingress", "rule": 0}
+    lines = _printed(capsys, _doc("unreachable", reason, REQ))
+    assert sum("dropped it" in line for line in lines) == 1
+    assert sum(f"reached {DST}" in line for line in lines) == 1
+    assert any(line.strip().startswith("reason: SECURITY_GROUP_DENY") and "dropped it" in line for line in lines)
+    assert "filter: security group sg-web, ingress, rule 0" in "\n".join(lines)

@@ -176,9 +176,32 @@ def node_of(lab: Lab, name: Optional[str]) -> Optional[str]:
     return None
 
 
+def acl_stop(lab: Lab, ov: Optional[Overlay]) -> Optional[str]:
+    """A network ACL's drop stops at the subnet the ACL guards (the reason's `where`, `vpc/subnet`),
+    not at the router that handed the packet to it: that subnet's node, or None."""
+    r = (ov.doc.get("reason") or {}) if ov else {}
+    if r.get("code") != "NETWORK_ACL_DENY" or "/" not in str(r.get("where") or ""):
+        return None
+    vpc, subnet = r["where"].split("/", 1)
+    return subnet_id(vpc, subnet) if vpc in lab.vpcs and subnet in lab.vpcs[vpc].subnets else None
+
+
+def acl_rule_text(lab: Lab, r: dict) -> str:
+    """The ACL row a drop adds to its subnet's label: which ACL, direction and rule (as written)."""
+    vpc = lab.vpcs[r["where"].split("/", 1)[0]]
+    acl = vpc.network_acls.get(r.get("acl") or "")
+    rule = "no rule matched" if r.get("rule") is None else f"rule {r['rule']}"
+    rules = (acl.inbound if r.get("direction") == "inbound" else acl.outbound) if acl is not None else []
+    if r.get("rule") is not None and 0 <= r["rule"] < len(rules):
+        x = rules[r["rule"]]
+        what = x.proto + (f"/{x.port_text()}" if x.ports else "")
+        rule += f": {what} {'from' if r.get('direction') == 'inbound' else 'to'} {x.peer} {x.action}"
+    return f"\\n\u2717 ACL {r.get('acl')} drops: {r.get('direction')} {rule}"
+
+
 def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
     ov = Overlay(overlay) if overlay else None
-    stop = node_of(lab, ov.stop_at) if ov else None
+    stop = (acl_stop(lab, ov) or node_of(lab, ov.stop_at)) if ov else None
     accounts = list(dict.fromkeys(v.account for v in lab.vpcs.values()))
     fill = {a: ACCOUNT_FILLS[k % len(ACCOUNT_FILLS)] for k, a in enumerate(accounts)}
     out = [f"graph {_q('vpclab-' + lab.name)} {{",
@@ -205,14 +228,21 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
             mark = f' color="{RED}" penwidth=3' if stop == v.name else ""
             out.append(f"      {_q(router_id(v.name))} [label={router_label(lab, v.name, stop == v.name)}{mark}];")
             for s in v.subnets.values():
-                out.append(f"      {_q(subnet_id(v.name, s.name))} [label={_q(f'{s.name} {s.cidr}' + subnet_label(v, s))} "
-                           'shape=ellipse style=filled fillcolor="#eaeef2"];')
+                sid = subnet_id(v.name, s.name)
+                smark = (f' color="{RED}" penwidth=3 fontcolor="{RED}"', acl_rule_text(lab, ov.doc["reason"])) \
+                    if stop == sid else ("", "")
+                out.append(f"      {_q(sid)} [label={_q(f'{s.name} {s.cidr}' + subnet_label(v, s) + smark[1])} "
+                           f'shape=ellipse style=filled fillcolor="#eaeef2"{smark[0]}];')
                 out.append(f"      {_q(router_id(v.name))} -- {_q(subnet_id(v.name, s.name))} [color=\"#57606a\"];")
             for i in v.instances.values():
                 imark = f' color="{RED}" penwidth=3' if stop == i.ref else ""
                 out.append(f"      {_q(i.ref)} [label={_q(instance_label(i) + filters.instance_label(i))}{imark}];")
                 out.append(f"      {_q(subnet_id(v.name, i.subnet))} -- {_q(i.ref)} [color=\"#57606a\"];")
-            if ov and stop in [v.name] + [i.ref for i in v.instances.values()]:
+            for n in v.nat_gateways.values():  # inside its VPC (dot_lines draws only its links)
+                out.append(f"      {_q(filters.nat_id(v.name, n.name))} [label={_q(f'{n.name} (NAT) {n.eip}')} "
+                           "shape=hexagon];")
+            if ov and stop in [v.name] + [i.ref for i in v.instances.values()] + \
+                    [subnet_id(v.name, s) for s in v.subnets]:
                 note_node("      ")
             out.append("    }")
         for p in lab.peerings.values():
@@ -237,7 +267,7 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
                 if b in v.instances:
                     out.append(f"  {_q(i.ref)} -- {_q(v.instances[b].ref)} [dir=forward color=\"{BLUE}\" "
                                "style=dashed penwidth=1.5 constraint=false];")
-    out += dot_lines(lab, router_id)  # the Internet, its hosts, NAT gateways, EIPs
+    out += dot_lines(lab, router_id, nat_nodes=False)  # the Internet, its hosts, the NAT gateways' links, EIPs
     if ov:
         out.extend(overlay_edges(lab, ov, stop))
     out.append(f"  label={legend(lab, accounts, fill, ov)};")
@@ -278,15 +308,22 @@ def legend(lab: Lab, accounts: List[str], fill: Dict[str, str], ov: Optional[Ove
         rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="2">{ov.caption()}</TD></TR>')
         rows.append(row("\u2501\u2501\u25b6", FORWARD, "the request's path (probe)"))
         rows.append(row("\u2501\u2501\u25b6", RETURN, "the reply's path (probe)"))
-        rows.append(row("\u25a1", RED, "where a leg stopped (red box), with the reason beside it"))
-    rows += [
-        row("\u2501\u2501\u2501", GREEN, "this side routes through the peering, and it is ACTIVE"),
-        row("\u254d\u254d\u254d", RED, "this side has NO route back through the peering (replies are lost)"),
-        row("\u254d\u254d\u254d", ORANGE, "the peering is PENDING: its routes are blackholes"),
-        row("\u2501\u2501\u2501", GREY, "nothing routes through it (or the peering is gone)"),
-        row("\u254d\u254d\u25b6", BLUE, "a CLB and its backends"),
-        row("a \u2192 pcx", GREEN, "a route in a VPC router's table (red: a blackhole)"),
-    ]
+        rows.append(row("\u25a1", RED, "where a leg stopped (red box; a network ACL's drop: the subnet it "
+                        "guards, with the rule), with the reason beside it"))
+    # only what this lab has: a legend row for a line or a mark the picture does not draw misleads
+    sides = {side_state(lab, p, v) for p in lab.peerings.values() for v in (p.vpc, p.peer_vpc)}
+    insts = [i for v in lab.vpcs.values() for i in v.instances.values()]
+    has = {"ok": "ok" in sides, "missing": "missing" in sides, "pending": "pending" in sides,
+           "grey": bool(sides & {"unused", "terminal"}), "clb": any(i.backends for i in insts),
+           "routes": any(t.routes for v in lab.vpcs.values() for t in v.route_tables.values())}
+    rows += [row(*r) for k, r in (
+        ("ok", ("\u2501\u2501\u2501", GREEN, "this side routes through the peering, and it is ACTIVE")),
+        ("missing", ("\u254d\u254d\u254d", RED, "this side has NO route back through the peering (replies are lost)")),
+        ("pending", ("\u254d\u254d\u254d", ORANGE, "the peering is PENDING: its routes are blackholes")),
+        ("grey", ("\u2501\u2501\u2501", GREY, "nothing routes through it (or the peering is gone)")),
+        ("clb", ("\u254d\u254d\u25b6", BLUE, "a CLB and its backends")),
+        ("routes", ("a \u2192 pcx", GREEN, "a route in a VPC router's table (red: a blackhole)")),
+    ) if has[k]]
     rows += [row(*r) for r in legend_rows(lab)]  # the Internet, groups, ACLs
     for a in accounts:
         rows.append(f'<TR><TD BGCOLOR="{fill[a]}" BORDER="1">    </TD><TD ALIGN="LEFT">a VPC of account '

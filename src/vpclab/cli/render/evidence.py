@@ -58,6 +58,16 @@ def stop_line(doc: dict) -> Optional[str]:
     return line
 
 
+def said_by_reason(doc: dict, stop: str) -> bool:
+    """A request dropped on arrival by the destination's security group: the stop line and the
+    reason would say the same sentence (the reason adds the rule's counter); the reason says it."""
+    r = doc.get("reason") or {}
+    if r.get("code") != "SECURITY_GROUP_DENY" or not r.get("where"):
+        return False
+    same = f"the request reached {r['where']} (seen source "
+    return stop.startswith("stopped: " + same) and (r.get("detail") or "").startswith(same)
+
+
 def evidence_lines(doc: dict) -> List[str]:
     ev = doc.get("evidence") or []
     if not ev:
@@ -82,7 +92,7 @@ def render(c, doc: dict) -> bool:
     # said once: by the stop line or the reason (a request dropped on arrival), else by a line of its own
     said = bool(seen) and any(f"seen source {seen}" in (text or "")
                               for text in (stop, (doc.get("reason") or {}).get("detail")))
-    if stop:
+    if stop and not said_by_reason(doc, stop):
         c.print(f"  [red]{stop}[/]")
     for r in doc.get("counters") or []:
         colour = "red" if r["verdict"] == "drop" else "green"

@@ -29,9 +29,14 @@ def subnet_label(vpc, subnet) -> str:
     return f"\\nacl: {acl.name}" if acl is not None else ""
 
 
-def dot_lines(lab: Lab, router=lambda vpc: vpc) -> List[str]:
+def nat_id(vpc: str, nat: str) -> str:
+    return f"nat:{vpc}/{nat}"
+
+
+def dot_lines(lab: Lab, router=lambda vpc: vpc, nat_nodes: bool = True) -> List[str]:
     """The Internet, its hosts and the NAT gateways, with their links to the VPC routers
-    (`router(vpc)` is a router's node id in the diagram)."""
+    (`router(vpc)` is a router's node id in the diagram). `nat_nodes=False`: the caller declared
+    each NAT gateway's node inside its VPC's box; only its links are drawn here."""
     net = lab.internet
     if net is None:
         return []
@@ -42,8 +47,9 @@ def dot_lines(lab: Lab, router=lambda vpc: vpc) -> List[str]:
         out.append(f"  internet -- {_q(h.ref)};")
     for v in lab.vpcs.values():
         for n in v.nat_gateways.values():
-            nid = f"nat:{v.name}/{n.name}"
-            out.append(f"  {_q(nid)} [label={_q(f'{n.name} (NAT) {n.eip}')} shape=hexagon];")
+            nid = nat_id(v.name, n.name)
+            if nat_nodes:
+                out.append(f"  {_q(nid)} [label={_q(f'{n.name} (NAT) {n.eip}')} shape=hexagon];")
             out.append(f"  {_q(router(v.name))} -- {_q(nid)} -- internet [style=dashed];")
         if any(i.eip is not None for i in v.instances.values()):
             eips = ", ".join(str(i.eip) for i in v.instances.values() if i.eip is not None)
