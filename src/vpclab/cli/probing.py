@@ -53,12 +53,20 @@ def probe(src, dst, proto, port, expect, pcap, lab, as_json):
 
 @click.command(short_help="Probe every instance pair.",
                epilog="\b\nExamples:\n  sudo vpclab matrix\n  sudo vpclab matrix -l demo --json > matrix.json\n"
-                      "  sudo vpclab matrix -l big --jsonl | grep -v '\"reachable\"'")
+                      "  sudo vpclab matrix -l big --jsonl | grep -v '\"reachable\"'\n"
+                      "  sudo vpclab matrix -l big --by-class              # one probe per class, 1% sampled\n"
+                      "  sudo vpclab matrix -l big --by-class --sample 0.1 --seed 7")
 @lab_option
 @json_option
 @click.option("--jsonl", "as_jsonl", is_flag=True,
               help="Print JSON lines: one pair per line as it is probed, then one line with the summary.")
-def matrix(lab, as_json, as_jsonl):
+@click.option("--by-class", "by_class", is_flag=True,
+              help="Group the pairs whose verdict must be equal; probe one per class plus a random sample, "
+                   "infer the rest from their class's representative (each row says which).")
+@click.option("--sample", type=click.FloatRange(0, 1), default=None, metavar="FRACTION",
+              help="With --by-class: the fraction of the other pairs probed too (default 0.01).")
+@click.option("--seed", type=int, default=None, help="With --by-class: the sample's random seed (printed).")
+def matrix(lab, as_json, as_jsonl, by_class, sample, seed):
     """Probe every ordered instance pair (ICMP, plus the service port of service instances).
 
     With EIPs or Internet hosts, also every EIP and Internet host from every instance, and
@@ -71,6 +79,10 @@ def matrix(lab, as_json, as_jsonl):
     from .render.matrix import MatrixView, stream_matrix_json
 
     quiet = as_json or as_jsonl
+    if by_class or sample is not None or seed is not None:
+        if not by_class:
+            raise click.UsageError("--sample and --seed go with --by-class")
+        return _matrix_by_class(lab, as_json, as_jsonl, sample, seed)
     with progress_bar("probing all pairs", quiet=quiet) as cb:
         run = probing.MatrixRun(lab, progress=cb)
         if as_jsonl:
@@ -90,6 +102,28 @@ def matrix(lab, as_json, as_jsonl):
     if run.summary.get("inconclusive"):
         warn(f"{run.summary['inconclusive']} pair(s) inconclusive: the packets could not tell, even probed "
              f"again (each row's reason says what they showed)")
+
+
+def _matrix_by_class(lab, as_json, as_jsonl, sample, seed):
+    from ..controller import classes
+    from .render.classes import render_classes
+
+    quiet = as_json or as_jsonl
+    with progress_bar("probing one pair per class", quiet=quiet) as cb:
+        run = classes.ClassRun(lab, classes.DEFAULT_SAMPLE if sample is None else sample, seed, progress=cb).run()
+    if as_jsonl:
+        for r in run.rows():
+            click.echo(json.dumps(r))
+        click.echo(json.dumps({k: v for k, v in run.document().items() if k != "classes"}))
+    elif as_json:
+        click.echo(json.dumps(run.document(), indent=2))
+    else:
+        render_classes(run)
+    if run.mismatches:
+        warn(f"{run.mismatches} probed pair(s) where the packets and explain disagree: one of them has a bug")
+    if run.class_mismatches:
+        warn(f"{run.class_mismatches} sampled pair(s) whose verdict differs from their class's representative: "
+             f"the classing has a bug (their rows say which)")
 
 
 @click.command(short_help="Check the topology's expect: list with probes.",

@@ -544,6 +544,24 @@ def filtered_picker(data, model):
     return pick
 
 
+def check_classes(lab: str, model, mrows, data) -> None:
+    """`matrix --by-class` (controller/classes.py): the packets of every pair of a class agree
+    (the full matrix just measured them all); and, in a third of the labs, a by-class run with
+    a random sample agrees with explain and with the classes."""
+    from vpclab.controller import classes
+
+    verdict_of = {(r["src"], r["dst"], r["proto"], r["port"]): (r["result"], (r["reason"] or {}).get("code"))
+                  for r in mrows}
+    for k in classes.classes(model):
+        got = {verdict_of[(q.src.ref, q.dst_ref, q.proto, q.port)] for q in k.questions()}
+        assert len(got) == 1, f"class {k.id} (representative {k.rep.src.ref} -> {k.rep.dst_ref}): packets say {got}"
+    if data.draw(st.integers(0, 2), label="a by-class run?") == 0:
+        run = classes.ClassRun(lab, sample=0.3, seed=data.draw(st.integers(0, 1 << 16), label="seed")).run()
+        assert run.mismatches == 0 and run.class_mismatches == 0, run.document()
+        assert sum(1 for r in run.rows() if r["probed"]) == run.probed
+        assert run.pairs == len(mrows)
+
+
 def check_filtered_agreement(lab: str, data) -> int:
     model = status.load_model(lab)
     rows = probing.run_many(model, filtered_targets(model))
@@ -556,6 +574,7 @@ def check_filtered_agreement(lab: str, data) -> int:
     bad = filtered_disagreements(model, mrows)
     assert not bad, f"matrix: {len(bad)} of {len(mrows)} rows disagree:\n" + "\n".join(bad)
     check_after_matrix(lab, model, mrows, filtered_picker(data, model), "after up")
+    check_classes(lab, model, mrows, data)
     # every unanswered pair is diagnosed: a reason, from the counters when a filter dropped it
     for r in rows + mrows:
         if r["result"] != "reachable":
