@@ -19,6 +19,7 @@ from .types import (
     MAX_BANDWIDTH_KBPS,
     MAX_PEERINGS_PER_VPC,
     MIN_BANDWIDTH_KBPS,
+    REJECTED,
     Instance,
     Lab,
     Peering,
@@ -130,15 +131,19 @@ def check_probe_ends(lab: Lab, src: str, dst: str, line: int = 0) -> List[Violat
 # ---- routes ------------------------------------------------------------------
 
 
-def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable[Route]) -> List[Violation]:
-    """A route in `table` of `vpc`, against the routes already in that table (`siblings`)."""
+def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable[Route],
+                in_file: bool = False) -> List[Violation]:
+    """A route in `table` of `vpc`, against the routes already in that table (`siblings`). A file
+    (`in_file`) may hold a route to a peering it says is `rejected: true`: the route was added while
+    the peering was PENDING, and the rejection left it a blackhole (as an imported plan has it)."""
     line = route.line
     if route.next_hop in vpc.nat_gateways or (route.next_hop not in lab.peerings and any(
             route.next_hop in v.nat_gateways for v in lab.vpcs.values())):  # version 2: a NAT gateway
         out = check_nat_route(lab, vpc, table, route)
         return out or _duplicate_route(vpc, table, route, siblings)
     p = lab.peerings.get(route.next_hop)
-    if p is not None and p.state in TERMINAL_STATES and vpc.name in (p.vpc, p.peer_vpc):
+    if p is not None and p.state in TERMINAL_STATES and vpc.name in (p.vpc, p.peer_vpc) and not (
+            in_file and p.state == REJECTED):
         return [Violation(NEXT_HOP_INVALID, f"route {route.destination} in {vpc.name}/{table}: next hop "
                           f"{p.name} is {p.state}; it can never carry traffic again", line)]
     if p is None or vpc.name not in (p.vpc, p.peer_vpc):
@@ -324,7 +329,8 @@ def validate(lab: Lab, unreadable_hops=frozenset()) -> List[Violation]:
             for r in table.routes:
                 if r.next_hop in unreadable_hops:
                     continue
-                v = check_route(lab, vpc, tname, r, [checked[r.destination]] if r.destination in checked else [])
+                v = check_route(lab, vpc, tname, r, [checked[r.destination]] if r.destination in checked else [],
+                                in_file=True)
                 out += v
                 if not v:
                     checked[r.destination] = r

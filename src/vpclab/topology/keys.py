@@ -122,6 +122,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
         "bandwidth": _s(BANDWIDTH, description="Cross-region only, and required there: 1Mbps..10Gbps."),
         "accepted": {"type": "boolean", "default": True,
                      "description": "Across accounts: true = ACTIVE at build time, false = left PENDING."},
+        "rejected": {"type": "boolean", "default": False,
+                     "description": "Across accounts: true = REJECTED (carries no traffic; routes through it are "
+                                    "blackholes); not with `accepted: true`."},
     },
     "expect": {
         "from": _s(description="`<vpc>/<instance>`, or `internet/<host>` (an Internet host: it reaches an instance "

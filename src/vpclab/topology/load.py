@@ -13,18 +13,16 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from . import billing as prices  # `billing:` (topology/billing.py owns it)
-from . import filters, include, listen
+from . import filters, include, listen, peering
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
 from ..model.types import (
     ACCOUNT_NAME,
-    ACTIVE,
     ITEM_NAME,
     LAB_NAME,
     PEERING_NAME,
     VPC_NAME,
     KINDS,
-    PENDING,
     PROTOS,
     RESULTS,
     SERVICE_PORTS,
@@ -39,7 +37,7 @@ from ..model.types import (
 )
 from ..model.units import parse_bandwidth, parse_delay_ms
 from .keys import SCHEMA
-from .yamltree import DUP_KEY, LDict, LList, kind_of, parse_yaml, read_regular_file, yaml_1_1_hint
+from .yamltree import DUP_KEY, LDict, LList, kind_of, parse_yaml, read_regular_file
 
 UNKNOWN_KEY = "UnknownParameter"
 from ..model.codes import MALFORMED, MISSING, NOT_FOUND, TYPE, VALUE  # noqa: F401  (named here too)
@@ -422,15 +420,9 @@ def _peering(r: _Reader, lab: Lab, name, body, line) -> Optional[Peering]:
         except ValueError as e:  # OutOfRange carries its own code
             r.problem(getattr(e, "code", VALUE), f"{what}: {e}", m.lines.get("bandwidth", line))
             return None
-    accepted = m.get("accepted", True)
-    if not isinstance(accepted, bool):
-        r.problem(TYPE, f"{what}: accepted must be true or false, not {shown(accepted, as_repr=True)}", m.lines.get("accepted", line),
-                  yaml_1_1_hint(accepted))
+    state = peering.state(r, lab, m, what, vpc, peer, line)  # accepted / rejected (topology/peering.py)
+    if state is None:
         return None
-    if vpc not in lab.vpcs or peer not in lab.vpcs:
-        return None
-    same_account = lab.vpcs[vpc].account == lab.vpcs[peer].account
-    state = ACTIVE if same_account or accepted else PENDING
     return Peering(name, vpc, peer, bw, state, 0.0, 0, line)
 
 

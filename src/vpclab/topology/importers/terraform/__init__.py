@@ -14,9 +14,14 @@ Read -> resolve -> render -> validate:
   address, and loaded by the ordinary loader: a broken cloud rule is reported with
   the address of the resource that broke it (`ImportInvalid`), nothing is written.
 
-Nothing is dropped silently: resources vpclab does not model, attributes it cannot
-carry yet (a public IP), and links that cannot be resolved are all returned as notes
-with their address, for the CLI to print on stderr.
+Modules: `plan` reads the file, resolves links and names objects from their addresses;
+`accounts` puts each VPC in its provider configuration's account; `convert` builds VPCs,
+subnets, tables, peerings, routes and instances; `filters` adds security groups, ACLs, EIPs
+and NAT gateways; `render` writes the YAML and validates it.
+
+Nothing is dropped silently: resources vpclab does not model, rules and attributes it cannot
+carry (an IPv6 rule, an EIP on a load balancer), and links that cannot be resolved are all
+returned as notes with their address, for the CLI to print on stderr.
 """
 from .convert import convert
 from .plan import Note, Result, lab_name, read

@@ -4,6 +4,7 @@ See the package's docstring for the whole flow (read -> resolve -> render -> val
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,12 +20,17 @@ VPC, SUBNET, TABLE, ENTRY = "tencentcloud_vpc", "tencentcloud_subnet", "tencentc
 PEER, ACCEPT, REJECT = "tencentcloud_vpc_peer_connect_manager", "tencentcloud_vpc_peer_connect_accept_operation", \
     "tencentcloud_vpc_peer_connect_reject_operation"
 INSTANCE = "tencentcloud_instance"
-SUPPORTED = (VPC, SUBNET, TABLE, ENTRY, PEER, ACCEPT, REJECT, INSTANCE)
-# Modelled once the topology format has security groups, ACLs, EIPs and NAT gateways.
-UNTIL_FILTERING = ("tencentcloud_security_group", "tencentcloud_security_group_rule_set",
-                   "tencentcloud_security_group_rule", "tencentcloud_vpc_acl", "tencentcloud_vpc_acl_attachment",
-                   "tencentcloud_eip", "tencentcloud_eip_association", "tencentcloud_nat_gateway",
-                   "tencentcloud_nat_gateway_snat")
+SG, RULE_SET, LITE_RULE, SG_RULE = "tencentcloud_security_group", "tencentcloud_security_group_rule_set", \
+    "tencentcloud_security_group_lite_rule", "tencentcloud_security_group_rule"
+ACL, ACL_ATTACH = "tencentcloud_vpc_acl", "tencentcloud_vpc_acl_attachment"
+EIP, EIP_ASSOC, NAT, SNAT = "tencentcloud_eip", "tencentcloud_eip_association", "tencentcloud_nat_gateway", \
+    "tencentcloud_nat_gateway_snat"
+USER_INFO = "data.tencentcloud_user_info"  # the account (owner_uin) a provider configuration works in
+FILTERING = (SG, RULE_SET, LITE_RULE, SG_RULE, ACL, ACL_ATTACH, EIP, EIP_ASSOC, NAT, SNAT)
+SUPPORTED = (VPC, SUBNET, TABLE, ENTRY, PEER, ACCEPT, REJECT, INSTANCE) + FILTERING
+# Their `id` is another resource's id (the provider's choice): the peering's, the group's. They are
+# never what an id names, so a state's operation never hides the peering it operated on.
+ALIAS_IDS = (ACCEPT, REJECT, RULE_SET, LITE_RULE)
 DEFAULT_REGION = "default"
 
 
@@ -46,7 +52,7 @@ class Res:
 @dataclass
 class Note:
     address: str
-    what: str  # unsupported | until-filtering | partial | unresolved | ignored
+    what: str  # starts with: unsupported | partial | unresolved | named | data source | TYPE: not modelled
 
     def __str__(self) -> str:
         return f"{shown(self.address, 200)}: {self.what}"
@@ -150,7 +156,8 @@ def resources(doc: dict, source: str = "plan.json") -> List[Res]:
             type_ = text(r, "type", at, mode == "managed")
             name = text(r, "name", at, mode == "managed")
             if mode != "managed":
-                out.append(Res(address, maddr, _calls(maddr), "data." + type_, name, r.get("index"), {}))
+                out.append(Res(address, maddr, _calls(maddr), "data." + type_, name, r.get("index"),
+                               r.get("values") if isinstance(r.get("values"), dict) else {}))
                 continue
             out.append(Res(address, maddr, _calls(maddr), type_, name, r.get("index"),
                            obj(r.get("values"), at, "values"), text(r, "provider_name", at, False)))
@@ -158,7 +165,13 @@ def resources(doc: dict, source: str = "plan.json") -> List[Res]:
         for i in reversed(range(len(children))):
             at = f"{where}.child_modules[{i}]"
             todo.append((obj(children[i], at, "a module") or {}, at, depth + 1))
+    out.sort(key=lambda x: natural(x.address))  # the same plan, whatever its order: the same file
     return out
+
+
+def natural(address: str) -> tuple:
+    """A sort key: module.web[10] after module.web[2]."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"([0-9]+)", address))
 
 
 # ---- the configuration: references -----------------------------------------------------------
@@ -179,24 +192,34 @@ class Config:
         return m
 
     def resource(self, calls: Tuple[str, ...], type_: str, name: str) -> dict:
+        mode = "data" if type_.startswith("data.") else "managed"
+        type_ = type_[5:] if mode == "data" else type_
         for r in _list(self.module(calls).get("resources")):
             if isinstance(r, dict) and r.get("type") == type_ and r.get("name") == name \
-                    and r.get("mode", "managed") == "managed":
+                    and r.get("mode", "managed") == mode:
                 return r
         return {}
 
-    def expression(self, r: "Res", attr: str) -> Optional[dict]:
-        """The configuration's expression of `attr` of `r` (None: not set there)."""
-        expr = _obj(self.resource(r.calls, r.type, r.name).get("expressions")).get(attr)
+    def expression(self, r: "Res", attr: str, block: Optional[Tuple[str, int]] = None) -> Optional[dict]:
+        """The configuration's expression of `attr` of `r` (None: not set there); in its
+        `block` (name, index) when given, e.g. ("ingress", 2) of a rule set."""
+        exprs = _obj(self.resource(r.calls, r.type, r.name).get("expressions"))
+        if block is not None:
+            blocks = _list(exprs.get(block[0]))
+            exprs = _obj(blocks[block[1]]) if 0 <= block[1] < len(blocks) else {}
+        expr = exprs.get(attr)
         return None if expr is None else _obj(expr)
+
+    def provider(self, key: str) -> dict:
+        # keys look like "tencentcloud", "tencentcloud.bob" or "module.net:tencentcloud"
+        return _obj(self.providers.get(key) or self.providers.get(key.split(":")[-1]))
 
     def provider_key(self, calls: Tuple[str, ...], type_: str, name: str) -> str:
         key = self.resource(calls, type_, name).get("provider_config_key")
         return key if isinstance(key, str) and key else "tencentcloud"
 
     def region(self, key: str) -> Optional[str]:
-        # keys look like "tencentcloud", "tencentcloud.bob" or "module.net:tencentcloud"
-        p = _obj(self.providers.get(key) or self.providers.get(key.split(":")[-1]))
+        p = self.provider(key)
         region = _obj(_obj(p.get("expressions")).get("region")).get("constant_value")
         return region if isinstance(region, str) else None
 
@@ -239,22 +262,49 @@ class Resolver:
         self.res = res
         self.by_id: Dict[str, Tuple[Res, str]] = {}  # known ids (a state): id -> (resource, attribute)
         for r in res:
+            if r.type in ALIAS_IDS or r.type.startswith("data."):
+                continue
             for attr in ("id", "default_route_table_id"):
                 rid = r.values.get(attr)
                 if isinstance(rid, str) and rid:
-                    self.by_id[rid] = (r, attr)
+                    self.by_id.setdefault(rid, (r, attr))  # two owners of one id: the first, in address order
 
-    def target(self, r: Res, attr: str) -> Tuple[Optional[Res], Optional[str], str]:
+    def target(self, r: Res, attr: str, block: Optional[Tuple[str, int]] = None
+               ) -> Tuple[Optional[Res], Optional[str], str]:
         """(the resource `attr` of `r` points at, the attribute named, why not when None)."""
-        value = r.values.get(attr)
+        value = _in_block(r.values, block).get(attr)
         if isinstance(value, str) and value in self.by_id:  # a state, or a known id
             return self.by_id[value][0], self.by_id[value][1], ""
-        expr = self.config.expression(r, attr)
+        expr = self.config.expression(r, attr, block)
         if expr is None:
             if value:
                 return None, None, f"{attr} = {shown(value, as_repr=True)} names no resource of the plan"
             return None, None, f"{attr} is not set"
         return self._follow(r, r.calls, r.module, _refs(expr), attr, 0)
+
+    def targets(self, r: Res, attr: str) -> Tuple[List[Tuple[Res, str]], List[str]]:
+        """Every resource a list attribute (`orderly_security_groups`, `assigned_eip_set`) names,
+        in its order, and why each element that names none does not."""
+        value = r.values.get(attr)
+        found: List[Tuple[Res, str]] = []
+        why: List[str] = []
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            for v in value:
+                if v in self.by_id:
+                    found.append(self.by_id[v])
+                elif self.config.expression(r, attr) is None:
+                    why.append(f"{attr}: {shown(v, as_repr=True)} names no resource of the plan")
+            if found or self.config.expression(r, attr) is None:
+                return found, why
+        expr = self.config.expression(r, attr)
+        for ref in _refs(expr) if expr is not None else []:
+            t, named, no = self._follow(r, r.calls, r.module, [ref], attr, 0)
+            if t is None:
+                if ref.count(".") >= 2 or ref.startswith(("var.", "local.", "data.")):
+                    why.append(no)  # `tencentcloud_eip.a` beside `tencentcloud_eip.a.public_ip`: the same
+            elif all(t is not x for x, _ in found):
+                found.append((t, named))
+        return found, why
 
     def _follow(self, r: Res, calls, module: str, refs: List[str], attr: str, depth: int):
         if depth > 10:
@@ -301,6 +351,13 @@ class Resolver:
         return None, None, f"{attr} is not a reference to a resource"
 
 
+def _in_block(values: dict, block: Optional[Tuple[str, int]]) -> dict:
+    if block is None:
+        return values
+    blocks = _list(values.get(block[0]))
+    return _obj(blocks[block[1]]) if 0 <= block[1] < len(blocks) else {}
+
+
 def _parent_address(module: str) -> str:
     i = module.rfind(".module.")
     return module[:i] if i >= 0 else ""
@@ -309,22 +366,92 @@ def _parent_address(module: str) -> str:
 # ---- naming -----------------------------------------------------------------------------------
 
 
-def _slug(r: Res, maxlen: int, first_letter: bool) -> str:
-    parts = list(r.calls) + [r.name] + ([str(r.index)] if r.index is not None else [])
-    s = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower().replace("_", "-")).strip("-") or "x"
+_MODULE = re.compile(r'module\.([A-Za-z0-9_-]+)(\[(?:"(?:[^"\\]|\\.)*"|[0-9]+)\])?')
+PLACEHOLDER = "this"  # Terraform's name for a module's one resource of a type: the module's key names it
+
+
+def address_words(r: Res) -> List[str]:
+    """The parts of a name in `r`'s address: each module call with its count index or for_each
+    key, then the resource name (but `this` inside a module) with its own.
+    module.web_server[1].tencentcloud_instance.this -> [web_server, 1]."""
+    words: List[str] = []
+    for m in _MODULE.finditer(r.module or ""):
+        words.append(m.group(1))
+        if m.group(2):
+            key = m.group(2)[1:-1]
+            try:
+                key = loads_json(key) if key.startswith('"') else key
+            except ValueError:
+                pass
+            words.append(str(key))
+    if r.name != PLACEHOLDER or not words:
+        words.append(r.name)
+    if r.index is not None and not isinstance(r.index, (dict, list)):
+        words.append(str(r.index).lower() if isinstance(r.index, bool) else str(r.index))
+    return words
+
+
+def slug(r: Res, maxlen: int, first_letter: bool) -> str:
+    s = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", "-".join(address_words(r)).lower())).strip("-") or "x"
     if first_letter and not s[0].isalpha():
         s = "r" + s
     return s[:maxlen].rstrip("-")
 
 
-def _unique(base: str, taken: set, maxlen: int) -> str:
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        suffix = f"-{n}"
-        name = base[: maxlen - len(suffix)] + suffix
-    taken.add(name)
-    return name
+def _suffixed(base: str, address: str, maxlen: int, digits: int = 4) -> str:
+    tag = hashlib.sha1(address.encode("utf-8", "surrogatepass")).hexdigest()[:digits]
+    return base[: maxlen - digits - 1].rstrip("-") + "-" + tag
+
+
+class Names:
+    """Names from addresses, unique within each scope. A name two resources would share (web_1
+    and web[1], or a long one cut at the limit) goes to neither: each gets a suffix from a hash of
+    its own address, so a name never depends on what else the plan holds; a name that is
+    reserved (a table `default`, the lab's `internet`) does the same. Where the clash is between
+    kinds (VPC `edge` and NAT gateway `edge`), the kind that has a word adds it (`edge-nat`) and
+    the other keeps the name. Each rename is a note."""
+
+    def __init__(self):
+        self.wanted: Dict[str, List[Tuple[Res, str, int, str]]] = {}
+        self.reserved: Dict[str, set] = {}
+        self.given: Dict[int, str] = {}
+
+    def want(self, scope: str, r: Res, maxlen: int, first_letter: bool, word: str = "") -> None:
+        self.wanted.setdefault(scope, []).append((r, slug(r, maxlen, first_letter), maxlen, word))
+
+    def resolve(self, notes: list, note) -> None:
+        for scope, items in self.wanted.items():
+            count: Dict[str, List[Tuple[Res, str]]] = {}
+            for r, base, _, word in items:
+                count.setdefault(base, []).append((r, word))
+            reserved = self.reserved.get(scope, set())
+            worded = {}  # base-word -> how many want it
+            for r, base, _, word in items:
+                if word and len(count[base]) > 1:
+                    worded[f"{base}-{word}"] = worded.get(f"{base}-{word}", 0) + 1
+            for r, base, maxlen, word in items:
+                others = [x.address for x, _ in count[base] if x is not r]
+                plain = [x for x, w in count[base] if x is not r and not w]
+                if base not in reserved and (not others or (not word and not plain)):
+                    self.given[id(r)] = base
+                    continue
+                cand = f"{base}-{word}"
+                if word and worded.get(cand) == 1 and len(cand) <= maxlen \
+                        and cand not in count and cand not in reserved:
+                    name = cand
+                else:
+                    digits, name = 4, _suffixed(base, r.address, maxlen)
+                    while name in count or name in reserved or name in worded:  # a hash on another name
+                        digits += 2
+                        name = _suffixed(base, r.address, maxlen, digits)
+                self.given[id(r)] = name
+                why = (f"{base} is also the name of {', '.join(shown(a, 80) for a in others[:3])}" if others
+                       else f"{base} is reserved")
+                how = "its kind added" if name == cand else "a suffix from its address keeps names stable"
+                notes.append(note(r.address, f"named {name}: {why} ({how})"))
+
+    def __getitem__(self, r: Res) -> str:
+        return self.given[id(r)]
 
 
 def lab_name(path: str) -> str:

@@ -22,10 +22,15 @@ class _Out:
     accounts: List[str] = field(default_factory=list)
     regions: List[str] = field(default_factory=list)
     where: Dict[Tuple, str] = field(default_factory=dict)  # (kind, names...) -> address
+    internet: str = ""  # the lab's Internet range, when EIPs or NAT gateways need one
 
 
 def _flow(d: dict) -> str:
-    return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in d.items()) + "}"
+    return "{" + ", ".join(f"{k}: {_list(v) if isinstance(v, list) else _scalar(v)}" for k, v in d.items()) + "}"
+
+
+def _list(items: list) -> str:
+    return "[" + ", ".join(_scalar(v) for v in items) + "]"
 
 
 def _scalar(v) -> str:
@@ -64,12 +69,32 @@ def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, 
     add("regions:")                                                      # unless plain words
     for r in out.regions:
         add(f"  {_scalar(r)}: {{}}")
+    if out.internet:
+        add("internet:")
+        add(f"  cidr: {_scalar(out.internet)}    # every EIP and NAT address; add your hosts with their own "
+            "addresses in it")
     add("vpcs:")
     for vname, v in out.vpcs.items():
         add(f"  {vname}:", ("vpc", vname))
         add(f"    account: {_scalar(v['account'])}", ("vpc", vname))
         add(f"    region: {_scalar(v['region'])}", ("vpc", vname))
         add(f"    cidr: {_scalar(v['cidr'])}", ("vpc", vname))
+        for key, kind, dirs in (("security_groups", "sg", ("ingress", "egress")),
+                                ("network_acls", "acl", ("inbound", "outbound"))):
+            if v.get(key):
+                add(f"    {key}:")
+                for g, body in v[key].items():
+                    add(f"      {g}:", (kind, vname, g))
+                    if body.get("subnets") is not None:
+                        add(f"        subnets: {_list(body['subnets'])}", (kind, vname, g))
+                    for d in dirs:
+                        add(f"        {d}:" + ("" if body[d] else " []"), (kind, vname, g))
+                        for rule in body[d]:
+                            add(f"          - {_flow(rule)}", (kind, vname, g))
+        if v.get("nat_gateways"):
+            add("    nat_gateways:")
+            for n, body in v["nat_gateways"].items():
+                add(f"      {n}: {_flow(body)}", ("nat", vname, n))
         if v["subnets"]:
             add("    subnets:")
             for s, body in v["subnets"].items():
