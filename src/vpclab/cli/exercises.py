@@ -43,10 +43,10 @@ def render_task(doc: dict, what: str) -> None:
     c = console()
     c.print(f"[bold]Exercise {doc['exercise']}: {doc['title']}[/]  ({what} as lab [bold]{doc['lab']}[/])\n")
     c.print(doc["task"] + "\n")
-    lab = f" -l {doc['lab']}" if doc["lab"] != f"ex{doc['exercise']}" else ""
+    lab = f" -l {doc['lab']}"  # always: on a shared machine `exNN` may be somebody else's
     c.print(f"Grade your fix: `vpclab lab check {doc['exercise']}{lab}`; stuck: `vpclab lab hint {doc['exercise']}{lab}`;"
             f" start again: `vpclab lab reset {doc['exercise']}{lab}`.\n"
-            f"Add `-l {doc['lab']}` to the other commands when more than one lab runs. Guide: {doc['guide']}")
+            f"Give every other command `-l {doc['lab']}` too, as the task does. Guide: {doc['guide']}")
 
 
 def exercise_command(verb: str, *examples: str, short_help: Optional[str] = None):

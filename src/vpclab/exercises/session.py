@@ -13,7 +13,7 @@ from typing import List, Optional
 from ..controller import build, host, static, status, teardown
 from ..controller.status import known_labs
 from ..errors import NotFound, Refused, VpclabError
-from . import catalog, grader
+from . import catalog, grader, labname
 from .catalog import Exercise
 
 EXERCISE_KEY = "exercise"
@@ -57,14 +57,15 @@ def start(ex: Exercise, name: Optional[str] = None, progress=None) -> dict:
     host.require_root("lab start")
     if lab in known_labs():
         raise Refused(f"lab {lab} is already running", code="UnsupportedOperation.ExerciseRunning",
-                      hint=f"`vpclab lab check {ex.number}` grades it, `vpclab lab reset {ex.number}` rebuilds it")
+                      hint=f"`vpclab lab check {ex.number} -l {lab}` grades it, `vpclab lab reset {ex.number} -l {lab}` "
+                           "rebuilds it")
     # Marked first: a start that is interrupted half-way is still this exercise's lab,
     # which `lab reset` rebuilds (and `down`/`cleanup` remove).
     _put(lab, EXERCISE_KEY, {"slug": ex.slug, "number": ex.number})
     model = static.validate(str(ex.start))
     model.name = lab  # the exercise's start file under the lab's name, relabelled in memory
     report = build.up(str(ex.start), progress=progress, model=model)
-    return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "task": ex.task,
+    return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "task": labname.for_lab(ex.task, lab),
             "guide": str(ex.guide), "warnings": report.warnings}
 
 
@@ -81,8 +82,8 @@ def _require_exercise(ex: Exercise, lab: str) -> None:
     if got != ex.slug:
         raise Refused(f"lab {lab} is not exercise {ex.number}" + (f" (it is {got})" if got else ""),
                       code="InvalidParameter.ExerciseMismatch",
-                      hint="name the exercise's lab with -l, or start it with `vpclab lab start "
-                           f"{ex.number}`")
+                      hint=f"name exercise {ex.number}'s lab with -l, or start it under a name of your own: "
+                           f"`vpclab lab start {ex.number} -l NAME`")
 
 
 def live_lab(ex: Exercise, name: Optional[str] = None) -> str:
@@ -93,13 +94,14 @@ def live_lab(ex: Exercise, name: Optional[str] = None) -> str:
     lab = ex.default_lab if name is None else name  # an empty name is refused, never exNN
     if lab not in known_labs():
         raise NotFound(f"exercise {ex.number} is not started (no lab {lab})", code="ExerciseNotStarted",
-                       hint=f"start it with `vpclab lab start {ex.number}`")
+                       hint=f"start it with `vpclab lab start {ex.number} -l {lab}`")
     _require_exercise(ex, lab)
     return lab
 
 
 def check(ex: Exercise, name: Optional[str] = None) -> dict:
     lab = live_lab(ex, name)
+    ex = labname.named(ex, lab)  # its hints' commands name this lab
     results = grader.grade(ex, lab)
     passed = sum(r.ok for r in results)
     return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "passed": passed,
@@ -109,6 +111,7 @@ def check(ex: Exercise, name: Optional[str] = None) -> dict:
 def hint(ex: Exercise, name: Optional[str] = None) -> dict:
     """The next hint for the first failing item: each call shows the next of its hints."""
     lab = live_lab(ex, name)
+    ex = labname.named(ex, lab)  # its hints' commands name this lab
     failing = grader.first_failing(grader.grade(ex, lab))
     if failing is None:
         return {"exercise": ex.number, "lab": lab, "item": None, "hint": None, "solved": True}
