@@ -15,8 +15,8 @@ pytestmark = needs_root
 
 
 def test_the_documented_command_gives_one_junit_case_per_expectation(tmp_path):
-    block = re.search(r"```sh\n(.*?)```", (REPO / "docs" / "ci.md").read_text(), re.S).group(1)
-    cmd = next(l for l in block.splitlines() if "pytest --vpclab" in l)
+    blocks = re.findall(r"```sh\n(.*?)```", (REPO / "docs" / "ci.md").read_text(), re.S)
+    cmd = next(l for b in blocks for l in b.splitlines() if "pytest --vpclab topologies/" in l)
     report = tmp_path / "reachability.xml"
     cmd = cmd.replace("sudo ", "").replace(".venv/bin/python", sys.executable).replace(
         "--junitxml=reachability.xml", f"--junitxml={report} -p no:cacheprovider")

@@ -43,16 +43,25 @@ def test_topology_examples_validate_and_their_expectations_hold(tmp_path):
 
 
 def test_ci_doc_and_workflow_run_the_same_pytest_command():
+    """docs/ci.md's commands are the workflow's: the same install (`vpclab[ci]`, the same apt
+    packages) and the same `pytest --vpclab` (the workflow adds `-p no:cacheprovider` only)."""
     flow = yaml.safe_load((ROOT / "docs" / "examples" / "reachability.yml").read_text())
     job = next(iter(flow["jobs"].values()))
     assert job["runs-on"].startswith("ubuntu")
     runs = [s.get("run", "") for s in job["steps"]]
-    assert any(r.strip() == "sudo ./scripts/setup" for r in runs)
-    wf = next(r.strip() for r in runs if "pytest --vpclab" in r)
-    assert "--junitxml=" in wf and "-n auto" in wf
+    wf = " ".join(next(r for r in runs if "pytest --vpclab" in r).split())
+    for key, value in flow["env"].items():
+        wf = re.sub(rf'"\${key}([^"]*)"', lambda m, v=str(value): v + m.group(1), wf)
     doc = [l.strip() for b in blocks(CI_MD, "sh") for l in b.splitlines() if "pytest --vpclab" in l]
-    assert doc and all(wf.startswith(d) for d in doc), (wf, doc)  # the workflow adds -p no:cacheprovider only
-    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in job["steps"])
+    team = [d for d in doc if f"--vpclab {flow['env']['TEAM']}" in d]
+    assert len(team) == 1, doc
+    assert wf.split() == team[0].split()[:-1] + ["-p", "no:cacheprovider"] + team[0].split()[-1:], (wf, team)
+    install = next(r for r in runs if "apt-get install" in r)
+    doc_apt = next(l for b in blocks(CI_MD, "sh") for l in b.splitlines() if "apt-get install" in l)
+    assert set(doc_apt.split()[doc_apt.split().index("--no-install-recommends") + 1:]) <= set(install.split())
+    assert "'vpclab[ci]'" in install and "'vpclab[ci]'" in " ".join(blocks(CI_MD, "sh"))
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "reachability.xml" in upload["with"]["path"]
 
 
 def test_closed_port_verdicts_in_topology_md_are_explains():
