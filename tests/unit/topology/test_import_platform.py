@@ -162,6 +162,28 @@ def test_security_groups_acls_eips_and_nat_are_imported(imported):
     assert verdict(lab, f"{EDGE}/bastion", f"{APP}/web-server-0", "tcp", 80)[1] == "SECURITY_GROUP_DENY"
 
 
+def test_groups_through_a_module_argument_and_a_cvm_attachment_keep_their_order():
+    d = doc()
+    call = d["configuration"]["root_module"]["module_calls"]["web_server"]
+    call["expressions"]["security_group_ids"] = {"references": [
+        "tencentcloud_security_group.web.id", "tencentcloud_security_group.web",
+        "tencentcloud_security_group.bastion.id", "tencentcloud_security_group.bastion"]}
+    d["planned_values"]["root_module"]["resources"].append({
+        "address": "tencentcloud_cvm_security_group_attachment.db_ops", "mode": "managed",
+        "type": "tencentcloud_cvm_security_group_attachment", "name": "db_ops", "values": {}})
+    d["configuration"]["root_module"]["resources"].append({
+        "address": "tencentcloud_cvm_security_group_attachment.db_ops", "mode": "managed",
+        "type": "tencentcloud_cvm_security_group_attachment", "name": "db_ops", "provider_config_key": "tencentcloud",
+        "expressions": {"instance_id": {"references": ['tencentcloud_instance.db["primary"].id']},
+                        "security_group_id": {"references": ["tencentcloud_security_group.worker.id"]}}})
+    r = convert(d)
+    lab = loader.loads(r.text)
+    assert lab.vpcs[APP].instances["web-server-1"].security_groups == ["web", "bastion"]
+    assert lab.vpcs[DB].instances["db-primary"].security_groups == ["db", "worker"]
+    assert lab.vpcs[DB].instances["db-replica"].security_groups == ["db"]
+    assert "tencentcloud_cvm_security_group_attachment.db_ops" not in notes(r)
+
+
 def test_what_cannot_be_mapped_is_a_note_naming_its_address(imported):
     r, _ = imported
     n = notes(r)

@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Tuple
 from ....errors import shown
 from ....model.filters import DEFAULT_INTERNET_CIDR
 from ....model.types import RESERVED_VPC_RANGES
-from .plan import (ACL, ACL_ATTACH, EIP, EIP_ASSOC, INSTANCE, LITE_RULE, NAT, RULE_SET, SG, SG_RULE, SNAT, SUBNET,
-                   Note, Res)
+from .plan import (ACL, ACL_ATTACH, EIP, EIP_ASSOC, INSTANCE, LITE_RULE, NAT, RULE_SET, SG, SG_ATTACH, SG_RULE, SNAT,
+                   SUBNET, Note, Res)
 
 PROTOS = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ALL": "all", "": "all"}
 
@@ -81,6 +81,7 @@ class Filters:
         self.groups: Dict[int, Dict[str, List[dict]]] = {}  # id(SG) -> {"ingress": [...], "egress": [...]}
         self.group_refs: Dict[int, List[Res]] = {}  # id(SG) -> groups its rules name as source
         self.members: Dict[int, List[str]] = {}  # id(SG) -> VPCs of its instances
+        self.attached: set = set()  # id(SG_ATTACH) of the attachments imported
 
     # ---- security groups ------------------------------------------------------------------
 
@@ -161,6 +162,12 @@ class Filters:
         for w in why:
             c.notes.append(Note(r.address, f"partial: {w} (that group is not imported)"))
         groups = [t for t, _ in found if t.type == SG]
+        for a in c.by_type.get(SG_ATTACH, []):  # bound after its own groups, in address order (the cloud's:
+            t, _, _ = c.rv.target(a, "instance_id")  # binding order is priority order)
+            g = c.rv.target(a, "security_group_id")[0] if t is r else None
+            if g is not None and g.type == SG and all(g is not x for x in groups):
+                groups.append(g)
+                self.attached.add(id(a))
         if attr == "security_groups" and len(groups) > 1:
             c.notes.append(Note(r.address, "partial: security_groups is a set, its order (which decides between "
                                            "conflicting rules) is the plan's; orderly_security_groups keeps one"))
@@ -197,6 +204,12 @@ class Filters:
 
     def check_groups(self) -> None:
         c = self.c
+        for a in c.by_type.get(SG_ATTACH, []):
+            if id(a) not in self.attached:
+                t, _, why = c.rv.target(a, "instance_id")
+                g, _, why_g = c.rv.target(a, "security_group_id")
+                what = (why or why_g) if t is None or g is None else f"{t.address} or {g.address} is not imported"
+                c.notes.append(Note(a.address, f"unresolved: {what} (not imported)"))
         for g in c.by_type.get(SG, []):
             if id(g) not in self.members and not any(c.names[g] in v.get("security_groups", {})
                                                      for v in c.out.vpcs.values()):

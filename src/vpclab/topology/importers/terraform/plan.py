@@ -22,11 +22,12 @@ PEER, ACCEPT, REJECT = "tencentcloud_vpc_peer_connect_manager", "tencentcloud_vp
 INSTANCE = "tencentcloud_instance"
 SG, RULE_SET, LITE_RULE, SG_RULE = "tencentcloud_security_group", "tencentcloud_security_group_rule_set", \
     "tencentcloud_security_group_lite_rule", "tencentcloud_security_group_rule"
+SG_ATTACH = "tencentcloud_cvm_security_group_attachment"  # one group bound to one instance, after its own
 ACL, ACL_ATTACH = "tencentcloud_vpc_acl", "tencentcloud_vpc_acl_attachment"
 EIP, EIP_ASSOC, NAT, SNAT = "tencentcloud_eip", "tencentcloud_eip_association", "tencentcloud_nat_gateway", \
     "tencentcloud_nat_gateway_snat"
 USER_INFO = "data.tencentcloud_user_info"  # the account (owner_uin) a provider configuration works in
-FILTERING = (SG, RULE_SET, LITE_RULE, SG_RULE, ACL, ACL_ATTACH, EIP, EIP_ASSOC, NAT, SNAT)
+FILTERING = (SG, RULE_SET, LITE_RULE, SG_RULE, SG_ATTACH, ACL, ACL_ATTACH, EIP, EIP_ASSOC, NAT, SNAT)
 SUPPORTED = (VPC, SUBNET, TABLE, ENTRY, PEER, ACCEPT, REJECT, INSTANCE) + FILTERING
 # Their `id` is another resource's id (the provider's choice): the peering's, the group's. They are
 # never what an id names, so a state's operation never hides the peering it operated on.
@@ -297,8 +298,16 @@ class Resolver:
             if found or self.config.expression(r, attr) is None:
                 return found, why
         expr = self.config.expression(r, attr)
-        for ref in _refs(expr) if expr is not None else []:
-            t, named, no = self._follow(r, r.calls, r.module, [ref], attr, 0)
+        calls, module, refs = r.calls, r.module, _refs(expr) if expr is not None else []
+        for _ in range(10):  # `orderly_security_groups = var.sg_ids`: the module call's list, element by element
+            heads = [x for x in refs if x.startswith("var.")]
+            if not (calls and heads and len(heads) == len([x for x in refs if not x.startswith(("count.", "each."))])):
+                break
+            call = _obj(_obj(self.config.module(calls[:-1]).get("module_calls")).get(calls[-1]))
+            refs = [x for h in heads for x in _refs(_obj(_obj(call.get("expressions")).get(_split(h)[1])))]
+            calls, module = calls[:-1], _parent_address(module)
+        for ref in refs:
+            t, named, no = self._follow(r, calls, module, [ref], attr, 0)
             if t is None:
                 if ref.count(".") >= 2 or ref.startswith(("var.", "local.", "data.")):
                     why.append(no)  # `tencentcloud_eip.a` beside `tencentcloud_eip.a.public_ip`: the same
