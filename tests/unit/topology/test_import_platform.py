@@ -107,6 +107,33 @@ def test_an_account_the_plan_cannot_tell_is_noted_and_a_known_one_is_named_by_it
     assert lab.accounts == ["uin-100000000007"] and not any("account" in n.what for n in r.notes)
 
 
+def test_a_state_without_configuration_takes_accounts_from_user_info_and_destination_uins():
+    def res(t, name, values, mode="managed"):
+        return {"address": ("data." if mode == "data" else "") + f"{t}.{name}", "mode": mode, "type": t,
+                "name": name, "values": values}
+    state = {"values": {"root_module": {"resources": [
+        res("tencentcloud_user_info", "me", {"owner_uin": "100000000001"}, mode="data"),
+        *[res("tencentcloud_vpc", n, {"id": f"vpc-{n}", "cidr_block": f"10.{i}.0.0/16",
+                                      "default_route_table_id": f"rtb-{n}"}) for i, n in enumerate("abc")],
+        res("tencentcloud_vpc_peer_connect_manager", "ab", {"id": "pcx-ab", "source_vpc_id": "vpc-a",
+                                                            "destination_vpc_id": "vpc-b",
+                                                            "destination_uin": "100000000001"}),
+        res("tencentcloud_vpc_peer_connect_manager", "ac", {"id": "pcx-ac", "source_vpc_id": "vpc-a",
+                                                            "destination_vpc_id": "vpc-c",
+                                                            "destination_uin": "100000000002"}),
+        res("tencentcloud_vpc_peer_connect_accept_operation", "ac", {"id": "pcx-ac", "peering_connection_id": "pcx-ac"}),
+        res("tencentcloud_route_table_entry", "a_c", {"route_table_id": "rtb-a", "destination_cidr_block": "10.2.0.0/16",
+                                                      "next_type": "PEERCONNECTION", "next_hub": "pcx-ac"}),
+    ]}}}
+    r = convert(state)
+    lab = loader.loads(r.text)
+    assert {v.name: v.account for v in lab.vpcs.values()} == {
+        "a": "uin-100000000001", "b": "uin-100000000001", "c": "uin-100000000002"}
+    assert (lab.peerings["ab"].state, lab.peerings["ac"].state) == ("ACTIVE", "ACTIVE")
+    assert "accepted: true" in r.text.split("\n  ac:")[1].splitlines()[0]
+    assert [x.next_hop for x in lab.vpcs["a"].route_tables["default"].routes] == ["ac"]
+
+
 # ---- 2. accept / reject operations carry the peering's id ----------------------------------------
 
 

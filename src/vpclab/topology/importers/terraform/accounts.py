@@ -62,12 +62,17 @@ class Accounts:
         for op in by_type.get(ACCEPT, []) + by_type.get(REJECT, []):
             p = rv.target(op, "peering_connection_id")[0]
             b = rv.target(p, "destination_vpc_id")[0] if p is not None and p.type == PEER else None
-            if b is not None and b.type == VPC:
+            if b is not None and b.type == VPC and rv.config.resource(op.calls, op.type, op.name):
                 self._join(self.key(b), self.key(op), op.address, "it runs in the destination VPC's account")
+        for k in sorted(self.parent):  # a state's VPC nothing tells apart: the default provider's account
+            if k.startswith("vpc:") and self._root(k) not in self.uin:
+                self._join(k, "tencentcloud", k[4:], "no provider configuration in a state")
 
     # ---- the union-find over provider configurations and UINs --------------------------------
 
     def key(self, r: Res) -> str:
+        if r.type == VPC and not self.rv.config.resource(r.calls, r.type, r.name):
+            return f"vpc:{r.address}"  # a state has no configuration: the VPC's own, joined to the default below
         key = self.rv.config.provider_key(r.calls, r.type, r.name)
         return key if key in self.rv.config.providers else key.split(":")[-1]
 
