@@ -230,3 +230,37 @@ def test_the_line_a_listener_answers_with_is_what_lab_05_quotes_and_no_command()
     line = _Bound(Service("ns", "gz-app/cvm-1", "listener", "10.10.1.10", 80), 0, None, None).line("tcp").decode()
     assert not line.startswith("vpclab ")  # it read like a command to type (issue 22)
     assert f"`{line.strip()}`" in (ROOT / "lab/05-cross-region/guide.md").read_text()
+
+
+def test_every_server_an_exercise_or_a_guide_asks_on_a_port_listens():
+    """A check item or a guide command to a TCP/UDP port is about a server: it listens there
+    (`listen:`, a cdb, a clb, an Internet host's ports), or a real client would get `Connection
+    refused` whatever the student fixes (lab 10's web-1 had no listener: issue 22)."""
+    from vpclab.exercises import catalog
+    from vpclab.model import listeners
+
+    def listens(lab, ref, proto, port):
+        inst = lab.instance(ref)
+        if inst is not None:
+            return listeners.listens(lab, inst, proto, port)
+        host = lab.internet.host(ref) if lab.internet is not None else None
+        return host is not None and port in host.ports
+
+    closed = []
+    for ex in catalog.all_exercises(ROOT / "lab"):
+        lab = loader.load(str(ex.start))
+        for i in ex.items:
+            s = i.spec
+            if i.kind == "probe" and s.get("proto", "icmp") != "icmp" and not listens(lab, s["to"], s["proto"], s["port"]):
+                closed.append(f"{ex.slug} {i.id}: {s['to']} {s['proto']}/{s['port']}")
+    topo = re.compile(r"(?:topologies/[\w.-]+|lab/\d\d-[\w-]+/start)\.yaml")
+    for guide in sorted((ROOT / "lab").glob("[0-9][0-9]-*/guide.md")):
+        text = guide.read_text()
+        for line in re.findall(r"^vpclab (?:probe|explain) .*--port .*$", text, re.M):
+            words = line.split("#")[0].split()
+            file = words[words.index("-f") + 1] if "-f" in words else topo.search(text).group(0)
+            lab = loader.load(str(ROOT / file))
+            proto, port = words[words.index("--proto") + 1], int(words[words.index("--port") + 1])
+            if not listens(lab, words[3], proto, port):
+                closed.append(f"{guide.parent.name}: {line}")
+    assert closed == []
