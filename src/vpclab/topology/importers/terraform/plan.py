@@ -262,6 +262,9 @@ class Resolver:
         self.config = Config(doc)
         self.res = res
         self.by_id: Dict[str, Tuple[Res, str]] = {}  # known ids (a state): id -> (resource, attribute)
+        self.by_name: Dict[Tuple[str, str, str], List[Res]] = {}  # (module, type, name) -> its instances
+        for r in res:
+            self.by_name.setdefault((r.module, r.type, r.name), []).append(r)
         for r in res:
             if r.type in ALIAS_IDS or r.type.startswith("data."):
                 continue
@@ -346,7 +349,7 @@ class Resolver:
                     index = loads_json(m.group(0)[1:-1])
                 except ValueError:
                     return None, None, f"{attr} = {shown(ref)}: cannot tell which instance"
-            cands = [x for x in self.res if x.module == module and x.type == rtype and x.name == rname]
+            cands = self.by_name.get((module, rtype, rname), [])
             if not cands:
                 return None, None, f"{attr} = {ref}: no such resource in the plan"
             if index is not None:
