@@ -14,10 +14,14 @@ only the pairs a difference can reach are explained in both:
   request), and the pairs whose destination uses T in V and whose source lies
   in it (the reply);
 - a peering whose state, ends or regions changed: every route through it, on
-  both sides, in either model, as if that route had changed.
+  both sides, in either model, as if that route had changed;
+- a security group, network ACL or EIP change: the instances it reaches, and only the
+  way it judges (a group's ingress rules what arrives, its egress rules what is sent:
+  `filterdiff.touched`); a NAT gateway or the Internet changing: the whole VPC (all).
 
 `explain` reads nothing else, so no other pair can change its verdict. Each
-change names the route or peering state that made the difference (`causes`).
+change names the route or peering state that made the difference, or the group or
+ACL and the exact rule (index and text) that decides in each version (`causes`).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..model import listeners
 from ..model.types import Instance, Lab, Route
-from . import filtered, questions, routes
+from . import filtered, filterdiff, questions, routes
 from .answer import explain
 from .verdict import REACHABLE, Verdict
 
@@ -84,6 +88,7 @@ class Dirt:
     vpcs: Set[str] = field(default_factory=set)
     peerings: Set[str] = field(default_factory=set)
     prefixes: Dict[Tuple[str, str], Set[ipaddress.IPv4Network]] = field(default_factory=dict)  # (vpc, table)
+    filtered: Dict[str, Set[str]] = field(default_factory=dict)  # ref -> "in"/"out" a filter change touches
 
 
 def dirt(old: Lab, new: Lab) -> Dirt:
@@ -94,7 +99,13 @@ def dirt(old: Lab, new: Lab) -> Dirt:
     for name in set(old.peerings) | set(new.peerings):
         if _peering_sig(old, name) != _peering_sig(new, name):
             d.peerings.add(name)
-    d.vpcs |= filtered.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+    internet = filterdiff.internet_changed(old, new)
+    for name in filtered.dirty_vpcs(old, new):  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+        refs = None if internet else filterdiff.touched(old, new, name)
+        if refs is None:
+            d.vpcs.add(name)
+        else:
+            d.filtered.update(refs)  # only the instances (and ways) a group, ACL or EIP change reaches
     oi = {i.ref: i for i in old.instances()}
     for i in new.instances():
         if i.ref in oi and _inst_sig(old, oi[i.ref]) != _inst_sig(new, i):
@@ -120,6 +131,10 @@ def candidates(old: Lab, new: Lab, d: Dirt) -> Set[Tuple[str, str]]:
     for w in whole:
         out.update((w, r) for r in refs if r != w)
         out.update((r, w) for r in refs if r != w)
+    for w, ways in d.filtered.items():  # a filter change: what it sends ("out"), what arrives at it ("in")
+        if w in refs and w not in whole:
+            out.update((w, r) for r in refs if r != w and "out" in ways)
+            out.update((r, w) for r in refs if r != w and "in" in ways)
     for (vpc, table), nets in d.prefixes.items():
         users = [i.ref for i in common if i.vpc == vpc and _table(new, i) == table]
         inside = [i.ref for i in common if any(i.ip in n for n in nets)]
@@ -197,17 +212,27 @@ def _vpc_view(lab: Lab, name: str) -> dict:
     return {"cidr": v.cidr, "region": v.region, "subnets": sorted(f"{s.name} {s.cidr}" for s in v.subnets.values())}
 
 
-def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt) -> List[dict]:
-    """Routes and peering states on the way first, then changed instances and VPCs."""
+def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt, vo: Optional[Verdict] = None,
+           vn: Optional[Verdict] = None) -> List[dict]:
+    """Routes and peering states on the way first, then the group or ACL rule that decides now
+    (from both verdicts' reasons), then changed instances and VPCs."""
     out = _leg_causes(old, new, src, dst, "request") + _leg_causes(old, new, dst, src, "reply")
+    if vo is not None and vn is not None:
+        out += filterdiff.causes(old, new, vo, vn)
     for ref in (src, dst):
         if ref in d.instances:
             out.append({"kind": "instance", "where": ref,
                         "detail": f"{ref}: {_changes(_instance_view(old, ref), _instance_view(new, ref))}"})
+    named = {c["where"].partition("/")[0] for c in out if c["kind"] in ("security_group", "network_acl")}
     for ref in (src, dst):
         v = ref.partition("/")[0]
         if v in d.vpcs:
-            out.append({"kind": "vpc", "where": v, "detail": f"{v}: {_changes(_vpc_view(old, v), _vpc_view(new, v))}"})
+            what = _changes(_vpc_view(old, v), _vpc_view(new, v))
+            if what == "changed" and v in named:
+                continue  # its filters changed, and the rule that decides is named above
+            if what == "changed":
+                what = "its security groups, network ACLs, NAT gateways or EIPs changed"
+            out.append({"kind": "vpc", "where": v, "detail": f"{v}: {what}"})
     out += questions.internet_cause(old, new, (src, dst))
     seen, uniq = set(), []
     for c in out:
@@ -230,6 +255,31 @@ def change_kind(old_result: str, new_result: str) -> str:
     if old_result == REACHABLE:
         return "lost"
     return "changed"
+
+
+def _public_may_change(old: Lab, new: Lab, d: Dirt):
+    """Whether a difference can reach a question from the instance `src` to a public destination
+    (an Internet host, an EIP): the path runs through src's VPC, the Internet and, for an EIP, its
+    owner's VPC only (traffic that came over a peering never goes to the Internet). So: src, its
+    VPC or a route table of that VPC changed, or the EIP's owner or its VPC did; a change of the
+    Internet makes every VPC dirty (filtered.dirty_vpcs)."""
+    routed = {vpc for vpc, _ in d.prefixes}
+    owners = {}
+    for lab in (old, new):
+        for i in lab.instances():
+            if i.eip is not None:
+                owners.setdefault(str(i.eip), set()).add((i.ref, i.vpc))
+
+    def touched(ref: str, vpc: str, way: str) -> bool:
+        return ref in d.instances or way in d.filtered.get(ref, ()) or vpc in d.vpcs or vpc in routed
+
+    def may_change(src: str, dst: str) -> bool:
+        i = new.instance(src) or old.instance(src)
+        if i is None or touched(src, i.vpc, "out"):
+            return True
+        return any(touched(ref, vpc, "in") for ref, vpc in owners.get(dst, ()))
+
+    return may_change
 
 
 def _keys(old: Lab, new: Lab, pairs: Iterable[Tuple[str, str]]) -> List[Key]:
@@ -255,7 +305,7 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
     pairs = candidates(old, new, d)
     keys = _keys(old, new, pairs)
     have = set(keys)
-    keys += [k for k in questions.extra_keys(old, new, pairs) if k not in have]
+    keys += [k for k in questions.extra_keys(old, new, pairs, _public_may_change(old, new, d)) if k not in have]
     changes = []
     for key in keys:
         s, dst, proto, port = key
@@ -263,7 +313,7 @@ def diff(old: Lab, new: Lab, old_name: str = "old", new_name: str = "new") -> di
         if vo.result != vn.result:
             changes.append({"src": s, "dst": dst, "proto": proto, "port": port,
                             "change": change_kind(vo.result, vn.result),
-                            "old": _side(vo), "new": _side(vn), "causes": causes(old, new, s, dst, d)})
+                            "old": _side(vo), "new": _side(vn), "causes": causes(old, new, s, dst, d, vo, vn)})
     o_refs, n_refs = {i.ref for i in old.instances()}, {i.ref for i in new.instances()}
     counts = {k: sum(1 for c in changes if c["change"] == k) for k in ("gained", "lost", "changed")}
     exp = expectations(old, new)

@@ -36,8 +36,10 @@ def _rule_ports(lab: Lab) -> Set[Tuple[str, int]]:
     return out
 
 
-def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
-    """The version-2 questions: none unless either model uses groups, ACLs, EIPs or the Internet."""
+def extra_keys(old: Lab, new: Lab, pairs, may_change=None) -> List[Key]:
+    """The version-2 questions: none unless either model uses groups, ACLs, EIPs or the Internet.
+    `may_change(src, public)`: whether a difference can reach that question (`diff` prunes with
+    it; None: ask every one, as the reference `full` does)."""
     if not (filtered.in_use(old) or filtered.in_use(new)):
         return []
     ports = sorted(_rule_ports(old) | _rule_ports(new))
@@ -48,7 +50,8 @@ def extra_keys(old: Lab, new: Lab, pairs) -> List[Key]:
         out += [(s, d, proto, port) for proto, port in ports]
     for s in common:
         for d in public:
-            out += [(s, d, "icmp", None)] + [(s, d, proto, port) for proto, port in ports]
+            if may_change is None or may_change(s, d):
+                out += [(s, d, "icmp", None)] + [(s, d, proto, port) for proto, port in ports]
     return out
 
 
