@@ -72,8 +72,8 @@ def plan(spokes: int) -> dict:
             add("tencentcloud_vpc_peer_connect_manager", "chain", k, {
                 "id": f"pcx-{k}", "source_vpc_id": f"vpc-{k}", "destination_vpc_id": f"vpc-{nk}",
                 "destination_uin": "100000000001", "destination_region": "ap-guangzhou"})
-            add("tencentcloud_route_table_entry", "fwd", k, {"route_table_id": f"rtb-{k}", "next_type": "PEERCONNECTION",
-                                                             "next_hub": f"pcx-{k}",
+            add("tencentcloud_route_table_entry", "fwd", k, {"route_table_id": f"rtb-{k}",
+                                                             "next_type": "PEERCONNECTION", "next_hub": f"pcx-{k}",
                                                              "destination_cidr_block": f"{nnet}.0/17"})
             add("tencentcloud_route_table_entry", "back", k, {"route_table_id": f"rtb-{nk}",
                                                               "next_type": "PEERCONNECTION", "next_hub": f"pcx-{k}",

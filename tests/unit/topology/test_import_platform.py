@@ -121,9 +121,11 @@ def test_a_state_without_configuration_takes_accounts_from_user_info_and_destina
         res("tencentcloud_vpc_peer_connect_manager", "ac", {"id": "pcx-ac", "source_vpc_id": "vpc-a",
                                                             "destination_vpc_id": "vpc-c",
                                                             "destination_uin": "100000000002"}),
-        res("tencentcloud_vpc_peer_connect_accept_operation", "ac", {"id": "pcx-ac", "peering_connection_id": "pcx-ac"}),
-        res("tencentcloud_route_table_entry", "a_c", {"route_table_id": "rtb-a", "destination_cidr_block": "10.2.0.0/16",
-                                                      "next_type": "PEERCONNECTION", "next_hub": "pcx-ac"}),
+        res("tencentcloud_vpc_peer_connect_accept_operation", "ac",
+            {"id": "pcx-ac", "peering_connection_id": "pcx-ac"}),
+        res("tencentcloud_route_table_entry", "a_c",
+            {"route_table_id": "rtb-a", "destination_cidr_block": "10.2.0.0/16", "next_type": "PEERCONNECTION",
+             "next_hub": "pcx-ac"}),
     ]}}}
     r = convert(state)
     lab = loader.loads(r.text)
