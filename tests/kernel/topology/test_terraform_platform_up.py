@@ -3,7 +3,7 @@ expectations checked with real packets by `pytest --vpclab`, as the team's CI do
 
 The import writes net.yaml on every plan; the team keeps team.yaml by hand: it includes
 net.yaml and adds what the plan cannot say, an Internet host to test egress through the NAT
-gateway, and the expectations.
+gateway and to reach the web servers' EIPs from, and the expectations.
 """
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ expect:
   - {from: edge/bastion, to: hub-spoke-app/web-server-0, proto: tcp, port: 80, result: unreachable}  # group
   - {from: hub-spoke-app/web-server-0, to: hub-spoke-db/db-primary, proto: tcp, port: 22, result: unreachable}  # ACL
   - {from: edge/worker, to: internet/web, proto: tcp, port: 443}                             # NAT gateway
+  - {from: internet/web, to: hub-spoke-app/web-server-0, proto: tcp, port: 443}              # its EIP
+  - {from: internet/web, to: hub-spoke-app/web-server-0, proto: tcp, port: 22, result: unreachable}
 """
 
 
@@ -42,7 +44,7 @@ def test_the_imported_plan_keeps_the_teams_expectations_with_real_packets(tmp_pa
                         "-p", "no:randomly"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     built = re.findall(r"lab ([a-z0-9]{1,8}) built and removed", p.stdout)
     try:
-        assert p.returncode == 0 and "7 passed" in p.stdout, p.stdout[-4000:] + p.stderr[-2000:]
+        assert p.returncode == 0 and "9 passed" in p.stdout, p.stdout[-4000:] + p.stderr[-2000:]
         assert built, p.stdout[-2000:]
     finally:
         for name in built or [lab]:
