@@ -6,12 +6,13 @@ while `Lab.up` removed a lab that Ctrl-C had cut short), and the KeyboardInterru
 stopped the removal half-way. Here the run's own conftest holds the run at a chosen step (it
 writes the step's name to `held`, then waits for the file `sent-STEP`, which this test writes
 once it has sent SIGINT to the run's process group, as a terminal does): so the signal lands
-exactly inside the removal (or the build), every time, with no fixed sleep. Afterwards no namespace, no meter or service
-process and no state of the lab may remain.
+exactly inside the removal (or the build), every time, with no fixed sleep. Afterwards no
+namespace, no meter or service process and no state of the lab may remain.
 
 Moments:
 - `teardown`: the session ended (its expectations passed) and the lab's removal has begun
-  (state `deleting`, the meter and every namespace still there);
+  (state `deleting`, before the removal stops the services and the meter; every namespace
+  still there);
 - `namespaces`: later in the removal: the meter is stopped, the namespaces are not removed yet;
 - `up-then-teardown`: Ctrl-C while `up` builds (a namespace of the lab exists, the state says
   `building`), then Ctrl-C again inside the removal that the first one started;
@@ -86,7 +87,7 @@ def _holding(owner, name, step):
 if MOMENT == "namespaces":
     _holding(kernel_teardown, "remove_lab_namespaces", "namespaces")  # meter stopped; namespaces there
 else:
-    _holding(controller_teardown, "_remove_now", "teardown")  # `deleting`; meter and namespaces there
+    _holding(controller_teardown, "_remove_now", "teardown")  # `deleting`; services and namespaces there
 if MOMENT == "up-then-teardown":
     _holding(Store, "finish_build", "up")  # `up` has made every namespace, the state says `building`
 """
@@ -156,9 +157,8 @@ def test_ctrl_c_during_the_removal_still_removes_everything(tmp_path, moment):
         mine = mine or _mine(before, tmp_path)
         assert len(mine) == 1, mine
         lab = mine[0]
+        # (the meter is not asserted here: it exits by itself once the state says `deleting`)
         assert status_of(Store(lab)) == DELETING and lab_namespaces(lab)
-        if moment in ("teardown", "xdist-2-teardown"):  # (`up` starts the meter once the build is done)
-            assert meter_pids(lab), "the removal was held before the meter was stopped"
         ctrl_c(step)  # Ctrl-C inside the removal
         out, _ = p.communicate(timeout=120)
     finally:
