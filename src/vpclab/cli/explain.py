@@ -88,7 +88,7 @@ def render_diff(doc: dict) -> None:
             click.echo(f"instances {k}: {', '.join(doc['instances'][k])} (their pairs are not compared)")
     for e in doc["expectations"]["broken"]:
         what = e["proto"] + (f"/{e['port']}" if e["port"] else "")
-        click.echo(click.style("BROKEN", fg="red", bold=True) + f" {doc['new']}:{e['line']}: expect {e['from']} -> "
+        click.echo(click.style("BROKEN", fg="red", bold=True) + f" {e.get('file') or doc['new']}:{e['line']}: expect {e['from']} -> "
                    f"{e['to']} {what} {e['expected']}: now {e['new']} (was {e['old'] or 'absent'})"
                    + (f": {e['reason']['code']}: {e['reason']['detail']}" if e["reason"].get("code") else ""))
     n = len(doc["changes"])

@@ -332,7 +332,9 @@ def expectations(old: Lab, new: Lab) -> dict:
             vo = explain(old, e.src, e.dst, e.proto, e.port).result
         except KeyError:  # not in the old model
             vo = None
-        row = {"from": e.src, "to": e.dst, "proto": e.proto, "port": e.port, "line": e.line,
+        # `file`: where it was written, when NEW includes it from another file (`include:`)
+        row = {"from": e.src, "to": e.dst, "proto": e.proto, "port": e.port, "line": int(e.line),
+               "file": getattr(e.line, "file", None),
                "expected": e.result, "old": vo, "new": vn.result, "reason": vn.reason.to_json()}
         if vn.result != e.result:
             # broken by the change (or a new instance's expectation that fails); else it failed before too

@@ -258,3 +258,10 @@ def test_validate_diff_and_explain_read_the_merged_file(tmp_path, capsys):
     assert [(x["from"], x["expected"], x["new"]) for x in doc["expectations"]["broken"]] == [
         ("app/app-1", "no-return", "reachable")]
     assert e.value.code == 1
+    # ... and is cited where it was written: net.yaml, not the file given on the command line
+    net = tmp_path / "net.yaml"
+    assert [(x["file"], x["line"]) for x in doc["expectations"]["broken"]] == [
+        (str(net), line_of(net, "result: no-return"))]
+    with pytest.raises(SystemExit):
+        main(["diff", str(old), str(new)])
+    assert f"BROKEN {net}:{line_of(net, 'result: no-return')}: expect app/app-1" in capsys.readouterr().out
