@@ -215,6 +215,7 @@ class Event:
     target: Optional[str]
     result: str
     detail: Optional[str] = None
+    time: Optional[str] = None  # the wall-clock time, ISO 8601 UTC
 
 
 @dataclass

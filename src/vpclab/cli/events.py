@@ -17,7 +17,7 @@ import click
 from .options import json_option, lab_option
 from .output import console, emit
 
-NARROW = 50  # the room the other columns need beside the result; narrower: one line per event
+NARROW = 72  # the room the other columns need beside the result; narrower: one line per event
 POLL_S = 0.25  # how often --follow reads the log; a lab logs a handful of events a minute
 
 
@@ -29,7 +29,9 @@ POLL_S = 0.25  # how often --follow reads the log; a lab logs a handful of event
               help="Keep printing events as they are logged, one line each (with --json, one JSON object a line), "
                    "until Ctrl-C.")
 def events(lab, as_json, follow):
-    """The lab's event log: who did what, when (lab time), with what result."""
+    """The lab's event log: who did what, when (wall-clock time, ISO 8601 UTC, and lab time), with
+    what result: live operations, and the probes, matrix runs, `test` and `lab check` runs with
+    their verdict summary."""
     from ..controller import events as log
 
     if follow:
@@ -54,6 +56,7 @@ def render_table(rows: List[dict], console) -> None:
 
     t = Table(title=None, show_edge=False, pad_edge=False)
     t.add_column("#", no_wrap=True, justify="right")
+    t.add_column("time (UTC)", no_wrap=True)
     t.add_column("lab time", no_wrap=True)
     t.add_column("actor", no_wrap=True)
     t.add_column("action", no_wrap=True)
@@ -64,9 +67,17 @@ def render_table(rows: List[dict], console) -> None:
     t.add_column("detail", ratio=1, min_width=12)
     for e in rows:
         colour = "green" if e["result"] == "ok" else "red" if e["result"].startswith("refused") else "yellow"
-        t.add_row(str(e["id"]), format_duration(e["lab_time"]), e["actor"] or "-", e["action"], e["target"] or "",
+        t.add_row(str(e["id"]), _time(e), format_duration(e["lab_time"]), e["actor"] or "-", e["action"],
+                  e["target"] or "",
                   f"[{colour}]{e['result']}[/]", e["detail"] or "")
     console.print(t)
+
+
+def _time(e: dict) -> str:
+    """The event's wall-clock time, ISO 8601 UTC (the log's `time`, or made from `wall`)."""
+    from ..controller.events import iso_time
+
+    return e.get("time") or iso_time(e["wall"])
 
 
 def line(e: dict) -> str:
@@ -77,7 +88,7 @@ def line(e: dict) -> str:
 
     colour = "green" if e["result"] == "ok" else "red" if e["result"].startswith("refused") else "yellow"
     detail = f"  [dim]{escape(e['detail'])}[/]" if e["detail"] else ""
-    return (f"[bold]#{e['id']}[/] {format_duration(e['lab_time']):>6}  {escape(e['actor'] or '-')}  "
+    return (f"[bold]#{e['id']}[/] {_time(e)} {format_duration(e['lab_time']):>6}  {escape(e['actor'] or '-')}  "
             f"{escape(e['action'])} {escape(e['target'] or '')}  [{colour}]{escape(e['result'])}[/]{detail}")
 
 

@@ -81,20 +81,24 @@ def lab_reset(number, name, as_json):
     build_exercise("reset", number, name, as_json)
 
 
-@exercise_command("check", "03", "03 --json", short_help="Grade the live lab: a checklist.")
-def lab_check(number, name, as_json):
+@exercise_command("check", "03", "03 --json", "03 --no-hints   # exam mode",
+                  short_help="Grade the live lab: a checklist.")
+@click.option("--no-hints", "no_hints", is_flag=True,
+              help="Exam mode: pass or fail per item, without what the lab shows, hints or commands.")
+def lab_check(number, name, as_json, no_hints):
     """Grade the live lab: a checklist; exit 0 when every item holds, 1 otherwise."""
     from ..exercises import catalog, session
 
-    doc = session.check(catalog.find(number), name)
+    doc = session.check(catalog.find(number), name, with_hints=not no_hints)
 
     def human():
         c = console()
-        c.print(f"[bold]Exercise {doc['exercise']}: {doc['title']}[/] (lab {doc['lab']})")
+        c.print(f"[bold]Exercise {doc['exercise']}: {doc['title']}[/] (lab {doc['lab']})"
+                + (" [dim]exam mode: no hints[/]" if no_hints else ""))
         for it in doc["items"]:
             mark = "[bold green]\u2714[/]" if it["ok"] else "[bold red]\u2718[/]"
             c.print(f" {mark} {it['title']}")
-            if not it["ok"]:
+            if not it["ok"] and not no_hints:
                 c.print(f"     [dim]got:[/] {it['got']}")
                 c.print(f"     [yellow]hint:[/] {it['hint']}")
         colour = "green" if not doc["failed"] else "red"

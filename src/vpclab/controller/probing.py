@@ -20,7 +20,7 @@ from ..probe import counters as nftc
 from ..probe import engine
 from ..probe.types import ProbeOutcome, ProbeSpec
 from ..state import labs
-from . import attribution, build, host, outfiles, settle, static, teardown, verdicts
+from . import attribution, build, events, host, outfiles, settle, static, teardown, verdicts
 from .targets import Target, capture_points, host_targets, matrix_targets, target
 
 FAST_TIMEOUT = 0.5
@@ -32,7 +32,8 @@ SINGLE_TIMEOUT = 0.6
 
 
 def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, expect: Optional[str] = None,
-          lab: Optional[str] = None, pcap: Optional[str] = None) -> dict:
+          lab: Optional[str] = None, pcap: Optional[str] = None, log: bool = True,
+          actor: Optional[str] = None) -> dict:
     """One live probe crafted with scapy, with captures along the path.
 
     The document also carries `evidence` (every packet of the probe each capture point
@@ -65,6 +66,8 @@ def probe(src: str, dst: str, proto: str = "icmp", port: Optional[int] = None, e
     if expect is not None:
         doc["expected"] = expect
         doc["ok"] = doc["result"] == expect
+    if log:  # `lab check` logs its own summary instead (log=False for the probes it runs)
+        events.log(name, "probe", *events.probe_summary(doc), lab_time=model.clock, actor=actor)
     return doc
 
 
@@ -239,8 +242,10 @@ class MatrixRun:
     public: List[str] = []  # EIPs and Internet hosts probed as destinations (set per run)
     hosts: List[InternetHost] = []
 
-    def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK):
+    def __init__(self, lab: Optional[str] = None, progress=None, chunk: int = MATRIX_CHUNK,
+                 actor: Optional[str] = None):
         host.require_root("matrix")
+        self.actor = actor  # who asked, for the event log (the web view: "web view")
         self.lab = labs.resolve_lab(lab)
         self.model = settle.load_model(self.lab)
         self.insts = self.model.instances()
@@ -276,6 +281,9 @@ class MatrixRun:
                     if self.progress:
                         self.progress(self.pairs, self.total, "probing")
         self.seconds = round(time.monotonic() - t0, 3)
+        events.log(self.lab, "matrix", f"{self.pairs} pairs", events.counts_summary(self.summary),
+                   f"{self.mismatches} disagree with explain" if self.mismatches else None,
+                   lab_time=self.model.clock, actor=self.actor)
 
     def document(self, pairs: Optional[List[dict]] = None) -> dict:
         """The `matrix --json` document (CLI.md); `pairs` left out when streamed."""
@@ -292,9 +300,9 @@ def _host_rows(host: InternetHost, insts, hosts) -> List[Target]:
     return host_targets(host, insts)
 
 
-def matrix(lab: Optional[str] = None, progress=None) -> dict:
+def matrix(lab: Optional[str] = None, progress=None, actor: Optional[str] = None) -> dict:
     """Every pair at once, as one document (MatrixRun streams them instead)."""
-    run = MatrixRun(lab, progress)
+    run = MatrixRun(lab, progress, actor=actor)
     return run.document(list(run.rows()))
 
 
@@ -323,8 +331,10 @@ def test(file: Optional[str] = None, lab: Optional[str] = None, progress=None) -
                           "line": e.line, "mismatch": r.get("mismatch"), "forward": r["forward"],
                           "return": r["return"]})
         passed = sum(1 for c in cases if c["ok"])
-        return {"lab": name, "passed": passed, "failed": len(cases) - passed, "cases": cases,
-                "source": model.source}
+        doc = {"lab": name, "passed": passed, "failed": len(cases) - passed, "cases": cases,
+               "source": model.source}
+        events.log(name, "test", file or model.source, *events.test_summary(doc), lab_time=model.clock)
+        return doc
     finally:
         if built:
             teardown.down(built)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..controller import static
+from . import closure, hints
 from ..errors import EnvironmentProblem, NotFound, Problem, TopologyInvalid, shown
 from ..model.filters import INTERNET_PREFIX
 from ..model.types import PROTOS, RESULTS, STATES
@@ -30,12 +31,13 @@ DIR_NAME = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 
 # kind -> (allowed keys, required keys)
 KINDS: Dict[str, tuple] = {
-    "probe": ({"from", "to", "proto", "port", "result", "seen_source"}, {"from", "to", "result"}),
+    "probe": ({"from", "to", "proto", "port", "result", "seen_source", "via"}, {"from", "to", "result"}),
     "peering": ({"id", "between", "state", "bandwidth"}, {"state"}),
     "route": ({"vpc", "table", "destination", "next_hop", "present", "state"}, {"vpc", "destination"}),
     "refused": ({"op", "vpc", "peer_vpc", "id", "bandwidth", "name", "as", "destination", "next_hop", "table",
                  "code"}, {"op", "code"}),
     "throughput": ({"from", "to", "at_most_mbps", "at_least_mbps", "seconds"}, {"from", "to"}),
+    "isolated": ({"between"}, {"between"}),  # the one definition: exercises/closure.py
 }
 ITEM_KEYS = {"id", "title", "hint"}
 TOP_KEYS = {"title", "task", "start", "items", "solution", "wrong_fix"}
@@ -58,8 +60,13 @@ class Item:
     title: str
     kind: str
     spec: dict
-    hints: List[str]
+    hints: List[str]  # the texts, in order
     line: int = 0
+    whens: List[dict] = field(default_factory=list)  # per hint: the facts it holds for ({}: any state)
+
+    def __post_init__(self):
+        if not self.whens:
+            self.whens = [{} for _ in self.hints]
 
 
 @dataclass
@@ -201,10 +208,15 @@ def _item(pr: _Problems, raw, line: int, n: int, model) -> Optional[Item]:
     for k in ("title", "hint"):
         if k not in raw:
             pr.add(f"an item needs a '{k}'", line)
-    hints = raw.get("hint")
-    hints = [str(h) for h in hints] if isinstance(hints, list) else [str(hints or "")]
+    parsed = hints.parse(raw["hint"]) if "hint" in raw else ([], [])
+    if parsed is None:
+        pr.add("a hint is a text or {when: {FACT: VALUE}, text: TEXT}, or a list of them", raw.lines.get("hint", line))
+        parsed = ([], [])
+    for msg in hints.problems(kind, *parsed):
+        pr.add(msg, raw.lines.get("hint", line))
     _check_spec(pr, kind, dict(spec), line, model)
-    return Item(str(raw.get("id", f"item{n + 1}")), str(raw.get("title", "")), kind, dict(spec), hints, line)
+    return Item(str(raw.get("id", f"item{n + 1}")), str(raw.get("title", "")), kind, dict(spec), parsed[0], line,
+                parsed[1])
 
 
 def _check_spec(pr: _Problems, kind: str, spec: dict, line: int, model) -> None:
@@ -220,9 +232,20 @@ def _check_spec(pr: _Problems, kind: str, spec: dict, line: int, model) -> None:
             pr.add(f"{kind}: '{spec[k]}' is not a VPC of the start topology", line)
     if kind == "probe":
         results = spec.get("result")
-        for r in results if isinstance(results, list) else [results]:
+        results = results if isinstance(results, list) else [results]
+        for r in results:
             if r not in RESULTS:
                 pr.add(f"probe: result '{r}' is not one of {', '.join(RESULTS)}", line)
+        if closure.CLOSED in results and len(set(results)) > 1:
+            pr.add(f"probe: result {', '.join(map(str, results))} mixes closed with open: a destination is closed "
+                   f"only when `{closure.CLOSED}` (the request never arrives; lab/README.md); say "
+                   f"`result: {closure.CLOSED}`", line)
+        if "via" in spec and spec["via"] not in model.peerings:
+            pr.add(f"probe: via '{spec['via']}' is not a peering of the start topology", line)
+    if kind == "isolated":
+        pair = spec.get("between")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(v in model.vpcs for v in pair) and pair[0] != pair[1]):
+            pr.add("isolated: 'between' names two VPCs of the start topology: [VPC, VPC]", line)
         if spec.get("proto", "icmp") not in PROTOS:
             pr.add(f"probe: proto '{spec.get('proto')}' is not one of {', '.join(PROTOS)}", line)
     if kind == "peering":

@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..controller import host, operate, probing, status, targets
@@ -23,6 +23,7 @@ from ..errors import Refused
 from ..model.codec import lab_from_dict, lab_to_dict
 from ..model.types import LIVE_STATES, Lab
 from ..model.units import parse_bandwidth
+from . import closure, hints
 from .catalog import Exercise, Item
 
 
@@ -31,11 +32,19 @@ class Result:
     item: Item
     ok: bool
     got: str  # what the lab shows, in words
+    facts: dict = field(default_factory=dict)  # what the lab shows, as the hints' `when` tests it
 
-    def to_json(self) -> dict:
+    @property
+    def hint(self) -> Optional[str]:
+        """The first of the item's hints that holds in the lab's current state (None when the item holds)."""
+        return None if self.ok else hints.first(self.item.hints, self.item.whens, self.facts, self.got)
+
+    def to_json(self, with_hints: bool = True) -> dict:
         i = self.item
+        if not with_hints:  # exam mode: pass or fail, nothing that gives the answer away
+            return {"id": i.id, "title": i.title, "kind": i.kind, "ok": self.ok}
         return {"id": i.id, "title": i.title, "kind": i.kind, "ok": self.ok, "got": self.got,
-                "hint": None if self.ok else i.hints[0], "spec": i.spec}
+                "hint": self.hint, "facts": self.facts, "spec": i.spec}
 
 
 def grade(ex: Exercise, lab: str) -> List[Result]:
@@ -47,15 +56,23 @@ def grade(ex: Exercise, lab: str) -> List[Result]:
     # captures at the destination (the batch path classifies without capturing there).
     for i in [i for i in ex.items if i.kind == "probe" and "seen_source" in i.spec]:
         out[i.id] = _probe_result(i, probing.probe(i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
-                                                   i.spec.get("port"), lab=lab))
+                                                   i.spec.get("port"), lab=lab, log=False), model)
     probes = [i for i in ex.items if i.kind == "probe" and "seen_source" not in i.spec]
-    if probes:
-        asked = [targets.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
-                                i.spec.get("port")) for i in probes]
-        for i, row in zip(probes, probing.run_many(model, asked)):
-            out[i.id] = _probe_result(i, row)
+    asked = [targets.target(model, i.spec["from"], i.spec["to"], i.spec.get("proto", "icmp"),
+                            i.spec.get("port")) for i in probes]
+    isolated = [i for i in ex.items if i.kind == "isolated"]
+    spans = []  # isolated items: where their probes are in `asked`
+    for i in isolated:
+        more = closure.isolation_targets(model, *i.spec["between"])
+        spans.append((len(asked), len(asked) + len(more)))
+        asked += more
+    rows = probing.run_many(model, asked) if asked else []
+    for i, row in zip(probes, rows):
+        out[i.id] = _probe_result(i, row, model)
+    for i, (a, b) in zip(isolated, spans):
+        out[i.id] = _isolated(model, i, rows[a:b])
     for i in ex.items:
-        if i.kind != "probe":
+        if i.id not in out:
             out[i.id] = CHECKS[i.kind](model, i, lab)
     return [out[i.id] for i in ex.items]
 
@@ -65,20 +82,47 @@ def accepted_results(spec: dict) -> List[str]:
     return list(r) if isinstance(r, list) else [r]
 
 
-def _probe_result(i: Item, row: dict) -> Result:
+def peerings_on(row: dict, peerings) -> List[str]:
+    """The peerings (of the names `peerings`) a probe's packets went over, in order, the request's
+    leg then the reply's."""
+    out = []
+    for leg in ("forward", "return"):
+        for hop in (row.get(leg) or {}).get("path") or []:
+            if hop in peerings and hop not in out:
+                out.append(hop)
+    return out
+
+
+def _probe_result(i: Item, row: dict, model: Optional[Lab] = None) -> Result:
     got = row["result"]
     r = row.get("reason") or {}
     if r.get("code"):
         got += f" ({r['code']} at {r['where']}" + (f", table {r['table']}" if r.get("table") else "") + \
                f": {r['detail']})"
-    ok = row["result"] in accepted_results(i.spec)
+    accepted = accepted_results(i.spec)
+    # "closed" is decided by the one definition (closure.py): never by a list of its own
+    ok = closure.closed(row["result"]) if accepted == [closure.CLOSED] else row["result"] in accepted
+    over = peerings_on(row, model.peerings if model is not None else ())
+    facts = {"result": row["result"], "code": r.get("code"), "where": r.get("where"),
+             "seen_source": row.get("seen_source"), "over": ", ".join(over) if over else None}
     want_source = i.spec.get("seen_source")
     if want_source is not None:
         seen = row.get("seen_source")
         if seen != str(want_source):
             ok = False
             got += f"; the destination saw {seen or 'nothing'} as the source, not {want_source}"
-    return Result(i, ok, got)
+    via = i.spec.get("via")
+    if via is not None and row["result"] != closure.CLOSED and via not in over:
+        ok = False
+        got += f"; over {facts['over'] or 'no peering'}, not over {via}"
+    return Result(i, ok, got, facts)
+
+
+def _isolated(model: Lab, i: Item, rows: List[dict]) -> Result:
+    a, b = i.spec["between"]
+    ok, problems, facts = closure.isolation(model, a, b, rows)
+    got = f"{a} and {b} are isolated" if ok else f"{a} and {b} are not isolated: " + "; ".join(problems)
+    return Result(i, ok, got, facts)
 
 
 def _peering(model: Lab, i: Item, lab: str) -> Result:
@@ -90,20 +134,21 @@ def _peering(model: Lab, i: Item, lab: str) -> Result:
         found = [r for r in rows if {r["vpc"], r["peer_vpc"]} == {a, b} and r["state"] in LIVE_STATES]
         return _peering_state(i, found[0] if found else None, f"the peering between {a} and {b}")
     ids = s["id"] if isinstance(s["id"], list) else [s["id"]]
-    results = [_peering_state(i, next((r for r in rows if r["id"] == pid), None), pid) for pid in ids]
+    # by id: the newest peering of that name (a name can be used again once its peering is gone)
+    results = [_peering_state(i, next((r for r in reversed(rows) if r["id"] == pid), None), pid) for pid in ids]
     bad = [r for r in results if not r.ok]
-    return Result(i, not bad, "; ".join(r.got for r in (bad or results)))
+    return Result(i, not bad, "; ".join(r.got for r in (bad or results)), (bad or results)[0].facts)
 
 
 def _peering_state(i: Item, p: Optional[dict], what: str) -> Result:
     s = i.spec
     if p is None:
-        return Result(i, s["state"] == "none", f"{what}: none")
+        return Result(i, s["state"] == "none", f"{what}: none", {"state": "none", "peering": what})
     got = f"{p['id']} is {p['state']}" + (f", {p['bandwidth_mbps']} Mbps" if p["bandwidth_mbps"] is not None else "")
     ok = p["state"] == s["state"]
     if ok and "bandwidth" in s:
         ok = p["bandwidth_mbps"] is not None and round(p["bandwidth_mbps"] * 1000) == parse_bandwidth(s["bandwidth"])
-    return Result(i, ok, got)
+    return Result(i, ok, got, {"state": p["state"], "bandwidth_mbps": p["bandwidth_mbps"], "peering": p["id"]})
 
 
 def _route(model: Lab, i: Item, lab: str) -> Result:
@@ -115,11 +160,11 @@ def _route(model: Lab, i: Item, lab: str) -> Result:
             and ("next_hop" not in s or r["next_hop"] == s["next_hop"])]
     where = f"{s['vpc']}/{table} {dst}"
     if not rows:
-        return Result(i, not s.get("present", True), f"{where}: no such route")
+        return Result(i, not s.get("present", True), f"{where}: no such route", {"present": False})
     r = rows[0]
     got = f"{where} via {r['next_hop']} ({r['state']})"
     ok = s.get("present", True) and ("state" not in s or r["state"] == s["state"])
-    return Result(i, bool(ok), got)
+    return Result(i, bool(ok), got, {"present": True, "state": r["state"], "next_hop": r["next_hop"]})
 
 
 def op_call(op: str, s: dict):
@@ -158,18 +203,19 @@ def _refused(model: Lab, i: Item, lab: str) -> Result:
     try:
         op_call(s["op"], s)(scratch)
     except Refused as e:
-        return Result(i, e.code == s["code"], f"`{command_text(s)}` is refused: {e.code}: {e.message}")
-    return Result(i, False, f"`{command_text(s)}` would be accepted (the check did not run it)")
+        return Result(i, e.code == s["code"], f"`{command_text(s)}` is refused: {e.code}: {e.message}",
+                      {"code": e.code})
+    return Result(i, False, f"`{command_text(s)}` would be accepted (the check did not run it)", {"code": "accepted"})
 
 
 def _throughput(model: Lab, i: Item, lab: str) -> Result:
     s = i.spec
     mbps, err = iperf3(lab, s["from"], str(model.instance(s["to"]).ip), s["to"], float(s.get("seconds", 2)))
     if mbps is None:
-        return Result(i, False, f"iperf3 failed: {err}")
+        return Result(i, False, f"iperf3 failed: {err}", {"mbps": None})
     ok = (s.get("at_most_mbps") is None or mbps <= float(s["at_most_mbps"])) and \
          (s.get("at_least_mbps") is None or mbps >= float(s["at_least_mbps"]))
-    return Result(i, ok, f"{s['from']} -> {s['to']}: {mbps:.1f} Mbps (iperf3, TCP)")
+    return Result(i, ok, f"{s['from']} -> {s['to']}: {mbps:.1f} Mbps (iperf3, TCP)", {"mbps": round(mbps, 1)})
 
 
 def iperf3(lab: str, src: str, dst_ip: str, dst: str, seconds: float):

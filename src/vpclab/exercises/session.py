@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..controller import build, host, static, status, teardown
+from ..controller import build, events, host, static, status, teardown
 from ..controller.status import known_labs
 from ..errors import NotFound, Refused, VpclabError
-from . import catalog, grader, labname
+from . import catalog, grader, labname, hints
 from .catalog import Exercise
 
 EXERCISE_KEY = "exercise"
@@ -99,13 +99,21 @@ def live_lab(ex: Exercise, name: Optional[str] = None) -> str:
     return lab
 
 
-def check(ex: Exercise, name: Optional[str] = None) -> dict:
+def check(ex: Exercise, name: Optional[str] = None, with_hints: bool = True) -> dict:
+    """The checklist; `with_hints` False: exam mode, pass or fail per item and nothing more.
+    Logged (`lab check NN`, how many hold, the failing items) for the teacher's `vpclab events`."""
     lab = live_lab(ex, name)
     ex = labname.named(ex, lab)  # its hints' commands name this lab
     results = grader.grade(ex, lab)
     passed = sum(r.ok for r in results)
-    return {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "passed": passed,
-            "failed": len(results) - passed, "items": [r.to_json() for r in results]}
+    failing = [r.item.id for r in results if not r.ok]
+    events.log(lab, f"lab check {ex.number}", None, "solved" if not failing else f"{passed} of {len(results)} hold",
+               ("failing: " + ", ".join(failing) if failing else "") + ("" if with_hints else " (exam: no hints)"))
+    doc = {"exercise": ex.number, "name": ex.slug, "lab": lab, "title": ex.title, "passed": passed,
+           "failed": len(results) - passed, "items": [r.to_json(with_hints) for r in results]}
+    if not with_hints:
+        doc["exam"] = True
+    return doc
 
 
 def hint(ex: Exercise, name: Optional[str] = None) -> dict:
@@ -117,9 +125,9 @@ def hint(ex: Exercise, name: Optional[str] = None) -> dict:
         return {"exercise": ex.number, "lab": lab, "item": None, "hint": None, "solved": True}
     shown = _get(lab, HINTS_KEY) or {}
     n = shown.get(failing.item.id, 0)
-    hints = failing.item.hints
     shown[failing.item.id] = n + 1
     _put(lab, HINTS_KEY, shown)
+    # among the hints that hold in the lab's current state (hints.py)
+    text, number, of = hints.nth(failing.item.hints, failing.item.whens, failing.facts, failing.got, n)
     return {"exercise": ex.number, "lab": lab, "item": failing.item.id, "title": failing.item.title,
-            "got": failing.got, "hint": hints[min(n, len(hints) - 1)], "number": min(n, len(hints) - 1) + 1,
-            "of": len(hints), "solved": False}
+            "got": failing.got, "hint": text, "number": number, "of": of, "solved": False}

@@ -237,7 +237,8 @@ async def probe(request: web.Request) -> web.Response:
     from ..controller import probing
 
     src, dst, proto, port = _probe_args(await guard.body(request))
-    doc = await guard.work(request, probing.probe, src, dst, proto, port, None, request.app[guard.LAB])
+    doc = await guard.work(request, probing.probe, src, dst, proto, port, None, request.app[guard.LAB],
+                           actor=WEB_ACTOR)  # logged: a teacher's `vpclab events` shows the page's probes
     return web.json_response(dict(doc, animation=await _animation(request, doc)))
 
 
@@ -266,10 +267,11 @@ async def _animation(request: web.Request, doc: dict) -> dict:
 async def matrix(request: web.Request) -> web.Response:
     from ..controller import probing
 
-    return web.json_response(await guard.work(request, probing.matrix, request.app[guard.LAB]))
+    return web.json_response(await guard.work(request, probing.matrix, request.app[guard.LAB], actor=WEB_ACTOR))
 
 
 PEERING_EVENTS = ("accept", "reject", "delete")
+WEB_ACTOR = "web view"  # the actor of the page's probes and matrix runs in the event log
 
 
 @guard.api

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from labkit import VPCLAB, assert_gone, lab_name, needs_root, run
-from vpclab.exercises import catalog
+from vpclab.exercises import catalog, hints
 
 pytestmark = needs_root
 
@@ -49,6 +49,26 @@ def failing(doc):
     return [i["id"] for i in doc["items"] if not i["ok"]]
 
 
+def assert_current_hint(item, now: dict, start: dict, lab: str) -> None:
+    """The hint `lab check` printed for a failing item is computed from the lab's state now:
+    one of the item's hints whose `when` holds for the facts just seen (never the fallback: a
+    wrong fix the check file plans for has a hint); a reason code it names is the one the probe
+    shows now; a start hint whose `when` no longer holds is not repeated; and where the lab
+    failed on the source the destination saw, the hint names the source it saw now."""
+    facts = now["facts"]
+    current = [h.replace("-l LAB", f"-l {lab}") for h in hints.current(item.hints, item.whens, facts)]
+    assert current and now["hint"] == current[0], (item.id, now, current)
+    for code in hints.named_codes(now["hint"]):
+        assert code == facts.get("code"), f"{item.id}: the hint names {code}, the lab shows {facts.get('code')}"
+    start_when = next((w for h, w in zip(item.hints, item.whens)
+                       if hints.fill(h, start["facts"]).replace("-l LAB", f"-l {lab}") == start["hint"]), None)
+    if start["hint"] is not None and start_when and not hints.matches(start_when, facts):
+        assert now["hint"] != start["hint"], f"{item.id}: the start's hint is stale now: {now['hint']}"
+    want = item.spec.get("seen_source")
+    if want is not None and facts.get("seen_source") not in (None, str(want)):
+        assert facts["seen_source"] in now["hint"], f"{item.id}: the hint is not about what was seen: {now}"
+
+
 @pytest.mark.parametrize("ex", EXERCISES, ids=[e.slug for e in EXERCISES])
 def test_exercise_start_wrong_fix_solution(ex):
     lab = lab_name()
@@ -58,15 +78,17 @@ def test_exercise_start_wrong_fix_solution(ex):
         code, doc, _ = check(ex, lab)
         assert code == 1, f"exercise {ex.number} is solved at its start"
         assert doc["lab"] == lab and doc["failed"] >= 1
-        # 2. a plausible wrong fix: exactly the named items fail, each with its hint
+        at_start = {i["id"]: i for i in doc["items"]}
+        # 2. a plausible wrong fix: exactly the named items fail, each with a hint about the
+        # lab's state now (not the start's: issue 22, lab 09's "job-a has no EIP" after the EIP)
         run_all(ex.wrong_fix, lab)
         code, doc, human = check(ex, lab)
         assert code == 1, f"the wrong fix of exercise {ex.number} passes its check"
         assert failing(doc) == ex.wrong_fails, doc
         for item_id in ex.wrong_fails:
-            hint = ex.item(item_id).hints[0].replace("-l LAB", f"-l {lab}")  # the hint names the lab
-            assert next(i for i in doc["items"] if i["id"] == item_id)["hint"] == hint
-            assert hint.split(":")[0] in human, f"hint of {item_id} not printed:\n{human}"
+            got = next(i for i in doc["items"] if i["id"] == item_id)
+            assert_current_hint(ex.item(item_id), got, at_start[item_id], lab)
+            assert got["hint"].split(":")[0] in human, f"hint of {item_id} not printed:\n{human}"
         # 3. reset, then the reference solution
         run("lab", "reset", ex.number, "-l", lab, check=0)
         code, doc, _ = check(ex, lab)
