@@ -46,6 +46,10 @@ def _named(section: str, pattern, what: str) -> dict:
 
 
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+# The words YAML 1.1 (PyYAML, which read topologies before the reader went to YAML 1.2) took for
+# booleans: a boolean key still takes them with that meaning, so an earlier file keeps it.
+BOOLEAN_WORDS = {w: v for words, v in ((("yes", "on"), True), (("no", "off"), False))
+                 for word in words for w in (word, word.capitalize(), word.upper())}
 
 # (section, key) -> what the key holds. Every key of loader.SCHEMA is here (tests check it).
 KEYS: Dict[str, Dict[str, dict]] = {
@@ -120,9 +124,9 @@ KEYS: Dict[str, Dict[str, dict]] = {
         "vpc": _s(VPC_NAME, description="The requester VPC."),
         "peer_vpc": _s(VPC_NAME, description="The accepter VPC."),
         "bandwidth": _s(BANDWIDTH, description="Cross-region only, and required there: 1Mbps..10Gbps."),
-        "accepted": {"type": "boolean", "default": True,
+        "accepted": {"anyOf": [{"type": "boolean"}, {"enum": sorted(BOOLEAN_WORDS)}], "default": True,
                      "description": "Across accounts: true = ACTIVE at build time, false = left PENDING."},
-        "rejected": {"type": "boolean", "default": False,
+        "rejected": {"anyOf": [{"type": "boolean"}, {"enum": sorted(BOOLEAN_WORDS)}], "default": False,
                      "description": "Across accounts: true = REJECTED (carries no traffic; routes through it are "
                                     "blackholes); not with `accepted: true`."},
     },
@@ -173,7 +177,7 @@ KEYS["instance"].update({
 KEYS["instance"]["listen"] = {
     "type": ["array", "null"], "uniqueItems": True, "items": _s(LISTEN_PATTERN),
     "description": "Real listeners (the service daemon): `tcp/PORT` accepts and answers with a one-line banner, "
-                   "`udp/PORT` answers each datagram; any kind of instance. Another port stays closed "
+                   "`udp/PORT` echoes each datagram; any kind of instance. Another port stays closed "
                    "(NO_LISTENER)."}
 KEYS.update({
     "internet": {

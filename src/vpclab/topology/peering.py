@@ -14,6 +14,7 @@ from typing import Optional
 from ..errors import shown
 from ..model.codes import STATE_CHANGE, TYPE
 from ..model.types import ACTIVE, PENDING, REJECTED, Lab
+from .keys import BOOLEAN_WORDS
 from .yamltree import yaml_1_1_hint
 
 
@@ -22,6 +23,10 @@ def state(r, lab: Lab, m, what: str, vpc, peer, line: int) -> Optional[str]:
     given = {}
     for key, default in (("accepted", True), ("rejected", False)):
         value = m.get(key, default)
+        if isinstance(value, str) and value in BOOLEAN_WORDS:
+            # YAML 1.1's boolean words (PyYAML read `accepted: yes` as true before the reader went
+            # to YAML 1.2): an earlier topology keeps its meaning; the schema accepts them too
+            value = BOOLEAN_WORDS[value]
         if not isinstance(value, bool):
             r.problem(TYPE, f"{what}: {key} must be true or false, not {shown(value, as_repr=True)}",
                       m.lines.get(key, line), yaml_1_1_hint(value))

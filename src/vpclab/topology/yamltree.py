@@ -256,7 +256,7 @@ def _file_kind(file: str) -> str:
 def yaml_1_1_hint(value):
     """A hint for a boolean key given a word that YAML 1.1 read as a boolean (`yes`, `off`, ...)."""
     if str(value).lower() in ("yes", "no", "on", "off", "y", "n"):
-        return "vpclab reads YAML 1.2, as editors do: yes/no/on/off are words, write true or false"
+        return "write true or false (yes/no/on/off are taken too, as YAML 1.1 read them; y/n are not)"
     return None
 
 

@@ -298,7 +298,7 @@ def test_a_rejected_peering_is_imported_rejected_and_carries_no_traffic(imported
     ("{vpc: x, peer_vpc: y, rejected: true, accepted: true}",
      "UnsupportedOperation.VpcPeerInvalidStateChange: peering p: accepted and rejected at once"),
     ("{vpc: x, peer_vpc: z, rejected: true}", "within one account (a) a peering is ACTIVE at creation"),
-    ("{vpc: x, peer_vpc: y, rejected: yes}", "InvalidParameter: peering p: rejected must be true or false"),
+    ("{vpc: x, peer_vpc: y, rejected: maybe}", "InvalidParameter: peering p: rejected must be true or false"),
 ])
 def test_the_loader_refuses_a_rejected_peering_that_cannot_be(peering, says):
     text = ("lab: rej\naccounts: [a, b]\nvpcs:\n  x: {account: a, region: r, cidr: 10.0.0.0/16}\n"
