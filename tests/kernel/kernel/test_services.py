@@ -191,8 +191,8 @@ def test_listeners_answer_tcp_and_udp_from_one_daemon(env):
     assert tcp_talk(cli, ip_db, 3306) == b"hello from v/db on tcp/3306\n"
     assert tcp_talk(cli, ip_db, 11211) == b"hello from v/db on tcp/11211\n"
     assert tcp_talk(cli, ip_db, 3306, send=b"hello\n") == b"hello from v/db on tcp/3306\n"
-    assert udp_talk(cli, ip_db, 3306) == b"hello from v/db on udp/3306\n"
-    assert udp_talk(cli, ip_db, 11211) == b"hello from v/db on udp/11211\n"
+    assert udp_talk(cli, ip_db, 3306) == b"ping"
+    assert udp_talk(cli, ip_db, 11211) == b"ping"
 
     S.stop(env.run)
     assert gone(pid) and S.running(env.run) is None
@@ -240,11 +240,11 @@ def test_clb_round_robin_failover_and_splice(env):
         assert lines == {b"hello from v/b1 on tcp/8080\n": 2, b"hello from v/b2 on tcp/8080\n": 2}
         # client data and half-close pass through to the backend
         assert tcp_talk(cli, ip_lb, 8080, send=b"x" * 1000) in (b"hello from v/b1 on tcp/8080\n", b"hello from v/b2 on tcp/8080\n")
-        assert udp_talk(cli, ip_lb, 8080) == b"hello from v/lb on udp/8080\n"
+        assert udp_talk(cli, ip_lb, 8080) == b"ping"
 
         assert [tcp_talk(cli, ip_lb, 7070) for _ in range(2)] == [b"hello from v/b1 on tcp/8080\n"] * 2
         assert tcp_talk(cli, ip_lb, 9090) == b""
-        assert udp_talk(cli, ip_lb, 9090) == b"hello from v/lbdead on udp/9090\n"
+        assert udp_talk(cli, ip_lb, 9090) == b"ping"
 
         # 2 MiB up and back through the splice (flow control both ways)
         blob = os.urandom(2 << 20)

@@ -7,8 +7,8 @@ returns to its own namespace: a socket stays in the namespace it was created
 in. One asyncio loop then serves all sockets:
 
   listener  TCP (if `protos` has it): write `hello from <name> on tcp/<port>\\n`, close.
-            UDP (if `protos` has it): reply `hello from <name> on udp/<port>\\n` to each
-            datagram.
+            UDP (if `protos` has it): echo each datagram back to its sender
+            (TOPOLOGY.md version 3).
   clb       TCP: connect to the next backend round-robin from the clb's own
             namespace (falling over to the next one), splice bytes both ways,
             half-closes included; no backend answers: close. UDP: as a listener.
@@ -284,7 +284,7 @@ def _daemon(lab: str, spec_path: Path, ready_fd: int) -> int:
             self.t = t
 
         def datagram_received(self, data, addr):
-            self.t.sendto(self.b.line("udp"), addr)
+            self.t.sendto(data, addr)  # an echo (TOPOLOGY.md v3: "UDP echoes")
 
         def error_received(self, exc):
             pass  # ICMP errors from earlier replies
