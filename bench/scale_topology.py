@@ -15,11 +15,15 @@ import yaml
 
 
 def ranges(i: int, vpcs: int):
-    """VPC i's CIDR and its two subnets: 10.i.0.0/16 up to 256 VPCs, /20s of 10/8 beyond (4,096)."""
+    """VPC i's CIDR and its two subnets: 10.i.0.0/16 up to 256 VPCs, /20s of 10/8 up to 4,096,
+    /21s of 10/8 beyond (8,192: the 5,000-VPC estate of scale_curve.py)."""
     if vpcs <= 256:
         return f"10.{i}.0.0/16", f"10.{i}.1.0/24", f"10.{i}.2.0/24"
-    a, b = i // 16, (i % 16) * 16
-    return f"10.{a}.{b}.0/20", f"10.{a}.{b + 1}.0/24", f"10.{a}.{b + 2}.0/24"
+    if vpcs > 8192:
+        raise ValueError(f"{vpcs} VPCs do not fit 10/8 with two /24 subnets each (at most 8,192)")
+    plen, size = (20, 16) if vpcs <= 4096 else (21, 8)  # a /20 (16 /24s) or a /21 (8)
+    a, b = i // (256 // size), (i % (256 // size)) * size
+    return f"10.{a}.{b}.0/{plen}", f"10.{a}.{b + 1}.0/24", f"10.{a}.{b + 2}.0/24"
 
 
 def scale(lab: str = "scale", vpcs: int = 50, regions: int = 5, cap: str = "100Mbps",

@@ -42,12 +42,50 @@ class Context:
     full: bool = True  # a full reconcile: the supervisor checks its namespaces too
 
 
+def open_files_cap() -> int:
+    """How many sockets, namespace descriptors and kept /proc/sys directories one apply keeps
+    open at once: a quarter of the open-file limit each (its soft limit raised to the hard one
+    first).
+
+    Unbounded, `up` of 10,000 namespaces held a netlink socket and a namespace descriptor for
+    each, 20,000 files, and failed on a hard limit of 20,000 (EMFILE, issue 24). Past the cap
+    the oldest are closed, and reopened if needed (`Session.sock`, `Session.fd`)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    return max(16, limit // 4)
+
+
+class _Bounded(dict):
+    """Open sockets (or descriptors) by namespace, at most `cap`: a new one closes the oldest
+    (`sock()` reopens it on demand; nothing pending names a socket, only its namespace)."""
+
+    def __init__(self, cap: int, close=lambda sock: sock.close()):
+        super().__init__()
+        self.cap, self.close = cap, close
+
+    def __setitem__(self, ns, sock) -> None:
+        if ns not in self and len(self) >= self.cap:
+            self.close(super().pop(next(iter(self))))
+        super().__setitem__(ns, sock)
+
+
 class Session:
     """Sockets, namespace fds, link tables and pending batches for one apply."""
 
     def __init__(self, total: int, progress, dying, ctx: Optional[Context]):
-        self.socks: Dict[str, rtnl.Socket] = {}
+        self.cap = open_files_cap()
+        self.socks: Dict[str, rtnl.Socket] = _Bounded(self.cap)
         self.fds: Dict[str, int] = {}
+        # routers' /proc/sys/net/ipv4, kept from their creation (netns.SysctlDirs)
+        self.sysdirs: Dict[str, int] = _Bounded(self.cap, os.close)
         self.links: Dict[str, Dict[str, Tuple[int, str]]] = {}
         self.fresh: set = set()  # namespaces this apply created: their link tables are known, not dumped
         self.pending: Dict[str, List[Req]] = {}
@@ -59,16 +97,17 @@ class Session:
         self.state: Dict[str, object] = {}  # each handler's own notes, by kind
 
     def close(self) -> None:
-        for ns in list(self.socks) + list(self.fds):
+        for ns in list(self.socks) + list(self.fds) + list(self.sysdirs):
             self.forget(ns)
 
     def forget(self, ns: str) -> None:
         s = self.socks.pop(ns, None)
         if s:
             s.close()
-        fd = self.fds.pop(ns, None)
-        if fd is not None:
-            os.close(fd)
+        for fds in (self.fds, self.sysdirs):
+            fd = fds.pop(ns, None)
+            if fd is not None:
+                os.close(fd)
         self.links.pop(ns, None)
         self.fresh.discard(ns)
 
@@ -112,6 +151,11 @@ class Session:
     def fd(self, ns: str, action: Action) -> int:
         fd = self.fds.get(ns)
         if fd is None:
+            if len(self.fds) >= self.cap:
+                # pending requests may name these descriptors (a veth's peer): send them first
+                self.flush()
+                for old in list(self.fds)[:len(self.fds) // 2]:
+                    os.close(self.fds.pop(old))
             try:
                 fd = self.fds[ns] = netns.open_fd(ns)
             except FileNotFoundError:

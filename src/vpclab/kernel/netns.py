@@ -181,19 +181,85 @@ def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
-def write_sysctls_here(settings: Dict[str, str]) -> None:
-    """Write sysctls in the namespace the calling thread is in now."""
-    for key, value in settings.items():
-        fd = os.open(_sysctl_path(key), os.O_WRONLY)
-        try:
-            os.write(fd, str(value).encode())
-        finally:
+class SysctlDirs:
+    """Descriptors of /proc/sys/net/ipv4 and /proc/sys/net/ipv6 of the namespace the calling
+    thread is in when each is first needed; sysctls are opened relative to them (`open`).
+
+    Why: every namespace's `ipv4` (and `ipv6`) entry hangs from the one /proc/sys/net entry
+    of the dcache, so they share a hash chain, and the kernel compares them one by one (under
+    a global lock) to find the calling namespace's: a path through net/ipv4 costs a walk past
+    every newer namespace's entry (and of all of them, dead ones included, for a new
+    namespace). With 10,000 namespaces that was 10-120 ms a path, 80% of `up` (perf:
+    proc_sys_compare), growing with the square of the namespaces. One walk per family and
+    visit instead of one a setting; `take` keeps a descriptor for a later visit, which then
+    walks nothing (bench/README.md, big estates)."""
+
+    def __init__(self, kept: Optional[Dict[str, int]] = None) -> None:
+        # kept: descriptors opened earlier in another namespace (`take`); then no other family
+        # may be opened, since the calling thread's namespace is not theirs
+        self.fds: Dict[str, int] = dict(kept or {})
+        self.fixed = kept is not None
+
+    def dir(self, family: str) -> int:
+        fd = self.fds.get(family)
+        if fd is None:
+            if self.fixed:
+                raise RuntimeError(f"no kept descriptor of /proc/sys/net/{family}")
+            fd = self.fds[family] = os.open(f"/proc/sys/net/{family}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return fd
+
+    def open(self, path: str, flags: int) -> int:
+        """`path` under /proc/sys ("net/ipv4/conf/...", or a key "net.ipv4.ip_forward")."""
+        parts = (path if "/" in path else path.replace(".", "/")).split("/", 2)
+        if len(parts) < 3 or parts[0] != "net":
+            raise ValueError(f"not a net.<family>.* sysctl: {path}")
+        return os.open(parts[2], flags | os.O_CLOEXEC, dir_fd=self.dir(parts[1]))
+
+    def take(self, family: str) -> int:
+        """The family's descriptor, for the caller to keep (and close)."""
+        self.dir(family)
+        return self.fds.pop(family)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
             os.close(fd)
+        self.fds.clear()
+
+    def __enter__(self) -> "SysctlDirs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_sysctl_at(dirs: SysctlDirs, path: str, value) -> None:
+    fd = dirs.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def write_sysctls_here(settings: Dict[str, str], dirs: Optional[SysctlDirs] = None) -> None:
+    """Write sysctls (net.*) in the namespace the calling thread is in now (through `dirs`,
+    opened in it, when given)."""
+    with SysctlDirs() as own:
+        for key, value in settings.items():
+            write_sysctl_at(dirs or own, key, value)
+
+
+def read_sysctls_here(keys) -> List[str]:
+    """The values of sysctls (net.*) in the namespace the calling thread is in now."""
+    out = []
+    with SysctlDirs() as dirs:
+        for key in keys:
+            with open(dirs.open(key, os.O_RDONLY)) as f:
+                out.append(f.read().strip())
+    return out
 
 
 def read_sysctl_here(key: str) -> str:
-    with open(_sysctl_path(key)) as f:
-        return f.read().strip()
+    return read_sysctls_here([key])[0]
 
 
 def sysctl_write(name: str, settings: Dict[str, str]) -> None:

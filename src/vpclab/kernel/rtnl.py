@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno as _errno
 import socket
 import struct
+import threading
 from typing import Dict, List, Sequence, Tuple
 
 from .nsenter import run_in
@@ -123,6 +124,9 @@ def _ack_text(buf, off: int, end: int) -> str:
     return ""
 
 
+_rx = threading.local()
+
+
 class Socket:
     """An rtnetlink socket bound in the namespace current at creation time."""
 
@@ -143,7 +147,16 @@ class Socket:
             raise
         self.sock = s
         self.seq = 0
-        self._buf = bytearray(1 << 18)
+
+    @property
+    def _buf(self) -> bytearray:
+        """The calling thread's receive buffer, shared by its sockets: each reads its answer to
+        the end before another receive. One a socket cost 256 kB each, 2.4 GB for `up` of
+        10,000 namespaces (issue 24)."""
+        buf = getattr(_rx, "buf", None)
+        if buf is None:
+            buf = _rx.buf = bytearray(1 << 18)
+        return buf
 
     def close(self) -> None:
         self.sock.close()

@@ -7,6 +7,7 @@ again, in place. Read back: forwarding, and whether `lo` is up with the settings
 from __future__ import annotations
 
 import errno
+import os
 
 from ...plan.objects import Netns
 from .. import netns, pack, rtnl
@@ -35,23 +36,35 @@ class NamespaceHandler(Handler):
         settings[netns.FORWARDING] = "1" if o.forwarding else "0"
 
         def inside():
-            netns.write_sysctls_here(settings)
-            return rtnl.Socket()
+            with netns.SysctlDirs() as dirs:
+                netns.write_sysctls_here(settings, dirs)
+                # a router's interface settings come later (handlers/sysctl.py): its
+                # /proc/sys/net/ipv4 is kept from now, when finding it costs no walk
+                kept = dirs.take("ipv4") if o.forwarding else None
+            try:
+                return rtnl.Socket(), kept
+            except BaseException:
+                if kept is not None:
+                    os.close(kept)
+                raise
 
-        sock = None
+        made = None
         if a.op == "create":
             try:
-                sock = netns.create(o.name, inside)
+                made = netns.create(o.name, inside)
             except FileExistsError:
-                sock = None
-        fresh = sock is not None
-        if sock is None:  # change, or create of one that exists
+                made = None
+        fresh = made is not None
+        if made is None:  # change, or create of one that exists
             s.forget(o.name)
             try:
-                sock = netns.run_in(o.name, inside)
+                made = netns.run_in(o.name, inside)
             except FileNotFoundError:
                 raise refused(a, errno.ENOENT, "namespace does not exist") from None
+        sock, kept = made
         s.socks[o.name] = sock
+        if kept is not None:
+            s.sysdirs[o.name] = kept
         s.links.pop(o.name, None)
         if fresh:
             s.created(o.name)
@@ -61,8 +74,7 @@ class NamespaceHandler(Handler):
         # `lo` goes up after the sysctls are written, and the last one written differs from
         # a new namespace's default: a namespace a killed command left half set up, or one
         # changed by hand, reads back as not set up (lo_up False) and is set up again in place.
-        forwarding, last = view.run(lambda: (netns.read_sysctl_here(netns.FORWARDING),
-                                             netns.read_sysctl_here(netns.LAST_SYSCTL)))
+        forwarding, last = view.run(lambda: netns.read_sysctls_here((netns.FORWARDING, netns.LAST_SYSCTL)))
         lo_up = any(m["index"] == 1 and m["flags"] & rtnl.IFF_UP for m in view.links)
         yield Netns(view.ns, forwarding == "1", lo_up and last == netns.LAB_SYSCTLS[netns.LAST_SYSCTL])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ...plan.objects import Sysctl
 from .. import netns
@@ -32,18 +32,21 @@ def default(name: str) -> str:
     return value
 
 
-def _write_all(writes: List[Tuple[str, str, object]]) -> None:
-    for path, value, a in writes:
-        try:
-            fd = os.open("/proc/sys/" + path, os.O_WRONLY)
-        except FileNotFoundError:
-            if a.op == "delete":
-                continue  # its interface is gone, and the setting with it
-            raise refused(a, errno.ENODEV, f"no interface {a.obj.ifname} in {a.obj.ns}") from None
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+def _write_all(writes: List[Tuple[str, str, object]], dirs: Optional[netns.SysctlDirs] = None) -> None:
+    """One namespace's writes: through `dirs` (kept from its creation), or relative to
+    descriptors opened here, one per family (netns.SysctlDirs says why)."""
+    with netns.SysctlDirs() as own:
+        for path, value, a in writes:
+            try:
+                fd = (dirs or own).open(path, os.O_WRONLY)
+            except FileNotFoundError:
+                if a.op == "delete":
+                    continue  # its interface is gone, and the setting with it
+                raise refused(a, errno.ENODEV, f"no interface {a.obj.ifname} in {a.obj.ns}") from None
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
 
 
 class SysctlHandler(Handler):
@@ -67,7 +70,14 @@ class SysctlHandler(Handler):
     def after(self, s) -> None:
         per_ns = s.state.pop(self.kind, {})
         for ns, writes in per_ns.items():
-            netns.run_in(ns, lambda: _write_all(writes))
+            kept = s.sysdirs.pop(ns, None)  # its /proc/sys/net/ipv4, kept from its creation
+            if kept is not None and all(w[0].startswith("net/ipv4/") for w in writes):
+                with netns.SysctlDirs({"ipv4": kept}) as dirs:
+                    _write_all(writes, dirs)
+            else:
+                if kept is not None:
+                    os.close(kept)
+                netns.run_in(ns, lambda: _write_all(writes))
             s.result.done += len(writes)
 
     def read(self, view):
@@ -76,15 +86,16 @@ class SysctlHandler(Handler):
 
         def values():
             out = []
-            for ifname in names:
-                for name, (path, _) in SETTINGS.items():
-                    try:
-                        with open("/proc/sys/" + path.format(ifname)) as f:
-                            v = f.read().strip()
-                    except FileNotFoundError:
-                        continue
-                    if v != defaults[name]:
-                        out.append(Sysctl(view.ns, ifname, name, v))
+            with netns.SysctlDirs() as dirs:
+                for ifname in names:
+                    for name, (path, _) in SETTINGS.items():
+                        try:
+                            with open(dirs.open(path.format(ifname), os.O_RDONLY)) as f:
+                                v = f.read().strip()
+                        except FileNotFoundError:
+                            continue
+                        if v != defaults[name]:
+                            out.append(Sysctl(view.ns, ifname, name, v))
             return out
 
         return view.run(values) if names else ()
