@@ -27,7 +27,9 @@ from .filters import (
     NetworkAcl,
     SecurityGroup,
 )
+from . import ccn as ccn_rules
 from . import filter_rules, listeners
+from .ccn import Attachment, Ccn
 from .filter_rules import parse_peer
 from .rules import as_address
 from .types import (
@@ -95,7 +97,16 @@ def lab_to_dict(lab: Lab) -> dict:
         "expectations": [{"src": e.src, "dst": e.dst, "proto": e.proto, "port": e.port, "result": e.result,
                           "line": e.line} for e in lab.expectations],
         **({"billing": lab.billing} if lab.billing is not None else {}),  # absent: v1 digests unchanged
+        **({"ccns": [_ccn_to_dict(c) for c in lab.ccns.values()]} if lab.ccns else {}),  # version 3
     }
+
+
+def _ccn_to_dict(c: Ccn) -> dict:
+    return {"name": c.name, "account": c.account, "index": c.index, "created_at": c.created_at,
+            "limit_type": c.limit_type, "limits": dict(c.limits), "disabled": list(c.disabled),
+            "enabled": list(c.enabled),
+            "attachments": [{"vpc": a.vpc, "state": a.state, "publish": a.publish, "attached_at": a.attached_at}
+                            for a in c.attachments]}
 
 
 def _rules(rules) -> list:
@@ -335,11 +346,35 @@ def lab_from_dict(d: Any) -> Lab:
         lab.expectations.append(exp)
     if top.d.get("billing") is not None:
         lab.billing = _billing(_Obj(top.d["billing"], "model.billing"))
-    broken = filter_rules.validate(lab)  # the version-2 rules, as the loader runs them on a file
+    for c in top.items("ccns") if "ccns" in top.d else ():  # version 3: absent before CCNs
+        ccn = _ccn(c, lab)
+        _add(lab.ccns, ccn.name, ccn, c.where)
+    broken = filter_rules.validate(lab) + ccn_rules.validate(lab)  # the file rules, as the loader runs them
     if broken:
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         raise BadModel(f"model: {broken[0].code}: {broken[0].message}{more}")
     return lab
+
+
+def _ccn(c: _Obj, lab: Lab) -> Ccn:
+    ccn = Ccn(c.name("name", ccn_rules.CCN_NAME), c.name("account", ACCOUNT_NAME),
+              index=c.integer("index", 0, 2 ** 31), created_at=c.number("created_at"),
+              limit_type=c.choice("limit_type", (ccn_rules.INTER, ccn_rules.OUTER)),
+              disabled=c.strings("disabled"), enabled=c.strings("enabled"))
+    if ccn.account not in lab.accounts:
+        raise BadModel(f"{c.where}: account '{ccn.account}' is not an account of the lab")
+    limits = _Obj(c.get("limits", dict, "an object"), f"{c.where}.limits")
+    for key in limits.d:
+        ccn.limits[key] = limits.integer(key, 1, 2 ** 63)
+    for a in c.items("attachments"):
+        att = Attachment(a.name("vpc", VPC_NAME), a.choice("state", ccn_rules.ATTACH_STATES),
+                         a.choice("publish", ccn_rules.PUBLISH), a.number("attached_at"))
+        if att.vpc not in lab.vpcs:
+            raise BadModel(f"{a.where}: VPC '{att.vpc}' is not a VPC of the lab")
+        if ccn.attachment(att.vpc) is not None:
+            raise BadModel(f"{a.where}: '{att.vpc}' appears twice")
+        ccn.attachments.append(att)
+    return ccn
 
 
 def _billing(b: _Obj) -> dict:

@@ -50,6 +50,15 @@ DUPLICATE_POLICY = "UnsupportedOperation.DuplicatePolicy"
 POLICY_LIMIT = "LimitExceeded.SecurityGroupPolicySet"
 NOT_IN_RANGE = "InvalidParameterValue.AddressIpNotInRange"
 LISTENER_LIMIT = "LimitExceeded.Listener"
+# Cloud Connect Network (CLOUD-RULES.md version 3; research/ccn.md section 6)
+LIMIT = "LimitExceeded"  # 5 CCNs per account, 25 attachments per CCN
+CCN_ATTACHED = "UnsupportedOperation.CcnAttached"  # the VPC is already on a CCN (one CCN per VPC)
+CCN_NOT_ATTACHED = "UnsupportedOperation.CcnNotAttached"
+NOT_PENDING_CCN = "UnsupportedOperation.NotPendingCcnInstance"
+CCN_HAS_INSTANCES = "UnsupportedOperation.ExistCcnInstancesNotSupportDeleteCcn"
+CCN_ROUTE_OVERLAP = "UnsupportedOperation.CcnRouteCidrOverlap"
+ECMP_WITH_CCN = "UnsupportedOperation.EcmpWithCcnRoute"
+UNAUTHORIZED = "UnauthorizedOperation"  # lab's code: only the CCN's account accepts or rejects
 # The Python API
 LAB_RUNNING = "UnsupportedOperation.LabRunning"
 

@@ -16,7 +16,7 @@ import string
 from typing import List, Optional
 
 from ..errors import NotFound, Refused, did_you_mean, shown
-from . import rules
+from . import ccn, ccn_ops, rules
 from .codes import DUPLICATE, MALFORMED
 from .types import (
     ACTIVE,
@@ -191,6 +191,7 @@ def advance_clock(lab: Lab, seconds: float) -> List[Peering]:
     if seconds < 0:
         raise Refused("the lab clock only moves forward", code="InvalidParameterValue")
     lab.clock += seconds
+    ccn_ops.expire_due(lab)  # version 3: a CCN's pending requests expire by the same clock
     return expire_due(lab)
 
 
@@ -243,7 +244,7 @@ def del_route(lab: Lab, vpc: str, destination: str, next_hop: Optional[str] = No
 
 def route_state(lab: Lab, r: Route) -> str:
     """`active` when its peering is ACTIVE (or it names an existing NAT gateway), else `blackhole`."""
-    if any(r.next_hop in v.nat_gateways for v in lab.vpcs.values()):
+    if any(r.next_hop in v.nat_gateways for v in lab.vpcs.values()) or r.next_hop in ccn.ccns(lab):
         return "active"
     p = lab.peerings.get(r.next_hop)
     return "active" if p is not None and p.state == ACTIVE else "blackhole"

@@ -30,6 +30,7 @@ from .types import (
 from ..errors import shown
 from .units import BW_OUT_OF_RANGE as BW_RANGE
 from .filter_rules import check_nat_route
+from . import ccn
 
 from .codes import (  # noqa: F401  (the codes of these rules, named here too)
     ALREADY_EXIST, CIDR_CONFLICT, CLB_BACKEND, CLB_CROSS_VPC, COMBINATION, DUPLICATE, IP_IN_USE, IP_NOT_IN_SUBNET,
@@ -137,6 +138,9 @@ def check_route(lab: Lab, vpc: Vpc, table: str, route: Route, siblings: Iterable
     (`in_file`) may hold a route to a peering it says is `rejected: true`: the route was added while
     the peering was PENDING, and the rejection left it a blackhole (as an imported plan has it)."""
     line = route.line
+    ccn_problems = ccn.check_user_route(lab, vpc, table, route, in_file)  # version 3: USER_CCN, EcmpWithCcnRoute
+    if ccn_problems or route.next_hop in ccn.ccns(lab):
+        return ccn_problems or _duplicate_route(vpc, table, route, siblings)
     if route.next_hop in vpc.nat_gateways or (route.next_hop not in lab.peerings and any(
             route.next_hop in v.nat_gateways for v in lab.vpcs.values())):  # version 2: a NAT gateway
         out = check_nat_route(lab, vpc, table, route)

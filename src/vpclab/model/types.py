@@ -179,6 +179,7 @@ class Lab:
     source: Optional[str] = None  # the topology file it came from
     internet: Optional[Internet] = None  # version 2: the lab's Internet (None: no Internet)
     billing: Optional[dict] = None  # the `billing:` key, normalised (usage/prices.py); None: not given
+    ccns: Dict[str, "Ccn"] = field(default_factory=dict)  # noqa: F821  version 3: model/ccn.py's CCNs
 
     # ---- lookups -------------------------------------------------------
     def instance(self, ref: str) -> Optional[Instance]:

@@ -11,6 +11,7 @@ from typing import Dict, Set, Tuple
 
 from ..model.filters import ACTIONS, DEFAULT_INTERNET_CIDR, FILTER_PROTOS, MAX_HOST_PORTS, MAX_RULES_PER_DIRECTION
 from ..model.listeners import LISTEN_PATTERN
+from ..model.ccn import CCN_NAME, PUBLISH
 from ..model.types import (
     ACCOUNT_NAME,
     ITEM_NAME,
@@ -222,6 +223,51 @@ KEYS.update({
 })
 
 
+# Version 3: `ccns:` (Cloud Connect Network; topology/ccn.py reads it, model/ccn.py holds its rules).
+ROUTE_KEY = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}@[a-z][a-z0-9-]{0,23}$"
+_STATE_FLAG = {"anyOf": [{"type": "boolean"}, {"enum": sorted(BOOLEAN_WORDS)}]}
+KEYS["top"]["ccns"] = _named("ccn", CCN_NAME, "Cloud Connect Networks: name -> CCN. Every ACTIVE attachment "
+                                               "reaches every other (transitive), never a peering's VPC.")
+KEYS.update({
+    "ccn": {
+        "account": _s(ACCOUNT_NAME, description="The CCN's account (default: the first of `accounts`); it "
+                                                "accepts or rejects another account's VPCs."),
+        "bandwidth_limits": {"type": ["array", "null"], "items": {"$ref": "#/$defs/ccn_bandwidth_limit"},
+                             "description": "Caps between regions (default 1Gbps per region pair, both ways; "
+                                            "inside one region uncapped). Each entry is a pair (`regions`, "
+                                            "inter-region mode) or one region's outbound total (`region`, "
+                                            "outer-region mode); one CCN uses one mode."},
+        "attachments": {"type": ["array", "null"], "items": {"$ref": "#/$defs/ccn_attachment"},
+                        "description": "Attached VPCs, in attach order: the first attached wins a route "
+                                       "conflict."},
+        "disabled_routes": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ROUTE_KEY),
+                            "description": "Routes the owner disabled, `DESTINATION@VPC`."},
+        "enabled_routes": {"type": ["array", "null"], "uniqueItems": True, "items": _s(ROUTE_KEY),
+                           "description": "Routes enabled although they came in disabled, `DESTINATION@VPC` (an "
+                                          "inclusive conflict: the longest prefix decides; an identical one is "
+                                          "refused, CcnRouteCidrOverlap)."},
+    },
+    "ccn_attachment": {
+        "vpc": _s(VPC_NAME, description="The attached VPC (a VPC attaches to one CCN)."),
+        "publish": {"enum": list(PUBLISH), "default": "subnets",
+                    "description": "What it publishes to the CCN: one route per subnet, or its VPC CIDR."},
+        "accepted": dict(_STATE_FLAG, default=False,
+                         description="Another account's VPC: true = ACTIVE (the CCN's owner accepted), false = "
+                                     "PENDING. Within one account an attachment is ACTIVE at once."),
+        "rejected": dict(_STATE_FLAG, default=False,
+                         description="Another account's VPC: true = REJECTED by the CCN's owner; not with "
+                                     "`accepted: true`."),
+    },
+    "ccn_bandwidth_limit": {
+        "regions": {"type": "array", "minItems": 2, "maxItems": 2, "items": _s(VPC_NAME),
+                    "description": "Two regions: the cap between them, each way (inter-region mode)."},
+        "region": _s(VPC_NAME, description="One region: the cap on its outbound total (outer-region mode)."),
+        "bandwidth": _s(BANDWIDTH, description="1Mbps..10Gbps."),
+    },
+})
+KEYS["route"]["next_hop"] = _s(PEERING_NAME, description="A peering of this VPC, a NAT gateway of this VPC, or the "
+                                                         "CCN it is attached to (USER_CCN).")
+
 # Required keys per mapping (the rest of KEYS[section] is optional).
 REQUIRED: Dict[str, Set[str]] = {
     "top": {"lab", "vpcs"},
@@ -239,6 +285,9 @@ REQUIRED: Dict[str, Set[str]] = {
     "nat_gateway": {"eip"},
     "rule_source": {"source", "action"},
     "rule_destination": {"destination", "action"},
+    "ccn": set(),
+    "ccn_attachment": {"vpc"},
+    "ccn_bandwidth_limit": {"bandwidth"},
 }
 # section -> (allowed keys, required keys): what the loader checks
 SCHEMA: Dict[str, Tuple[Set[str], Set[str]]] = {section: (set(KEYS[section]), REQUIRED[section]) for section in KEYS}

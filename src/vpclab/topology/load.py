@@ -13,7 +13,7 @@ import ipaddress
 from typing import Dict, List, Optional
 
 from . import billing as prices  # `billing:` (topology/billing.py owns it)
-from . import filters, include, listen, peering
+from . import ccn, filters, include, listen, peering
 from ..errors import Problem, TopologyInvalid, did_you_mean, shown
 from ..model import rules
 from ..model.types import (
@@ -279,6 +279,7 @@ def _build(r: _Reader, doc) -> Optional[Lab]:
             p.index = len(lab.peerings)
             lab.peerings[pname] = p
 
+    ccn.read(r, lab, doc)  # version 3: `ccns:` (topology/ccn.py)
     prices.hook(r, doc, lab)
 
     expect = doc.get("expect")
