@@ -129,6 +129,11 @@ def chromium(viewport=(1400, 820)):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.errors = errors
+            # The page asks before a destructive button (confirm): answered `page.dialog_answer`
+            # (yes unless a test says no), each question kept in `page.dialogs`.
+            page.dialogs, page.dialog_answer = [], True
+            page.on("dialog", lambda d: (page.dialogs.append(d.message),
+                                         d.accept() if page.dialog_answer else d.dismiss()))
             yield page
         finally:
             browser.close()

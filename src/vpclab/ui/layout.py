@@ -17,6 +17,9 @@ that draws EIPs or security groups gets taller subnet rows (an instance's EIP an
 groups under its name); NAT gateways sit in a row at the bottom of their VPC; an ACL
 bound subnet carries its ACL's name in its label (`acl` in the subnet). A version-1
 lab is drawn exactly as before.
+
+Presentation mode (a projector, issue 22) has a layout of its own (`present_layout`): the same
+algorithm with more room per instance, subnet row and gap (PRESENT), for text of 18 px or more.
 """
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ import math
 from typing import Dict, List
 
 INSTANCE_W = 64  # horizontal room per instance in a subnet row
-SUBNET_H = 60
-SUBNET_H_V2 = 90  # room for an EIP and the security groups under an instance's name
+SUBNET_H = 72  # an instance, its name and its private address
+SUBNET_H_V2 = 100  # room for an EIP and the security groups under its name and address
 NAT_ROW_H = 34
 LABEL_CH = 5.6  # width of a character of a subnet label (10 px sans)
 INTERNET_H = 96
@@ -37,6 +40,16 @@ VPC_GAP = 56  # room between VPC boxes for peering lines and their labels
 REGION_PAD = 22
 REGION_HEAD = 30
 REGION_GAP = 70
+PEERING_ARC = 46  # how far above two side-by-side routers a peering's label sits
+# Presentation mode (a projector): the same layout with more room between things, so that its
+# labels, drawn at 18 px or more on a 1280 x 720 screen, never sit on each other.
+NORMAL = dict(INSTANCE_W=INSTANCE_W, SUBNET_H=SUBNET_H, SUBNET_H_V2=SUBNET_H_V2, NAT_ROW_H=NAT_ROW_H,
+              LABEL_CH=LABEL_CH, INTERNET_H=INTERNET_H, INTERNET_HOST_W=INTERNET_HOST_W, NAT_W=NAT_W,
+              VPC_HEAD=VPC_HEAD, VPC_MIN_W=VPC_MIN_W, VPC_GAP=VPC_GAP, REGION_PAD=REGION_PAD,
+              REGION_HEAD=REGION_HEAD, REGION_GAP=REGION_GAP, PEERING_ARC=PEERING_ARC)
+PRESENT = dict(NORMAL, INSTANCE_W=150, SUBNET_H=130, SUBNET_H_V2=160, NAT_ROW_H=52, LABEL_CH=11.5, INTERNET_H=150,
+               INTERNET_HOST_W=210, NAT_W=300, VPC_HEAD=70, VPC_MIN_W=320, VPC_GAP=120, REGION_PAD=30,
+               REGION_HEAD=46, REGION_GAP=110, PEERING_ARC=70)
 
 
 def _grid(n: int) -> int:
@@ -59,16 +72,16 @@ def subnet_label(v: dict, s: dict) -> str:
         (f" · ACL {acl}" if acl else "")
 
 
-def _vpc_size(v: dict) -> tuple:
+def _vpc_size(v: dict, k: dict = NORMAL) -> tuple:
     per_subnet: Dict[str, int] = {s["name"]: 0 for s in v["subnets"]}
     for i in v["instances"]:
         per_subnet[i.get("subnet") or ""] = per_subnet.get(i.get("subnet") or "", 0) + 1
     widest = max(per_subnet.values(), default=0)
-    label = max((len(subnet_label(v, s)) for s in v["subnets"]), default=0) * LABEL_CH + 24
+    label = max((len(subnet_label(v, s)) for s in v["subnets"]), default=0) * k["LABEL_CH"] + 24
     nats = len(v.get("nat_gateways") or [])
-    w = max(VPC_MIN_W, 24 + widest * INSTANCE_W, label, 24 + nats * NAT_W)
-    rows = max(1, len(v["subnets"])) * (SUBNET_H_V2 if _tall(v) else SUBNET_H)
-    return w, VPC_HEAD + rows + (NAT_ROW_H if nats else 0) + 8
+    w = max(k["VPC_MIN_W"], 24 + widest * k["INSTANCE_W"], label, 24 + nats * k["NAT_W"])
+    rows = max(1, len(v["subnets"])) * (k["SUBNET_H_V2"] if _tall(v) else k["SUBNET_H"])
+    return w, k["VPC_HEAD"] + rows + (k["NAT_ROW_H"] if nats else 0) + 8
 
 
 def _edge(box: dict, other: dict) -> List[float]:
@@ -86,13 +99,29 @@ def nat_node(vpc: str, name: str) -> str:
     return f"{vpc}/nat:{name}"
 
 
-def layout(status: dict) -> dict:
+PRESENT_MAX_INSTANCES = 60  # a lab shown on a projector; beyond, presentation mode keeps the normal layout
+
+
+def present_layout(status: dict):
+    """Presentation mode's layout, or None for a lab too big to show that way (its page keeps the normal
+    layout with bigger text; the state document of a scale lab stays its size)."""
+    if sum(len(v["instances"]) for v in status["vpcs"]) > PRESENT_MAX_INSTANCES:
+        return None
+    return layout(status, present=True)
+
+
+def layout(status: dict, present: bool = False) -> dict:
+    """The picture's layout; `present`: presentation mode's, with room for big labels (PRESENT)."""
+    sp = PRESENT if present else NORMAL
+    INSTANCE_W, SUBNET_H, SUBNET_H_V2, NAT_ROW_H = sp["INSTANCE_W"], sp["SUBNET_H"], sp["SUBNET_H_V2"], sp["NAT_ROW_H"]
+    INTERNET_H, INTERNET_HOST_W, NAT_W, VPC_HEAD = sp["INTERNET_H"], sp["INTERNET_HOST_W"], sp["NAT_W"], sp["VPC_HEAD"]
+    VPC_GAP, REGION_PAD, REGION_HEAD, REGION_GAP = sp["VPC_GAP"], sp["REGION_PAD"], sp["REGION_HEAD"], sp["REGION_GAP"]
     vpcs = status["vpcs"]
     regions: List[str] = []
     for v in vpcs:
         if v["region"] not in regions:
             regions.append(v["region"])
-    sizes = {v["name"]: _vpc_size(v) for v in vpcs}
+    sizes = {v["name"]: _vpc_size(v, sp) for v in vpcs}
 
     # Each region's inner grid, sized by its largest VPC so that columns line up.
     region_boxes = []
@@ -142,7 +171,7 @@ def layout(status: dict) -> dict:
                 placed = []
                 for n, i in enumerate(insts):
                     ref = f"{v['name']}/{i['name']}"
-                    p = [vx + 12 + INSTANCE_W / 2 + n * INSTANCE_W, sy + 32]
+                    p = [vx + 12 + INSTANCE_W / 2 + n * INSTANCE_W, sy + (58 if present else 32)]
                     nodes[ref] = p
                     placed.append({"ref": ref, "name": i["name"], "kind": i["kind"], "ip": i["ip"],
                                    "port": i.get("port"), "x": p[0], "y": p[1], "eip": i.get("eip"),
@@ -176,7 +205,7 @@ def layout(status: dict) -> dict:
         if va["y"] == vb["y"]:
             # Side by side: an arc from router to router over the boxes, its label above them.
             a, b = va["router"], vb["router"]
-            mid = [(a[0] + b[0]) / 2, a[1] - 46 - bend]
+            mid = [(a[0] + b[0]) / 2, a[1] - sp["PEERING_ARC"] - bend]
         else:
             # Otherwise a line from box edge to box edge, its label in the gap between them.
             a, b = _edge(va, vb), _edge(vb, va)
@@ -193,7 +222,7 @@ def layout(status: dict) -> dict:
         iy = REGION_GAP / 2
         placed = []
         for n, hst in enumerate(hosts):
-            p = [ix + 12 + INTERNET_HOST_W / 2 + n * INTERNET_HOST_W, iy + 50]
+            p = [ix + 12 + INTERNET_HOST_W / 2 + n * INTERNET_HOST_W, iy + (70 if present else 50)]
             nodes[hst["ref"]] = p
             placed.append({"ref": hst["ref"], "name": hst["name"], "ip": hst["ip"], "ports": hst.get("ports") or [],
                            "x": p[0], "y": p[1]})

@@ -86,7 +86,8 @@ async def no_icon(request: web.Request) -> web.Response:
 def state_doc(lab: str) -> dict:
     st = filtering.add_filtering(status.status(lab), status.load_model(lab))
     evs = event_log.read(lab)
-    return {"status": st, "layout": layout.layout(st), "accounts": sorted({v["account"] for v in st["vpcs"]}),
+    return {"status": st, "layout": layout.layout(st), "layout_present": layout.present_layout(st),
+            "accounts": sorted({v["account"] for v in st["vpcs"]}),
             "events": evs[-EVENTS_SHOWN:], "last_event": evs[-1]["id"] if evs else 0}
 
 

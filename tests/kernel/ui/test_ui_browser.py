@@ -136,12 +136,12 @@ def test_a_matrix_cell_runs_that_probe(mklab):
         assert msg.startswith(f"{len(cli['pairs'])} probes in")
         assert msg.endswith(f"{cli['summary']['reachable']} reachable, {cli['summary']['no-return']} no-return, "
                             f"{cli['summary']['unreachable']} unreachable")
-        n = len(insts)
-        cell = max(2, min(28, 400 // n))  # as drawMatrix sizes it
-        i, j = insts.index("spoke-1/cvm-1"), insts.index("spoke-2/cvm-1")
-        page.hover("#matrix", position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        # rows and columns are labelled (issue 22): one row per instance, one column per destination and port
+        assert page.eval_on_selector_all("#matrix text.row", "els => els.map(e => e.textContent)") == insts
+        cell = "#matrix rect.cell[data-src='spoke-1/cvm-1'][data-dst='spoke-2/cvm-1'][data-proto='icmp']"
+        page.hover(cell)
         assert page.inner_text("#matrix-hover").startswith("spoke-1/cvm-1 → spoke-2/cvm-1: unreachable")
-        page.click("#matrix", position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        page.click(cell)
         badge = page.wait_for_selector("#verdict .badge", timeout=20000)
         assert badge.get_attribute("data-result") == "unreachable"
         assert "NO_ROUTE" in page.inner_text("#verdict")  # spoke-1 has no route to a peer of its peer

@@ -480,3 +480,22 @@ def test_every_write_changes_the_signature_even_within_one_mtime_tick(run_dir):
         sigs.append(server._db_signature(lab))
     assert len(set(sigs)) == len(sigs)
     assert server._db_signature("nolab") is None
+
+
+def test_presentation_mode_has_its_own_roomier_layout_for_a_small_lab_only():
+    """issue 22: presentation mode's layout (layout_present) leaves more room per instance and between
+    VPCs than the normal one, the same hops placed; a lab over PRESENT_MAX_INSTANCES has none."""
+    st = {"vpcs": [{"name": f"v{k}", "region": "r", "cidr": f"10.{k}.0.0/16", "account": "a",
+                    "subnets": [{"name": "app", "cidr": f"10.{k}.1.0/24", "route_table": "default"}],
+                    "instances": [{"name": f"i{n}", "kind": "cvm", "ip": f"10.{k}.1.{n + 10}", "subnet": "app"}
+                                  for n in range(3)]} for k in range(2)],
+          "peerings": [{"id": "pcx", "vpc": "v0", "peer_vpc": "v1", "state": "ACTIVE"}], "routes": []}
+    normal, present = layout.layout(st), layout.present_layout(st)
+    assert present == layout.layout(st, present=True) and set(present["nodes"]) == set(normal["nodes"])
+    gap = lambda lay: lay["nodes"]["v0/i1"][0] - lay["nodes"]["v0/i0"][0]  # noqa: E731
+    assert gap(present) >= 2 * gap(normal)
+    assert present["vpcs"][1]["x"] - (present["vpcs"][0]["x"] + present["vpcs"][0]["w"]) > \
+        normal["vpcs"][1]["x"] - (normal["vpcs"][0]["x"] + normal["vpcs"][0]["w"])
+    big = dict(st, vpcs=[dict(v, instances=v["instances"] * 11) for v in st["vpcs"]])
+    assert sum(len(v["instances"]) for v in big["vpcs"]) > layout.PRESENT_MAX_INSTANCES
+    assert layout.present_layout(big) is None

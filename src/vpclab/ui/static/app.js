@@ -8,7 +8,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (sel) => document.querySelector(sel);
 
 const ui = { state: null, src: null, dst: null, vpc: null, lastEvent: 0, matrix: null, busy: false,
-             reloadTimer: null, anim: 0 };
+             reloadTimer: null, anim: 0, sig: null, present: false, F: 0 };
 window.vpclabSeen = {};  // event id -> Date.now() when it reached the page (bench/ui_bench.py reads it)
 
 async function api(path, body) {
@@ -82,13 +82,44 @@ function shape(kind, g) {
   return el("circle", { class: "shape", r: 11 }, g);
 }
 
+// Presentation mode (a projector): the layout with more room (layout_present), and every text of
+// the picture at least 18 px on the screen at the whole-lab view (ui.F: the font size in units).
+function lay() { return ui.present && ui.state.layout_present ? ui.state.layout_present : ui.state.layout; }
+
+function fontUnits(W, H) {
+  const svg = $("#topo"), s = Math.min(svg.clientWidth / W, svg.clientHeight / H) || 1;  // px per unit
+  return Math.max(19, Math.ceil(18.6 / s));
+}
+
+// Where a text goes: the normal picture's offsets, or presentation mode's (multiples of ui.F).
+function at(normal, present) { return ui.present ? present : normal; }
+
+// A side of a peering as `vpclab graph` draws it: ok, missing (no route back), pending, unused, terminal.
+function sideState(p, vpc) {
+  const other = vpc === p.vpc ? p.peer_vpc : p.vpc, routes = ui.state.status.routes;
+  const via = (v) => routes.some((r) => r.vpc === v && r.next_hop === p.id);
+  if (p.state !== "ACTIVE" && p.state !== "PENDING") return "terminal";
+  if (!via(vpc)) return via(other) ? "missing" : "unused";
+  return p.state === "ACTIVE" ? "ok" : "pending";
+}
+
+function fit(text, units) {
+  // shortened to the room it has (presentation mode: no label runs onto its neighbour's)
+  const n = Math.floor(units / (0.6 * ui.F));
+  return !ui.present || text.length <= n ? text : text.slice(0, Math.max(1, n - 1)) + "…";
+}
+
 function renderTopo() {
-  const L = ui.state.layout, svg = $("#topo");
+  const L = lay(), svg = $("#topo");
   // A small lab is not blown up to fill the screen: the view is at least 720 x 400 units.
   // The zoom and pan the user chose survive a refresh while the picture keeps its size.
-  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}`;
+  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}${ui.present ? "p" : ""}`;
   if (ui.viewKey !== key) { ui.viewKey = key; ui.view = { x: (L.width - W) / 2, y: (L.height - H) / 2, w: W, h: H }; ui.home = { ...ui.view }; }
   setView();
+  ui.F = ui.present ? fontUnits(W, H) : 0;
+  svg.classList.toggle("present", ui.present);
+  svg.style.setProperty("--f", ui.F + "px");
+  const F = ui.F;
   // Three layers: the picture, the probe's animation over it, and the peering labels on top
   // (a packet passing a peering never hides its name).
   let base = $("#base");
@@ -101,7 +132,7 @@ function renderTopo() {
   for (const r of L.regions) {
     const g = el("g", { class: "region" }, base);
     el("rect", { x: r.x, y: r.y, width: r.w, height: r.h, rx: 10 }, g);
-    el("text", { x: r.x + 14, y: r.y + 22 }, g, r.name);
+    el("text", { x: r.x + 14, y: at(r.y + 22, r.y + 1.3 * F) }, g, r.name);
   }
   const many = L.peerings.length > 24;
   if (L.internet) drawInternet(L, base);
@@ -110,20 +141,29 @@ function renderTopo() {
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
     const g = el("g", { class: "peering " + p.state, "data-id": p.id }, pg);
-    el("path", { d: curve(lp.from, lp.to, lp.mid) }, g);
+    // one line per side, from its router to the middle, drawn as `vpclab graph` draws it:
+    // red and dashed where that side has no route back
+    const half = (a, b, t) => [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    const c = [2 * lp.mid[0] - (lp.from[0] + lp.to[0]) / 2, 2 * lp.mid[1] - (lp.from[1] + lp.to[1]) / 2];
+    const q1 = half(lp.from, c, 0.5), q2 = half(c, lp.to, 0.5);
+    for (const [vpc, d] of [[p.vpc, `M${lp.from[0]},${lp.from[1]} Q${q1[0]},${q1[1]} ${lp.mid[0]},${lp.mid[1]}`],
+                            [p.peer_vpc, `M${lp.mid[0]},${lp.mid[1]} Q${q2[0]},${q2[1]} ${lp.to[0]},${lp.to[1]}`]]) {
+      const st = sideState(p, vpc);
+      el("path", { class: "side " + st, "data-vpc": vpc, "data-side": st, d }, g);
+    }
     el("title", {}, g, `${p.id}: ${p.vpc} ↔ ${p.peer_vpc}, ${p.state}${capText(p) ? ", cap " + capText(p) : ""}`);
   }
   for (const v of L.vpcs) {
     const g = el("g", { class: "vpc" + (ui.vpc === v.name ? " selected" : ""), "data-vpc": v.name }, base);
     el("rect", { class: "box", x: v.x, y: v.y, width: v.w, height: v.h, rx: 6 }, g);
-    el("text", { class: "title", x: v.x + 10, y: v.y + 20 }, g, v.name);
-    el("text", { class: "sub", x: v.x + 10, y: v.y + 35 }, g, `${v.cidr} · ${v.account}`);
+    el("text", { class: "title", x: v.x + 10, y: at(v.y + 20, v.y + 1.25 * F) }, g, v.name);
+    el("text", { class: "sub", x: v.x + 10, y: at(v.y + 35, v.y + 2.45 * F) }, g, fit(`${v.cidr} · ${v.account}`, v.w - 20));
     g.addEventListener("click", (ev) => { if (!ev.target.closest(".inst, .subnet")) selectVpc(v.name); });
     for (const s of v.subnets) {
       const sg = el("g", { class: "subnet" + (s.acl ? " acl" : "") + (ui.vpc === v.name && ui.subnet === s.name ? " selected" : ""),
                            "data-subnet": `${v.name}/${s.name}` }, g);
       el("rect", { x: s.x, y: s.y, width: s.w, height: s.h, rx: 4 }, sg);
-      const t = el("text", { x: s.x + 5, y: s.y + 11 }, sg, s.label.replace(/ · ACL .*$/, ""));
+      const t = el("text", { x: s.x + 5, y: at(s.y + 11, s.y + 1.0 * F) }, sg, s.label.replace(/ · ACL .*$/, ""));
       if (s.acl) el("tspan", { class: "acl-name" }, t, ` · ACL ${s.acl}`);
       sg.addEventListener("click", (ev) => { if (!ev.target.closest(".inst")) { ev.stopPropagation(); selectVpc(v.name, s.name); } });
       for (const i of s.instances) {
@@ -131,17 +171,23 @@ function renderTopo() {
         const ig = el("g", { class: cls, "data-ref": i.ref, transform: `translate(${i.x},${i.y})` }, g);
         el("circle", { class: "ring", r: 16 }, ig);
         shape(i.kind, ig);
-        el("text", { y: 26 }, ig, i.name);
-        let line = 26;
+        const room = lay() === ui.state.layout_present ? 146 : 62, step = at(11, 1.25 * F);
+        let line = at(26, 16 + 0.9 * F);
+        el("text", { class: "name", y: line }, ig, fit(i.name, room));
+        // its private address: what a peer sees (the EIP is what the Internet sees)
+        el("text", { class: "ip", y: (line += step) }, ig, i.ip);
         if (i.eip) {
-          const b = el("g", { class: "eip-badge" }, ig);
-          el("rect", { x: 7, y: -20, width: 24, height: 12, rx: 6 }, b);
-          el("text", { x: 19, y: -11 }, b, "EIP");
-          el("text", { class: "eip", y: (line += 11) }, ig, i.eip);
+          // the badge is a probe target of its own: click it to probe the EIP (lab 09's lesson)
+          const b = el("g", { class: "eip-badge" + (ui.dst === i.eip ? " dst" : ""), "data-eip": i.eip, "data-of": i.ref }, ig);
+          el("rect", { x: 7, y: at(-20, -13 - 1.15 * F), width: at(24, 2.3 * F), height: at(12, 1.15 * F), rx: at(6, 0.5 * F) }, b);
+          el("text", { x: at(19, 7 + 1.15 * F), y: at(-11, -13 - 0.25 * F) }, b, "EIP");
+          el("title", {}, b, `EIP ${i.eip} of ${i.ref}: click to probe this public address`);
+          b.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(i.eip); });
+          el("text", { class: "eip", y: (line += step) }, ig, i.eip);
         }
-        if (i.security_groups.length) {
+        if (i.security_groups.length && !ui.present) {  // presentation mode: in the Routes & rules tab
           const text = i.security_groups.join(",");
-          el("text", { class: "groups", y: (line += 11) }, ig, text.length > 12 ? text.slice(0, 11) + "…" : text);
+          el("text", { class: "groups", y: (line += step) }, ig, text.length > 12 ? text.slice(0, 11) + "…" : text);
         }
         el("title", {}, ig, `${i.ref} (${i.kind}) ${i.ip}` + (i.port ? ` port ${i.port}` : "") +
            (i.eip ? `\nEIP ${i.eip}` : "") + (i.security_groups.length ? `\nsecurity groups: ${i.security_groups.join(", ")}` : ""));
@@ -151,8 +197,8 @@ function renderTopo() {
     for (const n of v.nat_gateways) {
       const ng = el("g", { class: "nat", "data-nat": `${v.name}/${n.name}` }, g);
       el("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 4 }, ng);
-      el("text", { class: "nat-name", x: n.x + 8, y: n.y + 17 }, ng, `NAT ${n.name}`);
-      el("text", { class: "nat-eip", x: n.x + n.w - 6, y: n.y + 17 }, ng, n.eip);
+      el("text", { class: "nat-name", x: n.x + 8, y: at(n.y + 17, n.y + n.h / 2 + 0.35 * F) }, ng, `NAT ${n.name}`);
+      el("text", { class: "nat-eip", x: n.x + n.w - 6, y: at(n.y + 17, n.y + n.h / 2 + 0.35 * F) }, ng, n.eip);
       el("title", {}, ng, `NAT gateway ${n.name} of ${v.name}, public address ${n.eip}`);
     }
     el("path", { class: "router", d: `M${v.router[0]},${v.router[1] - 7} l7,7 l-7,7 l-7,-7 Z` }, g);
@@ -163,10 +209,14 @@ function renderTopo() {
   for (const lp of L.peerings) {
     const p = peeringOf(lp.id);
     const text = many ? p.id.replace(/^pcx-/, "") : `${p.id} · ${p.state}` + (capText(p) ? ` · ${capText(p)}` : "");
-    const g = el("g", { class: "peering " + p.state, "data-label": p.id }, lg);
-    const w = text.length * 6.4 + 12;
-    el("rect", { x: lp.mid[0] - w / 2, y: lp.mid[1] - 9, width: w, height: 18, rx: 9 }, g);
-    el("text", { x: lp.mid[0], y: lp.mid[1] + 4 }, g, text);
+    const sides = [sideState(p, p.vpc), sideState(p, p.peer_vpc)];
+    const g = el("g", { class: "peering " + p.state + (sides.includes("missing") ? " oneway" : ""), "data-label": p.id }, lg);
+    const w = text.length * at(6.4, 0.6 * F) + 12, hh = at(18, 1.4 * F);
+    el("rect", { x: lp.mid[0] - w / 2, y: lp.mid[1] - hh / 2, width: w, height: hh, rx: hh / 2 }, g);
+    el("text", { x: lp.mid[0], y: lp.mid[1] + at(4, 0.35 * F) }, g, text);
+    const missing = [p.vpc, p.peer_vpc].filter((v, k) => sides[k] === "missing");
+    el("title", {}, g, `${p.id}: ${p.vpc} ↔ ${p.peer_vpc}, ${p.state}` +
+       (missing.length ? `; ${missing.join(", ")} has no route back through it (replies are lost)` : ""));
   }
 }
 
@@ -179,16 +229,17 @@ function drawInternet(L, base) {
   }
   const g = el("g", { class: "internet", id: "internet" }, base);
   el("rect", { class: "box", x: I.x, y: I.y, width: I.w, height: I.h, rx: 14 }, g);
-  el("text", { class: "title", x: I.x + 12, y: I.y + 20 }, g, "Internet");
-  el("text", { class: "sub", x: I.x + 88, y: I.y + 20 }, g, I.cidr);
+  const F = ui.F;
+  el("text", { class: "title", x: I.x + 12, y: at(I.y + 20, I.y + 1.3 * F) }, g, "Internet");
+  el("text", { class: "sub", x: at(I.x + 88, I.x + 12 + 5.5 * F), y: at(I.y + 20, I.y + 1.3 * F) }, g, I.cidr);
   for (const hst of I.hosts) {
     const cls = "inst host" + (ui.src === hst.ref ? " src" : "") + (ui.dst === hst.ref ? " dst" : "");
     const hg = el("g", { class: cls, "data-ref": hst.ref, transform: `translate(${hst.x},${hst.y})` }, g);
     el("circle", { class: "ring", r: 16 }, hg);
     el("circle", { class: "shape", r: 11 }, hg);
     el("path", { class: "globe", d: "M-11,0 H11 M0,-11 C-7,-4 -7,4 0,11 M0,-11 C7,-4 7,4 0,11" }, hg);
-    el("text", { y: 26 }, hg, hst.name);
-    el("text", { class: "eip", y: 37 }, hg, hst.ip + (hst.ports.length ? " :" + hst.ports.join(",") : ""));
+    el("text", { y: at(26, 11 + 1.05 * F) }, hg, hst.name);
+    el("text", { class: "eip", y: at(37, 11 + 2.15 * F) }, hg, fit(hst.ip + (hst.ports.length ? " :" + hst.ports.join(",") : ""), 206));
     el("title", {}, hg, `${hst.ref} ${hst.ip}` + (hst.ports.length ? ` listening on ${hst.ports.join(", ")}` : ""));
     hg.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(hst.ref); });
   }
@@ -211,7 +262,8 @@ function wireZoom() {
   svg.addEventListener("wheel", (ev) => {
     if (!ui.view) return;
     ev.preventDefault();
-    const p = svgPoint(ev), f = Math.exp(Math.max(-0.5, Math.min(0.5, ev.deltaY * 0.002)));
+    // a gentle step: one wheel notch (deltaY 100) is about 10 %, however fast the wheel turns
+    const p = svgPoint(ev), f = Math.exp(Math.max(-0.1, Math.min(0.1, ev.deltaY * 0.001)));
     const v = ui.view, w = Math.min(ui.home.w * 2, Math.max(ui.home.w / 20, v.w * f)), k = w / v.w;
     ui.view = { x: p.x - (p.x - v.x) * k, y: p.y - (p.y - v.y) * k, w, h: v.h * k };
     setView();
@@ -241,6 +293,10 @@ function instances() {
   for (const v of ui.state.status.vpcs) for (const i of v.instances) out.push({ ref: `${v.name}/${i.name}`, ip: i.ip, port: i.port });
   const net = ui.state.status.internet;
   for (const hst of (net && net.hosts) || []) out.push({ ref: hst.ref, ip: hst.ip, port: hst.ports[0] || null });
+  // an EIP is a destination of its own (`vpclab probe SRC EIP`): the public address, not the instance
+  for (const v of ui.state.status.vpcs) {
+    for (const i of v.instances) if (i.eip) out.push({ ref: i.eip, ip: `EIP of ${v.name}/${i.name}`, port: i.port, eip: true });
+  }
   return out;
 }
 
@@ -248,7 +304,7 @@ function fillProbeSelects() {
   for (const id of ["#probe-src", "#probe-dst"]) {
     const sel = $(id), keep = id === "#probe-src" ? ui.src : ui.dst;
     sel.replaceChildren(h("option", { value: "" }, "—"));
-    for (const i of instances()) sel.append(h("option", { value: i.ref }, `${i.ref}  ${i.ip}`));
+    for (const i of instances()) if (!(i.eip && id === "#probe-src")) sel.append(h("option", { value: i.ref }, `${i.ref}  ${i.ip}`));
     sel.value = keep || "";
   }
 }
@@ -258,13 +314,17 @@ function markSelection() {
     g.classList.toggle("src", g.dataset.ref === ui.src);
     g.classList.toggle("dst", g.dataset.ref === ui.dst);
   });
+  document.querySelectorAll(".eip-badge").forEach((g) => g.classList.toggle("dst", g.dataset.eip === ui.dst));
   $("#probe-src").value = ui.src || "";
   $("#probe-dst").value = ui.dst || "";
 }
 
 function pickInstance(ref) {
   showTab("probe");
-  if (!ui.src || ui.dst) { ui.src = ref; ui.dst = null; clearOverlay(); $("#verdict").replaceChildren(); }
+  const eip = /^[0-9.]+$/.test(ref);  // an EIP: a destination only
+  if (eip && !ui.src) return;
+  if (eip && ui.dst) { ui.dst = ref; }
+  else if (!ui.src || ui.dst) { ui.src = ref; ui.dst = null; clearOverlay(); $("#verdict").replaceChildren(); }
   else if (ref !== ui.src) { ui.dst = ref; }
   markSelection();
   if (ui.src && ui.dst) runProbe("probe");
@@ -307,6 +367,7 @@ function legList(cls, label, leg, seen) {
 function showVerdict(doc, kind) {
   const box = $("#verdict");
   box.replaceChildren();
+  box.classList.remove("stale");
   const head = h("p");
   head.append(h("span", { class: "badge " + doc.result, "data-result": doc.result }, doc.result),
               document.createTextNode(`  ${doc.src} → ${doc.dst} ${doc.proto}${doc.port ? "/" + doc.port : ""}` +
@@ -320,6 +381,15 @@ function showVerdict(doc, kind) {
     why.append(h("div", { class: "muted" }, `${doc.reason.code}` + (doc.reason.detail ? ` — ${doc.reason.detail}` : "")));
   }
   if (doc.note && doc.note.code) why.append(h("div", { class: "muted" }, `note: ${doc.note.code} — ${doc.note.detail || ""}`));
+  if (doc.seen_source) {
+    // the address the destination saw the request come from: private over a peering, the EIP or the
+    // NAT gateway's address over the Internet (lab 09)
+    const seenBox = h("div", { id: "seen-source" });
+    seenBox.append(document.createTextNode(`${doc.dst} saw the request come from `), h("code", {}, doc.seen_source));
+    const src = instances().find((i) => i.ref === doc.src);
+    if (src && src.ip !== doc.seen_source) seenBox.append(document.createTextNode(` (not ${doc.src}'s private ${src.ip})`));
+    why.append(seenBox);
+  }
   const seen = (dir) => doc.evidence ? new Set(doc.evidence.filter((e) => e.dir === dir).map((e) => e.at)) : null;
   if (doc.animation) {
     why.append(h("div", { class: "muted", id: "anim-source" }, doc.animation.source === "evidence"
@@ -378,11 +448,31 @@ function stopMark(pt, stop) {
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
   // Near the picture's right edge the words go to the left of the cross, so they are never cut.
   const words = `${stop.dir} stopped: ${stop.short || ""}`;
-  const need = 14 + 7.2 * Math.max(words.length, stop.code.length);  // ~ width of 12-13 px bold text
+  const need = 14 + (ui.present ? 0.62 * ui.F : 7.2) * Math.max(words.length, stop.code.length);  // ~ width of the bold text
   const left = ui.view && pt[0] + need > ui.view.x + ui.view.w;
-  const at = left ? { x: -14, "text-anchor": "end" } : { x: 14 };
-  const code = el("text", { class: "code", y: 22, ...at }, g, stop.code);
-  const text = el("text", { class: "words", y: 36, ...at }, g, words);
+  const code = el("text", { class: "code" }, g, stop.code);
+  const text = el("text", { class: "words" }, g, words);
+  // The first place where neither line sits on another text of the picture (a title, a label):
+  // below the cross, then above it, then further out; on the side with room first.
+  const F = ui.present ? ui.F : 11, rows = [[1.3, 2.5], [-2.3, -1.1], [3.7, 4.9], [-3.5, -2.3], [5.1, 6.3], [-4.7, -3.5]];
+  const sides = left ? [-1, 1] : [1, -1];
+  const others = [...document.querySelectorAll("#topo text")].filter((t) => !g.contains(t))
+    .map((t) => t.getBoundingClientRect()).filter((r) => r.width > 0);
+  const hits = () => [code, text].some((e) => {
+    const a = e.getBoundingClientRect();
+    return others.some((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom);
+  });
+  const place = (row, dir) => {
+    for (const [e, y] of [[code, row[0] * F + (ui.present ? 0 : 8)], [text, row[1] * F + (ui.present ? 0 : 8)]]) {
+      e.setAttribute("y", y); e.setAttribute("x", 14 * dir); e.setAttribute("text-anchor", dir < 0 ? "end" : "start");
+    }
+  };
+  let placed = false;
+  for (const row of rows) {
+    for (const dir of sides) { place(row, dir); if (!hits()) { placed = true; break; } }
+    if (placed) break;
+  }
+  if (!placed) place(rows[0], sides[0]);
   // A card behind the words, so that they stay readable over a box title or a line.
   try {
     const a = code.getBBox(), b = text.getBBox();
@@ -395,7 +485,7 @@ function stopMark(pt, stop) {
 
 // The server turns the probe (its evidence, or its paths) into moves: see ui/animation.py.
 async function animate(doc) {
-  const token = ++ui.anim, N = ui.state.layout.nodes, A = doc.animation;
+  const token = ++ui.anim, N = lay().nodes, A = doc.animation;
   if (!A) return;
   const ov = $("#overlay");
   ov.dataset.source = A.source;
@@ -513,6 +603,8 @@ function renderPeerings() {
     const acts = h("td");
     for (const ev of ["accept", "reject", "delete"]) {
       const b = h("button", { "data-event": ev }, ev);
+      // a DELETED peering is gone: nothing left to act on
+      if (p.state === "DELETED") { b.disabled = true; b.title = `${p.id} is deleted`; }
       b.addEventListener("click", () => peeringAction(p.id, ev));
       acts.append(b);
     }
@@ -522,8 +614,16 @@ function renderPeerings() {
   box.replaceChildren(tab);
 }
 
+// What a destructive action undoes, asked before it is sent (accept only adds).
+const ASK = { reject: "Reject {id}? The request cannot be accepted afterwards.",
+              delete: "Delete {id}? Routes through it become blackholes, in both VPCs." };
+
 async function peeringAction(id, ev) {
   const msg = $("#action-msg"), as = $("#actor").value || null;
+  if (ASK[ev] && !window.confirm(ASK[ev].replace("{id}", id) + (as ? ` (as ${as})` : ""))) {
+    msg.replaceChildren(h("p", { class: "muted" }, `${ev} ${id}: not sent`));
+    return;
+  }
   msg.replaceChildren(h("p", { class: "muted" }, `${ev} ${id}${as ? " as " + as : ""} …`));
   const r = await api(`/api/peering/${encodeURIComponent(id)}/${ev}`, { as });
   if (!r.ok) { showError(msg, r.data); return; }
@@ -533,6 +633,10 @@ async function peeringAction(id, ev) {
 
 async function clockAdvance() {
   const msg = $("#action-msg");
+  if (!window.confirm(`Advance the lab clock by ${$("#clock-by").value}? Pending requests may expire.`)) {
+    msg.replaceChildren(h("p", { class: "muted" }, "clock advance: not sent"));
+    return;
+  }
   const r = await api("/api/clock/advance", { duration: $("#clock-by").value });
   if (!r.ok) { showError(msg, r.data); return; }
   msg.replaceChildren(h("div", { class: "okmsg" }, `clock at ${duration(r.data.clock)}` +
@@ -551,36 +655,75 @@ async function runMatrix() {
   setBusy(false);
   if (!r.ok) { $("#matrix-msg").textContent = ""; showError($("#matrix-hover"), r.data); return; }
   ui.matrix = r.data;
+  $("#matrix").classList.remove("stale");
   const s = r.data.summary;
   $("#matrix-msg").textContent = `${r.data.pairs.length} probes in ${r.data.seconds} s: ${s.reachable} reachable, ${s["no-return"]} no-return, ${s.unreachable} unreachable` + (s.inconclusive ? `, ${s.inconclusive} inconclusive` : "");
   drawMatrix();
 }
 
-function drawMatrix() {
-  const m = ui.matrix, n = m.instances.length, cv = $("#matrix");
-  const cell = Math.max(2, Math.min(28, Math.floor(400 / n)));
-  cv.width = cv.height = n * cell;
-  const ctx = cv.getContext("2d");
-  ctx.fillStyle = "#eaecf0"; ctx.fillRect(0, 0, cv.width, cv.height);
-  const idx = {};
-  m.instances.forEach((r, k) => (idx[r] = k));
-  m.cells = {};
+// The heatmap, labelled as `vpclab matrix` prints it: a row per source (the instances, then the
+// Internet's hosts), a column per destination and port (each instance, its service port, each
+// EIP and Internet host); each cell a probe, coloured by its verdict. SVG, so its labels are
+// text the page can measure (the tests check that none sits on another).
+function matrixAxes(m) {
+  const order = {};
+  m.instances.concat(m.public || []).forEach((r, k) => (order[r] = k));
+  const rows = [], cols = new Map();
   for (const p of m.pairs) {
-    if (p.proto !== "icmp") continue;
-    const i = idx[p.src], j = idx[p.dst];
-    m.cells[i + "," + j] = p;
-    ctx.fillStyle = CELL[p.result];
-    ctx.fillRect(j * cell, i * cell, cell - (cell > 4 ? 1 : 0), cell - (cell > 4 ? 1 : 0));
+    if (!rows.includes(p.src)) rows.push(p.src);
+    const key = `${p.dst}|${p.proto}|${p.port || ""}`;
+    if (!cols.has(key)) cols.set(key, { key, dst: p.dst, proto: p.proto, port: p.port,
+                                        label: p.dst + (p.proto === "icmp" ? "" : ` ${p.proto}/${p.port}`) });
   }
+  const rank = (r) => (r in order ? order[r] : 1e6);
+  rows.sort((a, b) => rank(a) - rank(b));
+  for (const r of m.instances) if (!rows.includes(r)) rows.push(r);
+  const cs = [...cols.values()].sort((a, b) => rank(a.dst) - rank(b.dst) || (a.proto === "icmp" ? -1 : 0) -
+                                       (b.proto === "icmp" ? -1 : 0) || (a.port || 0) - (b.port || 0));
+  return { rows, cols: cs };
+}
+
+function drawMatrix() {
+  const m = ui.matrix, svg = $("#matrix");
+  const { rows, cols } = matrixAxes(m);
+  const font = ui.present ? 18 : Math.max(7, Math.min(12, Math.floor(560 / Math.max(cols.length, rows.length)) - 2));
+  const cell = Math.max(font + 4, ui.present ? 24 : 0);
+  const longest = (xs) => Math.max(...xs.map((x) => x.length), 1);
+  const left = Math.ceil(longest(rows) * font * 0.62) + 10, top = Math.ceil(longest(cols.map((c) => c.label)) * font * 0.62) + 10;
+  svg.replaceChildren();
+  svg.setAttribute("width", left + cols.length * cell + 2);
+  svg.setAttribute("height", top + rows.length * cell + 2);
+  svg.style.setProperty("--mf", font + "px");
+  const byKey = {};
+  for (const p of m.pairs) byKey[`${p.src}|${p.dst}|${p.proto}|${p.port || ""}`] = p;
+  rows.forEach((r, i) => {
+    el("text", { class: "mlabel row", x: left - 6, y: top + i * cell + cell / 2 + font * 0.35, "data-row": r }, svg, r);
+  });
+  cols.forEach((c, j) => {
+    const x = left + j * cell + cell / 2 + font * 0.35, y = top - 6;
+    el("text", { class: "mlabel col", x, y, transform: `rotate(-90 ${x} ${y})`, "data-col": c.key }, svg, c.label);
+  });
+  m.cells = {};
+  rows.forEach((r, i) => cols.forEach((c, j) => {
+    const p = byKey[`${r}|${c.key}`];
+    if (!p) return;  // itself (or a pair the run does not ask)
+    const rect = el("rect", { class: "cell " + p.result, x: left + j * cell, y: top + i * cell, width: cell - 1, height: cell - 1,
+                              "data-src": p.src, "data-dst": p.dst, "data-proto": p.proto, "data-port": p.port || "" }, svg);
+    rect.style.fill = CELL[p.result];
+    m.cells[`${i},${j}`] = p;
+    rect.addEventListener("mouseenter", () => { $("#matrix-hover").textContent = matrixText(p); });
+    rect.addEventListener("click", () => {
+      ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = p.proto; portFor(p.proto);
+      if (p.port) $("#probe-port").value = p.port;
+      markSelection(); showTab("probe"); runProbe("probe", { src: p.src, dst: p.dst, proto: p.proto, port: p.port || null });
+    });
+  }));
   m.cell = cell;
 }
 
-function matrixCell(ev) {
-  const m = ui.matrix;
-  if (!m) return null;
-  const rect = ev.target.getBoundingClientRect(), scale = ev.target.width / rect.width;
-  const j = Math.floor((ev.clientX - rect.left) * scale / m.cell), i = Math.floor((ev.clientY - rect.top) * scale / m.cell);
-  return m.cells[i + "," + j] || null;
+function matrixText(p) {
+  return `${p.src} → ${p.dst}${p.proto === "icmp" ? "" : " " + p.proto + "/" + p.port}: ${p.result}` +
+         (p.reason.code ? ` (${p.reason.code} at ${p.reason.where})` : "") + (p.seen_source ? `, seen source ${p.seen_source}` : "");
 }
 
 // ---- events --------------------------------------------------------------------------------------
@@ -625,6 +768,9 @@ async function load() {
   const r = await api("/api/state");
   if (!r.ok) { showError($("#verdict"), r.data); return; }
   ui.state = r.data;
+  const sig = labSignature(r.data.status);
+  if (ui.sig !== null && sig !== ui.sig) markStale();
+  ui.sig = sig;
   $("#clock").textContent = "lab clock " + duration(r.data.status.clock);
   renderTopo();
   fillProbeSelects();
@@ -657,17 +803,40 @@ function wire() {
   $("#probe-proto").addEventListener("change", (e) => portFor(e.target.value));
   $("#clock-go").addEventListener("click", clockAdvance);
   $("#matrix-go").addEventListener("click", runMatrix);
-  $("#matrix").addEventListener("mousemove", (ev) => {
-    const p = matrixCell(ev);
-    $("#matrix-hover").textContent = p ? `${p.src} → ${p.dst}: ${p.result}` + (p.reason.code ? ` (${p.reason.code} at ${p.reason.where})` : "") : "";
-  });
-  $("#matrix").addEventListener("click", (ev) => {
-    const p = matrixCell(ev);
-    if (!p) return;
-    ui.src = p.src; ui.dst = p.dst; $("#probe-proto").value = "icmp"; portFor("icmp");
-    markSelection(); showTab("probe"); runProbe("probe", { src: p.src, dst: p.dst, proto: "icmp", port: null });
-  });
+  $("#present-toggle").addEventListener("click", () => setPresent(!ui.present));
+  window.addEventListener("resize", () => { if (ui.state && ui.present) { ui.viewKey = null; renderTopo(); } });
+}
+
+// Presentation mode: `?present=1` or `#present` in the address, or the header's toggle.
+function setPresent(on) {
+  ui.present = on;
+  document.body.classList.toggle("present", on);
+  $("#present-toggle").setAttribute("aria-pressed", on ? "true" : "false");
+  history.replaceState(null, "", on ? "#present" : location.pathname + location.search.replace(/[?&]present=[^&]*/, ""));
+  if (!ui.state) return;
+  ui.viewKey = null;  // the other layout: back to the whole lab
+  clearOverlay();
+  renderTopo();
+  if (ui.matrix) drawMatrix();
+}
+
+// Results drawn for a lab that has changed since (a peering deleted, a route added) would show an
+// answer that is no longer true: they are cleared from the picture and greyed in the panel.
+function labSignature(st) {
+  return JSON.stringify([st.vpcs, st.routes, st.peerings.map((p) => [p.id, p.state, p.vpc, p.peer_vpc, p.bandwidth_mbps])]);
+}
+
+function markStale() {
+  clearOverlay();
+  const note = () => h("p", { class: "stale-note" }, "The lab has changed since this result: run it again.");
+  const v = $("#verdict");
+  if (v.childElementCount && !v.classList.contains("stale")) { v.classList.add("stale"); v.prepend(note()); }
+  if (ui.matrix && !$("#matrix").classList.contains("stale")) {
+    $("#matrix").classList.add("stale");
+    $("#matrix-msg").prepend(note());
+  }
 }
 
 wire();
+setPresent(/(^|[?&])present=(1|true|yes)\b/.test(location.search.slice(1)) || location.hash === "#present");
 load().then(connect);
