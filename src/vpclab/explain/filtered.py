@@ -33,7 +33,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from . import routes
+from . import ccn, routes
 from . import verdict as V
 from .match import acl_check, crossing, packet, sg_check
 from ..model.codec import lab_to_dict  # _vpc_filter_sig: one description of the objects, the codec's
@@ -171,7 +171,7 @@ def _request(lab: Lab, s: _End, d: _End, proto: str, port) -> _Arrival:
             return _Arrival(False, path, deny, last=svpc.name)
         return _deliver(lab, path, there, src.ip, svpc, [], proto, port)
     table = ssub.route_table
-    route = routes.lookup(svpc, table, d.ip)
+    route = routes.lookup(svpc, table, d.ip, lab)
     if route is not None and route.next_hop in svpc.nat_gateways:
         deny = acl_check(lab, svpc, ssub, "outbound", out)
         if deny is not None:
@@ -266,7 +266,8 @@ def _nobody(lab: Lab, vpc: Vpc, d: _End, there: Optional[Instance]) -> V.Reason:
         detail = f"the routes lead {d.ip} to {vpc.name}, not to {d.inst.vpc}"
     if there is not None and d.inst is not None and there is not d.inst:
         detail += f"; there it is {there.ref}"
-    return V.Reason(V.NO_ROUTE, vpc.name, None, detail)
+    disabled = ccn.elsewhere(lab, vpc, d.inst.vpc, d.ip) if d.inst is not None and d.inst.vpc != vpc.name else None
+    return disabled or V.Reason(V.NO_ROUTE, vpc.name, None, detail)
 
 
 def _no_eip(inst: Instance) -> V.Reason:
@@ -324,7 +325,7 @@ def _reply(lab: Lab, s: _End, arr: _Arrival, proto: str, port) -> _Arrival:
             return _Arrival(False, [there.ref, svpc.name], deny)
         return _Arrival(True, [there.ref, svpc.name, src.ref])
     dtable = dsub.route_table
-    route = routes.lookup(dvpc, dtable, src.ip)
+    route = routes.lookup(dvpc, dtable, src.ip, lab)
     toward_internet = (route is not None and route.next_hop in dvpc.nat_gateways) or (
         route is None and there.eip is not None and lab.internet is not None)
     if toward_internet:  # as the request does: it leaves the subnet (its ACL) before the Internet drops it
@@ -383,10 +384,15 @@ def dirty_vpcs(old: Lab, new: Lab) -> set:
         n = lab.internet
         return None if n is None else (n.cidr, sorted((h.name, h.ip, tuple(h.ports)) for h in n.hosts.values()))
 
-    names = set(old.vpcs) | set(new.vpcs)
     if net(old) != net(new):
-        return names
-    return {n for n in names if _vpc_filter_sig(old, n) != _vpc_filter_sig(new, n)}
+        return set(old.vpcs) | set(new.vpcs)
+    return filter_changed_vpcs(old, new)
+
+
+def filter_changed_vpcs(old: Lab, new: Lab) -> set:
+    """The VPCs whose own version-2 objects differ (groups, ACLs, NAT gateways, instances' groups
+    and EIPs), whatever the Internet does: what `diff` may blame on a VPC's filters."""
+    return {n for n in set(old.vpcs) | set(new.vpcs) if _vpc_filter_sig(old, n) != _vpc_filter_sig(new, n)}
 
 
 def public_destinations(lab: Lab) -> List[str]:

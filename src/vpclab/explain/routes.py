@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Set
 
 from ..model import listeners
+from . import ccn
 from ..model.types import ACTIVE, PENDING, Instance, Lab, Peering, Route, Vpc
 
 from .verdict import (BLACKHOLE_ROUTE, CLB_CROSS_REGION, NO_LISTENER, NO_RETURN, NO_ROUTE, NOT_TRANSITIVE,
@@ -33,11 +34,12 @@ class _Step:
     crossed: List[Peering] = field(default_factory=list)
 
 
-def lookup(vpc: Vpc, table: str, dst: ipaddress.IPv4Address) -> Optional[Route]:
-    """Longest-prefix match among the table's peering routes (the local route is checked first)."""
+def lookup(vpc: Vpc, table: str, dst: ipaddress.IPv4Address, lab: Optional[Lab] = None) -> Optional[Route]:
+    """Longest-prefix match among the table's routes and, given the lab, the routes its CCN delivers
+    enabled there (explain/ccn.py); the local route is checked first."""
     best = None
     t = vpc.route_tables.get(table)
-    for r in t.routes if t is not None else ():
+    for r in (t.routes if t is not None else []) + ccn.table_routes(lab, vpc, table):
         if dst in r.destination and (best is None or r.destination.prefixlen > best.destination.prefixlen):
             best = r
     return best
@@ -48,9 +50,14 @@ def walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
     path = [start, src_vpc.name]
     if dst_ip in src_vpc.cidr:
         return _Step(True, path, src_vpc)
-    r = lookup(src_vpc, table, dst_ip)
+    r = lookup(src_vpc, table, dst_ip, lab)
     if r is None:
-        return _Step(False, path, src_vpc, _no_route(lab, src_vpc, table, dst_ip))
+        return _Step(False, path, src_vpc, ccn.no_route(lab, src_vpc, table, dst_ip)
+                     or _no_route(lab, src_vpc, table, dst_ip))
+    c = ccn.named(lab, r.next_hop)
+    if c is not None:  # version 3: over the CCN (explain/ccn.py)
+        ok, path, vpc, reason = ccn.walk(lab, src_vpc, c, dst_ip, path)
+        return _Step(ok, path, vpc, reason)
     p = lab.peerings.get(r.next_hop)
     if p is None or p.state != ACTIVE:
         state = p.state if p else "missing"
@@ -69,7 +76,7 @@ def walk(lab: Lab, src_vpc: Vpc, table: str, dst_ip, start: str) -> _Step:
         return _Step(False, path, peer, Reason(
             NOT_TRANSITIVE, peer.name, "peering-ingress",
             f"{dst_ip} is not in {peer.name}'s subnets; traffic from {p.name} is delivered only inside "
-            f"{peer.name} (peering is not transitive)"), [p])
+            f"{peer.name} (peering is not transitive){ccn.peering_note(lab, peer, dst_ip)}"), [p])
     return _Step(True, path, peer, None, [p])
 
 
@@ -106,7 +113,8 @@ def frozen(lab: Lab) -> Iterator[None]:
         return
     _FROZEN[id(lab)] = _Frozen(lab)
     try:
-        yield
+        with ccn.cached(lab):
+            yield
     finally:
         del _FROZEN[id(lab)]
 
@@ -130,7 +138,7 @@ def _no_route(lab: Lab, vpc: Vpc, table: str, dst_ip) -> Reason:
                 detail += (f" ({vpc.name} is not peered with {target.name}; {target.name} is a peer of "
                            f"{', '.join(via)}, and peering is not transitive: {vpc.name} needs a peering "
                            f"of its own with {target.name})")
-    return Reason(NO_ROUTE, vpc.name, table, detail)
+    return Reason(NO_ROUTE, vpc.name, table, detail + ccn.member_note(lab, vpc, dst_ip))
 
 
 def _find(lab: Lab, ref: str):
@@ -192,7 +200,10 @@ def answer(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int
             detail = f"the routes lead {dst_ip} to {dvpc.name}, not to {d.vpc}"
         if there is not None and there is not d:
             detail += f"; there it is {there.ref}"
-        return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(), Reason(NO_ROUTE, dvpc.name, None, detail))
+        disabled = ccn.elsewhere(lab, dvpc, d.vpc, dst_ip) if d is not None and d is not s and d.vpc != dvpc.name \
+            else None
+        return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(),
+                       disabled or Reason(NO_ROUTE, dvpc.name, None, detail))
     if d.kind == "clb" and any(lab.is_cross_region(p) for p in fwd.crossed):
         p = fwd.crossed[0]
         return verdict(UNREACHABLE, Leg(False, dvpc.name, fwd.path), Leg(), Reason(
