@@ -234,7 +234,7 @@ def test_an_acl_drop_marks_the_subnet_and_its_rule_not_the_router():
     assert "penwidth=3" not in router and graph_draw.RED not in router.split("<TABLE")[0]
     rule = lab.vpcs["vpc-b"].network_acls[r["acl"]].inbound[r["rule"]]
     assert rule.ports is None  # all traffic: no port range to print
-    assert f"ACL {r['acl']} drops: inbound rule {r['rule']}: {rule.proto} from {rule.peer} drop" \
+    assert f"ACL {r['acl']} drops: inbound, rule {r['rule']}: {rule.proto} from {rule.peer} drop" \
         in subnet
     assert f'"subnet:{r["where"]}" -- "probe:stop"' in text  # the note hangs on the subnet
     # a drop elsewhere still marks where the leg stopped (02: the router without a route back)

@@ -196,7 +196,7 @@ def acl_rule_text(lab: Lab, r: dict) -> str:
         x = rules[r["rule"]]
         what = x.proto + (f"/{x.port_text()}" if x.ports else "")
         rule += f": {what} {'from' if r.get('direction') == 'inbound' else 'to'} {x.peer} {x.action}"
-    return f"\\n\u2717 ACL {r.get('acl')} drops: {r.get('direction')} {rule}"
+    return f"\\n\u2717 ACL {r.get('acl')} drops: {r.get('direction')}, {rule}"
 
 
 def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
