@@ -21,7 +21,7 @@ from ..probe import engine
 from ..probe.types import ProbeOutcome, ProbeSpec
 from ..state import labs
 from . import attribution, build, events, host, outfiles, settle, static, teardown, verdicts
-from .targets import Target, capture_points, host_targets, matrix_targets, target
+from .targets import Target, capture_points, host_targets, matrix_targets, ports_asked, target
 
 FAST_TIMEOUT = 0.5
 DIAG_TIMEOUT = 0.5
@@ -253,8 +253,9 @@ class MatrixRun:
         self.hosts = list(self.model.internet.hosts.values()) if self.model.internet is not None else []
         # the public destinations (CLI.md v2: the matrix covers EIPs and Internet hosts)
         self.public = [str(i.eip) for i in self.insts if i.eip is not None] + [h.ref for h in self.hosts]
-        per_src = len(self.insts) - 1 + sum(1 for i in self.insts if i.service_port)
-        self.total = sum(per_src - (1 if s.service_port else 0) for s in self.insts)
+        asked = sum(len(ports_asked(i)) for i in self.insts)
+        per_src = len(self.insts) - 1 + asked
+        self.total = sum(per_src - len(ports_asked(s)) for s in self.insts)
         if self.public:
             self.total = sum(len(matrix_targets(s, self.insts, self.hosts)) for s in self.insts) + \
                 sum(len(host_targets(h, self.insts)) for h in self.hosts)

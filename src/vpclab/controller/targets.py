@@ -166,22 +166,29 @@ def reply_ports(expected: Optional[explain.Verdict]) -> Optional[Tuple[int, int]
     return (lo, hi) if lo <= hi else ports
 
 
+def ports_asked(d: Instance) -> List[Tuple[str, int]]:
+    """The (protocol, port) questions the matrix asks of `d` beside ICMP: the service port of a
+    service instance (TCP), then each of its `listen:` entries (version 3)."""
+    out = [("tcp", d.service_port)] if d.service_port else []
+    out += [e for e in d.listen if e not in out]
+    return out
+
+
 def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[InternetHost]] = None) -> List[Target]:
-    """SRC to every other instance: ICMP, plus the service port of service instances; then
-    to every other instance's EIP the same way, and to every Internet host (ICMP and its ports)."""
+    """SRC to every other instance: ICMP, plus the service port of service instances and every
+    `listen:` port; then to every other instance's EIP the same way, and to every Internet host
+    (ICMP and its ports)."""
     out = []
     for d in insts:
         if d is src:
             continue
         out.append(Target(src, d.ref, d.ip, d, "icmp", None))
-        if d.service_port:
-            out.append(Target(src, d.ref, d.ip, d, "tcp", d.service_port))
+        out += [Target(src, d.ref, d.ip, d, proto, port) for proto, port in ports_asked(d)]
     for d in insts:
         if d is src or d.eip is None or d.eip == src.eip:
             continue
         out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
-        if d.service_port:
-            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
+        out += [Target(src, _text(d.eip), d.eip, d, proto, port) for proto, port in ports_asked(d)]
     for h in hosts or ():
         out.append(Target(src, h.ref, h.ip, None, "icmp", None, host=h))
         out += [Target(src, h.ref, h.ip, None, "tcp", port, host=h) for port in h.ports]
@@ -190,14 +197,13 @@ def matrix_targets(src: Instance, insts: List[Instance], hosts: Optional[List[In
 
 def host_targets(host: InternetHost, insts: List[Instance]) -> List[Target]:
     """The matrix rows from an Internet host (version 3): to every EIP, the only addresses of the
-    lab's instances the Internet can reach: ICMP, plus the service port of service instances."""
+    lab's instances the Internet can reach: ICMP, plus the service port of service instances and
+    every `listen:` port."""
     src = HostSource(host)
     out = []
     for d in insts:
         if d.eip is None:
             continue
         out.append(Target(src, _text(d.eip), d.eip, d, "icmp", None))
-        if d.service_port:
-            out.append(Target(src, _text(d.eip), d.eip, d, "tcp", d.service_port))
+        out += [Target(src, _text(d.eip), d.eip, d, proto, port) for proto, port in ports_asked(d)]
     return out
-

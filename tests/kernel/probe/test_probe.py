@@ -596,7 +596,7 @@ def test_clb_within_a_region_reaches_a_backend(xregion):
     assert_reachable(doc, "gz-ops/cvm-1", "gz-app/lb-1")
     assert "pcx-gz-local" in doc["forward"]["path"]
     line = connect(lab, "gz-ops/cvm-1", "10.10.1.100", 80)
-    assert re.fullmatch(r"vpclab gz-app/cvm-[12] tcp/80", line), line
+    assert re.fullmatch(r"hello from gz-app/cvm-[12] on tcp/80", line), line
 
 
 def test_clb_across_regions_is_unreachable(xregion):
