@@ -186,8 +186,10 @@ def test_results_are_greyed_and_the_overlay_cleared_once_the_lab_changes(seeded)
     with ui_server(lab, run_dir) as (url, _), chromium(viewport=PROJECTOR) as page:
         open_view(page, url)
         page.evaluate("doc => { showVerdict(doc, 'explain'); return animate(doc); }", doc)
+        page.evaluate("m => { ui.matrix = m; drawMatrix(); }", model_matrix(model))
         assert page.locator("#overlay .stopmark").count() == 1
         assert "stale" not in (page.get_attribute("#verdict", "class") or "")
+        assert "stale" not in (page.get_attribute("#matrix", "class") or "")
         # an event that changes nothing (a probe logged) leaves the answer as it is
         with store.Store(lab).tx() as tx:
             tx.event(0, "web view", "probe", "vpc-a/cvm-1 -> vpc-b/cvm-1", "no-return")
@@ -197,6 +199,8 @@ def test_results_are_greyed_and_the_overlay_cleared_once_the_lab_changes(seeded)
         change(lab, lambda m: lifecycle.apply_event(m, "pcx-ab", "delete"), "peering delete", "pcx-ab")
         page.wait_for_selector("#verdict.stale .stale-note")
         assert page.locator("#overlay > *").count() == 0
+        assert "stale" in page.get_attribute("#matrix", "class")  # the matrix too
+        assert "changed" in page.inner_text("#matrix-msg .stale-note")
         assert "changed" in page.inner_text("#verdict .stale-note")
         # its row in Peerings: DELETED, nothing to press
         page.click("button.tab[data-tab='peerings']")
