@@ -2,7 +2,7 @@
 
 1. `up` of the scale lab (bench/scale_topology.py: 50 VPCs, 200 instances) with a 5-rule
    security group on every instance and a 4-rule network ACL on every subnet, against
-   `up` of the same lab without filters (goal <= 1.5x). In-process (build.up), the
+   `up` of the same lab without filters (goal <= 1.2x since issue 24; it was 1.5x). In-process (build.up), the
    two builds alternating, `down` between them.
 2. The full matrix of the filtered lab (probing.MatrixRun, every ordered pair), end to end
    (goal <= 10 s), every unanswered pair diagnosed (a reason code), 0 mismatches.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import random
 import statistics
 import string
@@ -51,6 +52,7 @@ ACL = {"subnets": ["app", "db"],
        "outbound": [{"proto": "tcp", "port": "1024-65535", "destination": "10.0.0.0/8", "action": "accept"},
                     {"proto": "all", "destination": "0.0.0.0/0", "action": "accept"}]}
 NEW_RULE = {"proto": "udp", "port": 53, "source": "10.0.0.0/8", "action": "accept"}
+RATIO_GOAL = 1.2  # filtered `up` / plain `up` (issue 24)
 
 
 def lab_name(tag: str) -> str:
@@ -95,7 +97,9 @@ def main() -> int:
     args = ap.parse_args()
     base_t, filt_t, live_t, apply_t, redo_t, down_b, down_f = [], [], [], [], [], [], []
     whole_t, matrix_t, matrix_doc = [], [], []
+    base_c, filt_c = [], []  # CPU seconds of each `up` (less sensitive than wall to other users' load)
     per_ns_up: Counter = Counter()
+    loads = [os.getloadavg()[0]]
     live_tx: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -106,7 +110,9 @@ def main() -> int:
                 path = write(d, lab, topology(lab, args.vpcs, filters))
                 try:
                     nft.TRANSACTIONS.clear()
+                    c = time.process_time()  # this process's CPU, every thread, user + sys
                     t = timed(lambda: build.up(str(path)))
+                    (filt_c if filters else base_c).append(time.process_time() - c)
                     (filt_t if filters else base_t).append(t)
                     if filters:
                         per_ns_up = Counter(nft.TRANSACTIONS)
@@ -150,6 +156,7 @@ def main() -> int:
                         apply_t.append(time.perf_counter() - t)
                 finally:
                     (down_f if filters else down_b).append(timed(lambda: teardown.down(lab)))
+            loads.append(os.getloadavg()[0])
             # down + up of the same change
             lab = lab_name("fr")
             path = write(d, lab, topology(lab, args.vpcs, True))
@@ -167,8 +174,14 @@ def main() -> int:
     print(f"  up without filters              {med(base_t)}")
     print(f"  up with filters                 {med(filt_t)}")
     print(f"  ratio filtered / plain          {ratio:.2f} ({min(ratios):.2f}-{max(ratios):.2f})  "
-          f"(goal <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'})")
-    print(f"  down (until the kernel destroyed the namespaces): plain {med(down_b)}, filtered {med(down_f)}")
+          f"(goal <= {RATIO_GOAL}: {'met' if ratio <= RATIO_GOAL else 'MISSED'}); load {min(loads):.1f}-{max(loads):.1f}")
+    cpu_r = [f / b for f, b in zip(filt_c, base_c)]
+    print(f"  CPU of up (process_time, all threads): plain {med(base_c)}, filtered {med(filt_c)}, "
+          f"ratio {statistics.median(cpu_r):.2f} ({min(cpu_r):.2f}-{max(cpu_r):.2f})")
+    down_r = [f / b for f, b in zip(down_f, down_b)]
+    print(f"  down (until the kernel destroyed the namespaces): plain {med(down_b)}, filtered {med(down_f)}, "
+          f"ratio {statistics.median(down_r):.2f} ({min(down_r):.2f}-{max(down_r):.2f}); the filtered lab goes "
+          f"down after its matrix: the kernel then also frees the conntrack entries of its probes (README)")
     mx = statistics.median(matrix_t)
     ok_mx = mx <= 10 and all(d["mismatches"] == 0 and d["undiagnosed"] == 0 for d in matrix_doc)
     last = matrix_doc[-1]
@@ -189,10 +202,10 @@ def main() -> int:
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     (out / "filters_bench.json").write_text(json.dumps({
-        "vpcs": args.vpcs, "reps": args.reps, "up_plain": base_t, "up_filtered": filt_t, "ratios": ratios,
+        "vpcs": args.vpcs, "reps": args.reps, "up_plain": base_t, "up_filtered": filt_t, "cpu_plain": base_c, "cpu_filtered": filt_c, "ratios": ratios,
         "down_plain": down_b, "down_filtered": down_f, "live_filters_live": live_t, "live_operate_whole_lab": whole_t, "live_kernel_part": apply_t,
         "matrix_seconds": matrix_t, "matrix": matrix_doc, "down_up": redo_t,
-        "nft_transactions_up": dict(per_ns_up), "nft_transactions_live": dict(live_tx)}, indent=1))
+        "nft_transactions_up": dict(per_ns_up), "loads": loads, "nft_transactions_live": dict(live_tx)}, indent=1))
     return 0
 
 

@@ -227,27 +227,34 @@ def apply(actions: Sequence[Action], progress: Optional[Callable[[int, int], Non
     `progress(done, total)` is called after each batch. Without a `context`
     (no lab run directory), actions of kinds beyond the kernel (services) are left alone.
     """
-    acts = [a for a in actions if context is not None or handler(a.obj).stage != "process"]
-    dying = {a.obj.name for a in acts if a.op == "delete" and handler(a.obj).stage == "namespace"}
-    s = Session(len(acts), progress, dying, context)
+    # Each action's handler, found once (a scale lab's `up` has ~3,000 actions and looked
+    # each one up ~14 times); then each stage's actions and each kind's, in the actions' order.
+    pairs = [(a, handler(a.obj)) for a in actions]
+    pairs = [(a, h) for a, h in pairs if context is not None or h.stage != "process"]
+    dying = {a.obj.name for a, h in pairs if a.op == "delete" and h.stage == "namespace"}
+    staged: Dict[str, List[Tuple[Action, object]]] = {stage: [] for stage in STAGES}
+    kinds: Dict[int, List[Action]] = {id(h): [] for h in REGISTRY}
+    for a, h in pairs:
+        if (a.op != "delete" or h.stage == "namespace") and h.stage in staged:
+            staged[h.stage].append((a, h))
+        if a.op != "delete":
+            kinds.setdefault(id(h), []).append(a)
+    s = Session(len(pairs), progress, dying, context)
     try:
-        for a in acts:
-            h = handler(a.obj)
+        for a, h in pairs:
             if a.op == "delete" and h.stage != "namespace":
                 h.delete(s, a)
         s.flush()
         for stage in STAGES:
-            for a in acts:
-                h = handler(a.obj)
-                if h.stage == stage and (a.op != "delete" or stage == "namespace"):
-                    getattr(h, a.op)(s, a)
+            for a, h in staged[stage]:
+                getattr(h, a.op)(s, a)
             s.flush()
             for h in REGISTRY:
                 if h.stage == stage:
                     h.after(s)
             if stage == "namespace":  # every namespace exists: kinds that need no more may start now
                 for h in REGISTRY:
-                    h.prepare(s, [a for a in acts if a.op != "delete" and handler(a.obj) is h])
+                    h.prepare(s, kinds.get(id(h), []))
         for h in REGISTRY:
             h.finish(s)
         s.flush()

@@ -1,4 +1,4 @@
-"""libnftables, through its Python binding (`nftables`), inside a lab's namespaces.
+"""libnftables, through ctypes (the calls its Python binding `nftables` makes), inside a lab's namespaces.
 
 Owns: opening a libnftables context in a namespace (its netlink socket is made when
 the context is, so a context made inside a namespace speaks to that namespace
@@ -8,9 +8,13 @@ here encodes nf_tables netlink: libnftables does.
 
 The binding comes from PyPI `pip-nftables` (or Debian's python3-nftables) and loads
 the system's libnftables.so.1 (Debian `libnftables1`); `scripts/setup` installs both.
+The binding stays the requirement (`available`, `doctor`), but a context here is
+`Context`: the same calls with their prototypes declared once per process, not once
+per context (issue 24: the filtered `up` makes one context per namespace).
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import json
@@ -57,15 +61,72 @@ def available() -> Tuple[bool, str]:
     return True, ""
 
 
-def context(ns: str):
+JSON_OUTPUT = 1 << 4  # libnftables' NFT_CTX_OUTPUT_JSON
+
+
+@functools.lru_cache(maxsize=1)
+def _lib():
+    """libnftables.so.1 with the prototypes of the calls a context makes, declared once.
+    The binding's `Nftables()` loads the library and declares ~15 prototypes on every
+    context (~0.15 ms of Python each, under the GIL): `up` makes one per filtered namespace."""
+    _module()  # the binding stays the requirement (doctor, scripts/setup): it loads this library
+    try:
+        lib = ctypes.CDLL("libnftables.so.1")
+    except OSError as e:
+        raise EnvironmentProblem(f"libnftables cannot be loaded: {e}", hint=_HINT) from None
+    ptr, text = ctypes.c_void_p, ctypes.c_char_p
+    for name, res, args in (("nft_ctx_new", ptr, [ctypes.c_uint]), ("nft_ctx_free", None, [ptr]),
+                            ("nft_ctx_buffer_output", ctypes.c_int, [ptr]),
+                            ("nft_ctx_buffer_error", ctypes.c_int, [ptr]),
+                            ("nft_ctx_get_output_buffer", text, [ptr]), ("nft_ctx_get_error_buffer", text, [ptr]),
+                            ("nft_ctx_output_get_flags", ctypes.c_uint, [ptr]),
+                            ("nft_ctx_output_set_flags", None, [ptr, ctypes.c_uint]),
+                            ("nft_run_cmd_from_buffer", ctypes.c_int, [ptr, text])):
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+    return lib
+
+
+class Context:
+    """One libnftables context (nft_ctx_new: its netlink socket is opened in the namespace
+    the calling thread is in), with the binding's `cmd`/`json_cmd`/`set_json_output`;
+    freed when dropped (nft_ctx_free, ctypes releases the GIL)."""
+
+    def __init__(self) -> None:
+        self._lib = lib = _lib()
+        self._ctx = lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT
+        if not self._ctx:
+            raise EnvironmentProblem("libnftables could not make a context", hint=_HINT)
+        lib.nft_ctx_buffer_output(self._ctx)
+        lib.nft_ctx_buffer_error(self._ctx)
+
+    def __del__(self) -> None:
+        ctx, self._ctx = getattr(self, "_ctx", None), None
+        if ctx:
+            self._lib.nft_ctx_free(ctx)
+
+    def set_json_output(self, on: bool) -> bool:
+        flags = self._lib.nft_ctx_output_get_flags(self._ctx)
+        self._lib.nft_ctx_output_set_flags(self._ctx, flags | JSON_OUTPUT if on else flags & ~JSON_OUTPUT)
+        return bool(flags & JSON_OUTPUT)
+
+    def cmd(self, text) -> Tuple[int, str, str]:
+        raw = text if isinstance(text, bytes) else text.encode()
+        rc = self._lib.nft_run_cmd_from_buffer(self._ctx, raw)
+        out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
+        err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
+        return (rc, out, err) if isinstance(text, bytes) else (rc, out.decode(), err.decode())
+
+    def json_cmd(self, root) -> Tuple[int, object, str]:
+        rc, out, err = self.cmd(json.dumps(root))
+        return rc, (json.loads(out) if out else out), err
+
+
+def context(ns: str) -> Context:
     """A libnftables context bound to namespace `ns` (JSON in and out)."""
-    nftables = _module()
 
     def make():
-        try:
-            ctx = nftables.Nftables()
-        except OSError as e:
-            raise EnvironmentProblem(f"libnftables cannot be loaded: {e}", hint=_HINT) from None
+        ctx = Context()
         ctx.set_json_output(True)
         return ctx
 

@@ -2,7 +2,8 @@
 
 create and change alike replace the whole table in ONE libnftables transaction
 (add table, delete table, add table, its chains, its rules: atomic, so a packet
-meets the old ruleset or the new one, never half of either); delete removes the
+meets the old ruleset or the new one, never half of either); in a namespace the same
+apply created (no table there yet) the table is only added; delete removes the
 table (add + delete in one transaction: gone already is fine). Each namespace's
 transaction is sent after the object stage, when its links exist (rules name
 interfaces by name anyway). Read back: the table's chains and rules, counters
@@ -26,9 +27,14 @@ from .base import Handler
 BASE = {"family": NFT_FAMILY, "table": NFT_TABLE}
 
 
-def commands(rs: Ruleset) -> List[dict]:
-    """The one transaction that makes `rs` the namespace's table, whatever it held."""
-    out = [{"add": {"table": nft.TABLE}}, {"delete": {"table": nft.TABLE}}, {"add": {"table": nft.TABLE}}]
+def commands(rs: Ruleset, fresh: bool = False) -> List[dict]:
+    """The one transaction that makes `rs` the namespace's table, whatever it held.
+    `fresh`: the namespace was created by this apply and holds no table; the table is
+    only added (add + delete + add costs libnftables 2 more tables and the kernel a
+    table destroyed: ~0.3 ms of CPU, and ~12 ms of wall when its context is freed)."""
+    out = [{"add": {"table": nft.TABLE}}]
+    if not fresh:
+        out += [{"delete": {"table": nft.TABLE}}, {"add": {"table": nft.TABLE}}]
     for c in rs.chains:
         chain = dict(BASE, name=c.name)
         if c.hook:
@@ -43,11 +49,11 @@ def commands(rs: Ruleset) -> List[dict]:
     return out
 
 
-def commands_text(rs: Ruleset) -> str:
-    """`commands(rs)` as the JSON text libnftables reads, the rules' expressions pasted in
-    as the canonical text the plan keeps (no decoding and encoding again per rule)."""
+def commands_text(rs: Ruleset, fresh: bool = False) -> str:
+    """`commands(rs, fresh)` as the JSON text libnftables reads, the rules' expressions pasted
+    in as the canonical text the plan keeps (no decoding and encoding again per rule)."""
     head = [json.dumps(c) for c in commands(Ruleset(rs.ns, tuple(NftChain(c.name, (), c.hook, c.type, c.prio,
-                                                                          c.policy) for c in rs.chains)))]
+                                                                          c.policy) for c in rs.chains)), fresh)]
     base = json.dumps(BASE)[1:-1]
     rules = []
     for c in rs.chains:
@@ -97,8 +103,8 @@ def _mark(s) -> None:
 class NftHandler(Handler):
     kind = "nft"
 
-    def _replace(self, a) -> None:
-        nft.transact(a.obj.ns, commands_text(a.obj), what=a.obj.describe())
+    def _replace(self, a, fresh: bool = False) -> None:
+        nft.transact(a.obj.ns, commands_text(a.obj, fresh), what=a.obj.describe())
 
     def prepare(self, s, actions) -> None:
         """Every namespace exists: send the tables from WORKERS threads while the engine
@@ -107,8 +113,9 @@ class NftHandler(Handler):
             return
         nft.require()  # no binding: refuse here, not from a worker after the rest is built
         _mark(s)  # before the first table: a run killed after it still gets its tables read back
+        born = set(s.fresh)  # created by this apply (the namespace stage just ran): no table yet
         pool = ThreadPoolExecutor(max_workers=min(WORKERS, len(actions)), thread_name_prefix="vpclab-nft")
-        futures = [pool.submit(self._replace, a) for a in actions]
+        futures = [pool.submit(self._replace, a, a.op == "create" and a.obj.ns in born) for a in actions]
         s.state[self.kind] = (pool, futures, {id(a) for a in actions})
 
     def create(self, s, a) -> None:
