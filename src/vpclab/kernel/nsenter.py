@@ -114,10 +114,20 @@ class Hopper:
         self._home = os.open(SELF_NS, os.O_RDONLY | os.O_CLOEXEC)
         self._fds: Dict[str, int] = {}
         self.current: Optional[str] = None
+        # At most this many namespace descriptors stay open (the oldest close first, reopened
+        # when needed): a matrix of 10,000 namespaces kept one each beside its sockets, past a
+        # hard limit of 20,000 files (issue 24).
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.cap = 1024 if soft == resource.RLIM_INFINITY else max(8, min(1024, soft // 8))
 
     def fd(self, ns: str) -> int:
         fd = self._fds.get(ns)
         if fd is None:
+            if len(self._fds) >= self.cap:
+                for old in [n for n in self._fds if n != self.current][:len(self._fds) // 2]:
+                    os.close(self._fds.pop(old))
             check_name(ns)
             try:
                 fd = self._fds[ns] = open_fd(ns)

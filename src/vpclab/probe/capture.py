@@ -111,6 +111,19 @@ class CaptureSession:
             self.close()
             raise
 
+    def trim(self, keep: Set[str], cap: int) -> None:
+        """Close the sockets of namespaces not in `keep` when adding `keep` would pass `cap`
+        sockets (a long matrix of thousands of namespaces; see Diagnoser)."""
+        if len(self.index) + len(keep.difference(self.index)) <= cap:
+            return
+        gone = []
+        for fd, (s, nsi) in list(self.socks.items()):
+            if self.ns[nsi] not in keep:
+                gone.append(s)
+                del self.socks[fd]
+                del self.index[self.ns[nsi]]
+        close_many(gone)
+
     def reset(self) -> None:
         """Start a new batch from a clean slate: what was queued, seen or dropped is forgotten."""
         for s, _ in self.socks.values():

@@ -10,7 +10,7 @@ from typing import List, Sequence
 from ..kernel.nsenter import Hopper
 from .capture import CaptureSession, annotate
 from .evidence import FlowSession
-from .fast import TRANSLATED_ICMP_MAX, Run
+from .fast import TRANSLATED_ICMP_MAX, Run, namespace_cap, parts
 from .types import CapturePoint, ProbeOutcome, ProbeSpec
 
 
@@ -51,7 +51,20 @@ class Diagnoser:
         if len(captures) != len(specs):
             raise ValueError("capture_probe: one list of capture points per spec")
         points_of = [list(pts) for pts in captures]
+        # Capture sockets stay open batch after batch, but a batch works in at most
+        # namespace_cap() namespaces (its sources' and its capture points'): one that needs
+        # more goes in parts, and the capture sockets of namespaces it does not watch close
+        # first (issue 24: a matrix of 10,000 namespaces failed on a limit of 20,000 files).
+        cap = namespace_cap()
+        cut = parts([[s.src_ns] + [cp.ns for cp in pts] for s, pts in zip(specs, points_of)], cap)
+        if len(cut) > 1:
+            out: List[ProbeOutcome] = [None] * len(specs)  # type: ignore[list-item]
+            for idx in cut:
+                for i, o in zip(idx, self.probe([specs[i] for i in idx], [points_of[i] for i in idx], timeout)):
+                    out[i] = o
+            return out
         session, hop = self.session, self.hop
+        session.trim({cp.ns for pts in points_of for cp in pts}, cap)
         session.add(cp.ns for pts in points_of for cp in pts)
         session.check_points({cp for pts in points_of for cp in pts if cp.ifname is not None})
         session.reset()

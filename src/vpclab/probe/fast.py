@@ -38,7 +38,7 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem
 from . import wire
@@ -433,6 +433,31 @@ class Run:
         self.ep.close()
 
 
+def namespace_cap() -> int:
+    """How many namespaces one run may work in at once: a quarter of the open-file limit
+    (each holds a socket or two there; the capture sockets and the Hopper count apart)."""
+    return max(16, raise_fd_limit() // 4)
+
+
+def parts(namespaces_of: Sequence[Iterable[str]], cap: int) -> List[List[int]]:
+    """The indices 0..n-1 in order, cut into runs whose namespaces (`namespaces_of[i]`) number
+    at most `cap` together (one run when they all fit). A matrix of 10,000 namespaces held a
+    socket in each at once, past a hard limit of 20,000 files (issue 24)."""
+    out: List[List[int]] = []
+    part: List[int] = []
+    seen: set = set()
+    for i, nss in enumerate(namespaces_of):
+        more = set(nss) - seen
+        if part and len(seen) + len(more) > cap:
+            out.append(part)
+            part, seen, more = [], set(), set(nss)
+        part.append(i)
+        seen |= more
+    if part:
+        out.append(part)
+    return out
+
+
 def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5,
                before_send: Optional[Callable[[List[Probe]], None]] = None) -> List[ProbeOutcome]:
     """Probe everything at once; one ProbeOutcome per spec, in the order given.
@@ -442,6 +467,13 @@ def fast_probe(specs: Sequence[ProbeSpec], timeout: float = 0.5,
     namespace, or a route the source refuses, shows up in that probe's `detail`.
     `before_send(probes)`: see Run (the probes in the order given, their keys set).
     """
+    cut = parts([(s.src_ns,) for s in specs], namespace_cap())
+    if len(cut) > 1:  # more sources than sockets may be open at once: in turn
+        out: List[ProbeOutcome] = [None] * len(specs)  # type: ignore[list-item]
+        for idx in cut:
+            for i, o in zip(idx, fast_probe([specs[i] for i in idx], timeout, before_send)):
+                out[i] = o
+        return out
     with Hopper() as hop:
         run = Run(specs, timeout, hop, before_send=before_send)
         try:

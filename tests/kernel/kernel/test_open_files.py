@@ -9,6 +9,7 @@ same happens with 150 namespaces under a limit of 160 files. Real namespaces, ow
 """
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 
@@ -50,6 +51,16 @@ def test_up_of_more_namespaces_than_the_file_limit_allows_at_once(tmp_path):
         # and the kernel holds the whole model: a second `up` plans nothing
         again = run("up", path, "--dry-run", check=0)
         assert again.stdout == "" and again.stderr.strip() == "# 0 actions", (again.stdout, again.stderr)
+        # the matrix's capture sockets (one a watched namespace) and namespace descriptors stay
+        # under the same limit: 50 unrouted classes watch 100 namespaces at once
+        p = subprocess.run([VPCLAB, "matrix", "-l", lab, "--by-class", "--sample", "0", "--seed", "1",
+                            "--json"], capture_output=True, text=True, timeout=300, preexec_fn=_low_limit)
+        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
+        doc = json.loads(p.stdout)
+        assert doc["pairs"] == (2 * VPCS) * (2 * VPCS - 1)  # every ordered pair of the 100 instances
+        assert doc["mismatches"] == 0 and doc["class_mismatches"] == 0
+        codes = {(c["result"], (c["representative"].get("reason") or {}).get("code")) for c in doc["classes"]}
+        assert codes == {("reachable", None), ("unreachable", "NO_ROUTE")}, codes
     finally:
         run("down", lab)
         assert_gone(lab)
