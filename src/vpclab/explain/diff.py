@@ -89,6 +89,7 @@ class Dirt:
     peerings: Set[str] = field(default_factory=set)
     prefixes: Dict[Tuple[str, str], Set[ipaddress.IPv4Network]] = field(default_factory=dict)  # (vpc, table)
     filtered: Dict[str, Set[str]] = field(default_factory=dict)  # ref -> "in"/"out" a filter change touches
+    own_filters: Set[str] = field(default_factory=set)  # VPCs whose own groups, ACLs, NAT gateways or EIPs differ
 
 
 def dirt(old: Lab, new: Lab) -> Dirt:
@@ -100,7 +101,9 @@ def dirt(old: Lab, new: Lab) -> Dirt:
         if _peering_sig(old, name) != _peering_sig(new, name):
             d.peerings.add(name)
     internet = filterdiff.internet_changed(old, new)
-    for name in filtered.dirty_vpcs(old, new):  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+    dirty = filtered.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
+    d.own_filters = filtered.filter_changed_vpcs(old, new) if internet else set(dirty)
+    for name in dirty:
         refs = None if internet else filterdiff.touched(old, new, name)
         if refs is None:
             d.vpcs.add(name)
@@ -224,7 +227,10 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt, vo: Optional[Verdict
             out.append({"kind": "instance", "where": ref,
                         "detail": f"{ref}: {_changes(_instance_view(old, ref), _instance_view(new, ref))}"})
     named = {c["where"].partition("/")[0] for c in out if c["kind"] in ("security_group", "network_acl")}
-    for ref in (src, dst):
+    only_internet = []  # VPCs dirty only because the lab's Internet changed: not their filters
+    owners = [i.ref for ref in (src, dst) if ref[:1].isdigit() for lab in (old, new) for i in lab.instances()
+              if i.eip is not None and str(i.eip) == ref]  # an EIP end: its instance's VPC is on the path
+    for ref in dict.fromkeys([src, dst] + owners):
         v = ref.partition("/")[0]
         if v in d.vpcs:
             what = _changes(_vpc_view(old, v), _vpc_view(new, v))
@@ -232,8 +238,13 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt, vo: Optional[Verdict
                 continue  # its filters changed, and the rule that decides is named above
             if what == "changed":
                 what = "its security groups, network ACLs, NAT gateways or EIPs changed"
+                if v not in d.own_filters:
+                    only_internet.append({"kind": "vpc", "where": v, "detail": f"{v}: {what}"})
+                    continue
             out.append({"kind": "vpc", "where": v, "detail": f"{v}: {what}"})
     out += questions.internet_cause(old, new, (src, dst))
+    if not out:
+        out = only_internet  # never a change without a cause
     seen, uniq = set(), []
     for c in out:
         if c["detail"] not in seen:

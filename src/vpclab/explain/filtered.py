@@ -372,6 +372,10 @@ def _vpc_filter_sig(lab: Lab, name: str):
     doc = next(x for x in lab_to_dict(Lab(name="sig", vpcs={name: v}))["vpcs"])
     for i in doc["instances"]:
         i.pop("ip", None)
+    for rules in [g[d] for g in doc["security_groups"] for d in ("ingress", "egress")] + \
+            [a[d] for a in doc["network_acls"] for d in ("inbound", "outbound")]:
+        for r in rules:
+            r.pop("line", None)  # where a rule was written (a line, or FILE:LINE under include:) is no change
     return repr((doc["security_groups"], doc["network_acls"], doc["nat_gateways"],
                  [(i["name"], i["security_groups"], i["eip"]) for i in doc["instances"]]))
 

@@ -86,3 +86,48 @@ def test_an_internet_host_added_or_removed_is_compared_by_its_address():
     back = diffreach.diff(without, with_host)
     assert {(c["src"], c["proto"], c["port"]) for c in back["changes"] if c["dst"] == "internet/api"
             and c["change"] == "gained"} == lost
+
+
+def test_an_internet_host_added_blames_the_internet_not_the_vpcs_filters():
+    """Reported by review (issue 21): adding a host in a team file that includes the imported
+    network gave every change also 'because vpc-a: its security groups, network ACLs, NAT
+    gateways or EIPs changed', although no group, ACL, NAT gateway or EIP of any VPC did."""
+    from vpclab.topology.load import loads
+
+    six = (ROOT / "topologies" / "06-internet-vs-peering.yaml").read_text()
+    host = "    web: {ip: 203.0.113.200, ports: [80]}\n"
+    assert host in six
+    old, new = loads(six), loads(six.replace(host, host + "    api: {ip: 203.0.113.201, ports: [443]}\n"))
+    changes = diffreach.diff(old, new)["changes"]
+    assert changes
+    for c in changes:
+        details = [x["detail"] for x in c["causes"]]
+        assert "internet: host api added" in details, c
+        assert not any("security groups, network ACLs" in x for x in details), c
+    # with a real change of a VPC's EIPs in the same edit, that VPC is still named (and only it)
+    both = loads(six.replace(host, host + "    api: {ip: 203.0.113.201, ports: [443]}\n")
+                 .replace("ip: 10.0.1.10, eip: 203.0.113.10}", "ip: 10.0.1.10}"))
+    named = {x["detail"] for c in diffreach.diff(old, both)["changes"] for x in c["causes"]
+             if "security groups, network ACLs" in x["detail"]}
+    assert named == {"vpc-a: its security groups, network ACLs, NAT gateways or EIPs changed"}
+
+
+def test_a_file_that_includes_another_has_the_same_filters(tmp_path):
+    """Reported by review (issue 21): a rule read through include: remembers FILE:LINE, and the
+    VPC's filter signature compared those too, so `diff net.yaml team.yaml` (team.yaml: include
+    net.yaml and add an Internet host) blamed every VPC's security groups and re-explained every
+    pair of every VPC."""
+    from vpclab.explain import filtered
+    from vpclab.topology.load import load
+
+    seven = (ROOT / "topologies" / "07-security-groups.yaml").read_text()
+    assert "security_groups:" in seven and "network_acls:" in seven and "internet:" not in seven
+    (tmp_path / "net.yaml").write_text(seven)
+    (tmp_path / "team.yaml").write_text(
+        "include: [net.yaml]\ninternet:\n  hosts:\n    api: {ip: 203.0.113.201, ports: [443]}\n")
+    (tmp_path / "moved.yaml").write_text("# one line more: every rule one line further down\n" + seven)
+    old, team, moved = (load(tmp_path / n) for n in ("net.yaml", "team.yaml", "moved.yaml"))
+    assert filtered.filter_changed_vpcs(old, team) == set()
+    assert filtered.filter_changed_vpcs(old, moved) == set()
+    for c in diffreach.diff(old, team)["changes"]:  # (none here: no instance of lab 07 reaches the Internet)
+        assert not any("security groups, network ACLs" in x["detail"] for x in c["causes"]), c
