@@ -326,3 +326,28 @@ def test_the_matrix_labels_its_rows_and_columns_and_covers_eips_hosts_and_ports(
         size = page.eval_on_selector("#matrix text.row", "e => parseFloat(getComputedStyle(e).fontSize)")
         assert size >= 18 and boxes_overlapping(page, "#matrix text") == []
         assert page.errors == []
+
+
+def test_presentation_mode_keeps_a_big_labs_picture_as_it_is(tmp_path, monkeypatch):
+    """A lab over PRESENT_MAX_INSTANCES has no presentation layout: its picture stays the normal one
+    (not its text blown up over everything), the panel's text still grows."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from scale_topology import scale_yaml
+
+    from vpclab.ui import layout
+
+    monkeypatch.setattr("vpclab.state.rundir.current", RunDir(tmp_path))
+    src = tmp_path / "big.yaml"
+    src.write_text(scale_yaml(lab="uibig"))
+    lab = seed(tmp_path, src, "uibig")
+    assert len(read_model(lab).instances()) > layout.PRESENT_MAX_INSTANCES
+    with ui_server(lab, tmp_path) as (url, _), chromium(viewport=PROJECTOR) as page:
+        open_view(page, url)
+        units = "() => [...document.querySelectorAll('#topo text')].map(t => getComputedStyle(t).fontSize)"
+        before = page.evaluate(units)
+        page.click("#present-toggle")
+        page.wait_for_selector("body.present")
+        assert page.get_attribute("#topo", "class") in (None, "")
+        assert page.evaluate(units) == before  # the picture's text in its own units: as it was
+        assert smallest_page_text_px(page)[0][1] >= 18
+        assert page.errors == []

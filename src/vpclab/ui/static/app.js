@@ -8,7 +8,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (sel) => document.querySelector(sel);
 
 const ui = { state: null, src: null, dst: null, vpc: null, lastEvent: 0, matrix: null, busy: false,
-             reloadTimer: null, anim: 0, sig: null, present: false, F: 0 };
+             reloadTimer: null, anim: 0, sig: null, present: false, presentPic: false, F: 0 };
 window.vpclabSeen = {};  // event id -> Date.now() when it reached the page (bench/ui_bench.py reads it)
 
 async function api(path, body) {
@@ -84,7 +84,8 @@ function shape(kind, g) {
 
 // Presentation mode (a projector): the layout with more room (layout_present), and every text of
 // the picture at least 18 px on the screen at the whole-lab view (ui.F: the font size in units).
-function lay() { return ui.present && ui.state.layout_present ? ui.state.layout_present : ui.state.layout; }
+// A lab too big for it (no layout_present) keeps its normal picture; the panel still grows.
+function lay() { return ui.presentPic ? ui.state.layout_present : ui.state.layout; }
 
 function fontUnits(W, H) {
   const svg = $("#topo"), s = Math.min(svg.clientWidth / W, svg.clientHeight / H) || 1;  // px per unit
@@ -92,7 +93,7 @@ function fontUnits(W, H) {
 }
 
 // Where a text goes: the normal picture's offsets, or presentation mode's (multiples of ui.F).
-function at(normal, present) { return ui.present ? present : normal; }
+function at(normal, present) { return ui.presentPic ? present : normal; }
 
 // A side of a peering as `vpclab graph` draws it: ok, missing (no route back), pending, unused, terminal.
 function sideState(p, vpc) {
@@ -106,18 +107,19 @@ function sideState(p, vpc) {
 function fit(text, units) {
   // shortened to the room it has (presentation mode: no label runs onto its neighbour's)
   const n = Math.floor(units / (0.6 * ui.F));
-  return !ui.present || text.length <= n ? text : text.slice(0, Math.max(1, n - 1)) + "…";
+  return !ui.presentPic || text.length <= n ? text : text.slice(0, Math.max(1, n - 1)) + "…";
 }
 
 function renderTopo() {
+  ui.presentPic = ui.present && !!ui.state.layout_present;
   const L = lay(), svg = $("#topo");
   // A small lab is not blown up to fill the screen: the view is at least 720 x 400 units.
   // The zoom and pan the user chose survive a refresh while the picture keeps its size.
-  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}${ui.present ? "p" : ""}`;
+  const W = Math.max(L.width, 720), H = Math.max(L.height, 400), key = `${W}x${H}${ui.presentPic ? "p" : ""}`;
   if (ui.viewKey !== key) { ui.viewKey = key; ui.view = { x: (L.width - W) / 2, y: (L.height - H) / 2, w: W, h: H }; ui.home = { ...ui.view }; }
   setView();
-  ui.F = ui.present ? fontUnits(W, H) : 0;
-  svg.classList.toggle("present", ui.present);
+  ui.F = ui.presentPic ? fontUnits(W, H) : 0;
+  svg.classList.toggle("present", ui.presentPic);
   svg.style.setProperty("--f", ui.F + "px");
   const F = ui.F;
   // Three layers: the picture, the probe's animation over it, and the peering labels on top
@@ -185,7 +187,7 @@ function renderTopo() {
           b.addEventListener("click", (ev) => { ev.stopPropagation(); pickInstance(i.eip); });
           el("text", { class: "eip", y: (line += step) }, ig, i.eip);
         }
-        if (i.security_groups.length && !ui.present) {  // presentation mode: in the Routes & rules tab
+        if (i.security_groups.length && !ui.presentPic) {  // presentation mode: in the Routes & rules tab
           const text = i.security_groups.join(",");
           el("text", { class: "groups", y: (line += step) }, ig, text.length > 12 ? text.slice(0, 11) + "…" : text);
         }
@@ -448,13 +450,13 @@ function stopMark(pt, stop) {
   el("line", { x1: -9, y1: 9, x2: 9, y2: -9 }, g);
   // Near the picture's right edge the words go to the left of the cross, so they are never cut.
   const words = `${stop.dir} stopped: ${stop.short || ""}`;
-  const need = 14 + (ui.present ? 0.62 * ui.F : 7.2) * Math.max(words.length, stop.code.length);  // ~ width of the bold text
+  const need = 14 + (ui.presentPic ? 0.62 * ui.F : 7.2) * Math.max(words.length, stop.code.length);  // ~ width of the bold text
   const left = ui.view && pt[0] + need > ui.view.x + ui.view.w;
   const code = el("text", { class: "code" }, g, stop.code);
   const text = el("text", { class: "words" }, g, words);
   // The first place where neither line sits on another text of the picture (a title, a label):
   // below the cross, then above it, then further out; on the side with room first.
-  const F = ui.present ? ui.F : 11, rows = [[1.3, 2.5], [-2.3, -1.1], [3.7, 4.9], [-3.5, -2.3], [5.1, 6.3], [-4.7, -3.5]];
+  const F = ui.presentPic ? ui.F : 11, rows = [[1.3, 2.5], [-2.3, -1.1], [3.7, 4.9], [-3.5, -2.3], [5.1, 6.3], [-4.7, -3.5]];
   const sides = left ? [-1, 1] : [1, -1];
   const others = [...document.querySelectorAll("#topo text")].filter((t) => !g.contains(t))
     .map((t) => t.getBoundingClientRect()).filter((r) => r.width > 0);
@@ -463,7 +465,7 @@ function stopMark(pt, stop) {
     return others.some((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom);
   });
   const place = (row, dir) => {
-    for (const [e, y] of [[code, row[0] * F + (ui.present ? 0 : 8)], [text, row[1] * F + (ui.present ? 0 : 8)]]) {
+    for (const [e, y] of [[code, row[0] * F + (ui.presentPic ? 0 : 8)], [text, row[1] * F + (ui.presentPic ? 0 : 8)]]) {
       e.setAttribute("y", y); e.setAttribute("x", 14 * dir); e.setAttribute("text-anchor", dir < 0 ? "end" : "start");
     }
   };
