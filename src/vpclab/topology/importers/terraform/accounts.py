@@ -20,7 +20,7 @@ import re
 from typing import Dict, List, Optional
 
 from ....errors import shown
-from .plan import ACCEPT, PEER, REJECT, USER_INFO, VPC, Note, Res, Resolver
+from .plan import ACCEPT, CCN, CCN_ATTACH, CCN_ATTACH_V2, PEER, REJECT, USER_INFO, VPC, Note, Res, Resolver
 
 _UIN = re.compile(r"uin/([0-9]{1,20})")
 
@@ -38,7 +38,7 @@ class Accounts:
         self.rv, self.notes = rv, notes
         self.parent: Dict[str, str] = {}
         self.uin: Dict[str, str] = {}  # root -> UIN
-        for r in by_type.get(VPC, []) + by_type.get(USER_INFO, []):
+        for r in by_type.get(VPC, []) + by_type.get(USER_INFO, []) + by_type.get(CCN, []):
             self._node(self.key(r))
         for key in sorted(self.parent):
             arn = self._assume_role(key)
@@ -59,6 +59,10 @@ class Accounts:
                 info = self._user_info(p, by_type)
                 if info is not None:
                     self._join(self.key(b), self.key(info), p.address, f"destination_uin ({info.address})")
+        for a in by_type.get(CCN_ATTACH, []) + by_type.get(CCN_ATTACH_V2, []):  # ccn_uin: the CCN's account
+            c, u = rv.target(a, "ccn_id")[0], _uin(a.values.get("ccn_uin"))
+            if c is not None and c.type == CCN and u:
+                self._give(self.key(c), u, a.address, "ccn_uin")
         for op in by_type.get(ACCEPT, []) + by_type.get(REJECT, []):
             p = rv.target(op, "peering_connection_id")[0]
             b = rv.target(p, "destination_vpc_id")[0] if p is not None and p.type == PEER else None
@@ -71,7 +75,7 @@ class Accounts:
     # ---- the union-find over provider configurations and UINs --------------------------------
 
     def key(self, r: Res) -> str:
-        if r.type == VPC and not self.rv.config.resource(r.calls, r.type, r.name):
+        if r.type in (VPC, CCN) and not self.rv.config.resource(r.calls, r.type, r.name):
             return f"vpc:{r.address}"  # a state has no configuration: the VPC's own, joined to the default below
         key = self.rv.config.provider_key(r.calls, r.type, r.name)
         return key if key in self.rv.config.providers else key.split(":")[-1]

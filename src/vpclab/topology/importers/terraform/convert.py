@@ -5,11 +5,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ....errors import Refused
 from ....model.filters import INTERNET
+from . import ccn as ccns
 from .accounts import Accounts
 from .filters import Filters
 from .plan import (
     ACCEPT,
     ACL,
+    CCN,
     DEFAULT_REGION,
     ENTRY,
     INSTANCE,
@@ -34,11 +36,11 @@ from .render import _Out, _validate, render
 
 # scope -> (types, longest name, first character a letter): VPCs, peerings and NAT gateways share
 # one scope (a route's next hop and a path's hop must name one thing), each other kind has its own.
-SCOPES = {"net": ((VPC, PEER, NAT), {VPC: 24, PEER: 60, NAT: 24}), "table": ((TABLE,), {TABLE: 32}),
+SCOPES = {"net": ((VPC, PEER, NAT, CCN), {VPC: 24, PEER: 60, NAT: 24, CCN: 60}), "table": ((TABLE,), {TABLE: 32}),
           "subnet": ((SUBNET,), {SUBNET: 32}), "instance": ((INSTANCE,), {INSTANCE: 32}), "sg": ((SG,), {SG: 24}),
           "acl": ((ACL,), {ACL: 24})}
 LETTER_FIRST = (VPC, NAT, SG, ACL)
-WORDS = {NAT: "nat", PEER: "pcx"}  # added to a NAT gateway's or a peering's name that a VPC also has
+WORDS = {NAT: "nat", PEER: "pcx", CCN: "ccn"}  # added to a NAT gateway's or a peering's name that a VPC also has
 
 
 class _Converter:
@@ -204,16 +206,21 @@ def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> 
         if v is not None and v.vpclab is not None:
             r.vpclab = names[r]
 
-    # routes: to a peering or to a NAT gateway
+    # CCNs, their attachments and limits (ccn.py); named first, as a USER_CCN route names one
+    ccns.name_ccns(c)
+    ccns.convert(c, out, accounts, account_names)
+
+    # routes: to a peering, a NAT gateway or a CCN (USER_CCN)
+    hop_types = {"PEERCONNECTION": PEER, "NAT": NAT, "USER_CCN": CCN}
     for r in by_type.get(ENTRY, []):
         kind = str(r.values.get("next_type") or "").upper()
-        if kind not in ("PEERCONNECTION", "NAT"):
+        if kind not in hop_types:
             why = ("vpclab sends what no route matches from an instance with an EIP to the Internet, as this "
-                   "route would" if kind == "EIP" else "the topology's next hops are peerings and NAT gateways")
+                   "route would" if kind == "EIP" else "the topology's next hops are peerings, NAT gateways and CCNs")
             notes.append(Note(r.address, f"next_type {kind or 'unknown'}: {why} (not imported)"))
             continue
         t = table_of(r)
-        p, _ = link(r, "next_hub", PEER if kind == "PEERCONNECTION" else NAT)
+        p, _ = link(r, "next_hub", hop_types[kind])
         dst = r.values.get("destination_cidr_block")
         if t is None or p is None:
             continue
@@ -264,7 +271,7 @@ def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> 
                       code="MissingParameter", hint="; ".join(str(n) for n in notes[:5]) or None)
     name = lab or lab_name(source)
     text, lines = render(out, name, source, doc)
-    counts = {"vpcs": len(out.vpcs), "peerings": len(out.peerings),
+    counts = {"vpcs": len(out.vpcs), "peerings": len(out.peerings), "ccns": len(out.ccns),
               "instances": sum(len(v["instances"]) for v in out.vpcs.values())}
     _validate(text, lines, source)
     return Result(text, name, notes, counts)

@@ -19,6 +19,7 @@ class _Out:
 
     vpcs: Dict[str, dict] = field(default_factory=dict)
     peerings: Dict[str, dict] = field(default_factory=dict)
+    ccns: Dict[str, dict] = field(default_factory=dict)  # name -> {account, attachments, bandwidth_limits}
     accounts: List[str] = field(default_factory=list)
     regions: List[str] = field(default_factory=list)
     where: Dict[Tuple, str] = field(default_factory=dict)  # (kind, names...) -> address
@@ -114,6 +115,16 @@ def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, 
         add("peerings:")
         for p, body in out.peerings.items():
             add(f"  {p}: {_flow(body)}", ("peering", p))
+    if out.ccns:
+        add("ccns:")
+        for n, body in out.ccns.items():
+            add(f"  {n}:", ("ccn", n))
+            add(f"    account: {_scalar(body['account'])}", ("ccn", n))
+            for key, kind, ref in (("attachments", "ccn-attach", "vpc"), ("bandwidth_limits", "ccn-limit", None)):
+                if body[key]:
+                    add(f"    {key}:")
+                    for i, item in enumerate(body[key]):
+                        add(f"      - {_flow(item)}", (kind, n, item[ref] if ref else i))
     return "\n".join(lines) + "\n", where
 
 
