@@ -326,3 +326,84 @@ def test_fuzz_fixtures_with_random_subtrees_exit_0_or_2_without_traceback(tmp_pa
         assert "Traceback" not in r.stdout + r.stderr and r.exit_code in (0, 2), shown
 
     check()
+
+
+def _assoc_plan(assoc_table: str = "tencentcloud_route_table.a_private") -> dict:
+    """A plan (ids unknown) where subnet a gets its table from a tencentcloud_route_table_association,
+    as the provider's docs show it, not from its own route_table_id."""
+    def res(t, n, values):
+        return {"address": f"{t}.{n}", "mode": "managed", "type": t, "name": n, "values": values}
+
+    def cfg(t, n, **exprs):
+        return {"address": f"{t}.{n}", "mode": "managed", "type": t, "name": n, "provider_config_key": "tencentcloud",
+                "expressions": {k: {"references": [v + ".id", v]} if not v.endswith("_route_table_id") else
+                                {"references": [v, v.rsplit(".", 1)[0]]} for k, v in exprs.items()}}
+
+    resources = [res("tencentcloud_vpc", "a", {"cidr_block": "10.0.0.0/16"}),
+                 res("tencentcloud_vpc", "b", {"cidr_block": "10.1.0.0/16"}),
+                 res("tencentcloud_subnet", "a", {"cidr_block": "10.0.1.0/24"}),
+                 res("tencentcloud_subnet", "b", {"cidr_block": "10.1.1.0/24"}),
+                 res("tencentcloud_route_table", "a_private", {"name": "private"}),
+                 res("tencentcloud_route_table_association", "a", {}),
+                 res("tencentcloud_vpc_peer_connect_manager", "ab", {}),
+                 res("tencentcloud_route_table_entry", "a_to_b", {"destination_cidr_block": "10.1.0.0/16",
+                                                                  "next_type": "PEERCONNECTION"}),
+                 res("tencentcloud_route_table_entry", "b_to_a", {"destination_cidr_block": "10.0.0.0/16",
+                                                                  "next_type": "PEERCONNECTION"}),
+                 res("tencentcloud_instance", "a1", {"private_ip": "10.0.1.10"}),
+                 res("tencentcloud_instance", "b1", {"private_ip": "10.1.1.10"})]
+    config = [cfg("tencentcloud_vpc", "a"), cfg("tencentcloud_vpc", "b"),
+              cfg("tencentcloud_subnet", "a", vpc_id="tencentcloud_vpc.a"),
+              cfg("tencentcloud_subnet", "b", vpc_id="tencentcloud_vpc.b"),
+              cfg("tencentcloud_route_table", "a_private", vpc_id="tencentcloud_vpc.a"),
+              cfg("tencentcloud_route_table_association", "a", subnet_id="tencentcloud_subnet.a",
+                  route_table_id=assoc_table),
+              cfg("tencentcloud_vpc_peer_connect_manager", "ab", source_vpc_id="tencentcloud_vpc.a",
+                  destination_vpc_id="tencentcloud_vpc.b"),
+              cfg("tencentcloud_route_table_entry", "a_to_b", route_table_id="tencentcloud_route_table.a_private",
+                  next_hub="tencentcloud_vpc_peer_connect_manager.ab"),
+              cfg("tencentcloud_route_table_entry", "b_to_a", route_table_id="tencentcloud_vpc.b.default_route_table_id",
+                  next_hub="tencentcloud_vpc_peer_connect_manager.ab"),
+              cfg("tencentcloud_instance", "a1", subnet_id="tencentcloud_subnet.a"),
+              cfg("tencentcloud_instance", "b1", subnet_id="tencentcloud_subnet.b")]
+    return {"format_version": "1.2", "planned_values": {"root_module": {"resources": resources}},
+            "configuration": {"provider_config": {"tencentcloud": {"name": "tencentcloud", "expressions": {
+                "region": {"constant_value": "ap-guangzhou"}}}}, "root_module": {"resources": config}}}
+
+
+def test_a_route_table_association_sets_the_subnets_table(capsys, tmp_path):
+    """Reported by review (issue 21): tencentcloud_route_table_association was 'not modelled', so
+    the subnet stayed on the default table and a/a1 -> b/b1 came out NO_ROUTE, where the cloud
+    routes it through a_private's route to the peering."""
+    code, out, err = run(capsys, "import", "terraform", _plan(tmp_path, _assoc_plan()))
+    assert code == 0, err
+    assert "tencentcloud_route_table_association.a" not in err, err
+    lab = loader.loads(out)
+    assert lab.vpcs["a"].subnets["a"].route_table == "a-private"
+    assert analyze.explain(lab, "a/a1", "b/b1").result == "reachable"
+    # an association with a table of another VPC is not carried, and says so
+    code, out, err = run(capsys, "import", "terraform", _plan(tmp_path, _assoc_plan(
+        "tencentcloud_vpc.b.default_route_table_id")))
+    assert code == 0 and "tencentcloud_route_table_association.a: unresolved: its route table is in b" in err, err
+    assert loader.loads(out).vpcs["a"].subnets["a"].route_table == "default"
+
+
+def test_a_states_route_table_association_does_not_hide_its_subnet(capsys, tmp_path):
+    """The provider gives a tencentcloud_route_table_association the id of its subnet (`terraform
+    import ... subnet_id`): in a state (ids known) it must not take the subnet's place, or every
+    instance of the subnet is 'not a tencentcloud_subnet' and left out."""
+    def res(t, n, **values):
+        return {"address": f"{t}.{n}", "mode": "managed", "type": t, "name": n, "values": values}
+
+    doc = {"values": {"root_module": {"resources": [
+        res("tencentcloud_vpc", "a", id="vpc-a", cidr_block="10.0.0.0/16", default_route_table_id="rtb-a0"),
+        res("tencentcloud_route_table", "private", id="rtb-a1", vpc_id="vpc-a"),
+        res("tencentcloud_subnet", "a", id="subnet-a", vpc_id="vpc-a", cidr_block="10.0.1.0/24", route_table_id="rtb-a1"),
+        res("tencentcloud_route_table_association", "a", id="subnet-a", subnet_id="subnet-a", route_table_id="rtb-a1"),
+        res("tencentcloud_instance", "web", id="ins-1", subnet_id="subnet-a", vpc_id="vpc-a", private_ip="10.0.1.10"),
+    ]}}}
+    code, out, err = run(capsys, "import", "terraform", _plan(tmp_path, doc))
+    assert code == 0, err
+    lab = loader.loads(out)
+    assert [i.ref for i in lab.instances()] == ["a/web"], err
+    assert lab.vpcs["a"].subnets["a"].route_table == "private"

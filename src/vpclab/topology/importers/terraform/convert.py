@@ -25,6 +25,7 @@ from .plan import (
     Result,
     SG,
     SUBNET,
+    TABLE_ASSOC,
     SUPPORTED,
     TABLE,
     USER_INFO,
@@ -151,6 +152,27 @@ def convert(doc: dict, source: str = "plan.json", lab: Optional[str] = None) -> 
         out.vpcs[v.vpclab]["subnets"][r.vpclab] = body
         out.where[("subnet", v.vpclab, r.vpclab)] = r.address
         subnets[id(r)] = (v.vpclab, r.vpclab)
+
+    # a subnet's table from a tencentcloud_route_table_association: it wins over the subnet's own
+    associated: Dict[int, str] = {}  # id(subnet Res) -> the association's address
+    for r in by_type.get(TABLE_ASSOC, []):
+        s, _ = link(r, "subnet_id", SUBNET)
+        t = table_of(r) if s is not None else None
+        if s is None or t is None:
+            continue
+        vpc, subnet = subnets[id(s)]
+        if t[0] != vpc:
+            notes.append(Note(r.address, f"unresolved: its route table is in {t[0]}, not in {vpc} (not imported)"))
+            continue
+        if id(s) in associated:
+            notes.append(Note(r.address, f"partial: {s.address} is associated by {associated[id(s)]} too; "
+                                         "the first in address order kept (not imported)"))
+            continue
+        associated[id(s)] = r.address
+        body = out.vpcs[vpc]["subnets"][subnet]
+        body.pop("route_table", None)
+        if t[1] != "default":
+            body["route_table"] = t[1]
 
     # peerings, with their accept / reject operations (whatever ids those carry: see plan.ALIAS_IDS)
     answered: Dict[int, Dict[str, str]] = {}  # id(peering) -> {"accepted"|"rejected": operation address}

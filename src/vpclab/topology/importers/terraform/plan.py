@@ -20,6 +20,7 @@ VPC, SUBNET, TABLE, ENTRY = "tencentcloud_vpc", "tencentcloud_subnet", "tencentc
 PEER, ACCEPT, REJECT = "tencentcloud_vpc_peer_connect_manager", "tencentcloud_vpc_peer_connect_accept_operation", \
     "tencentcloud_vpc_peer_connect_reject_operation"
 INSTANCE = "tencentcloud_instance"
+TABLE_ASSOC = "tencentcloud_route_table_association"  # a subnet's route table, set apart from the subnet
 SG, RULE_SET, LITE_RULE, SG_RULE = "tencentcloud_security_group", "tencentcloud_security_group_rule_set", \
     "tencentcloud_security_group_lite_rule", "tencentcloud_security_group_rule"
 SG_ATTACH = "tencentcloud_cvm_security_group_attachment"  # one group bound to one instance, after its own
@@ -31,11 +32,11 @@ CCN, CCN_ATTACH, CCN_ATTACH_V2, CCN_LIMIT = "tencentcloud_ccn", "tencentcloud_cc
     "tencentcloud_ccn_attachment_v2", "tencentcloud_ccn_bandwidth_limit"
 CCN_ACCEPT, CCN_REJECT = "tencentcloud_ccn_instances_accept_attach", "tencentcloud_ccn_instances_reject_attach"
 FILTERING = (SG, RULE_SET, LITE_RULE, SG_RULE, SG_ATTACH, ACL, ACL_ATTACH, EIP, EIP_ASSOC, NAT, SNAT)
-SUPPORTED = (VPC, SUBNET, TABLE, ENTRY, PEER, ACCEPT, REJECT, INSTANCE, CCN, CCN_ATTACH, CCN_ATTACH_V2, CCN_LIMIT,
+SUPPORTED = (VPC, SUBNET, TABLE, TABLE_ASSOC, ENTRY, PEER, ACCEPT, REJECT, INSTANCE, CCN, CCN_ATTACH, CCN_ATTACH_V2, CCN_LIMIT,
              CCN_ACCEPT, CCN_REJECT) + FILTERING
-# Their `id` is another resource's id (the provider's choice): the peering's, the group's. They are
-# never what an id names, so a state's operation never hides the peering it operated on.
-ALIAS_IDS = (ACCEPT, REJECT, RULE_SET, LITE_RULE, CCN_ACCEPT, CCN_REJECT, CCN_LIMIT, CCN_ATTACH, CCN_ATTACH_V2)
+# Their `id` is another resource's id (the provider's choice): the peering's, the group's, the
+# subnet's. They are never what an id names, so a state's operation never hides the peering it operated on.
+ALIAS_IDS = (ACCEPT, REJECT, RULE_SET, LITE_RULE, TABLE_ASSOC, CCN_ACCEPT, CCN_REJECT, CCN_LIMIT, CCN_ATTACH, CCN_ATTACH_V2)
 DEFAULT_REGION = "default"
 
 
