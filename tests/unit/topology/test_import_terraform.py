@@ -362,7 +362,8 @@ def _assoc_plan(assoc_table: str = "tencentcloud_route_table.a_private") -> dict
                   destination_vpc_id="tencentcloud_vpc.b"),
               cfg("tencentcloud_route_table_entry", "a_to_b", route_table_id="tencentcloud_route_table.a_private",
                   next_hub="tencentcloud_vpc_peer_connect_manager.ab"),
-              cfg("tencentcloud_route_table_entry", "b_to_a", route_table_id="tencentcloud_vpc.b.default_route_table_id",
+              cfg("tencentcloud_route_table_entry", "b_to_a",
+                  route_table_id="tencentcloud_vpc.b.default_route_table_id",
                   next_hub="tencentcloud_vpc_peer_connect_manager.ab"),
               cfg("tencentcloud_instance", "a1", subnet_id="tencentcloud_subnet.a"),
               cfg("tencentcloud_instance", "b1", subnet_id="tencentcloud_subnet.b")]
@@ -398,7 +399,8 @@ def test_a_states_route_table_association_does_not_hide_its_subnet(capsys, tmp_p
     doc = {"values": {"root_module": {"resources": [
         res("tencentcloud_vpc", "a", id="vpc-a", cidr_block="10.0.0.0/16", default_route_table_id="rtb-a0"),
         res("tencentcloud_route_table", "private", id="rtb-a1", vpc_id="vpc-a"),
-        res("tencentcloud_subnet", "a", id="subnet-a", vpc_id="vpc-a", cidr_block="10.0.1.0/24", route_table_id="rtb-a1"),
+        res("tencentcloud_subnet", "a", id="subnet-a", vpc_id="vpc-a", cidr_block="10.0.1.0/24",
+            route_table_id="rtb-a1"),
         res("tencentcloud_route_table_association", "a", id="subnet-a", subnet_id="subnet-a", route_table_id="rtb-a1"),
         res("tencentcloud_instance", "web", id="ins-1", subnet_id="subnet-a", vpc_id="vpc-a", private_ip="10.0.1.10"),
     ]}}}

@@ -32,11 +32,12 @@ CCN, CCN_ATTACH, CCN_ATTACH_V2, CCN_LIMIT = "tencentcloud_ccn", "tencentcloud_cc
     "tencentcloud_ccn_attachment_v2", "tencentcloud_ccn_bandwidth_limit"
 CCN_ACCEPT, CCN_REJECT = "tencentcloud_ccn_instances_accept_attach", "tencentcloud_ccn_instances_reject_attach"
 FILTERING = (SG, RULE_SET, LITE_RULE, SG_RULE, SG_ATTACH, ACL, ACL_ATTACH, EIP, EIP_ASSOC, NAT, SNAT)
-SUPPORTED = (VPC, SUBNET, TABLE, TABLE_ASSOC, ENTRY, PEER, ACCEPT, REJECT, INSTANCE, CCN, CCN_ATTACH, CCN_ATTACH_V2, CCN_LIMIT,
-             CCN_ACCEPT, CCN_REJECT) + FILTERING
+SUPPORTED = (VPC, SUBNET, TABLE, TABLE_ASSOC, ENTRY, PEER, ACCEPT, REJECT, INSTANCE, CCN, CCN_ATTACH, CCN_ATTACH_V2,
+             CCN_LIMIT, CCN_ACCEPT, CCN_REJECT) + FILTERING
 # Their `id` is another resource's id (the provider's choice): the peering's, the group's, the
 # subnet's. They are never what an id names, so a state's operation never hides the peering it operated on.
-ALIAS_IDS = (ACCEPT, REJECT, RULE_SET, LITE_RULE, TABLE_ASSOC, CCN_ACCEPT, CCN_REJECT, CCN_LIMIT, CCN_ATTACH, CCN_ATTACH_V2)
+ALIAS_IDS = (ACCEPT, REJECT, RULE_SET, LITE_RULE, TABLE_ASSOC, CCN_ACCEPT, CCN_REJECT, CCN_LIMIT, CCN_ATTACH,
+             CCN_ATTACH_V2)
 DEFAULT_REGION = "default"
 
 
