@@ -7,7 +7,7 @@ import ipaddress
 from typing import Dict, List, Tuple
 
 from ...keys import SCHEMA
-from . import filters, names
+from . import ccn, filters, names
 from .estate import DEFAULT_ACCOUNT, Ctx, Out, network, num, s, seq
 from .snapshot import Note, Snapshot
 
@@ -26,6 +26,8 @@ def accounts(snap: Snapshot) -> List[str]:
             uin = num(p, uin_attr)
             if s(p, vpc_attr) in mine and uin:
                 uins.setdefault(acc, set()).add(uin)
+    for acc, found in ccn.uins(snap, vpcs_of).items():
+        uins.setdefault(acc, set()).update(found)
     out = []
     for acc, folder in enumerate(snap.accounts):
         found = sorted(uins.get(acc, ()))
@@ -44,13 +46,13 @@ def convert(snap: Snapshot) -> Tuple[Out, List[Note]]:
     _subnets_and_tables(ctx)
     _peerings(ctx)
     nats = filters.nat_gateways(ctx)  # before the routes that name them
+    ccn.ccns(ctx, acc_names, set(ctx.out.peerings) | {n for _, n in ctx.nat.values()} | set(ctx.out.vpcs))
     _routes(ctx)
     _instances(ctx)
     filters.security_groups(ctx)
     filters.network_acls(ctx)
     filters.addresses(ctx, nats)
-    for _, _, c in snap.of("DescribeCcns"):
-        ctx.note(s(c, "CcnId") or "DescribeCcns", "a CCN: not imported (not in the topology format yet)")
+    ccn.unused(ctx)
     used = {v["account"] for v in ctx.out.vpcs.values()}
     ctx.out.accounts = sorted(used) or [DEFAULT_ACCOUNT]
     ctx.out.regions = sorted({v["region"] for v in ctx.out.vpcs.values()})
@@ -181,7 +183,8 @@ def _peerings(ctx: Ctx) -> None:
 UNSUPPORTED_HOPS = {"VPN": "a VPN gateway", "DIRECTCONNECT": "a Direct Connect gateway", "HAVIP": "an HAVIP",
                     "NORMAL_CVM": "an instance as next hop", "CVM": "an instance as public gateway",
                     "INTRANAT": "a private NAT gateway", "LOCAL_GATEWAY": "a CDC local gateway",
-                    "GWLB_ENDPOINT": "a gateway load balancer", "CCN": "a CCN", "USER_CCN": "a CCN"}
+                    "GWLB_ENDPOINT": "a gateway load balancer", "CCN": "a CCN not in the snapshot",
+                    "USER_CCN": "a CCN not in the snapshot"}
 
 
 def _routes(ctx: Ctx) -> None:
@@ -195,6 +198,9 @@ def _routes(ctx: Ctx) -> None:
                 gw, hop, dest = s(r, "GatewayType").upper(), s(r, "GatewayId"), s(r, "DestinationCidrBlock")
                 if gw == "LOCAL":
                     continue  # the implicit local route
+                to_ccn = ccn.route_hop(ctx, vid, gw, hop) if gw in ("CCN", "USER_CCN") else None
+                if to_ccn == "":
+                    continue  # delivered by an imported CCN: the model delivers it again (enabled or not)
                 net = network(dest)
                 if net is None:
                     ctx.note(where, f"destination {s(r, 'DestinationIpv6CidrBlock') or dest or '?'} is not an IPv4 "
@@ -219,6 +225,8 @@ def _routes(ctx: Ctx) -> None:
                 elif gw == "NAT":
                     ctx.note(where, f"{net} -> {hop}: the NAT gateway is not imported: not imported")
                     continue
+                elif to_ccn:
+                    name = to_ccn
                 elif gw == "EIP":
                     ctx.note(where, f"{net} -> the instance's public IP: implicit in vpclab (an instance with an EIP "
                                     "uses it when no route matches): not written")

@@ -43,6 +43,7 @@ class Out:
     internet: Optional[str] = None
     vpcs: Dict[str, dict] = field(default_factory=dict)
     peerings: Dict[str, dict] = field(default_factory=dict)
+    ccns: Dict[str, dict] = field(default_factory=dict)  # name -> {account, attachments, bandwidth_limits, ...}
     ids: Dict[Tuple, str] = field(default_factory=dict)  # (kind, names...) -> cloud id
 
 
@@ -58,6 +59,7 @@ class Ctx:
     subnet: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # subnet id -> (vpc id, name)
     table: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # table id -> (vpc id, name)
     peering: Dict[str, str] = field(default_factory=dict)  # peering id -> name
+    ccn: Dict[str, str] = field(default_factory=dict)  # CCN id -> name
     nat: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # nat id -> (vpc id, name)
     instance: Dict[str, Tuple[str, str, str]] = field(default_factory=dict)  # id -> (vpc id, name, ip)
     groups_of: Dict[str, List[str]] = field(default_factory=dict)  # instance id -> its group ids

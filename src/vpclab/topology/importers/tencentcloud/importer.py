@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ....errors import PATH_SHOWN, Refused, shown
+from ... import load as loader
+from . import ccn
 from .convert import convert
 from .estate import s
 from .names import lab_name
@@ -28,7 +30,7 @@ def from_dirs(dirs: List[str], region: Optional[str] = None, lab: Optional[str] 
     `region` for the files at its top)."""
     pages = read_dirs(dirs, region or "")
     notes: List[Note] = []
-    if not region:
+    if not region and any(not p.region for p in pages):  # files at a folder's top: their region
         region = _region_of(pages)
         if region is None:
             region = DEFAULT_REGION
@@ -66,9 +68,13 @@ def from_pages(pages: List[Page], folders: List[str], lab: str, source: str,
                       hint="save `tccli vpc DescribeVpcs --region REGION --Limit 100` into the folder too")
     text, where = render(out, lab, source)
     validate(text, where, source)
+    if any(body.get("_routes") for body in out.ccns.values()):  # the snapshot's route states, against the model's
+        if ccn.overrides(out, loader.loads(text, "<imported>")):
+            text, where = render(out, lab, source)
+            validate(text, where, source)
     counts = {"vpcs": len(out.vpcs), "peerings": len(out.peerings),
               "instances": sum(len(v["instances"]) for v in out.vpcs.values()),
               "security_groups": sum(len(v["security_groups"]) for v in out.vpcs.values()),
               "network_acls": sum(len(v["network_acls"]) for v in out.vpcs.values()),
-              "nat_gateways": sum(len(v["nat_gateways"]) for v in out.vpcs.values())}
+              "nat_gateways": sum(len(v["nat_gateways"]) for v in out.vpcs.values()), "ccns": len(out.ccns)}
     return Result(text, lab, list(notes or []) + found, counts)

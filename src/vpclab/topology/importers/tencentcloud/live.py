@@ -21,7 +21,9 @@ except ImportError:  # pragma: no cover - need_sdk() says what to install
 PAGE = 100
 STR_PAGING = {"DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeSecurityGroups"}  # Offset/Limit: str
 LISTED = ("DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeVpcPeeringConnections",
-          "DescribeSecurityGroups", "DescribeNetworkAcls", "DescribeAddresses", "DescribeNatGateways")
+          "DescribeSecurityGroups", "DescribeNetworkAcls", "DescribeAddresses", "DescribeNatGateways",
+          "DescribeCcns")
+PER_CCN = ("DescribeCcnAttachedInstances", "DescribeCcnRoutes")  # paged, one CCN each
 
 
 def credential():
@@ -58,6 +60,16 @@ def fetch(region: str) -> List[Page]:
             pages += _paged(region, "DescribeNatGatewaySourceIpTranslationNatRules",
                             vpc.DescribeNatGatewaySourceIpTranslationNatRules,
                             vpc_models.DescribeNatGatewaySourceIpTranslationNatRulesRequest, NatGatewayId=n.NatGatewayId)
+    for p in [p for p in pages if p.call.name == "DescribeCcns"]:
+        for c in p.response.CcnSet or []:
+            for name in PER_CCN:
+                pages += _paged(region, name, getattr(vpc, name), getattr(vpc_models, f"{name}Request"),
+                                CcnId=c.CcnId)
+            req = vpc_models.DescribeCcnRegionBandwidthLimitsRequest()
+            req.CcnId = c.CcnId
+            pages.append(Page(f"live {region} DescribeCcnRegionBandwidthLimits {c.CcnId}", region, 0,
+                              BY_NAME["DescribeCcnRegionBandwidthLimits"],
+                              _call(vpc.DescribeCcnRegionBandwidthLimits, req, region), c.CcnId))
     return pages
 
 
@@ -81,7 +93,7 @@ def _paged(region: str, name: str, method: Callable, request_class, **fixed) -> 
         req.Offset, req.Limit = (str(offset), str(PAGE)) if name in STR_PAGING else (offset, PAGE)
         resp = _call(method, req, region)
         items = getattr(resp, call.items, None) or []
-        out.append(Page(f"live {region} {name} page {len(out) + 1}", region, 0, call, resp))
+        out.append(Page(f"live {region} {name} page {len(out) + 1}", region, 0, call, resp, fixed.get("CcnId", "")))
         offset += len(items)
         total = getattr(resp, "TotalCount", None)
         if not items or not isinstance(total, int) or offset >= total or len(out) >= 1000:

@@ -92,6 +92,19 @@ def render(out: Out, lab: str, source: str) -> Tuple[str, Dict[int, str]]:
         add("peerings:")
         for name, body in out.peerings.items():
             add(f"  {name}: {_flow(body)}", ids.get(("peering", name), ""))
+    if out.ccns:
+        add("ccns:")
+        for name, body in out.ccns.items():
+            add(f"  {name}:", ids.get(("ccn", name), ""))
+            add(f"    account: {_scalar(body['account'])}")
+            for key in ("attachments", "bandwidth_limits"):
+                if body[key]:
+                    add(f"    {key}:")
+                    for item in body[key]:
+                        add(f"      - {_flow(item)}", ids.get(("ccn-attach", name, item.get("vpc")), ""))
+            for key in ("disabled_routes", "enabled_routes"):
+                if body.get(key):
+                    add(f"    {key}: {_scalar(body[key])}")
     return "\n".join(lines) + "\n", where
 
 

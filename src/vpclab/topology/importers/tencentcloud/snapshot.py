@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - the message below says what to install
 
 HINT = "save each call with `tccli vpc DescribeVpcs --region REGION > vpcs.json` (docs/import-tencentcloud.md)"
 GROUP_ID = re.compile(r"\bsg-[0-9a-z]{8}\b")
+CCN_ID = re.compile(r"\bccn-[0-9a-z]{8}\b")
 REGION = re.compile(r"^[a-z]{2,}-[a-z]+(-[a-z0-9]+)?$")  # ap-guangzhou, na-siliconvalley, ap-shanghai-fsi
 
 
@@ -55,6 +56,9 @@ CALLS = (
     Call("DescribeNatGatewayDestinationIpPortTranslationNatRules", "vpc",
          "NatGatewayDestinationIpPortTranslationNatRuleSet", ""),
     Call("DescribeCcns", "vpc", "CcnSet", "CcnId"),
+    Call("DescribeCcnAttachedInstances", "vpc", "InstanceSet", ""),  # items of several CCNs: CcnId + InstanceId
+    Call("DescribeCcnRoutes", "vpc", "RouteSet", "RouteId"),  # one CCN's: its id in the file's name
+    Call("DescribeCcnRegionBandwidthLimits", "vpc", "CcnRegionBandwidthLimitSet", ""),  # likewise
     Call("DescribeInstances", "cvm", "InstanceSet", "InstanceId"),
 )
 BY_NAME = {c.name: c for c in CALLS}
@@ -69,7 +73,7 @@ class Page:
     account: int  # which DIR (or the live account): 0, 1, ...
     call: Call
     response: object  # the SDK's response model
-    group: str = ""  # DescribeSecurityGroupPolicies: the group the file is for
+    group: str = ""  # DescribeSecurityGroupPolicies: the group the file is for; CCN routes, limits: the CCN
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Snapshot:
 
     items: Dict[str, List[Tuple[str, int, object]]] = field(default_factory=dict)
     policies: Dict[str, object] = field(default_factory=dict)  # group id -> SecurityGroupPolicySet
+    per_ccn: Dict[Tuple[str, str], List[object]] = field(default_factory=dict)  # (call, CCN id or "") -> items
     accounts: List[str] = field(default_factory=list)  # per DIR: its folder name
     notes: List[Note] = field(default_factory=list)
 
@@ -133,8 +138,9 @@ def recognise(doc, source: str) -> Tuple[Call, dict]:
                       f"{shown(err.get('Message'), 200)}", code="InvalidParameter", hint="save a call that succeeded")
     for c in CALLS:
         if c.items in doc:
-            if c.items == "InstanceSet" and _ccn_attachments(doc["InstanceSet"]):
-                break  # DescribeCcnAttachedInstances: not read (no CCN in the topology yet)
+            if c.items == "InstanceSet" and (c.name == "DescribeCcnAttachedInstances") != _ccn_attachments(
+                    doc["InstanceSet"]):
+                continue  # cvm DescribeInstances and DescribeCcnAttachedInstances share the key
             return c, doc
     keys = ", ".join(sorted(str(k) for k in doc)[:6]) or "none"
     raise Refused(f"{shown(source, PATH_SHOWN)}: JSON of no describe call vpclab reads (top-level keys: "
@@ -163,9 +169,9 @@ def read_file(path: Path, region: str, account: int) -> Page:
                       code="InvalidParameter", hint=HINT)
     call, body = recognise(doc, source)
     group = ""
-    if call.name == "DescribeSecurityGroupPolicies":
-        found = GROUP_ID.findall(path.name)
-        group = found[0] if len(found) == 1 else ""
+    if call.name in ("DescribeSecurityGroupPolicies", "DescribeCcnRoutes", "DescribeCcnRegionBandwidthLimits"):
+        found = (GROUP_ID if call.name == "DescribeSecurityGroupPolicies" else CCN_ID).findall(path.name)
+        group = found[0] if len(set(found)) == 1 else ""
     return Page(source, region, account, call, deserialize(call, body, source), group)
 
 
@@ -202,6 +208,8 @@ def merge(pages: List[Page], accounts: List[str]) -> Snapshot:
         if p.call.name == "DescribeSecurityGroupPolicies":
             _policies(p, snap)
             continue
+        if p.call.name in ("DescribeCcnRoutes", "DescribeCcnRegionBandwidthLimits"):
+            snap.per_ccn.setdefault((p.call.name, p.group), []).extend(getattr(p.response, p.call.items, None) or [])
         groups.setdefault((p.account, p.region, p.call.name), []).append(p)
     for (account, region, name), ps in sorted(groups.items()):
         call = BY_NAME[name]
