@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import NotFound, StateError
-from ..model import lifecycle
+from ..model import ccn as ccn_model
+from ..model import ccn_ops, lifecycle
 from ..model.filter_rules import PEER_KEY
 from ..model.filters import ACL_DIRECTIONS, SG_DIRECTIONS, FilterRule
 from ..model.types import Lab
@@ -27,7 +28,7 @@ from . import settle
 from .settle import load_model
 
 __all__ = ["status", "ls", "state_file", "check_lab", "read_note", "write_note", "peering_rows",
-           "route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab", "load_model", "known_labs", "DAMAGED",
+           "route_rows", "ccn_rows", "ccn_route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab", "load_model", "known_labs", "DAMAGED",
            "DELETING", "APPLYING"]
 
 
@@ -50,11 +51,54 @@ def route_rows(model: Lab, vpc: Optional[str] = None) -> List[dict]:
     for v in model.vpcs.values():
         if vpc is not None and v.name != vpc:
             continue
+        on = ccn_model.ccn_of(model, v.name)
+        table_of = ccn_model.routes(model, on[0]) if on is not None else None
         for t in v.route_tables.values():
             for r in t.routes:
                 rows.append({"vpc": v.name, "table": t.name, "destination": str(r.destination),
-                             "next_hop": r.next_hop, "state": lifecycle.route_state(model, r)})
+                             "next_hop": r.next_hop, "state": lifecycle.route_state(model, r), "type": "USER"})
+            # version 3: what the VPC's CCN delivers into the table, next hop the CCN (`disabled`: why)
+            for d in ccn_model.delivered(model, v, t.name, table_of) if on is not None else ():
+                rows.append({"vpc": v.name, "table": t.name, "destination": str(d.destination),
+                             "next_hop": d.route.ccn, "state": "active" if d.enabled else "disabled",
+                             "type": "CCN", "ccn_route": d.route.key, "why": d.why or None})
     return rows
+
+
+def ccn_rows(model: Lab) -> List[dict]:
+    """`ccn list`: every CCN, its attachments in attach order (state, publish, region) and its caps."""
+    out = []
+    for c in ccn_model.ccns(model).values():
+        out.append({"id": c.name, "account": c.account, "limit_type": c.limit_type,
+                    "created_at": c.created_at,
+                    "attachments": [{"vpc": a.vpc, "account": model.vpcs[a.vpc].account if a.vpc in model.vpcs
+                                     else None, "region": model.vpcs[a.vpc].region if a.vpc in model.vpcs else None,
+                                     "state": a.state, "publish": a.publish, "attached_at": a.attached_at}
+                                    for a in c.attachments],
+                    "bandwidth_limits": [{"regions" if c.limit_type == ccn_model.INTER else "region":
+                                          key.split("/") if c.limit_type == ccn_model.INTER else key,
+                                          "bandwidth_mbps": kbps / 1000} for key, kbps in c.limits.items()],
+                    "default_bandwidth_mbps": ccn_model.DEFAULT_BANDWIDTH_KBPS / 1000,
+                    "region_pairs": _region_pairs(model, c)})
+    return out
+
+
+def _region_pairs(model: Lab, c) -> List[dict]:
+    """Each pair of regions the CCN's ACTIVE attachments span, with its cap each way (Mbps)."""
+    regions = sorted({model.vpcs[a.vpc].region for a in c.active() if a.vpc in model.vpcs})
+    return [{"regions": [r1, r2], "mbps": c.bandwidth_kbps(r1, r2) / 1000, "mbps_back": c.bandwidth_kbps(r2, r1) / 1000}
+            for i, r1 in enumerate(regions) for r2 in regions[i + 1:]]
+
+
+def ccn_route_rows(model: Lab, ccn: Optional[str] = None) -> List[dict]:
+    """`ccn route list`: the CCN's route table (DescribeCcnRoutes), disabled routes with why."""
+    if ccn is not None:
+        ccn_ops.find_ccn(model, ccn)  # ResourceNotFound, with the names there are
+    return [{"ccn": c.name, "id": r.id, "route": r.key, "destination": str(r.destination), "vpc": r.vpc,
+             "region": r.region, "enabled": r.enabled, "state": "enabled" if r.enabled else "disabled",
+             "why": r.why or None}
+            for c in ccn_model.ccns(model).values() if ccn is None or c.name == ccn
+            for r in ccn_model.routes(model, c)]
 
 
 def status(lab: Optional[str]) -> dict:
@@ -76,6 +120,8 @@ def status(lab: Optional[str]) -> dict:
         "peerings": peering_rows(model),
         "routes": route_rows(model),
     }
+    if ccn_model.ccns(model):  # version 3: only a lab with CCNs has the keys
+        doc["ccns"], doc["ccn_routes"] = ccn_rows(model), ccn_route_rows(model)
     # What `ip rule` / `ip route` in the routers call them (kernelnames.py): new keys only.
     for v in doc["vpcs"]:
         kn = kernelnames.subnets(model, v["name"])

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ...model.lifecycle import route_state
 from ...model.types import ACTIVE, PENDING, Lab, Peering
-from . import filters
+from . import ccngraph, filters
 from .filters import dot_lines, legend_rows, subnet_label
 
 GREEN, RED, ORANGE, GREY, BLUE = "#1a7f37", "#cf222e", "#bc4c00", "#8c959f", "#0969da"
@@ -106,6 +106,8 @@ def router_label(lab: Lab, vpc_name: str, marked: bool) -> str:
             tail = "" if state == "active" else " (blackhole)"
             rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{colour}">'
                         f'{_h(r.destination)} \u2192 {_h(r.next_hop)}{tail}</FONT></TD></TR>')
+        for text, colour in ccngraph.delivered_rows(lab, vpc_name, t.name):  # version 3: the CCN's routes
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{colour}">{_h(text)}</FONT></TD></TR>')
     for p in lab.peerings.values():
         if vpc_name in (p.vpc, p.peer_vpc) and side_state(lab, p, vpc_name) == "missing":
             other = lab.vpcs[p.peer_vpc if vpc_name == p.vpc else p.vpc]
@@ -171,6 +173,8 @@ def node_of(lab: Lab, name: Optional[str]) -> Optional[str]:
         return None
     if name in lab.peerings:
         return peering_id(name)
+    if ccngraph.node_of(lab, name):  # a CCN on a path, or where a leg stopped (version 3)
+        return ccngraph.node_of(lab, name)
     if name in lab.vpcs or lab.instance(name) is not None:
         return name
     return None
@@ -268,6 +272,9 @@ def dot(lab: Lab, overlay: Optional[dict] = None) -> str:
                     out.append(f"  {_q(i.ref)} -- {_q(v.instances[b].ref)} [dir=forward color=\"{BLUE}\" "
                                "style=dashed penwidth=1.5 constraint=false];")
     out += dot_lines(lab, router_id, nat_nodes=False)  # the Internet, its hosts, the NAT gateways' links, EIPs
+    out += ccngraph.dot_lines(lab, router_id, stop)  # version 3: the CCNs and their attachments
+    if ov and stop is not None and stop.startswith("ccn:"):
+        note_node("  ")
     if ov:
         out.extend(overlay_edges(lab, ov, stop))
     out.append(f"  label={legend(lab, accounts, fill, ov)};")
@@ -325,6 +332,7 @@ def legend(lab: Lab, accounts: List[str], fill: Dict[str, str], ov: Optional[Ove
         ("routes", ("a \u2192 pcx", GREEN, "a route in a VPC router's table (red: a blackhole)")),
     ) if has[k]]
     rows += [row(*r) for r in legend_rows(lab)]  # the Internet, groups, ACLs
+    rows += [row(*r) for r in ccngraph.legend_rows(lab)]  # version 3: CCNs
     for a in accounts:
         rows.append(f'<TR><TD BGCOLOR="{fill[a]}" BORDER="1">    </TD><TD ALIGN="LEFT">a VPC of account '
                     f'<B>{_h(a)}</B></TD></TR>')

@@ -8,6 +8,7 @@ from pathlib import Path
 from ...controller import outfiles
 from ...errors import EnvironmentProblem, Refused, shown
 from ...model.types import Lab
+from . import ccngraph
 from . import dot as teaching
 from .filters import dot_lines, instance_label, json_parts, subnet_label
 
@@ -87,6 +88,7 @@ def to_json(lab: Lab) -> dict:
         edges.append({"from": p.vpc, "to": p.peer_vpc, "kind": "peering", "id": p.name, "state": p.state,
                       "bandwidth_mbps": p.bandwidth_mbps})
     json_parts(lab, nodes, edges)  # groups, ACLs, EIPs, NAT gateways, the Internet
+    ccngraph.json_parts(lab, nodes, edges)  # version 3: `ccn` nodes, `ccn_attachment` edges
     return {"lab": lab.name, "nodes": nodes, "edges": edges}
 
 

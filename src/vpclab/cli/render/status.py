@@ -15,7 +15,8 @@ from ...controller.status import uses_v2
 from ...model.units import format_duration
 from ..output import table
 
-STATE_COLOURS = {"ACTIVE": "green", "PENDING": "yellow", "active": "green", "blackhole": "red"}
+STATE_COLOURS = {"ACTIVE": "green", "PENDING": "yellow", "active": "green", "blackhole": "red",
+                 "enabled": "green", "disabled": "red"}
 
 
 def render(s: dict) -> None:
@@ -32,6 +33,9 @@ def render(s: dict) -> None:
           [[f"{v['name']}/{i['name']}", i["kind"], i["ip"], i["port"], i["interface"]]
            for v in s["vpcs"] for i in v["instances"]])
     render_peerings(s["peerings"])
+    if s.get("ccns"):  # version 3
+        render_ccns(s["ccns"])
+        render_ccn_routes(s["ccn_routes"])
     render_routes(s["routes"])
     table("Kernel names (ip rule / ip route in the VPC routers)", ["object", "interfaces", "in ip rule"],
           kernel_rows(s))
@@ -61,8 +65,36 @@ def render_routes(rows):
         click.echo("no routes")
         return
     table("Routes", ["vpc", "table", "destination", "next hop", "state"],
-          [[r["vpc"], r["table"], r["destination"], r["next_hop"],
-            f"[{STATE_COLOURS.get(r['state'], 'dim')}]{r['state']}[/]"] for r in rows])
+          [[r["vpc"], r["table"], r["destination"], r["next_hop"] + (" (CCN)" if r.get("type") == "CCN" else ""),
+            f"[{STATE_COLOURS.get(r['state'], 'dim')}]{r['state']}[/]" + (f": {r['why']}" if r.get("why") else "")]
+           for r in rows])
+
+
+def render_ccns(rows):
+    """`ccn list` and status: each CCN with its attachments and the caps of its region pairs."""
+    if not rows:
+        click.echo("no CCNs")
+        return
+    table("CCNs", ["id", "account", "attachments (in attach order)", "region pairs"],
+          [[c["id"], c["account"],
+            ", ".join(f"{a['vpc']} [{STATE_COLOURS.get(a['state'], 'dim')}]{a['state']}[/]" for a in c["attachments"])
+            or "none",
+            ", ".join(f"{p['regions'][0]} <-> {p['regions'][1]} {_mbps(p['mbps'])}" for p in c["region_pairs"])
+            or "one region: uncapped"] for c in rows])
+
+
+def _mbps(m: float) -> str:
+    return f"{m / 1000:g} Gbps" if m >= 1000 else f"{m:g} Mbps"
+
+
+def render_ccn_routes(rows):
+    """A CCN's route table; a disabled route says why."""
+    if not rows:
+        click.echo("no CCN routes")
+        return
+    table("CCN routes", ["ccn", "id", "destination", "vpc", "region", "state"],
+          [[r["ccn"], r["id"], r["destination"], r["vpc"], r["region"],
+            f"[{STATE_COLOURS[r['state']]}]{r['state']}[/]" + (f": {r['why']}" if r["why"] else "")] for r in rows])
 
 
 def kernel_rows(s: dict) -> list:
