@@ -90,6 +90,7 @@ class Dirt:
     prefixes: Dict[Tuple[str, str], Set[ipaddress.IPv4Network]] = field(default_factory=dict)  # (vpc, table)
     filtered: Dict[str, Set[str]] = field(default_factory=dict)  # ref -> "in"/"out" a filter change touches
     own_filters: Set[str] = field(default_factory=set)  # VPCs whose own groups, ACLs, NAT gateways or EIPs differ
+    eip_owners: Dict[str, List[str]] = field(default_factory=dict)  # an EIP -> its instances in either model
 
 
 def dirt(old: Lab, new: Lab) -> Dirt:
@@ -103,6 +104,10 @@ def dirt(old: Lab, new: Lab) -> Dirt:
     internet = filterdiff.internet_changed(old, new)
     dirty = filtered.dirty_vpcs(old, new)  # version 2: groups, ACLs, EIPs, NAT gateways, the Internet
     d.own_filters = filtered.filter_changed_vpcs(old, new) if internet else set(dirty)
+    for lab in (old, new):
+        for i in lab.instances():
+            if i.eip is not None and i.ref not in d.eip_owners.setdefault(str(i.eip), []):
+                d.eip_owners[str(i.eip)].append(i.ref)
     for name in dirty:
         refs = None if internet else filterdiff.touched(old, new, name)
         if refs is None:
@@ -228,8 +233,7 @@ def causes(old: Lab, new: Lab, src: str, dst: str, d: Dirt, vo: Optional[Verdict
                         "detail": f"{ref}: {_changes(_instance_view(old, ref), _instance_view(new, ref))}"})
     named = {c["where"].partition("/")[0] for c in out if c["kind"] in ("security_group", "network_acl")}
     only_internet = []  # VPCs dirty only because the lab's Internet changed: not their filters
-    owners = [i.ref for ref in (src, dst) if ref[:1].isdigit() for lab in (old, new) for i in lab.instances()
-              if i.eip is not None and str(i.eip) == ref]  # an EIP end: its instance's VPC is on the path
+    owners = [o for ref in (src, dst) for o in d.eip_owners.get(ref, ())]  # an EIP end: its owner's VPC is on the path
     for ref in dict.fromkeys([src, dst] + owners):
         v = ref.partition("/")[0]
         if v in d.vpcs:
