@@ -116,3 +116,44 @@ def test_the_sample_is_about_the_rate_and_never_the_representative():
     asked = {(t.src.ref, t.dst_ref) for t in got}
     assert (k.rep.src.ref, k.rep.dst_ref) not in asked
     assert len(asked) == len(got) == k.members - 1
+
+
+def _run_with(monkeypatch, sampled_result: str, sampled_code=None):
+    """ClassRun.run on TWO with every pair sampled, the probes faked: representatives
+    reachable, sampled pairs `sampled_result`."""
+    from vpclab.controller import events, probing
+
+    model = load.loads(TWO, "two.yaml")
+    n = len(classes.classes(model))
+
+    def run_many(m, targets, *a, **k):
+        return [{"src": t.src.ref, "dst": t.dst_ref, "proto": t.proto, "port": t.port,
+                 "result": "reachable" if i < n else sampled_result,
+                 "reason": None if i < n else {"code": sampled_code, "detail": "the packets cannot tell"}}
+                for i, t in enumerate(targets)]
+
+    monkeypatch.setattr(probing, "run_many", run_many)
+    monkeypatch.setattr(events, "log", lambda *a, **k: None)
+    run = classes.ClassRun.__new__(classes.ClassRun)
+    run.lab, run.model, run.sample, run.progress, run.actor, run.seed = "two", model, 1.0, None, None, 1
+    run.classes, run.summary = [], {}
+    run.pairs = run.probed = run.mismatches = run.class_mismatches = 0
+    return run.run()
+
+
+def test_an_inconclusive_sample_is_no_class_mismatch(monkeypatch):
+    """Issue 24: at 1,000 instances the full neighbour table left sampled pairs inconclusive,
+    and each was counted a class mismatch, with the warning that the classing has a bug. The
+    packets told nothing there: that neither agrees nor disagrees with the representative."""
+    run = _run_with(monkeypatch, "inconclusive")
+    sampled = [r for k in run.classes for r in k.sampled]
+    assert sampled and run.class_mismatches == 0
+    assert not any("class_mismatch" in r for r in sampled)
+    assert run.summary["inconclusive"] == len(sampled)  # still counted for what they are
+
+
+def test_a_sample_with_another_verdict_is_a_class_mismatch(monkeypatch):
+    run = _run_with(monkeypatch, "unreachable", "NO_ROUTE")
+    sampled = [r for k in run.classes for r in k.sampled]
+    assert sampled and run.class_mismatches == len(sampled)
+    assert all("the classing has a bug" in r["class_mismatch"] for r in sampled)
