@@ -88,6 +88,8 @@ def _human(doc: dict) -> None:
                "cost" if doc["priced"] else ""]
     table(f"lab {doc['lab']}: usage per lab day ({doc['window_s']:g} s windows, {plural(doc['samples'], 'sample')})",
           columns, rows)
+    if doc.get("ccns"):
+        _ccns(doc, cur)
     if doc["note"]:
         click.echo(doc["note"])
     for t in doc["totals"]:
@@ -99,6 +101,26 @@ def _human(doc: dict) -> None:
                    "section in the topology meters them anyway)")
     if doc.get("plot"):
         click.echo(f"plot: {doc['plot']['file']}")
+
+
+def _ccns(doc: dict, cur: str) -> None:
+    """Per CCN region pair: each day (bytes, the peak of max(out, in), valid), then each month's p95 and cost."""
+    rows = []
+    for c in doc["ccns"]:
+        pair = "<->".join(c["regions"])
+        caps = "/".join("-" if x is None else f"{x:g}" for x in c["cap_mbps"])
+        if not c["days"]:
+            rows.append([c["ccn"], pair, "-", "", "", "", "", caps, c["payer"], ""])
+        for d in c["days"]:
+            rows.append([c["ccn"], pair, d["day"], _mb(d["bytes_out"]), _mb(d["bytes_in"]), f"{d['peak_mbps']:.2f}",
+                         "yes" if d["valid"] else "no", caps, c["payer"], ""])
+        for m in c["months"]:
+            rows.append([c["ccn"], pair, f"month {m['month']}", "", "", f"p95 {m['p95_mbps']:.2f}",
+                         f"{m['valid_days']}/{m['days']}", caps, c["payer"],
+                         f"{m['cost']:.2f} {cur}".strip() if m["cost"] is not None else ""])
+    table("CCN inter-region traffic (billed by the month's 95th percentile of max(out, in) per window)",
+          ["ccn", "regions", "day", "out MB", "in MB", "peak Mbps", "valid day", "cap Mbps", "payer",
+           "cost" if doc["priced"] else ""], rows)
 
 
 COMMANDS = [usage_command]

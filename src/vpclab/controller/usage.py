@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 from ..state.labs import resolve_lab
 from ..state.store import DELETING, Store
 from ..topology import billing
-from ..usage import meter, meterctl, plot, report, samples
+from ..usage import ccn, meter, meterctl, plot, report, samples
 from . import outfiles, settle
 
 
@@ -24,8 +24,10 @@ def usage(lab: Optional[str], prices_file: Optional[str] = None) -> Tuple[dict, 
         # the window the meter has not closed yet counts: the counters now close it (not stored)
         rows = rows + meter.read_now(name, model)
     doc = report.build(model, epoch, rows, prices)
+    ser = report.series(rows, epoch or 0.0, doc["window_s"])
+    ccn.add(doc, model, ser, prices)  # CCN region pairs: the month's 95th percentile
     doc["metering"] = meterctl.running(store.dir) is not None
-    return doc, report.series(rows, epoch or 0.0, doc["window_s"])
+    return doc, ser
 
 
 def draw(doc: dict, series: dict, path: str) -> dict:
