@@ -15,6 +15,9 @@ only the pairs a difference can reach are explained in both:
   in it (the reply);
 - a peering whose state, ends or regions changed: every route through it, on
   both sides, in either model, as if that route had changed;
+- a CCN change (an attachment or its state, a route enabled or disabled): as a route of
+  each table it delivers into (`ccndiff.changed_prefixes`); the cause names the CCN route
+  or attachment;
 - a security group, network ACL or EIP change: the instances it reaches, and only the
   way it judges (a group's ingress rules what arrives, its egress rules what is sent:
   `filterdiff.touched`); a NAT gateway or the Internet changing: the whole VPC (all).
@@ -32,7 +35,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..model import listeners
 from ..model.types import Instance, Lab, Route
-from . import filtered, filterdiff, questions, routes
+from . import ccndiff, filtered, filterdiff, questions, routes
 from .answer import explain
 from .verdict import REACHABLE, Verdict
 
@@ -124,6 +127,8 @@ def dirt(old: Lab, new: Lab) -> Dirt:
             changed = {dst for dst, _ in a ^ b} | {dst for dst, hop in a | b if hop in d.peerings}
             if changed:
                 d.prefixes[(name, t)] = changed
+    for key, nets in ccndiff.changed_prefixes(old, new).items():  # version 3: what a CCN delivers changed
+        d.prefixes.setdefault(key, set()).update(nets)
     return d
 
 
@@ -176,8 +181,9 @@ def _leg_causes(old: Lab, new: Lab, frm: str, to: str, leg: str) -> List[dict]:
     table = _table(new, fn)
     if to_n.ip in vpc.cidr:
         return out
-    ro = routes.lookup(old.vpcs[fo.vpc], _table(old, fo), to_o.ip) if to_o.ip not in old.vpcs[fo.vpc].cidr else None
-    rn = routes.lookup(vpc, table, to_n.ip)
+    ro = (routes.lookup(old.vpcs[fo.vpc], _table(old, fo), to_o.ip, old) if to_o.ip not in old.vpcs[fo.vpc].cidr
+          else None)
+    rn = routes.lookup(vpc, table, to_n.ip, new)  # a CCN's delivered routes too (version 3)
     where = f"{fn.vpc}/{table}"
     if (ro and (ro.destination, ro.next_hop)) != (rn and (rn.destination, rn.next_hop)):
         if ro is None:
@@ -195,7 +201,7 @@ def _leg_causes(old: Lab, new: Lab, frm: str, to: str, leg: str) -> List[dict]:
             what = f"peering {hop} is {sn} (was {so})" if so != sn else f"peering {hop} changed ends or regions"
             out.append({"kind": "peering", "leg": leg, "where": hop, "old": so, "new": sn,
                         "detail": f"{what}; {where} routes {to_n.ip} through it"})
-    return out
+    return out + ccndiff.leg_causes(old, new, (fo, fn), (to_o, to_n), leg)  # an attachment, a CCN route
 
 
 def _changes(before: dict, after: dict) -> str:
