@@ -28,8 +28,8 @@ from . import settle
 from .settle import load_model
 
 __all__ = ["status", "ls", "state_file", "check_lab", "read_note", "write_note", "peering_rows",
-           "route_rows", "ccn_rows", "ccn_route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab", "load_model", "known_labs", "DAMAGED",
-           "DELETING", "APPLYING"]
+           "route_rows", "ccn_rows", "ccn_route_rows", "rule_row", "extend_status", "uses_v2", "resolve_lab",
+           "load_model", "known_labs", "DAMAGED", "DELETING", "APPLYING"]
 
 
 def peering_rows(model: Lab) -> List[dict]:

@@ -57,7 +57,8 @@ def _carrier(lab: Lab, ccn: str, vpc: str, ip) -> Optional[model.CcnRoute]:
         return None
     best = None
     for r in model.routes(lab, c):
-        if r.vpc == vpc and ip in r.destination and (best is None or r.destination.prefixlen > best.destination.prefixlen):
+        if r.vpc == vpc and ip in r.destination and (best is None
+                                                      or r.destination.prefixlen > best.destination.prefixlen):
             best = r
     return best
 
