@@ -11,7 +11,11 @@ from .keys import KEYS, SCHEMA
 
 
 def schema() -> dict:
-    """The JSON Schema document."""
+    """The JSON Schema document.
+
+    A file with `include:` (version 3) may leave any required key to a file it includes, so the
+    document checks such a file against a copy of every definition without `required`
+    (`open-*`): the shape and the names still, not what the merged lab must have."""
     defs = {}
     for section, (allowed, required) in SCHEMA.items():
         described = KEYS.get(section, {})
@@ -21,8 +25,20 @@ def schema() -> dict:
         if required:
             body["required"] = sorted(required)
         defs[section] = body
-    top = defs.pop("top")
-    top["type"] = "object"
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "vpclab topology", "description": "A vpclab lab: VPCs, subnets, route tables, instances, "
-                                                      "peerings and the reachability expected.",
-            **top, "$defs": defs}
+    defs["top"]["type"] = "object"
+    defs.update({f"open-{k}": _open(v) for k, v in list(defs.items())})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "vpclab topology",
+            "description": "A vpclab lab: VPCs, subnets, route tables, instances, peerings and the reachability "
+                           "expected.",
+            "if": {"type": "object", "required": ["include"]},
+            "then": {"$ref": "#/$defs/open-top"}, "else": {"$ref": "#/$defs/top"}, "$defs": defs}
+
+
+def _open(node):
+    """`node` without `required`, its references pointing at the open definitions."""
+    if isinstance(node, dict):
+        return {k: (f"#/$defs/open-{v[len('#/$defs/'):]}" if k == "$ref" and isinstance(v, str) else _open(v))
+                for k, v in node.items() if k != "required"}
+    if isinstance(node, list):
+        return [_open(x) for x in node]
+    return node

@@ -36,7 +36,8 @@ def test_every_key_the_loader_accepts_is_described_and_nothing_else():
         assert all(schema.KEYS[section][k] for k in allowed), section
     assert set(schema.KEYS) == set(loader.SCHEMA)
     s = schema.schema()
-    assert set(s["properties"]) == loader.SCHEMA["top"][0] and set(s["required"]) == loader.SCHEMA["top"][1]
+    top = s["$defs"]["top"]
+    assert set(top["properties"]) == loader.SCHEMA["top"][0] and set(top["required"]) == loader.SCHEMA["top"][1]
     for section, (allowed, required) in loader.SCHEMA.items():
         if section != "top":
             assert set(s["$defs"][section]["properties"]) == allowed
@@ -61,6 +62,17 @@ def test_random_valid_topologies_validate(validator, d):
 def test_shape_errors_the_loader_refuses_are_refused_by_the_schema(validator, case):
     doc = yaml.safe_load((ROOT / "tests" / "golden" / f"{case}.yaml").read_text())
     assert list(validator.iter_errors(doc)), f"{case}.yaml passes the schema"
+
+
+def test_a_file_that_includes_others_may_leave_required_keys_to_them(validator):
+    """docs/ci.md's team file: `include:` and expectations only; the included file has the VPCs."""
+    team = {"include": ["net.yaml"], "expect": [{"from": "app/web-1", "to": "db/db-1", "proto": "tcp",
+                                                   "port": 3306}],
+            "vpcs": {"app": {"instances": {"web-2": {"subnet": "web"}}}}}
+    assert [e.message for e in validator.iter_errors(team)] == []
+    team["vpcs"]["app"]["colour"] = "red"  # the shape still holds: no unknown key
+    assert [e.message for e in validator.iter_errors(team)]
+    assert [e.message for e in validator.iter_errors({"expect": []})]  # no include: the lab's keys are required
 
 
 def test_shipped_schema_file_is_current():
