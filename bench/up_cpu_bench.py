@@ -91,10 +91,17 @@ def main() -> int:
     ap.add_argument("--vpcs", type=int, default=50)
     ap.add_argument("--filters", action="store_true", help="a group on every instance, an ACL on every subnet")
     ap.add_argument("--baseline-rev", default=BASELINE)
+    ap.add_argument("--baseline-src", type=Path, help="a `src/` directory as the baseline instead of a revision "
+                    "(e.g. this checkout with one commit reversed)")
     args = ap.parse_args()
     print(bytecode.ensure())
     tmp = Path(tempfile.mkdtemp(prefix="upcpu-"))
-    base = baseline_src(args.baseline_rev, tmp)
+    if args.baseline_src:
+        base = args.baseline_src.resolve()
+        compileall.compile_dir(str(base), quiet=2)
+        args.baseline_rev = str(base)
+    else:
+        base = baseline_src(args.baseline_rev, tmp)
     loads = [os.getloadavg()[0]]
     R = {"baseline": [], "now": []}
     helps = {"baseline": [], "now": []}
