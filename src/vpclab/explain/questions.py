@@ -52,7 +52,16 @@ def extra_keys(old: Lab, new: Lab, pairs, may_change=None) -> List[Key]:
         for d in public:
             if may_change is None or may_change(s, d):
                 out += [(s, d, "icmp", None)] + [(s, d, proto, port) for proto, port in ports]
+    # an Internet host of both models as the source (version 3): to every common instance
+    hosts = sorted(set(_host_refs(old)) & set(_host_refs(new)))
+    for h in hosts:
+        for d in common:
+            out += [(h, d, "icmp", None)] + [(h, d, proto, port) for proto, port in ports]
     return out
+
+
+def _host_refs(lab: Lab) -> List[str]:
+    return [h.ref for h in lab.internet.hosts.values()] if lab.internet is not None else []
 
 
 def verdicts(old: Lab, new: Lab, key) -> Tuple[Verdict, Verdict]:
