@@ -109,3 +109,60 @@ def test_attachment_without_its_vpc_and_a_ccn_of_another_account(capsys):
     assert "ccn-core0001 attachment vpc-ptn00001: the VPC is not in the snapshot" in err
     text, err = imported(capsys, BOB)  # alice's folder missing: bob's VPCs, no CCN
     assert "ccns:" not in text
+
+
+class FakeCcnApi:
+    """alice's ap-guangzhou files as the API (transport faked, as test_import_tencentcloud_live does):
+    the CCN calls answer per CcnId, two items a page."""
+
+    KEYS = {"VpcSet": "DescribeVpcs", "SubnetSet": "DescribeSubnets", "RouteTableSet": "DescribeRouteTables",
+            "CcnSet": "DescribeCcns", "RouteSet": "DescribeCcnRoutes",
+            "CcnRegionBandwidthLimitSet": "DescribeCcnRegionBandwidthLimits"}
+
+    def __init__(self):
+        self.items, self.requests = {}, []
+        for f in sorted((ALICE / "ap-guangzhou").glob("*.json")):
+            doc = json.loads(f.read_text())
+            doc = doc.get("Response", doc)
+            if "InstanceSet" in doc:
+                action = "DescribeCcnAttachedInstances" if "CcnId" in doc["InstanceSet"][0] else "DescribeInstances"
+                self.items[action] = ("InstanceSet", doc["InstanceSet"])
+                continue
+            key = next(k for k in self.KEYS if k in doc)
+            self.items[self.KEYS[key]] = (key, doc[key])
+
+    def call(self, client, action, params, options=None, headers=None):
+        self.requests.append((action, dict(params)))
+        key, items = self.items.get(action, ("Set", []))
+        if action.startswith("DescribeCcn") and action != "DescribeCcns" and params.get("CcnId") != "ccn-core0001":
+            items = []
+        if action == "DescribeCcnRegionBandwidthLimits":
+            body = {key: items}
+        else:
+            off, limit = int(params.get("Offset", 0)), int(params.get("Limit", 20))
+            body = {key: items[off:off + min(limit, 2)], "TotalCount": len(items)}
+        body["RequestId"] = f"fake-{len(self.requests)}"
+        return json.dumps({"Response": body})
+
+
+def test_live_reads_the_ccn_calls_per_ccn(capsys, monkeypatch):
+    pytest.importorskip("tencentcloud.vpc.v20170312.vpc_client")
+    from tencentcloud.common.abstract_client import AbstractClient
+
+    fake = FakeCcnApi()
+    monkeypatch.setattr(AbstractClient, "call", lambda self, *a, **k: fake.call(self, *a, **k))
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKIDfake")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "fake")
+    code, text, err = run(capsys, "import", "tencentcloud", "--live", "--region", "ap-guangzhou", "--lab", "live")
+    assert code == 0, err
+    asked = {(a, p.get("CcnId"), p.get("Offset")) for a, p in fake.requests if a.startswith("DescribeCcn")}
+    assert asked >= {("DescribeCcns", None, 0), ("DescribeCcnAttachedInstances", "ccn-core0001", 4),  # 6: 3 pages
+                     ("DescribeCcnRoutes", "ccn-core0001", 4), ("DescribeCcnRegionBandwidthLimits", "ccn-core0001",
+                                                                 None)}
+    lab = loader.loads(text, "live.yaml")
+    c = lab.ccns["core"]
+    # only ap-guangzhou's VPCs were read: hub and late; without spoke1, late's 10.1.1.0/24 would come in
+    # enabled, but the API says it is disabled: an override keeps the cloud's state
+    assert [a.vpc for a in c.attachments] == ["hub", "late"] and c.disabled == ["10.1.1.0/24@late"]
+    assert c.limits == {}  # ap-shanghai has no imported VPC: the limit is noted
+    assert analyze.explain(lab, "hub/hub-app-1", "late/late-x-1").reason.code == "CCN_ROUTE_DISABLED"
