@@ -181,31 +181,73 @@ def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
+# fsopen/fsconfig/fsmount (Linux 5.2; the same numbers on every architecture but alpha)
+_SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 430, 431, 432
+_FSCONFIG_CMD_CREATE = 6
+_private_proc_works = True
+
+
+def private_proc() -> Optional[int]:
+    """A procfs instance of this process's own, mounted nowhere (fsopen + fsmount), or None
+    where the kernel cannot make one (before 5.2, or without CAP_SYS_ADMIN): then /proc.
+
+    Its sysctl entries are a dcache tree of their own, so finding the calling namespace's
+    net/ipv4 there compares no other namespace's entry (SysctlDirs says why that matters).
+    Making and dropping one costs ~0.1 ms; nothing is attached to any mount namespace."""
+    global _private_proc_works
+    if not _private_proc_works:
+        return None
+    fs = _libc.syscall(_SYS_FSOPEN, b"proc", 1)  # FSOPEN_CLOEXEC
+    if fs < 0:
+        _private_proc_works = False
+        return None
+    try:
+        if _libc.syscall(_SYS_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0) < 0:
+            _private_proc_works = False
+            return None
+        m = _libc.syscall(_SYS_FSMOUNT, fs, 1, 0)  # FSMOUNT_CLOEXEC
+        if m < 0:
+            _private_proc_works = False
+            return None
+        return m
+    finally:
+        os.close(fs)
+
+
 class SysctlDirs:
-    """Descriptors of /proc/sys/net/ipv4 and /proc/sys/net/ipv6 of the namespace the calling
+    """Descriptors of net/ipv4 and net/ipv6 under /proc/sys of the namespace the calling
     thread is in when each is first needed; sysctls are opened relative to them (`open`).
 
     Why: every namespace's `ipv4` (and `ipv6`) entry hangs from the one /proc/sys/net entry
     of the dcache, so they share a hash chain, and the kernel compares them one by one (under
     a global lock) to find the calling namespace's: a path through net/ipv4 costs a walk past
-    every newer namespace's entry (and of all of them, dead ones included, for a new
-    namespace). With 10,000 namespaces that was 10-120 ms a path, 80% of `up` (perf:
-    proc_sys_compare), growing with the square of the namespaces. One walk per family and
-    visit instead of one a setting; `take` keeps a descriptor for a later visit, which then
-    walks nothing (bench/README.md, big estates)."""
+    every newer namespace's entry (and of all of them for a new namespace). With 10,000
+    namespaces that was 10-120 ms a path, 70-98% of `up` (perf: proc_sys_compare), growing
+    with the square of the namespaces (bench/README.md, big estates). So each visit looks its
+    directories up in a procfs instance of its own (`private_proc`: a chain of one), once per
+    family; `take` keeps a descriptor for a later visit (a router's interfaces)."""
 
     def __init__(self, kept: Optional[Dict[str, int]] = None) -> None:
         # kept: descriptors opened earlier in another namespace (`take`); then no other family
         # may be opened, since the calling thread's namespace is not theirs
         self.fds: Dict[str, int] = dict(kept or {})
         self.fixed = kept is not None
+        self.proc: Optional[int] = None  # this visit's procfs (private_proc), -1: /proc
 
     def dir(self, family: str) -> int:
         fd = self.fds.get(family)
         if fd is None:
             if self.fixed:
                 raise RuntimeError(f"no kept descriptor of /proc/sys/net/{family}")
-            fd = self.fds[family] = os.open(f"/proc/sys/net/{family}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            if self.proc is None:
+                proc = private_proc()
+                self.proc = -1 if proc is None else proc
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+            if self.proc >= 0:
+                fd = os.open(f"sys/net/{family}", flags, dir_fd=self.proc)
+            else:
+                fd = os.open(f"/proc/sys/net/{family}", flags)
+            self.fds[family] = fd
         return fd
 
     def open(self, path: str, flags: int) -> int:
@@ -224,6 +266,9 @@ class SysctlDirs:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
+        if self.proc is not None and self.proc >= 0:
+            os.close(self.proc)  # a descriptor `take` gave away keeps its instance alive
+        self.proc = None
 
     def __enter__(self) -> "SysctlDirs":
         return self

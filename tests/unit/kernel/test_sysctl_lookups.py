@@ -44,6 +44,8 @@ class Opens:
                 return None
             return real_close(fd)
 
+        # /proc itself, as where the kernel gives no procfs of our own (see the private test)
+        monkeypatch.setattr(netns, "private_proc", lambda: None)
         monkeypatch.setattr(os, "open", fake_open)
         monkeypatch.setattr(os, "close", fake_close)
         monkeypatch.setattr(os, "write", lambda fd, data: len(data))
@@ -112,3 +114,33 @@ def test_a_router_keeps_its_ipv4_directory_and_its_interfaces_walk_nothing(monke
     assert rec.absolute() == [] and entered == [], (rec.calls, entered)
     assert [d for _, d in rec.calls] == [4242] * 3 and session.result.done == 3
     assert session.sysdirs == {} and 4242 not in rec.owned  # used once, then closed
+
+
+def test_a_visit_looks_its_directories_up_in_a_procfs_of_its_own(monkeypatch):
+    """With a procfs instance of its own (netns.private_proc: fsopen + fsmount, mounted
+    nowhere), a visit opens nothing under /proc: the instance's dcache tree holds no other
+    namespace's entry to compare. Its descriptor closes with the visit."""
+    rec = Opens(monkeypatch)
+    rec.owned.add(555)
+    monkeypatch.setattr(netns, "private_proc", lambda: 555)
+    settings = dict(netns.LAB_SYSCTLS)
+    netns.write_sysctls_here(settings)
+    assert rec.absolute() == [], rec.calls
+    assert sorted(c for c in rec.calls if c[1] == 555) == [("sys/net/ipv4", 555), ("sys/net/ipv6", 555)]
+    assert not rec.owned
+
+
+def test_a_private_procfs_writes_the_calling_namespace():
+    """For real, where the kernel allows it (root): the instance's sysctls are this
+    namespace's (read back through /proc)."""
+    proc = netns.private_proc()
+    if proc is None:
+        pytest.skip("no procfs of our own here (needs CAP_SYS_ADMIN and Linux 5.2)")
+    try:
+        fd = os.open("sys/net/ipv4/ip_forward", os.O_RDONLY, dir_fd=proc)
+        with open(fd) as f:
+            via_private = f.read()
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            assert f.read() == via_private
+    finally:
+        os.close(proc)
