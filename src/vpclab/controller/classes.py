@@ -37,6 +37,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from .. import explain
 from ..errors import Refused
 from ..explain.routes import lookup
+from ..model import ccn as ccn_model
 from ..model.filters import _network
 from ..model.types import RESULTS, Instance, Lab
 from ..state import labs
@@ -207,11 +208,13 @@ def classes(model: Lab) -> List[Klass]:
             (int(r.destination.network_address), int(r.destination.broadcast_address))
             for r in (t_routes.routes if t_routes is not None else ())]
         routed = set()
+        on_ccn = ccn_model.ccn_of(model, vpc.name, ccn_model.ATTACH_STATES)  # version 3: its CCN's VPCs are
+        mates = {a.vpc for a in on_ccn[0].attachments} if on_ccn else set()  # told apart (reasons differ)
         for lo, hi, g, gvpc in private:
-            if gvpc != vpc.name and not any(lo <= b and a <= hi for a, b in spans):
+            if gvpc != vpc.name and gvpc not in mates and not any(lo <= b and a <= hi for a, b in spans):
                 continue
             ip = dgroups[g][0].dst_ip
-            if gvpc == vpc.name or ip in vpc.cidr or lookup(vpc, table, ip) is not None:
+            if gvpc == vpc.name or gvpc in mates or ip in vpc.cidr or lookup(vpc, table, ip, model) is not None:
                 routed.add(g)
         for g, ts in dgroups.items():
             if g[0] == "private" and g not in routed:

@@ -128,16 +128,34 @@ def capture_points(model: Lab, t: Target, expected: explain.Verdict) -> List[Cap
     for hop in [t.src.vpc] + expected.forward.path + expected.ret.path + [dst_vpc] + ([INTERNET] if net else []):
         if (hop in model.vpcs or (net and hop == INTERNET)) and hop not in order:
             order.append(hop)
+        for point in ccn_points(model, hop):  # version 3: a CCN's routers on the way ("ccn-core (R1 -> R2)")
+            if point not in order:
+                order.append(point)
     # An Internet host lives in the Internet's namespace: that point is the destination's (or,
     # from a host, the source's own, watched by the engine as the source).
     inside = t.host is not None or t.from_internet
     pts = [_internet_point(model.name, INTERNET if t.host is None else t.host.ref) if v == INTERNET
-           else _vpc_point(model.name, v) for v in order if not (v == INTERNET and inside)]
+           else v if isinstance(v, CapturePoint) else _vpc_point(model.name, v)
+           for v in order if not (v == INTERNET and inside)]
     if t.dst is not None:
         pts.append(_instance_point(model.name, t.dst.vpc, t.dst.name))
     elif t.host is not None:
         pts.append(_internet_point(model.name, t.host.ref))
     return pts
+
+
+def ccn_points(model: Lab, hop: str) -> List[CapturePoint]:
+    """The CCN routers a path's CCN hop crosses (`ccn-core (ap-guangzhou -> ap-shanghai)`: the
+    CCN's router in each of the two regions), labelled `ccn-core ap-guangzhou`."""
+    if not isinstance(hop, str):
+        return []
+    name, _, pair = hop.partition(" (")
+    c = model.ccns.get(name) if pair else None
+    if c is None:
+        return []
+    regions = [r.strip() for r in pair.rstrip(")").split("->")]
+    return [CapturePoint(names.ccn_ns(model.name, c.index, r), None, f"{c.name} {r}")
+            for r in dict.fromkeys(regions)]
 
 
 @functools.lru_cache(maxsize=1 << 10)

@@ -229,7 +229,7 @@ def answer(lab: Lab, src: str, dst: str, proto: str = "icmp", port: Optional[int
             f"the reply to {s.ref}, a load balancer, comes over cross-region {p.name}; CLB does not support "
             "cross-region peering"), note)
     if back.vpc.name != svpc.name:
-        return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, back.vpc.name, back.path), Reason(
-            NO_ROUTE, dvpc.name, dtable,
-            f"the reply to {s.ip} is routed to {back.vpc.name}, not to {svpc.name}"), note)
+        why = ccn.elsewhere(lab, back.vpc, svpc.name, s.ip) or Reason(
+            NO_ROUTE, dvpc.name, dtable, f"the reply to {s.ip} is routed to {back.vpc.name}, not to {svpc.name}")
+        return verdict(NO_RETURN, Leg(True, d.ref, fpath), Leg(False, back.vpc.name, back.path), why, note)
     return verdict(REACHABLE, Leg(True, d.ref, fpath), Leg(True, s.ref, back.path + [s.ref]), Reason(), note)

@@ -214,7 +214,8 @@ def effective(rs: Iterable[CcnRoute], dst) -> Optional[CcnRoute]:
     """The enabled route the CCN forwards `dst` by (longest prefix), or None."""
     best = None
     for r in rs:
-        if r.enabled and dst in r.destination and (best is None or r.destination.prefixlen > best.destination.prefixlen):
+        longer = best is None or r.destination.prefixlen > best.destination.prefixlen
+        if r.enabled and dst in r.destination and longer:
             best = r
     return best
 

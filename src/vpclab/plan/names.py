@@ -68,6 +68,27 @@ def peering_port(lab: str, peering: str) -> str:
     return ifname(lab, "p", peering)
 
 
+def ccn_ns(lab: str, index: int, region: str) -> str:
+    """A CCN's router in one region: `vpclab-<lab>-ccn.<index>.<region>` (two dots: no VPC's
+    router nor instance has that form, since VPC and instance names hold no dot)."""
+    return f"{NS_PREFIX}{lab}-ccn.{index}.{region}"
+
+
+def ccn_port(lab: str, index: int) -> str:
+    """The CCN's end in an attached VPC's router (a VPC is on one CCN)."""
+    return ifname(lab, "c", str(index))
+
+
+def ccn_vpc_port(lab: str, vpc: str) -> str:
+    """A VPC's end in its region's CCN router."""
+    return ifname(lab, "v", vpc)
+
+
+def ccn_region_port(lab: str, region: str) -> str:
+    """In a CCN router, the link to the CCN's router of `region`."""
+    return ifname(lab, "x", region)
+
+
 INTERNET = "internet"
 
 

@@ -33,7 +33,7 @@ from typing import Dict, List
 from ..errors import Refused
 from ..model import listeners
 from ..model.types import ACTIVE, Lab, Peering
-from . import filters, names
+from . import ccn, filters, names
 from .objects import Address, Netns, Plan, Qdisc, Route, Rule, Service, Sysctl, Veth
 
 from .numbers import (DEFAULT, INGRESS_TABLE, INGRESS_XR_TABLE, MAIN_TABLE, PEERING_RULE_PRIO, SUBNET_RULE_PRIO,
@@ -84,6 +84,8 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
                     add(Route(ns, tid, str(r.destination), via=via, dev=names.peering_port(L, p.name)))
                 elif vpc.nat_gateways and r.next_hop in vpc.nat_gateways:
                     add(filters.nat_route(lab, vpc, tid, r))
+                elif r.next_hop in lab.ccns:  # version 3: a USER_CCN route (plan/ccn.py)
+                    add(ccn.user_route(lab, vpc, tid, r))
                 else:
                     add(Route(ns, tid, str(r.destination), type="blackhole"))
 
@@ -114,6 +116,8 @@ def plan(lab: Lab, netem: bool = False) -> Plan:
                 delay = lab.latency_between(lab.vpcs[p.vpc].region, lab.vpcs[p.peer_vpc].region)
             for ns in (a, b):
                 add(Qdisc(ns, port, *shaping(p.bandwidth_kbps), delay))
+
+    out += ccn.objects(lab, netem)  # version 3: CCN routers, links, routes, caps (plan/ccn.py)
 
     eth = names.instance_eth(L)
     for vpc in lab.vpcs.values():

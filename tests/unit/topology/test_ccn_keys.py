@@ -55,18 +55,23 @@ def test_a_ccn_builds_its_attachments_in_order_with_their_states():
     ("  c: {attachments: [{vpc: hub, accepted: maybe}]}\n", (9, "InvalidParameter")),
     ("  c: {account: carol}\n", (9, "ResourceNotFound")),
     ("  c: {attachments: {vpc: hub}}\n", (9, "InvalidParameter")),
-    ("  c:\n    bandwidth_limits:\n      - {regions: [gz, sh], bandwidth: 1Gbps}\n      - {region: gz, bandwidth: 1Gbps}\n",
+    ("  c:\n    bandwidth_limits:\n      - {regions: [gz, sh], bandwidth: 1Gbps}\n"
+     "      - {region: gz, bandwidth: 1Gbps}\n",
      (12, "InvalidParameterValue.Combination")),
-    ("  c:\n    bandwidth_limits:\n      - {regions: [gz, sh], bandwidth: 1Gbps}\n      - {regions: [sh, gz], bandwidth: 2Gbps}\n",
+    ("  c:\n    bandwidth_limits:\n      - {regions: [gz, sh], bandwidth: 1Gbps}\n"
+     "      - {regions: [sh, gz], bandwidth: 2Gbps}\n",
      (12, "InvalidParameterValue.Duplicate")),
     ("  c:\n    bandwidth_limits: [{bandwidth: 1Gbps}]\n", (10, "MissingParameter")),
     ("  c:\n    bandwidth_limits: [{regions: [gz, sh], bandwidth: 20Gbps}]\n",
      (10, "InvalidParameterValue.BandwidthOutOfRange")),
-    ("  c:\n    bandwidth_limits: [{regions: [gz, gz], bandwidth: 1Gbps}]\n", (10, "InvalidParameterValue.Combination")),
+    ("  c:\n    bandwidth_limits: [{regions: [gz, gz], bandwidth: 1Gbps}]\n",
+     (10, "InvalidParameterValue.Combination")),
     ("  c:\n    bandwidth_limits: [{regions: [gz, mars], bandwidth: 1Gbps}]\n", (10, "ResourceNotFound")),
-    ("  c:\n    attachments: [{vpc: hub}]\n    disabled_routes:\n      - 10.0.1.0/24@hub\n      - 10.0.9.0/24@hub\n",
+    ("  c:\n    attachments: [{vpc: hub}]\n    disabled_routes:\n      - 10.0.1.0/24@hub\n"
+     "      - 10.0.9.0/24@hub\n",
      (13, "ResourceNotFound")),
-    ("  c:\n    attachments: [{vpc: hub}]\n    disabled_routes: [10.0.1.0/24@hub]\n    enabled_routes: [10.0.1.0/24@hub]\n",
+    ("  c:\n    attachments: [{vpc: hub}]\n    disabled_routes: [10.0.1.0/24@hub]\n"
+     "    enabled_routes: [10.0.1.0/24@hub]\n",
      (12, "InvalidParameterValue.Combination")),
     ("  c:\n    attachments: [{vpc: hub}]\n    disabled_routes: [10.0.1.0/24@hub, 10.0.1.0/24@hub]\n",
      (11, "InvalidParameterValue.Duplicate")),
@@ -80,7 +85,7 @@ def test_each_problem_at_its_line_with_its_code(body, want):
 
 def test_schema_describes_ccns():
     s = schema()
-    assert "ccns" in s["properties"]
+    assert "ccns" in s["$defs"]["top"]["properties"]
     assert s["$defs"]["ccn_attachment"]["required"] == ["vpc"]
     assert set(s["$defs"]["ccn"]["properties"]) == {"account", "attachments", "bandwidth_limits", "disabled_routes",
                                                     "enabled_routes"}
