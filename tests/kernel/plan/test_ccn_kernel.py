@@ -87,3 +87,12 @@ def test_ccn_in_the_kernel(mklab):
 
     run("down", lab, check=0)
     assert_gone(lab)
+
+
+def test_the_shipped_ccn_topology_passes_on_a_real_lab(mklab):
+    """topologies/08-ccn.yaml: every hand-worked expectation holds with real packets."""
+    from labkit import TOPOLOGIES
+
+    lab, _ = mklab(TOPOLOGIES / "08-ccn.yaml")
+    p = run("test", "-l", lab)
+    assert p.returncode == 0 and "12 passed, 0 failed" in p.stdout, p.stdout + p.stderr
