@@ -34,7 +34,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f}"
 
 
-@click.command("usage", short_help="Peering usage and cost per lab day.", epilog=EPILOG)
+@click.command("usage", short_help="Peering and CCN usage and cost per lab day.", epilog=EPILOG)
 @lab_option
 @click.option("--prices", "prices_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Prices per Mbps-day per region pair (YAML); adds a cost column and totals.")
@@ -48,6 +48,9 @@ def usage_command(lab, prices_file, plot_file, as_json):
     peak (POSTPAID_BY_DAY_MAX, the default: the highest outbound plus the highest
     inbound window rate, in Mbps, times the price per Mbps-day) or by the month's
     95th percentile (POSTPAID_BY_MONTH_95). Regional peerings are listed as free.
+    A CCN's traffic between two regions is billed to the CCN's account by the month's
+    95th percentile of max(out, in) per window, times the valid days (a sample above
+    10 Kbps) and the pair's price per Mbps-day; inside one region it is free.
     """
     from ..controller import outfiles, usage
 
@@ -94,7 +97,7 @@ def _human(doc: dict) -> None:
         click.echo(doc["note"])
     for t in doc["totals"]:
         click.echo(f"total {t['account']}: {t['cost']:.2f} {cur}".rstrip())
-    if not doc.get("metering") and any(p.get("cross_region") for p in doc["peerings"]):
+    if not doc.get("metering") and (any(p.get("cross_region") for p in doc["peerings"]) or doc.get("ccns")):
         click.echo("warning: the meter of this lab is not running (`vpclab up FILE` starts it again)", err=True)
     elif not doc.get("metering") and doc["peerings"]:
         click.echo("note: every peering of this lab is regional, so free: no meter runs (a `billing:` "

@@ -26,7 +26,7 @@ from ..state.labs import status_of
 from ..state.store import DELETING, Store
 from ..topology import billing
 from ..topology import load as loader
-from ..usage import meterctl
+from ..usage import ccn as ccn_usage, meterctl
 from . import host, teardown
 
 Progress = Optional[Callable[[int, int, str], None]]
@@ -168,10 +168,10 @@ def _up(file: str, dry_run: bool, progress: Progress, fresh: bool, source: Optio
 
 def meter(model: Lab, store: Store) -> None:
     """The usage meter (`vpclab usage`, usage/meterctl.py) runs while a lab has something
-    to bill: a cross-region peering, or a `billing:` section. A lab of regional peerings
-    alone is free and costs no meter process (its usage says so)."""
+    to bill: a cross-region peering, a CCN across regions, or a `billing:` section. A lab of
+    regional peerings alone is free and costs no meter process (its usage says so)."""
     if getattr(model, "billing", None) is not None or any(
-            model.is_cross_region(p) for p in model.peerings.values()):
+            model.is_cross_region(p) for p in model.peerings.values()) or ccn_usage.pairs(model):
         meterctl.ensure(model.name, store.dir)
 
 

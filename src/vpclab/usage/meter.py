@@ -5,8 +5,10 @@ meterctl.py, stopped by `down`/`cleanup`). Every sample window (the topology's
 `billing: window`, default 5 minutes, the cloud's) it reads, for each ACTIVE
 peering, the counters of the peering's link in the requester VPC's namespace
 (out = requester -> accepter, in = back; see Links for which counters) on
-netlink sockets opened in the VPC namespaces, and writes them to usage.db (samples.py),
-stamped with the wall time and the lab clock.
+netlink sockets opened in the VPC namespaces, and for each CCN and pair of regions
+its ACTIVE attachments are in, the link between the CCN's routers of the two regions
+(plan/ccn.py; id `CCN@R1/R2`, out = R1 -> R2: usage/ccn.py), and writes them to
+usage.db (samples.py), stamped with the wall time and the lab clock.
 
 Between samples it only asks SQLite whether state.db changed (PRAGMA
 data_version: no read of the model). When a command changed the clock, a cap or
@@ -34,6 +36,7 @@ from ..kernel import nsenter, rtnl
 from ..model.billing import DEFAULT_WINDOW_S
 from ..plan import names
 from ..state.store import Store
+from . import ccn
 from .samples import Sample, Writer, create
 
 POLL_S = 0.5  # how often state.db is asked whether it changed
@@ -135,18 +138,20 @@ class Links:
                 return int(basic["bytes"])
         return None
 
-    def counters(self, ns: str, peer_ns: str, ifname: str, capped: bool) -> Optional[Tuple[int, int, float]]:
+    def counters(self, ns: str, peer_ns: str, ifname, capped: bool) -> Optional[Tuple[int, int, float]]:
         """(out, in, when) of the peering link `ifname` between `ns` (requester) and `peer_ns`,
         or None if it is not there (a namespace or link gone meanwhile). `when` is the
         time of the read itself: a meter preempted mid-round (it runs niced) must not
-        credit a window with bytes that came after its time stamp."""
+        credit a window with bytes that came after its time stamp. `ifname` is a pair
+        (its name in `ns`, in `peer_ns`) where the ends are named apart (a CCN's link)."""
+        here, there = ifname if isinstance(ifname, tuple) else (ifname, ifname)
         try:
             if capped:
                 t0 = time.time()
-                out, back = self._qdisc_bytes(ns, ifname), self._qdisc_bytes(peer_ns, ifname)
+                out, back = self._qdisc_bytes(ns, here), self._qdisc_bytes(peer_ns, there)
                 if out is not None and back is not None:
                     return out, back, (t0 + time.time()) / 2
-            return self._dev(ns, ifname)
+            return self._dev(ns, here)
         except (FileNotFoundError, NotFound):
             return None  # the namespace is gone
         except OSError as e:
@@ -168,9 +173,16 @@ class Links:
 
 
 def targets(lab: str, model) -> List[tuple]:
-    """What the meter reads: (peering, requester ns, accepter ns, ifname, cap_kbps) of every ACTIVE peering."""
-    return [(p.name, names.vpc_ns(lab, p.vpc), names.vpc_ns(lab, p.peer_vpc), names.peering_port(lab, p.name),
-             p.bandwidth_kbps) for p in model.peerings.values() if p.state == "ACTIVE"]
+    """What the meter reads: (peering, requester ns, accepter ns, ifname, cap_kbps) of every ACTIVE peering,
+    then (CCN@R1/R2, R1's CCN router, R2's, (its link's name in each), the R1 -> R2 cap) of every CCN
+    region pair (always capped: the cap's queue counts its bytes, as a cross-region peering's)."""
+    out = [(p.name, names.vpc_ns(lab, p.vpc), names.vpc_ns(lab, p.peer_vpc), names.peering_port(lab, p.name),
+            p.bandwidth_kbps) for p in model.peerings.values() if p.state == "ACTIVE"]
+    for name, r1, r2 in ccn.pairs(model):
+        c = model.ccns[name]
+        out.append((ccn.sample_id(name, r1, r2), names.ccn_ns(lab, c.index, r1), names.ccn_ns(lab, c.index, r2),
+                    (names.ccn_region_port(lab, r2), names.ccn_region_port(lab, r1)), c.bandwidth_kbps(r1, r2)))
+    return out
 
 
 def read(links: Links, model, rows: List[tuple], live: bool = False) -> list:
@@ -185,7 +197,7 @@ def read(links: Links, model, rows: List[tuple], live: bool = False) -> list:
 
 
 def read_now(lab: str, model) -> list:
-    """The counters of the lab's ACTIVE peerings now, as samples that are not stored (`vpclab usage`
+    """The counters of the lab's ACTIVE peerings and CCN pairs now, as samples that are not stored (`vpclab usage`
     reads them so that the window the meter has not closed yet counts)."""
     links = Links()
     try:
@@ -256,7 +268,8 @@ class Meter:
         self.version = self._data_version()
         self.sample(writer)
         next_at = time.monotonic() + self.window
-        _log(f"metering {len(self.targets)} peerings of lab {self.lab} every {self.window:g} s")
+        _log(f"metering {len(self.targets)} links (peerings, CCN region pairs) of lab {self.lab} every "
+             f"{self.window:g} s")
         try:
             while True:
                 time.sleep(max(0.0, min(POLL_S, next_at - time.monotonic())))

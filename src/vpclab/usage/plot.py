@@ -1,4 +1,5 @@
-"""`vpclab usage --plot FILE.png`: rate over lab time per peering, the cap, each day's peak.
+"""`vpclab usage --plot FILE.png`: rate over lab time per peering and CCN region pair, the cap,
+each day's peak.
 
 One row of panels per peering, one column per lab day that has samples (a
 `clock advance` jumps a day on, so one shared axis would squeeze the traffic into
@@ -36,9 +37,10 @@ def draw(doc: dict, series: Dict[str, Series], path: str,
     except ImportError:
         raise EnvironmentProblem("the usage plot needs matplotlib", code="ToolMissing",
                                  hint="pip install 'vpclab[plot]'")
-    rows = [r for r in doc["peerings"] if series.get(r["id"]) and series[r["id"]].windows]
+    rows = [r for r in doc["peerings"] + [_as_row(c) for c in doc.get("ccns") or []]
+            if series.get(r["id"]) and series[r["id"]].windows]
     if not rows:
-        raise Refused("nothing to plot: no peering has two samples yet (the meter samples every "
+        raise Refused("nothing to plot: no peering or CCN pair has two samples yet (the meter samples every "
                       f"{doc['window_s']:g} s)", code="ResourceNotFound")
     days = sorted({w.day for r in rows for w in series[r["id"]].windows})[-MAX_DAYS:]
     fig, axes = plt.subplots(len(rows), len(days), figsize=(max(6.0, 4.2 * len(days)) + 2.0, 2.9 * len(rows) + 0.6),
@@ -86,7 +88,8 @@ def draw(doc: dict, series: Dict[str, Series], path: str,
                     x0, y0 = max(marks, key=lambda m: m[1])
                     cur = shown(doc["currency"] or "", 16).replace("$", r"\$")  # "$" is no mathtext here
                     cost = f"\ncost {row['cost']:.2f} {cur}" if row["cost"] else ""
-                    what = "billed peak" if r["cross_region"] else "peak (free)"
+                    what = ("highest sample" if r.get("ccn") else "billed peak" if r["cross_region"]
+                            else "peak (free)")
                     right = x0 > lo + 0.6 * (hi - lo)  # near the right edge: the text goes left of the mark
                     ax.annotate(f"{what} {row['peak_mbps']:.2f} Mbps{cost}", (x0, y0), textcoords="offset points",
                                 xytext=(-6 if right else 6, 4), ha="right" if right else "left", fontsize=8)
@@ -100,7 +103,7 @@ def draw(doc: dict, series: Dict[str, Series], path: str,
             if i == len(rows) - 1:
                 ax.set_xlabel("lab time in the day (h:m:s)", fontsize=8)
             if j == 0:
-                kind = "cross-region" if r["cross_region"] else "regional, free"
+                kind = "CCN, monthly p95" if r.get("ccn") else "cross-region" if r["cross_region"] else "regional, free"
                 ax.set_ylabel(f"{r['id']}\n({kind}) Mbps", fontsize=9)
         axes[i][0].set_ylim(0, top * 1.25 if top > 0 else 1)
         handles = {}
@@ -109,7 +112,8 @@ def draw(doc: dict, series: Dict[str, Series], path: str,
                 handles.setdefault(lab, h)
         axes[i][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
                            bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.suptitle(f"lab {doc['lab']}: peering rate per {doc['window_s']:g} s window", fontsize=11)
+    fig.suptitle(f"lab {doc['lab']}: {'peering and CCN' if doc.get('ccns') else 'peering'} rate per "
+                 f"{doc['window_s']:g} s window", fontsize=11)
     fig.tight_layout()
     try:
         with replacing(path, WHAT) as f:  # never through a link, never into a FIFO
@@ -117,6 +121,14 @@ def draw(doc: dict, series: Dict[str, Series], path: str,
     finally:
         plt.close(fig)
     return {"file": path, "peerings": [r["id"] for r in rows], "days": days}
+
+
+def _as_row(c: dict) -> dict:
+    """A CCN region pair's report row as the panels read a peering's (out = its first region to the
+    second; the day's mark: its highest sample, max(out, in); the cost is the month's, not a day's)."""
+    r1, r2 = c["regions"]
+    return {"id": c["id"], "vpc": f"{c['ccn']} {r1}", "peer_vpc": r2, "cross_region": True, "ccn": True,
+            "days": [{"day": d["day"], "peak_mbps": d["peak_mbps"], "cost": None} for d in c["days"]]}
 
 
 def _caps_in(s: Series, base: float, lo: float, hi: float):

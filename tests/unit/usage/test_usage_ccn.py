@@ -3,6 +3,8 @@ percentile of max(out, in) per window, the valid days (a sample above 10 Kbps), 
 the payer (the CCN's account). Expected values worked out by hand in each test."""
 from __future__ import annotations
 
+import pytest
+
 from vpclab.topology.load import loads
 from vpclab.usage import ccn, report
 from vpclab.usage.samples import Sample
@@ -109,3 +111,24 @@ def test_the_table_shows_each_pair_day_and_month(capsys):
     day1 = next(line for line in out.splitlines() if "gz<->sh" in line and " 1 " in line and " no " in line)
     assert "1000/1000" in day1
     assert "total alice: 114.00 CNY" in out
+
+
+def test_the_meter_reads_each_pairs_link_at_both_routers():
+    from vpclab.usage import meter
+
+    lab = loads(TOPO)
+    got = {t[0]: t[1:] for t in meter.targets("cu", lab)}
+    # the link between the CCN's gz and sh routers: in gz's its name is "to sh" (cu-x-sh), in sh's "to gz"
+    assert got[SID] == ("vpclab-cu-ccn.0.gz", "vpclab-cu-ccn.0.sh", ("cu-x-sh", "cu-x-gz"), 1_000_000)
+    assert set(got) == {"ccn-x@bj/gz", "ccn-x@bj/sh", SID}  # no peering in this lab
+
+
+def test_the_plot_has_a_row_per_ccn_pair(tmp_path):
+    pytest.importorskip("matplotlib")
+    from vpclab.controller import usage as plot  # draw: usage/plot through the checked opener
+
+    lab = loads(TOPO)
+    doc = doc_for(lab, samples())
+    got = plot.draw(doc, report.series(samples(), 1000.0, 300.0), str(tmp_path / "ccn.png"))
+    assert got["peerings"] == [SID] and got["days"] == [0, 1, 2]  # the unsampled pairs have no row
+    assert (tmp_path / "ccn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
