@@ -25,7 +25,7 @@ from ..explain import verdict
 from ..model.codes import LAB_RUNNING
 from ..model.units import bandwidth_kbps
 from . import interrupts
-from .operations import FilterOperations
+from .operations import CcnOperations, FilterOperations
 
 # ---- typed results (the --json shapes) -------------------------------------------------------
 
@@ -203,7 +203,9 @@ class RouteEntry:
     table: str
     destination: str
     next_hop: str
-    state: str  # active | blackhole | deleted
+    state: str  # active | blackhole | deleted; a CCN's: active | disabled
+    type: str = "USER"  # USER (the table's own) or CCN (delivered by the CCN `next_hop`)
+    why: Optional[str] = None  # a CCN route disabled in the table: why
 
 
 @dataclass
@@ -278,7 +280,7 @@ def _down_all() -> None:
 # ---- the lab ------------------------------------------------------------------------------------
 
 
-class Lab(FilterOperations):
+class Lab(FilterOperations, CcnOperations):
     """A running lab. Build one with `Lab.up(path)`; use it in a `with` block to always remove it."""
 
     def __init__(self, name: str, source: Optional[str] = None, owned: bool = False):

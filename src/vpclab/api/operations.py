@@ -1,6 +1,6 @@
-"""The live operations of version 2 as methods of `api.Lab` (CLI.md version 2: "the live
+"""The live operations of versions 2 and 3 as methods of `api.Lab` (CLI.md: "the live
 operations as methods"): security group rules and attachments, network ACL rules and
-bindings, EIPs. Each runs its entry of the one table of live operations
+bindings, EIPs; Cloud Connect Networks (`CcnOperations`). Each runs its entry of the one table of live operations
 (controller/operate.py) and returns the `--json` document of its command; a refusal
 raises `Refused` with the cloud's code, and nothing changes."""
 from __future__ import annotations
@@ -79,3 +79,70 @@ class FilterOperations:
 
     def eip_disassociate(self, instance: str, address: Optional[str] = None) -> dict:
         return _doc(_run(self.name, "eip disassociate", instance, address), instance=instance)
+
+
+def _attachment(ccn: str, a) -> dict:
+    return {"ccn": ccn, "vpc": a.vpc, "state": a.state, "publish": a.publish}
+
+
+def _ccn_route(r) -> dict:
+    return {"ccn": r.ccn, "id": r.id, "route": r.key, "state": "enabled" if r.enabled else "disabled",
+            "why": r.why or None}
+
+
+class CcnOperations:
+    """The Cloud Connect Network's live operations (CLI.md version 3: `vpclab ccn ...`), mixed
+    into `api.Lab`. Each returns the `--json` document of its command; a refusal raises `Refused`
+    with the cloud's code. `account` None acts as the account entitled to the step (the CCN's
+    owner; the VPC's for attach and detach)."""
+
+    name: str
+
+    def ccn_create(self, name: Optional[str] = None, account: Optional[str] = None) -> dict:
+        c = _run(self.name, "ccn create", name, account)
+        return {"id": c.name, "account": c.account}
+
+    def ccn_delete(self, ccn: str, account: Optional[str] = None) -> dict:
+        c = _run(self.name, "ccn delete", ccn, account)
+        return {"id": c.name, "deleted": True}
+
+    def ccn_attach(self, ccn: str, vpc: str, account: Optional[str] = None, publish: str = "subnets") -> dict:
+        """ACTIVE at once in the CCN's account; PENDING from another until the owner accepts."""
+        return _attachment(ccn, _run(self.name, "ccn attach", ccn, vpc, account, publish))
+
+    def ccn_detach(self, ccn: str, vpc: str, account: Optional[str] = None) -> dict:
+        return _attachment(ccn, _run(self.name, "ccn detach", ccn, vpc, account))
+
+    def ccn_accept(self, ccn: str, vpc: str, account: Optional[str] = None) -> dict:
+        return _attachment(ccn, _run(self.name, "ccn accept", ccn, vpc, account))
+
+    def ccn_reject(self, ccn: str, vpc: str, account: Optional[str] = None) -> dict:
+        return _attachment(ccn, _run(self.name, "ccn reject", ccn, vpc, account))
+
+    def ccn_route_enable(self, ccn: str, route: str, account: Optional[str] = None) -> dict:
+        """Enable route "DESTINATION@VPC" (`CcnRouteCidrOverlap` when an enabled one has its destination)."""
+        return _ccn_route(_run(self.name, "ccn route enable", ccn, route, account))
+
+    def ccn_route_disable(self, ccn: str, route: str, account: Optional[str] = None) -> dict:
+        return _ccn_route(_run(self.name, "ccn route disable", ccn, route, account))
+
+    def ccn_bandwidth(self, ccn: str, region: str, dst_region: str, bandwidth: Optional[str],
+                      account: Optional[str] = None) -> dict:
+        """Cap the CCN between two regions ("200Mbps"); None restores the 1 Gbps default."""
+        from ..model.units import bandwidth_kbps
+
+        c = _run(self.name, "ccn bandwidth", ccn, region, dst_region, bandwidth_kbps(bandwidth), account)
+        return {"ccn": c.name, "regions": [region, dst_region],
+                "bandwidth_mbps": c.bandwidth_kbps(region, dst_region) / 1000}
+
+    def ccns(self) -> list:
+        """`ccn list --json`'s rows."""
+        from ..controller import status
+
+        return status.ccn_rows(status.load_model(self.name))
+
+    def ccn_routes(self, ccn: Optional[str] = None) -> list:
+        """`ccn route list --json`'s rows."""
+        from ..controller import status
+
+        return status.ccn_route_rows(status.load_model(self.name), ccn)

@@ -16,7 +16,7 @@ import sys
 import click
 
 from .. import __version__
-from . import (clock, events, exercises, explain, filters, graph, lifecycle, peering, probing, route, tools,
+from . import (ccn, clock, events, exercises, explain, filters, graph, lifecycle, peering, probing, route, tools,
                topology, ui, usage)
 from .options import usage_error
 from ..errors import KernelRefused, Refused, VpclabError
@@ -40,7 +40,7 @@ Examples:
 
 # Every command group, in the order `vpclab` registers them (`--help` lists them sorted).
 COMMAND_MODULES = [filters, topology, explain, lifecycle, peering, route, clock, events, probing, tools, graph, ui,
-                   exercises, usage]
+                   exercises, usage, ccn]
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

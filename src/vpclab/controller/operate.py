@@ -27,12 +27,17 @@ from typing import Callable, Dict, Optional, Tuple
 
 from ..errors import NotFound, Refused, shown
 from ..kernel import engine
-from ..model import filter_ops, lifecycle
+from ..model import ccn as ccn_model
+from ..model import ccn_ops, filter_ops, lifecycle
 from ..model.codec import lab_from_dict, lab_to_dict
 from ..model.types import Lab
 from ..model.units import NumberError, format_duration, parse_whole
+from ..plan import ccn as plan_ccn
 from ..plan import diff as plandiff
 from ..plan import filters as plan_filters
+from ..plan import names as plan_names
+from ..plan.numbers import table_ids
+from ..plan.objects import Route
 from ..state import builds, labs
 from ..state.store import APPLIED, APPLYING, DELETING, PENDING, READY, Store
 from . import build, host, settle
@@ -59,6 +64,7 @@ class Operation:
     scope: Optional[Callable[[dict], Scope]] = None  # the plan of the only part it can touch
     actor: Optional[str] = None  # the parameter naming the account it acts as (logged)
     default_actor: Callable[[Lab, object], Optional[str]] = _requester  # logged without one
+    may_bill: bool = False  # scoped, yet it can give the lab something to bill: the usage meter is ensured
 
     def bind(self, args: tuple, kw: dict) -> Dict[str, object]:
         """The arguments by name, as a Python call binds them (a TypeError as Python's)."""
@@ -135,7 +141,46 @@ def _route(a: dict) -> str:
     return f"{a['vpc']}/{a['table']} {a['destination']}"
 
 
+def _ccn_part(model: Lab) -> list:
+    """Every kernel object a CCN decides: its routers, links and caps, the routes it delivers, the
+    VPCs' CCN ingress tables (plan/ccn.py), and each route whose next hop is neither a peering
+    nor a NAT gateway of its VPC (a USER_CCN route, or a blackhole), as the planner makes them.
+    Planned for every CCN: a lab has a few. Nothing else in a lab follows from a CCN."""
+    out = plan_ccn.objects(model, build.wants_delay(model) and build.netem_available())
+    for vpc in model.vpcs.values():
+        for tname, tid in table_ids(vpc).items():
+            for r in vpc.route_tables[tname].routes:
+                if r.next_hop in model.peerings or r.next_hop in vpc.nat_gateways:
+                    continue
+                out.append(plan_ccn.user_route(model, vpc, tid, r) or Route(
+                    plan_names.vpc_ns(model.name, vpc.name), tid, str(r.destination), type="blackhole"))
+    return out
+
+
+def _ccn_scope(_args: dict) -> Scope:
+    """A CCN operation touches only what CCNs decide (`_ccn_part`): the routers of the VPCs whose
+    routes change, the CCN's routers; never a filter, a peering or an instance."""
+    return _ccn_part
+
+
+def _ccn_owner(model: Lab, result) -> Optional[str]:
+    """Who a CCN operation acts as without --as: the CCN's owner (the VPC's account for attach
+    and detach, `_requester`)."""
+    if isinstance(result, ccn_model.Ccn):
+        return result.account
+    for c in ccn_model.ccns(model).values():
+        if c.name == getattr(result, "ccn", None) or any(a is result for a in c.attachments):
+            return c.account
+    return None
+
+
+def _ccn_pair(a: dict) -> str:
+    return f"{a['ccn']} {a['vpc']}"
+
+
 _PEERING = (("pid", "str"), ("account", "str?", None))
+_CCN_VPC = (("ccn", "str"), ("vpc", "str"), ("account", "str?", None))
+_CCN_ROUTE = (("ccn", "str"), ("route", "str"), ("account", "str?", None))
 _RULE = (("ref", "str"), ("direction", "str"), ("index", "int?", None), ("proto", "str?", None),
          ("port", None, None), ("peer", "str?", None), ("rule_action", "str?", None))
 _ATTACH, _BIND = (("instance", "str"), ("group", "str")), (("acl", "str"), ("subnet", "str"))
@@ -170,6 +215,26 @@ OPERATIONS: Dict[str, Operation] = {op.name: op for op in (
     Operation("acl unbind", _BIND, filter_ops.acl_unbind, _PAIR["acl"], _vpc_of("acl")),
     Operation("eip associate", _EIP, filter_ops.eip_associate, _arg("instance")),
     Operation("eip disassociate", _EIP, filter_ops.eip_disassociate, _arg("instance")),
+    # version 3: the Cloud Connect Network (model/ccn_ops.py)
+    Operation("ccn create", (("name", "str?", None), ("account", "str?", None)), ccn_ops.create, _arg("name"),
+              _ccn_scope, actor="account", default_actor=_ccn_owner),
+    Operation("ccn delete", (("ccn", "str"), ("account", "str?", None)), ccn_ops.delete, _arg("ccn"), _ccn_scope,
+              actor="account", default_actor=_ccn_owner),
+    Operation("ccn attach", _CCN_VPC + (("publish", "str", ccn_model.SUBNETS),), ccn_ops.attach, _ccn_pair,
+              _ccn_scope, actor="account", may_bill=True),
+    Operation("ccn detach", _CCN_VPC, ccn_ops.detach, _ccn_pair, _ccn_scope, actor="account"),
+    Operation("ccn accept", _CCN_VPC, ccn_ops.accept, _ccn_pair, _ccn_scope, actor="account",
+              default_actor=_ccn_owner, may_bill=True),
+    Operation("ccn reject", _CCN_VPC, ccn_ops.reject, _ccn_pair, _ccn_scope, actor="account",
+              default_actor=_ccn_owner),
+    Operation("ccn route enable", _CCN_ROUTE, ccn_ops.enable_route, lambda a: f"{a['ccn']} {a['route']}",
+              _ccn_scope, actor="account", default_actor=_ccn_owner),
+    Operation("ccn route disable", _CCN_ROUTE, ccn_ops.disable_route, lambda a: f"{a['ccn']} {a['route']}",
+              _ccn_scope, actor="account", default_actor=_ccn_owner),
+    Operation("ccn bandwidth", (("ccn", "str"), ("region", "str"), ("dst_region", "str"),
+                                ("bandwidth_kbps", "int?"), ("account", "str?", None)),
+              ccn_ops.set_bandwidth, lambda a: f"{a['ccn']} {a['region']}/{a['dst_region']}", _ccn_scope,
+              actor="account", default_actor=_ccn_owner),
 )}
 
 
@@ -290,8 +355,8 @@ def execute(lab: Optional[str], op: Operation, args: Dict[str, object], progress
             if tx.status == APPLYING:
                 tx.set_status(READY)
             tx.put(PENDING, None)
-        if part is None:
-            build.meter(model, store)  # a lab's first peering may be made live (a scoped change makes none)
+        if part is None or op.may_bill:
+            build.meter(model, store)  # a lab's first peering (or CCN across regions) may be made live
     return result
 
 
@@ -313,6 +378,8 @@ def _target(result) -> Optional[str]:
 def _detail(result) -> Optional[str]:
     if hasattr(result, "state"):
         return result.state
+    if isinstance(result, ccn_model.CcnRoute):  # ccn route enable|disable
+        return "enabled" if result.enabled else f"disabled ({result.why})"
     if isinstance(result, list):
         return ", ".join(p.name for p in result) or None
     return None

@@ -18,6 +18,11 @@ groups under its name); NAT gateways sit in a row at the bottom of their VPC; an
 bound subnet carries its ACL's name in its label (`acl` in the subnet). A version-1
 lab is drawn exactly as before.
 
+Version 3: each CCN (`ccns` in the status) is a box below the regions, joined to the box of
+each VPC attached to it (`ccns[].attachments[]`: from the VPC's edge to the CCN's, with the
+attachment's state); `nodes` maps the CCN's name, each hop a path names it by (`ccn-core
+(ap-guangzhou -> ap-shanghai)`) and each of its capture points (`ccn-core ap-guangzhou`) to it.
+
 Presentation mode (a projector, issue 22) has a layout of its own (`present_layout`): the same
 algorithm with more room per instance, subnet row and gap (PRESENT), for text of 18 px or more.
 """
@@ -230,6 +235,47 @@ def layout(status: dict, present: bool = False) -> dict:
                     "gateway": [ix + iw / 2, iy + INTERNET_H]}
         nodes["internet"] = internet["gateway"]
         width = max(width, ix + iw + REGION_GAP / 2)
+    ccns, height, width = _ccns(status, boxes, nodes, height, width, sp)
     return {"width": width, "height": height, "internet": internet,
             "regions": [{k: rb[k] for k in ("name", "x", "y", "w", "h")} for rb in region_boxes],
-            "vpcs": out_vpcs, "peerings": peerings, "nodes": nodes}
+            "vpcs": out_vpcs, "peerings": peerings, "nodes": nodes, "ccns": ccns}
+
+
+CCN_LINE_H = 14  # a line of a CCN box's text (its region pairs, its disabled routes)
+
+
+def ccn_lines(c: dict, routes: List[dict]) -> List[str]:
+    """What a CCN's box says under its name: the owner, each region pair's cap, each disabled route."""
+    pairs = [f"{p['regions'][0]} ↔ {p['regions'][1]} " + (f"{p['mbps'] / 1000:g} Gbps" if p["mbps"] >= 1000
+                                                             else f"{p['mbps']:g} Mbps") for p in c["region_pairs"]]
+    off = [f"✗ {r['route']} disabled" for r in routes if r["ccn"] == c["id"] and not r["enabled"]]
+    return [f"account {c['account']}"] + pairs + off
+
+
+def _ccns(status: dict, boxes: Dict[str, dict], nodes: Dict[str, List[float]], height: float, width: float,
+          sp: dict) -> tuple:
+    """The CCN boxes, in a row below the regions, and their attachment lines; the new height and width."""
+    rows = status.get("ccns") or []
+    if not rows:
+        return [], height, width
+    gap = sp["REGION_GAP"]
+    texts = [ccn_lines(c, status.get("ccn_routes") or []) for c in rows]
+    widths = [max(240.0, max(len(t) for t in lines + [c["id"] + " (CCN)"]) * sp["LABEL_CH"] * 1.15 + 24)
+              for c, lines in zip(rows, texts)]
+    y, x, out = height + gap, max(gap / 2, (width - sum(widths) - gap * (len(rows) - 1)) / 2), []  # centred
+    for c, lines, w in zip(rows, texts, widths):
+        h = sp["VPC_HEAD"] + len(lines) * CCN_LINE_H * (sp["LABEL_CH"] / LABEL_CH) + 8
+        box = {"id": c["id"], "x": x, "y": y, "w": w, "h": h, "lines": lines}
+        centre = [x + w / 2, y + h / 2]
+        nodes[c["id"]] = centre
+        regions = sorted({a["region"] for a in c["attachments"] if a["region"]})
+        for k, r in enumerate(regions):
+            nodes[f"{c['id']} {r}"] = [x + w * (k + 1) / (len(regions) + 1), y + h / 2]  # its router there
+            for r2 in regions:
+                nodes[f"{c['id']} ({r} -> {r2})"] = centre
+        box["attachments"] = [{"vpc": a["vpc"], "state": a["state"], "from": _edge(boxes[a["vpc"]], box),
+                               "to": _edge(box, boxes[a["vpc"]])} for a in c["attachments"] if a["vpc"] in boxes]
+        out.append(box)
+        x += w + gap
+        height = max(height, y + h)
+    return out, height, max(width, x - gap / 2)

@@ -285,6 +285,30 @@ async def peering(request: web.Request) -> web.Response:
     return web.json_response({"id": p.name, "state": p.state})
 
 
+# version 3: the CCN's live operations, as the CLI's `ccn attach|detach|accept|reject CCN VPC` and
+# `ccn route enable|disable CCN DESTINATION@VPC` (the same rows of the one table)
+CCN_ACTIONS = {"attach": "vpc", "detach": "vpc", "accept": "vpc", "reject": "vpc", "route-enable": "route",
+               "route-disable": "route"}
+
+
+@guard.api
+async def ccn(request: web.Request) -> web.Response:
+    action, name = request.match_info["action"], request.match_info["id"]
+    if action not in CCN_ACTIONS:
+        raise Refused(f"unknown CCN action {shown(action, as_repr=True)} ({', '.join(CCN_ACTIONS)})",
+                      code="InvalidParameter")
+    doc = await guard.body(request)
+    what, account = guard.text(doc, CCN_ACTIONS[action]), guard.text(doc, "as")  # None: the entitled account
+    if what is None:
+        raise Refused(f"ccn {action} needs `{CCN_ACTIONS[action]}`", code="MissingParameter")
+    result = await guard.work(request, operate.run, request.app[guard.LAB], "ccn " + action.replace("-", " "),
+                              name, what, account)
+    if CCN_ACTIONS[action] == "route":
+        return web.json_response({"ccn": name, "route": result.key, "state": "enabled" if result.enabled
+                                  else "disabled", "why": result.why or None})
+    return web.json_response({"ccn": name, "vpc": result.vpc, "state": result.state})
+
+
 @guard.api
 async def clock_advance(request: web.Request) -> web.Response:
     from ..model.units import parse_duration
@@ -335,6 +359,7 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app.router.add_post("/api/matrix", matrix)
     app.router.add_post("/api/peering/{id}/{event}", peering)
     app.router.add_post("/api/clock/advance", clock_advance)
+    app.router.add_post("/api/ccn/{id}/{action}", ccn)
     return app
 
 

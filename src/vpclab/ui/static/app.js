@@ -155,6 +155,7 @@ function renderTopo() {
     }
     el("title", {}, g, `${p.id}: ${p.vpc} ↔ ${p.peer_vpc}, ${p.state}${capText(p) ? ", cap " + capText(p) : ""}`);
   }
+  if (L.ccns && L.ccns.length) drawCcns(L, base);
   for (const v of L.vpcs) {
     const g = el("g", { class: "vpc" + (ui.vpc === v.name ? " selected" : ""), "data-vpc": v.name }, base);
     el("rect", { class: "box", x: v.x, y: v.y, width: v.w, height: v.h, rx: 6 }, g);
@@ -219,6 +220,25 @@ function renderTopo() {
     const missing = [p.vpc, p.peer_vpc].filter((v, k) => sides[k] === "missing");
     el("title", {}, g, `${p.id}: ${p.vpc} ↔ ${p.peer_vpc}, ${p.state}` +
        (missing.length ? `; ${missing.join(", ")} has no route back through it (replies are lost)` : ""));
+  }
+}
+
+// A CCN as `vpclab graph` draws it: a box (owner, region pairs and caps, disabled routes marked),
+// joined to each attached VPC by a line in the attachment's state.
+function drawCcns(L, base) {
+  const F = ui.F, cg = el("g", { id: "topo-ccns" }, base);
+  for (const c of L.ccns) {
+    const g = el("g", { class: "ccn", "data-ccn": c.id }, cg);
+    for (const a of c.attachments) {
+      el("line", { class: "ccn-att " + a.state, "data-vpc": a.vpc, x1: a.from[0], y1: a.from[1], x2: a.to[0], y2: a.to[1] }, g);
+    }
+    el("rect", { class: "box", x: c.x, y: c.y, width: c.w, height: c.h, rx: 8 }, g);
+    el("text", { class: "title", x: c.x + 10, y: at(c.y + 20, c.y + 1.25 * F) }, g, `${c.id} (CCN)`);
+    c.lines.forEach((t, k) => {
+      el("text", { class: t.startsWith("✗") ? "off" : "sub", x: c.x + 10, y: at(c.y + 38 + 14 * k, c.y + (2.45 + 1.2 * k) * F) }, g, t);
+    });
+    const row = ui.state.status.ccns.find((x) => x.id === c.id);
+    el("title", {}, g, `${c.id}: ` + row.attachments.map((a) => `${a.vpc} ${a.state}`).join(", "));
   }
 }
 
@@ -536,7 +556,7 @@ function renderRoutes() {
     const tab = h("table", { "data-table": t });
     tab.innerHTML = "<tr><th>destination</th><th>next hop</th><th>state</th></tr>";
     tab.append(routeRow(v.cidr, "local", "active"));
-    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state, r.nat));
+    for (const r of rows.filter((x) => x.table === t)) tab.append(routeRow(r.destination, r.next_hop, r.state, r.nat, r));
     box.append(tab);
   }
   if (acls.length) {
@@ -576,11 +596,13 @@ function ruleTable(kind, owner, direction, rules, peer) {
   return tab;
 }
 
-function routeRow(dst, hop, state, nat) {
-  const tr = h("tr", { class: state });
-  const tag = h("span", { class: "tag" + (state === "blackhole" ? "" : " ok") }, state);
+function routeRow(dst, hop, state, nat, row) {
+  const ccn = row && row.type === "CCN";  // delivered by a CCN: active, or disabled (and why)
+  const tr = h("tr", Object.assign({ class: state }, ccn ? { "data-ccn-route": row.ccn_route, title: row.why || "" } : {}));
+  const tag = h("span", { class: "tag" + (state === "active" ? " ok" : "") }, state);
   const p = peeringOf(hop);
-  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "") + (nat ? " (NAT gateway)" : "")));
+  tr.append(h("td", {}, dst), h("td", {}, hop + (p && p.state !== "ACTIVE" ? ` (${p.state})` : "") + (nat ? " (NAT gateway)" : "") +
+    (ccn ? " (CCN)" : "")));
   const td = h("td"); td.append(tag); tr.append(td);
   return tr;
 }
@@ -614,6 +636,72 @@ function renderPeerings() {
     tab.append(tr);
   }
   box.replaceChildren(tab);
+  renderCcns();
+}
+
+// The CCNs: each attachment with accept / reject / detach, each route with enable / disable, and an
+// attach of any VPC that is on no CCN (the same operations as `vpclab ccn ...`).
+function renderCcns() {
+  const box = $("#ccns"), st = ui.state.status;
+  box.replaceChildren();
+  if (!st.ccns || !st.ccns.length) return;
+  box.append(h("h3", {}, "Cloud Connect Networks"));
+  const on = new Set(st.ccns.flatMap((c) => c.attachments.filter((a) => ["PENDING", "ACTIVE"].includes(a.state)).map((a) => a.vpc)));
+  for (const c of st.ccns) {
+    const tab = h("table", { "data-ccn": c.id });
+    tab.innerHTML = "<tr><th></th><th>state</th><th></th></tr>";
+    const head = h("caption", {}, `${c.id} · ${c.account}` + (c.region_pairs.length ? " · " +
+      c.region_pairs.map((p) => `${p.regions[0]} ↔ ${p.regions[1]} ${p.mbps >= 1000 ? p.mbps / 1000 + " Gbps" : p.mbps + " Mbps"}`).join(", ") : ""));
+    tab.append(head);
+    for (const a of c.attachments) {
+      const tr = h("tr", { "data-vpc": a.vpc }), acts = h("td");
+      const stc = h("td"); stc.append(h("span", { class: "state " + a.state }, a.state));
+      for (const ev of ["accept", "reject", "detach"]) {
+        const b = h("button", { "data-event": ev }, ev);
+        if (ev !== "detach" && a.state !== "PENDING") { b.disabled = true; b.title = `${a.vpc} is ${a.state}, not PENDING`; }
+        b.addEventListener("click", () => ccnAction(c.id, ev, { vpc: a.vpc }));
+        acts.append(b);
+      }
+      tr.append(h("td", {}, "VPC " + a.vpc), stc, acts);
+      tab.append(tr);
+    }
+    for (const r of st.ccn_routes.filter((x) => x.ccn === c.id)) {
+      const tr = h("tr", { "data-route": r.route, class: r.state, title: r.why || "" }), acts = h("td");
+      const stc = h("td"); stc.append(h("span", { class: "tag" + (r.enabled ? " ok" : "") }, r.state));
+      const ev = r.enabled ? "route-disable" : "route-enable";
+      const b = h("button", { "data-event": ev }, r.enabled ? "disable" : "enable");
+      b.addEventListener("click", () => ccnAction(c.id, ev, { route: r.route }));
+      acts.append(b);
+      tr.append(h("td", {}, `route ${r.route}` + (r.why ? ` — ${r.why}` : "")), stc, acts);
+      tab.append(tr);
+    }
+    const free = st.vpcs.filter((v) => !on.has(v.name));
+    if (free.length) {
+      const pick = h("select", { class: "ccn-attach-vpc" });
+      for (const v of free) pick.append(h("option", { value: v.name }, v.name));
+      const b = h("button", { "data-event": "attach" }, "attach");
+      b.addEventListener("click", () => ccnAction(c.id, "attach", { vpc: pick.value }));
+      const tr = h("tr"), td = h("td", { colspan: 3 });
+      td.append(pick, b); tr.append(td); tab.append(tr);
+    }
+    box.append(tab);
+  }
+}
+
+const CCN_ASK = { reject: "Reject {what} on {ccn}?", detach: "Detach {what} from {ccn}? Its routes leave every member's tables.",
+                  "route-disable": "Disable {what} on {ccn}? It leaves every table it was delivered to." };
+
+async function ccnAction(ccn, ev, body) {
+  const msg = $("#action-msg"), as = $("#actor").value || null, what = body.vpc || body.route;
+  if (CCN_ASK[ev] && !window.confirm(CCN_ASK[ev].replace("{what}", what).replace("{ccn}", ccn) + (as ? ` (as ${as})` : ""))) {
+    msg.replaceChildren(h("p", { class: "muted" }, `ccn ${ev} ${ccn} ${what}: not sent`));
+    return;
+  }
+  msg.replaceChildren(h("p", { class: "muted" }, `ccn ${ev} ${ccn} ${what}${as ? " as " + as : ""} …`));
+  const r = await api(`/api/ccn/${encodeURIComponent(ccn)}/${ev}`, Object.assign({ as }, body));
+  if (!r.ok) { showError(msg, r.data); return; }
+  msg.replaceChildren(h("div", { class: "okmsg" }, `${ccn}: ${r.data.vpc || r.data.route} is ${r.data.state}`));
+  await load();
 }
 
 // What a destructive action undoes, asked before it is sent (accept only adds).
@@ -825,7 +913,8 @@ function setPresent(on) {
 // Results drawn for a lab that has changed since (a peering deleted, a route added) would show an
 // answer that is no longer true: they are cleared from the picture and greyed in the panel.
 function labSignature(st) {
-  return JSON.stringify([st.vpcs, st.routes, st.peerings.map((p) => [p.id, p.state, p.vpc, p.peer_vpc, p.bandwidth_mbps])]);
+  return JSON.stringify([st.vpcs, st.routes, st.peerings.map((p) => [p.id, p.state, p.vpc, p.peer_vpc, p.bandwidth_mbps]),
+                         st.ccns || [], st.ccn_routes || []]);
 }
 
 function markStale() {
