@@ -127,3 +127,16 @@ def test_cli_imports_the_ccn_plan(capsys, tmp_path):
     assert "tencentcloud_ccn_attachment.a9_vpngw: instance_type VPNGW" in err
     code, text, err = run(capsys, "validate", str(out))
     assert code == 0, text + err
+
+
+def test_attachment_v2_reads_as_the_attachment():
+    d = doc()
+    for part in ("planned_values", "configuration"):
+        for r in d[part]["root_module"]["resources"]:
+            if r["type"] == "tencentcloud_ccn_attachment":
+                r["type"] = "tencentcloud_ccn_attachment_v2"
+                r["address"] = r["address"].replace("tencentcloud_ccn_attachment.", "tencentcloud_ccn_attachment_v2.")
+    _, lab, n = imported(d)
+    assert [(a.vpc, a.state) for a in lab.ccns["core"].attachments] == [
+        ("hub", "ACTIVE"), ("spoke1", "ACTIVE"), ("partner", "ACTIVE"), ("pending", "PENDING"), ("late", "ACTIVE")]
+    assert "instance_type VPNGW" in n["tencentcloud_ccn_attachment_v2.a9_vpngw"]
