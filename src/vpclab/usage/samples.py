@@ -9,7 +9,9 @@ Tables:
   meta(key, value)   "epoch": the wall time of the lab's first `up` (lab time 0)
   samples            one row per peering and sample: wall time, the lab clock then,
                      the counters of the peering's link in the requester's VPC
-                     (out = requester -> accepter, in = back), its cap (kbps or NULL)
+                     (out = requester -> accepter, in = back), its cap (kbps or NULL);
+                     a CCN region pair's rows have the id `CCN@R1/R2` in the peering
+                     column (no peering name holds `@`: usage/ccn.py), out = R1 -> R2
 """
 from __future__ import annotations
 
