@@ -133,6 +133,18 @@ def test_ccn_operations_change_packets_and_only_the_routers_whose_routes_change(
     assert _probe(lab, "vpc-d/cvm-1", "vpc-b/cvm-1")["result"] == "reachable"
     assert meter_pids(lab), "a scoped attach that makes the CCN cross-region starts the usage meter"
 
+    # the region pair's cap: re-shaped in place at both CCN routers' ends, nothing else
+    far = names.ccn_ns(lab, 0, "ap-shanghai")
+    k0 = _kernel(lab)
+    doc, changed = step("ccn", "bandwidth", "ccn-core", "ap-guangzhou", "ap-shanghai", "50Mbps")
+    assert doc["bandwidth_mbps"] == 50 and changed == {ccn_router, far}, changed
+    caps = {(o.ns, o.rate_kbit) for o in _kernel(lab) - k0 if o.key[0] == "qdisc"}
+    assert caps == {(ccn_router, 50_000), (far, 50_000)}, caps
+    doc, changed = step("ccn", "bandwidth", "ccn-core", "ap-guangzhou", "ap-guangzhou", "50Mbps", check=2)
+    assert doc["error"]["code"] == "InvalidParameterValue.Combination" and not changed
+    listing = run("ccn", "list", "-l", lab, check=0).stdout
+    assert "ccn-core" in listing and "ap-guangzhou <-> ap-shanghai 50 Mbps" in listing, listing
+
     events = [(e["action"], e["target"], e["result"], e.get("actor"))
               for e in run_json("events", "-l", lab)["events"] if e["action"].startswith("ccn")]
     assert events == [
@@ -144,4 +156,6 @@ def test_ccn_operations_change_packets_and_only_the_routers_whose_routes_change(
         ("ccn delete", "ccn-core", "refused: UnsupportedOperation.ExistCcnInstancesNotSupportDeleteCcn", None),
         ("ccn detach", "ccn-core vpc-c", "ok", "bob"),
         ("ccn attach", "ccn-core vpc-d", "ok", "alice"),
+        ("ccn bandwidth", "ccn-core ap-guangzhou/ap-shanghai", "ok", "alice"),
+        ("ccn bandwidth", "ccn-core ap-guangzhou/ap-guangzhou", "refused: InvalidParameterValue.Combination", None),
     ], events
