@@ -65,6 +65,7 @@ class Operation:
     actor: Optional[str] = None  # the parameter naming the account it acts as (logged)
     default_actor: Callable[[Lab, object], Optional[str]] = _requester  # logged without one
     may_bill: bool = False  # scoped, yet it can give the lab something to bill: the usage meter is ensured
+    refused_actor: Optional[Callable[[Lab, dict], Optional[str]]] = None  # logged with a refusal, without one
 
     def bind(self, args: tuple, kw: dict) -> Dict[str, object]:
         """The arguments by name, as a Python call binds them (a TypeError as Python's)."""
@@ -174,6 +175,25 @@ def _ccn_owner(model: Lab, result) -> Optional[str]:
     return None
 
 
+def _ccn_entitled(vpc_side: bool = False) -> Callable[[Lab, dict], Optional[str]]:
+    """Who a refused CCN operation acted as without --as: the CCN's owner (the VPC's for attach and
+    detach), when the names exist."""
+    def actor(model: Lab, a: dict) -> Optional[str]:
+        if vpc_side and a.get("vpc") in model.vpcs:
+            return model.vpcs[a["vpc"]].account
+        c = ccn_model.ccns(model).get(a.get("ccn") or "")
+        return c.account if c is not None else (model.accounts[0] if "ccn" not in a else None)
+    return actor
+
+
+def _ccn(name: str, params: tuple, edit, target, vpc_side: bool = False, may_bill: bool = False) -> "Operation":
+    """A CCN row: scoped to what CCNs decide, acting as --as or the entitled account (the CCN's
+    owner; the VPC's for attach and detach, `vpc_side`), logged with it, refused or not."""
+    return Operation(name, params, edit, target, _ccn_scope, actor="account",
+                     default_actor=_requester if vpc_side else _ccn_owner, may_bill=may_bill,
+                     refused_actor=_ccn_entitled(vpc_side))
+
+
 def _ccn_pair(a: dict) -> str:
     return f"{a['ccn']} {a['vpc']}"
 
@@ -216,25 +236,18 @@ OPERATIONS: Dict[str, Operation] = {op.name: op for op in (
     Operation("eip associate", _EIP, filter_ops.eip_associate, _arg("instance")),
     Operation("eip disassociate", _EIP, filter_ops.eip_disassociate, _arg("instance")),
     # version 3: the Cloud Connect Network (model/ccn_ops.py)
-    Operation("ccn create", (("name", "str?", None), ("account", "str?", None)), ccn_ops.create, _arg("name"),
-              _ccn_scope, actor="account", default_actor=_ccn_owner),
-    Operation("ccn delete", (("ccn", "str"), ("account", "str?", None)), ccn_ops.delete, _arg("ccn"), _ccn_scope,
-              actor="account", default_actor=_ccn_owner),
-    Operation("ccn attach", _CCN_VPC + (("publish", "str", ccn_model.SUBNETS),), ccn_ops.attach, _ccn_pair,
-              _ccn_scope, actor="account", may_bill=True),
-    Operation("ccn detach", _CCN_VPC, ccn_ops.detach, _ccn_pair, _ccn_scope, actor="account"),
-    Operation("ccn accept", _CCN_VPC, ccn_ops.accept, _ccn_pair, _ccn_scope, actor="account",
-              default_actor=_ccn_owner, may_bill=True),
-    Operation("ccn reject", _CCN_VPC, ccn_ops.reject, _ccn_pair, _ccn_scope, actor="account",
-              default_actor=_ccn_owner),
-    Operation("ccn route enable", _CCN_ROUTE, ccn_ops.enable_route, lambda a: f"{a['ccn']} {a['route']}",
-              _ccn_scope, actor="account", default_actor=_ccn_owner),
-    Operation("ccn route disable", _CCN_ROUTE, ccn_ops.disable_route, lambda a: f"{a['ccn']} {a['route']}",
-              _ccn_scope, actor="account", default_actor=_ccn_owner),
-    Operation("ccn bandwidth", (("ccn", "str"), ("region", "str"), ("dst_region", "str"),
-                                ("bandwidth_kbps", "int?"), ("account", "str?", None)),
-              ccn_ops.set_bandwidth, lambda a: f"{a['ccn']} {a['region']}/{a['dst_region']}", _ccn_scope,
-              actor="account", default_actor=_ccn_owner),
+    _ccn("ccn create", (("name", "str?", None), ("account", "str?", None)), ccn_ops.create, _arg("name")),
+    _ccn("ccn delete", (("ccn", "str"), ("account", "str?", None)), ccn_ops.delete, _arg("ccn")),
+    _ccn("ccn attach", _CCN_VPC + (("publish", "str", ccn_model.SUBNETS),), ccn_ops.attach, _ccn_pair,
+         vpc_side=True, may_bill=True),
+    _ccn("ccn detach", _CCN_VPC, ccn_ops.detach, _ccn_pair, vpc_side=True),
+    _ccn("ccn accept", _CCN_VPC, ccn_ops.accept, _ccn_pair, may_bill=True),
+    _ccn("ccn reject", _CCN_VPC, ccn_ops.reject, _ccn_pair),
+    _ccn("ccn route enable", _CCN_ROUTE, ccn_ops.enable_route, lambda a: f"{a['ccn']} {a['route']}"),
+    _ccn("ccn route disable", _CCN_ROUTE, ccn_ops.disable_route, lambda a: f"{a['ccn']} {a['route']}"),
+    _ccn("ccn bandwidth", (("ccn", "str"), ("region", "str"), ("dst_region", "str"), ("bandwidth_kbps", "int?"),
+                           ("account", "str?", None)),
+         ccn_ops.set_bandwidth, lambda a: f"{a['ccn']} {a['region']}/{a['dst_region']}"),
 )}
 
 
@@ -340,8 +353,9 @@ def execute(lab: Optional[str], op: Operation, args: Dict[str, object], progress
         except Refused as e:
             with store.tx() as tx:
                 m = tx.model()
-                tx.event(m.clock, actor or op.default_actor(m, m.peerings.get(target or "")), op.name, target,
-                         f"refused: {e.code}", e.message)
+                who = actor or (op.refused_actor(m, args) if op.refused_actor is not None
+                                else op.default_actor(m, m.peerings.get(target or "")))
+                tx.event(m.clock, who, op.name, target, f"refused: {e.code}", e.message)
             raise
         settle.test_hook("state-written")
         with builds.building(name, store.run):

@@ -153,9 +153,9 @@ def test_ccn_operations_change_packets_and_only_the_routers_whose_routes_change(
         ("ccn accept", "ccn-core vpc-c", "ok", "alice"),
         ("ccn route disable", f"ccn-core {ROUTE_C}", "ok", "alice"),
         ("ccn route enable", f"ccn-core {ROUTE_C}", "ok", "alice"),
-        ("ccn delete", "ccn-core", "refused: UnsupportedOperation.ExistCcnInstancesNotSupportDeleteCcn", None),
+        ("ccn delete", "ccn-core", "refused: UnsupportedOperation.ExistCcnInstancesNotSupportDeleteCcn", "alice"),
         ("ccn detach", "ccn-core vpc-c", "ok", "bob"),
         ("ccn attach", "ccn-core vpc-d", "ok", "alice"),
         ("ccn bandwidth", "ccn-core ap-guangzhou/ap-shanghai", "ok", "alice"),
-        ("ccn bandwidth", "ccn-core ap-guangzhou/ap-guangzhou", "refused: InvalidParameterValue.Combination", None),
+        ("ccn bandwidth", "ccn-core ap-guangzhou/ap-guangzhou", "refused: InvalidParameterValue.Combination", "alice"),
     ], events

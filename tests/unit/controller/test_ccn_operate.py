@@ -131,3 +131,14 @@ def test_arguments_of_the_wrong_type_are_refused_before_anything_runs():
     with pytest.raises(Refused) as e:
         operate.run("nolab", "ccn bandwidth", "ccn-core", "ap-guangzhou", "ap-shanghai", "200Mbps")
     assert e.value.code == "InvalidParameterValue"
+
+
+def test_a_refusal_is_logged_as_the_account_entitled_to_the_step(lab):
+    """Without --as, a refused CCN operation is logged with the account it acted as: the CCN's
+    owner, or the VPC's for attach and detach (the cloud's code says why it was refused)."""
+    ops = operate.OPERATIONS
+    assert ops["ccn delete"].refused_actor(lab, {"ccn": "ccn-core", "account": None}) == "alice"
+    assert ops["ccn route enable"].refused_actor(lab, {"ccn": "ccn-core", "route": "x", "account": None}) == "alice"
+    assert ops["ccn attach"].refused_actor(lab, {"ccn": "ccn-core", "vpc": "vpc-d", "account": None}) == "bob"
+    assert ops["ccn create"].refused_actor(lab, {"name": "ccn-6", "account": None}) == "alice"
+    assert ops["ccn delete"].refused_actor(lab, {"ccn": "ccn-nope", "account": None}) is None
