@@ -266,11 +266,11 @@ def _ccns(status: dict, boxes: Dict[str, dict], nodes: Dict[str, List[float]], h
     for c, lines, w in zip(rows, texts, widths):
         h = sp["VPC_HEAD"] + len(lines) * CCN_LINE_H * (sp["LABEL_CH"] / LABEL_CH) + 8
         box = {"id": c["id"], "x": x, "y": y, "w": w, "h": h, "lines": lines}
-        centre = [x + w / 2, y + h / 2]
+        centre = [x + w / 2, y]  # the top of its box: trails touch it, not its words
         nodes[c["id"]] = centre
         regions = sorted({a["region"] for a in c["attachments"] if a["region"]})
         for k, r in enumerate(regions):
-            nodes[f"{c['id']} {r}"] = [x + w * (k + 1) / (len(regions) + 1), y + h / 2]  # its router there
+            nodes[f"{c['id']} {r}"] = [x + w * (k + 1) / (len(regions) + 1), y]  # its router in that region
             for r2 in regions:
                 nodes[f"{c['id']} ({r} -> {r2})"] = centre
         box["attachments"] = [{"vpc": a["vpc"], "state": a["state"], "from": _edge(boxes[a["vpc"]], box),
