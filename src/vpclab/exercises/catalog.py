@@ -35,7 +35,7 @@ KINDS: Dict[str, tuple] = {
     "peering": ({"id", "between", "state", "bandwidth"}, {"state"}),
     "route": ({"vpc", "table", "destination", "next_hop", "present", "state"}, {"vpc", "destination"}),
     "refused": ({"op", "vpc", "peer_vpc", "id", "bandwidth", "name", "as", "destination", "next_hop", "table",
-                 "code"}, {"op", "code"}),
+                 "ccn", "route", "code"}, {"op", "code"}),
     "throughput": ({"from", "to", "at_most_mbps", "at_least_mbps", "seconds"}, {"from", "to"}),
     "isolated": ({"between"}, {"between"}),  # the one definition: exercises/closure.py
 }
@@ -49,6 +49,9 @@ OPS = {
     "peering delete": {"id", "as"},
     "peering modify": {"id", "bandwidth", "as"},
     "route add": {"vpc", "destination", "next_hop", "table"},
+    "ccn attach": {"ccn", "vpc", "as"},
+    "ccn accept": {"ccn", "vpc", "as"},
+    "ccn route enable": {"ccn", "route", "as"},
 }
 
 

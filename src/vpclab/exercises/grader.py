@@ -178,13 +178,16 @@ def op_call(op: str, s: dict):
         args = (s["id"], bw, acct)
     elif op == "route add":
         args = (s["vpc"], str(s["destination"]), s["next_hop"], s.get("table", "default"))
+    elif op in CCN_KEYS:  # version 3: a CCN operation (its edit is in model/ccn_ops.py)
+        args = (*(str(s[k]) for k in CCN_KEYS[op]), acct)
     else:
         args = (s["id"], acct)
     edit = operate.OPERATIONS[op].edit
     return lambda m: edit(m, *args)
 
 
-POSITIONAL = {"peering create": (), "route add": ("vpc",)}  # other ops: the peering id
+CCN_KEYS = {"ccn attach": ("ccn", "vpc"), "ccn accept": ("ccn", "vpc"), "ccn route enable": ("ccn", "route")}
+POSITIONAL = {"peering create": (), "route add": ("vpc",), **CCN_KEYS}  # other ops: the peering id
 
 
 def command_text(s: dict) -> str:

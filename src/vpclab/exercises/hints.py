@@ -26,7 +26,8 @@ FACTS: Dict[str, tuple] = {
 }
 REASON_CODES = (verdict.NO_ROUTE, verdict.BLACKHOLE_ROUTE, verdict.NOT_TRANSITIVE, verdict.PEERING_NOT_ACTIVE,
                 verdict.CLB_CROSS_REGION, verdict.NO_LISTENER, verdict.SECURITY_GROUP_DENY,
-                verdict.NETWORK_ACL_DENY, verdict.NO_PUBLIC_IP)
+                verdict.NETWORK_ACL_DENY, verdict.NO_PUBLIC_IP, verdict.CCN_ROUTE_DISABLED,
+                verdict.CCN_ATTACHMENT_NOT_ACTIVE)
 _FIELD = re.compile(r"\{([a-z_]+)\}")
 _CODE = re.compile(r"\b(" + "|".join(REASON_CODES) + r")\b")
 

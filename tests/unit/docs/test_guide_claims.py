@@ -23,7 +23,7 @@ from vpclab.topology import load as loader
 
 ROOT = Path(__file__).resolve().parents[3]
 CODE = re.compile(r"\b(NO_ROUTE|NOT_TRANSITIVE|CLB_CROSS_REGION|NETWORK_ACL_DENY|SECURITY_GROUP_DENY|NO_PUBLIC_IP|"
-                  r"PEERING_NOT_ACTIVE|NO_LISTENER|BLACKHOLE_ROUTE|INCONCLUSIVE|"
+                  r"PEERING_NOT_ACTIVE|NO_LISTENER|BLACKHOLE_ROUTE|INCONCLUSIVE|CCN_ROUTE_DISABLED|CCN_ATTACHMENT_NOT_ACTIVE|"
                   r"(?:InvalidParameterValue|InvalidParameter|UnsupportedOperation|LimitExceeded|MissingParameter|"
                   r"ResourceNotFound)(?:\.[A-Za-z]+)?)\b")
 MBPS = 1000  # kbps
@@ -181,6 +181,52 @@ def g10():
     return {"NETWORK_ACL_DENY", "SECURITY_GROUP_DENY"}
 
 
+def g11():
+    from vpclab.model import ccn_ops
+
+    lab = model("lab/11-peering-or-ccn/start.yaml")
+    got, v = verdict(lab, "spoke-1/cvm-1", "spoke-3/cvm-1")
+    assert got == ("unreachable", "NO_ROUTE", "spoke-1", "default"), got  # section 1
+    assert "not transitive" in v.reason.detail, v.reason.detail
+    assert refused(lambda: lifecycle.add_route(lab, "spoke-1", "10.3.0.0/16", "pcx-hub-s1")) == \
+        "InvalidParameterValue.CidrNotInPeerVpc"
+    assert refused(lambda: lifecycle.create(lab, "spoke-1", "spoke-3", name="pcx-s1-s3")) == \
+        "LimitExceeded.VpcPeerTotalLimitExceeded"
+    c = ccn_ops.create(lab, "ccn-spokes")  # section 2
+    assert c.account == "corp"
+    assert [ccn_ops.attach(lab, "ccn-spokes", v).state for v in ("spoke-1", "spoke-2")] == ["ACTIVE", "ACTIVE"]
+    assert verdict(lab, "spoke-1/cvm-1", "spoke-2/cvm-1")[0][0] == "reachable"
+    assert verdict(lab, "spoke-2/cvm-1", "spoke-1/cvm-1")[0][0] == "reachable"
+    got, _ = verdict(lab, "spoke-3/cvm-1", "spoke-1/cvm-1")
+    assert got == ("unreachable", "NO_ROUTE", "spoke-3", "default"), got  # question 1
+    assert ccn_ops.attach(lab, "ccn-spokes", "spoke-3", "logistics").state == "PENDING"  # the exercise's note
+    got, _ = verdict(lab, "spoke-1/cvm-1", "spoke-3/cvm-1")
+    assert got[:2] == ("unreachable", "CCN_ATTACHMENT_NOT_ACTIVE"), got
+    assert refused(lambda: ccn_ops.accept(lab, "ccn-spokes", "spoke-3", "logistics")) == "UnauthorizedOperation"
+    ccn_ops.accept(lab, "ccn-spokes", "spoke-3", "corp")  # answer 2
+    assert verdict(lab, "spoke-3/cvm-1", "spoke-1/cvm-1")[0][0] == "reachable"
+    return {"NO_ROUTE", "InvalidParameterValue.CidrNotInPeerVpc", "LimitExceeded.VpcPeerTotalLimitExceeded",
+            "CCN_ATTACHMENT_NOT_ACTIVE"}
+
+
+def g12():
+    from vpclab.model import ccn_ops
+
+    lab = model("lab/12-route-conflicts/start.yaml")
+    assert verdict(lab, "ops/cvm-1", "prod/cvm-1")[0][0] == "reachable"
+    got, v = verdict(lab, "ops/cvm-1", "analytics/cvm-1")
+    assert got[:3] == ("unreachable", "CCN_ROUTE_DISABLED", "ccn-core"), got  # section 1
+    assert "10.8.1.0/24@analytics" in v.reason.detail and "prod" in v.reason.detail, v.reason.detail
+    got, _ = verdict(lab, "analytics/cvm-1", "ops/cvm-1")
+    assert got[:2] == ("no-return", "CCN_ROUTE_DISABLED"), got  # answer 2
+    assert refused(lambda: ccn_ops.enable_route(lab, "ccn-core", "10.8.0.0/20@staging")) == \
+        "UnsupportedOperation.CcnRouteCidrOverlap"
+    ccn_ops.enable_route(lab, "ccn-core", "10.8.1.0/24@analytics")  # inclusive: allowed (the table)
+    for src, dst in (("ops", "analytics"), ("analytics", "ops"), ("ops", "prod"), ("prod", "ops")):
+        assert verdict(lab, f"{src}/cvm-1", f"{dst}/cvm-1")[0][0] == "reachable", (src, dst)
+    return {"CCN_ROUTE_DISABLED", "UnsupportedOperation.CcnRouteCidrOverlap"}
+
+
 def readme():
     lab = model("topologies/02-one-way-route.yaml")
     got, _ = verdict(lab, "vpc-a/cvm-1", "vpc-b/cvm-1")
@@ -195,7 +241,8 @@ def readme_section() -> str:
 
 CLAIMS = {"01-isolation": g01, "02-first-peering": lambda: set(), "03-return-route": g03, "04-no-transit": g04,
           "05-cross-region": g05, "06-cross-account": g06, "07-quotas": g07, "08-clb": g08,
-          "09-internet-vs-peering": g09, "10-filters": g10, "README.md": readme}
+          "09-internet-vs-peering": g09, "10-filters": g10, "11-peering-or-ccn": g11, "12-route-conflicts": g12,
+          "README.md": readme}
 
 
 def guide_text(name: str) -> str:

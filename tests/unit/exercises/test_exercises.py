@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[3]
 LABS = ROOT / "lab"
 
 
-def test_ten_exercises_ship_whole():
+def test_twelve_exercises_ship_whole():
     exs = catalog.all_exercises(LABS)
-    assert [e.number for e in exs] == [f"{n:02d}" for n in range(1, 11)]
+    assert [e.number for e in exs] == [f"{n:02d}" for n in range(1, 13)]
     for e in exs:
         assert e.guide.exists(), e.slug
         assert e.solution and e.wrong_fix and e.wrong_fails, e.slug
@@ -119,6 +119,27 @@ def test_refused_items_change_nothing_and_follow_the_rules():
     assert "pcx-hub-an" in model.peerings and len(model.peerings) == 11
 
 
+def test_a_ccn_refused_item_asks_the_ccn_rules_on_a_copy():
+    """Lab 12 (issue 23): enabling staging's route, identical to prod's, is refused
+    (CcnRouteCidrOverlap) while prod's is enabled; once prod's is disabled (the wrong fix) the
+    same enable would be accepted, and the item fails without running it."""
+    from vpclab.model import ccn_ops
+
+    ex = catalog.find("12", LABS)
+    model = loader.load(ex.start)
+    before = digest(model)
+    item = ex.item("staging-off")
+    r = grader.CHECKS["refused"](model, item, "x")
+    assert r.ok and r.facts == {"code": "UnsupportedOperation.CcnRouteCidrOverlap"}, r.got
+    assert digest(model) == before, "a refused item changed the model"
+    ccn_ops.disable_route(model, "ccn-core", "10.8.0.0/20@prod")
+    before = digest(model)
+    r = grader.CHECKS["refused"](model, item, "x")
+    assert not r.ok and r.facts == {"code": "accepted"} and "would be accepted" in r.got
+    assert digest(model) == before and "10.8.0.0/20@staging" not in model.ccns["ccn-core"].enabled
+    assert grader.command_text(item.spec) == "vpclab ccn route enable ccn-core 10.8.0.0/20@staging"
+
+
 def test_an_accepted_command_fails_its_refused_item_without_running():
     ex = catalog.find("07", LABS)
     model = loader.load(ex.start)
@@ -149,7 +170,7 @@ def _run(capsys, *argv):
 def test_lab_list_json(capsys):
     code, out, _ = _run(capsys, "lab", "list", "--json")
     rows = json.loads(out)["exercises"]
-    assert code == 0 and [r["number"] for r in rows] == [f"{n:02d}" for n in range(1, 11)]
+    assert code == 0 and [r["number"] for r in rows] == [f"{n:02d}" for n in range(1, 13)]
     assert all(set(r) >= {"number", "title", "running", "labs"} for r in rows)
 
 

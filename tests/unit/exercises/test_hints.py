@@ -57,6 +57,14 @@ def test_a_hint_naming_a_reason_code_must_say_when(tmp_path):
     assert "'colour' is not a fact of a probe item" in text
 
 
+def test_the_ccn_reason_codes_are_reason_codes_a_hint_must_say_when_for():
+    """Issue 23: CCN_ROUTE_DISABLED and CCN_ATTACHMENT_NOT_ACTIVE belong to one state, as NO_ROUTE does."""
+    text = "the route came in disabled (CCN_ROUTE_DISABLED); spoke-3 waits (CCN_ATTACHMENT_NOT_ACTIVE)"
+    assert hints.named_codes(text) == ["CCN_ROUTE_DISABLED", "CCN_ATTACHMENT_NOT_ACTIVE"]
+    got = hints.problems("probe", [text], [{"code": "CCN_ROUTE_DISABLED"}])
+    assert len(got) == 1 and "CCN_ATTACHMENT_NOT_ACTIVE" in got[0], got
+
+
 def _fake_check(monkeypatch):
     ex = catalog.find("03", LABS)
     results = [grader.Result(i, i.id != "db-closed", "seen", {"result": "reachable"}) for i in ex.items]
