@@ -310,6 +310,42 @@ async def ccn(request: web.Request) -> web.Response:
 
 
 @guard.api
+async def ccn_create(request: web.Request) -> web.Response:
+    """`ccn create [NAME] --as ACCOUNT` (the name: the cloud's next free one when not given)."""
+    doc = await guard.body(request)
+    c = await guard.work(request, operate.run, request.app[guard.LAB], "ccn create", guard.text(doc, "name"),
+                         guard.text(doc, "as"))
+    return web.json_response({"ccn": c.name, "account": c.account})
+
+
+@guard.api
+async def ccn_delete(request: web.Request) -> web.Response:
+    doc = await guard.body(request)
+    c = await guard.work(request, operate.run, request.app[guard.LAB], "ccn delete", request.match_info["id"],
+                         guard.text(doc, "as"))
+    return web.json_response({"ccn": c.name, "state": "deleted"})
+
+
+@guard.api
+async def ccn_bandwidth(request: web.Request) -> web.Response:
+    """`ccn bandwidth CCN REGION REGION RATE` (RATE `default`: the 1 Gbps default)."""
+    from ..model.units import bandwidth_kbps
+
+    doc = await guard.body(request)
+    name = request.match_info["id"]
+    region, dst, rate = (guard.text(doc, k) for k in ("region", "dst_region", "rate"))
+    if region is None or dst is None or rate is None:
+        raise Refused("ccn bandwidth needs `region`, `dst_region` and `rate`", code="MissingParameter")
+    kbps = None if rate == "default" else bandwidth_kbps(rate)
+    if rate != "default" and kbps is None:
+        raise Refused("rate must be a bandwidth (e.g. 200Mbps) or `default`", code="InvalidParameterValue")
+    c = await guard.work(request, operate.run, request.app[guard.LAB], "ccn bandwidth", name, region, dst, kbps,
+                         guard.text(doc, "as"))
+    return web.json_response({"ccn": c.name, "regions": [region, dst],
+                              "bandwidth_mbps": c.bandwidth_kbps(region, dst) / 1000})
+
+
+@guard.api
 async def clock_advance(request: web.Request) -> web.Response:
     from ..model.units import parse_duration
 
@@ -359,6 +395,9 @@ def make_app(lab: str, token: str, port: int) -> web.Application:
     app.router.add_post("/api/matrix", matrix)
     app.router.add_post("/api/peering/{id}/{event}", peering)
     app.router.add_post("/api/clock/advance", clock_advance)
+    app.router.add_post("/api/ccn", ccn_create)
+    app.router.add_post("/api/ccn/{id}/delete", ccn_delete)
+    app.router.add_post("/api/ccn/{id}/bandwidth", ccn_bandwidth)
     app.router.add_post("/api/ccn/{id}/{action}", ccn)
     return app
 

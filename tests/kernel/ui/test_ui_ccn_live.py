@@ -73,7 +73,22 @@ def test_the_page_draws_the_ccn_and_its_buttons_change_real_packets(mklab):
         hops = page.eval_on_selector_all("#routes table[data-table='default'] tr[data-ccn-route]",
                                          "els => els.map(e => e.children[1].textContent)")
         assert hops == ["ccn-core (CCN)"]  # vpc-b's route only: vpc-c's is disabled in the CCN
+        # create a second CCN as bob, then delete it (asked first): the same rows as the CLI's
+        page.click("button.tab[data-tab='peerings']")
+        page.select_option("#actor", "bob")
+        page.click("#ccns button[data-event='ccn-create']")
+        page.wait_for_function("() => document.querySelectorAll('#ccns table[data-ccn]').length === 2",
+                               timeout=20000)
+        new = [c["id"] for c in run_json("status", "-l", lab)["ccns"] if c["id"] != "ccn-core"]
+        assert len(new) == 1
+        page.click(f"#ccns table[data-ccn='{new[0]}'] button[data-event='delete']")
+        page.wait_for_function("() => document.querySelectorAll('#ccns table[data-ccn]').length === 1",
+                               timeout=20000)
+        assert any(f"Delete {new[0]}?" in d for d in page.dialogs)
+        # ccn-core still has its VPCs: its delete button is disabled, saying why
+        assert page.is_disabled("#ccns table[data-ccn='ccn-core'] button[data-event='delete']")
         assert page.errors == []
     events = [(e["action"], e["actor"]) for e in run_json("events", "-l", lab)["events"]
               if e["action"].startswith("ccn")]
-    assert events == [("ccn accept", "alice"), ("ccn route disable", "alice")]
+    assert events == [("ccn accept", "alice"), ("ccn route disable", "alice"), ("ccn create", "bob"),
+                      ("ccn delete", "bob")]

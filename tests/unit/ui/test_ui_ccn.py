@@ -96,3 +96,37 @@ def test_ccn_actions_run_the_tables_rows_and_refuse_what_they_cannot_take(run_di
         assert r.status in (401, 403)
     _client(lab, go)
     assert calls == [("ccn accept", {"ccn": "ccn-core", "vpc": "partner", "account": "alice"})]
+
+
+def test_create_delete_and_bandwidth_run_the_tables_rows(run_dir, monkeypatch):
+    """The web view has every CCN operation the CLI has (issue 23: create, delete and bandwidth
+    too), each the same row of the one table, refused with the cloud's code."""
+    from vpclab.controller import operate
+    from vpclab.model.ccn import Ccn
+
+    lab = seed(run_dir, CCN_TOPO, name="uiccn3")
+    calls = []
+
+    def fake(lab_name, op, values, progress=None):
+        calls.append((op.name, dict(values)))
+        c = Ccn(values.get("name") or values.get("ccn") or "ccn-new", values.get("account") or "alice")
+        return c
+
+    monkeypatch.setattr(operate, "execute", fake)
+
+    async def go(c, port, hdr):
+        r = await c.post("/api/ccn", json={"name": "ccn-two", "as": "alice"}, headers=hdr)
+        assert r.status == 200 and await r.json() == {"ccn": "ccn-two", "account": "alice"}
+        r = await c.post("/api/ccn/ccn-two/delete", json={"as": "alice"}, headers=hdr)
+        assert r.status == 200 and (await r.json())["state"] == "deleted"
+        r = await c.post("/api/ccn/ccn-core/bandwidth", json={"region": "ap-guangzhou", "dst_region": "ap-shanghai",
+                                                             "rate": "200Mbps"}, headers=hdr)
+        assert r.status == 200 and (await r.json())["regions"] == ["ap-guangzhou", "ap-shanghai"]
+        r = await c.post("/api/ccn/ccn-core/bandwidth", json={"region": "ap-guangzhou", "dst_region": "ap-shanghai",
+                                                             "rate": "fast"}, headers=hdr)
+        assert (r.status, (await r.json())["error"]["code"]) == (400, "InvalidParameterValue")
+        r = await c.post("/api/ccn/ccn-core/bandwidth", json={"region": "ap-guangzhou"}, headers=hdr)
+        assert (r.status, (await r.json())["error"]["code"]) == (400, "MissingParameter")
+    _client(lab, go)
+    assert [n for n, _ in calls] == ["ccn create", "ccn delete", "ccn bandwidth"]
+    assert calls[2][1]["bandwidth_kbps"] == 200_000

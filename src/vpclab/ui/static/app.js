@@ -644,8 +644,13 @@ function renderPeerings() {
 function renderCcns() {
   const box = $("#ccns"), st = ui.state.status;
   box.replaceChildren();
-  if (!st.ccns || !st.ccns.length) return;
   box.append(h("h3", {}, "Cloud Connect Networks"));
+  const mk = h("button", { "data-event": "ccn-create" }, "create a CCN");  // as the chosen account
+  mk.addEventListener("click", () => ccnCreate());
+  const para = h("p");
+  para.append(mk);
+  box.append(para);
+  if (!st.ccns) return;  // a lab with no CCN (its status has no CCN keys): the button only
   const on = new Set(st.ccns.flatMap((c) => c.attachments.filter((a) => ["PENDING", "ACTIVE"].includes(a.state)).map((a) => a.vpc)));
   for (const c of st.ccns) {
     const tab = h("table", { "data-ccn": c.id });
@@ -675,6 +680,25 @@ function renderCcns() {
       tr.append(h("td", {}, `route ${r.route}` + (r.why ? ` — ${r.why}` : "")), stc, acts);
       tab.append(tr);
     }
+    const regions = [...new Set(c.attachments.filter((a) => a.state === "ACTIVE").map((a) => a.region)
+      .filter(Boolean))].sort();
+    if (regions.length > 1) {  // the cap between two of its regions, both ways
+      const r1 = h("select", { class: "ccn-bw-r1" }), r2 = h("select", { class: "ccn-bw-r2" });
+      for (const r of regions) { r1.append(h("option", { value: r }, r)); r2.append(h("option", { value: r }, r)); }
+      r2.value = regions[1];
+      const rate = h("input", { class: "ccn-bw-rate", size: 8, placeholder: "200Mbps" });
+      const b = h("button", { "data-event": "bandwidth" }, "set cap");
+      b.addEventListener("click", () => ccnBandwidth(c.id, r1.value, r2.value, rate.value || "default"));
+      const tr = h("tr"), td = h("td", { colspan: 3 });
+      td.append("cap ", r1, " ↔ ", r2, " ", rate, b); tr.append(td); tab.append(tr);
+    }
+    const del = h("button", { "data-event": "delete" }, "delete " + c.id);
+    if (on.size && c.attachments.some((a) => ["PENDING", "ACTIVE"].includes(a.state))) {
+      del.disabled = true; del.title = "detach its VPCs first (the cloud refuses a CCN with instances)";
+    }
+    del.addEventListener("click", () => ccnDelete(c.id));
+    const dtr = h("tr"), dtd = h("td", { colspan: 3 });
+    dtd.append(del); dtr.append(dtd); tab.append(dtr);
     const free = st.vpcs.filter((v) => !on.has(v.name));
     if (free.length) {
       const pick = h("select", { class: "ccn-attach-vpc" });
@@ -686,6 +710,31 @@ function renderCcns() {
     }
     box.append(tab);
   }
+}
+
+async function ccnPost(path, body, done) {
+  const msg = $("#action-msg"), as = $("#actor").value || null;
+  const r = await api(path, Object.assign({ as }, body));
+  if (!r.ok) { showError(msg, r.data); return; }
+  msg.replaceChildren(h("div", { class: "okmsg" }, done(r.data)));
+  await load();
+}
+
+function ccnCreate() {
+  return ccnPost("/api/ccn", {}, (d) => `${d.ccn} created (account ${d.account})`);
+}
+
+function ccnDelete(ccn) {
+  if (!window.confirm(`Delete ${ccn}? It cannot be undone.`)) {
+    $("#action-msg").replaceChildren(h("p", { class: "muted" }, `ccn delete ${ccn}: not sent`));
+    return;
+  }
+  return ccnPost(`/api/ccn/${encodeURIComponent(ccn)}/delete`, {}, (d) => `${d.ccn} deleted`);
+}
+
+function ccnBandwidth(ccn, r1, r2, rate) {
+  return ccnPost(`/api/ccn/${encodeURIComponent(ccn)}/bandwidth`, { region: r1, dst_region: r2, rate },
+    (d) => `${d.ccn} ${d.regions[0]} ↔ ${d.regions[1]}: ${d.bandwidth_mbps} Mbps`);
 }
 
 const CCN_ASK = { reject: "Reject {what} on {ccn}?", detach: "Detach {what} from {ccn}? Its routes leave every member's tables.",
