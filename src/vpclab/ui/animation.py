@@ -44,6 +44,8 @@ WHY: Dict[str, str] = {
     "SECURITY_GROUP_DENY": "a security group drops it",
     "NETWORK_ACL_DENY": "a network ACL drops it",
     "NO_PUBLIC_IP": "the instance has no public address (no EIP, and no NAT gateway on its route)",
+    "CCN_ROUTE_DISABLED": "the only CCN route that would carry it is disabled",
+    "CCN_ATTACHMENT_NOT_ACTIVE": "a VPC on the way is not an ACTIVE member of the CCN",
 }
 
 
@@ -52,6 +54,7 @@ SHORT: Dict[str, str] = {  # what the picture writes beside the stop mark
     "PEERING_NOT_ACTIVE": "peering not ACTIVE", "CLB_CROSS_REGION": "no CLB across regions",
     "NO_LISTENER": "nothing listens", "SECURITY_GROUP_DENY": "dropped by security group",
     "NETWORK_ACL_DENY": "dropped by network ACL", "NO_PUBLIC_IP": "no public address",
+    "CCN_ROUTE_DISABLED": "CCN route disabled", "CCN_ATTACHMENT_NOT_ACTIVE": "CCN member not ACTIVE",
 }
 
 

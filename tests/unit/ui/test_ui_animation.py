@@ -226,3 +226,14 @@ def test_a_probe_through_a_nat_gateway_passes_its_box_between_the_captures():
     assert a["source"] == "evidence" and a["stop"] is None
     assert walk(a) == [(REQUEST, "vpc-a"), (REQUEST, gw), (REQUEST, "internet"), (REQUEST, "internet/web"),
                        (REPLY, "internet"), (REPLY, gw), (REPLY, "vpc-a"), (REPLY, "vpc-a/job-a")]
+
+
+def test_every_reason_code_explain_gives_has_its_words_in_the_picture():
+    """A new reason (CCN_ROUTE_DISABLED, CCN_ATTACHMENT_NOT_ACTIVE: issue 23) is written in words
+    beside the stop mark, not as its code in lower case."""
+    from vpclab.explain import verdict
+
+    codes = {v for k, v in vars(verdict).items() if k.isupper() and isinstance(v, str) and v == k
+             and k not in ("INCONCLUSIVE",)}
+    assert {"CCN_ROUTE_DISABLED", "NO_ROUTE"} <= codes
+    assert codes <= set(animation.WHY) and codes <= set(animation.SHORT)
