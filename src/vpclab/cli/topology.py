@@ -64,24 +64,37 @@ def import_group():
 def import_terraform(plan, output, lab, as_json):
     """A topology from `terraform show -json` of a plan or a state (tencentcloud provider).
 
-    Imports tencentcloud_vpc, _subnet, _route_table, _route_table_entry (PEERCONNECTION),
-    _vpc_peer_connect_manager with its accept/reject operations, and _instance. Every
-    resource or attribute it cannot carry is listed on stderr with its address. A
-    configuration that breaks a cloud rule is refused (exit 2), naming the resource.
+    Imports VPCs, subnets, route tables and their associations, routes (to peerings, NAT
+    gateways and CCNs), peerings with their accept/reject operations, instances, security groups
+    and their rules, network ACLs, EIPs, NAT gateways and CCNs (docs/ci.md has the table), each
+    VPC in its provider's account, named from its Terraform address. Every resource or attribute
+    it cannot carry is listed on stderr with its address. A configuration that breaks a cloud
+    rule is refused (exit 2), naming the resource.
     """
-    from ..controller import files, outfiles
+    from ..controller import files
+
+    _check_lab_name(lab)
+    _report_import(files.import_terraform(plan, lab), output, as_json, "address")
+
+
+def _check_lab_name(lab) -> None:
     from ..model.types import LAB_NAME
 
     if lab is not None and not LAB_NAME.match(lab):
         raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
                       code="InvalidParameterValue")
-    r = files.import_terraform(plan, lab)
+
+
+def _report_import(r, output, as_json, key: str) -> None:
+    """An import's topology (to OUTPUT, or stdout), its notes on stderr, and its summary;
+    `key`: what a note names its object by (a Terraform `address`, a cloud `id`)."""
+    from ..controller import outfiles
+
     if output:
         outfiles.write_text(output, r.text, "the topology")
     for n in r.notes:
         warn(str(n))
-    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"address": n.address, "what": n.what}
-                                                                 for n in r.notes]}
+    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{key: n.address, "what": n.what} for n in r.notes]}
     if not output:
         doc["topology"] = r.text
     emit(doc, as_json, lambda: click.echo(
@@ -112,30 +125,16 @@ def import_tencentcloud(dirs, region, live, output, lab, as_json):
     object it cannot carry, and every call with missing pages, is listed on stderr with its id.
     Needs the SDK's models: pip install 'vpclab[tencentcloud]'.
     """
-    from ..controller import outfiles, tencent
-    from ..model.types import LAB_NAME
+    from ..controller import tencent
 
-    if lab is not None and not LAB_NAME.match(lab):
-        raise Refused(f"--lab '{lab}' is not a lab name (1-8 characters, [a-z][a-z0-9]*)",
-                      code="InvalidParameterValue")
+    _check_lab_name(lab)
     if live and (dirs or not region):
         raise Refused("--live reads the API, not folders: give --region and no DIR", code="InvalidParameter")
     if not live and not dirs:
         raise Refused("give the folder(s) the describe calls were saved in (one per account), or --live",
                       code="InvalidParameter", hint="docs/import-tencentcloud.md lists the tccli commands")
     r = tencent.import_live(region, lab) if live else tencent.import_snapshot(list(dirs), region, lab)
-    if output:
-        outfiles.write_text(output, r.text, "the topology")
-    for n in r.notes:
-        warn(str(n))
-    doc = {"lab": r.lab, "output": output, **r.counts, "notes": [{"id": n.address, "what": n.what}
-                                                                 for n in r.notes]}
-    if not output:
-        doc["topology"] = r.text
-    emit(doc, as_json, lambda: click.echo(
-        f"{output}: lab {r.lab}, {plural(r.counts['vpcs'], 'VPC')}, {plural(r.counts['instances'], 'instance')}, "
-        f"{plural(r.counts['peerings'], 'peering')}" + (f"; {plural(len(r.notes), 'note')} above" if r.notes else "")
-        if output else r.text, nl=bool(output)))
+    _report_import(r, output, as_json, "id")
 
 
 COMMANDS = [validate, schema, import_group]

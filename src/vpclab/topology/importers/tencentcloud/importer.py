@@ -11,7 +11,8 @@ from . import ccn
 from .convert import convert
 from .estate import s
 from .names import lab_name
-from .render import render, validate
+from ..check import validate
+from .render import render
 from .snapshot import Note, Page, merge, read_dirs
 
 DEFAULT_REGION = "default"

@@ -1,5 +1,5 @@
 """The converted topology as YAML (each object with its cloud id in a comment), validated by
-the ordinary loader: a broken cloud rule is reported with the id of the object that broke it."""
+the ordinary loader (importers/check.py): a broken cloud rule is reported with the id of the object that broke it."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,7 @@ from typing import Dict, List, Tuple
 
 import yaml
 
-from ....errors import ImportInvalid, TopologyInvalid, shown
-from ... import load as loader
+from ....errors import shown
 from .estate import Out
 
 
@@ -112,16 +111,3 @@ def _rules(add, direction: str, rules: List[dict]) -> None:
     add(f"        {direction}:" + ("" if rules else " []"))
     for r in rules:
         add(f"          - {_flow(r)}")
-
-
-def validate(text: str, where: Dict[int, str], source: str) -> None:
-    """Load the rendered topology; a broken rule is reported with the cloud id behind its line."""
-    try:
-        loader.loads(text, "<imported>")
-    except TopologyInvalid as e:
-        problems = []
-        for p in e.problems:
-            line = p.line or 0
-            cid = where.get(line) or next((where[n] for n in sorted(where, reverse=True) if n <= line), None)
-            problems.append((shown(cid, 200) if cid else "(topology)", p.code, p.message, p.hint))
-        raise ImportInvalid(source, problems)

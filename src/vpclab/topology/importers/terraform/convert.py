@@ -33,7 +33,8 @@ from .plan import (
     lab_name,
     resources,
 )
-from .render import _Out, _validate, render
+from ..check import validate as _validate
+from .render import _Out, render
 
 # scope -> (types, longest name, first character a letter): VPCs, peerings and NAT gateways share
 # one scope (a route's next hop and a path's hop must name one thing), each other kind has its own.

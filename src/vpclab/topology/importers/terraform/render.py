@@ -9,8 +9,7 @@ from typing import Dict, List, Tuple
 
 import yaml
 
-from ....errors import ImportInvalid, TopologyInvalid, shown
-from ... import load as loader
+from ....errors import shown
 
 
 @dataclass
@@ -126,17 +125,3 @@ def render(out: _Out, lab: str, source: str, doc: dict) -> Tuple[str, Dict[int, 
                     for i, item in enumerate(body[key]):
                         add(f"      - {_flow(item)}", (kind, n, item[ref] if ref else i))
     return "\n".join(lines) + "\n", where
-
-
-def _validate(text: str, where: Dict[int, str], source: str) -> None:
-    """Load the rendered topology; a broken rule is reported with its Terraform address."""
-
-    try:
-        loader.loads(text, "<imported>")
-    except TopologyInvalid as e:
-        problems = []
-        for p in e.problems:
-            line = p.line or 0
-            addr = where.get(line) or next((where[l] for l in sorted(where, reverse=True) if l <= line), None)
-            problems.append((shown(addr, 200) if addr else "(topology)", p.code, p.message, p.hint))
-        raise ImportInvalid(source, problems)
