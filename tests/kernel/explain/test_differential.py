@@ -22,6 +22,17 @@ gateway's address or the source's EIP over the Internet, else the source's own (
 Some examples then apply a peering lifecycle event on the live lab (accept, reject or
 delete) and check every pair again. The lab is always torn down.
 
+About half the version-1 labs also get a Cloud Connect Network (issue 23; a probability in
+the same examples, not examples of their own): 2..all VPCs attached in a random order (the
+order decides conflicts), another account's VPC PENDING, accepted or REJECTED, some
+publishing their VPC CIDR; twins' subnets make identical conflicts and a twin's CIDR an
+inclusive one; routes the owner disabled, and routes that came in disabled then enabled
+(inclusive ones: the rules refuse identical ones); USER_CCN routes; a region-pair cap; the
+peerings beside it (members peered with each other or with non-members: no transit either
+way). Its event, instead of a peering's in half of the labs that would have one (and in a
+quarter of the CCN labs without peerings), is a live `ccn accept|reject|detach|route
+enable|route disable` the rules accept.
+
 The labs with filters add security groups, network ACLs, EIPs, the lab's Internet and
 NAT-gateway batches: 2-3 instances of one subnet behind one NAT gateway, probed in ONE
 matrix batch to the same public destinations (their requests all leave with the
@@ -45,6 +56,7 @@ failing lab is reported as drawn):
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import string
@@ -133,14 +145,23 @@ def topologies(draw):
                 routes = vpcs[side]["route_tables"]["default"]["routes"]
                 if all(r["destination"] != dest for r in routes):  # a twin's range may be routed already
                     routes.append({"destination": dest, "next_hop": pid})
+    ccn = draw(ccn_attachments(vpcs, names)) if draw(st.sampled_from(range(100))) < CCN_PERCENT else None
     for v in vpcs.values():
         if not v["route_tables"]["default"]["routes"]:
             del v["route_tables"]
     doc = {"accounts": ACCOUNTS, "regions": {r: {} for r in REGIONS}, "vpcs": vpcs}
     if peerings:
         doc["peerings"] = peerings
+    ccn_event = draw(ccn_overrides(doc, ccn)) if ccn is not None else None
     events = []
+    # one event at most (the suite's time): half the labs with peerings get one, as before the
+    # CCN, and half of those with a CCN change the CCN instead; a quarter of the labs with a CCN
+    # and no peering change the CCN (about 5 % more checks than without CCNs)
+    if not peerings and ccn_event is not None and draw(st.sampled_from([False, False, False, True])):
+        return doc, [ccn_event]
     if peerings and draw(st.booleans()):
+        if ccn_event is not None and draw(st.booleans()):
+            return doc, [ccn_event]
         pending_ids = sorted(k for k, p in peerings.items() if p.get("accepted") is False)
         pool = pending_ids if pending_ids and draw(st.booleans()) else sorted(peerings)
         pid = draw(st.sampled_from(pool))
@@ -151,6 +172,90 @@ def topologies(draw):
         actor = p["peer_vpc"] if event != "delete" else draw(st.sampled_from([p["vpc"], p["peer_vpc"]]))
         events.append((event, pid, vpcs[actor]["account"]))
     return doc, events
+
+
+# ---- version 3: a Cloud Connect Network beside the peerings (issue 23) ---------------------------
+
+CCN = "ccn-x"
+CCN_PERCENT = 40  # of the labs drawn: the CCN's share of the suite's examples, not examples of its own
+
+
+@st.composite
+def ccn_attachments(draw, vpcs, names):
+    """A CCN of one account joining 2..all VPCs in a random attach order (the order decides
+    conflicts): another account's VPC is PENDING, ACTIVE (accepted) or REJECTED; some publish
+    their VPC CIDR (containing a twin's subnet: an inclusive conflict; twins' subnets are
+    identical ones); sometimes a region-pair cap, and USER_CCN routes in some members' tables."""
+    owner = draw(st.sampled_from(ACCOUNTS))
+    members = draw(st.permutations(names))[:draw(st.integers(2, len(names)))]
+    attachments = []
+    for v in members:
+        a = {"vpc": v}
+        if vpcs[v]["account"] != owner:
+            state = draw(st.sampled_from(["accepted", "pending", "pending", "rejected"]))
+            if state != "pending":
+                a[state] = True
+        twin = any(o != v and vpcs[o]["subnets"] == vpcs[v]["subnets"] for o in members)
+        if draw(st.integers(0, 1 if twin else 3)) == 0:  # a twin's CIDR contains the other's subnet: inclusive
+            a["publish"] = "vpc-cidr"
+        attachments.append(a)
+    body = {"account": owner, "attachments": attachments}
+    if len({vpcs[v]["region"] for v in members}) > 1 and draw(st.booleans()):
+        body["bandwidth_limits"] = [{"regions": list(REGIONS), "bandwidth": draw(st.sampled_from(["50Mbps", "1Gbps"]))}]
+    for a in attachments:  # USER_CCN: a member's own route toward another VPC's CIDR, next hop the CCN
+        if "rejected" in a or draw(st.integers(0, 3)):
+            continue
+        me = vpcs[a["vpc"]]
+        own = ipaddress.ip_network(me["cidr"])
+        others = [vpcs[o]["cidr"] for o in names if not ipaddress.ip_network(vpcs[o]["cidr"]).overlaps(own)]
+        routes = me.setdefault("route_tables", {"default": {"routes": []}})["default"]["routes"]
+        if others:
+            dest = draw(st.sampled_from(others))
+            if all(r["destination"] != dest for r in routes):
+                routes.append({"destination": dest, "next_hop": CCN})
+    return body
+
+
+@st.composite
+def ccn_overrides(draw, doc, body):
+    """The owner's overrides, drawn from the CCN's real route table (model.ccn.routes of the lab
+    loaded so far): some routes disabled, some that came in disabled enabled (an inclusive
+    conflict; an identical one the rules refuse, and is left out). Returns one live CCN event
+    that the rules accept (accept or reject a PENDING request, enable or disable a route,
+    detach a member), as (operation, *arguments)."""
+    from vpclab.model import ccn as ccn_model
+    from vpclab.topology import load as loader
+
+    doc["ccns"] = {CCN: body}
+    lab = loader.loads(yaml.safe_dump({"lab": "gen", **doc}, sort_keys=False), "gen.yaml")
+    c = lab.ccns[CCN]
+    routes = ccn_model.routes(lab, c)
+    off = [r.key for r in routes if not r.enabled]
+    on = [k for k in off if draw(st.booleans())]  # identical ones are tried too, and left out below
+    disabled = draw(st.lists(st.sampled_from([r.key for r in routes if r.key not in on]), unique=True,
+                             max_size=2)) if len(routes) > len(on) else []
+    enabled = []
+    for key in on:  # one at a time, as the owner would: each must pass the rules then
+        c.enabled = enabled + [key]
+        if not ccn_model.check_enable(lab, c, key):
+            enabled.append(key)
+    c.enabled, c.disabled = enabled, disabled
+    if enabled:
+        body["enabled_routes"] = enabled
+    if disabled:
+        body["disabled_routes"] = disabled
+    choices = []
+    for a in c.attachments:
+        choices.append(("ccn detach", CCN, a.vpc, c.account))
+        if a.state == "PENDING":
+            choices += [("ccn accept", CCN, a.vpc, c.account), ("ccn reject", CCN, a.vpc, c.account)]
+    for r in ccn_model.routes(lab, c):
+        if r.enabled:
+            choices.append(("ccn route disable", CCN, r.key, c.account))
+        elif not ccn_model.check_enable(lab, c, r.key):
+            choices.append(("ccn route enable", CCN, r.key, c.account))
+    kind = draw(st.sampled_from(sorted({c[0] for c in choices})))  # each kind alike, then one of that kind
+    return draw(st.sampled_from([c for c in choices if c[0] == kind]))
 
 
 def targets(model):
@@ -291,7 +396,12 @@ def test_live_verdicts_equal_explain(case, data):
             # a probe right after the matrix in a third of the labs (the suite's time)
             probe = data.draw(st.integers(0, 2), label="probe after the matrix?") == 0
             check_agreement(lab, "after up", picker(data) if probe else None)
-            for event, pid, account in events:
+            for event, *args in events:
+                if event.startswith("ccn "):  # version 3: (operation, CCN, VPC or route, account)
+                    operate.run(lab, event, *args)
+                    check_agreement(lab, f"after `{event} {' '.join(args[:-1])} --as {args[-1]}`", None)
+                    continue
+                pid, account = args
                 operate.peering_event(lab, event, pid, account)
                 check_agreement(lab, f"after `peering {event} {pid} --as {account}`", None)
         finally:
@@ -328,12 +438,59 @@ def test_generator_covers_the_interesting_cases():
                        if any(i["ip"] in shared for i in body["instances"].values())}
             if any(p["vpc"] in holders or p["peer_vpc"] in holders for p in peerings):
                 seen.add("shared address, peered holder")
+        if "ccns" in doc:
+            seen.update(ccn_cases(doc))
 
     draw()
     want = {"cvm", "cdb", "cmem", "clb", "cross-region", "pending", "five vpcs, four peerings", "route to a subnet",
             "event:accept", "event:reject", "event:delete", "address held in two VPCs",
             "shared address, peered holder"}
+    want |= {"ccn", "ccn: PENDING (cross-account)", "ccn: REJECTED", "ccn: accepted", "ccn: identical conflict",
+             "ccn: inclusive conflict", "ccn: disabled by the owner", "ccn: inclusive route enabled",
+             "ccn: delivered route disabled in a table", "ccn: member peered with a non-member",
+             "ccn: two members peered", "ccn: USER_CCN route", "ccn: cross-region", "ccn: region-pair cap"}
     assert want <= seen, f"never drawn: {sorted(want - seen)}"
+    ccn_events = {e for e in seen if e.startswith("event:ccn ")}  # accept, reject, detach, route enable/disable
+    assert len(ccn_events) >= 4, f"CCN events drawn: {sorted(ccn_events)}"
+
+
+def ccn_cases(doc) -> set:
+    """What a drawn CCN holds, from the model of the drawn topology (test_generator_covers_...)."""
+    from vpclab.model import ccn as ccn_model
+    from vpclab.topology import load as loader
+
+    lab = loader.loads(yaml.safe_dump({"lab": "gen", **doc}, sort_keys=False), "gen.yaml")
+    c = lab.ccns[CCN]
+    out = {"ccn"} | {f"ccn: {s}" for a in c.attachments for s in
+                     {"PENDING": ["PENDING (cross-account)"], "REJECTED": ["REJECTED"]}.get(a.state, [])}
+    owner = c.account
+    if any(a.state == "ACTIVE" and lab.vpcs[a.vpc].account != owner for a in c.attachments):
+        out.add("ccn: accepted")
+    for r in ccn_model.routes(lab, c):
+        if "identical to" in r.why:
+            out.add("ccn: identical conflict")
+        if "inside" in r.why or "containing" in r.why:
+            out.add("ccn: inclusive conflict")
+        if r.why == "disabled by the CCN's owner":
+            out.add("ccn: disabled by the owner")
+        if r.key in c.enabled and r.enabled:
+            out.add("ccn: inclusive route enabled")
+    members = {a.vpc for a in c.attachments if a.state == "ACTIVE"}
+    for v in lab.vpcs.values():
+        for t in v.route_tables:
+            if any(not d.enabled for d in ccn_model.delivered(lab, v, t)):
+                out.add("ccn: delivered route disabled in a table")
+            if any(r.next_hop == CCN for r in v.route_tables[t].routes):
+                out.add("ccn: USER_CCN route")
+    for p in lab.peerings.values():
+        ends = {p.vpc, p.peer_vpc} & members
+        out.add("ccn: two members peered" if len(ends) == 2 else "ccn: member peered with a non-member" if ends
+                else "ccn")
+    if len({lab.vpcs[m].region for m in members}) > 1:
+        out.add("ccn: cross-region")
+    if c.limits:
+        out.add("ccn: region-pair cap")
+    return out
 
 
 # ---- version 2: security groups, network ACLs, EIPs and the lab's Internet -------------------------
