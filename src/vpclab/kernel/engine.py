@@ -170,10 +170,8 @@ class Session:
             if s is not None:
                 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # only where no table is known
 
-                for m in s.dump(rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK)):
-                    info = m.get_attr("IFLA_LINKINFO")
-                    kind = info.get_attr("IFLA_INFO_KIND") if info else ""
-                    table[m.get_attr("IFLA_IFNAME")] = (m["index"], kind or "")
+                for m in s.dump(rtnl.dump_request(ifinfmsg, rtnl.RTM_GETLINK), {rtnl.RTM_NEWLINK: rtnl.LinkBrief}):
+                    table[m.name] = (m.index, m.kind)
             self.links[ns] = table
         return table
 
