@@ -23,7 +23,8 @@ from vpclab.topology import load as loader
 
 ROOT = Path(__file__).resolve().parents[3]
 CODE = re.compile(r"\b(NO_ROUTE|NOT_TRANSITIVE|CLB_CROSS_REGION|NETWORK_ACL_DENY|SECURITY_GROUP_DENY|NO_PUBLIC_IP|"
-                  r"PEERING_NOT_ACTIVE|NO_LISTENER|BLACKHOLE_ROUTE|INCONCLUSIVE|CCN_ROUTE_DISABLED|CCN_ATTACHMENT_NOT_ACTIVE|"
+                  r"PEERING_NOT_ACTIVE|NO_LISTENER|BLACKHOLE_ROUTE|INCONCLUSIVE|"
+                  r"CCN_ROUTE_DISABLED|CCN_ATTACHMENT_NOT_ACTIVE|"
                   r"(?:InvalidParameterValue|InvalidParameter|UnsupportedOperation|LimitExceeded|MissingParameter|"
                   r"ResourceNotFound)(?:\.[A-Za-z]+)?)\b")
 MBPS = 1000  # kbps
