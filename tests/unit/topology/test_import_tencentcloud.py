@@ -319,3 +319,18 @@ def test_a_group_over_100_rules_a_direction_keeps_the_first_100_noted(capsys, tm
     group = loader.loads(text, "x").vpcs["vpc-z"].security_groups["sg-zzzzzzzz"]
     assert len(group.ingress) == 100 and group.ingress[-1].ports == (1099, 1099)
     assert any("sg-zzzzzzzz" in x and "101 rules" in x for x in err.splitlines())
+
+
+def test_an_unreadable_nat_address_is_noted_not_a_traceback(capsys, tmp_path):
+    """A NAT gateway whose public address cannot be read (found by the review: a traceback, exit 1)
+    is left out with its routes, and said so on stderr."""
+    import shutil
+
+    main = tmp_path / "main"
+    shutil.copytree(MAIN, main)
+    nat = main / "nat-gateways.json"
+    nat.write_text(nat.read_text().replace('"PublicIpAddress": "43.139.200.20"', '"PublicIpAddress": "43.139.200.x"'))
+    out, err = imported(capsys, main, PARTNER)
+    assert "43.139.200.x" in err and "NAT gateway is not imported" in err and "Traceback" not in err
+    loader.loads(out, "imported.yaml")
+    assert "nat_gateways" not in out or "43.139.200" not in out.split("nat_gateways", 1)[1].split("\n", 3)[1]

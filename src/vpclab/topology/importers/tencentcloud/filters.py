@@ -257,8 +257,11 @@ def _internet(ctx: Ctx) -> None:
     overlapping no VPC and no reserved range; an address outside it is noted and dropped."""
     public: List[Tuple[ipaddress.IPv4Address, str, str, str]] = []  # (ip, vpc, kind, name)
     for vname, v in ctx.out.vpcs.items():
-        for name, n in v["nat_gateways"].items():
-            public.append((ipaddress.IPv4Address(n["eip"]), vname, "nat", name))
+        for name, n in list(v["nat_gateways"].items()):
+            try:
+                public.append((ipaddress.IPv4Address(n["eip"]), vname, "nat", name))
+            except ValueError:
+                _drop_nat(ctx, vname, name, f"public IP {n['eip']!r} unreadable")
         for name, ins in v["instances"].items():
             if "eip" in ins:
                 try:
@@ -292,8 +295,13 @@ def _internet(ctx: Ctx) -> None:
             del v["instances"][name]["eip"]
             ctx.note(ctx.out.ids[("instance", vname, name)], f"{why}: its public IP is not imported")
         else:
-            del v["nat_gateways"][name]
-            nid = ctx.out.ids[("nat", vname, name)]
-            ctx.note(nid, f"{why}: the NAT gateway is not imported, nor the routes to it")
-            for t in v["route_tables"].values():
-                t["routes"] = [r for r in t["routes"] if r["next_hop"] != name]
+            _drop_nat(ctx, vname, name, why)
+
+
+def _drop_nat(ctx: Ctx, vname: str, name: str, why: str) -> None:
+    """Leave a NAT gateway out, and the routes to it, saying why."""
+    v = ctx.out.vpcs[vname]
+    del v["nat_gateways"][name]
+    ctx.note(ctx.out.ids[("nat", vname, name)], f"{why}: the NAT gateway is not imported, nor the routes to it")
+    for t in v["route_tables"].values():
+        t["routes"] = [r for r in t["routes"] if r["next_hop"] != name]
