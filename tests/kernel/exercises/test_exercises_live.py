@@ -69,6 +69,7 @@ def assert_current_hint(item, now: dict, start: dict, lab: str) -> None:
         assert facts["seen_source"] in now["hint"], f"{item.id}: the hint is not about what was seen: {now}"
 
 
+@pytest.mark.long(12)  # the twelve labs: about two minutes together
 @pytest.mark.parametrize("ex", EXERCISES, ids=[e.slug for e in EXERCISES])
 def test_exercise_start_wrong_fix_solution(ex):
     lab = lab_name()
