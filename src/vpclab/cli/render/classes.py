@@ -2,14 +2,10 @@
 many pairs it holds, how many were probed), then what was measured and what was inferred."""
 from __future__ import annotations
 
+from ...controller.classes import question_text as _question
 from ..output import console, table
 
 ROWS_MAX = 60  # classes listed; the summary counts all of them
-
-
-def _question(row: dict) -> str:
-    what = row["proto"] + (f"/{row['port']}" if row.get("port") else "")
-    return f"{row['src']} -> {row['dst']} {what}"
 
 
 def render_classes(run) -> None:
